@@ -1,0 +1,19 @@
+import { registerDoctor } from "./commands/doctor.js";
+import { CommanderError, commanderExitCode, makeProgram } from "./program.js";
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let code = 0;
+  const { program, run } = makeProgram((c) => {
+    code = c;
+  });
+  registerDoctor(program, run);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+  } catch (e) {
+    if (e instanceof CommanderError) return commanderExitCode(e);
+    throw e;
+  }
+  return code;
+}
+
+process.exitCode = await main(process.argv.slice(2));

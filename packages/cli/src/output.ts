@@ -1,0 +1,48 @@
+import { isTrackRunError } from "@track-run/core";
+
+/** How a command talks to the person (or program) that ran it. */
+export interface Output {
+  json: boolean;
+  /** The result, on stdout: JSON with --json, else the text. */
+  result(value: unknown, text: () => string): void;
+  /** Human progress and notes, on stderr, never mixed into --json stdout. */
+  info(line: string): void;
+  warn(line: string): void;
+}
+
+export function makeOutput(json: boolean, stdout = process.stdout, stderr = process.stderr): Output {
+  return {
+    json,
+    result(value, text) {
+      if (json) stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+      else {
+        const t = text();
+        if (t) stdout.write(t.endsWith("\n") ? t : `${t}\n`);
+      }
+    },
+    info(line) {
+      stderr.write(`${line}\n`);
+    },
+    warn(line) {
+      stderr.write(`warning: ${line}\n`);
+    },
+  };
+}
+
+/** Prints an error the way DESIGN.md asks: one line naming it, details under it; returns the exit code. */
+export function reportError(e: unknown, json: boolean): number {
+  if (isTrackRunError(e)) {
+    if (json) {
+      process.stdout.write(
+        `${JSON.stringify({ ok: false, error: { code: e.code, message: e.message, details: e.details } }, null, 2)}\n`,
+      );
+    }
+    process.stderr.write(`track-run: ${e.message}\n`);
+    for (const d of e.details) process.stderr.write(`  ${d}\n`);
+    return e.exitCode;
+  }
+  process.stderr.write(
+    `track-run: internal error (a bug; please report it):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
+  return 70;
+}

@@ -1,0 +1,39 @@
+/* eslint-disable */
+// Generated from schemas/config.schema.json by `npm run codegen`. Do not edit: change the schema and regenerate.
+
+/**
+ * track-run.yml: how to run and record one model's training. Every key is also a flag of `track-run run` and an input of the root action.
+ */
+export interface Config {
+  model?: string;
+  image?: string;
+  dockerfile?: string;
+  context?: string;
+  data?: {
+    [k: string]: string;
+  };
+  outputs?: string;
+  metrics?: string;
+  params?: string;
+  gpus?: string;
+  runtime?: "docker" | "host";
+  network?: "bridge" | "none";
+  env?: string[];
+  seed?: number;
+  timeout?: number;
+  ledger?: string;
+  signing?:
+    | {
+        key: string;
+      }
+    | {
+        keyless: true;
+      }
+    | {
+        unsigned: true;
+      };
+  /**
+   * @minItems 1
+   */
+  command?: [string, ...string[]];
+}

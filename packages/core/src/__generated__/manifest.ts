@@ -1,0 +1,252 @@
+/* eslint-disable */
+// Generated from schemas/manifest.schema.json by `npm run codegen`. Do not edit: change the schema and regenerate.
+
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "runId".
+ */
+export type RunId = string;
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "sha256Hex".
+ */
+export type Sha256Hex = string;
+
+/**
+ * The provenance manifest of one training run: what it used (code, data, environment), how it was invoked, what it produced, and how it ended.
+ */
+export interface RunManifest {
+  /**
+   * Version of this schema; bumped on incompatible change.
+   */
+  schemaVersion: "1";
+  runId: RunId;
+  /**
+   * Name of the model this run trains.
+   */
+  model: string;
+  code: CodePin;
+  data: DataPin[];
+  environment: EnvironmentPin;
+  invocation: Invocation;
+  outputs: OutputFile[];
+  metrics: Metrics;
+  status: RunStatus;
+  timing: Timing;
+  links?: Links;
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "CodePin".
+ */
+export interface CodePin {
+  /**
+   * git: pinned by commit; content: no repository, pinned by a bag of the source folder.
+   */
+  kind: "git" | "content";
+  commit?: string;
+  tree?: string;
+  /**
+   * Branch name, or 'HEAD' when detached.
+   */
+  ref?: string;
+  detached?: boolean;
+  tags?: string[];
+  author?: string;
+  committedAt?: string;
+  /**
+   * Remote URL with any credentials removed.
+   */
+  remote?: string;
+  shallow?: boolean;
+  submodules?: {
+    path: string;
+    commit: string;
+    url?: string;
+  }[];
+  dirty?: DirtyState;
+  contentDigest?: Sha256Hex;
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "DirtyState".
+ */
+export interface DirtyState {
+  modified: string[];
+  added: string[];
+  deleted: string[];
+  untracked: string[];
+  diffDigest?: Sha256Hex;
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "DataPin".
+ */
+export interface DataPin {
+  name: string;
+  /**
+   * sha256 of the bag's tagmanifest-sha256.txt.
+   */
+  digest: string;
+  payloadOxum: string;
+  files: number;
+  bytes: number;
+  /**
+   * Where the bag or its payload lives (path or URL, no credentials).
+   */
+  location?: string;
+  /**
+   * True when payload is listed in fetch.txt.
+   */
+  holey?: boolean;
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "EnvironmentPin".
+ */
+export interface EnvironmentPin {
+  runtime: "docker" | "host";
+  image?: {
+    reference: string;
+    /**
+     * Repository digest, when the image was pushed.
+     */
+    digest?: string;
+    /**
+     * name@sha256:…, pullable by digest.
+     */
+    repoDigest?: string;
+    /**
+     * Local image ID.
+     */
+    id?: string;
+    dockerfileDigest?: Sha256Hex;
+    buildArgs?: {
+      [k: string]: string;
+    };
+    baseImages?: string[];
+  };
+  host?: HostFacts;
+  gpus?: Gpu[];
+  runner?: {
+    name?: string;
+    os?: string;
+    arch?: string;
+    labels?: string[];
+    environment?: "github-hosted" | "self-hosted" | "local";
+  };
+  lockfiles?: {
+    path: string;
+    sha256: Sha256Hex;
+  }[];
+  interpreters?: {
+    [k: string]: string;
+  };
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "HostFacts".
+ */
+export interface HostFacts {
+  os?: string;
+  kernel?: string;
+  arch?: string;
+  cpuModel?: string;
+  cpuCount?: number;
+  memoryBytes?: number;
+  dockerVersion?: string;
+  dockerRuntimes?: string[];
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "Gpu".
+ */
+export interface Gpu {
+  index?: number;
+  name: string;
+  uuid: string;
+  driverVersion?: string;
+  cudaVersion?: string;
+  memoryMiB?: number;
+  computeCapability?: string;
+  mig?: boolean;
+  parentUuid?: string;
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "Invocation".
+ */
+export interface Invocation {
+  /**
+   * @minItems 1
+   */
+  command: [string, ...string[]];
+  params?: {};
+  seed?: number;
+  /**
+   * Allow-listed environment only.
+   */
+  env?: {
+    [k: string]: string;
+  };
+  gpus?: string;
+  network?: "bridge" | "none" | "host";
+  timeoutSeconds?: number;
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "OutputFile".
+ */
+export interface OutputFile {
+  path: string;
+  sha256: Sha256Hex;
+  size: number;
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "Metrics".
+ */
+export interface Metrics {
+  final: MetricValue[];
+  curves?: MetricValue[];
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "MetricValue".
+ */
+export interface MetricValue {
+  name: string;
+  value: number;
+  step?: number;
+  stage?: "train" | "validation" | "test";
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "RunStatus".
+ */
+export interface RunStatus {
+  state: "succeeded" | "failed" | "cancelled";
+  reason?: string;
+  exitCode?: number;
+  logTailDigest?: Sha256Hex;
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "Timing".
+ */
+export interface Timing {
+  startedAt: string;
+  finishedAt: string;
+  wallSeconds?: number;
+  cpuSeconds?: number;
+  peakMemoryBytes?: number;
+}
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "Links".
+ */
+export interface Links {
+  parentRun?: RunId;
+  reproductionOf?: RunId;
+  promotedAs?: string;
+}

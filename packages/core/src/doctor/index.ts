@@ -1,0 +1,7 @@
+export {
+  type CheckState,
+  type DoctorCheck,
+  type DoctorOptions,
+  type DoctorReport,
+  runDoctor,
+} from "./doctor.js";

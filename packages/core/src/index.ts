@@ -1,0 +1,7 @@
+// The public door of @track-run/core. Each capability folder has its own index.ts; import from here.
+export type * from "./__generated__/index.js";
+export * from "./docker/index.js";
+export * from "./doctor/index.js";
+export * from "./errors.js";
+export * from "./pin/index.js";
+export * from "./schema/index.js";

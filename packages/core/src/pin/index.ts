@@ -1,0 +1,8 @@
+export {
+  GPU_QUERY_FIELDS,
+  type GpuProbe,
+  parseCudaVersion,
+  parseGpuCsv,
+  parseMigList,
+  probeGpus,
+} from "./gpu.js";

@@ -1,0 +1,7 @@
+export {
+  type DocumentKind,
+  type DocumentTypes,
+  type Problem,
+  schemaProblems,
+  validateDocument,
+} from "./validate.js";
