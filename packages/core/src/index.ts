@@ -1,5 +1,6 @@
 // The public door of @track-run/core. Each capability folder has its own index.ts; import from here.
 export type * from "./__generated__/index.js";
+export * from "./bag/index.js";
 export * from "./docker/index.js";
 export * from "./doctor/index.js";
 export * from "./errors.js";

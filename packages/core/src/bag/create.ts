@@ -1,0 +1,299 @@
+// Making bags: out of place (the source untouched), in place (as bagit-python does), and as a
+// stream of files written one by one (the bagit-fs style writer).
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { Writable } from "node:stream";
+import { fsInputError, UsageError } from "../errors.js";
+import { type BagSummary, buildTagFiles, newBagInfo, tempSibling, writeFileAtomic } from "./build.js";
+import { type HashJob, type HashProgress, hashFiles } from "./hash.js";
+import { normalizationTwins, safePath } from "./paths.js";
+import type { StatCache } from "./stat-cache.js";
+import type { Algorithm, BagInfo } from "./tagfiles.js";
+import { type WalkedFile, walkTree } from "./walk.js";
+
+export interface CreateOptions {
+  algorithms?: Algorithm[];
+  /** User metadata for bag-info.txt, in order. */
+  info?: BagInfo;
+  followSymlinks?: boolean;
+  /** Recorded as Bag-Software-Agent. */
+  softwareAgent?: string;
+  /** Bagging-Date (default: now). */
+  date?: Date;
+  /** No Bagging-Date: the tag files then depend on the payload alone (the canonical bag of a data pin). */
+  noDate?: boolean;
+  threads?: number;
+  onProgress?: (p: HashProgress) => void;
+}
+
+const DEFAULT_AGENT = "track-run";
+
+function baggingDate(o: CreateOptions): { date?: Date } {
+  return o.noDate ? {} : { date: o.date ?? new Date() };
+}
+
+function algorithmsOf(o: CreateOptions): Algorithm[] {
+  const algs = o.algorithms && o.algorithms.length > 0 ? [...new Set(o.algorithms)] : ["sha256" as const];
+  return algs;
+}
+
+/** Walks a source folder for bagging; refuses what cannot go into a bag, naming it. */
+export function scanSource(source: string, label: string, followSymlinks: boolean): { files: WalkedFile[]; warnings: string[] } {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(source);
+  } catch (e) {
+    throw fsInputError(`${label} "${source}"`, e);
+  }
+  if (!st.isDirectory()) throw new UsageError("input-not-directory", `${label} "${source}" is not a folder; give the folder to bag`);
+  const walked = walkTree(source, { followSymlinks });
+  if (walked.symlinks.length > 0) {
+    throw new UsageError(
+      "symlinks-refused",
+      `${label} "${source}" holds ${walked.symlinks.length} symbolic link(s); a bag holds regular files: remove them or pass --follow-symlinks to bag their targets`,
+      { details: walked.symlinks.slice(0, 20) },
+    );
+  }
+  if (walked.specials.length > 0) {
+    throw new UsageError("special-files", `${label} "${source}" holds fifos, sockets or devices, which cannot be bagged`, {
+      details: walked.specials.slice(0, 20),
+    });
+  }
+  if (walked.unreadable.length > 0) {
+    throw new UsageError("unreadable", `${label} "${source}": some entries cannot be read`, {
+      details: walked.unreadable.slice(0, 20).map((u) => `${u.rel}: ${u.code}`),
+    });
+  }
+  const warnings = normalizationTwins(walked.files.map((f) => f.rel)).map(
+    (g) => `names that differ only by Unicode normalisation (one file on macOS): ${g.map((n) => JSON.stringify(n)).join(", ")}`,
+  );
+  return { files: walked.files, warnings };
+}
+
+/**
+ * Hashes `files` (optionally copying each to `copyRoot/rel`), using and refreshing the stat cache
+ * when one is given. Returns digests by "data/<rel>".
+ */
+export async function hashPayload(
+  files: readonly WalkedFile[],
+  algs: readonly Algorithm[],
+  o: { cache?: StatCache; copyRoot?: string; threads?: number; onProgress?: (p: HashProgress) => void; statTakenAt: number },
+): Promise<Map<string, Partial<Record<Algorithm, string>>>> {
+  const digests = new Map<string, Partial<Record<Algorithm, string>>>();
+  const jobs: HashJob[] = [];
+  const jobFiles: WalkedFile[] = [];
+  for (const f of files) {
+    const cached = o.copyRoot ? undefined : o.cache?.lookup(f, algs);
+    if (cached) digests.set(`data/${f.rel}`, cached);
+    else {
+      jobs.push(o.copyRoot ? { path: f.abs, size: f.size, copyTo: join(o.copyRoot, f.rel) } : { path: f.abs, size: f.size });
+      jobFiles.push(f);
+    }
+  }
+  const results = await hashFiles(jobs, algs, {
+    ...(o.threads ? { threads: o.threads } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  const changed: string[] = [];
+  results.forEach((r, i) => {
+    const f = jobFiles[i]!;
+    if (!r.ok) throw fsInputError(`"${f.abs}"`, Object.assign(new Error(r.message), { code: r.code }));
+    if (r.bytes !== f.size) changed.push(f.rel);
+    digests.set(`data/${f.rel}`, r.digests);
+  });
+  if (changed.length > 0) {
+    throw new UsageError("source-changed", "files changed size while being bagged; bag again when nothing writes to them", {
+      details: changed.slice(0, 20),
+    });
+  }
+  // Keep manifest order independent of the walk: sorted by path.
+  const sorted = new Map([...digests.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  o.cache?.save(files, new Map([...files].map((f) => [f.rel, sorted.get(`data/${f.rel}`)!])), o.statTakenAt);
+  return sorted;
+}
+
+/** Bags `source` into the new folder `out`; the source is not touched. Nothing appears at `out` unless complete. */
+export async function createBag(source: string, out: string, options: CreateOptions = {}): Promise<BagSummary> {
+  const src = resolve(source);
+  const dest = resolve(out);
+  if (fs.existsSync(dest)) throw new UsageError("output-exists", `--out "${out}" already exists; choose a new path or remove it`);
+  if (dest === src || dest.startsWith(`${src}/`)) {
+    throw new UsageError("output-inside-source", `--out "${out}" is inside the source "${source}"; put the bag elsewhere or use --in-place`);
+  }
+  try {
+    fs.accessSync(dirname(dest), fs.constants.W_OK);
+  } catch (e) {
+    throw fsInputError(`the folder of --out "${out}"`, e);
+  }
+  const algs = algorithmsOf(options);
+  const statTakenAt = Date.now();
+  const { files, warnings } = scanSource(src, "source", Boolean(options.followSymlinks));
+  const tmp = tempSibling(dest);
+  try {
+    fs.mkdirSync(join(tmp, "data"), { recursive: true });
+    const dirs = new Set<string>();
+    for (const f of files) {
+      const i = f.rel.lastIndexOf("/");
+      if (i > 0) dirs.add(f.rel.slice(0, i));
+    }
+    for (const d of [...dirs].sort()) fs.mkdirSync(join(tmp, "data", d), { recursive: true });
+    const payload = await hashPayload(files, algs, {
+      copyRoot: join(tmp, "data"),
+      statTakenAt,
+      ...(options.threads ? { threads: options.threads } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    const bytes = files.reduce((s, f) => s + f.size, 0);
+    const info = newBagInfo(options.info ?? [], { softwareAgent: options.softwareAgent ?? DEFAULT_AGENT, ...baggingDate(options) });
+    const { files: tags, summary } = buildTagFiles({ payload, bytes, algorithms: algs, info });
+    for (const [name, body] of tags) fs.writeFileSync(join(tmp, name), body);
+    fs.renameSync(tmp, dest);
+    return { ...summary, path: dest, warnings };
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+/** Bags `dir` where it is: its content moves under data/ and the tag files are written beside it. */
+export async function createBagInPlace(dir: string, options: CreateOptions = {}): Promise<BagSummary> {
+  const root = resolve(dir);
+  if (fs.existsSync(join(root, "bagit.txt"))) {
+    throw new UsageError("already-a-bag", `"${dir}" is already a bag (it has bagit.txt); validate it with \`track-run bag validate\``);
+  }
+  const algs = algorithmsOf(options);
+  const statTakenAt = Date.now();
+  const { files, warnings } = scanSource(root, "source", Boolean(options.followSymlinks));
+  // No stat cache here: moving files under data/ changes their ctime, so entries would never match.
+  const payload = await hashPayload(files, algs, {
+    statTakenAt,
+    ...(options.threads ? { threads: options.threads } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  const bytes = files.reduce((s, f) => s + f.size, 0);
+  const info = newBagInfo(options.info ?? [], { softwareAgent: options.softwareAgent ?? DEFAULT_AGENT, ...baggingDate(options) });
+  const { files: tags, summary } = buildTagFiles({ payload, bytes, algorithms: algs, info });
+  // Move every top-level entry under a temporary folder, then name it data/.
+  const tmp = join(root, `.track-run-data-${process.pid}`);
+  fs.mkdirSync(tmp);
+  const moved: string[] = [];
+  try {
+    for (const name of fs.readdirSync(root)) {
+      if (name === tmp.split("/").pop()) continue;
+      fs.renameSync(join(root, name), join(tmp, name));
+      moved.push(name);
+    }
+    fs.renameSync(tmp, join(root, "data"));
+  } catch (e) {
+    for (const name of moved) fs.renameSync(join(tmp, name), join(root, name));
+    fs.rmdirSync(tmp);
+    throw e;
+  }
+  // bagit.txt last: until it exists the folder does not claim to be a bag.
+  for (const [name, body] of tags) if (name !== "bagit.txt") writeFileAtomic(join(root, name), body);
+  writeFileAtomic(join(root, "bagit.txt"), tags.get("bagit.txt")!);
+  return { ...summary, path: root, warnings };
+}
+
+/**
+ * Writes a bag file by file, hashing while writing, as bagit-fs did:
+ *   const w = await BagWriter.open("out/bag"); w.createWriteStream("a/b.csv").end(data); await w.finalize();
+ * Paths are relative to data/. Nothing appears at the bag's path until finalize() completes.
+ */
+export class BagWriter {
+  private readonly tmp: string;
+  private readonly pending = new Set<Promise<void>>();
+  private readonly payload = new Map<string, Partial<Record<Algorithm, string>>>();
+  private bytes = 0;
+  private finalized = false;
+
+  private constructor(
+    private readonly dest: string,
+    private readonly algs: Algorithm[],
+    private readonly options: CreateOptions,
+  ) {
+    this.tmp = tempSibling(dest);
+    fs.mkdirSync(join(this.tmp, "data"), { recursive: true });
+  }
+
+  static async open(path: string, options: CreateOptions = {}): Promise<BagWriter> {
+    const dest = resolve(path);
+    if (fs.existsSync(dest)) throw new UsageError("output-exists", `"${path}" already exists; choose a new path or remove it`);
+    return new BagWriter(dest, algorithmsOf(options), options);
+  }
+
+  createWriteStream(relPath: string): Writable {
+    if (this.finalized) throw new Error("BagWriter: createWriteStream after finalize");
+    const check = safePath(relPath);
+    if (!check.ok) throw new UsageError("unsafe-path", `"${relPath}" cannot be a payload path: ${check.reason}`);
+    const key = `data/${check.path}`;
+    if (this.payload.has(key)) throw new UsageError("duplicate-path", `"${relPath}" was already written to this bag`);
+    this.payload.set(key, {});
+    const target = join(this.tmp, key);
+    fs.mkdirSync(dirname(target), { recursive: true });
+    const hashes = this.algs.map((a) => createHash(a));
+    const file = fs.createWriteStream(target, { flags: "wx", mode: 0o644 });
+    let size = 0;
+    let resolveDone!: () => void;
+    let rejectDone!: (e: unknown) => void;
+    const done = new Promise<void>((res, rej) => {
+      resolveDone = res;
+      rejectDone = rej;
+    });
+    this.pending.add(done);
+    done.catch(() => undefined);
+    const stream = new Writable({
+      write: (chunk: Buffer, _enc, cb) => {
+        for (const h of hashes) h.update(chunk);
+        size += chunk.length;
+        file.write(chunk, cb);
+      },
+      final: (cb) => {
+        file.end(() => {
+          const d: Partial<Record<Algorithm, string>> = {};
+          this.algs.forEach((a, i) => {
+            d[a] = hashes[i]!.digest("hex");
+          });
+          this.payload.set(key, d);
+          this.bytes += size;
+          resolveDone();
+          cb();
+        });
+      },
+      destroy: (err, cb) => {
+        file.destroy();
+        if (err) rejectDone(err);
+        cb(err);
+      },
+    });
+    file.on("error", (e) => stream.destroy(e));
+    return stream;
+  }
+
+  /** Waits for every stream, writes the tag files and moves the bag into place. */
+  async finalize(): Promise<BagSummary> {
+    this.finalized = true;
+    try {
+      await Promise.all(this.pending);
+      const sorted = new Map([...this.payload.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      const info = newBagInfo(this.options.info ?? [], {
+        softwareAgent: this.options.softwareAgent ?? DEFAULT_AGENT,
+        ...baggingDate(this.options),
+      });
+      const { files, summary } = buildTagFiles({ payload: sorted, bytes: this.bytes, algorithms: this.algs, info });
+      for (const [name, body] of files) fs.writeFileSync(join(this.tmp, name), body);
+      fs.renameSync(this.tmp, this.dest);
+      return { ...summary, path: this.dest, warnings: [] };
+    } catch (e) {
+      fs.rmSync(this.tmp, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /** Abandons the bag: nothing is left behind. */
+  abort(): void {
+    this.finalized = true;
+    fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,79 @@
+// Manifest paths per RFC 8493 §2.1.3: "/"-separated, relative to the bag, with CR, LF and "%"
+// percent-encoded. Paths from a manifest, fetch.txt or a tar entry are untrusted: safePath refuses
+// anything that could land outside the bag.
+
+/** Encodes a relative path for a manifest or fetch.txt line. */
+export function encodeManifestPath(path: string): string {
+  return path.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
+}
+
+/** Decodes %0D, %0A and %25 (any case); every other "%" sequence is literal, as the RFC leaves it. */
+export function decodeManifestPath(path: string): string {
+  return path.replace(/%(0[dD]|0[aA]|25)/g, (m) => {
+    const code = m.slice(1).toUpperCase();
+    return code === "0D" ? "\r" : code === "0A" ? "\n" : "%";
+  });
+}
+
+export type PathCheck = { ok: true; path: string; leadingDotSlash: boolean } | { ok: false; reason: string };
+
+/**
+ * Checks an untrusted relative path and returns it normalised (no leading "./").
+ * Refuses absolute paths, "~" home shortcuts, drive letters, backslash separators, empty, "." and
+ * ".." components, and NUL.
+ */
+export function safePath(raw: string): PathCheck {
+  if (raw.length === 0) return { ok: false, reason: "empty path" };
+  if (raw.includes("\0")) return { ok: false, reason: "path contains a NUL character" };
+  if (raw.startsWith("/")) return { ok: false, reason: "absolute path" };
+  if (/^[A-Za-z]:/.test(raw)) return { ok: false, reason: "Windows drive path" };
+  if (raw.includes("\\")) return { ok: false, reason: "backslash in path (a Windows separator)" };
+  if (raw.startsWith("~")) return { ok: false, reason: "home-directory shortcut (~) points outside the bag" };
+  let path = raw;
+  let leadingDotSlash = false;
+  while (path.startsWith("./")) {
+    path = path.slice(2);
+    leadingDotSlash = true;
+  }
+  const parts = path.split("/");
+  for (const part of parts) {
+    if (part === "..") return { ok: false, reason: "path climbs out of the bag (..)" };
+    if (part === "." || part === "") return { ok: false, reason: "path has an empty or '.' component" };
+  }
+  return { ok: true, path, leadingDotSlash };
+}
+
+/** True when `path` lies under the payload directory data/. */
+export function isPayloadPath(path: string): boolean {
+  return path.startsWith("data/") && path.length > 5;
+}
+
+/**
+ * Groups of distinct names that are equal after Unicode NFC normalisation: on macOS they are one
+ * file, on Linux two. Returned groups have two or more members.
+ */
+export function normalizationTwins(paths: Iterable<string>): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const p of paths) {
+    // Only non-ASCII names can differ by normalisation; skip the rest cheaply.
+    if (!/[^\x00-\x7f]/.test(p)) continue;
+    const key = p.normalize("NFC");
+    const g = groups.get(key);
+    if (g) {
+      if (!g.includes(p)) g.push(p);
+    } else groups.set(key, [p]);
+  }
+  return [...groups.values()].filter((g) => g.length > 1);
+}
+
+/** A file on disk that a missing listed path may have meant: same name after NFC, or after case folding. */
+export function nearMatch(missing: string, present: ReadonlySet<string> | ReadonlyMap<string, unknown>): string | undefined {
+  const nfc = missing.normalize("NFC");
+  const lower = nfc.toLowerCase();
+  for (const p of present.keys()) {
+    if (p === missing) continue;
+    const pn = p.normalize("NFC");
+    if (pn === nfc || pn.toLowerCase() === lower) return p;
+  }
+  return undefined;
+}

@@ -1,0 +1,104 @@
+// The data pin of a run: the digest of a bag's tagmanifest-sha256.txt, with Payload-Oxum, files and
+// bytes. A bag is validated in full; a plain folder is pinned as its canonical bag (the bag
+// `bag create` would make with no date and agent "track-run"), whose digest depends on the payload
+// alone, so the same data gives the same pin on any machine. Unchanged files are not re-hashed:
+// a stat cache outside the data remembers their digests.
+import * as fs from "node:fs";
+import { join, resolve } from "node:path";
+import { CheckFailedError, UsageError } from "../errors.js";
+import { buildTagFiles } from "./build.js";
+import { checkBag } from "./check.js";
+import { createBag, hashPayload, scanSource } from "./create.js";
+import type { HashProgress } from "./hash.js";
+import { locateBag, readDirContents, readTarContents } from "./read.js";
+import { StatCache } from "./stat-cache.js";
+
+export interface DataPinResult {
+  /** "sha256:<hex>" of tagmanifest-sha256.txt. */
+  digest: string;
+  payloadOxum: string;
+  files: number;
+  bytes: number;
+  /** What PATH was: a bag folder, a bag archive, or a plain folder pinned as its canonical bag. */
+  source: "bag" | "archive" | "folder";
+  path: string;
+  warnings: string[];
+  /** With --out: where the canonical bag was written. */
+  bag?: string;
+}
+
+export interface PinDataOptions {
+  /** Stat-cache folder; undefined disables the cache (a full re-hash). */
+  cacheDir?: string;
+  /** Write the canonical bag of a plain folder here. */
+  out?: string;
+  onProgress?: (p: HashProgress) => void;
+}
+
+export const CANONICAL_AGENT = "track-run";
+
+export async function pinData(path: string, options: PinDataOptions = {}): Promise<DataPinResult> {
+  const loc = locateBag(path, "data");
+  if (loc.kind === "tar") {
+    const report = await checkBag(await readTarContents(loc), "full", options.onProgress);
+    return fromReport(report, "archive", loc.path, path);
+  }
+  const root = loc.path;
+  const statTakenAt = Date.now();
+  if (fs.existsSync(join(root, "bagit.txt"))) {
+    if (options.out) throw new UsageError("already-a-bag", `data "${path}" is already a bag; --out is for plain folders`);
+    const cache = options.cacheDir ? { stat: StatCache.open(options.cacheDir, root), statTakenAt } : undefined;
+    const report = await checkBag(readDirContents(root, cache), "full", options.onProgress);
+    return fromReport(report, "bag", root, path);
+  }
+  if (options.out) {
+    const summary = await createBag(root, options.out, {
+      softwareAgent: CANONICAL_AGENT,
+      noDate: true,
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    });
+    return {
+      digest: summary.digest!,
+      payloadOxum: summary.payloadOxum,
+      files: summary.files,
+      bytes: summary.bytes,
+      source: "folder",
+      path: root,
+      warnings: summary.warnings,
+      bag: summary.path!,
+    };
+  }
+  const { files, warnings } = scanSource(root, "data", false);
+  const cache = options.cacheDir ? StatCache.open(options.cacheDir, root) : undefined;
+  const payload = await hashPayload(files, ["sha256"], {
+    statTakenAt,
+    ...(cache ? { cache } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  const bytes = files.reduce((s, f) => s + f.size, 0);
+  const { summary } = buildTagFiles({ payload, bytes, algorithms: ["sha256"], info: [["Bag-Software-Agent", CANONICAL_AGENT]] });
+  return { digest: summary.digest!, payloadOxum: summary.payloadOxum, files: summary.files, bytes, source: "folder", path: root, warnings };
+}
+
+function fromReport(report: Awaited<ReturnType<typeof checkBag>>, source: "bag" | "archive", abs: string, given: string): DataPinResult {
+  if (!report.valid) {
+    throw new CheckFailedError("bag-invalid", `data "${given}" is not a valid bag (${report.errors.length} problem(s)), so it cannot be pinned`, {
+      details: report.errors.map((e) => (e.file ? `${e.file}: ${e.message}` : e.message)),
+    });
+  }
+  if (!report.digest) {
+    throw new UsageError(
+      "no-sha256-tagmanifest",
+      `data "${given}" has no tagmanifest-sha256.txt, which the data pin is the digest of; re-bag it with \`track-run bag create\` (sha256 is the default)`,
+    );
+  }
+  return {
+    digest: report.digest,
+    payloadOxum: `${report.bytes}.${report.files}`,
+    files: report.files,
+    bytes: report.bytes,
+    source,
+    path: resolve(abs),
+    warnings: report.warnings,
+  };
+}

@@ -1,0 +1,14 @@
+import { type BagReport, checkBag, type ValidationMode } from "./check.js";
+import type { HashProgress } from "./hash.js";
+import { locateBag, readBagContents } from "./read.js";
+
+export interface ValidateOptions {
+  mode?: ValidationMode;
+  onProgress?: (p: HashProgress) => void;
+}
+
+/** Validates a bag folder, .tar or .tar.gz. Unreadable input throws a UsageError; an invalid bag is a report with valid: false. */
+export async function validateBag(path: string, options: ValidateOptions = {}): Promise<BagReport> {
+  const contents = await readBagContents(locateBag(path));
+  return checkBag(contents, options.mode ?? "full", options.onProgress);
+}
