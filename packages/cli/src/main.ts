@@ -1,4 +1,6 @@
+import { registerBag } from "./commands/bag.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerPin } from "./commands/pin.js";
 import { CommanderError, commanderExitCode, makeProgram } from "./program.js";
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -6,7 +8,9 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { program, run } = makeProgram((c) => {
     code = c;
   });
+  registerBag(program, run);
   registerDoctor(program, run);
+  registerPin(program, run);
   try {
     await program.parseAsync([...argv], { from: "user" });
   } catch (e) {

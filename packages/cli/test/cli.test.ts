@@ -1,4 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const bin = new URL("../bin/track-run.js", import.meta.url).pathname;
@@ -61,5 +64,73 @@ describe("track-run command line", () => {
     const report = JSON.parse(r.stdout) as { ok: boolean; checks: { name: string; state: string }[] };
     expect(report.ok).toBe(false);
     expect(report.checks.find((c) => c.name === "git")!.state).toBe("missing");
+  });
+});
+
+describe("track-run bag and pin", () => {
+  const root = mkdtempSync(join(tmpdir(), "track-run-cli-"));
+  const src = join(root, "src");
+  mkdirSync(join(src, "sub"), { recursive: true });
+  writeFileSync(join(src, "a.txt"), "hello\n");
+  writeFileSync(join(src, "sub/b.txt"), "world\n");
+  const env = { TRACK_RUN_CACHE: join(root, "cache") };
+
+  it("creates, validates, archives and diffs a bag, with --json results", () => {
+    const created = cli(
+      ["bag", "create", src, "--out", join(root, "bag"), "--info", "Source=cli test", "--json"],
+      { env },
+    );
+    expect(created.code).toBe(0);
+    const summary = JSON.parse(created.stdout) as { digest: string; files: number; payloadOxum: string };
+    expect(summary).toMatchObject({ files: 2, payloadOxum: "12.2" });
+    expect(summary.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+    const valid = cli(["bag", "validate", join(root, "bag")]);
+    expect(valid.code).toBe(0);
+    expect(valid.stdout).toMatch(/valid, BagIt 1\.0, 2 files, 12 bytes, sha256/);
+    expect(valid.stdout).toContain(summary.digest);
+
+    expect(cli(["bag", "tar", join(root, "bag"), join(root, "bag.tar.gz")]).code).toBe(0);
+    const diff = cli(["bag", "diff", join(root, "bag"), join(root, "bag.tar.gz"), "--json"]);
+    expect(JSON.parse(diff.stdout)).toMatchObject({ identical: true, unchanged: 2 });
+  });
+
+  it("exits 1 on an invalid bag, listing every problem", () => {
+    cli(["bag", "create", src, "--out", join(root, "bad")], { env });
+    writeFileSync(join(root, "bad/data/a.txt"), "HELLO\n");
+    writeFileSync(join(root, "bad/data/extra"), "x");
+    const r = cli(["bag", "validate", join(root, "bad")]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/INVALID \(3 problems\)/);
+    expect(r.stdout).toMatch(
+      /data\/a\.txt: sha256 checksum does not match manifest-sha256\.txt\n\s+expected [0-9a-f]{64}\n\s+actual\s+[0-9a-f]{64}/,
+    );
+    expect(r.stdout).toMatch(/data\/extra: is in the payload but not listed/);
+  });
+
+  it("exits 2 with one line naming bad input", () => {
+    const missing = cli(["bag", "validate", join(root, "nope")]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr.trim()).toBe(`track-run: bag "${join(root, "nope")}" does not exist`);
+    const noOut = cli(["bag", "create", src]);
+    expect(noOut.code).toBe(2);
+    expect(noOut.stderr).toMatch(/exactly one of --out BAG or --in-place/);
+    const badAlg = cli(["bag", "create", src, "--out", join(root, "x"), "--alg", "crc32"]);
+    expect(badAlg.code).toBe(2);
+    expect(badAlg.stderr).toMatch(/--alg "crc32"/);
+    const json = cli(["pin", "data", join(root, "nope"), "--json"]);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: "input-missing" } });
+  });
+
+  it("pins data and re-pins it from the stat cache", () => {
+    const first = cli(["pin", "data", src, "--json"], { env });
+    expect(first.code).toBe(0);
+    const pin = JSON.parse(first.stdout) as { digest: string; source: string; files: number };
+    expect(pin).toMatchObject({ source: "folder", files: 2 });
+    const text = cli(["pin", "data", src], { env });
+    expect(text.stdout).toContain(`digest       ${pin.digest}`);
+    expect(text.stdout).toMatch(/re-hashed {4}\d of 2 files/);
+    rmSync(join(root, "cache"), { recursive: true, force: true });
   });
 });

@@ -38,10 +38,15 @@ export interface TagFileInput {
   fetch?: ReadonlyArray<Omit<FetchEntry, "line">>;
 }
 
-export function buildTagFiles(input: TagFileInput): { files: Map<string, Buffer>; summary: Omit<BagSummary, "warnings"> } {
+export function buildTagFiles(input: TagFileInput): {
+  files: Map<string, Buffer>;
+  summary: Omit<BagSummary, "warnings">;
+} {
   const files = new Map<string, Buffer>();
   const oxum = formatOxum(input.bytes, input.payload.size);
-  const info: BagInfo = input.info.filter(([k]) => k.toLowerCase() !== "payload-oxum").map(([k, v]) => [k, v]);
+  const info: BagInfo = input.info
+    .filter(([k]) => k.toLowerCase() !== "payload-oxum")
+    .map(([k, v]) => [k, v]);
   info.push(["Payload-Oxum", oxum]);
   files.set("bagit.txt", Buffer.from(formatBagitTxt("1.0")));
   files.set("bag-info.txt", Buffer.from(formatBagInfo(info)));
@@ -58,7 +63,9 @@ export function buildTagFiles(input: TagFileInput): { files: Map<string, Buffer>
   const tagNames = [...files.keys()];
   let digest: string | undefined;
   for (const alg of input.algorithms) {
-    const body = formatManifest(tagNames.map((name) => ({ path: name, digest: digestBytes(alg, files.get(name)!) })));
+    const body = formatManifest(
+      tagNames.map((name) => ({ path: name, digest: digestBytes(alg, files.get(name)!) })),
+    );
     files.set(`tagmanifest-${alg}.txt`, Buffer.from(body));
     if (alg === "sha256") digest = `sha256:${digestBytes("sha256", body)}`;
   }
@@ -80,7 +87,8 @@ export function newBagInfo(user: BagInfo, options: { softwareAgent: string; date
   if (options.date && infoValue(info, "Bagging-Date") === undefined) {
     info.push(["Bagging-Date", options.date.toISOString().slice(0, 10)]);
   }
-  if (infoValue(info, "Bag-Software-Agent") === undefined) info.push(["Bag-Software-Agent", options.softwareAgent]);
+  if (infoValue(info, "Bag-Software-Agent") === undefined)
+    info.push(["Bag-Software-Agent", options.softwareAgent]);
   return info;
 }
 

@@ -58,7 +58,13 @@ export interface BagContents {
   hasPayloadDir: boolean;
   /** Paths (bag-relative) that are symbolic links, fifos, devices or sockets. */
   nonRegular: string[];
-  hashPayload(paths: string[], algs: Algorithm[], onProgress?: (p: HashProgress) => void): Promise<Map<string, HashOutcome>>;
+  hashPayload(
+    paths: string[],
+    algs: Algorithm[],
+    onProgress?: (p: HashProgress) => void,
+  ): Promise<Map<string, HashOutcome>>;
+  /** How many payload files were actually read (the rest came from the stat cache). */
+  readonly hashed: number;
 }
 
 interface ParsedManifest {
@@ -76,12 +82,25 @@ export async function checkBag(
   const warnings: string[] = [];
   let bytes = 0;
   for (const size of c.payload.values()) bytes += size;
-  const report: BagReport = { valid: false, mode, errors, warnings, algorithms: [], files: c.payload.size, bytes, info: [], fetch: [] };
+  const report: BagReport = {
+    valid: false,
+    mode,
+    errors,
+    warnings,
+    algorithms: [],
+    files: c.payload.size,
+    bytes,
+    info: [],
+    fetch: [],
+  };
 
   // bagit.txt: the declaration, strictly.
   const bagitBytes = c.tagFiles.get("bagit.txt");
   if (!bagitBytes) {
-    errors.push({ file: "bagit.txt", message: "bagit.txt is missing: this is not a bag (create one with `track-run bag create`)" });
+    errors.push({
+      file: "bagit.txt",
+      message: "bagit.txt is missing: this is not a bag (create one with `track-run bag create`)",
+    });
     return report;
   }
   const decl = parseBagitTxt(bagitBytes);
@@ -98,10 +117,15 @@ export async function checkBag(
   };
 
   if (!c.hasPayloadDir) errors.push({ file: "data/", message: "the payload folder data/ is missing" });
-  for (const p of c.nonRegular) errors.push({ file: p, message: "is a symbolic link or special file; a bag holds regular files only" });
+  for (const p of c.nonRegular)
+    errors.push({ file: p, message: "is a symbolic link or special file; a bag holds regular files only" });
 
   // bag-info.txt (package-info.txt before 0.96).
-  const infoName = c.tagFiles.has("bag-info.txt") ? "bag-info.txt" : c.tagFiles.has("package-info.txt") ? "package-info.txt" : undefined;
+  const infoName = c.tagFiles.has("bag-info.txt")
+    ? "bag-info.txt"
+    : c.tagFiles.has("package-info.txt")
+      ? "package-info.txt"
+      : undefined;
   if (infoName) {
     const parsed = parseBagInfo(text(infoName)!);
     if (!parsed.ok) for (const m of parsed.errors) errors.push({ file: infoName, message: m });
@@ -112,7 +136,8 @@ export async function checkBag(
   } else warnings.push("no bag-info.txt: the bag records no Payload-Oxum or provenance metadata");
   const oxumText = infoValue(report.info, "Payload-Oxum");
   if (oxumText !== undefined) report.declaredOxum = oxumText;
-  else if (infoName) warnings.push(`${infoName} has no Payload-Oxum, so a fast validation cannot check the payload size`);
+  else if (infoName)
+    warnings.push(`${infoName} has no Payload-Oxum, so a fast validation cannot check the payload size`);
 
   // Manifests.
   const manifests: ParsedManifest[] = [];
@@ -134,7 +159,8 @@ export async function checkBag(
     const entries = collectEntries(name, m.kind, parsed.value, version, errors, warnings);
     (m.kind === "payload" ? manifests : tagManifests).push({ name, alg: m.alg, entries });
   }
-  if (manifests.length === 0) errors.push({ message: "no payload manifest (manifest-<algorithm>.txt) with a known algorithm" });
+  if (manifests.length === 0)
+    errors.push({ message: "no payload manifest (manifest-<algorithm>.txt) with a known algorithm" });
   report.algorithms = manifests.map((m) => m.alg);
   if (manifests.length > 0 && manifests.every((m) => WEAK_ALGORITHMS.has(m.alg))) {
     warnings.push(`only ${report.algorithms.join(", ")} checksums: weak algorithms, prefer sha256 or sha512`);
@@ -149,9 +175,16 @@ export async function checkBag(
     else {
       for (const f of parsed.value) {
         const s = safePath(f.path);
-        if (!s.ok) errors.push({ file: "fetch.txt", message: `line ${f.line}: ${JSON.stringify(f.path)} is refused: ${s.reason}` });
+        if (!s.ok)
+          errors.push({
+            file: "fetch.txt",
+            message: `line ${f.line}: ${JSON.stringify(f.path)} is refused: ${s.reason}`,
+          });
         else if (!isPayloadPath(s.path)) {
-          errors.push({ file: "fetch.txt", message: `line ${f.line}: ${JSON.stringify(f.path)} is outside the payload folder data/` });
+          errors.push({
+            file: "fetch.txt",
+            message: `line ${f.line}: ${JSON.stringify(f.path)} is outside the payload folder data/`,
+          });
         } else {
           fetchPaths.add(s.path);
           report.fetch.push({ ...f, path: s.path });
@@ -165,7 +198,10 @@ export async function checkBag(
     for (const path of m.entries.keys()) {
       if (c.payload.has(path)) continue;
       if (fetchPaths.has(path)) {
-        errors.push({ file: path, message: `listed in ${m.name} and fetch.txt but not fetched yet: run \`track-run bag fetch\`` });
+        errors.push({
+          file: path,
+          message: `listed in ${m.name} and fetch.txt but not fetched yet: run \`track-run bag fetch\``,
+        });
         continue;
       }
       const near = nearMatch(path, c.payload);
@@ -177,17 +213,24 @@ export async function checkBag(
       });
     }
     for (const path of c.payload.keys()) {
-      if (!m.entries.has(path)) errors.push({ file: path, message: `is in the payload but not listed in ${m.name}` });
+      if (!m.entries.has(path))
+        errors.push({ file: path, message: `is in the payload but not listed in ${m.name}` });
     }
   }
   for (const g of normalizationTwins(c.payload.keys())) {
-    warnings.push(`payload names that differ only by Unicode normalisation (one file on macOS): ${g.map((n) => JSON.stringify(n)).join(", ")}`);
+    warnings.push(
+      `payload names that differ only by Unicode normalisation (one file on macOS): ${g.map((n) => JSON.stringify(n)).join(", ")}`,
+    );
   }
 
   // Payload-Oxum.
   if (oxumText !== undefined) {
     const oxum = parseOxum(oxumText);
-    if (!oxum) errors.push({ file: infoName, message: `Payload-Oxum ${JSON.stringify(oxumText)} is not "OCTETS.FILES"` });
+    if (!oxum)
+      errors.push({
+        file: infoName,
+        message: `Payload-Oxum ${JSON.stringify(oxumText)} is not "OCTETS.FILES"`,
+      });
     else if (fetchPaths.size === 0 && (oxum.bytes !== bytes || oxum.files !== c.payload.size)) {
       errors.push({
         file: infoName,
@@ -210,7 +253,13 @@ export async function checkBag(
           continue;
         }
         const actual = digestBytes(m.alg, body);
-        if (actual !== expected) errors.push({ file: path, message: `${m.alg} checksum does not match ${m.name}`, expected, actual });
+        if (actual !== expected)
+          errors.push({
+            file: path,
+            message: `${m.alg} checksum does not match ${m.name}`,
+            expected,
+            actual,
+          });
       }
     }
     const paths = [...c.payload.keys()].filter((p) => manifests.some((m) => m.entries.has(p)));
@@ -218,7 +267,7 @@ export async function checkBag(
     const outcomes = await c.hashPayload(paths, algs, onProgress);
     for (const path of paths) {
       const o = outcomes.get(path);
-      if (!o || !o.ok) {
+      if (!o?.ok) {
         errors.push({ file: path, message: `cannot be read: ${o && !o.ok ? o.message : "no result"}` });
         continue;
       }
@@ -226,7 +275,13 @@ export async function checkBag(
         const expected = m.entries.get(path);
         if (expected === undefined) continue;
         const actual = o.digests[m.alg];
-        if (actual !== expected) errors.push({ file: path, message: `${m.alg} checksum does not match ${m.name}`, expected, actual: actual ?? "" });
+        if (actual !== expected)
+          errors.push({
+            file: path,
+            message: `${m.alg} checksum does not match ${m.name}`,
+            expected,
+            actual: actual ?? "",
+          });
       }
     }
   }
@@ -255,20 +310,32 @@ function collectEntries(
   for (const e of lines) {
     const s = safePath(e.path);
     if (!s.ok) {
-      errors.push({ file: name, message: `line ${e.line}: ${JSON.stringify(e.path)} is refused: ${s.reason}` });
+      errors.push({
+        file: name,
+        message: `line ${e.line}: ${JSON.stringify(e.path)} is refused: ${s.reason}`,
+      });
       continue;
     }
     if (s.leadingDotSlash) dotSlash++;
     if (kind === "payload" && !isPayloadPath(s.path)) {
-      errors.push({ file: name, message: `line ${e.line}: ${JSON.stringify(e.path)} is outside the payload folder data/` });
+      errors.push({
+        file: name,
+        message: `line ${e.line}: ${JSON.stringify(e.path)} is outside the payload folder data/`,
+      });
       continue;
     }
     const prior = entries.get(s.path);
     if (prior !== undefined) {
       if (prior !== e.digest) {
-        errors.push({ file: name, message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice with different checksums` });
+        errors.push({
+          file: name,
+          message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice with different checksums`,
+        });
       } else if (version === "1.0") {
-        errors.push({ file: name, message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice (RFC 8493 allows one line per file)` });
+        errors.push({
+          file: name,
+          message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice (RFC 8493 allows one line per file)`,
+        });
       } else warnings.push(`${name}: ${JSON.stringify(s.path)} is listed twice with the same checksum`);
       continue;
     }

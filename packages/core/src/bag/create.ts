@@ -39,14 +39,22 @@ function algorithmsOf(o: CreateOptions): Algorithm[] {
 }
 
 /** Walks a source folder for bagging; refuses what cannot go into a bag, naming it. */
-export function scanSource(source: string, label: string, followSymlinks: boolean): { files: WalkedFile[]; warnings: string[] } {
+export function scanSource(
+  source: string,
+  label: string,
+  followSymlinks: boolean,
+): { files: WalkedFile[]; warnings: string[] } {
   let st: fs.Stats;
   try {
     st = fs.statSync(source);
   } catch (e) {
     throw fsInputError(`${label} "${source}"`, e);
   }
-  if (!st.isDirectory()) throw new UsageError("input-not-directory", `${label} "${source}" is not a folder; give the folder to bag`);
+  if (!st.isDirectory())
+    throw new UsageError(
+      "input-not-directory",
+      `${label} "${source}" is not a folder; give the folder to bag`,
+    );
   const walked = walkTree(source, { followSymlinks });
   if (walked.symlinks.length > 0) {
     throw new UsageError(
@@ -56,9 +64,13 @@ export function scanSource(source: string, label: string, followSymlinks: boolea
     );
   }
   if (walked.specials.length > 0) {
-    throw new UsageError("special-files", `${label} "${source}" holds fifos, sockets or devices, which cannot be bagged`, {
-      details: walked.specials.slice(0, 20),
-    });
+    throw new UsageError(
+      "special-files",
+      `${label} "${source}" holds fifos, sockets or devices, which cannot be bagged`,
+      {
+        details: walked.specials.slice(0, 20),
+      },
+    );
   }
   if (walked.unreadable.length > 0) {
     throw new UsageError("unreadable", `${label} "${source}": some entries cannot be read`, {
@@ -66,7 +78,8 @@ export function scanSource(source: string, label: string, followSymlinks: boolea
     });
   }
   const warnings = normalizationTwins(walked.files.map((f) => f.rel)).map(
-    (g) => `names that differ only by Unicode normalisation (one file on macOS): ${g.map((n) => JSON.stringify(n)).join(", ")}`,
+    (g) =>
+      `names that differ only by Unicode normalisation (one file on macOS): ${g.map((n) => JSON.stringify(n)).join(", ")}`,
   );
   return { files: walked.files, warnings };
 }
@@ -78,7 +91,15 @@ export function scanSource(source: string, label: string, followSymlinks: boolea
 export async function hashPayload(
   files: readonly WalkedFile[],
   algs: readonly Algorithm[],
-  o: { cache?: StatCache; copyRoot?: string; threads?: number; onProgress?: (p: HashProgress) => void; statTakenAt: number },
+  o: {
+    cache?: StatCache;
+    copyRoot?: string;
+    threads?: number;
+    onProgress?: (p: HashProgress) => void;
+    statTakenAt: number;
+    /** Told how many files were read (not found in the cache). */
+    onHashed?: (n: number) => void;
+  },
 ): Promise<Map<string, Partial<Record<Algorithm, string>>>> {
   const digests = new Map<string, Partial<Record<Algorithm, string>>>();
   const jobs: HashJob[] = [];
@@ -87,10 +108,15 @@ export async function hashPayload(
     const cached = o.copyRoot ? undefined : o.cache?.lookup(f, algs);
     if (cached) digests.set(`data/${f.rel}`, cached);
     else {
-      jobs.push(o.copyRoot ? { path: f.abs, size: f.size, copyTo: join(o.copyRoot, f.rel) } : { path: f.abs, size: f.size });
+      jobs.push(
+        o.copyRoot
+          ? { path: f.abs, size: f.size, copyTo: join(o.copyRoot, f.rel) }
+          : { path: f.abs, size: f.size },
+      );
       jobFiles.push(f);
     }
   }
+  o.onHashed?.(jobs.length);
   const results = await hashFiles(jobs, algs, {
     ...(o.threads ? { threads: o.threads } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
@@ -103,9 +129,13 @@ export async function hashPayload(
     digests.set(`data/${f.rel}`, r.digests);
   });
   if (changed.length > 0) {
-    throw new UsageError("source-changed", "files changed size while being bagged; bag again when nothing writes to them", {
-      details: changed.slice(0, 20),
-    });
+    throw new UsageError(
+      "source-changed",
+      "files changed size while being bagged; bag again when nothing writes to them",
+      {
+        details: changed.slice(0, 20),
+      },
+    );
   }
   // Keep manifest order independent of the walk: sorted by path.
   const sorted = new Map([...digests.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
@@ -114,12 +144,20 @@ export async function hashPayload(
 }
 
 /** Bags `source` into the new folder `out`; the source is not touched. Nothing appears at `out` unless complete. */
-export async function createBag(source: string, out: string, options: CreateOptions = {}): Promise<BagSummary> {
+export async function createBag(
+  source: string,
+  out: string,
+  options: CreateOptions = {},
+): Promise<BagSummary> {
   const src = resolve(source);
   const dest = resolve(out);
-  if (fs.existsSync(dest)) throw new UsageError("output-exists", `--out "${out}" already exists; choose a new path or remove it`);
+  if (fs.existsSync(dest))
+    throw new UsageError("output-exists", `--out "${out}" already exists; choose a new path or remove it`);
   if (dest === src || dest.startsWith(`${src}/`)) {
-    throw new UsageError("output-inside-source", `--out "${out}" is inside the source "${source}"; put the bag elsewhere or use --in-place`);
+    throw new UsageError(
+      "output-inside-source",
+      `--out "${out}" is inside the source "${source}"; put the bag elsewhere or use --in-place`,
+    );
   }
   try {
     fs.accessSync(dirname(dest), fs.constants.W_OK);
@@ -145,7 +183,10 @@ export async function createBag(source: string, out: string, options: CreateOpti
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     });
     const bytes = files.reduce((s, f) => s + f.size, 0);
-    const info = newBagInfo(options.info ?? [], { softwareAgent: options.softwareAgent ?? DEFAULT_AGENT, ...baggingDate(options) });
+    const info = newBagInfo(options.info ?? [], {
+      softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
+      ...baggingDate(options),
+    });
     const { files: tags, summary } = buildTagFiles({ payload, bytes, algorithms: algs, info });
     for (const [name, body] of tags) fs.writeFileSync(join(tmp, name), body);
     fs.renameSync(tmp, dest);
@@ -160,7 +201,10 @@ export async function createBag(source: string, out: string, options: CreateOpti
 export async function createBagInPlace(dir: string, options: CreateOptions = {}): Promise<BagSummary> {
   const root = resolve(dir);
   if (fs.existsSync(join(root, "bagit.txt"))) {
-    throw new UsageError("already-a-bag", `"${dir}" is already a bag (it has bagit.txt); validate it with \`track-run bag validate\``);
+    throw new UsageError(
+      "already-a-bag",
+      `"${dir}" is already a bag (it has bagit.txt); validate it with \`track-run bag validate\``,
+    );
   }
   const algs = algorithmsOf(options);
   const statTakenAt = Date.now();
@@ -172,7 +216,10 @@ export async function createBagInPlace(dir: string, options: CreateOptions = {})
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
   const bytes = files.reduce((s, f) => s + f.size, 0);
-  const info = newBagInfo(options.info ?? [], { softwareAgent: options.softwareAgent ?? DEFAULT_AGENT, ...baggingDate(options) });
+  const info = newBagInfo(options.info ?? [], {
+    softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
+    ...baggingDate(options),
+  });
   const { files: tags, summary } = buildTagFiles({ payload, bytes, algorithms: algs, info });
   // Move every top-level entry under a temporary folder, then name it data/.
   const tmp = join(root, `.track-run-data-${process.pid}`);
@@ -219,16 +266,19 @@ export class BagWriter {
 
   static async open(path: string, options: CreateOptions = {}): Promise<BagWriter> {
     const dest = resolve(path);
-    if (fs.existsSync(dest)) throw new UsageError("output-exists", `"${path}" already exists; choose a new path or remove it`);
+    if (fs.existsSync(dest))
+      throw new UsageError("output-exists", `"${path}" already exists; choose a new path or remove it`);
     return new BagWriter(dest, algorithmsOf(options), options);
   }
 
   createWriteStream(relPath: string): Writable {
     if (this.finalized) throw new Error("BagWriter: createWriteStream after finalize");
     const check = safePath(relPath);
-    if (!check.ok) throw new UsageError("unsafe-path", `"${relPath}" cannot be a payload path: ${check.reason}`);
+    if (!check.ok)
+      throw new UsageError("unsafe-path", `"${relPath}" cannot be a payload path: ${check.reason}`);
     const key = `data/${check.path}`;
-    if (this.payload.has(key)) throw new UsageError("duplicate-path", `"${relPath}" was already written to this bag`);
+    if (this.payload.has(key))
+      throw new UsageError("duplicate-path", `"${relPath}" was already written to this bag`);
     this.payload.set(key, {});
     const target = join(this.tmp, key);
     fs.mkdirSync(dirname(target), { recursive: true });
@@ -281,7 +331,12 @@ export class BagWriter {
         softwareAgent: this.options.softwareAgent ?? DEFAULT_AGENT,
         ...baggingDate(this.options),
       });
-      const { files, summary } = buildTagFiles({ payload: sorted, bytes: this.bytes, algorithms: this.algs, info });
+      const { files, summary } = buildTagFiles({
+        payload: sorted,
+        bytes: this.bytes,
+        algorithms: this.algs,
+        info,
+      });
       for (const [name, body] of files) fs.writeFileSync(join(this.tmp, name), body);
       fs.renameSync(this.tmp, this.dest);
       return { ...summary, path: this.dest, warnings: [] };

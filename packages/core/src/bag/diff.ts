@@ -2,7 +2,14 @@
 import { UsageError } from "../errors.js";
 import { safePath } from "./paths.js";
 import { locateBag, readBagContents, tagText } from "./read.js";
-import { type Algorithm, type BagInfo, isAlgorithm, manifestAlgorithm, parseBagInfo, parseManifest } from "./tagfiles.js";
+import {
+  type Algorithm,
+  type BagInfo,
+  isAlgorithm,
+  manifestAlgorithm,
+  parseBagInfo,
+  parseManifest,
+} from "./tagfiles.js";
 
 /** Strongest first: the algorithm a diff compares by, when both bags have it. */
 const PREFERENCE: Algorithm[] = ["sha512", "sha384", "sha256", "sha224", "sha1", "md5"];
@@ -24,11 +31,12 @@ interface ManifestView {
 
 async function view(path: string, label: string): Promise<ManifestView> {
   const contents = await readBagContents(locateBag(path, label), { hash: false });
-  if (!contents.tagFiles.has("bagit.txt")) throw new UsageError("not-a-bag", `${label} "${path}" is not a bag (no bagit.txt)`);
+  if (!contents.tagFiles.has("bagit.txt"))
+    throw new UsageError("not-a-bag", `${label} "${path}" is not a bag (no bagit.txt)`);
   const manifests = new Map<Algorithm, Map<string, string>>();
   for (const name of contents.tagFiles.keys()) {
     const m = manifestAlgorithm(name);
-    if (!m || m.kind !== "payload" || !isAlgorithm(m.alg)) continue;
+    if (m?.kind !== "payload" || !isAlgorithm(m.alg)) continue;
     const parsed = parseManifest(tagText(contents.tagFiles, name)!, name);
     if (!parsed.ok) throw new UsageError("bad-manifest", `${label} "${path}": ${parsed.errors[0]}`);
     const entries = new Map<string, string>();
@@ -38,11 +46,15 @@ async function view(path: string, label: string): Promise<ManifestView> {
     }
     manifests.set(m.alg, entries);
   }
-  const infoText = tagText(contents.tagFiles, "bag-info.txt") ?? tagText(contents.tagFiles, "package-info.txt");
-  const info = infoText === undefined ? [] : (() => {
-    const p = parseBagInfo(infoText);
-    return p.ok ? p.value : [];
-  })();
+  const infoText =
+    tagText(contents.tagFiles, "bag-info.txt") ?? tagText(contents.tagFiles, "package-info.txt");
+  const info =
+    infoText === undefined
+      ? []
+      : (() => {
+          const p = parseBagInfo(infoText);
+          return p.ok ? p.value : [];
+        })();
   return { manifests, info };
 }
 

@@ -25,7 +25,12 @@ export interface FetchOptions {
   retries?: number;
   /** First backoff delay; doubles each retry up to 10 s. */
   backoffMs?: number;
-  onFile?: (e: { path: string; state: "fetched" | "present" | "failed"; attempts: number; error?: string }) => void;
+  onFile?: (e: {
+    path: string;
+    state: "fetched" | "present" | "failed";
+    attempts: number;
+    error?: string;
+  }) => void;
 }
 
 export interface FetchReport {
@@ -41,26 +46,33 @@ class Retryable extends Error {}
 /** Downloads every fetch.txt entry of the bag folder `bag` that is not yet present. */
 export async function fetchBag(bag: string, options: FetchOptions = {}): Promise<FetchReport> {
   const loc = locateBag(bag);
-  if (loc.kind !== "dir") throw new UsageError("not-a-folder", `bag "${bag}" is an archive; extract it, or fetch into a bag folder`);
+  if (loc.kind !== "dir")
+    throw new UsageError(
+      "not-a-folder",
+      `bag "${bag}" is an archive; extract it, or fetch into a bag folder`,
+    );
   const root = loc.path;
   const contents = readDirContents(root);
   const fetchText = tagText(contents.tagFiles, "fetch.txt");
-  if (fetchText === undefined) throw new UsageError("no-fetch", `bag "${bag}" has no fetch.txt: nothing to fetch`);
+  if (fetchText === undefined)
+    throw new UsageError("no-fetch", `bag "${bag}" has no fetch.txt: nothing to fetch`);
   const parsed = parseFetch(fetchText);
-  if (!parsed.ok) throw new UsageError("bad-fetch", `bag "${bag}": fetch.txt is malformed`, { details: parsed.errors });
+  if (!parsed.ok)
+    throw new UsageError("bad-fetch", `bag "${bag}": fetch.txt is malformed`, { details: parsed.errors });
 
   // The expected checksum of each path, by the strongest algorithm the bag has.
   const expected = new Map<string, { alg: Algorithm; digest: string }>();
   for (const name of contents.tagFiles.keys()) {
     const m = manifestAlgorithm(name);
-    if (!m || m.kind !== "payload" || !isAlgorithm(m.alg)) continue;
+    if (m?.kind !== "payload" || !isAlgorithm(m.alg)) continue;
     const man = parseManifest(tagText(contents.tagFiles, name)!, name);
     if (!man.ok) continue;
     for (const e of man.value) {
       const s = safePath(e.path);
       if (!s.ok) continue;
       const prior = expected.get(s.path);
-      if (!prior || STRENGTH.indexOf(m.alg) < STRENGTH.indexOf(prior.alg)) expected.set(s.path, { alg: m.alg, digest: e.digest });
+      if (!prior || STRENGTH.indexOf(m.alg) < STRENGTH.indexOf(prior.alg))
+        expected.set(s.path, { alg: m.alg, digest: e.digest });
     }
   }
 
@@ -68,11 +80,16 @@ export async function fetchBag(bag: string, options: FetchOptions = {}): Promise
   const bad: string[] = [];
   for (const f of parsed.value) {
     const s = safePath(f.path);
-    if (!s.ok || !isPayloadPath(s.path)) bad.push(`line ${f.line}: ${JSON.stringify(f.path)} ${s.ok ? "is outside data/" : s.reason}`);
-    else if (!expected.has(s.path)) bad.push(`line ${f.line}: ${s.path} is in no payload manifest, so it cannot be verified`);
+    if (!s.ok || !isPayloadPath(s.path))
+      bad.push(`line ${f.line}: ${JSON.stringify(f.path)} ${s.ok ? "is outside data/" : s.reason}`);
+    else if (!expected.has(s.path))
+      bad.push(`line ${f.line}: ${s.path} is in no payload manifest, so it cannot be verified`);
     else entries.push({ ...f, path: s.path });
   }
-  if (bad.length) throw new UsageError("unsafe-fetch", `bag "${bag}": fetch.txt has entries that are refused`, { details: bad });
+  if (bad.length)
+    throw new UsageError("unsafe-fetch", `bag "${bag}": fetch.txt has entries that are refused`, {
+      details: bad,
+    });
 
   const report: FetchReport = { fetched: [], present: [], failed: [] };
   const queue = entries.filter((e) => {
@@ -83,27 +100,30 @@ export async function fetchBag(bag: string, options: FetchOptions = {}): Promise
     }
     return true;
   });
-  const workers = Array.from({ length: Math.max(1, Math.min(options.concurrency ?? 4, queue.length)) }, async () => {
-    for (let e = queue.shift(); e; e = queue.shift()) {
-      const entry = e;
-      const want = expected.get(entry.path)!;
-      const dest = join(root, entry.path);
-      let attempts = 0;
-      try {
-        ensureInside(root, dest);
-        await withRetries(options, () => {
-          attempts++;
-          return fetchOne(entry, dest, want);
-        });
-        report.fetched.push(entry.path);
-        options.onFile?.({ path: entry.path, state: "fetched", attempts });
-      } catch (err) {
-        const error = err instanceof Error ? err.message : String(err);
-        report.failed.push({ path: entry.path, url: entry.url, error });
-        options.onFile?.({ path: entry.path, state: "failed", attempts, error });
+  const workers = Array.from(
+    { length: Math.max(1, Math.min(options.concurrency ?? 4, queue.length)) },
+    async () => {
+      for (let e = queue.shift(); e; e = queue.shift()) {
+        const entry = e;
+        const want = expected.get(entry.path)!;
+        const dest = join(root, entry.path);
+        let attempts = 0;
+        try {
+          ensureInside(root, dest);
+          await withRetries(options, () => {
+            attempts++;
+            return fetchOne(entry, dest, want);
+          });
+          report.fetched.push(entry.path);
+          options.onFile?.({ path: entry.path, state: "fetched", attempts });
+        } catch (err) {
+          const error = err instanceof Error ? err.message : String(err);
+          report.failed.push({ path: entry.path, url: entry.url, error });
+          options.onFile?.({ path: entry.path, state: "failed", attempts, error });
+        }
       }
-    }
-  });
+    },
+  );
   await Promise.all(workers);
   for (const k of ["fetched", "present"] as const) report[k].sort();
   return report;
@@ -134,7 +154,11 @@ async function withRetries(o: FetchOptions, attempt: () => Promise<void>): Promi
 }
 
 /** One attempt: resumes `dest.part` when the server honours Range, verifies, then renames into place. */
-async function fetchOne(entry: FetchEntry, dest: string, want: { alg: Algorithm; digest: string }): Promise<void> {
+async function fetchOne(
+  entry: FetchEntry,
+  dest: string,
+  want: { alg: Algorithm; digest: string },
+): Promise<void> {
   const part = `${dest}.part`;
   const url = new URL(entry.url);
   if (url.protocol === "file:") {
@@ -168,7 +192,8 @@ async function fetchOne(entry: FetchEntry, dest: string, want: { alg: Algorithm;
   } catch (e) {
     throw new Retryable(`${entry.url}: ${(e as Error).message}`);
   }
-  if (res.status >= 500 || res.status === 429 || res.status === 408) throw new Retryable(`${entry.url}: HTTP ${res.status}`);
+  if (res.status >= 500 || res.status === 429 || res.status === 408)
+    throw new Retryable(`${entry.url}: HTTP ${res.status}`);
   if (res.status === 416 && have > 0) {
     // Already complete (or the part is wrong): verify what we have.
     fs.rmSync(part, { force: true });
@@ -187,7 +212,8 @@ async function fetchOne(entry: FetchEntry, dest: string, want: { alg: Algorithm;
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
         hash.update(chunk);
         n += chunk.length;
-        if (entry.length !== undefined && n > entry.length) throw new Error(`${entry.url}: more bytes than the ${entry.length} fetch.txt declares`);
+        if (entry.length !== undefined && n > entry.length)
+          throw new Error(`${entry.url}: more bytes than the ${entry.length} fetch.txt declares`);
         if (!out.write(chunk)) await once(out, "drain");
       }
     }
@@ -201,11 +227,19 @@ async function fetchOne(entry: FetchEntry, dest: string, want: { alg: Algorithm;
     throw new Retryable(`${entry.url}: ${(e as Error).message} after ${n} bytes`);
   }
   await new Promise<void>((res2, rej) => out.end((err?: Error | null) => (err ? rej(err) : res2())));
-  if (entry.length !== undefined && n < entry.length) throw new Retryable(`${entry.url}: connection ended after ${n} of ${entry.length} bytes`);
+  if (entry.length !== undefined && n < entry.length)
+    throw new Retryable(`${entry.url}: connection ended after ${n} of ${entry.length} bytes`);
   return finish(part, dest, entry, want, hash, n);
 }
 
-function finish(part: string, dest: string, entry: FetchEntry, want: { alg: Algorithm; digest: string }, hash: Hash, n: number): void {
+function finish(
+  part: string,
+  dest: string,
+  entry: FetchEntry,
+  want: { alg: Algorithm; digest: string },
+  hash: Hash,
+  n: number,
+): void {
   const actual = hash.digest("hex");
   if (entry.length !== undefined && n !== entry.length) {
     fs.rmSync(part, { force: true });
@@ -234,7 +268,8 @@ export function parseRemoteList(text: string, source: string): RemoteFile[] {
   } catch (e) {
     throw new UsageError("bad-remote-list", `${source} is not JSON: ${(e as Error).message}`);
   }
-  if (!Array.isArray(doc)) throw new UsageError("bad-remote-list", `${source} must be a JSON array of {url, length, path, sha256}`);
+  if (!Array.isArray(doc))
+    throw new UsageError("bad-remote-list", `${source} must be a JSON array of {url, length, path, sha256}`);
   const problems: string[] = [];
   const seen = new Set<string>();
   const out: RemoteFile[] = [];
@@ -246,20 +281,34 @@ export function parseRemoteList(text: string, source: string): RemoteFile[] {
     }
     const r = item as Record<string, unknown>;
     const before = problems.length;
-    if (typeof r.url !== "string" || !URL.canParse(r.url)) problems.push(`${at}.url: must be an absolute URL`);
-    if (typeof r.length !== "number" || !Number.isSafeInteger(r.length) || r.length < 0) problems.push(`${at}.length: must be a whole number of bytes`);
-    if (typeof r.sha256 !== "string" || !/^[0-9a-fA-F]+$/.test(r.sha256) || r.sha256.length !== DIGEST_HEX_LENGTH.sha256) {
+    if (typeof r.url !== "string" || !URL.canParse(r.url))
+      problems.push(`${at}.url: must be an absolute URL`);
+    if (typeof r.length !== "number" || !Number.isSafeInteger(r.length) || r.length < 0)
+      problems.push(`${at}.length: must be a whole number of bytes`);
+    if (
+      typeof r.sha256 !== "string" ||
+      !/^[0-9a-fA-F]+$/.test(r.sha256) ||
+      r.sha256.length !== DIGEST_HEX_LENGTH.sha256
+    ) {
       problems.push(`${at}.sha256: must be 64 hex digits`);
     }
     const s = typeof r.path === "string" ? safePath(r.path) : undefined;
-    if (!s || !s.ok) problems.push(`${at}.path: ${s && !s.ok ? s.reason : "must be a relative path under data/"}`);
+    if (!s?.ok) problems.push(`${at}.path: ${s && !s.ok ? s.reason : "must be a relative path under data/"}`);
     else if (seen.has(s.path)) problems.push(`${at}.path: "${s.path}" is listed twice`);
     else seen.add(s.path);
     if (problems.length === before && s?.ok) {
-      out.push({ url: new URL(r.url as string).href, length: r.length as number, path: s.path, sha256: (r.sha256 as string).toLowerCase() });
+      out.push({
+        url: new URL(r.url as string).href,
+        length: r.length as number,
+        path: s.path,
+        sha256: (r.sha256 as string).toLowerCase(),
+      });
     }
   });
-  if (problems.length) throw new UsageError("bad-remote-list", `${source} has ${problems.length} problem(s)`, { details: problems });
+  if (problems.length)
+    throw new UsageError("bad-remote-list", `${source} has ${problems.length} problem(s)`, {
+      details: problems,
+    });
   return out;
 }
 
@@ -270,12 +319,18 @@ export function createHoleyBag(
   options: { info?: Array<[string, string]>; softwareAgent?: string; date?: Date } = {},
 ): BagSummary {
   const dest = resolve(out);
-  if (fs.existsSync(dest)) throw new UsageError("output-exists", `--out "${out}" already exists; choose a new path or remove it`);
+  if (fs.existsSync(dest))
+    throw new UsageError("output-exists", `--out "${out}" already exists; choose a new path or remove it`);
   const payload = new Map(
-    [...files].sort((a, b) => (a.path < b.path ? -1 : 1)).map((f) => [`data/${f.path}`, { sha256: f.sha256 }] as const),
+    [...files]
+      .sort((a, b) => (a.path < b.path ? -1 : 1))
+      .map((f) => [`data/${f.path}`, { sha256: f.sha256 }] as const),
   );
   const bytes = files.reduce((s, f) => s + f.length, 0);
-  const info = newBagInfo(options.info ?? [], { softwareAgent: options.softwareAgent ?? "track-run", date: options.date ?? new Date() });
+  const info = newBagInfo(options.info ?? [], {
+    softwareAgent: options.softwareAgent ?? "track-run",
+    date: options.date ?? new Date(),
+  });
   const { files: tags, summary } = buildTagFiles({
     payload,
     bytes,

@@ -109,7 +109,11 @@ export interface HashOptions {
 }
 
 /** Hashes every job with every algorithm; results are in job order. */
-export async function hashFiles(jobs: readonly HashJob[], algs: readonly Algorithm[], options: HashOptions = {}): Promise<HashOutcome[]> {
+export async function hashFiles(
+  jobs: readonly HashJob[],
+  algs: readonly Algorithm[],
+  options: HashOptions = {},
+): Promise<HashOutcome[]> {
   const bytesTotal = jobs.reduce((s, j) => s + j.size, 0);
   const progress: HashProgress = { filesDone: 0, filesTotal: jobs.length, bytesDone: 0, bytesTotal };
   const threads = Math.max(1, options.threads ?? availableParallelism());
@@ -140,7 +144,10 @@ export async function hashFiles(jobs: readonly HashJob[], algs: readonly Algorit
   if (start < jobs.length) batches.push({ start, end: jobs.length });
 
   const results = new Array<HashOutcome>(jobs.length);
-  const workers = Array.from({ length: Math.min(threads, batches.length) }, () => new Worker(workerSource(), { eval: true }));
+  const workers = Array.from(
+    { length: Math.min(threads, batches.length) },
+    () => new Worker(workerSource(), { eval: true }),
+  );
   let next = 0;
   try {
     await Promise.all(
@@ -157,7 +164,9 @@ export async function hashFiles(jobs: readonly HashJob[], algs: readonly Algorit
                 w.postMessage({
                   id,
                   algs,
-                  jobs: jobs.slice(b.start, b.end).map((j) => (j.copyTo ? { path: j.path, copyTo: j.copyTo } : { path: j.path })),
+                  jobs: jobs
+                    .slice(b.start, b.end)
+                    .map((j) => (j.copyTo ? { path: j.path, copyTo: j.copyTo } : { path: j.path })),
                 });
               }
               if (inFlight === 0) resolve();

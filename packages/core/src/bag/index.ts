@@ -3,7 +3,14 @@ export { type BagSummary, buildTagFiles } from "./build.js";
 export type { BagContents, BagProblem, BagReport, ValidationMode } from "./check.js";
 export { BagWriter, type CreateOptions, createBag, createBagInPlace } from "./create.js";
 export { type BagDiff, diffBags } from "./diff.js";
-export { createHoleyBag, type FetchOptions, type FetchReport, fetchBag, parseRemoteList, type RemoteFile } from "./fetch.js";
+export {
+  createHoleyBag,
+  type FetchOptions,
+  type FetchReport,
+  fetchBag,
+  parseRemoteList,
+  type RemoteFile,
+} from "./fetch.js";
 export { digestBytes, type HashJob, type HashOutcome, type HashProgress, hashFiles } from "./hash.js";
 export { decodeManifestPath, encodeManifestPath, normalizationTwins, safePath } from "./paths.js";
 export { CANONICAL_AGENT, type DataPinResult, type PinDataOptions, pinData } from "./pin.js";

@@ -25,6 +25,8 @@ export interface DataPinResult {
   warnings: string[];
   /** With --out: where the canonical bag was written. */
   bag?: string;
+  /** Payload files read this time; the others were unchanged and known from the stat cache. */
+  hashed: number;
 }
 
 export interface PinDataOptions {
@@ -40,16 +42,21 @@ export const CANONICAL_AGENT = "track-run";
 export async function pinData(path: string, options: PinDataOptions = {}): Promise<DataPinResult> {
   const loc = locateBag(path, "data");
   if (loc.kind === "tar") {
-    const report = await checkBag(await readTarContents(loc), "full", options.onProgress);
-    return fromReport(report, "archive", loc.path, path);
+    const contents = await readTarContents(loc);
+    const report = await checkBag(contents, "full", options.onProgress);
+    return { ...fromReport(report, "archive", loc.path, path), hashed: contents.hashed };
   }
   const root = loc.path;
   const statTakenAt = Date.now();
   if (fs.existsSync(join(root, "bagit.txt"))) {
-    if (options.out) throw new UsageError("already-a-bag", `data "${path}" is already a bag; --out is for plain folders`);
-    const cache = options.cacheDir ? { stat: StatCache.open(options.cacheDir, root), statTakenAt } : undefined;
-    const report = await checkBag(readDirContents(root, cache), "full", options.onProgress);
-    return fromReport(report, "bag", root, path);
+    if (options.out)
+      throw new UsageError("already-a-bag", `data "${path}" is already a bag; --out is for plain folders`);
+    const cache = options.cacheDir
+      ? { stat: StatCache.open(options.cacheDir, root), statTakenAt }
+      : undefined;
+    const contents = readDirContents(root, cache);
+    const report = await checkBag(contents, "full", options.onProgress);
+    return { ...fromReport(report, "bag", root, path), hashed: contents.hashed };
   }
   if (options.out) {
     const summary = await createBag(root, options.out, {
@@ -66,25 +73,53 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
       path: root,
       warnings: summary.warnings,
       bag: summary.path!,
+      hashed: summary.files,
     };
   }
   const { files, warnings } = scanSource(root, "data", false);
   const cache = options.cacheDir ? StatCache.open(options.cacheDir, root) : undefined;
+  let hashed = 0;
   const payload = await hashPayload(files, ["sha256"], {
     statTakenAt,
+    onHashed: (n) => {
+      hashed = n;
+    },
     ...(cache ? { cache } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
   const bytes = files.reduce((s, f) => s + f.size, 0);
-  const { summary } = buildTagFiles({ payload, bytes, algorithms: ["sha256"], info: [["Bag-Software-Agent", CANONICAL_AGENT]] });
-  return { digest: summary.digest!, payloadOxum: summary.payloadOxum, files: summary.files, bytes, source: "folder", path: root, warnings };
+  const { summary } = buildTagFiles({
+    payload,
+    bytes,
+    algorithms: ["sha256"],
+    info: [["Bag-Software-Agent", CANONICAL_AGENT]],
+  });
+  return {
+    digest: summary.digest!,
+    payloadOxum: summary.payloadOxum,
+    files: summary.files,
+    bytes,
+    source: "folder",
+    path: root,
+    warnings,
+    hashed,
+  };
 }
 
-function fromReport(report: Awaited<ReturnType<typeof checkBag>>, source: "bag" | "archive", abs: string, given: string): DataPinResult {
+function fromReport(
+  report: Awaited<ReturnType<typeof checkBag>>,
+  source: "bag" | "archive",
+  abs: string,
+  given: string,
+): Omit<DataPinResult, "hashed"> {
   if (!report.valid) {
-    throw new CheckFailedError("bag-invalid", `data "${given}" is not a valid bag (${report.errors.length} problem(s)), so it cannot be pinned`, {
-      details: report.errors.map((e) => (e.file ? `${e.file}: ${e.message}` : e.message)),
-    });
+    throw new CheckFailedError(
+      "bag-invalid",
+      `data "${given}" is not a valid bag (${report.errors.length} problem(s)), so it cannot be pinned`,
+      {
+        details: report.errors.map((e) => (e.file ? `${e.file}: ${e.message}` : e.message)),
+      },
+    );
   }
   if (!report.digest) {
     throw new UsageError(

@@ -9,8 +9,8 @@ import { fsInputError, UsageError } from "../errors.js";
 import type { BagContents } from "./check.js";
 import { type HashOutcome, hashFiles } from "./hash.js";
 import { safePath } from "./paths.js";
-import { ALGORITHMS, type Algorithm, decodeTagFile, manifestAlgorithm, parseBagitTxt } from "./tagfiles.js";
 import type { StatCache } from "./stat-cache.js";
+import { ALGORITHMS, type Algorithm, decodeTagFile, manifestAlgorithm, parseBagitTxt } from "./tagfiles.js";
 import { type WalkedFile, walkTree } from "./walk.js";
 
 export type BagLocation = { kind: "dir"; path: string } | { kind: "tar"; path: string; gzip: boolean };
@@ -24,7 +24,8 @@ export function locateBag(path: string, label = "bag"): BagLocation {
     throw fsInputError(`${label} "${path}"`, e);
   }
   if (st.isDirectory()) return { kind: "dir", path: resolve(path) };
-  if (!st.isFile()) throw new UsageError("not-a-bag", `${label} "${path}" is neither a folder nor a tar file`);
+  if (!st.isFile())
+    throw new UsageError("not-a-bag", `${label} "${path}" is neither a folder nor a tar file`);
   const head = Buffer.alloc(512);
   const fd = fs.openSync(path, "r");
   let n: number;
@@ -34,8 +35,12 @@ export function locateBag(path: string, label = "bag"): BagLocation {
     fs.closeSync(fd);
   }
   if (n >= 2 && head[0] === 0x1f && head[1] === 0x8b) return { kind: "tar", path: resolve(path), gzip: true };
-  if (n >= 262 && head.subarray(257, 262).toString("latin1") === "ustar") return { kind: "tar", path: resolve(path), gzip: false };
-  throw new UsageError("not-a-bag", `${label} "${path}" is a file but not a .tar or .tar.gz archive; give a bag folder or a tar of one`);
+  if (n >= 262 && head.subarray(257, 262).toString("latin1") === "ustar")
+    return { kind: "tar", path: resolve(path), gzip: false };
+  throw new UsageError(
+    "not-a-bag",
+    `${label} "${path}" is a file but not a .tar or .tar.gz archive; give a bag folder or a tar of one`,
+  );
 }
 
 /** A bag folder's content: tag files read (they are small), payload sized and hashed on demand. */
@@ -58,11 +63,15 @@ export function readDirContents(root: string, cache?: { stat: StatCache; statTak
   } catch {
     hasPayloadDir = false;
   }
+  let hashed = 0;
   return {
     tagFiles,
     payload,
     hasPayloadDir,
     nonRegular: [...walked.symlinks, ...walked.specials, ...walked.unreadable.map((u) => u.rel)],
+    get hashed() {
+      return hashed;
+    },
     async hashPayload(paths, algs, onProgress) {
       const out = new Map<string, HashOutcome>();
       const todo: WalkedFile[] = [];
@@ -72,6 +81,7 @@ export function readDirContents(root: string, cache?: { stat: StatCache; statTak
         if (hit) out.set(p, { ok: true, bytes: f.size, digests: hit });
         else todo.push(f);
       }
+      hashed += todo.length;
       const results = await hashFiles(
         todo.map((f) => ({ path: f.abs, size: f.size })),
         algs,
@@ -179,7 +189,11 @@ export async function readTarContents(
     await feeding;
   } catch (e) {
     if (e instanceof UsageError) throw e;
-    throw new UsageError("tar-unreadable", `"${loc.path}" is not a readable tar archive: ${(e as Error).message}`, { cause: e });
+    throw new UsageError(
+      "tar-unreadable",
+      `"${loc.path}" is not a readable tar archive: ${(e as Error).message}`,
+      { cause: e },
+    );
   }
   if (top === undefined) throw new UsageError("tar-empty", `"${loc.path}" is an empty archive`);
   return {
@@ -187,12 +201,18 @@ export async function readTarContents(
     payload,
     hasPayloadDir,
     nonRegular: [...nonRegular, ...refused],
+    hashed: payload.size,
     async hashPayload(paths, algs) {
       const out = new Map<string, HashOutcome>();
       for (const p of paths) {
         const d = digests.get(p);
         if (d?.ok && algs.every((a) => d.digests[a])) out.set(p, d);
-        else out.set(p, { ok: false, code: "EALG", message: "not hashed while streaming (manifest after payload with an unexpected algorithm)" });
+        else
+          out.set(p, {
+            ok: false,
+            code: "EALG",
+            message: "not hashed while streaming (manifest after payload with an unexpected algorithm)",
+          });
       }
       return out;
     },
@@ -200,7 +220,10 @@ export async function readTarContents(
 }
 
 /** Reads a bag's content from wherever it is. */
-export async function readBagContents(loc: BagLocation, options: { hash?: boolean } = {}): Promise<BagContents> {
+export async function readBagContents(
+  loc: BagLocation,
+  options: { hash?: boolean } = {},
+): Promise<BagContents> {
   return loc.kind === "dir" ? readDirContents(loc.path) : readTarContents(loc, options);
 }
 

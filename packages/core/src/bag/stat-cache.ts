@@ -12,7 +12,14 @@ import type { WalkedFile } from "./walk.js";
 const FORMAT = 1;
 const RACY_MS = 2000;
 
-type Entry = [size: number, mtimeMs: number, ctimeMs: number, ino: number, dev: number, digests: Record<string, string>];
+type Entry = [
+  size: number,
+  mtimeMs: number,
+  ctimeMs: number,
+  ino: number,
+  dev: number,
+  digests: Record<string, string>,
+];
 
 interface CacheFile {
   format: number;
@@ -53,8 +60,10 @@ export class StatCache {
   lookup(f: WalkedFile, algs: readonly Algorithm[]): Partial<Record<Algorithm, string>> | undefined {
     const e = this.entries.get(f.rel);
     if (!e) return undefined;
-    if (e[0] !== f.size || e[1] !== f.mtimeMs || e[2] !== f.ctimeMs || e[3] !== f.ino || e[4] !== f.dev) return undefined;
-    if (f.mtimeMs >= this.writtenAt - RACY_MS || f.ctimeMs >= this.writtenAt - RACY_MS) return undefined;
+    if (e[0] !== f.size || e[1] !== f.mtimeMs || e[2] !== f.ctimeMs || e[3] !== f.ino || e[4] !== f.dev)
+      return undefined;
+    // As in git, only mtime decides raciness; ctime must still be equal, which catches a reset mtime.
+    if (f.mtimeMs >= this.writtenAt - RACY_MS) return undefined;
     const d = e[5];
     for (const a of algs) if (!d[a]) return undefined;
     return d as Partial<Record<Algorithm, string>>;

@@ -37,7 +37,8 @@ export function decodeTagFile(bytes: Uint8Array, encoding: string): string {
     if (buf[0] === 0xff && buf[1] === 0xfe) return new TextDecoder("utf-16le").decode(buf.subarray(2));
     return new TextDecoder(enc === "UTF-16LE" ? "utf-16le" : "utf-16be").decode(buf);
   }
-  if (enc === "ISO-8859-1" || enc === "LATIN1" || enc === "LATIN-1" || enc === "US-ASCII") return buf.toString("latin1");
+  if (enc === "ISO-8859-1" || enc === "LATIN1" || enc === "LATIN-1" || enc === "US-ASCII")
+    return buf.toString("latin1");
   // UTF-8: drop a byte-order mark (bagit.txt's own BOM is refused by parseBagitTxt before this).
   const text = buf.toString("utf8");
   return text.startsWith("\ufeff") ? text.slice(1) : text;
@@ -65,14 +66,17 @@ export function parseBagitTxt(bytes: Uint8Array): Parsed<BagitDeclaration> {
       `bagit.txt line 1 must be "BagIt-Version: M.N", found ${JSON.stringify(lines[0] ?? "(nothing)")}`,
     );
   } else if (!(SUPPORTED_VERSIONS as readonly string[]).includes(v[1]!)) {
-    errors.push(`bagit.txt declares BagIt-Version ${v[1]}, which is not one of ${SUPPORTED_VERSIONS.join(", ")}`);
+    errors.push(
+      `bagit.txt declares BagIt-Version ${v[1]}, which is not one of ${SUPPORTED_VERSIONS.join(", ")}`,
+    );
   } else if (v[2]) warnings.push("bagit.txt has trailing spaces after the version");
   if (!e) {
     errors.push(
       `bagit.txt line 2 must be "Tag-File-Character-Encoding: ENCODING", found ${JSON.stringify(lines[1] ?? "(nothing)")}`,
     );
   }
-  if (lines.length > 2 && lines.slice(2).some((l) => l.trim() !== "")) errors.push("bagit.txt has lines after the two declarations");
+  if (lines.length > 2 && lines.slice(2).some((l) => l.trim() !== ""))
+    errors.push("bagit.txt has lines after the two declarations");
   if (errors.length > 0) return { ok: false, errors };
   return { ok: true, value: { version: v![1] as BagVersion, encoding: e![1]! }, warnings };
 }
@@ -104,7 +108,8 @@ export function parseBagInfo(text: string): Parsed<BagInfo> {
     }
     const rawLabel = line.slice(0, colon);
     const label = rawLabel.trim();
-    if (label !== rawLabel) warnings.push(`bag-info.txt line ${i + 1}: whitespace around the label "${label}"`);
+    if (label !== rawLabel)
+      warnings.push(`bag-info.txt line ${i + 1}: whitespace around the label "${label}"`);
     info.push([label, line.slice(colon + 1).trim()]);
   });
   return errors.length ? { ok: false, errors } : { ok: true, value: info, warnings };
@@ -143,7 +148,8 @@ export function parseManifest(text: string, name: string): Parsed<ManifestEntry[
     if (m[2]) starred++;
     entries.push({ digest: m[1]!.toLowerCase(), path: decodeManifestPath(m[3]!), line: i + 1 });
   });
-  if (starred) warnings.push(`${name}: ${starred} line(s) mark the path with "*" (made with md5sum-style tools)`);
+  if (starred)
+    warnings.push(`${name}: ${starred} line(s) mark the path with "*" (made with md5sum-style tools)`);
   return errors.length ? { ok: false, errors } : { ok: true, value: entries, warnings };
 }
 
@@ -187,7 +193,9 @@ export function parseFetch(text: string): Parsed<FetchEntry[]> {
   return errors.length ? { ok: false, errors } : { ok: true, value: entries, warnings: [] };
 }
 
-export function formatFetch(entries: Iterable<{ url: string; length: number | undefined; path: string }>): string {
+export function formatFetch(
+  entries: Iterable<{ url: string; length: number | undefined; path: string }>,
+): string {
   const sorted = [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return sorted.map((e) => `${e.url} ${e.length ?? "-"} ${encodeManifestPath(e.path)}\n`).join("");
 }

@@ -36,10 +36,12 @@ function pathOrder(a: string, b: string): number {
 
 export async function tarBag(bag: string, out: string): Promise<TarResult> {
   const loc = locateBag(bag);
-  if (loc.kind !== "dir") throw new UsageError("not-a-folder", `bag "${bag}" is already an archive; give the bag folder`);
+  if (loc.kind !== "dir")
+    throw new UsageError("not-a-folder", `bag "${bag}" is already an archive; give the bag folder`);
   const { top, gzip } = archiveTop(out);
   const dest = resolve(out);
-  if (fs.existsSync(dest)) throw new UsageError("output-exists", `"${out}" already exists; choose a new path or remove it`);
+  if (fs.existsSync(dest))
+    throw new UsageError("output-exists", `"${out}" already exists; choose a new path or remove it`);
   const contents = readDirContents(loc.path);
   const report = await checkBag(contents, "completeness");
   if (!report.valid) {
@@ -82,9 +84,10 @@ export async function tarBag(bag: string, out: string): Promise<TarResult> {
     for (const t of tagNames) await addFile(t, join(loc.path, t), contents.tagFiles.get(t)!.length);
     const payloadDirs = sortedDirs.filter((d) => d === "data" || d.startsWith("data/"));
     // Folders and files interleaved in path order, each folder before what it holds.
-    const items = [...payloadDirs.map((d) => ({ rel: `${d}/`, dir: true })), ...payloadNames.map((p) => ({ rel: p, dir: false }))].sort(
-      (a, b) => pathOrder(a.rel, b.rel),
-    );
+    const items = [
+      ...payloadDirs.map((d) => ({ rel: `${d}/`, dir: true })),
+      ...payloadNames.map((p) => ({ rel: p, dir: false })),
+    ].sort((a, b) => pathOrder(a.rel, b.rel));
     for (const it of items) {
       if (it.dir) await addDir(it.rel.slice(0, -1));
       else await addFile(it.rel, join(loc.path, it.rel), contents.payload.get(it.rel)!);

@@ -51,7 +51,15 @@ export function walkTree(root: string, options: WalkOptions = {}): WalkResult {
       } else if (d.isFile()) {
         if (options.skip?.(rel, false)) continue;
         const s = fs.lstatSync(abs);
-        out.files.push({ rel, abs, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, dev: s.dev });
+        out.files.push({
+          rel,
+          abs,
+          size: s.size,
+          mtimeMs: s.mtimeMs,
+          ctimeMs: s.ctimeMs,
+          ino: s.ino,
+          dev: s.dev,
+        });
       } else if (d.isSymbolicLink()) {
         if (options.skip?.(rel, false)) continue;
         if (!options.followSymlinks) {
@@ -73,7 +81,15 @@ export function walkTree(root: string, options: WalkOptions = {}): WalkResult {
           seenDirs.add(key);
           visit(target, rel);
         } else if (s.isFile()) {
-          out.files.push({ rel, abs: target, size: s.size, mtimeMs: s.mtimeMs, ctimeMs: s.ctimeMs, ino: s.ino, dev: s.dev });
+          out.files.push({
+            rel,
+            abs: target,
+            size: s.size,
+            mtimeMs: s.mtimeMs,
+            ctimeMs: s.ctimeMs,
+            ino: s.ino,
+            dev: s.dev,
+          });
         } else out.specials.push(rel);
       } else {
         out.specials.push(rel);

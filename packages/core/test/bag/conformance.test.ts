@@ -9,7 +9,8 @@ const suite = new URL("../../../../../shared/conformance/bagit/", import.meta.ur
 /** Cases the suite's README says may be rejected as incomplete on Linux, if the message names what was found. */
 const INCOMPLETE_ON_LINUX: Record<string, RegExp> = {
   "duplicate-file-with-different-case": /data\/HELLO\.txt.*data\/hello\.txt.*letter case/,
-  "same-filename-listed-twice-with-different-normalization": /Unicode normalisation \(listed as NFD, on disk as NFC\)/,
+  "same-filename-listed-twice-with-different-normalization":
+    /Unicode normalisation \(listed as NFD, on disk as NFC\)/,
   "special-system-files": /data\/\.DS_Store.*missing/,
 };
 
@@ -39,7 +40,9 @@ const REASONS: Record<string, RegExp> = {
 
 function cases(): Array<{ version: string; folder: string; name: string; path: string }> {
   const out: Array<{ version: string; folder: string; name: string; path: string }> = [];
-  for (const version of readdirSync(suite).filter((v) => v.startsWith("v")).sort()) {
+  for (const version of readdirSync(suite)
+    .filter((v) => v.startsWith("v"))
+    .sort()) {
     for (const folder of ["valid", "invalid", "warning", "linux-only"]) {
       const dir = join(suite, version, folder);
       if (!existsSync(dir)) continue;
@@ -55,7 +58,12 @@ describe.skipIf(!existsSync(suite))("BagIt conformance suite", () => {
   it("has the suite's cases to check", () => {
     const count = (folder: string) => all.filter((c) => c.folder === folder).length;
     // 27 valid, 15 invalid, 6 warning, 6 linux-only in the suite as shipped (windows-only not run on Linux).
-    expect({ valid: count("valid"), invalid: count("invalid"), warning: count("warning"), linuxOnly: count("linux-only") }).toEqual({
+    expect({
+      valid: count("valid"),
+      invalid: count("invalid"),
+      warning: count("warning"),
+      linuxOnly: count("linux-only"),
+    }).toEqual({
       valid: 27,
       invalid: 15,
       warning: 6,
