@@ -139,7 +139,12 @@ export async function hashPayload(
   }
   // Keep manifest order independent of the walk: sorted by path.
   const sorted = new Map([...digests.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  o.cache?.save(files, new Map([...files].map((f) => [f.rel, sorted.get(`data/${f.rel}`)!])), o.statTakenAt);
+  if (jobs.length > 0)
+    o.cache?.save(
+      files,
+      new Map([...files].map((f) => [f.rel, sorted.get(`data/${f.rel}`)!])),
+      o.statTakenAt,
+    );
   return sorted;
 }
 

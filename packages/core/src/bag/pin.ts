@@ -11,7 +11,7 @@ import { checkBag } from "./check.js";
 import { createBag, hashPayload, scanSource } from "./create.js";
 import type { HashProgress } from "./hash.js";
 import { locateBag, readDirContents, readTarContents } from "./read.js";
-import { StatCache } from "./stat-cache.js";
+import { StatCache, TreeSignature } from "./stat-cache.js";
 
 export interface DataPinResult {
   /** "sha256:<hex>" of tagmanifest-sha256.txt. */
@@ -55,8 +55,13 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
       ? { stat: StatCache.open(options.cacheDir, root), statTakenAt }
       : undefined;
     const contents = readDirContents(root, cache);
+    const signature = cache ? contents.signature(statTakenAt) : undefined;
+    const known = cache?.stat.recalled<Omit<DataPinResult, "hashed">>(signature);
+    if (known) return { ...known, hashed: 0 };
     const report = await checkBag(contents, "full", options.onProgress);
-    return { ...fromReport(report, "bag", root, path), hashed: contents.hashed };
+    const result = fromReport(report, "bag", root, path);
+    cache?.stat.remember(signature, result);
+    return { ...result, hashed: contents.hashed };
   }
   if (options.out) {
     const summary = await createBag(root, options.out, {
@@ -78,6 +83,14 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
   }
   const { files, warnings } = scanSource(root, "data", false);
   const cache = options.cacheDir ? StatCache.open(options.cacheDir, root) : undefined;
+  let signature: string | undefined;
+  if (cache) {
+    const sig = new TreeSignature();
+    for (const f of files) sig.addFile(f);
+    signature = sig.finish(statTakenAt);
+    const known = cache.recalled<Omit<DataPinResult, "hashed">>(signature);
+    if (known) return { ...known, hashed: 0 };
+  }
   let hashed = 0;
   const payload = await hashPayload(files, ["sha256"], {
     statTakenAt,
@@ -94,7 +107,7 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     algorithms: ["sha256"],
     info: [["Bag-Software-Agent", CANONICAL_AGENT]],
   });
-  return {
+  const result: Omit<DataPinResult, "hashed"> = {
     digest: summary.digest!,
     payloadOxum: summary.payloadOxum,
     files: summary.files,
@@ -102,8 +115,9 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     source: "folder",
     path: root,
     warnings,
-    hashed,
   };
+  cache?.remember(signature, result);
+  return { ...result, hashed };
 }
 
 function fromReport(

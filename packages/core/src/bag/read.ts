@@ -9,7 +9,7 @@ import { fsInputError, UsageError } from "../errors.js";
 import type { BagContents } from "./check.js";
 import { type HashOutcome, hashFiles } from "./hash.js";
 import { safePath } from "./paths.js";
-import type { StatCache } from "./stat-cache.js";
+import { type StatCache, TreeSignature } from "./stat-cache.js";
 import { ALGORITHMS, type Algorithm, decodeTagFile, manifestAlgorithm, parseBagitTxt } from "./tagfiles.js";
 import { type WalkedFile, walkTree } from "./walk.js";
 
@@ -44,7 +44,16 @@ export function locateBag(path: string, label = "bag"): BagLocation {
 }
 
 /** A bag folder's content: tag files read (they are small), payload sized and hashed on demand. */
-export function readDirContents(root: string, cache?: { stat: StatCache; statTakenAt: number }): BagContents {
+/** A folder bag's content, with the signature of its tree for the stat cache's fast path. */
+export interface DirBagContents extends BagContents {
+  /** Signature over every payload file's stat facts and every tag file's bytes (see TreeSignature). */
+  signature(takenAt: number): string | undefined;
+}
+
+export function readDirContents(
+  root: string,
+  cache?: { stat: StatCache; statTakenAt: number },
+): DirBagContents {
   // Not a bag: do not read a whole foreign tree into memory just to say so.
   const isBag = fs.existsSync(join(root, "bagit.txt"));
   const walked = isBag ? walkTree(root) : { files: [], symlinks: [], specials: [], unreadable: [] };
@@ -72,6 +81,13 @@ export function readDirContents(root: string, cache?: { stat: StatCache; statTak
     get hashed() {
       return hashed;
     },
+    signature(takenAt) {
+      const sig = new TreeSignature();
+      for (const f of walkedByRel.values()) sig.addFile(f);
+      for (const [name, bytes] of [...tagFiles.entries()].sort(([a], [b]) => (a < b ? -1 : 1)))
+        sig.addBytes(name, bytes);
+      return sig.finish(takenAt);
+    },
     async hashPayload(paths, algs, onProgress) {
       const out = new Map<string, HashOutcome>();
       const todo: WalkedFile[] = [];
@@ -90,7 +106,7 @@ export function readDirContents(root: string, cache?: { stat: StatCache; statTak
       todo.forEach((f, i) => {
         out.set(f.rel, results[i]!);
       });
-      if (cache) {
+      if (cache && todo.length > 0) {
         const ok = new Map<string, Partial<Record<Algorithm, string>>>();
         for (const [p, r] of out) if (r.ok && r.bytes === payload.get(p)) ok.set(p, r.digests);
         cache.stat.save([...walkedByRel.values()], ok, cache.statTakenAt);

@@ -1,15 +1,19 @@
-// The stat cache behind incremental re-pins: for each file of a payload tree, the stat facts
-// (size, mtime, ctime, inode, device) and the digests computed when they were seen. Any change of
-// any fact means re-hash. Kept outside the bag (a bag's content never depends on it), written
-// atomically. Like git's index, an entry whose mtime is too close to the moment the cache was
-// written is "racily clean" and not trusted: the file could change again within the same tick.
-import { createHash } from "node:crypto";
+// The stat cache behind incremental re-pins, kept outside the data (a bag's content never depends
+// on it) and written atomically. Two levels:
+//  - per file: the stat facts (size, mtime, ctime, inode, device) and the digests computed when
+//    they were seen; any change of any fact means re-hash;
+//  - per tree: a signature over every file's stat facts and every tag file's bytes, with the pin
+//    it gave. When the signature is unchanged the pin is known without reading the per-file table
+//    or the manifests at all: the re-pin of unchanged data costs one walk.
+// Like git's index, a file whose mtime is too close to the moment its facts were taken is "racily
+// clean" and not trusted: it could change again within the same timestamp tick.
+import { createHash, type Hash } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join } from "node:path";
 import type { Algorithm } from "./tagfiles.js";
 import type { WalkedFile } from "./walk.js";
 
-const FORMAT = 1;
+const FORMAT = 2;
 const RACY_MS = 2000;
 
 type Entry = [
@@ -21,44 +25,103 @@ type Entry = [
   digests: Record<string, string>,
 ];
 
-interface CacheFile {
+interface TableFile {
   format: number;
   root: string;
   writtenAt: number;
   entries: Record<string, Entry>;
 }
 
-export class StatCache {
-  private readonly entries: Map<string, Entry>;
-  private readonly writtenAt: number;
-  private readonly file: string;
-  private readonly root: string;
+interface SignatureFile<T> {
+  format: number;
+  root: string;
+  signature: string;
+  result: T;
+}
 
-  private constructor(file: string, root: string, entries: Map<string, Entry>, writtenAt: number) {
-    this.file = file;
-    this.root = root;
-    this.entries = entries;
-    this.writtenAt = writtenAt;
+/** Folds every file's stat facts (and any extra bytes) into one digest, noting whether any file is too fresh to trust. */
+export class TreeSignature {
+  private readonly hash: Hash = createHash("sha256");
+  private newest = 0;
+
+  addFile(f: WalkedFile): void {
+    this.hash.update(`${f.rel}\0${f.size}\0${f.mtimeMs}\0${f.ctimeMs}\0${f.ino}\0${f.dev}\n`);
+    if (f.mtimeMs > this.newest) this.newest = f.mtimeMs;
   }
 
-  /** Opens the cache of the tree at `root` (absolute) under `cacheDir`; a missing or unreadable cache is empty. */
-  static open(cacheDir: string, root: string): StatCache {
+  addBytes(name: string, bytes: Uint8Array): void {
+    this.hash.update(`${name}\0${bytes.length}\0`);
+    this.hash.update(bytes);
+  }
+
+  /** The signature, or undefined when a file changed too recently (relative to `takenAt`) for it to be trusted. */
+  finish(takenAt: number): string | undefined {
+    const digest = this.hash.digest("hex");
+    return this.newest >= takenAt - RACY_MS ? undefined : digest;
+  }
+}
+
+export class StatCache {
+  private entries: Map<string, Entry> | undefined;
+  private writtenAt = 0;
+  private readonly tableFile: string;
+  private readonly signatureFile: string;
+
+  private constructor(
+    dir: string,
+    private readonly root: string,
+  ) {
     const key = createHash("sha256").update(root).digest("hex").slice(0, 32);
-    const file = join(cacheDir, "stat", `${key}.json`);
+    this.tableFile = join(dir, "stat", `${key}.json`);
+    this.signatureFile = join(dir, "stat", `${key}.sig.json`);
+  }
+
+  /** The cache of the tree at `root` (absolute) under `cacheDir`; read lazily, a missing or damaged one is empty. */
+  static open(cacheDir: string, root: string): StatCache {
+    return new StatCache(cacheDir, root);
+  }
+
+  /** The result recorded with this exact tree signature, if any. */
+  recalled<T>(signature: string | undefined): T | undefined {
+    if (!signature) return undefined;
     try {
-      const parsed = JSON.parse(fs.readFileSync(file, "utf8")) as CacheFile;
-      if (parsed.format === FORMAT && parsed.root === root) {
-        return new StatCache(file, root, new Map(Object.entries(parsed.entries)), parsed.writtenAt);
-      }
+      const s = JSON.parse(fs.readFileSync(this.signatureFile, "utf8")) as SignatureFile<T>;
+      return s.format === FORMAT && s.root === this.root && s.signature === signature ? s.result : undefined;
     } catch {
-      // No cache yet, or a damaged one: start empty.
+      return undefined;
     }
-    return new StatCache(file, root, new Map(), 0);
+  }
+
+  /** Records the result a trusted tree signature gave. */
+  remember<T>(signature: string | undefined, result: T): void {
+    if (!signature) return;
+    this.write(this.signatureFile, {
+      format: FORMAT,
+      root: this.root,
+      signature,
+      result,
+    } satisfies SignatureFile<T>);
+  }
+
+  private table(): Map<string, Entry> {
+    if (!this.entries) {
+      this.entries = new Map();
+      try {
+        const parsed = JSON.parse(fs.readFileSync(this.tableFile, "utf8")) as TableFile;
+        if (parsed.format === FORMAT && parsed.root === this.root) {
+          this.entries = new Map(Object.entries(parsed.entries));
+          this.writtenAt = parsed.writtenAt;
+        }
+      } catch {
+        // No cache yet, or a damaged one: start empty.
+      }
+    }
+    return this.entries;
   }
 
   /** The cached digests for `algs` when every stat fact is unchanged, else undefined. */
   lookup(f: WalkedFile, algs: readonly Algorithm[]): Partial<Record<Algorithm, string>> | undefined {
-    const e = this.entries.get(f.rel);
+    const e = this.table().get(f.rel);
     if (!e) return undefined;
     if (e[0] !== f.size || e[1] !== f.mtimeMs || e[2] !== f.ctimeMs || e[3] !== f.ino || e[4] !== f.dev)
       return undefined;
@@ -83,12 +146,20 @@ export class StatCache {
       const d = digests.get(f.rel);
       if (d) entries[f.rel] = [f.size, f.mtimeMs, f.ctimeMs, f.ino, f.dev, d as Record<string, string>];
     }
-    const body: CacheFile = { format: FORMAT, root: this.root, writtenAt: statTakenAt, entries };
+    this.write(this.tableFile, {
+      format: FORMAT,
+      root: this.root,
+      writtenAt: statTakenAt,
+      entries,
+    } satisfies TableFile);
+  }
+
+  private write(file: string, body: unknown): void {
     try {
-      fs.mkdirSync(dirname(this.file), { recursive: true });
-      const tmp = `${this.file}.${process.pid}.tmp`;
+      fs.mkdirSync(dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}.tmp`;
       fs.writeFileSync(tmp, JSON.stringify(body));
-      fs.renameSync(tmp, this.file);
+      fs.renameSync(tmp, file);
     } catch {
       // A cache that cannot be written only costs speed next time.
     }
