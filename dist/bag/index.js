@@ -30670,11 +30670,14 @@ var addFormats = import_ajv_formats.default.default ?? import_ajv_formats.defaul
 
 // actions/bag/src/main.ts
 function readInputs() {
-  const mode = (getInput("mode") || "pin").trim();
+  const mode = (getInput("mode") || "pin").trim().toLowerCase();
   if (!["pin", "full", "validate", "fast", "completeness"].includes(mode)) {
     throw new Error(`input mode "${mode}" must be pin, validate, fast or completeness`);
   }
-  return { path: getInput("path", { required: true }), mode: mode === "validate" ? "full" : mode };
+  return {
+    path: getInput("path", { required: true }),
+    mode: mode === "validate" ? "full" : mode
+  };
 }
 function problemsTable(report) {
   const rows = report.errors.map((e) => `| \`${e.file ?? ""}\` | ${e.message.replace(/\|/g, "\\|")} |`);
@@ -30691,7 +30694,12 @@ async function run() {
     setOutput("bytes", String(pin.bytes));
     for (const w of pin.warnings) warning(w);
     await summary.addHeading("Data pin", 3).addTable([
-      [{ data: "path", header: true }, { data: "digest", header: true }, { data: "files", header: true }, { data: "bytes", header: true }],
+      [
+        { data: "path", header: true },
+        { data: "digest", header: true },
+        { data: "files", header: true },
+        { data: "bytes", header: true }
+      ],
       [inputs.path, `<code>${pin.digest}</code>`, String(pin.files), String(pin.bytes)]
     ]).write();
     info(`${inputs.path}: ${pin.digest} (${pin.files} files, ${pin.bytes} bytes)`);

@@ -10,11 +10,14 @@ interface Inputs {
 }
 
 function readInputs(): Inputs {
-  const mode = (core.getInput("mode") || "pin").trim();
+  const mode = (core.getInput("mode") || "pin").trim().toLowerCase();
   if (!["pin", "full", "validate", "fast", "completeness"].includes(mode)) {
     throw new Error(`input mode "${mode}" must be pin, validate, fast or completeness`);
   }
-  return { path: core.getInput("path", { required: true }), mode: mode === "validate" ? "full" : (mode as Mode) };
+  return {
+    path: core.getInput("path", { required: true }),
+    mode: mode === "validate" ? "full" : (mode as Mode),
+  };
 }
 
 function problemsTable(report: BagReport): string {
@@ -35,7 +38,12 @@ async function run(): Promise<void> {
     await core.summary
       .addHeading("Data pin", 3)
       .addTable([
-        [{ data: "path", header: true }, { data: "digest", header: true }, { data: "files", header: true }, { data: "bytes", header: true }],
+        [
+          { data: "path", header: true },
+          { data: "digest", header: true },
+          { data: "files", header: true },
+          { data: "bytes", header: true },
+        ],
         [inputs.path, `<code>${pin.digest}</code>`, String(pin.files), String(pin.bytes)],
       ])
       .write();

@@ -14,7 +14,12 @@ function runAction(inputs: Record<string, string>) {
   const summary = join(dir, "summary");
   writeFileSync(output, "");
   writeFileSync(summary, "");
-  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, GITHUB_OUTPUT: output, GITHUB_STEP_SUMMARY: summary, RUNNER_TEMP: dir };
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    GITHUB_OUTPUT: output,
+    GITHUB_STEP_SUMMARY: summary,
+    RUNNER_TEMP: dir,
+  };
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
   const r = spawnSync(process.execPath, [dist], { env, encoding: "utf8" });
   const outputs: Record<string, string> = {};
