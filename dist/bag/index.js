@@ -29937,6 +29937,20 @@ async function hashPayload(files, algs, o) {
     );
   return sorted;
 }
+async function hashAndTag(files, options, copyRoot) {
+  const algorithms = algorithmsOf(options);
+  const payload = await hashPayload(files, algorithms, {
+    statTakenAt: Date.now(),
+    ...copyRoot ? { copyRoot } : {},
+    ...options.threads ? { threads: options.threads } : {},
+    ...options.onProgress ? { onProgress: options.onProgress } : {}
+  });
+  const info2 = newBagInfo(options.info ?? [], {
+    softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
+    ...baggingDate(options)
+  });
+  return buildTagFiles({ payload, bytes: files.reduce((s, f) => s + f.size, 0), algorithms, info: info2 });
+}
 async function createBag(source, out, options = {}) {
   const src = resolve(source);
   const dest = resolve(out);
@@ -29953,8 +29967,6 @@ async function createBag(source, out, options = {}) {
   } catch (e) {
     throw fsInputError(`the folder of --out "${out}"`, e);
   }
-  const algs = algorithmsOf(options);
-  const statTakenAt = Date.now();
   const { files, warnings } = scanSource(src, "source", Boolean(options.followSymlinks));
   const tmp = tempSibling(dest);
   try {
@@ -29965,18 +29977,7 @@ async function createBag(source, out, options = {}) {
       if (i > 0) dirs.add(f.rel.slice(0, i));
     }
     for (const d of [...dirs].sort()) fs5.mkdirSync(join3(tmp, "data", d), { recursive: true });
-    const payload = await hashPayload(files, algs, {
-      copyRoot: join3(tmp, "data"),
-      statTakenAt,
-      ...options.threads ? { threads: options.threads } : {},
-      ...options.onProgress ? { onProgress: options.onProgress } : {}
-    });
-    const bytes = files.reduce((s, f) => s + f.size, 0);
-    const info2 = newBagInfo(options.info ?? [], {
-      softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
-      ...baggingDate(options)
-    });
-    const { files: tags, summary: summary2 } = buildTagFiles({ payload, bytes, algorithms: algs, info: info2 });
+    const { files: tags, summary: summary2 } = await hashAndTag(files, options, join3(tmp, "data"));
     for (const [name, body] of tags) fs5.writeFileSync(join3(tmp, name), body);
     fs5.renameSync(tmp, dest);
     return { ...summary2, path: dest, warnings };

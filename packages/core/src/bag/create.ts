@@ -148,6 +148,26 @@ export async function hashPayload(
   return sorted;
 }
 
+/** Hashes the payload (copying it under `copyRoot` when given) and builds the tag files of a new bag. */
+async function hashAndTag(
+  files: readonly WalkedFile[],
+  options: CreateOptions,
+  copyRoot?: string,
+): Promise<ReturnType<typeof buildTagFiles>> {
+  const algorithms = algorithmsOf(options);
+  const payload = await hashPayload(files, algorithms, {
+    statTakenAt: Date.now(),
+    ...(copyRoot ? { copyRoot } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+  });
+  const info = newBagInfo(options.info ?? [], {
+    softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
+    ...baggingDate(options),
+  });
+  return buildTagFiles({ payload, bytes: files.reduce((s, f) => s + f.size, 0), algorithms, info });
+}
+
 /** Bags `source` into the new folder `out`; the source is not touched. Nothing appears at `out` unless complete. */
 export async function createBag(
   source: string,
@@ -169,8 +189,6 @@ export async function createBag(
   } catch (e) {
     throw fsInputError(`the folder of --out "${out}"`, e);
   }
-  const algs = algorithmsOf(options);
-  const statTakenAt = Date.now();
   const { files, warnings } = scanSource(src, "source", Boolean(options.followSymlinks));
   const tmp = tempSibling(dest);
   try {
@@ -181,18 +199,7 @@ export async function createBag(
       if (i > 0) dirs.add(f.rel.slice(0, i));
     }
     for (const d of [...dirs].sort()) fs.mkdirSync(join(tmp, "data", d), { recursive: true });
-    const payload = await hashPayload(files, algs, {
-      copyRoot: join(tmp, "data"),
-      statTakenAt,
-      ...(options.threads ? { threads: options.threads } : {}),
-      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    });
-    const bytes = files.reduce((s, f) => s + f.size, 0);
-    const info = newBagInfo(options.info ?? [], {
-      softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
-      ...baggingDate(options),
-    });
-    const { files: tags, summary } = buildTagFiles({ payload, bytes, algorithms: algs, info });
+    const { files: tags, summary } = await hashAndTag(files, options, join(tmp, "data"));
     for (const [name, body] of tags) fs.writeFileSync(join(tmp, name), body);
     fs.renameSync(tmp, dest);
     return { ...summary, path: dest, warnings };
@@ -211,21 +218,9 @@ export async function createBagInPlace(dir: string, options: CreateOptions = {})
       `"${dir}" is already a bag (it has bagit.txt); validate it with \`track-run bag validate\``,
     );
   }
-  const algs = algorithmsOf(options);
-  const statTakenAt = Date.now();
   const { files, warnings } = scanSource(root, "source", Boolean(options.followSymlinks));
   // No stat cache here: moving files under data/ changes their ctime, so entries would never match.
-  const payload = await hashPayload(files, algs, {
-    statTakenAt,
-    ...(options.threads ? { threads: options.threads } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
-  const bytes = files.reduce((s, f) => s + f.size, 0);
-  const info = newBagInfo(options.info ?? [], {
-    softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
-    ...baggingDate(options),
-  });
-  const { files: tags, summary } = buildTagFiles({ payload, bytes, algorithms: algs, info });
+  const { files: tags, summary } = await hashAndTag(files, options);
   // Move every top-level entry under a temporary folder, then name it data/.
   const tmp = join(root, `.track-run-data-${process.pid}`);
   fs.mkdirSync(tmp);
