@@ -3,7 +3,20 @@ import { defineConfig } from "vitest/config";
 
 export default defineConfig({
   resolve: {
-    alias: { "@track-run/core": fileURLToPath(new URL("./packages/core/src/index.ts", import.meta.url)) },
+    alias: [
+      {
+        find: /^@track-run\/core$/,
+        replacement: fileURLToPath(new URL("./packages/core/src/index.ts", import.meta.url)),
+      },
+      {
+        find: /^@track-run\/core\/errors$/,
+        replacement: fileURLToPath(new URL("./packages/core/src/errors.ts", import.meta.url)),
+      },
+      {
+        find: /^@track-run\/core\/(.+)$/,
+        replacement: fileURLToPath(new URL("./packages/core/src/$1/index.ts", import.meta.url)),
+      },
+    ],
   },
   test: {
     include: ["packages/*/test/**/*.test.ts", "actions/*/test/**/*.test.ts", "test/**/*.test.ts"],

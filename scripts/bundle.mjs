@@ -3,7 +3,7 @@
 //   node scripts/bundle.mjs --cli      the CLI only (run by `npm ci` through prepare)
 //   node scripts/bundle.mjs --actions  the actions only
 //   node scripts/bundle.mjs --actions --outdir DIR   actions into DIR (used by check-dist)
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 
@@ -51,10 +51,14 @@ export function actionEntries() {
 }
 
 if (only !== "actions") {
+  // Split into chunks: a command loads only the capabilities it uses, keeping start-up small.
+  rmSync(join(root, "packages/cli/dist"), { recursive: true, force: true });
   await build({
     ...common,
-    entryPoints: [join(root, "packages/cli/src/main.ts")],
-    outfile: join(root, "packages/cli/dist/track-run.js"),
+    entryPoints: { "track-run": join(root, "packages/cli/src/main.ts") },
+    outdir: join(root, "packages/cli/dist"),
+    splitting: true,
+    chunkNames: "chunks/[name]-[hash]",
   });
 }
 if (only !== "cli") {

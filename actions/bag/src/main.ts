@@ -1,6 +1,7 @@
 // actions/bag: inputs -> core -> outputs, step summary, exit. Nothing else lives here.
 import * as core from "@actions/core";
-import { type BagReport, isTrackRunError, pinData, type ValidationMode, validateBag } from "@track-run/core";
+import { type BagReport, pinData, type ValidationMode, validateBag } from "@track-run/core/bag";
+import { isTrackRunError } from "@track-run/core/errors";
 
 type Mode = "pin" | ValidationMode;
 

@@ -1,5 +1,5 @@
 // The only place the CLI reads its environment: everything core needs is passed in from here.
-import type { DockerEndpoint } from "@track-run/core";
+import type { DockerEndpoint } from "@track-run/core/docker";
 
 export interface CliEnvironment {
   docker: DockerEndpoint;

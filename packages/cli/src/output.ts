@@ -1,4 +1,4 @@
-import { isTrackRunError } from "@track-run/core";
+import { isTrackRunError } from "@track-run/core/errors";
 
 /** How a command talks to the person (or program) that ran it. */
 export interface Output {

@@ -1,4 +1,4 @@
-import type { HashProgress } from "@track-run/core";
+import type { HashProgress } from "@track-run/core/bag";
 
 /**
  * Progress for long work, on stderr: a redrawn bar on a terminal; otherwise a plain line every

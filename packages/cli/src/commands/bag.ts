@@ -1,22 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import {
-  type Algorithm,
-  type BagInfo,
-  type BagReport,
-  createBag,
-  createBagInPlace,
-  createHoleyBag,
-  diffBags,
-  fetchBag,
-  fsInputError,
-  isAlgorithm,
-  parseRemoteList,
-  tarBag,
-  UsageError,
-  validateBag,
-} from "@track-run/core";
+import type { Algorithm, BagInfo, BagReport } from "@track-run/core/bag";
+import { fsInputError, UsageError } from "@track-run/core/errors";
 import { type Command, Option } from "commander";
 import { readEnvironment } from "../context.js";
 import { type CommandRunner, jsonOption, VERSION } from "../program.js";
@@ -24,7 +10,10 @@ import { progressReporter } from "../progress.js";
 
 export const SOFTWARE_AGENT = `track-run ${VERSION}`;
 
-function parseAlgorithms(value: string): Algorithm[] {
+/** The bag engine, loaded when a bag command runs (start-up stays small for the others). */
+const engine = () => import("@track-run/core/bag");
+
+function parseAlgorithms(value: string, isAlgorithm: (s: string) => s is Algorithm): Algorithm[] {
   const algs = value
     .split(",")
     .map((s) => s.trim().toLowerCase())
@@ -113,15 +102,15 @@ export function registerBag(program: Command, run: CommandRunner): void {
           const env = readEnvironment();
           const progress = progressReporter("hashing", { isTerminal: env.isTerminal && !opts.json });
           const common = {
-            algorithms: parseAlgorithms(opts.alg),
+            algorithms: parseAlgorithms(opts.alg, (await engine()).isAlgorithm),
             info: parseInfo(opts.info),
             followSymlinks: Boolean(opts.followSymlinks),
             softwareAgent: SOFTWARE_AGENT,
             onProgress: progress.update,
           };
           const summary = opts.inPlace
-            ? await createBagInPlace(src, common)
-            : await createBag(src, opts.out!, common);
+            ? await (await engine()).createBagInPlace(src, common)
+            : await (await engine()).createBag(src, opts.out!, common);
           progress.done();
           for (const w of summary.warnings) out.warn(w);
           out.result(summary, () =>
@@ -149,7 +138,7 @@ export function registerBag(program: Command, run: CommandRunner): void {
           throw new UsageError("usage", "choose one of --fast and --completeness-only");
         const env = readEnvironment();
         const progress = progressReporter("validating", { isTerminal: env.isTerminal && !opts.json });
-        const report = await validateBag(path, {
+        const report = await (await engine()).validateBag(path, {
           mode: opts.fast ? "fast" : opts.completenessOnly ? "completeness" : "full",
           onProgress: progress.update,
         });
@@ -168,7 +157,7 @@ export function registerBag(program: Command, run: CommandRunner): void {
     .addOption(jsonOption())
     .action((path: string, dest: string, opts: { json?: boolean }) =>
       run(opts, async (out) => {
-        const r = await tarBag(path, dest);
+        const r = await (await engine()).tarBag(path, dest);
         out.result(
           r,
           () =>
@@ -186,7 +175,7 @@ export function registerBag(program: Command, run: CommandRunner): void {
     .addOption(jsonOption())
     .action((a: string, b: string, opts: { json?: boolean }) =>
       run(opts, async (out) => {
-        const d = await diffBags(a, b);
+        const d = await (await engine()).diffBags(a, b);
         out.result(d, () => {
           if (d.identical) return `no differences (${d.unchanged} files, compared by ${d.algorithm})`;
           return [
@@ -219,7 +208,7 @@ export function registerBag(program: Command, run: CommandRunner): void {
           throw new UsageError("usage", `--concurrency "${opts.concurrency}" must be a whole number ≥ 1`);
         if (!Number.isInteger(retries) || retries < 0)
           throw new UsageError("usage", `--retries "${opts.retries}" must be a whole number ≥ 0`);
-        const r = await fetchBag(path, {
+        const r = await (await engine()).fetchBag(path, {
           concurrency,
           retries,
           onFile: (e) => {
@@ -255,8 +244,8 @@ export function registerBag(program: Command, run: CommandRunner): void {
         } catch (e) {
           throw fsInputError(`remote-file list "${list}"`, e);
         }
-        const files = parseRemoteList(text, `remote-file list "${list}"`);
-        const s = createHoleyBag(files, opts.out, {
+        const files = (await engine()).parseRemoteList(text, `remote-file list "${list}"`);
+        const s = (await engine()).createHoleyBag(files, opts.out, {
           info: parseInfo(opts.info),
           softwareAgent: SOFTWARE_AGENT,
         });

@@ -1,4 +1,4 @@
-import { type DoctorCheck, runDoctor } from "@track-run/core";
+import type { DoctorCheck } from "@track-run/core/doctor";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import { type CommandRunner, jsonOption } from "../program.js";
@@ -17,6 +17,7 @@ export function registerDoctor(program: Command, run: CommandRunner): void {
       run(opts, async (out) => {
         const env = readEnvironment();
         const registry = opts.registry ?? env.registry;
+        const { runDoctor } = await import("@track-run/core/doctor");
         const report = await runDoctor({
           nodeVersion: process.version,
           docker: env.docker,

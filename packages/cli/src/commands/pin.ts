@@ -1,4 +1,4 @@
-import { pinData } from "@track-run/core";
+import type { CodePin } from "@track-run/core";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import { type CommandRunner, jsonOption } from "../program.js";
@@ -22,6 +22,7 @@ export function registerPin(program: Command, run: CommandRunner): void {
       run(opts, async (out) => {
         const env = readEnvironment();
         const progress = progressReporter("hashing", { isTerminal: env.isTerminal && !opts.json });
+        const { pinData } = await import("@track-run/core/bag");
         const r = await pinData(path, {
           ...(opts.cache ? { cacheDir: cacheDirFor() } : {}),
           ...(opts.out ? { out: opts.out } : {}),
@@ -44,4 +45,58 @@ export function registerPin(program: Command, run: CommandRunner): void {
         return 0;
       }),
     );
+
+  pin
+    .command("code")
+    .description(
+      "pin the code: commit, tree, branch or detached ref, tags, author, remote (no credentials), submodules, dirty state",
+    )
+    .argument("[PATH]", "a folder inside the repository", ".")
+    .option("--strict", "refuse a dirty tree (exit 1), listing the files")
+    .option(
+      "--allow-no-git",
+      "outside a repository, pin the folder by content (a bag of it) instead of failing",
+    )
+    .addOption(jsonOption())
+    .action((path: string, opts: { strict?: boolean; allowNoGit?: boolean; json?: boolean }) =>
+      run(opts, async (out) => {
+        const { pinCode } = await import("@track-run/core/pin");
+        const pin = await pinCode(path, {
+          strict: Boolean(opts.strict),
+          allowNoGit: Boolean(opts.allowNoGit),
+          cacheDir: cacheDirFor(),
+        });
+        out.result(pin, () => codeText(pin));
+        return 0;
+      }),
+    );
+}
+
+function codeText(pin: CodePin): string {
+  if (pin.kind === "content")
+    return `content  sha256:${pin.contentDigest} (not a git repository; pinned as a bag of the folder)`;
+  const lines = [
+    `commit   ${pin.commit}${pin.shallow ? " (shallow clone)" : ""}`,
+    `tree     ${pin.tree}`,
+    `ref      ${pin.detached ? "HEAD (detached)" : pin.ref}`,
+  ];
+  if (pin.tags?.length) lines.push(`tags     ${pin.tags.join(", ")}`);
+  if (pin.author) lines.push(`author   ${pin.author}, ${pin.committedAt}`);
+  if (pin.remote) lines.push(`remote   ${pin.remote}`);
+  for (const s of pin.submodules ?? []) lines.push(`submodule ${s.path} ${s.commit}`);
+  const d = pin.dirty;
+  if (d) {
+    lines.push(
+      `dirty    ${d.modified.length} modified, ${d.added.length} added, ${d.deleted.length} deleted, ${d.untracked.length} untracked (diff sha256:${d.diffDigest})`,
+    );
+    for (const [k, files] of [
+      ["M", d.modified],
+      ["A", d.added],
+      ["D", d.deleted],
+      ["?", d.untracked],
+    ] as const) {
+      for (const f of files) lines.push(`  ${k} ${f}`);
+    }
+  } else lines.push("clean    yes");
+  return lines.join("\n");
 }

@@ -1,3 +1,4 @@
+export { type CodePinOptions, dirtyDigest, parsePorcelain, pinCode } from "./code.js";
 export {
   GPU_QUERY_FIELDS,
   type GpuProbe,
@@ -6,3 +7,4 @@ export {
   parseMigList,
   probeGpus,
 } from "./gpu.js";
+export { maskSecrets, stripCredentials } from "./redact.js";
