@@ -134,3 +134,48 @@ describe("track-run bag and pin", () => {
     rmSync(join(root, "cache"), { recursive: true, force: true });
   });
 });
+
+describe("track-run pin code and pin env", () => {
+  it("pins this repository's code as JSON without any credential", () => {
+    const r = cli(["pin", "code", "--json"]);
+    expect(r.code).toBe(0);
+    const pin = JSON.parse(r.stdout) as { kind: string; commit: string };
+    expect(pin.kind).toBe("git");
+    expect(pin.commit).toMatch(/^[0-9a-f]{40}$/);
+  });
+
+  it("exits 2 outside a repository, naming the fix", () => {
+    const dir = mkdtempSync(join(tmpdir(), "track-run-nogit-"));
+    const r = cli(["pin", "code", dir]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      `track-run: source "${dir}" is not inside a git repository; commit it to git, or pass --allow-no-git to pin the folder by content`,
+    );
+  });
+
+  it("exits 2 with one line when the engine is unreachable", () => {
+    const r = cli(["pin", "env", "--image", "anything:1"], {
+      env: { DOCKER_HOST: "unix:///nonexistent/docker.sock" },
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toMatch(/no Docker engine answered at unix:\/\/\/nonexistent\/docker\.sock/);
+  });
+
+  it("pins the host runtime without an engine", () => {
+    const r = cli(["pin", "env", "--runtime", "host", "--json"], {
+      env: { DOCKER_HOST: "unix:///nonexistent/docker.sock" },
+    });
+    expect(r.code).toBe(0);
+    const pin = JSON.parse(r.stdout) as {
+      runtime: string;
+      host: { cpuCount: number };
+      gpus: unknown[];
+      interpreters: Record<string, string>;
+    };
+    expect(pin.runtime).toBe("host");
+    expect(pin.host.cpuCount).toBeGreaterThan(0);
+    expect(pin.gpus).toEqual([]);
+    expect(pin.interpreters.node).toMatch(/^v\d+/);
+  });
+});

@@ -125,6 +125,10 @@ export interface EnvironmentPin {
       [k: string]: string;
     };
     baseImages?: string[];
+    /**
+     * Whether the image can be pulled by digest (false for an image built locally and never pushed).
+     */
+    pullable?: boolean;
   };
   host?: HostFacts;
   gpus?: Gpu[];

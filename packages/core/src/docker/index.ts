@@ -5,3 +5,10 @@ export {
   describeEndpoint,
   dockerOptions,
 } from "./connection.js";
+export {
+  type BuildRequest,
+  type ContainerRuntime,
+  type EngineFacts,
+  type ImageFacts,
+  openDockerRuntime,
+} from "./runtime.js";

@@ -1,5 +1,19 @@
 export { type CodePinOptions, dirtyDigest, parsePorcelain, pinCode } from "./code.js";
 export {
+  type BuildOptions,
+  buildAndPin,
+  type EnvPinOptions,
+  findLockfiles,
+  fromImages,
+  hostFacts,
+  type ImagePin,
+  interpreters,
+  parseImageRef,
+  pinEnvironment,
+  type RunnerContext,
+  resolveImage,
+} from "./env.js";
+export {
   GPU_QUERY_FIELDS,
   type GpuProbe,
   parseCudaVersion,
