@@ -96,33 +96,33 @@ const NOT_A_REPO = Symbol("not-a-repository");
 
 // ---------------------------------------------------------------- git binary
 
-/** Four git calls at once; the pin, NOT_A_REPO, or NOT_FOUND when git is not installed. */
+/**
+ * Four git calls at once (measured: parallel beats any serial order); the pin, NOT_A_REPO, or
+ * NOT_FOUND when git is not installed.
+ */
 async function binaryPin(dir: string): Promise<CodePin | typeof NOT_A_REPO | typeof NOT_FOUND> {
-  const [revs, log, remotes, status] = await Promise.all([
+  const [revs, show, remotes, status] = await Promise.all([
     execProgram(
       "git",
-      [
-        "-C",
-        dir,
-        "rev-parse",
-        "--show-toplevel",
-        "--is-shallow-repository",
-        "HEAD",
-        "HEAD^{tree}",
-        "--symbolic-full-name",
-        "HEAD",
-      ],
+      ["-C", dir, "rev-parse", "--show-toplevel", "--is-shallow-repository", "--symbolic-full-name", "HEAD"],
       { env: GIT_ENV },
     ),
-    gitOut(dir, ["log", "-1", "--format=%an <%ae>%x00%cI%x00%D", "--decorate-refs=refs/tags/", "HEAD"]),
+    gitOut(dir, [
+      "show",
+      "-s",
+      "--format=%H%x00%T%x00%an <%ae>%x00%cI%x00%D",
+      "--decorate-refs=refs/tags/",
+      "HEAD",
+    ]),
     gitOut(dir, ["config", "--get-regexp", "^remote\\..*\\.url$"]),
     git(dir, ["status", "--porcelain=v1", "-z", "--untracked-files=all"]),
   ]);
   if (revs === NOT_FOUND) return NOT_FOUND;
   const lines = revs.stdout.trim().split("\n");
-  if (revs.code !== 0 && !/^\//.test(lines[0] ?? "")) return NOT_A_REPO;
-  const [root, shallow, commit, tree, symbolic] = lines;
-  if (revs.code !== 0 || !commit || !/^[0-9a-f]{40,64}$/.test(commit) || !tree) {
+  if (!/^\//.test(lines[0] ?? "")) return NOT_A_REPO;
+  const [root, shallow, symbolic] = lines;
+  const [commit, tree, author, committedAt, decorations] = (show ?? "").trim().split("\0");
+  if (!commit || !/^[0-9a-f]{40,64}$/.test(commit) || !tree) {
     throw new UsageError("no-commit", `the repository at "${root}" has no commit yet; commit before pinning`);
   }
   if (status?.code !== 0) {
@@ -131,7 +131,6 @@ async function binaryPin(dir: string): Promise<CodePin | typeof NOT_A_REPO | typ
       `git status failed in "${root}": ${status?.stderr.trim() ?? "git not found"}`,
     );
   }
-  const [author, committedAt, decorations] = (log ?? "").trim().split("\0");
   const branch = symbolic?.startsWith("refs/heads/") ? symbolic.slice("refs/heads/".length) : undefined;
   const pin: CodePin = {
     kind: "git",
