@@ -11,15 +11,9 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, renameSync, rmSync, statSync, utimesSync } from "node:fs";
 import { join } from "node:path";
+import { best, cli, cliEnv, node, options, root } from "./lib.mjs";
 
-const args = process.argv.slice(2);
-const dir = args.includes("--dir")
-  ? args[args.indexOf("--dir") + 1]
-  : new URL("./.data", import.meta.url).pathname;
-const runs = args.includes("--runs") ? Number(args[args.indexOf("--runs") + 1]) : 3;
-const root = new URL("..", import.meta.url).pathname;
-const node = join(root, "node_modules/.bin/node");
-const cli = join(root, "packages/cli/bin/track-run.js");
+const { dir, runs } = options(3);
 const cacheDir = join(dir, "cache");
 
 execFileSync(node, [join(root, "bench/gen-data.mjs"), "--dir", dir], { stdio: "inherit" });
@@ -28,7 +22,7 @@ function timed(cmd, argv, opts = {}) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync("/usr/bin/time", ["-f", "%M", cmd, ...argv], {
     encoding: "utf8",
-    env: { ...process.env, TRACK_RUN_CACHE: cacheDir, CI: "true", ...opts.env },
+    env: { ...cliEnv, TRACK_RUN_CACHE: cacheDir, CI: "true", ...opts.env },
     maxBuffer: 64 * 1024 * 1024,
     shell: false,
   });
@@ -37,16 +31,6 @@ function timed(cmd, argv, opts = {}) {
     throw new Error(`${cmd} ${argv.join(" ")} failed (${r.status}):\n${r.stderr}`);
   const rssKiB = Number(r.stderr.trim().split("\n").pop());
   return { seconds, rssMiB: rssKiB / 1024 };
-}
-function best(n, f, between) {
-  let b;
-  for (let i = 0; i < n; i++) {
-    const r = f();
-    if (!b || r.seconds < b.seconds) b = { ...r, rssMiB: Math.max(r.rssMiB, b?.rssMiB ?? 0) };
-    else b.rssMiB = Math.max(b.rssMiB, r.rssMiB);
-    between?.();
-  }
-  return b;
 }
 function files(d) {
   return readdirSync(d, { recursive: true })
@@ -62,7 +46,7 @@ function unbag(d) {
   for (const name of readdirSync(join(d, "data"))) renameSync(join(d, "data", name), join(d, name));
   rmSync(join(d, "data"), { recursive: true });
 }
-const track = (...a) => timed(node, [cli, ...a]);
+const track = (...a) => timed(cli, a);
 const ratio = (x, y) => (x / y).toFixed(2);
 const out = [];
 const report = (line) => {

@@ -5,15 +5,9 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { best, cli, cliEnv, options } from "./lib.mjs";
 
-const args = process.argv.slice(2);
-const dir = args.includes("--dir")
-  ? args[args.indexOf("--dir") + 1]
-  : new URL("./.data", import.meta.url).pathname;
-const runs = args.includes("--runs") ? Number(args[args.indexOf("--runs") + 1]) : 5;
-const root = new URL("..", import.meta.url).pathname;
-const node = join(root, "node_modules/.bin/node");
-const cli = join(root, "packages/cli/bin/track-run.js");
+const { dir, runs } = options(5);
 const repo = join(dir, "repo-50k");
 const env = {
   ...process.env,
@@ -40,22 +34,17 @@ execFileSync("git", ["status", "--porcelain"], { cwd: repo });
 
 function time(cmd, argv) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, argv, { cwd: repo, encoding: "utf8", maxBuffer: 64 << 20 });
+  const r = spawnSync(cmd, argv, { cwd: repo, encoding: "utf8", maxBuffer: 64 << 20, env: cliEnv });
   if (r.status !== 0) throw new Error(`${cmd} ${argv.join(" ")}: ${r.stderr}`);
   return Number(process.hrtime.bigint() - t0) / 1e9;
 }
-function best(f) {
-  let b = Infinity;
-  for (let i = 0; i < runs; i++) b = Math.min(b, f());
-  return b;
-}
-const baseline = best(() =>
+const baseline = best(runs, () =>
   time("sh", ["-c", "git status --porcelain >/dev/null && git rev-parse HEAD >/dev/null"]),
 );
-const ours = best(() => time(node, [cli, "pin", "code", "--json"]));
+const ours = best(runs, () => time(cli, ["pin", "code", "--json"]));
 console.log(
-  `pin code, repository of 50,000 files (baseline git status --porcelain + git rev-parse HEAD: ${baseline.toFixed(3)} s)`,
+  `pin code, repository of 50,000 files (baseline git status --porcelain + git rev-parse HEAD: ${baseline.seconds.toFixed(3)} s)`,
 );
 console.log(
-  `  track-run pin code   ${ours.toFixed(3)} s  ratio ${(ours / baseline).toFixed(2)}  (target <= 1.5)`,
+  `  track-run pin code   ${ours.seconds.toFixed(3)} s  ratio ${(ours.seconds / baseline.seconds).toFixed(2)}  (target <= 1.5)`,
 );
