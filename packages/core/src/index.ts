@@ -4,5 +4,7 @@ export * from "./bag/index.js";
 export * from "./docker/index.js";
 export * from "./doctor/index.js";
 export * from "./errors.js";
+export * from "./manifest/index.js";
 export * from "./pin/index.js";
 export * from "./schema/index.js";
+export * from "./sign/index.js";

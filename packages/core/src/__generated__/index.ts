@@ -2,3 +2,4 @@
 export type * from "./config.js";
 export type * from "./manifest.js";
 export type * from "./policy.js";
+export type * from "./trust.js";

@@ -196,6 +196,14 @@ export interface Invocation {
   gpus?: string;
   network?: "bridge" | "none" | "host";
   timeoutSeconds?: number;
+  /**
+   * Who started the run (the GitHub actor, or the local user).
+   */
+  actor?: string;
+  /**
+   * URL of the workflow run, when in GitHub Actions.
+   */
+  workflowRun?: string;
 }
 /**
  * This interface was referenced by `RunManifest`'s JSON-Schema

@@ -3,7 +3,8 @@ import addFormatsModule from "ajv-formats";
 import configSchema from "../../../../schemas/config.schema.json" with { type: "json" };
 import manifestSchema from "../../../../schemas/manifest.schema.json" with { type: "json" };
 import policySchema from "../../../../schemas/policy.schema.json" with { type: "json" };
-import type { Config, Policy, RunManifest } from "../__generated__/index.js";
+import trustSchema from "../../../../schemas/trust.schema.json" with { type: "json" };
+import type { Config, Policy, RunManifest, TrustPolicy } from "../__generated__/index.js";
 import { UsageError } from "../errors.js";
 
 /** The documents track-run reads, each with its schema in schemas/. */
@@ -11,6 +12,7 @@ export interface DocumentTypes {
   manifest: RunManifest;
   policy: Policy;
   config: Config;
+  trust: TrustPolicy;
 }
 export type DocumentKind = keyof DocumentTypes;
 
@@ -18,6 +20,7 @@ const schemas: Record<DocumentKind, object> = {
   manifest: manifestSchema,
   policy: policySchema,
   config: configSchema,
+  trust: trustSchema,
 };
 
 export interface Problem {
@@ -37,7 +40,9 @@ const compiled = new Map<DocumentKind, ValidateFunction>();
 function validator(kind: DocumentKind): ValidateFunction {
   let fn = compiled.get(kind);
   if (!fn) {
-    ajv ??= addFormats(new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }));
+    ajv ??= addFormats(
+      new Ajv2020({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true }),
+    );
     fn = ajv.compile(schemas[kind]);
     compiled.set(kind, fn);
   }

@@ -1,0 +1,36 @@
+// Signing and verification: DSSE envelopes carrying in-toto statements, in Sigstore bundles.
+export {
+  BUNDLE_MEDIA_TYPE,
+  type SerializedBundle,
+  signStatement,
+  statementPayload,
+  type UnsignedEnvelope,
+  unsignedEnvelope,
+} from "./bundle.js";
+export { decodeBase64, INTOTO_PAYLOAD_TYPE, pae, signPae, verifyPae } from "./dsse.js";
+export {
+  generateKeys,
+  type KeyAlgorithm,
+  keyIdOf,
+  type PrivateKeyInfo,
+  type PublicKeyInfo,
+  parsePrivateKey,
+  parsePublicKey,
+  readPrivateKey,
+  readPublicKey,
+} from "./keys.js";
+export {
+  buildStatement,
+  MANIFEST_PREDICATE_TYPE,
+  STATEMENT_TYPE,
+  type Statement,
+  type Subject,
+} from "./statement.js";
+export { readTrustFile, type TrustedKey } from "./trust.js";
+export {
+  type DeepCheck,
+  type VerifyCheck,
+  type VerifyOptions,
+  type VerifyReport,
+  verifyBundle,
+} from "./verify.js";

@@ -1,0 +1,203 @@
+// Verifying a run's bundle: the envelope's signature against trusted keys, the statement and
+// manifest schemas, the subjects against files present, and (deep) the pins themselves. Each check
+// says exactly what failed.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { join, resolve } from "node:path";
+import { bundleFromJSON } from "@sigstore/bundle";
+import type { RunManifest } from "../__generated__/index.js";
+import { schemaProblems } from "../schema/validate.js";
+import { decodeBase64, INTOTO_PAYLOAD_TYPE, pae, verifyPae } from "./dsse.js";
+import type { PublicKeyInfo } from "./keys.js";
+import { MANIFEST_PREDICATE_TYPE, STATEMENT_TYPE, type Statement } from "./statement.js";
+
+export interface VerifyCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  checks: VerifyCheck[];
+  /** The key that verified the signature. */
+  keyId?: string;
+  signed: boolean;
+  statement?: Statement;
+  manifest?: RunManifest;
+}
+
+/** Extra checks of --deep, each given the manifest; a failed check throws or returns a message. */
+export type DeepCheck = (m: RunManifest) => Promise<VerifyCheck[]>;
+
+export interface VerifyOptions {
+  keys: readonly PublicKeyInfo[];
+  /** Folder the subjects' names are relative to (the outputs folder); unset: subjects are not checked. */
+  subjectsDir?: string;
+  deep?: DeepCheck;
+}
+
+interface RawEnvelope {
+  payloadType?: unknown;
+  payload?: unknown;
+  signatures?: Array<{ sig?: unknown; keyid?: unknown }>;
+}
+
+export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<VerifyReport> {
+  const checks: VerifyCheck[] = [];
+  const report: VerifyReport = { ok: false, checks, signed: false };
+  const add = (name: string, ok: boolean, detail: string) => {
+    checks.push({ name, ok, detail });
+    return ok;
+  };
+
+  // 1. Structure: a Sigstore bundle (validated by @sigstore/bundle), or a bare unsigned envelope.
+  let envelope: RawEnvelope;
+  let hint: string | undefined;
+  const d = doc as {
+    mediaType?: unknown;
+    dsseEnvelope?: RawEnvelope;
+    verificationMaterial?: { publicKey?: { hint?: string } };
+  };
+  if (d && typeof d === "object" && "mediaType" in d) {
+    try {
+      bundleFromJSON(doc);
+    } catch (e) {
+      add("bundle", false, `not a valid Sigstore bundle: ${(e as Error).message}`);
+      return report;
+    }
+    if (!d.dsseEnvelope) {
+      add("bundle", false, "the bundle holds a message signature, not a DSSE envelope");
+      return report;
+    }
+    envelope = d.dsseEnvelope;
+    hint = d.verificationMaterial?.publicKey?.hint;
+    add("bundle", true, `Sigstore bundle ${String(d.mediaType)}`);
+  } else if (d && typeof d === "object" && "payloadType" in d) {
+    envelope = d as RawEnvelope;
+    add("bundle", true, "a bare DSSE envelope (not a Sigstore bundle)");
+  } else {
+    add("bundle", false, "neither a Sigstore bundle nor a DSSE envelope");
+    return report;
+  }
+
+  if (
+    !add(
+      "payload-type",
+      envelope.payloadType === INTOTO_PAYLOAD_TYPE,
+      `payloadType is ${JSON.stringify(envelope.payloadType)}${envelope.payloadType === INTOTO_PAYLOAD_TYPE ? "" : `, expected ${INTOTO_PAYLOAD_TYPE}`}`,
+    )
+  ) {
+    return report;
+  }
+  const payload = typeof envelope.payload === "string" ? decodeBase64(envelope.payload) : undefined;
+  if (!add("payload", payload !== undefined, payload ? `${payload.length} bytes` : "payload is not base64"))
+    return report;
+
+  // 2. Signature: at least one signature verifies with a trusted key, whose id is the one the bundle names.
+  const sigs = envelope.signatures ?? [];
+  report.signed = sigs.length > 0;
+  if (sigs.length === 0)
+    add("signature", false, "the record is unsigned (made with --unsigned, or signing failed)");
+  else if (o.keys.length === 0)
+    add("signature", false, "no trusted key to check against: pass --key PUB or --trust FILE");
+  else {
+    const data = pae(INTOTO_PAYLOAD_TYPE, payload!);
+    let verified: PublicKeyInfo | undefined;
+    const problems: string[] = [];
+    for (const [i, s] of sigs.entries()) {
+      const sig = typeof s.sig === "string" ? decodeBase64(s.sig) : undefined;
+      if (!sig) {
+        problems.push(`signature ${i} is not base64`);
+        continue;
+      }
+      const key = o.keys.find((k) => verifyPae(k, data, sig));
+      if (!key) {
+        problems.push(
+          `signature ${i} does not verify with ${o.keys.length === 1 ? `the trusted key ${o.keys[0]!.keyId}` : `any of ${o.keys.length} trusted keys`}`,
+        );
+        continue;
+      }
+      const claimed = [hint, typeof s.keyid === "string" ? s.keyid : undefined].filter((x): x is string =>
+        Boolean(x),
+      );
+      const wrong = claimed.find((c) => c !== key.keyId);
+      if (wrong) {
+        problems.push(
+          `key id ${wrong} in the bundle is not the id of the key that verifies it (${key.keyId})`,
+        );
+        continue;
+      }
+      verified = key;
+      break;
+    }
+    if (verified) {
+      report.keyId = verified.keyId;
+      add("signature", true, `signed by trusted key ${verified.keyId}`);
+    } else add("signature", false, problems.join("; "));
+  }
+
+  // 3. Statement and manifest.
+  let statement: Statement | undefined;
+  try {
+    statement = JSON.parse(payload!.toString("utf8")) as Statement;
+  } catch {
+    add("statement", false, "the payload is not JSON");
+  }
+  if (statement) {
+    const problems: string[] = [];
+    if (statement._type !== STATEMENT_TYPE)
+      problems.push(`_type is ${JSON.stringify(statement._type)}, expected ${STATEMENT_TYPE}`);
+    if (statement.predicateType !== MANIFEST_PREDICATE_TYPE)
+      problems.push(
+        `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${MANIFEST_PREDICATE_TYPE}`,
+      );
+    if (!Array.isArray(statement.subject)) problems.push("subject is not a list");
+    add(
+      "statement",
+      problems.length === 0,
+      problems.length ? problems.join("; ") : `in-toto Statement v1, ${statement.subject.length} subjects`,
+    );
+    const mp = schemaProblems("manifest", statement.predicate);
+    add(
+      "manifest",
+      mp.length === 0,
+      mp.length
+        ? `the manifest does not match its schema: ${mp.map((p) => `${p.path || "/"}: ${p.message}`).join("; ")}`
+        : `run ${statement.predicate.runId} of model ${statement.predicate.model}`,
+    );
+    if (mp.length === 0) {
+      report.statement = statement;
+      report.manifest = statement.predicate;
+    }
+  }
+
+  // 4. Subjects against the files present.
+  if (statement && Array.isArray(statement.subject) && o.subjectsDir) {
+    for (const s of statement.subject) {
+      const path = resolve(join(o.subjectsDir, s.name));
+      if (!path.startsWith(resolve(o.subjectsDir))) {
+        add(`subject ${s.name}`, false, "subject name points outside the folder");
+        continue;
+      }
+      let actual: string;
+      try {
+        actual = createHash("sha256").update(fs.readFileSync(path)).digest("hex");
+      } catch {
+        add(`subject ${s.name}`, false, `${path} is missing`);
+        continue;
+      }
+      add(
+        `subject ${s.name}`,
+        actual === s.digest?.sha256,
+        actual === s.digest?.sha256
+          ? "sha256 matches"
+          : `sha256 is ${actual}, the statement says ${s.digest?.sha256}`,
+      );
+    }
+  }
+
+  if (o.deep && report.manifest) checks.push(...(await o.deep(report.manifest)));
+  report.ok = checks.every((c) => c.ok);
+  return report;
+}
