@@ -1,6 +1,7 @@
 import { registerBag } from "./commands/bag.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerPin } from "./commands/pin.js";
+import { registerSign } from "./commands/sign.js";
 import { CommanderError, commanderExitCode, makeProgram } from "./program.js";
 
 export async function main(argv: readonly string[]): Promise<number> {
@@ -11,6 +12,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerBag(program, run);
   registerDoctor(program, run);
   registerPin(program, run);
+  registerSign(program, run);
   try {
     await program.parseAsync([...argv], { from: "user" });
   } catch (e) {

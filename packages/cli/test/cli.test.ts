@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -177,5 +178,141 @@ describe("track-run pin code and pin env", () => {
     expect(pin.host.cpuCount).toBeGreaterThan(0);
     expect(pin.gpus).toEqual([]);
     expect(pin.interpreters.node).toMatch(/^v\d+/);
+  });
+});
+
+describe("track-run keygen, sign, verify, export", () => {
+  const root = mkdtempSync(join(tmpdir(), "track-run-sign-"));
+  const outputs = join(root, "outputs");
+  mkdirSync(outputs);
+  writeFileSync(join(outputs, "model.bin"), "weights\n");
+  writeFileSync(join(outputs, "metrics.json"), '{"accuracy":0.9}\n');
+  const head = spawnSync("git", ["rev-parse", "HEAD"], { encoding: "utf8" }).stdout.trim();
+  const bagSrc = join(root, "train");
+  mkdirSync(bagSrc);
+  writeFileSync(join(bagSrc, "rows.csv"), "a,b\n");
+
+  function manifestFile(dataDigest: string): string {
+    const m = {
+      schemaVersion: "1",
+      runId: "cli-1",
+      model: "demo",
+      code: { kind: "git", commit: head },
+      data: [{ name: "train", digest: dataDigest, payloadOxum: "4.1", files: 1, bytes: 4, location: bagSrc }],
+      environment: { runtime: "host" },
+      invocation: { command: ["python", "train.py"], seed: 1 },
+      outputs: [
+        { path: "model.bin", sha256: createHash("sha256").update("weights\n").digest("hex"), size: 8 },
+      ],
+      metrics: { final: [{ name: "accuracy", value: 0.9 }] },
+      status: { state: "succeeded", exitCode: 0 },
+      timing: { startedAt: "2026-01-01T00:00:00Z", finishedAt: "2026-01-01T00:01:00Z" },
+    };
+    const p = join(root, "manifest.json");
+    writeFileSync(p, JSON.stringify(m));
+    return p;
+  }
+
+  it("signs with a new key and verifies deep: signature, subjects, bag digest, commit", () => {
+    const pin = JSON.parse(cli(["pin", "data", bagSrc, "--json", "--no-cache"]).stdout) as { digest: string };
+    expect(cli(["keygen", "--out", join(root, "k")]).code).toBe(0);
+    const manifest = manifestFile(pin.digest);
+    const bundle = join(root, "run.sigstore.json");
+    const s = cli([
+      "sign",
+      manifest,
+      "--key",
+      join(root, "k.key"),
+      "--outputs",
+      outputs,
+      "--subject",
+      join(outputs, "metrics.json"),
+      "--out",
+      bundle,
+    ]);
+    expect(s.code).toBe(0);
+    const v = cli(["verify", bundle, "--key", join(root, "k.pub"), "--outputs", outputs, "--deep", "--json"]);
+    expect(v.code).toBe(0);
+    const report = JSON.parse(v.stdout) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((c) => c.name)).toEqual(
+      expect.arrayContaining([
+        "signature",
+        "subject model.bin",
+        "subject metrics.json",
+        "data train",
+        "code",
+      ]),
+    );
+  });
+
+  it("exits 1 naming the changed bag on --deep, and the changed subject", () => {
+    writeFileSync(join(bagSrc, "rows.csv"), "a,B\n");
+    const v = cli(["verify", join(root, "run.sigstore.json"), "--key", join(root, "k.pub"), "--deep"]);
+    expect(v.code).toBe(1);
+    expect(v.stdout).toMatch(/FAIL data train\s+.*has digest sha256:[0-9a-f]{64}, the manifest says/);
+    writeFileSync(join(bagSrc, "rows.csv"), "a,b\n");
+    writeFileSync(join(outputs, "model.bin"), "other\n");
+    const w = cli([
+      "verify",
+      join(root, "run.sigstore.json"),
+      "--key",
+      join(root, "k.pub"),
+      "--outputs",
+      outputs,
+    ]);
+    expect(w.code).toBe(1);
+    expect(w.stdout).toMatch(/FAIL subject model\.bin\s+sha256 is [0-9a-f]{64}, the statement says/);
+    writeFileSync(join(outputs, "model.bin"), "weights\n");
+  });
+
+  it("exits 1 without a trusted key and 2 for an unreadable key", () => {
+    const v = cli(["verify", join(root, "run.sigstore.json"), "--trust", join(root, "none.json")]);
+    expect(v.code).toBe(2);
+    expect(v.stderr).toMatch(/trust file ".*none\.json" does not exist/);
+    const n = cli(["verify", join(root, "run.sigstore.json")], { cwd: root });
+    expect(n.code).toBe(1);
+    expect(n.stdout).toMatch(/no trusted key to check against: pass --key PUB or --trust FILE/);
+    const k = cli(
+      [
+        "sign",
+        join(root, "manifest.json"),
+        "--key",
+        join(root, "missing.key"),
+        "--out",
+        join(root, "x.json"),
+      ],
+      { env: { TRACK_RUN_SIGNING_KEY: "" } },
+    );
+    expect(k.code).toBe(2);
+    expect(k.stderr).toMatch(
+      /signing key ".*missing\.key" does not exist; make one with `track-run keygen --out PREFIX`/,
+    );
+  });
+
+  it("signs from TRACK_RUN_SIGNING_KEY without printing it", () => {
+    const pem = readFileSync(join(root, "k.key"), "utf8");
+    const r = cli(
+      ["sign", join(root, "manifest.json"), "--outputs", outputs, "--out", join(root, "env.sigstore.json")],
+      {
+        env: { TRACK_RUN_SIGNING_KEY: pem },
+      },
+    );
+    expect(r.code).toBe(0);
+    expect(r.stdout + r.stderr).not.toContain("PRIVATE KEY");
+    expect(cli(["verify", join(root, "env.sigstore.json"), "--key", join(root, "k.pub")]).code).toBe(0);
+  });
+
+  it("exports SLSA, PROV and RO-Crate from a bundle", () => {
+    for (const [fmt, key] of [
+      ["slsa", "predicateType"],
+      ["prov", "prefix"],
+      ["ro-crate", "@graph"],
+    ] as const) {
+      const r = cli(["export", fmt, join(root, "run.sigstore.json")]);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.stdout)).toHaveProperty(key);
+    }
+    expect(cli(["export", "cyclonedx", join(root, "run.sigstore.json")]).code).toBe(2);
   });
 });
