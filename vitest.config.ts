@@ -9,6 +9,10 @@ export default defineConfig({
         replacement: fileURLToPath(new URL("./packages/core/src/index.ts", import.meta.url)),
       },
       {
+        find: /^@track-run\/core\/interop$/,
+        replacement: fileURLToPath(new URL("./packages/core/src/util/interop.ts", import.meta.url)),
+      },
+      {
         find: /^@track-run\/core\/errors$/,
         replacement: fileURLToPath(new URL("./packages/core/src/errors.ts", import.meta.url)),
       },

@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +14,18 @@ export function cli(args: string[], options: { cwd?: string; env?: NodeJS.Proces
     encoding: "utf8",
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Like cli(), without blocking this process (for servers the test itself runs). */
+function cliAsync(args: string[], options: { env?: NodeJS.ProcessEnv } = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [bin, ...args], { env: { ...process.env, ...options.env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 describe("track-run command line", () => {
@@ -314,5 +326,82 @@ describe("track-run keygen, sign, verify, export", () => {
       expect(JSON.parse(r.stdout)).toHaveProperty(key);
     }
     expect(cli(["export", "cyclonedx", join(root, "run.sigstore.json")]).code).toBe(2);
+  });
+});
+
+describe("keyless signing from the command line", () => {
+  it("signs with an OIDC token through Fulcio and Rekor, and verifies with a trusted root and trust identities", async () => {
+    const { githubToken, startSigstore } = await import("../../core/test/sign/sigstore-services.js");
+    const svc = await startSigstore();
+    try {
+      const root = mkdtempSync(join(tmpdir(), "track-run-keyless-"));
+      const m = {
+        schemaVersion: "1",
+        runId: "keyless-1",
+        model: "demo",
+        code: { kind: "content", contentDigest: "0".repeat(64) },
+        data: [],
+        environment: { runtime: "host" },
+        invocation: { command: ["true"] },
+        outputs: [],
+        metrics: { final: [] },
+        status: { state: "succeeded", exitCode: 0 },
+        timing: { startedAt: "2026-01-01T00:00:00Z", finishedAt: "2026-01-01T00:00:01Z" },
+      };
+      writeFileSync(join(root, "m.json"), JSON.stringify(m));
+      const env = {
+        SIGSTORE_ID_TOKEN: githubToken(),
+        TRACK_RUN_FULCIO_URL: svc.url,
+        TRACK_RUN_REKOR_URL: svc.url,
+        TRACK_RUN_SIGNING_KEY: "",
+      };
+      const s = await cliAsync(
+        ["sign", join(root, "m.json"), "--keyless", "--out", join(root, "k.sigstore.json"), "--json"],
+        { env },
+      );
+      expect(s.stderr).toBe("");
+      expect(JSON.parse(s.stdout)).toMatchObject({ method: "keyless" });
+      writeFileSync(join(root, "trusted_root.json"), JSON.stringify(svc.trustedRoot));
+      writeFileSync(
+        join(root, "trust.json"),
+        JSON.stringify({
+          identities: [
+            {
+              name: "models CI",
+              issuer: "https://token.actions.githubusercontent.com",
+              repository: "acme/models",
+            },
+          ],
+        }),
+      );
+      const v = cli([
+        "verify",
+        join(root, "k.sigstore.json"),
+        "--trust",
+        join(root, "trust.json"),
+        "--trusted-root",
+        join(root, "trusted_root.json"),
+        "--json",
+      ]);
+      expect(v.code).toBe(0);
+      expect(JSON.parse(v.stdout).identity).toMatchObject({ repository: "acme/models" });
+      const none = await cliAsync(
+        ["sign", join(root, "m.json"), "--keyless", "--out", join(root, "x.json")],
+        {
+          env: {
+            ...env,
+            TRACK_RUN_FULCIO_URL: "http://127.0.0.1:9",
+            TRACK_RUN_REKOR_URL: "http://127.0.0.1:9",
+            TRACK_RUN_SIGSTORE_RETRIES: "1",
+            TRACK_RUN_SIGSTORE_BACKOFF_MS: "5",
+          },
+        },
+      );
+      expect(none.code).toBe(1);
+      expect(none.stderr).toMatch(/kept the unsigned record at .*x\.unsigned\.json/);
+      expect(none.stderr).toMatch(/keyless signing failed after 2 attempts/);
+    } finally {
+      await svc.close();
+    }
   });
 });

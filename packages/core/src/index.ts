@@ -8,3 +8,4 @@ export * from "./manifest/index.js";
 export * from "./pin/index.js";
 export * from "./schema/index.js";
 export * from "./sign/index.js";
+export { loadCommonJs } from "./util/interop.js";

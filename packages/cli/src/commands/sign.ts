@@ -1,10 +1,18 @@
 import { createHash } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { rename, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import type { RunManifest } from "@track-run/core";
 import { fsInputError, UsageError } from "@track-run/core/errors";
-import type { PublicKeyInfo, VerifyCheck, VerifyReport } from "@track-run/core/sign";
+import { loadCommonJs } from "@track-run/core/interop";
+import type {
+  KeylessOptions,
+  SignedRecord,
+  SigningPlan,
+  TrustSettings,
+  VerifyCheck,
+  VerifyReport,
+} from "@track-run/core/sign";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
@@ -46,17 +54,113 @@ async function signingKey(keyPath: string | undefined) {
   );
 }
 
-/** Trusted keys: every --key, every key of --trust (default .track-run/trust.json when it exists). */
-async function trustedKeys(keys: string[] | undefined, trust: string | undefined): Promise<PublicKeyInfo[]> {
+/** Trusted keys and identities: every --key, and the trust file (--trust; .track-run/trust.json when it exists). */
+async function trusted(keys: string[] | undefined, trust: string | undefined): Promise<TrustSettings> {
   const { readPublicKey, readTrustFile } = await sign();
-  const out: PublicKeyInfo[] = (keys ?? []).map((k) => readPublicKey(k));
+  const out: TrustSettings = { keys: (keys ?? []).map((k) => readPublicKey(k)), identities: [] };
   const trustFile = trust ?? ".track-run/trust.json";
-  try {
-    out.push(...readTrustFile(trustFile));
-  } catch (e) {
-    if (trust !== undefined) throw e;
-  }
+  if (trust === undefined && !existsSync(trustFile)) return out;
+  const file = readTrustFile(trustFile);
+  out.keys.push(...file.keys);
+  out.identities.push(...file.identities);
   return out;
+}
+
+/** Keyless options: token from SIGSTORE_ID_TOKEN or GitHub Actions' OIDC (id-token: write); Sigstore URLs. */
+async function keylessOptions(opts: { fulcioUrl?: string; rekorUrl?: string }): Promise<KeylessOptions> {
+  const { githubIdToken } = await sign();
+  const { DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL } = await loadCommonJs(() => import("sigstore"));
+  const env = process.env;
+  const getToken = async () => {
+    if (env.SIGSTORE_ID_TOKEN) return env.SIGSTORE_ID_TOKEN;
+    if (env.ACTIONS_ID_TOKEN_REQUEST_URL && env.ACTIONS_ID_TOKEN_REQUEST_TOKEN) {
+      return githubIdToken(env.ACTIONS_ID_TOKEN_REQUEST_URL, env.ACTIONS_ID_TOKEN_REQUEST_TOKEN);
+    }
+    throw new UsageError(
+      "no-oidc-token",
+      "keyless signing needs an OIDC token: grant `id-token: write` to the workflow, or set SIGSTORE_ID_TOKEN",
+    );
+  };
+  const o: KeylessOptions = {
+    fulcioURL: opts.fulcioUrl ?? env.TRACK_RUN_FULCIO_URL ?? DEFAULT_FULCIO_URL,
+    rekorURL: opts.rekorUrl ?? env.TRACK_RUN_REKOR_URL ?? DEFAULT_REKOR_URL,
+    getToken,
+  };
+  if (env.TRACK_RUN_SIGSTORE_RETRIES) o.retries = Number(env.TRACK_RUN_SIGSTORE_RETRIES);
+  if (env.TRACK_RUN_SIGSTORE_BACKOFF_MS) o.backoffMs = Number(env.TRACK_RUN_SIGSTORE_BACKOFF_MS);
+  return o;
+}
+
+interface SignOptions {
+  out: string;
+  key?: string;
+  subject?: string[];
+  outputs: string;
+  keyless?: boolean;
+  fulcioUrl?: string;
+  rekorUrl?: string;
+  unsigned?: boolean;
+  json?: boolean;
+}
+
+interface VerifyOptionsCli {
+  key?: string[];
+  trust?: string;
+  trustedRoot?: string;
+  outputs?: string;
+  deep?: boolean;
+  repo: string;
+  json?: boolean;
+}
+
+async function signCommand(path: string, opts: SignOptions, out: Output): Promise<number> {
+  const { validateDocument } = await import("@track-run/core/schema");
+  const s = await sign();
+  const manifest = validateDocument(
+    "manifest",
+    readJson(path, "manifest"),
+    `manifest "${path}"`,
+  ) as RunManifest;
+  const extra = (opts.subject ?? []).map((f) => {
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(f);
+    } catch (e) {
+      throw fsInputError(`subject "${f}"`, e);
+    }
+    return {
+      name: relative(resolve(opts.outputs), resolve(f)),
+      digest: { sha256: createHash("sha256").update(bytes).digest("hex") },
+    };
+  });
+  const statement = s.buildStatement(manifest, extra);
+  const hasKey = Boolean(opts.key || process.env.TRACK_RUN_SIGNING_KEY || process.env.TRACK_RUN_KEY);
+  const plan: SigningPlan = {};
+  if (opts.unsigned) plan.unsigned = true;
+  else {
+    if (opts.keyless) plan.keyless = await keylessOptions(opts);
+    if (!opts.keyless || hasKey) plan.key = await signingKey(opts.key);
+  }
+  let record: SignedRecord;
+  try {
+    record = await s.signRecord(statement, plan);
+  } catch (e) {
+    if (e instanceof s.SigningFailedError) {
+      // Never lose the record: keep it, unsigned and marked, beside where the bundle would be.
+      const kept = `${opts.out.replace(/(\.sigstore)?\.json$/, "")}.unsigned.json`;
+      await writeAtomic(kept, `${JSON.stringify(e.unsigned, null, 2)}\n`);
+      out.warn(`kept the unsigned record at ${kept}`);
+    }
+    throw e;
+  }
+  for (const n of record.notes) out.warn(n);
+  await writeAtomic(opts.out, `${JSON.stringify(record.document, null, 2)}\n`);
+  const what = record.method === "unsigned" ? "UNSIGNED envelope" : `signed (${record.method}) bundle`;
+  out.result(
+    { bundle: opts.out, method: record.method, subjects: statement.subject.length },
+    () => `${what} ${opts.out} (${statement.subject.length} subjects)`,
+  );
+  return 0;
 }
 
 function checksText(target: string, r: VerifyReport): string {
@@ -99,53 +203,21 @@ export function registerSign(program: Command, run: CommandRunner): void {
     .option("--key <FILE>", "private key (default: $TRACK_RUN_SIGNING_KEY, then $TRACK_RUN_KEY)")
     .option("--subject <FILE...>", "extra subject files (the metrics file), named relative to --outputs")
     .option("--outputs <DIR>", "folder the outputs and subjects are relative to", ".")
+    .option(
+      "--keyless",
+      "sign with Sigstore (OIDC token, Fulcio certificate, Rekor entry); falls back to a key when Sigstore fails",
+    )
+    .option(
+      "--fulcio-url <URL>",
+      "Fulcio for --keyless (default: Sigstore's public instance, or $TRACK_RUN_FULCIO_URL)",
+    )
+    .option(
+      "--rekor-url <URL>",
+      "Rekor for --keyless (default: Sigstore's public instance, or $TRACK_RUN_REKOR_URL)",
+    )
     .option("--unsigned", "write an unsigned DSSE envelope instead, recorded as unsigned")
     .addOption(jsonOption())
-    .action(
-      (
-        path: string,
-        opts: {
-          out: string;
-          key?: string;
-          subject?: string[];
-          outputs: string;
-          unsigned?: boolean;
-          json?: boolean;
-        },
-      ) =>
-        run(opts, async (out) => {
-          const { validateDocument } = await import("@track-run/core/schema");
-          const s = await sign();
-          const manifest = validateDocument(
-            "manifest",
-            readJson(path, "manifest"),
-            `manifest "${path}"`,
-          ) as RunManifest;
-          const extra = (opts.subject ?? []).map((f) => {
-            let bytes: Buffer;
-            try {
-              bytes = readFileSync(f);
-            } catch (e) {
-              throw fsInputError(`subject "${f}"`, e);
-            }
-            return {
-              name: relative(resolve(opts.outputs), resolve(f)),
-              digest: { sha256: createHash("sha256").update(bytes).digest("hex") },
-            };
-          });
-          const statement = s.buildStatement(manifest, extra);
-          const doc = opts.unsigned
-            ? s.unsignedEnvelope(statement)
-            : s.signStatement(statement, await signingKey(opts.key));
-          await writeAtomic(opts.out, `${JSON.stringify(doc, null, 2)}\n`);
-          out.result(
-            { bundle: opts.out, signed: !opts.unsigned, subjects: statement.subject.length },
-            () =>
-              `${opts.unsigned ? "UNSIGNED envelope" : "signed bundle"} ${opts.out} (${statement.subject.length} subjects)`,
-          );
-          return 0;
-        }),
-    );
+    .action((path: string, opts: SignOptions) => run(opts, (out) => signCommand(path, opts, out)));
 
   program
     .command("verify")
@@ -155,6 +227,7 @@ export function registerSign(program: Command, run: CommandRunner): void {
     .argument("<BUNDLE>", "bundle (*.sigstore.json) or unsigned envelope")
     .option("--key <PUB...>", "trusted public key, repeatable")
     .option("--trust <FILE>", "trust file (default .track-run/trust.json if present)")
+    .option("--trusted-root <FILE>", "Sigstore trusted root (trusted_root.json) for keyless bundles")
     .option("--outputs <DIR>", "check the subjects against the files in this folder")
     .option(
       "--deep",
@@ -162,19 +235,7 @@ export function registerSign(program: Command, run: CommandRunner): void {
     )
     .option("--repo <DIR>", "repository for --deep's commit check", ".")
     .addOption(jsonOption())
-    .action(
-      (
-        path: string,
-        opts: {
-          key?: string[];
-          trust?: string;
-          outputs?: string;
-          deep?: boolean;
-          repo: string;
-          json?: boolean;
-        },
-      ) => run(opts, async (out) => verifyCommand(path, opts, out)),
-    );
+    .action((path: string, opts: VerifyOptionsCli) => run(opts, (out) => verifyCommand(path, opts, out)));
 
   program
     .command("export")
@@ -217,17 +278,16 @@ async function manifestFrom(path: string): Promise<RunManifest> {
   return validateDocument("manifest", doc, `manifest "${path}"`) as RunManifest;
 }
 
-async function verifyCommand(
-  path: string,
-  opts: { key?: string[]; trust?: string; outputs?: string; deep?: boolean; repo: string; json?: boolean },
-  out: Output,
-): Promise<number> {
+async function verifyCommand(path: string, opts: VerifyOptionsCli, out: Output): Promise<number> {
   const doc = readJson(path, "bundle");
-  const keys = await trustedKeys(opts.key, opts.trust);
+  const trust = await trusted(opts.key, opts.trust);
+  const trustedRoot = opts.trustedRoot ? readJson(opts.trustedRoot, "trusted root") : undefined;
   const { verifyBundle } = await sign();
   const deep = opts.deep ? (await import("./deep.js")).deepChecks(opts.repo, readEnvironment()) : undefined;
   const report = await verifyBundle(doc, {
-    keys,
+    keys: trust.keys,
+    identities: trust.identities,
+    ...(trustedRoot ? { trustedRoot } : {}),
     ...(opts.outputs ? { subjectsDir: opts.outputs } : {}),
     ...(deep ? { deep } : {}),
   });
@@ -235,6 +295,7 @@ async function verifyCommand(
     {
       ok: report.ok,
       keyId: report.keyId,
+      identity: report.identity,
       signed: report.signed,
       runId: report.manifest?.runId,
       checks: report.checks,

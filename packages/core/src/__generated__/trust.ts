@@ -2,10 +2,12 @@
 // Generated from schemas/trust.schema.json by `npm run codegen`. Do not edit: change the schema and regenerate.
 
 /**
- * Who may sign a run (.track-run/trust.json): public keys, by PEM text or a path relative to the trust file.
+ * Who may sign a run (.track-run/trust.json): public keys (PEM text or a path relative to the trust file), and keyless identities (OIDC issuer plus patterns over the certificate's subject, e.g. the GitHub repository and workflow).
  */
-export interface TrustPolicy {
-  keys: ({
+export type TrustPolicy = {
+  [k: string]: unknown;
+} & {
+  keys?: ({
     [k: string]: unknown;
   } & {
     /**
@@ -25,4 +27,25 @@ export interface TrustPolicy {
      */
     path?: string;
   })[];
-}
+  identities?: ({
+    [k: string]: unknown;
+  } & {
+    name?: string;
+    /**
+     * OIDC issuer, exactly (GitHub Actions: https://token.actions.githubusercontent.com).
+     */
+    issuer: string;
+    /**
+     * Pattern over the certificate's subject (SAN); * matches any characters.
+     */
+    subject?: string;
+    /**
+     * Pattern over OWNER/REPO of a GitHub workflow identity.
+     */
+    repository?: string;
+    /**
+     * Pattern over OWNER/REPO/.github/workflows/FILE@REF of a GitHub workflow identity.
+     */
+    workflowRef?: string;
+  })[];
+};

@@ -10,6 +10,7 @@ import type { EnvironmentPin, HostFacts } from "../__generated__/index.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
 import { CheckFailedError, fsInputError, UsageError } from "../errors.js";
 import { execProgram, NOT_FOUND } from "../util/exec.js";
+import { loadCommonJs } from "../util/interop.js";
 import { probeGpus } from "./gpu.js";
 
 export type ImagePin = NonNullable<EnvironmentPin["image"]>;
@@ -118,7 +119,7 @@ async function contextTar(
   extraDockerfile?: Buffer,
 ): Promise<NodeJS.ReadableStream> {
   // A CommonJS module whose module.exports is the factory: at run time it is the import's default.
-  const { default: ignore } = (await import("@balena/dockerignore")) as unknown as { default: () => Ignore };
+  const ignore = (await loadCommonJs(() => import("@balena/dockerignore"))) as unknown as () => Ignore;
   const ig = ignore();
   const ignoreFile = join(context, ".dockerignore");
   const patterns = fs.existsSync(ignoreFile) ? fs.readFileSync(ignoreFile, "utf8").split(/\r?\n/) : [];

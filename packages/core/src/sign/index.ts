@@ -8,6 +8,8 @@ export {
   unsignedEnvelope,
 } from "./bundle.js";
 export { decodeBase64, INTOTO_PAYLOAD_TYPE, pae, signPae, verifyPae } from "./dsse.js";
+export { describeIdentity, type IdentityRule, matchIdentity, type SignerIdentity } from "./identity.js";
+export { githubIdToken, type KeylessOptions, SigstoreUnavailableError, signKeyless } from "./keyless.js";
 export {
   generateKeys,
   type KeyAlgorithm,
@@ -19,6 +21,7 @@ export {
   readPrivateKey,
   readPublicKey,
 } from "./keys.js";
+export { type SignedRecord, SigningFailedError, type SigningPlan, signRecord } from "./plan.js";
 export {
   buildStatement,
   MANIFEST_PREDICATE_TYPE,
@@ -26,7 +29,7 @@ export {
   type Statement,
   type Subject,
 } from "./statement.js";
-export { readTrustFile, type TrustedKey } from "./trust.js";
+export { readTrustFile, type TrustedKey, type TrustSettings } from "./trust.js";
 export {
   type DeepCheck,
   type VerifyCheck,

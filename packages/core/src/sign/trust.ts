@@ -4,18 +4,28 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { fsInputError, UsageError } from "../errors.js";
 import { validateDocument } from "../schema/validate.js";
+import type { IdentityRule } from "./identity.js";
 import { type PublicKeyInfo, parsePublicKey, readPublicKey } from "./keys.js";
 
 export interface TrustedKey extends PublicKeyInfo {
   name?: string;
 }
 
-export function readTrustFile(path: string): TrustedKey[] {
+export interface TrustSettings {
+  keys: TrustedKey[];
+  identities: IdentityRule[];
+}
+
+export function readTrustFile(path: string): TrustSettings {
   let text: string;
   try {
     text = fs.readFileSync(path, "utf8");
   } catch (e) {
-    throw fsInputError(`trust file "${path}"`, e, "list trusted public keys in .track-run/trust.json");
+    throw fsInputError(
+      `trust file "${path}"`,
+      e,
+      "list trusted keys and identities in .track-run/trust.json",
+    );
   }
   let doc: unknown;
   try {
@@ -24,7 +34,7 @@ export function readTrustFile(path: string): TrustedKey[] {
     throw new UsageError("bad-trust", `trust file "${path}" is not JSON or YAML: ${(e as Error).message}`);
   }
   const trust = validateDocument("trust", doc, `trust file "${path}"`);
-  return trust.keys.map((k, i) => {
+  const keys = (trust.keys ?? []).map((k, i) => {
     const where = `trust file "${path}" keys[${i}]`;
     const info = k.publicKey
       ? parsePublicKey(k.publicKey, where)
@@ -37,4 +47,5 @@ export function readTrustFile(path: string): TrustedKey[] {
     }
     return k.name ? { ...info, name: k.name } : info;
   });
+  return { keys, identities: trust.identities ?? [] };
 }

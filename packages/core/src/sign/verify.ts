@@ -7,7 +7,9 @@ import { join, resolve } from "node:path";
 import { bundleFromJSON } from "@sigstore/bundle";
 import type { RunManifest } from "../__generated__/index.js";
 import { schemaProblems } from "../schema/validate.js";
+import { loadCommonJs } from "../util/interop.js";
 import { decodeBase64, INTOTO_PAYLOAD_TYPE, pae, verifyPae } from "./dsse.js";
+import { describeIdentity, type IdentityRule, matchIdentity, type SignerIdentity } from "./identity.js";
 import type { PublicKeyInfo } from "./keys.js";
 import { MANIFEST_PREDICATE_TYPE, STATEMENT_TYPE, type Statement } from "./statement.js";
 
@@ -22,6 +24,8 @@ export interface VerifyReport {
   checks: VerifyCheck[];
   /** The key that verified the signature. */
   keyId?: string;
+  /** The keyless signer, when the bundle carries a Fulcio certificate. */
+  identity?: SignerIdentity;
   signed: boolean;
   statement?: Statement;
   manifest?: RunManifest;
@@ -32,6 +36,10 @@ export type DeepCheck = (m: RunManifest) => Promise<VerifyCheck[]>;
 
 export interface VerifyOptions {
   keys: readonly PublicKeyInfo[];
+  /** Keyless signers accepted: OIDC issuer and subject patterns. */
+  identities?: readonly IdentityRule[];
+  /** Sigstore trusted root (trusted_root.json) for keyless bundles. */
+  trustedRoot?: unknown;
   /** Folder the subjects' names are relative to (the outputs folder); unset: subjects are not checked. */
   subjectsDir?: string;
   deep?: DeepCheck;
@@ -57,8 +65,15 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
   const d = doc as {
     mediaType?: unknown;
     dsseEnvelope?: RawEnvelope;
-    verificationMaterial?: { publicKey?: { hint?: string } };
+    verificationMaterial?: {
+      publicKey?: { hint?: string };
+      certificate?: unknown;
+      x509CertificateChain?: unknown;
+    };
   };
+  const keyless = Boolean(
+    d?.verificationMaterial?.certificate || d?.verificationMaterial?.x509CertificateChain,
+  );
   if (d && typeof d === "object" && "mediaType" in d) {
     try {
       bundleFromJSON(doc);
@@ -99,7 +114,11 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
   report.signed = sigs.length > 0;
   if (sigs.length === 0)
     add("signature", false, "the record is unsigned (made with --unsigned, or signing failed)");
-  else if (o.keys.length === 0)
+  else if (keyless) {
+    const r = await verifyKeyless(doc, o);
+    if (r.identity) report.identity = r.identity;
+    add("signature", r.ok, r.detail);
+  } else if (o.keys.length === 0)
     add("signature", false, "no trusted key to check against: pass --key PUB or --trust FILE");
   else {
     const data = pae(INTOTO_PAYLOAD_TYPE, payload!);
@@ -200,4 +219,56 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
   if (o.deep && report.manifest) checks.push(...(await o.deep(report.manifest)));
   report.ok = checks.every((c) => c.ok);
   return report;
+}
+
+/** A keyless bundle: certificate chain to the trusted root, Rekor entry, signature, then the identity policy. */
+async function verifyKeyless(
+  doc: unknown,
+  o: VerifyOptions,
+): Promise<{ ok: boolean; detail: string; identity?: SignerIdentity }> {
+  if (!o.trustedRoot) {
+    return {
+      ok: false,
+      detail:
+        "keyless bundle: pass --trusted-root FILE (Sigstore's trusted_root.json) to check its certificate",
+    };
+  }
+  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => import("@sigstore/verify"));
+  const { TrustedRoot } = await loadCommonJs(() => import("@sigstore/protobuf-specs"));
+  let signer: { identity?: { subjectAlternativeName?: string; extensions?: { issuer?: string } } };
+  try {
+    const material = toTrustMaterial(TrustedRoot.fromJSON(o.trustedRoot));
+    signer = new Verifier(material, { tlogThreshold: 1, ctlogThreshold: 1 }).verify(
+      toSignedEntity(bundleFromJSON(doc)),
+    );
+  } catch (e) {
+    return {
+      ok: false,
+      detail: `keyless signature does not verify against the trusted root: ${(e as Error).message}`,
+    };
+  }
+  const identity = describeIdentity(
+    signer.identity?.extensions?.issuer ?? "",
+    signer.identity?.subjectAlternativeName ?? "",
+  );
+  const who = `${identity.subject} (issuer ${identity.issuer})`;
+  if (!o.identities?.length) {
+    return {
+      ok: false,
+      detail: `signed keyless by ${who}, but the trust policy lists no identities to accept`,
+      identity,
+    };
+  }
+  const rule = matchIdentity(identity, o.identities);
+  return rule
+    ? {
+        ok: true,
+        detail: `signed keyless by ${who}, accepted by ${rule.name ?? "an identity rule"}`,
+        identity,
+      }
+    : {
+        ok: false,
+        detail: `signed keyless by ${who}, which no identity in the trust policy accepts`,
+        identity,
+      };
 }

@@ -193,7 +193,7 @@ describe("signing and verification", () => {
     const run = signedRun();
     const trust = join(run.dir, "trust.json");
     writeFileSync(trust, JSON.stringify({ keys: [{ name: "ci", path: "signing.pub", keyId: run.keyId }] }));
-    const keys = readTrustFile(trust);
+    const { keys } = readTrustFile(trust);
     expect(keys.map((k) => k.keyId)).toEqual([run.keyId]);
     expect((await verifyBundle(run.bundle, { keys })).ok).toBe(true);
     writeFileSync(trust, JSON.stringify({ keys: [{ path: "signing.pub", keyId: "0".repeat(64) }] }));
