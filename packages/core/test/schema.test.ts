@@ -68,3 +68,13 @@ describe("schema validation", () => {
     expect(schemaProblems("manifest", broken).map((p) => p.path)).toEqual(["/data/0/digest"]);
   });
 });
+
+describe("documented examples", () => {
+  it("docs/examples/manifest.json is a valid manifest", async () => {
+    const { readFileSync } = await import("node:fs");
+    const doc = JSON.parse(
+      readFileSync(new URL("../../../docs/examples/manifest.json", import.meta.url), "utf8"),
+    );
+    expect(schemaProblems("manifest", doc)).toEqual([]);
+  });
+});
