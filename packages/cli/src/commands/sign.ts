@@ -67,7 +67,10 @@ async function trusted(keys: string[] | undefined, trust: string | undefined): P
 }
 
 /** Keyless options: token from SIGSTORE_ID_TOKEN or GitHub Actions' OIDC (id-token: write); Sigstore URLs. */
-async function keylessOptions(opts: { fulcioUrl?: string; rekorUrl?: string }): Promise<KeylessOptions> {
+export async function keylessOptions(opts: {
+  fulcioUrl?: string;
+  rekorUrl?: string;
+}): Promise<KeylessOptions> {
   const { githubIdToken } = await sign();
   const { DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL } = await loadCommonJs(() => import("sigstore"));
   const env = process.env;
@@ -289,6 +292,7 @@ async function verifyCommand(path: string, opts: VerifyOptionsCli, out: Output):
     identities: trust.identities,
     ...(trustedRoot ? { trustedRoot } : {}),
     ...(opts.outputs ? { subjectsDir: opts.outputs } : {}),
+    recordDir: dirname(resolve(path)),
     ...(deep ? { deep } : {}),
   });
   out.result(

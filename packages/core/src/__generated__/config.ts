@@ -24,6 +24,9 @@ export interface Config {
   ledger?: string;
   signing?:
     | {
+        /**
+         * Path of the private key.
+         */
         key: string;
       }
     | {
@@ -36,4 +39,8 @@ export interface Config {
    * @minItems 1
    */
   command?: [string, ...string[]];
+  /**
+   * Container memory limit, e.g. 512m or 8g (docker runtime).
+   */
+  memory?: string;
 }

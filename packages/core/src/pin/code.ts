@@ -175,6 +175,11 @@ function pickRemote(config: string | undefined): string | undefined {
 }
 
 /** Parses `git status --porcelain=v1 -z`; undefined when the tree is clean. */
+/** track-run's own folder (keys, ledger, work) is bookkeeping, not source: it never makes a tree dirty. */
+function withoutOwnState(files: string[]): string[] {
+  return files.filter((f) => f !== ".track-run" && !f.startsWith(".track-run/"));
+}
+
 export function parsePorcelain(out: string): DirtyState | undefined {
   const d: DirtyState = { modified: [], added: [], deleted: [], untracked: [] };
   const parts = out.split("\0");
@@ -194,7 +199,7 @@ export function parsePorcelain(out: string): DirtyState | undefined {
     else if (x === "D" || y === "D") d.deleted.push(file);
     else d.modified.push(file);
   }
-  for (const k of ["modified", "added", "deleted", "untracked"] as const) d[k].sort();
+  for (const k of ["modified", "added", "deleted", "untracked"] as const) d[k] = withoutOwnState(d[k]).sort();
   return d.modified.length + d.added.length + d.deleted.length + d.untracked.length ? d : undefined;
 }
 
@@ -283,8 +288,8 @@ async function isomorphicPin(root: string): Promise<CodePin> {
     else if (head === 1 && work === 0) d.deleted.push(file);
     else if (head === 1 && (work === 2 || stage === 2 || stage === 3)) d.modified.push(file);
   }
+  for (const k of ["modified", "added", "deleted", "untracked"] as const) d[k] = withoutOwnState(d[k]).sort();
   if (d.modified.length + d.added.length + d.deleted.length + d.untracked.length) {
-    for (const k of ["modified", "added", "deleted", "untracked"] as const) d[k].sort();
     d.diffDigest = dirtyDigest(root, d);
     pin.dirty = d;
   }

@@ -42,6 +42,8 @@ export interface VerifyOptions {
   trustedRoot?: unknown;
   /** Folder the subjects' names are relative to (the outputs folder); unset: subjects are not checked. */
   subjectsDir?: string;
+  /** The record's own folder (where the bundle is): subjects named track-run/FILE are its files. */
+  recordDir?: string;
   deep?: DeepCheck;
 }
 
@@ -191,11 +193,14 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
     }
   }
 
-  // 4. Subjects against the files present.
-  if (statement && Array.isArray(statement.subject) && o.subjectsDir) {
+  // 4. Subjects against the files present: outputs under subjectsDir, the record's own files (track-run/…) beside the bundle.
+  if (statement && Array.isArray(statement.subject) && (o.subjectsDir || o.recordDir)) {
     for (const s of statement.subject) {
-      const path = resolve(join(o.subjectsDir, s.name));
-      if (!path.startsWith(resolve(o.subjectsDir))) {
+      const own = s.name.startsWith("track-run/");
+      const base = own ? o.recordDir : o.subjectsDir;
+      if (!base) continue;
+      const path = resolve(join(base, own ? s.name.slice("track-run/".length) : s.name));
+      if (!path.startsWith(resolve(base))) {
         add(`subject ${s.name}`, false, "subject name points outside the folder");
         continue;
       }
@@ -206,12 +211,11 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
         add(`subject ${s.name}`, false, `${path} is missing`);
         continue;
       }
+      const ok = actual === s.digest?.sha256;
       add(
         `subject ${s.name}`,
-        actual === s.digest?.sha256,
-        actual === s.digest?.sha256
-          ? "sha256 matches"
-          : `sha256 is ${actual}, the statement says ${s.digest?.sha256}`,
+        ok,
+        ok ? "sha256 matches" : `sha256 is ${actual}, the statement says ${s.digest?.sha256}`,
       );
     }
   }

@@ -1,0 +1,278 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import type { Config } from "@track-run/core";
+import { fsInputError, UsageError } from "@track-run/core/errors";
+import type { TrackResult, TrackSpec } from "@track-run/core/run";
+import type { SigningPlan } from "@track-run/core/sign";
+import type { Command } from "commander";
+import { parse as parseYaml } from "yaml";
+import { readEnvironment } from "../context.js";
+import type { Output } from "../output.js";
+import { type CommandRunner, jsonOption } from "../program.js";
+import { cacheDirFor } from "./bag.js";
+
+export const DEFAULT_KEY = ".track-run/keys/signing";
+
+interface RunFlags {
+  config?: string;
+  model?: string;
+  image?: string;
+  dockerfile?: string;
+  context?: string;
+  data?: string[];
+  outputs?: string;
+  params?: string;
+  gpus?: string;
+  runtime?: string;
+  network?: string;
+  env?: string[];
+  seed?: string;
+  timeout?: string;
+  memory?: string;
+  ledger?: string;
+  key?: string;
+  keyless?: boolean;
+  unsigned?: boolean;
+  strict?: boolean;
+  allowNoGit?: boolean;
+  json?: boolean;
+}
+
+export function parseSize(s: string, what: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)([kKmMgG]?)$/.exec(s.trim());
+  if (!m) throw new UsageError("usage", `${what} "${s}" must be a size like 512m or 8g`);
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g"];
+  return Math.round(Number(m[1]) * mult);
+}
+
+function readConfig(path: string, explicit: boolean): Config {
+  if (!existsSync(path)) {
+    if (explicit) throw new UsageError("input-missing", `--config "${path}" does not exist`);
+    return {};
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new UsageError("bad-config", `${path} is not valid YAML: ${(e as Error).message}`, { cause: e });
+  }
+  return doc ?? {};
+}
+
+/** The signing plan: --unsigned, --keyless (with a key as fallback when one is configured), a key, or the local default key, made on first use. */
+async function signingPlan(flags: RunFlags, cfg: Config, out: Output): Promise<SigningPlan> {
+  const s = await import("@track-run/core/sign");
+  const signing = cfg.signing as { key?: string; keyless?: true; unsigned?: true } | undefined;
+  if (flags.unsigned || (signing?.unsigned && !flags.key && !flags.keyless)) return { unsigned: true };
+  const keyless = flags.keyless || (signing?.keyless && !flags.key);
+  const plan: SigningPlan = {};
+  if (keyless) {
+    const { keylessOptions } = await import("./sign.js");
+    plan.keyless = await keylessOptions({});
+  }
+  const keyPath = flags.key ?? signing?.key ?? process.env.TRACK_RUN_KEY;
+  if (keyPath) plan.key = s.readPrivateKey(keyPath);
+  else if (process.env.TRACK_RUN_SIGNING_KEY)
+    plan.key = s.parsePrivateKey(process.env.TRACK_RUN_SIGNING_KEY, "TRACK_RUN_SIGNING_KEY");
+  else if (!keyless) {
+    if (!existsSync(`${DEFAULT_KEY}.key`)) {
+      const k = s.generateKeys(DEFAULT_KEY);
+      const trust = ".track-run/trust.json";
+      if (!existsSync(trust)) {
+        const { writeFileSync } = await import("node:fs");
+        writeFileSync(
+          trust,
+          `${JSON.stringify({ keys: [{ name: "local key", path: "keys/signing.pub", keyId: k.keyId }] }, null, 2)}\n`,
+        );
+      }
+      out.info(
+        `track-run: made a signing key at ${DEFAULT_KEY}.key (key id ${k.keyId}) and trusted it in ${trust}`,
+      );
+    }
+    plan.key = s.readPrivateKey(`${DEFAULT_KEY}.key`);
+  }
+  return plan;
+}
+
+export async function buildSpec(flags: RunFlags, command: string[], out: Output): Promise<TrackSpec> {
+  const { validateDocument } = await import("@track-run/core/schema");
+  const configPath = flags.config ?? "track-run.yml";
+  const cfg = validateDocument("config", readConfig(configPath, flags.config !== undefined), configPath);
+  const base = dirname(configPath);
+  const rel = (p: string | undefined) => (p === undefined ? undefined : flags.config ? join(base, p) : p);
+  const data: Array<{ name: string; path: string }> = flags.data
+    ? flags.data.map((d) => {
+        const i = d.indexOf("=");
+        if (i <= 0) throw new UsageError("usage", `--data "${d}" must be NAME=PATH`);
+        return { name: d.slice(0, i), path: d.slice(i + 1) };
+      })
+    : Object.entries(cfg.data ?? {}).map(([name, path]) => ({ name, path: rel(path)! }));
+  const runtime = flags.runtime ?? cfg.runtime ?? "docker";
+  if (runtime !== "docker" && runtime !== "host")
+    throw new UsageError("usage", `--runtime "${runtime}" must be docker or host`);
+  const network = flags.network ?? cfg.network ?? "bridge";
+  if (network !== "bridge" && network !== "none")
+    throw new UsageError("usage", `--network "${network}" must be bridge or none`);
+  const num = (v: string | undefined, what: string) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new UsageError("usage", `${what} "${v}" must be a number`);
+    return n;
+  };
+  const seed = num(flags.seed, "--seed") ?? cfg.seed;
+  if (seed !== undefined && !Number.isInteger(seed))
+    throw new UsageError("usage", `--seed "${flags.seed}" must be a whole number`);
+  const dockerfile = flags.dockerfile ?? rel(cfg.dockerfile);
+  const image = flags.image ?? (flags.dockerfile ? undefined : cfg.image);
+  const context = flags.context ?? rel(cfg.context);
+  const model = flags.model ?? cfg.model;
+  if (!model)
+    throw new UsageError("usage", "no model name: pass --model NAME or set `model:` in track-run.yml");
+  const timeout = num(flags.timeout, "--timeout") ?? cfg.timeout;
+  const memory = flags.memory ?? cfg.memory;
+  const spec: TrackSpec = {
+    model,
+    command: command.length ? command : (cfg.command ?? []),
+    repo: ".",
+    runtime,
+    data,
+    gpus: flags.gpus ?? cfg.gpus ?? "none",
+    network,
+    env: flags.env ?? cfg.env ?? [],
+    ledger: flags.ledger ?? cfg.ledger ?? readEnvironment().ledger,
+    signing: await signingPlan(flags, cfg, out),
+    strictCode: Boolean(flags.strict),
+    strictImage: Boolean(flags.strict),
+    allowNoGit: Boolean(flags.allowNoGit),
+  };
+  if (image && !dockerfile) spec.image = image;
+  if (dockerfile) spec.build = { dockerfile, ...(context ? { context } : {}) };
+  const outputs = flags.outputs ?? rel(cfg.outputs);
+  if (outputs) spec.outputs = outputs;
+  const params = flags.params ?? rel(cfg.params);
+  if (params) {
+    if (!existsSync(params))
+      throw fsInputError(`--params "${params}"`, Object.assign(new Error("missing"), { code: "ENOENT" }));
+    spec.params = params;
+  }
+  if (seed !== undefined) spec.seed = seed;
+  if (timeout !== undefined) spec.timeoutSeconds = timeout;
+  if (memory) spec.memoryBytes = parseSize(memory, "--memory");
+  return spec;
+}
+
+function summary(r: TrackResult): string {
+  const m = r.manifest;
+  const lines = [
+    `run      ${r.runId}: ${r.status.state}${r.status.reason ? ` (${r.status.reason})` : ""}`,
+    `model    ${m.model}`,
+    `code     ${m.code.kind === "git" ? `${m.code.commit}${m.code.dirty ? " (dirty)" : ""}` : `content sha256:${m.code.contentDigest}`}`,
+    ...m.data.map((d) => `data     ${d.name} ${d.digest} (${d.files} files, ${d.bytes} bytes)`),
+    `env      ${m.environment.image ? `${m.environment.image.repoDigest ?? m.environment.image.id}` : "host"}`,
+    ...m.metrics.final.map((x) => `metric   ${x.stage ? `${x.stage}/` : ""}${x.name} = ${x.value}`),
+    ...m.outputs.map((o) => `output   ${o.path} sha256:${o.sha256}`),
+    `time     ${m.timing.wallSeconds?.toFixed(1)} s${m.timing.peakMemoryBytes ? `, peak memory ${(m.timing.peakMemoryBytes / 2 ** 20).toFixed(0)} MiB` : ""}`,
+    `signed   ${r.signing}`,
+    `record   ${r.recordDir}`,
+  ];
+  return lines.join("\n");
+}
+
+export function registerRun(program: Command, run: CommandRunner): void {
+  program
+    .command("run")
+    .description(
+      "track a training run: pin code, data and image, run the command, capture metrics and outputs, sign, record",
+    )
+    .argument("[COMMAND...]", "the training command, after -- (or `command:` in track-run.yml)")
+    .option("--config <FILE>", "run configuration (default ./track-run.yml when present)")
+    .option("--model <NAME>", "model this run trains")
+    .option("--image <REF>", "image to run in (pinned by digest)")
+    .option("--dockerfile <PATH>", "build the image from this Dockerfile")
+    .option("--context <DIR>", "build context for --dockerfile")
+    .option("--data <NAME=PATH...>", "a data folder or bag, mounted read-only at /data/NAME; repeatable")
+    .option(
+      "--outputs <DIR>",
+      "where outputs are written (new or empty; default .track-run/work/RUN/outputs)",
+    )
+    .option(
+      "--metrics <FILE>",
+      "(in the container: $TRACK_RUN_METRICS) accepted for track-run.yml parity; the path is fixed by track-run",
+    )
+    .option(
+      "--params <FILE>",
+      "parameters (JSON or YAML), recorded and given to the command as $TRACK_RUN_PARAMS",
+    )
+    .option("--gpus <none|all|N|IDS>", "GPUs for the container (Docker DeviceRequests)")
+    .option("--runtime <docker|host>", "run in the pinned image (docker, default) or on the host")
+    .option("--network <bridge|none>", "container network")
+    .option("--env <NAME...>", "environment variable passed through (allow-list); repeatable")
+    .option("--seed <N>", "seed, given as $TRACK_RUN_SEED and PYTHONHASHSEED")
+    .option("--timeout <SECONDS>", "kill the run after this long (status failed: timeout)")
+    .option("--memory <SIZE>", "container memory limit, e.g. 4g (an out-of-memory kill is recorded as such)")
+    .option("--ledger <URI>", "where the record goes (default dir:.track-run/ledger)")
+    .option("--key <FILE>", "sign with this private key")
+    .option("--keyless", "sign with Sigstore (needs id-token: write in GitHub Actions)")
+    .option("--unsigned", "do not sign; the record says so")
+    .option("--strict", "refuse a dirty tree and an image without a repository digest")
+    .option("--allow-no-git", "outside git, pin the source folder by content")
+    .addOption(jsonOption())
+    .action((command: string[], flags: RunFlags) =>
+      run(flags, async (out) => {
+        if ([flags.key, flags.keyless, flags.unsigned].filter(Boolean).length > 1) {
+          throw new UsageError("usage", "choose one of --key, --keyless and --unsigned");
+        }
+        const spec = await buildSpec(flags, command, out);
+        const env = readEnvironment();
+        const containers =
+          spec.runtime === "docker"
+            ? await (await import("@track-run/core/docker")).openDockerRuntime(env.docker)
+            : undefined;
+        const { trackRun } = await import("@track-run/core/run");
+        const controller = new AbortController();
+        const onSignal = (sig: NodeJS.Signals) => {
+          out.info(`track-run: ${sig} received, stopping the run and recording it as cancelled`);
+          controller.abort(sig);
+        };
+        process.once("SIGINT", onSignal);
+        process.once("SIGTERM", onSignal);
+        try {
+          const result = await trackRun(spec, {
+            env: process.env,
+            runner: env.runner,
+            ...(process.env.GITHUB_ACTOR
+              ? { actor: process.env.GITHUB_ACTOR }
+              : process.env.USER
+                ? { actor: process.env.USER }
+                : {}),
+            ...(containers ? { containers } : {}),
+            cacheDir: cacheDirFor(),
+            ...(typeof process.getuid === "function"
+              ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
+              : {}),
+            signal: controller.signal,
+            onLine: (_stream, line) => out.info(line),
+            onStep: (m) => out.info(`track-run: ${m}`),
+          });
+          for (const w of result.warnings) out.warn(w);
+          out.result(
+            {
+              runId: result.runId,
+              status: result.status.state,
+              reason: result.status.reason,
+              bundle: result.bundlePath,
+              manifest: result.manifestPath,
+              digest: result.digest,
+              signing: result.signing,
+              record: result.recordDir,
+            },
+            () => summary(result),
+          );
+          return result.status.state === "succeeded" ? 0 : 1;
+        } finally {
+          process.off("SIGINT", onSignal);
+          process.off("SIGTERM", onSignal);
+        }
+      }),
+    );
+}

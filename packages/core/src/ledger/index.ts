@@ -1,0 +1,1 @@
+export { DirLedger, type LedgerStore, openLedger } from "./store.js";

@@ -1,0 +1,137 @@
+import { PassThrough } from "node:stream";
+import type { ContainerRuntime } from "../docker/runtime.js";
+import {
+  deviceRequests,
+  type ExecOutcome,
+  type ExecRequest,
+  type Executor,
+  lineSplitter,
+} from "./executor.js";
+import { sampleGpus } from "./gpu-sampler.js";
+
+/** Runs the command in a container of the pinned image: repository read-only, outputs read-write. */
+export class DockerExecutor implements Executor {
+  readonly kind = "docker" as const;
+  constructor(
+    private readonly rt: ContainerRuntime,
+    /** What to run: name@sha256:… when pullable, else the image ID. */
+    private readonly image: string,
+  ) {}
+
+  async run(req: ExecRequest): Promise<ExecOutcome> {
+    const docker = this.rt.client;
+    const requests = deviceRequests(req.gpus);
+    const container = await docker.createContainer({
+      Image: this.image,
+      Cmd: req.command,
+      WorkingDir: "/workspace",
+      Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
+      ...(req.user ? { User: req.user } : {}),
+      Tty: false,
+      AttachStdout: true,
+      AttachStderr: true,
+      Labels: { "dev.track-run.run-id": req.runId },
+      HostConfig: {
+        Binds: [
+          `${req.workdir}:/workspace:ro`,
+          ...req.mounts.map((m) => `${m.host}:${m.container}:${m.readOnly ? "ro" : "rw"}`),
+        ],
+        NetworkMode: req.network,
+        ...(requests ? { DeviceRequests: requests } : {}),
+        ...(req.memoryBytes ? { Memory: req.memoryBytes, MemorySwap: req.memoryBytes } : {}),
+        AutoRemove: false,
+      },
+    } as Parameters<typeof docker.createContainer>[0]);
+    let cancelled: string | undefined;
+    let timedOut = false;
+    const stdout = lineSplitter(req.secrets, (l) => req.onLine("stdout", l));
+    const stderr = lineSplitter(req.secrets, (l) => req.onLine("stderr", l));
+    try {
+      const stream = (await container.attach({
+        stream: true,
+        stdout: true,
+        stderr: true,
+      })) as NodeJS.ReadableStream;
+      const out = new PassThrough();
+      const err = new PassThrough();
+      out.on("data", (c: Buffer) => stdout.write(c));
+      err.on("data", (c: Buffer) => stderr.write(c));
+      container.modem.demuxStream(stream, out, err);
+      const streamEnded = new Promise<void>((r) => stream.on("end", () => r()));
+      // Registered before start: the default "not-running" condition would return at once for a created container.
+      const waiting = container.wait({ condition: "next-exit" });
+      await container.start();
+      const started = Date.now();
+
+      // Peak memory and CPU from the engine's stats stream.
+      let peak = 0;
+      let cpuNs = 0;
+      const stats = (await container.stats({ stream: true })) as NodeJS.ReadableStream;
+      const statLines = lineSplitter([], (l) => {
+        try {
+          const s = JSON.parse(l) as {
+            memory_stats?: { max_usage?: number; usage?: number };
+            cpu_stats?: { cpu_usage?: { total_usage?: number } };
+          };
+          peak = Math.max(peak, s.memory_stats?.max_usage ?? 0, s.memory_stats?.usage ?? 0);
+          cpuNs = Math.max(cpuNs, s.cpu_stats?.cpu_usage?.total_usage ?? 0);
+        } catch {
+          // a partial line
+        }
+      });
+      stats.on("data", (c: Buffer) => statLines.write(c));
+      const gpu = req.gpus.kind === "none" ? undefined : sampleGpus(5000);
+
+      const timer = req.timeoutSeconds
+        ? setTimeout(() => {
+            timedOut = true;
+            container.kill().catch(() => undefined);
+          }, req.timeoutSeconds * 1000)
+        : undefined;
+      const onAbort = () => {
+        cancelled = String(req.signal?.reason ?? "cancelled");
+        container.stop({ t: 10 }).catch(() => undefined);
+      };
+      req.signal?.addEventListener("abort", onAbort, { once: true });
+      if (req.signal?.aborted) onAbort();
+      const { StatusCode } = (await waiting) as { StatusCode: number };
+      clearTimeout(timer);
+      req.signal?.removeEventListener("abort", onAbort);
+      await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+      stdout.end();
+      stderr.end();
+      (stats as unknown as { destroy?: () => void }).destroy?.();
+      const samples = gpu ? await gpu.stop() : undefined;
+      const info = await container.inspect();
+      const outcome: ExecOutcome = { state: "succeeded", exitCode: StatusCode };
+      if (peak) outcome.peakMemoryBytes = peak;
+      if (cpuNs) outcome.cpuSeconds = cpuNs / 1e9;
+      if (samples) outcome.gpuSamples = samples;
+      if (cancelled)
+        return {
+          ...outcome,
+          state: "cancelled",
+          reason: `cancelled (${cancelled}); the container was stopped`,
+        };
+      if (timedOut)
+        return {
+          ...outcome,
+          state: "failed",
+          reason: `timed out after ${req.timeoutSeconds} s; the container was killed`,
+        };
+      if (info.State.OOMKilled) {
+        return {
+          ...outcome,
+          state: "failed",
+          reason: `out of memory: the kernel killed the command at the ${req.memoryBytes ? `${req.memoryBytes}-byte ` : ""}memory limit`,
+        };
+      }
+      if (StatusCode !== 0)
+        return { ...outcome, state: "failed", reason: `the command exited with code ${StatusCode}` };
+      void started;
+      return outcome;
+    } finally {
+      await container.remove({ force: true }).catch(() => undefined);
+    }
+  }
+}

@@ -1,0 +1,17 @@
+// Running and recording a training run.
+export { DockerExecutor } from "./docker-executor.js";
+export {
+  describeGpuRequest,
+  deviceRequests,
+  type ExecOutcome,
+  type ExecRequest,
+  type Executor,
+  type GpuRequest,
+  type GpuSample,
+  lineSplitter,
+  type Mount,
+  parseGpuRequest,
+} from "./executor.js";
+export { HostExecutor } from "./host-executor.js";
+export { collectMetrics, flattenMetrics, parseCurves, parseMetricLine, readDvclive } from "./metrics.js";
+export { newRunId, type TrackContext, type TrackResult, type TrackSpec, trackRun } from "./track.js";
