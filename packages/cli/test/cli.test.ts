@@ -405,3 +405,98 @@ describe("keyless signing from the command line", () => {
     }
   });
 });
+
+describe("track-run run", () => {
+  const engine = spawnSync("docker", ["version"], { encoding: "utf8" }).status === 0;
+
+  function repo(): string {
+    const dir = mkdtempSync(join(tmpdir(), "track-run-runcli-"));
+    mkdirSync(join(dir, "data"));
+    writeFileSync(join(dir, "data/rows.csv"), "1\n2\n");
+    writeFileSync(join(dir, ".gitignore"), ".track-run/\n");
+    writeFileSync(
+      join(dir, "track-run.yml"),
+      [
+        "model: demo",
+        "runtime: docker",
+        "image: track-run/busybox:1",
+        "data:",
+        "  rows: data",
+        "seed: 3",
+        "command: [sh, -c, 'cat /data/rows/rows.csv > $TRACK_RUN_OUTPUTS/copy.csv; echo ::track-run metric name=rows value=2']",
+        "",
+      ].join("\n"),
+    );
+    const env = {
+      ...process.env,
+      GIT_AUTHOR_NAME: "t",
+      GIT_AUTHOR_EMAIL: "t@e",
+      GIT_COMMITTER_NAME: "t",
+      GIT_COMMITTER_EMAIL: "t@e",
+    };
+    spawnSync("git", ["init", "-q", "-b", "main"], { cwd: dir, env });
+    spawnSync("git", ["add", "-A"], { cwd: dir, env });
+    spawnSync("git", ["commit", "-q", "-m", "x"], { cwd: dir, env });
+    return dir;
+  }
+
+  it.skipIf(!engine)(
+    "runs track-run.yml, makes a local key on first use, and prints runId, status, bundle, manifest",
+    () => {
+      const dir = repo();
+      const r = cli(["run", "--json"], { cwd: dir });
+      expect(r.stderr).toMatch(/made a signing key at \.track-run\/keys\/signing\.key/);
+      expect(r.code).toBe(0);
+      const out = JSON.parse(r.stdout) as { runId: string; status: string; bundle: string; manifest: string };
+      expect(out.status).toBe("succeeded");
+      const m = JSON.parse(readFileSync(out.manifest, "utf8")) as {
+        seed?: number;
+        invocation: { seed: number };
+        metrics: { final: unknown[] };
+      };
+      expect(m.invocation.seed).toBe(3);
+      expect(m.metrics.final).toEqual([{ name: "rows", value: 2 }]);
+      // The trust file written with the key makes the record verifiable as is.
+      expect(cli(["verify", out.bundle], { cwd: dir }).code).toBe(0);
+      // Flags override the file; a failing command exits 1 with its record.
+      const f = cli(["run", "--json", "--", "sh", "-c", "exit 4"], { cwd: dir });
+      expect(f.code).toBe(1);
+      expect(JSON.parse(f.stdout)).toMatchObject({
+        status: "failed",
+        reason: "the command exited with code 4",
+        signing: "key",
+      });
+    },
+  );
+
+  it.skipIf(!engine)("records a run cancelled by SIGTERM (as the runner cancels a job)", async () => {
+    const dir = repo();
+    const child = spawn(process.execPath, [bin, "run", "--json", "--", "sleep", "60"], { cwd: dir });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => {
+      stderr += d;
+      if (String(d).includes("running sleep 60")) setTimeout(() => child.kill("SIGTERM"), 500);
+    });
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(stderr).toMatch(/SIGTERM received, stopping the run and recording it as cancelled/);
+    expect(code).toBe(1);
+    expect(JSON.parse(stdout)).toMatchObject({
+      status: "cancelled",
+      reason: "cancelled (SIGTERM); the container was stopped",
+    });
+  });
+
+  it("refuses a bad run before anything starts (exit 2)", () => {
+    const dir = mkdtempSync(join(tmpdir(), "track-run-runbad-"));
+    const r = cli(["run", "--model", "m", "--runtime", "host", "--data", "x=/nonexistent", "--", "true"], {
+      cwd: dir,
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--data x=\/nonexistent: "\/nonexistent" does not exist/);
+    const noCmd = cli(["run", "--model", "m", "--runtime", "host"], { cwd: dir });
+    expect(noCmd.code).toBe(2);
+    expect(noCmd.stderr).toMatch(/no command to run/);
+  });
+});
