@@ -1,11 +1,9 @@
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { existsSync } from "node:fs";
 import type { Config } from "@track-run/core";
-import { fsInputError, UsageError } from "@track-run/core/errors";
+import { UsageError } from "@track-run/core/errors";
 import type { TrackResult, TrackSpec } from "@track-run/core/run";
 import type { SigningPlan } from "@track-run/core/sign";
 import type { Command } from "commander";
-import { parse as parseYaml } from "yaml";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
@@ -36,27 +34,6 @@ interface RunFlags {
   strict?: boolean;
   allowNoGit?: boolean;
   json?: boolean;
-}
-
-export function parseSize(s: string, what: string): number {
-  const m = /^([0-9]+(?:\.[0-9]+)?)([kKmMgG]?)$/.exec(s.trim());
-  if (!m) throw new UsageError("usage", `${what} "${s}" must be a size like 512m or 8g`);
-  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g"];
-  return Math.round(Number(m[1]) * mult);
-}
-
-function readConfig(path: string, explicit: boolean): Config {
-  if (!existsSync(path)) {
-    if (explicit) throw new UsageError("input-missing", `--config "${path}" does not exist`);
-    return {};
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(path, "utf8"));
-  } catch (e) {
-    throw new UsageError("bad-config", `${path} is not valid YAML: ${(e as Error).message}`, { cause: e });
-  }
-  return doc ?? {};
 }
 
 /** The signing plan: --unsigned, --keyless (with a key as fallback when one is configured), a key, or the local default key, made on first use. */
@@ -95,70 +72,10 @@ async function signingPlan(flags: RunFlags, cfg: Config, out: Output): Promise<S
 }
 
 export async function buildSpec(flags: RunFlags, command: string[], out: Output): Promise<TrackSpec> {
-  const { validateDocument } = await import("@track-run/core/schema");
-  const configPath = flags.config ?? "track-run.yml";
-  const cfg = validateDocument("config", readConfig(configPath, flags.config !== undefined), configPath);
-  const base = dirname(configPath);
-  const rel = (p: string | undefined) => (p === undefined ? undefined : flags.config ? join(base, p) : p);
-  const data: Array<{ name: string; path: string }> = flags.data
-    ? flags.data.map((d) => {
-        const i = d.indexOf("=");
-        if (i <= 0) throw new UsageError("usage", `--data "${d}" must be NAME=PATH`);
-        return { name: d.slice(0, i), path: d.slice(i + 1) };
-      })
-    : Object.entries(cfg.data ?? {}).map(([name, path]) => ({ name, path: rel(path)! }));
-  const runtime = flags.runtime ?? cfg.runtime ?? "docker";
-  if (runtime !== "docker" && runtime !== "host")
-    throw new UsageError("usage", `--runtime "${runtime}" must be docker or host`);
-  const network = flags.network ?? cfg.network ?? "bridge";
-  if (network !== "bridge" && network !== "none")
-    throw new UsageError("usage", `--network "${network}" must be bridge or none`);
-  const num = (v: string | undefined, what: string) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n)) throw new UsageError("usage", `${what} "${v}" must be a number`);
-    return n;
-  };
-  const seed = num(flags.seed, "--seed") ?? cfg.seed;
-  if (seed !== undefined && !Number.isInteger(seed))
-    throw new UsageError("usage", `--seed "${flags.seed}" must be a whole number`);
-  const dockerfile = flags.dockerfile ?? rel(cfg.dockerfile);
-  const image = flags.image ?? (flags.dockerfile ? undefined : cfg.image);
-  const context = flags.context ?? rel(cfg.context);
-  const model = flags.model ?? cfg.model;
-  if (!model)
-    throw new UsageError("usage", "no model name: pass --model NAME or set `model:` in track-run.yml");
-  const timeout = num(flags.timeout, "--timeout") ?? cfg.timeout;
-  const memory = flags.memory ?? cfg.memory;
-  const spec: TrackSpec = {
-    model,
-    command: command.length ? command : (cfg.command ?? []),
-    repo: ".",
-    runtime,
-    data,
-    gpus: flags.gpus ?? cfg.gpus ?? "none",
-    network,
-    env: flags.env ?? cfg.env ?? [],
-    ledger: flags.ledger ?? cfg.ledger ?? readEnvironment().ledger,
-    signing: await signingPlan(flags, cfg, out),
-    strictCode: Boolean(flags.strict),
-    strictImage: Boolean(flags.strict),
-    allowNoGit: Boolean(flags.allowNoGit),
-  };
-  if (image && !dockerfile) spec.image = image;
-  if (dockerfile) spec.build = { dockerfile, ...(context ? { context } : {}) };
-  const outputs = flags.outputs ?? rel(cfg.outputs);
-  if (outputs) spec.outputs = outputs;
-  const params = flags.params ?? rel(cfg.params);
-  if (params) {
-    if (!existsSync(params))
-      throw fsInputError(`--params "${params}"`, Object.assign(new Error("missing"), { code: "ENOENT" }));
-    spec.params = params;
-  }
-  if (seed !== undefined) spec.seed = seed;
-  if (timeout !== undefined) spec.timeoutSeconds = timeout;
-  if (memory) spec.memoryBytes = parseSize(memory, "--memory");
-  return spec;
+  const { readRunConfig, resolveRunSpec } = await import("@track-run/core/run");
+  const { config, baseDir } = readRunConfig(flags.config ?? "track-run.yml", flags.config !== undefined);
+  const spec = resolveRunSpec(flags, command, config, baseDir, { ledger: readEnvironment().ledger });
+  return { ...spec, signing: await signingPlan(flags, config, out) };
 }
 
 function summary(r: TrackResult): string {

@@ -309,6 +309,27 @@ export interface RunnerContext {
   environment?: "github-hosted" | "self-hosted" | "local";
 }
 
+/** The runner, from the environment the caller passes (GitHub's RUNNER_* variables; labels from TRACK_RUN_RUNNER_LABELS). */
+export function runnerFromEnvironment(env: Readonly<Record<string, string | undefined>>): RunnerContext {
+  const r: RunnerContext = {};
+  if (env.RUNNER_NAME) r.name = env.RUNNER_NAME;
+  if (env.RUNNER_OS) r.os = env.RUNNER_OS;
+  if (env.RUNNER_ARCH) r.arch = env.RUNNER_ARCH;
+  const labels = (env.TRACK_RUN_RUNNER_LABELS ?? "")
+    .split(",")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  if (labels.length) r.labels = labels;
+  const e = env.RUNNER_ENVIRONMENT;
+  r.environment =
+    e === "github-hosted" || e === "self-hosted"
+      ? e
+      : env.GITHUB_ACTIONS === "true"
+        ? "self-hosted"
+        : "local";
+  return r;
+}
+
 export interface EnvPinOptions {
   runtime: "docker" | "host";
   /** Needed for the docker runtime. */

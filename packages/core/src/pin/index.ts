@@ -12,6 +12,7 @@ export {
   pinEnvironment,
   type RunnerContext,
   resolveImage,
+  runnerFromEnvironment,
 } from "./env.js";
 export {
   GPU_QUERY_FIELDS,

@@ -99,10 +99,15 @@ export class DockerExecutor implements Executor {
       const { StatusCode } = (await waiting) as { StatusCode: number };
       clearTimeout(timer);
       req.signal?.removeEventListener("abort", onAbort);
-      await Promise.race([streamEnded, new Promise((r) => setTimeout(r, 2000))]);
+      // The log stream normally ends with the container; give it two seconds at most, and clear the timer.
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([streamEnded, new Promise((r) => (grace = setTimeout(r, 2000)))]);
+      clearTimeout(grace);
       stdout.end();
       stderr.end();
+      // Both are sockets to the engine: left open, they keep the process alive after the run.
       (stats as unknown as { destroy?: () => void }).destroy?.();
+      (stream as unknown as { destroy?: () => void }).destroy?.();
       const samples = gpu ? await gpu.stop() : undefined;
       const info = await container.inspect();
       const outcome: ExecOutcome = { state: "succeeded", exitCode: StatusCode };

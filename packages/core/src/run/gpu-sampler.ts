@@ -22,16 +22,25 @@ export function sampleGpus(intervalMs: number): { stop(): Promise<GpuSample[]> }
       }
     }
   };
+  // The sleep between samples is woken and cleared on stop, so no timer outlives the run.
+  let timer: NodeJS.Timeout | undefined;
+  let wake: (() => void) | undefined;
   const loop = (async () => {
     while (running) {
       await take();
-      await new Promise((r) => setTimeout(r, intervalMs));
+      if (!running) break;
+      await new Promise<void>((r) => {
+        wake = r;
+        timer = setTimeout(r, intervalMs);
+      });
     }
   })();
   return {
     async stop() {
       running = false;
-      await Promise.race([loop, new Promise((r) => setTimeout(r, 100))]);
+      clearTimeout(timer);
+      wake?.();
+      await loop;
       return samples;
     },
   };

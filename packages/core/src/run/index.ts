@@ -14,4 +14,5 @@ export {
 } from "./executor.js";
 export { HostExecutor } from "./host-executor.js";
 export { collectMetrics, flattenMetrics, parseCurves, parseMetricLine, readDvclive } from "./metrics.js";
+export { parseSize, type RunOptions, readRunConfig, resolveRunSpec } from "./spec.js";
 export { newRunId, type TrackContext, type TrackResult, type TrackSpec, trackRun } from "./track.js";

@@ -213,6 +213,12 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
     warnings.push(
       `the working tree is dirty (${code.dirty.modified.length + code.dirty.added.length + code.dirty.deleted.length + code.dirty.untracked.length} files); the manifest records them`,
     );
+  if (gpus.kind !== "none" && !environment.gpus?.length) {
+    throw new UsageError(
+      "no-gpus",
+      `--gpus ${describeGpuRequest(gpus)} was asked for, but this host has no NVIDIA GPU (nvidia-smi lists none); run on a GPU runner, or use --gpus none`,
+    );
+  }
   if (environment.image && !environment.image.pullable) {
     warnings.push(
       `image ${environment.image.reference} has no repository digest (built locally, never pushed): a reproduction elsewhere cannot pull it; push it to a registry`,

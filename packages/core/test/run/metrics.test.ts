@@ -104,3 +104,29 @@ describe("GPU requests", () => {
     expect(parseGpuRequest("two please")).toBeUndefined();
   });
 });
+
+describe("GPU sampling", () => {
+  it("samples utilisation and memory from nvidia-smi and stops at once", async () => {
+    const { sampleGpus } = await import("../../src/run/gpu-sampler.js");
+    const dir = tempDir();
+    writeFileSync(join(dir, "nvidia-smi"), "#!/bin/sh\necho 'GPU-4a1f2b3c-9d8e, 87, 40211'\n", {
+      mode: 0o755,
+    });
+    const path = process.env.PATH;
+    process.env.PATH = `${dir}:${path}`;
+    try {
+      const sampler = sampleGpus(60_000);
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      const samples = await sampler.stop();
+      expect(Date.now() - t0).toBeLessThan(1000);
+      expect(samples[0]).toMatchObject({
+        uuid: "GPU-4a1f2b3c-9d8e",
+        utilizationPercent: 87,
+        memoryUsedMiB: 40211,
+      });
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});

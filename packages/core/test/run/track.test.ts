@@ -1,5 +1,5 @@
 // Runs on the real engine with the offline-built images.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -213,6 +213,14 @@ describe.skipIf(!dockerUp)("track a run on the real engine", () => {
     } finally {
       docker("image", "rm", "-f", ref);
     }
+  });
+
+  const hostHasGpu = spawnSync("nvidia-smi", ["-L"]).status === 0;
+  it.skipIf(hostHasGpu)("refuses GPUs on a host without any, before anything runs", async () => {
+    const repo = project();
+    const err = await trackRun(spec(repo, { gpus: "all" }), ctx()).catch((e: TrackRunError) => e);
+    expect(err.exitCode).toBe(2);
+    expect(err.message).toMatch(/--gpus all was asked for, but this host has no NVIDIA GPU/);
   });
 
   it("refuses bad input before anything runs, naming every problem", async () => {

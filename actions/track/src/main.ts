@@ -1,0 +1,194 @@
+// The root action: inputs -> core -> outputs, step summary, exit. Nothing else lives here.
+import * as core from "@actions/core";
+import { isTrackRunError, UsageError } from "@track-run/core/errors";
+import { loadCommonJs } from "@track-run/core/interop";
+import { runnerFromEnvironment } from "@track-run/core/pin";
+import {
+  readRunConfig,
+  resolveRunSpec,
+  type TrackResult,
+  type TrackSpec,
+  trackRun,
+} from "@track-run/core/run";
+import { parsePrivateKey, type SigningPlan } from "@track-run/core/sign";
+
+const lines = (name: string) =>
+  core
+    .getInput(name)
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
+const flag = (name: string) => core.getInput(name).trim().toLowerCase() === "true";
+
+async function signingPlan(): Promise<SigningPlan> {
+  if (flag("unsigned")) return { unsigned: true };
+  const plan: SigningPlan = {};
+  const pem = core.getInput("signing-key");
+  if (pem) {
+    // The runner masks line by line: register every line of the key's body.
+    for (const line of pem.split(/\r?\n/))
+      if (line.trim() && !line.startsWith("-----")) core.setSecret(line.trim());
+    plan.key = parsePrivateKey(pem, "input signing-key");
+  }
+  if (flag("keyless")) {
+    const { DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL } = await loadCommonJs(() => import("sigstore"));
+    plan.keyless = {
+      fulcioURL: process.env.TRACK_RUN_FULCIO_URL ?? DEFAULT_FULCIO_URL,
+      rekorURL: process.env.TRACK_RUN_REKOR_URL ?? DEFAULT_REKOR_URL,
+      getToken: () => core.getIDToken("sigstore"),
+    };
+  }
+  if (!plan.key && !plan.keyless) {
+    throw new UsageError(
+      "no-signing",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression shown to the user, not a template
+      "no way to sign: pass `signing-key: ${{ secrets.… }}`, or `keyless: true` with `permissions: id-token: write`, or `unsigned: true`",
+    );
+  }
+  return plan;
+}
+
+function readSpec(plan: SigningPlan): TrackSpec {
+  const configInput = core.getInput("config");
+  const { config, baseDir } = readRunConfig(configInput || "track-run.yml", Boolean(configInput));
+  const command = core.getInput("command").trim();
+  const spec = resolveRunSpec(
+    {
+      model: core.getInput("model"),
+      image: core.getInput("image"),
+      dockerfile: core.getInput("dockerfile"),
+      context: core.getInput("context"),
+      data: lines("data"),
+      outputs: core.getInput("outputs"),
+      params: core.getInput("params"),
+      gpus: core.getInput("gpus"),
+      runtime: core.getInput("runtime"),
+      network: core.getInput("network"),
+      env: lines("env"),
+      seed: core.getInput("seed"),
+      timeout: core.getInput("timeout"),
+      memory: core.getInput("memory"),
+      ledger: core.getInput("ledger"),
+      strict: flag("strict"),
+    },
+    command ? ["sh", "-c", command] : [],
+    config,
+    baseDir,
+    { ledger: "dir:.track-run/ledger" },
+  );
+  for (const name of spec.env ?? []) {
+    const v = process.env[name];
+    if (v && /(TOKEN|SECRET|PASSW|PRIVATE|CREDENTIAL|KEY)/i.test(name)) core.setSecret(v);
+  }
+  return { ...spec, signing: plan };
+}
+
+async function writeSummary(r: TrackResult): Promise<void> {
+  const m = r.manifest;
+  const icon = r.status.state === "succeeded" ? "✅" : r.status.state === "cancelled" ? "⏹️" : "❌";
+  const s = core.summary.addHeading(`${icon} ${m.model}: run ${r.runId} ${r.status.state}`, 3);
+  if (r.status.reason) s.addRaw(`<p>${r.status.reason}</p>`, true);
+  const img = m.environment.image;
+  s.addTable([
+    [
+      { data: "pin", header: true },
+      { data: "value", header: true },
+    ],
+    [
+      "code",
+      m.code.kind === "git"
+        ? `<code>${m.code.commit}</code>${m.code.dirty ? " (dirty)" : ""}`
+        : `content <code>${m.code.contentDigest}</code>`,
+    ],
+    ...m.data.map((d) => [
+      `data <code>${d.name}</code>`,
+      `<code>${d.digest}</code> (${d.files} files, ${d.bytes} bytes)`,
+    ]),
+    [
+      "image",
+      img
+        ? `<code>${img.repoDigest ?? img.id}</code>${img.pullable ? "" : " (not pullable by digest)"}`
+        : "host runtime",
+    ],
+    ["GPUs", m.environment.gpus?.length ? m.environment.gpus.map((g) => g.name).join(", ") : "none"],
+  ]);
+  if (m.metrics.final.length) {
+    s.addHeading("Metrics", 4).addTable([
+      [
+        { data: "metric", header: true },
+        { data: "stage", header: true },
+        { data: "value", header: true },
+      ],
+      ...m.metrics.final.map((x) => [x.name, x.stage ?? "", String(x.value)]),
+    ]);
+  }
+  const t = m.timing;
+  s.addHeading("Timing", 4).addList([
+    `wall ${t.wallSeconds?.toFixed(1)} s`,
+    ...(t.cpuSeconds !== undefined ? [`CPU ${t.cpuSeconds.toFixed(1)} s`] : []),
+    ...(t.peakMemoryBytes !== undefined
+      ? [`peak memory ${(t.peakMemoryBytes / 2 ** 20).toFixed(0)} MiB`]
+      : []),
+  ]);
+  s.addRaw(
+    `<p>${m.outputs.length} outputs; signed: <b>${r.signing}</b>; manifest digest <code>${r.digest}</code></p>`,
+    true,
+  );
+  await s.write();
+}
+
+async function run(): Promise<void> {
+  const spec = readSpec(await signingPlan());
+  const containers =
+    spec.runtime === "docker"
+      ? await (await import("@track-run/core/docker")).openDockerRuntime(
+          process.env.DOCKER_HOST ? { host: process.env.DOCKER_HOST } : {},
+        )
+      : undefined;
+  const controller = new AbortController();
+  for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => controller.abort(sig));
+  const server = process.env.GITHUB_SERVER_URL ?? "https://github.com";
+  let group = false;
+  const result = await trackRun(spec, {
+    env: process.env,
+    runner: runnerFromEnvironment(process.env),
+    ...(process.env.GITHUB_ACTOR ? { actor: process.env.GITHUB_ACTOR } : {}),
+    ...(process.env.GITHUB_REPOSITORY && process.env.GITHUB_RUN_ID
+      ? {
+          workflowRun: `${server}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`,
+        }
+      : {}),
+    ...(containers ? { containers } : {}),
+    ...(process.env.RUNNER_TEMP ? { cacheDir: `${process.env.RUNNER_TEMP}/track-run-cache` } : {}),
+    ...(typeof process.getuid === "function"
+      ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
+      : {}),
+    signal: controller.signal,
+    onStep: (message) => {
+      if (group) core.endGroup();
+      core.startGroup(`track-run: ${message}`);
+      group = true;
+    },
+    onLine: (_stream, line) => core.info(line),
+  });
+  if (group) core.endGroup();
+  for (const w of result.warnings) core.warning(w);
+  core.setOutput("run-id", result.runId);
+  core.setOutput("status", result.status.state);
+  core.setOutput("bundle", result.bundlePath);
+  core.setOutput("manifest", result.manifestPath);
+  core.setOutput("digest", result.digest);
+  await writeSummary(result);
+  if (result.status.state !== "succeeded")
+    core.setFailed(`run ${result.runId} ${result.status.state}: ${result.status.reason ?? ""}`);
+}
+
+run().catch((e: unknown) => {
+  core.setFailed(
+    isTrackRunError(e)
+      ? [e.message, ...e.details].join("\n")
+      : e instanceof Error
+        ? (e.stack ?? e.message)
+        : String(e),
+  );
+});

@@ -1,0 +1,122 @@
+// A run's specification from track-run.yml and the options given on the command line or as action
+// inputs (options win). Pure: the file is read by readRunConfig, signing is decided at the edge.
+import * as fs from "node:fs";
+import { dirname, join } from "node:path";
+import { parse as parseYaml } from "yaml";
+import type { Config } from "../__generated__/index.js";
+import { fsInputError, UsageError } from "../errors.js";
+import { validateDocument } from "../schema/validate.js";
+import type { TrackSpec } from "./track.js";
+
+export interface RunOptions {
+  model?: string;
+  image?: string;
+  dockerfile?: string;
+  context?: string;
+  /** NAME=PATH each. */
+  data?: string[];
+  outputs?: string;
+  params?: string;
+  gpus?: string;
+  runtime?: string;
+  network?: string;
+  env?: string[];
+  seed?: string | number;
+  timeout?: string | number;
+  memory?: string;
+  ledger?: string;
+  strict?: boolean;
+  allowNoGit?: boolean;
+}
+
+/** track-run.yml, validated; a missing default file is an empty config, a missing named one an error. */
+export function readRunConfig(path: string, explicit: boolean): { config: Config; baseDir: string } {
+  if (!fs.existsSync(path)) {
+    if (explicit) throw new UsageError("input-missing", `--config "${path}" does not exist`);
+    return { config: {}, baseDir: "." };
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(fs.readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new UsageError("bad-config", `${path} is not valid YAML: ${(e as Error).message}`, { cause: e });
+  }
+  return { config: validateDocument("config", doc ?? {}, path), baseDir: dirname(path) };
+}
+
+export function parseSize(s: string, what: string): number {
+  const m = /^([0-9]+(?:\.[0-9]+)?)([kKmMgG]?)$/.exec(s.trim());
+  if (!m) throw new UsageError("usage", `${what} "${s}" must be a size like 512m or 8g`);
+  const mult = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g"];
+  return Math.round(Number(m[1]) * mult);
+}
+
+function number(v: string | number | undefined, what: string): number | undefined {
+  if (v === undefined || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new UsageError("usage", `${what} "${v}" must be a number`);
+  return n;
+}
+
+/** The run's specification, but for signing. Paths in the config are relative to its folder. */
+export function resolveRunSpec(
+  o: RunOptions,
+  command: readonly string[],
+  cfg: Config,
+  baseDir: string,
+  defaults: { ledger: string },
+): Omit<TrackSpec, "signing"> {
+  const rel = (p: string | undefined) => (p === undefined ? undefined : join(baseDir, p));
+  const data = o.data?.length
+    ? o.data.map((d) => {
+        const i = d.indexOf("=");
+        if (i <= 0) throw new UsageError("usage", `--data "${d}" must be NAME=PATH`);
+        return { name: d.slice(0, i), path: d.slice(i + 1) };
+      })
+    : Object.entries(cfg.data ?? {}).map(([name, path]) => ({ name, path: rel(path)! }));
+  const runtime = o.runtime || cfg.runtime || "docker";
+  if (runtime !== "docker" && runtime !== "host")
+    throw new UsageError("usage", `--runtime "${runtime}" must be docker or host`);
+  const network = o.network || cfg.network || "bridge";
+  if (network !== "bridge" && network !== "none")
+    throw new UsageError("usage", `--network "${network}" must be bridge or none`);
+  const seed = number(o.seed, "--seed") ?? cfg.seed;
+  if (seed !== undefined && !Number.isInteger(seed))
+    throw new UsageError("usage", `--seed "${o.seed}" must be a whole number`);
+  const model = o.model || cfg.model;
+  if (!model)
+    throw new UsageError("usage", "no model name: pass --model NAME or set `model:` in track-run.yml");
+  const dockerfile = o.dockerfile || rel(cfg.dockerfile);
+  const image = o.image || (o.dockerfile ? undefined : cfg.image);
+  const context = o.context || rel(cfg.context);
+  const timeout = number(o.timeout, "--timeout") ?? cfg.timeout;
+  const memory = o.memory || cfg.memory;
+  const spec: Omit<TrackSpec, "signing"> = {
+    model,
+    command: command.length ? [...command] : (cfg.command ?? []),
+    repo: ".",
+    runtime,
+    data,
+    gpus: o.gpus || cfg.gpus || "none",
+    network,
+    env: o.env?.length ? o.env : (cfg.env ?? []),
+    ledger: o.ledger || cfg.ledger || defaults.ledger,
+    strictCode: Boolean(o.strict),
+    strictImage: Boolean(o.strict),
+    allowNoGit: Boolean(o.allowNoGit),
+  };
+  if (dockerfile) spec.build = { dockerfile, ...(context ? { context } : {}) };
+  else if (image) spec.image = image;
+  const outputs = o.outputs || rel(cfg.outputs);
+  if (outputs) spec.outputs = outputs;
+  const params = o.params || rel(cfg.params);
+  if (params) {
+    if (!fs.existsSync(params))
+      throw fsInputError(`--params "${params}"`, Object.assign(new Error("missing"), { code: "ENOENT" }));
+    spec.params = params;
+  }
+  if (seed !== undefined) spec.seed = seed;
+  if (timeout !== undefined) spec.timeoutSeconds = timeout;
+  if (memory) spec.memoryBytes = parseSize(memory, "--memory");
+  return spec;
+}
