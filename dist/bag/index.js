@@ -22632,7 +22632,7 @@ function algorithmsOf(o) {
   const algs = o.algorithms && o.algorithms.length > 0 ? [...new Set(o.algorithms)] : ["sha256"];
   return algs;
 }
-function scanSource(source, label, followSymlinks) {
+function scanSource(source, label, followSymlinks, ignore = []) {
   let st;
   try {
     st = fs5.statSync(source);
@@ -22644,7 +22644,10 @@ function scanSource(source, label, followSymlinks) {
       "input-not-directory",
       `${label} "${source}" is not a folder; give the folder to bag`
     );
-  const walked = walkTree(source, { followSymlinks });
+  const walked = walkTree(source, {
+    followSymlinks,
+    ...ignore.length ? { skip: (rel) => ignore.includes(rel) } : {}
+  });
   if (walked.symlinks.length > 0) {
     throw new UsageError(
       "symlinks-refused",
@@ -23086,10 +23089,6 @@ async function readBagContents(loc, options = {}) {
   return loc.kind === "dir" ? readDirContents(loc.path) : readTarContents(loc, options);
 }
 
-// packages/core/src/bag/pin.ts
-import * as fs8 from "node:fs";
-import { join as join6, resolve as resolve3 } from "node:path";
-
 // packages/core/src/bag/check.ts
 async function checkBag(c, mode, onProgress) {
   const errors = [];
@@ -23327,7 +23326,15 @@ function collectEntries(name, kind, lines, version, errors, warnings) {
   return entries;
 }
 
+// packages/core/src/bag/validate.ts
+async function validateBag(path, options = {}) {
+  const contents = await readBagContents(locateBag(path));
+  return checkBag(contents, options.mode ?? "full", options.onProgress);
+}
+
 // packages/core/src/bag/pin.ts
+import * as fs8 from "node:fs";
+import { join as join6, resolve as resolve3 } from "node:path";
 var CANONICAL_AGENT = "track-run";
 async function pinData(path, options = {}) {
   const loc = locateBag(path, "data");
@@ -23369,7 +23376,7 @@ async function pinData(path, options = {}) {
       hashed: summary3.files
     };
   }
-  const { files, warnings } = scanSource(root, "data", false);
+  const { files, warnings } = scanSource(root, "data", false, options.ignore ?? []);
   const cache = options.cacheDir ? StatCache.open(options.cacheDir, root) : void 0;
   let signature;
   if (cache) {
@@ -23436,12 +23443,6 @@ function fromReport(report, source, abs, given) {
 
 // packages/core/src/bag/tar.ts
 var tarStream2 = __toESM(require_tar_stream(), 1);
-
-// packages/core/src/bag/validate.ts
-async function validateBag(path, options = {}) {
-  const contents = await readBagContents(locateBag(path));
-  return checkBag(contents, options.mode ?? "full", options.onProgress);
-}
 
 // actions/bag/src/main.ts
 function readInputs() {

@@ -1,4 +1,6 @@
 // The root action: inputs -> core -> outputs, step summary, exit. Nothing else lives here.
+import { homedir } from "node:os";
+import { join } from "node:path";
 import * as core from "@actions/core";
 import { isTrackRunError, UsageError } from "@track-run/core/errors";
 import { loadCommonJs } from "@track-run/core/interop";
@@ -11,6 +13,7 @@ import {
   trackRun,
 } from "@track-run/core/run";
 import { parsePrivateKey, type SigningPlan } from "@track-run/core/sign";
+import { restoreCaches, saveCaches } from "./cache.js";
 
 const lines = (name: string) =>
   core
@@ -145,6 +148,17 @@ async function run(): Promise<void> {
           process.env.DOCKER_HOST ? { host: process.env.DOCKER_HOST } : {},
         )
       : undefined;
+  const cacheDir =
+    process.env.TRACK_RUN_CACHE ??
+    (process.env.RUNNER_ENVIRONMENT === "github-hosted" && process.env.RUNNER_TEMP
+      ? join(process.env.RUNNER_TEMP, "track-run-cache")
+      : join(homedir(), ".cache", "track-run"));
+  const restored = await restoreCaches(
+    cacheDir,
+    spec.data.map((d) => d.path),
+    spec.image,
+    containers,
+  );
   const controller = new AbortController();
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => controller.abort(sig));
   const server = process.env.GITHUB_SERVER_URL ?? "https://github.com";
@@ -159,7 +173,7 @@ async function run(): Promise<void> {
         }
       : {}),
     ...(containers ? { containers } : {}),
-    ...(process.env.RUNNER_TEMP ? { cacheDir: `${process.env.RUNNER_TEMP}/track-run-cache` } : {}),
+    cacheDir,
     ...(typeof process.getuid === "function"
       ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
       : {}),
@@ -172,6 +186,7 @@ async function run(): Promise<void> {
     onLine: (_stream, line) => core.info(line),
   });
   if (group) core.endGroup();
+  await saveCaches(cacheDir, result, restored, containers);
   for (const w of result.warnings) core.warning(w);
   core.setOutput("run-id", result.runId);
   core.setOutput("status", result.status.state);

@@ -8,6 +8,10 @@ import { tempDir, writeTree } from "../../../packages/core/test/helpers.js";
 
 const dist = new URL("../../../dist/track/index.js", import.meta.url).pathname;
 const engine = spawnSync("docker", ["version"]).status === 0;
+const registryUp = await fetch("http://127.0.0.1:5000/v2/").then(
+  (r) => r.ok,
+  () => false,
+);
 
 function repo(): string {
   const dir = tempDir();
@@ -32,8 +36,13 @@ function repo(): string {
   return dir;
 }
 
-async function runAction(cwd: string, inputs: Record<string, string>) {
-  const dir = tempDir();
+async function runAction(
+  cwd: string,
+  inputs: Record<string, string>,
+  extraEnv: NodeJS.ProcessEnv = {},
+  runnerTemp?: string,
+) {
+  const dir = runnerTemp ?? tempDir();
   const output = join(dir, "output");
   const summary = join(dir, "summary");
   writeFileSync(output, "");
@@ -51,6 +60,7 @@ async function runAction(cwd: string, inputs: Record<string, string>) {
     RUNNER_OS: "Linux",
     RUNNER_ARCH: "X64",
     RUNNER_ENVIRONMENT: "self-hosted",
+    ...extraEnv,
   };
   for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
   const child = spawn(process.execPath, [dist], { cwd, env });
@@ -128,3 +138,121 @@ describe.skipIf(!engine)("the root action (bundled)", () => {
     expect(r.stdout).toMatch(/::error::no way to sign: pass `signing-key/);
   });
 });
+
+describe.skipIf(!engine)(
+  "caches on GitHub-hosted runners (@actions/cache against the cache service protocol)",
+  () => {
+    it("saves a fetched holey bag in one job and restores it in the next, without the data server", async () => {
+      const { createHash } = await import("node:crypto");
+      const { createServer } = await import("node:http");
+      const { rmSync, mkdirSync } = await import("node:fs");
+      const { createHoleyBag, parseRemoteList } = await import("../../../packages/core/src/index.js");
+      const { startCacheService } = await import("./cache-service.js");
+      const service = await startCacheService();
+      const body = Buffer.from("1\n2\n3\n4\n");
+      const data = createServer((_q, r) => r.end(body));
+      await new Promise<void>((r) => data.listen(0, "127.0.0.1", r));
+      const url = `http://127.0.0.1:${(data.address() as { port: number }).port}/rows.csv`;
+      try {
+        const dir = repo();
+        createHoleyBag(
+          parseRemoteList(
+            JSON.stringify([
+              {
+                url,
+                length: body.length,
+                path: "rows.csv",
+                sha256: createHash("sha256").update(body).digest("hex"),
+              },
+            ]),
+            "list",
+          ),
+          join(dir, "remote"),
+        );
+        const runnerTemp = tempDir();
+        const env = {
+          RUNNER_ENVIRONMENT: "github-hosted",
+          ACTIONS_CACHE_URL: service.url,
+          ACTIONS_RUNTIME_TOKEN: "job-token",
+          GITHUB_WORKSPACE: dir,
+        };
+        const inputs = { data: "rows=remote", "signing-key": pem(), command: "wc -l < /data/rows/rows.csv" };
+        const first = await runAction(
+          dir,
+          { ...inputs, command: "wc -l < $TRACK_RUN_DATA/rows/rows.csv" },
+          env,
+          runnerTemp,
+        );
+        expect(first.stdout).toContain("is not in the Actions cache yet");
+        expect(first.stdout).toMatch(/saved holey bag rows \(sha256:[0-9a-f]{64}\) to the Actions cache/);
+        expect(first.code).toBe(0);
+        expect(service.entries.filter((e) => e.committed).map((e) => e.key)).toEqual([
+          expect.stringMatching(/^track-run-bag-[0-9a-f]{64}$/),
+        ]);
+
+        // The next job: a fresh runner temp folder, and the data server is gone.
+        await new Promise<void>((r) => data.close(() => r()));
+        rmSync(runnerTemp, { recursive: true, force: true });
+        mkdirSync(runnerTemp);
+        const second = await runAction(
+          dir,
+          { ...inputs, command: "wc -l < $TRACK_RUN_DATA/rows/rows.csv" },
+          env,
+          runnerTemp,
+        );
+        expect(second.stdout).toMatch(
+          /restored holey bag remote \(sha256:[0-9a-f]{64}\) from the Actions cache/,
+        );
+        expect(second.code).toBe(0);
+        expect(second.stdout).toMatch(/^4$/m);
+      } finally {
+        data.close();
+        await service.close();
+      }
+    });
+
+    it.skipIf(!registryUp)(
+      "saves an image pinned by digest after the job that pulled it, and loads it in the next job",
+      async () => {
+        const { randomBytes } = await import("node:crypto");
+        const { rmSync, mkdirSync } = await import("node:fs");
+        const { startCacheService } = await import("./cache-service.js");
+        const service = await startCacheService();
+        const ref = `127.0.0.1:5000/track-run-test/cached-${randomBytes(3).toString("hex")}:v1`;
+        const d = (...a: string[]) => spawnSync("docker", a, { encoding: "utf8" });
+        d("tag", "track-run/busybox:1", ref);
+        d("push", ref);
+        const digestRef = `${ref.slice(0, ref.lastIndexOf(":"))}@${JSON.parse(d("image", "inspect", ref, "--format", "{{json .RepoDigests}}").stdout)[0].split("@")[1]}`;
+        try {
+          d("image", "rm", ref);
+          const dir = repo();
+          const runnerTemp = tempDir();
+          const env = {
+            RUNNER_ENVIRONMENT: "github-hosted",
+            ACTIONS_CACHE_URL: service.url,
+            ACTIONS_RUNTIME_TOKEN: "t",
+            GITHUB_WORKSPACE: dir,
+          };
+          const inputs = {
+            image: digestRef,
+            data: "train=data/train",
+            command: "true",
+            "signing-key": pem(),
+          };
+          const first = await runAction(dir, inputs, env, runnerTemp);
+          expect(first.code).toBe(0);
+          expect(first.stdout).toContain(`saved image ${digestRef} to the Actions cache`);
+          d("image", "rm", digestRef);
+          rmSync(runnerTemp, { recursive: true, force: true });
+          mkdirSync(runnerTemp);
+          const second = await runAction(dir, inputs, env, runnerTemp);
+          expect(second.code).toBe(0);
+          expect(second.stdout).toContain(`restored image ${digestRef} from the Actions cache`);
+        } finally {
+          d("image", "rm", "-f", digestRef);
+          await service.close();
+        }
+      },
+    );
+  },
+);

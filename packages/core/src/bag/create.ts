@@ -43,6 +43,8 @@ export function scanSource(
   source: string,
   label: string,
   followSymlinks: boolean,
+  /** Top-level names left out (track-run's own .track-run folder when pinning a source tree). */
+  ignore: readonly string[] = [],
 ): { files: WalkedFile[]; warnings: string[] } {
   let st: fs.Stats;
   try {
@@ -55,7 +57,10 @@ export function scanSource(
       "input-not-directory",
       `${label} "${source}" is not a folder; give the folder to bag`,
     );
-  const walked = walkTree(source, { followSymlinks });
+  const walked = walkTree(source, {
+    followSymlinks,
+    ...(ignore.length ? { skip: (rel: string) => ignore.includes(rel) } : {}),
+  });
   if (walked.symlinks.length > 0) {
     throw new UsageError(
       "symlinks-refused",

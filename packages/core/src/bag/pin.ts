@@ -34,6 +34,8 @@ export interface PinDataOptions {
   cacheDir?: string;
   /** Write the canonical bag of a plain folder here. */
   out?: string;
+  /** Top-level names of a plain folder left out of its pin. */
+  ignore?: string[];
   onProgress?: (p: HashProgress) => void;
 }
 
@@ -81,7 +83,7 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
       hashed: summary.files,
     };
   }
-  const { files, warnings } = scanSource(root, "data", false);
+  const { files, warnings } = scanSource(root, "data", false, options.ignore ?? []);
   const cache = options.cacheDir ? StatCache.open(options.cacheDir, root) : undefined;
   let signature: string | undefined;
   if (cache) {

@@ -71,7 +71,11 @@ export async function pinCode(path: string, options: CodePinOptions = {}): Promi
       );
     }
     const { pinData } = await import("../bag/pin.js");
-    const content = await pinData(dir, options.cacheDir ? { cacheDir: options.cacheDir } : {});
+    // track-run's own folder (keys, ledger, work) is bookkeeping, not source.
+    const content = await pinData(dir, {
+      ignore: [".track-run"],
+      ...(options.cacheDir ? { cacheDir: options.cacheDir } : {}),
+    });
     return { kind: "content", contentDigest: content.digest.slice("sha256:".length) };
   }
   if (options.strict && pin.dirty) {

@@ -8,6 +8,7 @@ import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { DataPin, MetricValue, RunManifest, RunStatus } from "../__generated__/index.js";
 import { hashFiles } from "../bag/hash.js";
+import { type Materialized, materializeBag } from "../bag/materialize.js";
 import { type DataPinResult, pinData } from "../bag/pin.js";
 import { walkTree } from "../bag/walk.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
@@ -75,6 +76,8 @@ export interface TrackResult {
   /** "sha256:…" of the manifest's canonical JSON. */
   digest: string;
   signing: SignedRecord["method"] | "failed";
+  /** How each bag was obtained: as given, from the content cache, or fetched into it (the action caches those). */
+  dataSources: Array<{ name: string; source: Materialized["source"]; digest?: string; path: string }>;
   /** Folder of the run in the ledger, and its two main files. */
   recordDir: string;
   manifestPath: string;
@@ -197,7 +200,17 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
       allowNoGit: Boolean(spec.allowNoGit),
       ...(ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}),
     }),
-    Promise.all(spec.data.map((d) => pinData(d.path, ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}))),
+    Promise.all(
+      spec.data.map(async (d) => {
+        const m: Materialized = ctx.cacheDir
+          ? await materializeBag(d.path, { cacheDir: ctx.cacheDir, onStep: step })
+          : { path: d.path, source: "as-given" };
+        return {
+          materialized: m,
+          pin: await pinData(m.path, ctx.cacheDir ? { cacheDir: ctx.cacheDir } : {}),
+        };
+      }),
+    ),
     pinEnvironment({
       runtime: spec.runtime,
       ...(ctx.containers ? { containers: ctx.containers } : {}),
@@ -225,16 +238,19 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
     );
   }
   const data: DataPin[] = spec.data.map((d, i) => {
-    const p = dataPins[i]!;
+    const p = dataPins[i]!.pin;
     for (const w of p.warnings) warnings.push(`data ${d.name}: ${w}`);
-    return {
+    // The location is where the bag was given (a holey bag's, not the cache's), so a reproduction finds it.
+    const pin: DataPin = {
       name: d.name,
       digest: p.digest,
       payloadOxum: p.payloadOxum,
       files: p.files,
       bytes: p.bytes,
-      location: p.path,
+      location: resolve(d.path),
     };
+    if (dataPins[i]!.materialized.source !== "as-given") pin.holey = true;
+    return pin;
   });
 
   // 2. The run's folders and environment.
@@ -280,7 +296,7 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
     ...(seed !== undefined ? { TRACK_RUN_SEED: String(seed) } : {}),
   };
   const mounts = dataPins.map((p, i) => ({
-    host: payloadFolder(p, spec.data[i]!.name),
+    host: payloadFolder(p.pin, spec.data[i]!.name),
     container: `/data/${spec.data[i]!.name}`,
     readOnly: true,
   }));
@@ -430,6 +446,10 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
     status,
     manifest,
     digest: canonicalDigest(manifest),
+    dataSources: spec.data.map((d, i) => {
+      const m = dataPins[i]!.materialized;
+      return { name: d.name, source: m.source, path: m.path, ...(m.digest ? { digest: m.digest } : {}) };
+    }),
     signing: record?.method ?? "failed",
     recordDir,
     manifestPath: join(recordDir, "manifest.json"),
