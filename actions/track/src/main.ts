@@ -64,6 +64,7 @@ function readSpec(plan: SigningPlan): TrackSpec {
       data: lines("data"),
       outputs: core.getInput("outputs"),
       params: core.getInput("params"),
+      metrics: core.getInput("metrics"),
       gpus: core.getInput("gpus"),
       runtime: core.getInput("runtime"),
       network: core.getInput("network"),

@@ -12,6 +12,7 @@ import { cacheDirFor } from "./bag.js";
 export const DEFAULT_KEY = ".track-run/keys/signing";
 
 interface RunFlags {
+  metrics?: string;
   config?: string;
   model?: string;
   image?: string;
@@ -114,7 +115,7 @@ export function registerRun(program: Command, run: CommandRunner): void {
     )
     .option(
       "--metrics <FILE>",
-      "(in the container: $TRACK_RUN_METRICS) accepted for track-run.yml parity; the path is fixed by track-run",
+      "the final metrics JSON the command writes, relative to the outputs folder ($TRACK_RUN_METRICS points at it)",
     )
     .option(
       "--params <FILE>",

@@ -17,6 +17,7 @@ export interface RunOptions {
   data?: string[];
   outputs?: string;
   params?: string;
+  metrics?: string;
   gpus?: string;
   runtime?: string;
   network?: string;
@@ -109,6 +110,8 @@ export function resolveRunSpec(
   else if (image) spec.image = image;
   const outputs = o.outputs || rel(cfg.outputs);
   if (outputs) spec.outputs = outputs;
+  const metrics = o.metrics || cfg.metrics;
+  if (metrics) spec.metricsFile = metrics;
   const params = o.params || rel(cfg.params);
   if (params) {
     if (!fs.existsSync(params))

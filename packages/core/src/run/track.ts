@@ -9,6 +9,7 @@ import { parse as parseYaml } from "yaml";
 import type { DataPin, MetricValue, RunManifest, RunStatus } from "../__generated__/index.js";
 import { hashFiles } from "../bag/hash.js";
 import { type Materialized, materializeBag } from "../bag/materialize.js";
+import { safePath } from "../bag/paths.js";
 import { type DataPinResult, pinData } from "../bag/pin.js";
 import { walkTree } from "../bag/walk.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
@@ -37,6 +38,8 @@ export interface TrackSpec {
   /** Host folder for outputs; default a new folder under the work root. */
   outputs?: string;
   params?: string;
+  /** Where the command writes its final metrics, relative to the outputs folder (then also an output); default a file of the run's own. */
+  metricsFile?: string;
   gpus?: string;
   network?: "bridge" | "none";
   /** Names of environment variables passed through (their values come from TrackContext.env). */
@@ -136,6 +139,9 @@ function preflight(spec: TrackSpec): void {
     );
   if (spec.runtime === "host" && spec.gpus && spec.gpus !== "none")
     problems.push("--gpus needs the docker runtime (on the host the command sees every GPU)");
+  if (spec.metricsFile !== undefined && !safePath(spec.metricsFile).ok) {
+    problems.push(`--metrics "${spec.metricsFile}" must be a relative path inside the outputs folder`);
+  }
   if (spec.timeoutSeconds !== undefined && !(spec.timeoutSeconds > 0))
     problems.push("--timeout must be a positive number of seconds");
   if (spec.outputs && fs.existsSync(spec.outputs) && fs.readdirSync(spec.outputs).length > 0) {
@@ -285,7 +291,9 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
     TRACK_RUN_ID: runId,
     TRACK_RUN_DATA: paths.data,
     TRACK_RUN_OUTPUTS: paths.outputs,
-    TRACK_RUN_METRICS: `${paths.meta}/metrics.json`,
+    TRACK_RUN_METRICS: spec.metricsFile
+      ? `${paths.outputs}/${spec.metricsFile}`
+      : `${paths.meta}/metrics.json`,
     TRACK_RUN_CURVES: `${paths.meta}/curves.jsonl`,
     ...(params ? { TRACK_RUN_PARAMS: `${paths.meta}/params.json` } : {}),
     // What makes common frameworks deterministic (see docs/reproducing.md).
@@ -359,7 +367,7 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
   step("hashing outputs and reading metrics");
   const metrics = collectMetrics({
     lines,
-    metricsFile: join(meta, "metrics.json"),
+    metricsFile: spec.metricsFile ? join(outputs, spec.metricsFile) : join(meta, "metrics.json"),
     curvesFile: join(meta, "curves.jsonl"),
     dvcliveDir: join(outputs, "dvclive"),
   });

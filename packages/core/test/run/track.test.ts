@@ -280,3 +280,42 @@ describe("track a run on the host", () => {
 });
 
 requireEngine();
+
+describe("--metrics", () => {
+  it("reads the final metrics from a file the command writes among its outputs", async () => {
+    const repo = project();
+    const keyDir = tempDir();
+    generateKeys(join(keyDir, "k"));
+    const script =
+      "const fs=require('fs');fs.mkdirSync(process.env.TRACK_RUN_OUTPUTS+'/eval');fs.writeFileSync(process.env.TRACK_RUN_METRICS, JSON.stringify({test:{f1:0.81}}))";
+    const r = await trackRun(
+      {
+        model: "demo",
+        command: [process.execPath, "-e", script],
+        repo,
+        runtime: "host",
+        data: [],
+        metricsFile: "eval/metrics.json",
+        ledger: `dir:${join(repo, ".track-run/ledger")}`,
+        signing: { key: readPrivateKey(join(keyDir, "k.key")) },
+      },
+      { env: { PATH: process.env.PATH } },
+    );
+    expect(r.manifest.metrics.final).toEqual([{ name: "f1", value: 0.81, stage: "test" }]);
+    expect(r.manifest.outputs.map((o) => o.path)).toEqual(["eval/metrics.json"]);
+    const bad = await trackRun(
+      {
+        model: "demo",
+        command: ["true"],
+        repo,
+        runtime: "host",
+        data: [],
+        metricsFile: "../up.json",
+        ledger: "dir:x",
+        signing: { unsigned: true },
+      },
+      { env: {} },
+    ).catch((e: TrackRunError) => e);
+    expect(bad.message).toBe('--metrics "../up.json" must be a relative path inside the outputs folder');
+  });
+});
