@@ -1,10 +1,11 @@
 // Runs the bundled dist/track/index.js as the runner does: INPUT_*, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY, RUNNER_TEMP.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { tempDir, writeTree } from "../../../packages/core/test/helpers.js";
+import { commitAll, tempDir, writeTree } from "../../../packages/core/test/helpers.js";
+import { runAction as run } from "../../test-harness.js";
 
 const dist = new URL("../../../dist/track/index.js", import.meta.url).pathname;
 const engine = spawnSync("docker", ["version"]).status === 0;
@@ -20,58 +21,32 @@ function repo(): string {
     ".gitignore": ".track-run/\n",
     "track-run.yml": "model: spam-classifier\nimage: track-run/busybox:1\ndata:\n  train: data/train\n",
   });
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: "t",
-    GIT_AUTHOR_EMAIL: "t@e",
-    GIT_COMMITTER_NAME: "t",
-    GIT_COMMITTER_EMAIL: "t@e",
-  };
-  for (const a of [
-    ["init", "-q", "-b", "main"],
-    ["add", "-A"],
-    ["commit", "-q", "-m", "x"],
-  ])
-    spawnSync("git", a, { cwd: dir, env });
+  commitAll(dir);
   return dir;
 }
 
-async function runAction(
+/** The action as the runner runs it, in a job of acme/models on a self-hosted runner (unless env says otherwise). */
+function runAction(
   cwd: string,
   inputs: Record<string, string>,
   extraEnv: NodeJS.ProcessEnv = {},
   runnerTemp?: string,
 ) {
-  const dir = runnerTemp ?? tempDir();
-  const output = join(dir, "output");
-  const summary = join(dir, "summary");
-  writeFileSync(output, "");
-  writeFileSync(summary, "");
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    GITHUB_OUTPUT: output,
-    GITHUB_STEP_SUMMARY: summary,
-    RUNNER_TEMP: dir,
-    GITHUB_ACTIONS: "true",
-    GITHUB_ACTOR: "ada",
-    GITHUB_REPOSITORY: "acme/models",
-    GITHUB_RUN_ID: "42",
-    RUNNER_NAME: "gpu-runner-1",
-    RUNNER_OS: "Linux",
-    RUNNER_ARCH: "X64",
-    RUNNER_ENVIRONMENT: "self-hosted",
-    ...extraEnv,
-  };
-  for (const [k, v] of Object.entries(inputs)) env[`INPUT_${k.toUpperCase()}`] = v;
-  const child = spawn(process.execPath, [dist], { cwd, env });
-  let stdout = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stdout += d));
-  const code = await new Promise<number | null>((r) => child.on("close", r));
-  const outputs: Record<string, string> = {};
-  for (const m of readFileSync(output, "utf8").matchAll(/^(.+?)<<(.+)\n([\s\S]*?)\n\2$/gm))
-    outputs[m[1]!] = m[3]!;
-  return { code, stdout, outputs, summary: readFileSync(summary, "utf8") };
+  return run(dist, inputs, {
+    cwd,
+    ...(runnerTemp ? { runnerTemp } : {}),
+    env: {
+      GITHUB_ACTIONS: "true",
+      GITHUB_ACTOR: "ada",
+      GITHUB_REPOSITORY: "acme/models",
+      GITHUB_RUN_ID: "42",
+      RUNNER_NAME: "gpu-runner-1",
+      RUNNER_OS: "Linux",
+      RUNNER_ARCH: "X64",
+      RUNNER_ENVIRONMENT: "self-hosted",
+      ...extraEnv,
+    },
+  });
 }
 
 const pem = () =>

@@ -1,7 +1,9 @@
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach } from "vitest";
+import { TrackRunError } from "../src/errors.js";
 
 const made: string[] = [];
 afterEach(() => {
@@ -21,4 +23,34 @@ export function writeTree(root: string, files: Record<string, string | Buffer>):
     mkdirSync(dirname(join(root, p)), { recursive: true });
     writeFileSync(join(root, p), content);
   }
+}
+
+/** Makes `dir` a git repository with everything in it committed (a fixed test identity). */
+export function commitAll(dir: string, message = "test"): void {
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: "t",
+    GIT_AUTHOR_EMAIL: "t@e",
+    GIT_COMMITTER_NAME: "t",
+    GIT_COMMITTER_EMAIL: "t@e",
+  };
+  for (const a of [
+    ["init", "-q", "-b", "main"],
+    ["add", "-A"],
+    ["commit", "-q", "-m", message],
+  ]) {
+    const r = spawnSync("git", a, { cwd: dir, env, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`git ${a.join(" ")}: ${r.stderr}`);
+  }
+}
+
+/** The TrackRunError a call fails with; fails the test when the call succeeds or throws anything else. */
+export async function failure(p: Promise<unknown>): Promise<TrackRunError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof TrackRunError) return e;
+    throw e;
+  }
+  throw new Error("expected the call to fail with a TrackRunError, but it succeeded");
 }

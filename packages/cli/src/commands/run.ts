@@ -1,7 +1,7 @@
 import { existsSync } from "node:fs";
 import type { Config } from "@track-run/core";
 import { UsageError } from "@track-run/core/errors";
-import type { TrackResult, TrackSpec } from "@track-run/core/run";
+import type { RunOptions, TrackResult, TrackSpec } from "@track-run/core/run";
 import type { SigningPlan } from "@track-run/core/sign";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
@@ -11,29 +11,12 @@ import { cacheDirFor } from "./bag.js";
 
 export const DEFAULT_KEY = ".track-run/keys/signing";
 
-interface RunFlags {
-  metrics?: string;
+/** The command line: core's run options, plus where the config is, how to sign, and --json. */
+interface RunFlags extends RunOptions {
   config?: string;
-  model?: string;
-  image?: string;
-  dockerfile?: string;
-  context?: string;
-  data?: string[];
-  outputs?: string;
-  params?: string;
-  gpus?: string;
-  runtime?: string;
-  network?: string;
-  env?: string[];
-  seed?: string;
-  timeout?: string;
-  memory?: string;
-  ledger?: string;
   key?: string;
   keyless?: boolean;
   unsigned?: boolean;
-  strict?: boolean;
-  allowNoGit?: boolean;
   json?: boolean;
 }
 

@@ -22,7 +22,7 @@ import {
   TrackRunError,
   validateBag,
 } from "../../src/index.js";
-import { tempDir, writeTree } from "../helpers.js";
+import { failure, tempDir, writeTree } from "../helpers.js";
 
 const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
@@ -137,10 +137,10 @@ describe("bag create", () => {
   });
 
   it("refuses a missing source and an existing output with exit-2 errors naming them", async () => {
-    const err1 = await createBag("/nonexistent/src", join(tempDir(), "bag")).catch((e: TrackRunError) => e);
+    const err1 = await failure(createBag("/nonexistent/src", join(tempDir(), "bag")));
     expect(err1.message).toBe('source "/nonexistent/src" does not exist');
     const out = tempDir();
-    const err2 = await createBag(sourceTree(), out).catch((e: TrackRunError) => e);
+    const err2 = await failure(createBag(sourceTree(), out));
     expect(err2.message).toMatch(/already exists/);
     expect(err2.exitCode).toBe(2);
   });
@@ -346,7 +346,7 @@ describe("pin data", () => {
     const p = await pinData(bag);
     expect(p).toMatchObject({ source: "bag", digest: made.digest, files: 3 });
     writeFileSync(join(bag, "data/train.csv"), "a,b\n9,9\n");
-    const err = await pinData(bag).catch((e: TrackRunError) => e);
+    const err = await failure(pinData(bag));
     expect(err.exitCode).toBe(1);
     expect(err.details).toContain("data/train.csv: sha256 checksum does not match manifest-sha256.txt");
   });

@@ -47,7 +47,7 @@ describe("bag tar", () => {
     const bag = await bagFrom(Object.keys(files), new Date(), 0o022);
     const out = join(tempDir(), "train-v1.tar");
     await tarBag(bag, out);
-    const headers: tarStream.Headers[] = [];
+    const headers: tarStream.Header[] = [];
     const extract = tarStream.extract();
     const reading = (async () => {
       for await (const e of extract) {

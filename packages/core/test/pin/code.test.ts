@@ -3,7 +3,7 @@ import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { pinCode, stripCredentials, TrackRunError } from "../../src/index.js";
-import { tempDir, writeTree } from "../helpers.js";
+import { failure, tempDir, writeTree } from "../helpers.js";
 
 const TOKEN = "ghs_S3cr3tT0k3nValue1234567890";
 
@@ -96,7 +96,7 @@ describe("code pin", () => {
   it("--strict refuses a dirty tree with exit 1, listing the files", async () => {
     const dir = repo();
     writeTree(dir, { "notes.txt": "scratch\n" });
-    const err = await pinCode(dir, { strict: true }).catch((e: TrackRunError) => e);
+    const err = await failure(pinCode(dir, { strict: true }));
     expect(err).toBeInstanceOf(TrackRunError);
     expect(err.exitCode).toBe(1);
     expect(err.details).toEqual(["untracked: notes.txt"]);
@@ -139,7 +139,7 @@ describe("code pin", () => {
   it("refuses a folder outside git with exit 2, or pins it by content with allowNoGit", async () => {
     const dir = tempDir();
     writeTree(dir, { "train.py": "print(1)\n" });
-    const err = await pinCode(dir).catch((e: TrackRunError) => e);
+    const err = await failure(pinCode(dir));
     expect(err.exitCode).toBe(2);
     expect(err.message).toMatch(/is not inside a git repository.*--allow-no-git/);
     const pin = await pinCode(dir, { allowNoGit: true });

@@ -15,7 +15,7 @@ import {
   TrackRunError,
 } from "../../src/index.js";
 import { BUSYBOX, docker, dockerUp, registryUp, requireEngine } from "../docker-helpers.js";
-import { tempDir, writeTree } from "../helpers.js";
+import { failure, tempDir, writeTree } from "../helpers.js";
 
 describe("image references and Dockerfiles", () => {
   it.each([
@@ -69,9 +69,7 @@ describe("image references and Dockerfiles", () => {
 
 describe("an unreachable engine", () => {
   it("is a usage error naming the endpoint, before anything runs", async () => {
-    const err = await openDockerRuntime({ host: "unix:///nonexistent/docker.sock" }).catch(
-      (e: TrackRunError) => e,
-    );
+    const err = await failure(openDockerRuntime({ host: "unix:///nonexistent/docker.sock" }));
     expect(err).toBeInstanceOf(TrackRunError);
     expect(err.exitCode).toBe(2);
     expect(err.message).toMatch(
@@ -148,15 +146,13 @@ describe.skipIf(!dockerUp || !registryUp)("environment pin on the real engine an
     expect(pin).toMatchObject({ reference: BUSYBOX, pullable: false });
     expect(pin.repoDigest).toBeUndefined();
     expect(pin.id).toBe(docker("image", "inspect", BUSYBOX, "--format", "{{.Id}}"));
-    const err = await resolveImage(rt, BUSYBOX, { strict: true }).catch((e: TrackRunError) => e);
+    const err = await failure(resolveImage(rt, BUSYBOX, { strict: true }));
     expect(err.exitCode).toBe(1);
     expect(err.message).toMatch(/no repository digest.*--strict/);
   });
 
   it("names an image that does not exist (exit 2)", async () => {
-    const err = await resolveImage(rt, "127.0.0.1:5000/track-run-test/no-such-image:v9").catch(
-      (e: TrackRunError) => e,
-    );
+    const err = await failure(resolveImage(rt, "127.0.0.1:5000/track-run-test/no-such-image:v9"));
     expect(err).toBeInstanceOf(TrackRunError);
     expect(err.exitCode).toBe(2);
     expect(err.message).toMatch(
@@ -167,10 +163,12 @@ describe.skipIf(!dockerUp || !registryUp)("environment pin on the real engine an
   it("fails a broken build with exit 1 and the end of its log", async () => {
     const ctx = tempDir();
     writeTree(ctx, { Dockerfile: `FROM ${BUSYBOX}\nRUN echo about to fail && false\n` });
-    const err = await buildAndPin(rt, {
-      dockerfile: join(ctx, "Dockerfile"),
-      tag: `track-run-test/broken:${Date.now()}`,
-    }).catch((e: TrackRunError) => e);
+    const err = await failure(
+      buildAndPin(rt, {
+        dockerfile: join(ctx, "Dockerfile"),
+        tag: `track-run-test/broken:${Date.now()}`,
+      }),
+    );
     expect(err.exitCode).toBe(1);
     expect(err.message).toMatch(/^the image build failed: .*returned a non-zero code/);
     expect(err.details.join("\n")).toContain("about to fail");

@@ -13,7 +13,7 @@ import {
   TrackRunError,
   trackRun,
 } from "../../src/index.js";
-import { tempDir } from "../helpers.js";
+import { failure, tempDir } from "../helpers.js";
 
 describe("holey bags in a run", () => {
   it("fetches the payload once into the content cache, then uses the cache (validated) without the network", async () => {
@@ -78,9 +78,7 @@ describe("holey bags in a run", () => {
     // A damaged cached copy is not trusted: it is fetched again (and here the server is gone).
     const cached = cachedBagPath(cacheDir, first.dataSources[0]!.digest!);
     writeFileSync(join(cached, "data/rows.csv"), "tampered");
-    const err = await trackRun(spec, { env: { PATH: process.env.PATH }, cacheDir }).catch(
-      (e: TrackRunError) => e,
-    );
+    const err = await failure(trackRun(spec, { env: { PATH: process.env.PATH }, cacheDir }));
     expect(err).toBeInstanceOf(TrackRunError);
     expect(err.message).toMatch(/could not be fetched/);
     expect(readdirSync(join(cacheDir, "bags"))).toEqual([]);

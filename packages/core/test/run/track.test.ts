@@ -18,7 +18,7 @@ import {
   verifyBundle,
 } from "../../src/index.js";
 import { BUSYBOX, docker, dockerUp, PYTHON, registryUp, requireEngine } from "../docker-helpers.js";
-import { tempDir, writeTree } from "../helpers.js";
+import { failure, tempDir, writeTree } from "../helpers.js";
 
 const TRAIN = `
 import json, os, random, sys
@@ -218,7 +218,7 @@ describe.skipIf(!dockerUp)("track a run on the real engine", () => {
   const hostHasGpu = spawnSync("nvidia-smi", ["-L"]).status === 0;
   it.skipIf(hostHasGpu)("refuses GPUs on a host without any, before anything runs", async () => {
     const repo = project();
-    const err = await trackRun(spec(repo, { gpus: "all" }), ctx()).catch((e: TrackRunError) => e);
+    const err = await failure(trackRun(spec(repo, { gpus: "all" }), ctx()));
     expect(err.exitCode).toBe(2);
     expect(err.message).toMatch(/--gpus all was asked for, but this host has no NVIDIA GPU/);
   });
@@ -226,17 +226,19 @@ describe.skipIf(!dockerUp)("track a run on the real engine", () => {
   it("refuses bad input before anything runs, naming every problem", async () => {
     const repo = project();
     writeFileSync(join(repo, "taken"), "x");
-    const err = await trackRun(
-      spec(repo, {
-        data: [
-          { name: "train", path: "/nonexistent/train" },
-          { name: "bad name", path: repo },
-        ],
-        gpus: "lots",
-        timeoutSeconds: -1,
-      }),
-      ctx(),
-    ).catch((e: TrackRunError) => e);
+    const err = await failure(
+      trackRun(
+        spec(repo, {
+          data: [
+            { name: "train", path: "/nonexistent/train" },
+            { name: "bad name", path: repo },
+          ],
+          gpus: "lots",
+          timeoutSeconds: -1,
+        }),
+        ctx(),
+      ),
+    );
     expect(err).toBeInstanceOf(TrackRunError);
     expect(err.exitCode).toBe(2);
     expect(err.details).toEqual([
@@ -303,19 +305,21 @@ describe("--metrics", () => {
     );
     expect(r.manifest.metrics.final).toEqual([{ name: "f1", value: 0.81, stage: "test" }]);
     expect(r.manifest.outputs.map((o) => o.path)).toEqual(["eval/metrics.json"]);
-    const bad = await trackRun(
-      {
-        model: "demo",
-        command: ["true"],
-        repo,
-        runtime: "host",
-        data: [],
-        metricsFile: "../up.json",
-        ledger: "dir:x",
-        signing: { unsigned: true },
-      },
-      { env: {} },
-    ).catch((e: TrackRunError) => e);
+    const bad = await failure(
+      trackRun(
+        {
+          model: "demo",
+          command: ["true"],
+          repo,
+          runtime: "host",
+          data: [],
+          metricsFile: "../up.json",
+          ledger: "dir:x",
+          signing: { unsigned: true },
+        },
+        { env: {} },
+      ),
+    );
     expect(bad.message).toBe('--metrics "../up.json" must be a relative path inside the outputs folder');
   });
 });
