@@ -23354,7 +23354,11 @@ async function pinData(path, options = {}) {
     const known = cache2?.stat.recalled(signature2);
     if (known) return { ...known, hashed: 0 };
     const report = await checkBag(contents, "full", options.onProgress);
-    const result2 = fromReport(report, "bag", root, path);
+    const manifest = contents.tagFiles.get("manifest-sha256.txt")?.toString("utf8");
+    const result2 = {
+      ...fromReport(report, "bag", root, path),
+      ...manifest !== void 0 ? { manifest } : {}
+    };
     cache2?.stat.remember(signature2, result2);
     return { ...result2, hashed: contents.hashed };
   }
@@ -23396,13 +23400,14 @@ async function pinData(path, options = {}) {
     ...options.onProgress ? { onProgress: options.onProgress } : {}
   });
   const bytes = files.reduce((s, f) => s + f.size, 0);
-  const { summary: summary2 } = buildTagFiles({
+  const { summary: summary2, files: tags } = buildTagFiles({
     payload,
     bytes,
     algorithms: ["sha256"],
     info: [["Bag-Software-Agent", CANONICAL_AGENT]]
   });
   const result = {
+    manifest: tags.get("manifest-sha256.txt").toString("utf8"),
     digest: summary2.digest,
     payloadOxum: summary2.payloadOxum,
     files: summary2.files,

@@ -129,6 +129,14 @@ export interface EnvironmentPin {
      * Whether the image can be pulled by digest (false for an image built locally and never pushed).
      */
     pullable?: boolean;
+    /**
+     * The Dockerfile the image was built from, relative to the repository root.
+     */
+    dockerfile?: string;
+    /**
+     * Its build context, relative to the repository root.
+     */
+    context?: string;
   };
   host?: HostFacts;
   gpus?: Gpu[];
@@ -204,6 +212,14 @@ export interface Invocation {
    * URL of the workflow run, when in GitHub Actions.
    */
   workflowRun?: string;
+  /**
+   * Where the command wrote its final metrics, relative to the outputs folder (--metrics).
+   */
+  metricsFile?: string;
+  /**
+   * Container memory limit (--memory).
+   */
+  memoryBytes?: number;
 }
 /**
  * This interface was referenced by `RunManifest`'s JSON-Schema

@@ -27,6 +27,8 @@ export interface DataPinResult {
   bag?: string;
   /** Payload files read this time; the others were unchanged and known from the stat cache. */
   hashed: number;
+  /** The payload manifest (manifest-sha256.txt) the digest covers, kept with a run's record so a later change can be named file by file. */
+  manifest?: string;
 }
 
 export interface PinDataOptions {
@@ -61,7 +63,11 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     const known = cache?.stat.recalled<Omit<DataPinResult, "hashed">>(signature);
     if (known) return { ...known, hashed: 0 };
     const report = await checkBag(contents, "full", options.onProgress);
-    const result = fromReport(report, "bag", root, path);
+    const manifest = contents.tagFiles.get("manifest-sha256.txt")?.toString("utf8");
+    const result = {
+      ...fromReport(report, "bag", root, path),
+      ...(manifest !== undefined ? { manifest } : {}),
+    };
     cache?.stat.remember(signature, result);
     return { ...result, hashed: contents.hashed };
   }
@@ -103,13 +109,14 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
   const bytes = files.reduce((s, f) => s + f.size, 0);
-  const { summary } = buildTagFiles({
+  const { summary, files: tags } = buildTagFiles({
     payload,
     bytes,
     algorithms: ["sha256"],
     info: [["Bag-Software-Agent", CANONICAL_AGENT]],
   });
   const result: Omit<DataPinResult, "hashed"> = {
+    manifest: tags.get("manifest-sha256.txt")!.toString("utf8"),
     digest: summary.digest!,
     payloadOxum: summary.payloadOxum,
     files: summary.files,

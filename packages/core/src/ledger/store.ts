@@ -9,6 +9,8 @@ export interface LedgerStore {
   readonly uri: string;
   /** Records a run's files; returns where they are. Refuses to overwrite a run. */
   putRun(runId: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<string>;
+  /** Adds (or replaces) one file of a recorded run, atomically. */
+  putRunFile(runId: string, name: string, body: string | Uint8Array): Promise<void>;
   /** A run's file, or undefined. */
   readRunFile(runId: string, name: string): Promise<Buffer | undefined>;
   listRuns(): Promise<string[]>;
@@ -39,6 +41,14 @@ export class DirLedger implements LedgerStore {
       throw e;
     }
     return dest;
+  }
+
+  async putRunFile(runId: string, name: string, body: string | Uint8Array): Promise<void> {
+    const dir = join(this.root, "runs", runId);
+    if (!fs.existsSync(dir)) throw new UsageError("no-such-run", `run ${runId} is not in ${this.uri}`);
+    const tmp = join(dir, `.${name}.${randomBytes(4).toString("hex")}.tmp`);
+    fs.writeFileSync(tmp, body);
+    fs.renameSync(tmp, join(dir, name));
   }
 
   async readRunFile(runId: string, name: string): Promise<Buffer | undefined> {

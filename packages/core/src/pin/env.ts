@@ -85,6 +85,8 @@ export interface BuildOptions {
   tag?: string;
   /** Push to REGISTRY/REPO[:TAG] and record the repository digest. */
   push?: string;
+  /** Repository root: the Dockerfile and context are recorded relative to it, so a reproduction can rebuild. */
+  repo?: string;
   onLog?: (line: string) => void;
 }
 
@@ -201,6 +203,10 @@ export async function buildAndPin(rt: ContainerRuntime, o: BuildOptions): Promis
     baseImages.push(rd ?? (facts ? `${image} (local image ${facts.id})` : image));
   }
   const pin: ImagePin = { reference: tag, id, dockerfileDigest, buildArgs, baseImages, pullable: false };
+  if (o.repo) {
+    pin.dockerfile = relative(o.repo, dockerfilePath).split(sep).join("/");
+    pin.context = relative(o.repo, context).split(sep).join("/") || ".";
+  }
   if (o.push) {
     const target = parseImageRef(o.push);
     if (target.digest)
@@ -361,7 +367,13 @@ export async function pinEnvironment(o: EnvPinOptions): Promise<EnvironmentPin> 
     probeGpus(),
   ]);
   const built =
-    rt && o.build ? await buildAndPin(rt, { ...o.build, ...(o.onLog ? { onLog: o.onLog } : {}) }) : undefined;
+    rt && o.build
+      ? await buildAndPin(rt, {
+          ...o.build,
+          ...(o.repo ? { repo: o.repo } : {}),
+          ...(o.onLog ? { onLog: o.onLog } : {}),
+        })
+      : undefined;
   const pin: EnvironmentPin = { runtime: o.runtime, host, gpus: gpus.state === "present" ? gpus.gpus : [] };
   const img = image ?? built;
   if (img) pin.image = img;

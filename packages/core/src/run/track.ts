@@ -52,6 +52,8 @@ export interface TrackSpec {
   strictCode?: boolean;
   allowNoGit?: boolean;
   strictImage?: boolean;
+  /** Links of the manifest (a reproduction names the run it reproduces). */
+  links?: RunManifest["links"];
 }
 
 export interface TrackContext {
@@ -390,6 +392,8 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
   invocation.gpus = describeGpuRequest(gpus);
   if (inDocker) invocation.network = spec.network ?? "bridge";
   if (spec.timeoutSeconds) invocation.timeoutSeconds = spec.timeoutSeconds;
+  if (spec.metricsFile) invocation.metricsFile = spec.metricsFile;
+  if (spec.memoryBytes) invocation.memoryBytes = spec.memoryBytes;
   if (ctx.actor) invocation.actor = ctx.actor;
   if (ctx.workflowRun) invocation.workflowRun = ctx.workflowRun;
   const manifest: RunManifest = {
@@ -403,6 +407,7 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
     outputs: outputFiles,
     metrics: { final: metrics.final, ...(metrics.curves.length ? { curves: metrics.curves } : {}) },
     status,
+    ...(spec.links ? { links: spec.links } : {}),
     timing: {
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
@@ -446,6 +451,11 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
     "log.txt": fs.readFileSync(join(work, "log.txt")),
   };
   if (fs.existsSync(metricsFile)) files["metrics.json"] = fs.readFileSync(metricsFile);
+  // Each bag's payload manifest, so a later reproduction can name the files that changed.
+  spec.data.forEach((d, i) => {
+    const m = dataPins[i]!.pin.manifest;
+    if (m !== undefined) files[`data-${d.name}.manifest-sha256.txt`] = m;
+  });
   if (gpus.kind !== "none" && outcome.gpuSamples?.length)
     files["gpu-samples.json"] = JSON.stringify(outcome.gpuSamples, null, 2);
   const recordDir = await ledger.putRun(runId, files);

@@ -1,0 +1,13 @@
+// Reproducing a recorded run, and the verdict.
+export {
+  compareMetrics,
+  compareOutputs,
+  type EnvironmentDifference,
+  environmentDifferences,
+  type MetricComparison,
+  type OutputComparison,
+  toleranceOf,
+  type Verdict,
+  verdictOf,
+} from "./compare.js";
+export { type ReproduceOptions, type ReproduceReport, reproduceRun, reproductionsOf } from "./reproduce.js";
