@@ -1,6 +1,7 @@
 import { registerBag } from "./commands/bag.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerPin } from "./commands/pin.js";
+import { registerReproduce } from "./commands/reproduce.js";
 import { registerRun } from "./commands/run.js";
 import { registerSign } from "./commands/sign.js";
 import { CommanderError, commanderExitCode, makeProgram } from "./program.js";
@@ -14,6 +15,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerDoctor(program, run);
   registerPin(program, run);
   registerRun(program, run);
+  registerReproduce(program, run);
   registerSign(program, run);
   try {
     await program.parseAsync([...argv], { from: "user" });

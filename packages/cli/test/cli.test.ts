@@ -500,3 +500,55 @@ describe("track-run run", () => {
     expect(noCmd.stderr).toMatch(/no command to run/);
   });
 });
+
+describe("track-run reproduce and show", () => {
+  const engine = spawnSync("docker", ["version"], { encoding: "utf8" }).status === 0;
+  it.skipIf(!engine)("reproduces a run bitwise (exit 0), shows it, and exits 1 when the data changed", () => {
+    const dir = mkdtempSync(join(tmpdir(), "track-run-repro-"));
+    mkdirSync(join(dir, "data"));
+    writeFileSync(join(dir, "data/rows.csv"), "1\n2\n");
+    writeFileSync(join(dir, ".gitignore"), ".track-run/\n");
+    const env = {
+      ...process.env,
+      GIT_AUTHOR_NAME: "t",
+      GIT_AUTHOR_EMAIL: "t@e",
+      GIT_COMMITTER_NAME: "t",
+      GIT_COMMITTER_EMAIL: "t@e",
+    };
+    for (const a of [
+      ["init", "-q", "-b", "main"],
+      ["add", "-A"],
+      ["commit", "-q", "-m", "x"],
+    ])
+      spawnSync("git", a, { cwd: dir, env });
+    const run = cli(
+      [
+        "run",
+        "--json",
+        "--model",
+        "demo",
+        "--image",
+        "track-run/busybox:1",
+        "--data",
+        "rows=data",
+        "--",
+        "sh",
+        "-c",
+        "wc -l < /data/rows/rows.csv > $TRACK_RUN_OUTPUTS/n.txt",
+      ],
+      { cwd: dir },
+    );
+    expect(run.code).toBe(0);
+    const { runId } = JSON.parse(run.stdout) as { runId: string };
+    const r = cli(["reproduce", runId, "--json"], { cwd: dir });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ verdict: "bitwise", original: { runId } });
+    const show = cli(["show", runId], { cwd: dir });
+    expect(show.stdout).toMatch(/reproduced 1 time\(s\):\n\s+\S+: bitwise/);
+    writeFileSync(join(dir, "data/rows.csv"), "1\n3\n");
+    const changed = cli(["reproduce", runId], { cwd: dir });
+    expect(changed.code).toBe(1);
+    expect(changed.stdout).toMatch(/NOT-REPRODUCIBLE\n\s+data rows: .*data\/rows\.csv changed/);
+    expect(cli(["reproduce", "no-such-run"], { cwd: dir }).code).toBe(2);
+  });
+});

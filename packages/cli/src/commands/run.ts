@@ -21,7 +21,19 @@ interface RunFlags extends RunOptions {
 }
 
 /** The signing plan: --unsigned, --keyless (with a key as fallback when one is configured), a key, or the local default key, made on first use. */
-async function signingPlan(flags: RunFlags, cfg: Config, out: Output): Promise<SigningPlan> {
+export async function localSigningPlan(
+  flags: { key?: string; keyless?: boolean; unsigned?: boolean },
+  out: Output,
+  cfg: Config = {},
+): Promise<SigningPlan> {
+  return signingPlan(flags, cfg, out);
+}
+
+async function signingPlan(
+  flags: { key?: string; keyless?: boolean; unsigned?: boolean },
+  cfg: Config,
+  out: Output,
+): Promise<SigningPlan> {
   const s = await import("@track-run/core/sign");
   const signing = cfg.signing as { key?: string; keyless?: true; unsigned?: true } | undefined;
   if (flags.unsigned || (signing?.unsigned && !flags.key && !flags.keyless)) return { unsigned: true };

@@ -31,6 +31,8 @@ json.dump({"rows": len(rows), "w": random.random()}, open(os.path.join(os.enviro
 os.makedirs(os.path.join(os.environ["TRACK_RUN_OUTPUTS"], "plots"), exist_ok=True)
 open(os.path.join(os.environ["TRACK_RUN_OUTPUTS"], "plots", "curve.txt"), "w").write("x")
 json.dump({"test": {"accuracy": 0.875}}, open(os.environ["TRACK_RUN_METRICS"], "w"))
+# Docker's stats are sampled about once a second: a training step of a realistic length is seen.
+import time; time.sleep(float(os.environ.get("TRAIN_SECONDS", "0")))
 sys.exit(int(os.environ.get("EXIT_WITH", "0")))
 `;
 
@@ -92,8 +94,11 @@ describe.skipIf(!dockerUp)("track a run on the real engine", () => {
     const repo = project();
     const lines: string[] = [];
     const r = await trackRun(
-      spec(repo, { env: ["HF_TOKEN"] }),
-      ctx({ onLine: (_s: string, l: string) => lines.push(l) }),
+      spec(repo, { env: ["HF_TOKEN", "TRAIN_SECONDS"] }),
+      ctx({
+        env: { HF_TOKEN: "hf_secretvalue123", TRAIN_SECONDS: "2" },
+        onLine: (_s: string, l: string) => lines.push(l),
+      }),
     );
     const m = r.manifest;
     expect(r.status).toMatchObject({ state: "succeeded", exitCode: 0 });
