@@ -7,6 +7,8 @@ export * from "./errors.js";
 export * from "./ledger/index.js";
 export * from "./manifest/index.js";
 export * from "./pin/index.js";
+export * from "./policy/index.js";
+export * from "./report/index.js";
 export * from "./reproduce/index.js";
 export * from "./run/index.js";
 export * from "./schema/index.js";

@@ -1,1 +1,2 @@
+export { diffRuns, type RunDiff } from "./diff.js";
 export { DirLedger, type LedgerStore, openLedger } from "./store.js";

@@ -1,0 +1,17 @@
+// Compare and gate: pure functions of manifests, provenance facts and the policy.
+export {
+  amount,
+  evaluateGate,
+  type GateVerdict,
+  type MetricSummary,
+  metricValue,
+  type ProvenanceFacts,
+  type RuleResult,
+} from "./gate.js";
+export {
+  describe as describeSample,
+  improvementTest,
+  type Sample,
+  studentTUpper,
+  type TestResult,
+} from "./stats.js";
