@@ -1,5 +1,6 @@
 import { registerBag } from "./commands/bag.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerLedger } from "./commands/ledger.js";
 import { registerPin } from "./commands/pin.js";
 import { registerReproduce } from "./commands/reproduce.js";
 import { registerRun } from "./commands/run.js";
@@ -14,6 +15,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerBag(program, run);
   registerDoctor(program, run);
   registerPin(program, run);
+  registerLedger(program, run);
   registerRun(program, run);
   registerReproduce(program, run);
   registerSign(program, run);

@@ -1,13 +1,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import type { Policy, RunManifest } from "@track-run/core";
-import { fsInputError, UsageError } from "@track-run/core/errors";
+import type { RunManifest } from "@track-run/core";
+import { UsageError } from "@track-run/core/errors";
 import type { ReproduceReport } from "@track-run/core/reproduce";
 import type { Command } from "commander";
-import { parse as parseYaml } from "yaml";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
+import { gitLedgerOptions, readJsonFile, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
 import { localSigningPlan } from "./run.js";
 
@@ -26,20 +26,6 @@ interface ReproduceFlags {
   json?: boolean;
 }
 
-function readJson(path: string, what: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw fsInputError(`${what} "${path}"`, e);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new UsageError("bad-json", `${what} "${path}" is not JSON: ${(e as Error).message}`);
-  }
-}
-
 /** RUN: a bundle file, or a run id in the ledger. */
 export function locateRun(run: string, ledgerUri: string): { bundlePath: string; recordDir?: string } {
   if (existsSync(run) && !run.startsWith("dir:")) return { bundlePath: run };
@@ -53,23 +39,6 @@ export function locateRun(run: string, ledgerUri: string): { bundlePath: string;
     "no-such-run",
     `"${run}" is neither a bundle file nor a run in ${ledgerUri}; see \`track-run show\` or give the bundle's path`,
   );
-}
-
-/** The policy (--policy, or .track-run/policy.yml when present), validated. */
-export async function readPolicy(path: string | undefined): Promise<Policy | undefined> {
-  const file = path ?? ".track-run/policy.yml";
-  if (!existsSync(file)) {
-    if (path) throw new UsageError("input-missing", `--policy "${path}" does not exist`);
-    return undefined;
-  }
-  let doc: unknown;
-  try {
-    doc = parseYaml(readFileSync(file, "utf8"));
-  } catch (e) {
-    throw new UsageError("bad-policy", `${file} is not valid YAML: ${(e as Error).message}`);
-  }
-  const { validateDocument } = await import("@track-run/core/schema");
-  return validateDocument("policy", doc, file);
 }
 
 function reportText(r: ReproduceReport): string {
@@ -102,17 +71,12 @@ async function reproduceCommand(run: string, flags: ReproduceFlags, out: Output)
   const env = readEnvironment();
   const ledger = flags.ledger ?? env.ledger;
   const { bundlePath, recordDir } = locateRun(run, ledger);
-  const bundle = readJson(bundlePath, "bundle");
-  const { readPublicKey, readTrustFile } = await import("@track-run/core/sign");
-  const keys = (flags.trustedKey ?? []).map((k) => readPublicKey(k));
-  const identities = [];
-  const trustFile = flags.trust ?? ".track-run/trust.json";
-  if (flags.trust !== undefined || existsSync(trustFile)) {
-    const t = readTrustFile(trustFile);
-    keys.push(...t.keys);
-    identities.push(...t.identities);
-  }
-  const trustedRoot = flags.trustedRoot ? readJson(flags.trustedRoot, "trusted root") : undefined;
+  const bundle = readJsonFile(bundlePath, "bundle");
+  const trust = await readTrust({
+    ...(flags.trustedKey ? { trustedKeys: flags.trustedKey } : {}),
+    ...(flags.trust ? { trust: flags.trust } : {}),
+    ...(flags.trustedRoot ? { trustedRoot: flags.trustedRoot } : {}),
+  });
   const policy = await readPolicy(flags.policy);
   // The engine when one answers; a run that needs one and finds none is reported as not reproducible.
   const containers = await (await import("@track-run/core/docker"))
@@ -122,7 +86,7 @@ async function reproduceCommand(run: string, flags: ReproduceFlags, out: Output)
   const report = await reproduceRun({
     bundle,
     ...(recordDir ? { recordDir } : {}),
-    trust: { keys, identities, ...(trustedRoot ? { trustedRoot } : {}) },
+    trust,
     ...(flags.allowUnsigned ? { allowUnsigned: true } : {}),
     repo: resolve(flags.repo),
     ...(flags.source ? { source: flags.source } : {}),
@@ -131,6 +95,7 @@ async function reproduceCommand(run: string, flags: ReproduceFlags, out: Output)
     ledger,
     ...(containers ? { containers } : {}),
     cacheDir: cacheDirFor(),
+    ledgerOptions: gitLedgerOptions(),
     env: process.env,
     runner: env.runner,
     ...(typeof process.getuid === "function"

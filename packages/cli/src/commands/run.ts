@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
+import { gitLedgerOptions } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
 
 export const DEFAULT_KEY = ".track-run/keys/signing";
@@ -160,6 +161,7 @@ export function registerRun(program: Command, run: CommandRunner): void {
                 : {}),
             ...(containers ? { containers } : {}),
             cacheDir: cacheDirFor(),
+            ledgerOptions: gitLedgerOptions(),
             ...(typeof process.getuid === "function"
               ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
               : {}),

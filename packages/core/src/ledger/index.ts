@@ -1,2 +1,16 @@
 export { diffRuns, type RunDiff } from "./diff.js";
-export { DirLedger, type LedgerStore, openLedger } from "./store.js";
+export { GitLedger, type GitLedgerOptions, parseGitLedgerUri } from "./git.js";
+export {
+  type CompareOutcome,
+  compareWithProduction,
+  type LoadedRun,
+  loadRun,
+  PROMOTION_PREDICATE_TYPE,
+  type Promoter,
+  type PromotionResult,
+  promoteRun,
+  provenanceOf,
+  rollbackModel,
+  type Trust,
+} from "./promote.js";
+export { DirLedger, type LedgerStore, openLedger, type ProductionPointer } from "./store.js";

@@ -13,6 +13,7 @@ import { pinData } from "../bag/pin.js";
 import { parseManifest } from "../bag/tagfiles.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
 import { isTrackRunError } from "../errors.js";
+import type { GitLedgerOptions } from "../ledger/git.js";
 import { openLedger } from "../ledger/store.js";
 import { pinCode } from "../pin/code.js";
 import { buildAndPin, type RunnerContext } from "../pin/env.js";
@@ -54,6 +55,7 @@ export interface ReproduceOptions {
   user?: string;
   onStep?: (m: string) => void;
   onLine?: (stream: "stdout" | "stderr", line: string) => void;
+  ledgerOptions?: GitLedgerOptions;
 }
 
 export interface ReproduceReport {
@@ -327,6 +329,7 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
         ...(work ? { workRoot: join(resolve(o.repo), ".track-run", "work") } : {}),
         ...(o.onStep ? { onStep: o.onStep } : {}),
         ...(o.onLine ? { onLine: o.onLine } : {}),
+        ...(o.ledgerOptions ? { ledgerOptions: o.ledgerOptions } : {}),
       },
     );
     warnings.push(...r.warnings);
@@ -350,7 +353,7 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
       environment: environmentDifferences(m, r.manifest),
       warnings,
     };
-    await openLedger(o.ledger).putRunFile(
+    await openLedger(o.ledger, o.ledgerOptions).putRunFile(
       r.runId,
       "reproduction.json",
       `${JSON.stringify(report, null, 2)}\n`,

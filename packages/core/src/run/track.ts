@@ -14,6 +14,7 @@ import { type DataPinResult, pinData } from "../bag/pin.js";
 import { walkTree } from "../bag/walk.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
 import { fsInputError, TrackRunError, UsageError } from "../errors.js";
+import type { GitLedgerOptions } from "../ledger/git.js";
 import { openLedger } from "../ledger/store.js";
 import { canonicalDigest } from "../manifest/canonical.js";
 import { pinCode } from "../pin/code.js";
@@ -72,6 +73,8 @@ export interface TrackContext {
   onLine?: (stream: "stdout" | "stderr", line: string) => void;
   onStep?: (message: string) => void;
   now?: () => Date;
+  /** For a git: ledger: its cache folder and push token. */
+  ledgerOptions?: GitLedgerOptions;
 }
 
 export interface TrackResult {
@@ -194,7 +197,7 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
   const warnings: string[] = [];
   preflight(spec);
   const repo = resolve(spec.repo);
-  const ledger = openLedger(spec.ledger);
+  const ledger = openLedger(spec.ledger, ctx.ledgerOptions);
   const params = spec.params ? readParams(spec.params) : undefined;
   const gpus = parseGpuRequest(spec.gpus)!;
   if (spec.runtime === "docker" && !ctx.containers)

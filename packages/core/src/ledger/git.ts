@@ -1,0 +1,316 @@
+// `git:REMOTE#BRANCH`: the ledger as a branch of a git repository (default track-run-ledger of the
+// same repository), written with isomorphic-git into a bare cache repository, never a work tree,
+// and pushed over HTTPS with a token. Every change is a commit on the tip the writer fetched; a
+// rejected push (someone else wrote first) means fetch, re-apply, retry with backoff. The branch's
+// history is the audit log, linear by construction.
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
+import { join } from "node:path";
+import { UsageError } from "../errors.js";
+import type { LedgerStore, ProductionPointer } from "./store.js";
+
+type Git = typeof import("isomorphic-git");
+type Http = typeof import("isomorphic-git/http/node");
+
+export interface GitLedgerOptions {
+  /** Where the bare cache repository lives (one per remote and branch). */
+  cacheDir: string;
+  /** HTTPS token (the workflow's GITHUB_TOKEN); sent as x-access-token basic auth. */
+  token?: string;
+  author?: { name: string; email: string };
+  retries?: number;
+}
+
+interface Change {
+  path: string;
+  body: string | Uint8Array;
+}
+
+class Conflict extends Error {}
+
+export class GitLedger implements LedgerStore {
+  readonly uri: string;
+  private readonly gitdir: string;
+  private mods?: { git: Git; http: Http };
+
+  constructor(
+    private readonly url: string,
+    private readonly branch: string,
+    private readonly o: GitLedgerOptions,
+  ) {
+    this.uri = `git:${url.replace(/\/\/[^@/]*@/, "//")}#${branch}`;
+    this.gitdir = join(
+      o.cacheDir,
+      "ledger-git",
+      createHash("sha256").update(`${url}#${branch}`).digest("hex").slice(0, 24),
+    );
+  }
+
+  private async lib(): Promise<{ git: Git; http: Http }> {
+    if (!this.mods) {
+      const git = (await import("isomorphic-git")) as Git & { default?: Git };
+      const http = (await import("isomorphic-git/http/node")) as Http & { default?: Http };
+      this.mods = { git: git.default ?? git, http: http.default ?? http };
+      if (!fs.existsSync(join(this.gitdir, "HEAD"))) {
+        fs.mkdirSync(this.gitdir, { recursive: true });
+        await this.mods.git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
+        await this.mods.git.addRemote({
+          fs,
+          gitdir: this.gitdir,
+          remote: "origin",
+          url: this.url,
+          force: true,
+        });
+      }
+    }
+    return this.mods;
+  }
+
+  private auth() {
+    return this.o.token ? () => ({ username: "x-access-token", password: this.o.token! }) : undefined;
+  }
+
+  /** Fetches the branch; its tip, or undefined when the branch does not exist yet. */
+  private async fetchTip(): Promise<string | undefined> {
+    const { git, http } = await this.lib();
+    try {
+      await git.fetch({
+        fs,
+        http,
+        gitdir: this.gitdir,
+        remote: "origin",
+        ref: this.branch,
+        remoteRef: this.branch,
+        singleBranch: true,
+        tags: false,
+        ...(this.auth() ? { onAuth: this.auth()! } : {}),
+      });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === "NotFoundError" || /Could not find|couldn't find remote ref/i.test((e as Error).message))
+        return undefined;
+      throw new UsageError(
+        "ledger-unreachable",
+        `ledger ${this.uri} cannot be fetched: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+    try {
+      return await git.resolveRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async readAt(tip: string | undefined, path: string): Promise<Buffer | undefined> {
+    if (!tip) return undefined;
+    const { git } = await this.lib();
+    try {
+      const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid: tip, filepath: path });
+      return Buffer.from(blob);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async listAt(tip: string | undefined, path: string): Promise<string[]> {
+    if (!tip) return [];
+    const { git } = await this.lib();
+    try {
+      const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid: tip, filepath: path });
+      return tree.map((e) => e.path).sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /** A new tree: `base` with `changes` written in (nested folders made as needed). */
+  private async tree(base: string | undefined, changes: readonly Change[]): Promise<string> {
+    const { git } = await this.lib();
+    type Node = { files: Map<string, string>; dirs: Map<string, Node>; base?: string };
+    const root: Node = { files: new Map(), dirs: new Map(), ...(base ? { base } : {}) };
+    for (const c of changes) {
+      const parts = c.path.split("/");
+      let node = root;
+      for (const dir of parts.slice(0, -1)) {
+        let next = node.dirs.get(dir);
+        if (!next) {
+          next = { files: new Map(), dirs: new Map() };
+          node.dirs.set(dir, next);
+        }
+        node = next;
+      }
+      node.files.set(
+        parts[parts.length - 1]!,
+        await git.writeBlob({ fs, gitdir: this.gitdir, blob: Buffer.from(c.body) }),
+      );
+    }
+    const write = async (node: Node, baseOid: string | undefined): Promise<string> => {
+      const entries = new Map<string, { mode: string; path: string; oid: string; type: "blob" | "tree" }>();
+      if (baseOid)
+        for (const e of (await git.readTree({ fs, gitdir: this.gitdir, oid: baseOid })).tree)
+          entries.set(e.path, e as never);
+      for (const [name, oid] of node.files)
+        entries.set(name, { mode: "100644", path: name, oid, type: "blob" });
+      for (const [name, child] of node.dirs) {
+        const existing = entries.get(name);
+        entries.set(name, {
+          mode: "040000",
+          path: name,
+          oid: await write(child, existing?.type === "tree" ? existing.oid : undefined),
+          type: "tree",
+        });
+      }
+      return git.writeTree({ fs, gitdir: this.gitdir, tree: [...entries.values()] });
+    };
+    const baseTree = base
+      ? (await git.readCommit({ fs, gitdir: this.gitdir, oid: base })).commit.tree
+      : undefined;
+    return write(root, baseTree);
+  }
+
+  /**
+   * The compare-and-swap loop: `plan(tip)` reads the current tip and returns the change to make (or
+   * throws Conflict when the change no longer applies); the commit goes on that tip; a rejected push
+   * starts over from a fresh fetch, with backoff.
+   */
+  private async update(message: string, plan: (tip: string | undefined) => Promise<Change[]>): Promise<void> {
+    const { git, http } = await this.lib();
+    const retries = this.o.retries ?? 8;
+    let delay = 50 + Math.random() * 50;
+    for (let attempt = 0; ; attempt++) {
+      const tip = await this.fetchTip();
+      const changes = await plan(tip);
+      const tree = await this.tree(tip, changes);
+      const now = Math.floor(Date.now() / 1000);
+      const author = {
+        ...(this.o.author ?? { name: "track-run", email: "track-run@users.noreply.github.com" }),
+        timestamp: now,
+        timezoneOffset: 0,
+      };
+      const commit = await git.writeCommit({
+        fs,
+        gitdir: this.gitdir,
+        commit: { message: `${message}\n`, tree, parent: tip ? [tip] : [], author, committer: author },
+      });
+      await git.writeRef({
+        fs,
+        gitdir: this.gitdir,
+        ref: `refs/heads/${this.branch}`,
+        value: commit,
+        force: true,
+      });
+      try {
+        const r = await git.push({
+          fs,
+          http,
+          gitdir: this.gitdir,
+          remote: "origin",
+          ref: this.branch,
+          remoteRef: this.branch,
+          ...(this.auth() ? { onAuth: this.auth()! } : {}),
+        });
+        if (r.ok) return;
+        throw Object.assign(new Error(r.error ?? `push rejected: ${JSON.stringify(r.refs)}`), {
+          code: "PushRejectedError",
+        });
+      } catch (e) {
+        const rejected =
+          (e as { code?: string }).code === "PushRejectedError" ||
+          /reject|non-fast-forward|fetch first|failed to update ref/i.test((e as Error).message);
+        if (!rejected)
+          throw new UsageError(
+            "ledger-push-failed",
+            `pushing to ledger ${this.uri} failed: ${(e as Error).message}`,
+            { cause: e },
+          );
+        if (attempt >= retries)
+          throw new UsageError(
+            "ledger-busy",
+            `ledger ${this.uri}: ${retries + 1} pushes were rejected (others kept writing first); try again`,
+          );
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 2000) * (0.5 + Math.random());
+      }
+    }
+  }
+
+  async putRun(runId: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<string> {
+    await this.update(`record run ${runId}`, async (tip) => {
+      if ((await this.listAt(tip, `runs/${runId}`)).length)
+        throw new UsageError("run-exists", `run ${runId} is already recorded in ${this.uri}`);
+      return Object.entries(files).map(([name, body]) => ({ path: `runs/${runId}/${name}`, body }));
+    });
+    return `${this.uri}/runs/${runId}`;
+  }
+
+  async putRunFile(runId: string, name: string, body: string | Uint8Array): Promise<void> {
+    await this.update(`add ${name} to run ${runId}`, async () => [{ path: `runs/${runId}/${name}`, body }]);
+  }
+
+  async readRunFile(runId: string, name: string): Promise<Buffer | undefined> {
+    return this.readAt(await this.fetchTip(), `runs/${runId}/${name}`);
+  }
+
+  async listRuns(): Promise<string[]> {
+    return this.listAt(await this.fetchTip(), "runs");
+  }
+
+  async readProduction(model: string): Promise<ProductionPointer | undefined> {
+    const body = await this.readAt(await this.fetchTip(), `models/${model}/production.json`);
+    return body ? (JSON.parse(body.toString("utf8")) as ProductionPointer) : undefined;
+  }
+
+  async swapProduction(
+    model: string,
+    expectedSeq: number,
+    next: ProductionPointer,
+    record: string,
+  ): Promise<boolean> {
+    try {
+      await this.update(`${next.kind} ${model}: ${next.runId}`, async (tip) => {
+        const body = await this.readAt(tip, `models/${model}/production.json`);
+        const seq = body ? (JSON.parse(body.toString("utf8")) as ProductionPointer).seq : 0;
+        if (seq !== expectedSeq) throw new Conflict();
+        const name = `${String(next.seq).padStart(6, "0")}-${next.runId}`;
+        const pointer = `${JSON.stringify(next, null, 2)}\n`;
+        return [
+          { path: `models/${model}/production.json`, body: pointer },
+          { path: `models/${model}/promotions/${name}.json`, body: pointer },
+          { path: `models/${model}/promotions/${name}.sigstore.json`, body: record },
+        ];
+      });
+      return true;
+    } catch (e) {
+      if (e instanceof Conflict) return false;
+      throw e;
+    }
+  }
+
+  async promotions(model: string): Promise<ProductionPointer[]> {
+    const tip = await this.fetchTip();
+    const names = (await this.listAt(tip, `models/${model}/promotions`)).filter(
+      (n) => n.endsWith(".json") && !n.endsWith(".sigstore.json"),
+    );
+    const out: ProductionPointer[] = [];
+    for (const n of names)
+      out.push(
+        JSON.parse(
+          (await this.readAt(tip, `models/${model}/promotions/${n}`))!.toString("utf8"),
+        ) as ProductionPointer,
+      );
+    return out;
+  }
+}
+
+/** git:URL#BRANCH (BRANCH defaults to track-run-ledger). */
+export function parseGitLedgerUri(uri: string): { url: string; branch: string } {
+  const rest = uri.slice("git:".length);
+  const hash = rest.lastIndexOf("#");
+  const url = hash >= 0 ? rest.slice(0, hash) : rest;
+  const branch = hash >= 0 ? rest.slice(hash + 1) : "track-run-ledger";
+  if (!/^https?:\/\//.test(url) || !branch) {
+    throw new UsageError("bad-ledger", `ledger "${uri}" must be git:https://HOST/OWNER/REPO.git#BRANCH`);
+  }
+  return { url, branch };
+}

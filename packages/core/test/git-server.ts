@@ -1,0 +1,86 @@
+// A real git smart-HTTP server on loopback: `git http-backend` behind a small CGI bridge.
+import { execFileSync, spawn } from "node:child_process";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+
+export interface GitServer {
+  /** http://127.0.0.1:PORT/NAME.git for a bare repository made with `repo(NAME)`. */
+  url(name: string): string;
+  repo(name: string): string;
+  root: string;
+  close(): Promise<void>;
+}
+
+export async function startGitServer(root: string): Promise<GitServer> {
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const child = spawn("git", ["http-backend"], {
+      env: {
+        PATH: process.env.PATH,
+        GIT_PROJECT_ROOT: root,
+        GIT_HTTP_EXPORT_ALL: "1",
+        REMOTE_USER: "track-run-test",
+        REMOTE_ADDR: "127.0.0.1",
+        REQUEST_METHOD: req.method ?? "GET",
+        PATH_INFO: decodeURIComponent(url.pathname),
+        QUERY_STRING: url.search.slice(1),
+        CONTENT_TYPE: req.headers["content-type"] ?? "",
+        ...(req.headers["content-encoding"]
+          ? { HTTP_CONTENT_ENCODING: String(req.headers["content-encoding"]) }
+          : {}),
+        ...(req.headers["git-protocol"] ? { GIT_PROTOCOL: String(req.headers["git-protocol"]) } : {}),
+      },
+    });
+    req.pipe(child.stdin);
+    let head = Buffer.alloc(0);
+    let headersDone = false;
+    child.stdout.on("data", (chunk: Buffer) => {
+      if (headersDone) {
+        res.write(chunk);
+        return;
+      }
+      head = Buffer.concat([head, chunk]);
+      const end = head.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      headersDone = true;
+      let status = 200;
+      for (const line of head.subarray(0, end).toString("latin1").split("\r\n")) {
+        const i = line.indexOf(":");
+        const k = line.slice(0, i).trim();
+        const v = line.slice(i + 1).trim();
+        if (k.toLowerCase() === "status") status = Number(v.split(" ")[0]);
+        else res.setHeader(k, v);
+      }
+      res.writeHead(status);
+      res.write(head.subarray(end + 4));
+    });
+    child.stdout.on("end", () => res.end());
+    child.on("error", () => res.writeHead(500).end());
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    root,
+    url: (name) => `http://127.0.0.1:${port}/${name}.git`,
+    /** A bare repository like a project's: code on main; the ledger branch is created by the first write. */
+    repo(name) {
+      const dir = join(root, `${name}.git`);
+      execFileSync("git", ["init", "-q", "--bare", "-b", "main", dir]);
+      execFileSync("git", ["-C", dir, "config", "http.receivepack", "true"]);
+      const work = `${dir}.seed`;
+      const env = {
+        ...process.env,
+        GIT_AUTHOR_NAME: "t",
+        GIT_AUTHOR_EMAIL: "t@e",
+        GIT_COMMITTER_NAME: "t",
+        GIT_COMMITTER_EMAIL: "t@e",
+      };
+      execFileSync("git", ["init", "-q", "-b", "main", work]);
+      execFileSync("git", ["-C", work, "commit", "-q", "--allow-empty", "-m", "project"], { env });
+      execFileSync("git", ["-C", work, "push", "-q", dir, "main"], { env });
+      return dir;
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}

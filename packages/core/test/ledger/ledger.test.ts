@@ -1,0 +1,202 @@
+import { execFileSync, spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  buildStatement,
+  canonicalDigest,
+  generateKeys,
+  type LedgerStore,
+  openLedger,
+  type Policy,
+  type ProductionPointer,
+  promoteRun,
+  type RunManifest,
+  readPrivateKey,
+  readPublicKey,
+  rollbackModel,
+  signStatement,
+} from "../../src/index.js";
+import { type GitServer, startGitServer } from "../git-server.js";
+import { tempDir } from "../helpers.js";
+import { sampleManifest } from "../sign/fixtures.js";
+
+let git: GitServer;
+let keys: string;
+// Suite-wide folders (tempDir() is removed after each test).
+const suite = mkdtempSync(join(tmpdir(), "track-run-ledger-"));
+beforeAll(async () => {
+  mkdirSync(join(suite, "git"));
+  git = await startGitServer(join(suite, "git"));
+  keys = join(suite, "keys");
+  generateKeys(join(keys, "k"));
+});
+afterAll(async () => {
+  await git.close();
+  rmSync(suite, { recursive: true, force: true });
+});
+
+const policy: Policy = {
+  model: "spam-classifier",
+  metrics: { accuracy: { direction: "higher", max_regression: 0.5 } },
+  provenance: { signed: true },
+};
+
+function manifest(runId: string, accuracy: number): RunManifest {
+  const m = sampleManifest([{ path: "model.bin", sha256: "1".repeat(64), size: 1 }]);
+  return { ...m, runId, metrics: { final: [{ name: "accuracy", value: accuracy, stage: "test" }] } };
+}
+async function record(ledger: LedgerStore, m: RunManifest): Promise<void> {
+  const bundle = signStatement(buildStatement(m), readPrivateKey(join(keys, "k.key")));
+  await ledger.putRun(m.runId, {
+    "manifest.json": JSON.stringify(m),
+    "bundle.sigstore.json": JSON.stringify(bundle),
+  });
+}
+const trust = () => ({ keys: [readPublicKey(join(keys, "k.pub"))] });
+const signing = () => ({ key: readPrivateKey(join(keys, "k.key")) });
+
+describe.each(["dir", "git"] as const)("the %s ledger", (kind) => {
+  const open = (): LedgerStore => {
+    if (kind === "dir") return openLedger(`dir:${tempDir()}`);
+    const name = `ledger-${Math.random().toString(36).slice(2, 8)}`;
+    git.repo(name);
+    return openLedger(`git:${git.url(name)}#track-run-ledger`, { cacheDir: tempDir() });
+  };
+
+  it("records runs, promotes through the gate with a signed record, and rolls back as a new promotion", async () => {
+    const ledger = open();
+    await record(ledger, manifest("run-a", 0.9));
+    await record(ledger, manifest("run-b", 0.92));
+    expect(await ledger.listRuns()).toEqual(["run-a", "run-b"]);
+    const first = await promoteRun({
+      ledger,
+      policy,
+      runId: "run-a",
+      trust: trust(),
+      signing: signing(),
+      by: { actor: "ada" },
+    });
+    expect(first).toMatchObject({ promoted: true, pointer: { seq: 1, runId: "run-a", previous: null } });
+    expect(first.verdict.firstModel).toBe(true);
+    const second = await promoteRun({
+      ledger,
+      policy,
+      runId: "run-b",
+      trust: trust(),
+      signing: signing(),
+      by: { actor: "ada", environment: "production" },
+    });
+    expect(second.pointer).toMatchObject({
+      seq: 2,
+      runId: "run-b",
+      previous: { runId: "run-a" },
+      manifestDigest: canonicalDigest(manifest("run-b", 0.92)),
+    });
+    const back = await rollbackModel({
+      ledger,
+      model: "spam-classifier",
+      signing: signing(),
+      by: { actor: "bob" },
+    });
+    expect(back).toMatchObject({ kind: "rollback", seq: 3, runId: "run-a", previous: { runId: "run-b" } });
+    expect((await ledger.readProduction("spam-classifier"))?.runId).toBe("run-a");
+    expect(
+      (await ledger.promotions("spam-classifier")).map(
+        (p: ProductionPointer) => `${p.seq}:${p.kind}:${p.runId}`,
+      ),
+    ).toEqual(["1:promotion:run-a", "2:promotion:run-b", "3:rollback:run-a"]);
+  });
+
+  it("refuses a promotion the gate does not pass, saying which rule", async () => {
+    const ledger = open();
+    await record(ledger, manifest("good", 0.9));
+    await promoteRun({ ledger, policy, runId: "good", trust: trust(), signing: signing(), by: {} });
+    await ledger.putRun("unsigned", { "manifest.json": JSON.stringify(manifest("unsigned", 0.95)) });
+    const r = await promoteRun({
+      ledger,
+      policy,
+      runId: "unsigned",
+      trust: trust(),
+      signing: signing(),
+      by: {},
+    });
+    expect(r.promoted).toBe(false);
+    expect(r.verdict.rules.filter((x) => !x.pass).map((x) => x.reason)).toEqual([
+      "unsigned: not signed by a trusted key or identity",
+    ]);
+    expect((await ledger.readProduction("spam-classifier"))?.runId).toBe("good");
+  });
+});
+
+describe("the git ledger under contention", () => {
+  it("10 processes promote at once: exactly one wins each round, no update is lost, history is linear", async () => {
+    const name = "contended";
+    const bare = git.repo(name);
+    const uri = `git:${git.url(name)}#track-run-ledger`;
+    const setup = openLedger(uri, { cacheDir: tempDir() });
+    const rounds = 3;
+    for (let r = 0; r < rounds; r++)
+      for (let p = 0; p < 10; p++) await record(setup, manifest(`r${r}-p${p}`, 0.9 + r * 0.01 + p * 0.0001));
+    const policyFile = join(tempDir(), "policy.json");
+    writeFileSync(policyFile, JSON.stringify(policy));
+    const cli = new URL("../../../cli/bin/track-run.js", import.meta.url).pathname;
+    // Ten jobs at once, each with its own runner cache, as matrix jobs on separate runners would be.
+    const promote = (runId: string) =>
+      new Promise<{ runId: string; promoted: boolean; reason?: string }>((resolve, reject) => {
+        const c = spawn(
+          process.execPath,
+          [
+            cli,
+            "promote",
+            runId,
+            "--model",
+            "spam-classifier",
+            "--ledger",
+            uri,
+            "--policy",
+            policyFile,
+            "--trusted-key",
+            join(keys, "k.pub"),
+            "--key",
+            join(keys, "k.key"),
+            "--json",
+          ],
+          { env: { ...process.env, TRACK_RUN_CACHE: tempDir() }, stdio: ["ignore", "pipe", "pipe"] },
+        );
+        let out = "";
+        let err = "";
+        c.stdout.on("data", (d) => (out += d));
+        c.stderr.on("data", (d) => (err += d));
+        c.on("close", (code) => {
+          try {
+            const r = JSON.parse(out) as { promoted: boolean; reason?: string };
+            resolve({ runId, promoted: r.promoted, ...(r.reason ? { reason: r.reason } : {}) });
+          } catch {
+            reject(new Error(`promote ${runId} exited ${code}: ${err}${out}`));
+          }
+        });
+      });
+    const winners: string[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const results = await Promise.all(Array.from({ length: 10 }, (_, p) => promote(`r${r}-p${p}`)));
+      const won = results.filter((x) => x.promoted);
+      expect(won, JSON.stringify(results)).toHaveLength(1);
+      for (const lost of results.filter((x) => !x.promoted))
+        expect(lost.reason).toMatch(/changed while promoting/);
+      winners.push(won[0]!.runId);
+    }
+    const history = await setup.promotions("spam-classifier");
+    expect(history.map((p) => p.runId)).toEqual(winners);
+    expect(history.map((p) => p.seq)).toEqual([1, 2, 3]);
+    const merges = execFileSync("git", ["-C", bare, "log", "--merges", "--oneline", "track-run-ledger"], {
+      encoding: "utf8",
+    });
+    expect(merges).toBe("");
+    const commits = execFileSync("git", ["-C", bare, "rev-list", "--count", "track-run-ledger"], {
+      encoding: "utf8",
+    }).trim();
+    expect(Number(commits)).toBe(30 + 3);
+  }, 240_000);
+});
