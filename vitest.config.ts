@@ -13,6 +13,10 @@ export default defineConfig({
         replacement: fileURLToPath(new URL("./packages/core/src/util/interop.ts", import.meta.url)),
       },
       {
+        find: /^@track-run\/core\/files$/,
+        replacement: fileURLToPath(new URL("./packages/core/src/util/files.ts", import.meta.url)),
+      },
+      {
         find: /^@track-run\/core\/errors$/,
         replacement: fileURLToPath(new URL("./packages/core/src/errors.ts", import.meta.url)),
       },

@@ -23449,11 +23449,22 @@ function fromReport(report, source, abs, given) {
 // packages/core/src/bag/tar.ts
 var tarStream2 = __toESM(require_tar_stream(), 1);
 
+// actions/fail.ts
+function failStep(e) {
+  if (isTrackRunError(e)) {
+    setFailed([e.message, ...e.details].join("\n"));
+    process.exitCode = e.exitCode;
+  } else if (e instanceof Error && e.message.startsWith("Input required and not supplied:")) {
+    setFailed(e.message);
+    process.exitCode = 2;
+  } else setFailed(e instanceof Error ? e.stack ?? e.message : String(e));
+}
+
 // actions/bag/src/main.ts
 function readInputs() {
   const mode = (getInput("mode") || "pin").trim().toLowerCase();
   if (!["pin", "full", "validate", "fast", "completeness"].includes(mode)) {
-    throw new Error(`input mode "${mode}" must be pin, validate, fast or completeness`);
+    throw new UsageError("usage", `input mode "${mode}" must be pin, validate, fast or completeness`);
   }
   return {
     path: getInput("path", { required: true }),
@@ -23501,6 +23512,4 @@ async function run() {
     setFailed(`${inputs.path} is not a valid bag (${report.errors.length} problems)`);
   }
 }
-run().catch((e) => {
-  setFailed(isTrackRunError(e) ? e.message : e instanceof Error ? e.stack ?? e.message : String(e));
-});
+run().catch(failStep);

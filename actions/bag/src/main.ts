@@ -1,7 +1,8 @@
 // actions/bag: inputs -> core -> outputs, step summary, exit. Nothing else lives here.
 import * as core from "@actions/core";
 import { type BagReport, pinData, type ValidationMode, validateBag } from "@track-run/core/bag";
-import { isTrackRunError } from "@track-run/core/errors";
+import { UsageError } from "@track-run/core/errors";
+import { failStep } from "../../fail.js";
 
 type Mode = "pin" | ValidationMode;
 
@@ -13,7 +14,7 @@ interface Inputs {
 function readInputs(): Inputs {
   const mode = (core.getInput("mode") || "pin").trim().toLowerCase();
   if (!["pin", "full", "validate", "fast", "completeness"].includes(mode)) {
-    throw new Error(`input mode "${mode}" must be pin, validate, fast or completeness`);
+    throw new UsageError("usage", `input mode "${mode}" must be pin, validate, fast or completeness`);
   }
   return {
     path: core.getInput("path", { required: true }),
@@ -67,6 +68,4 @@ async function run(): Promise<void> {
   }
 }
 
-run().catch((e: unknown) => {
-  core.setFailed(isTrackRunError(e) ? e.message : e instanceof Error ? (e.stack ?? e.message) : String(e));
-});
+run().catch(failStep);

@@ -37,7 +37,7 @@ describe("actions/bag (bundled)", () => {
 
   it("rejects a bad mode input", async () => {
     const r = await runAction({ path: ".", mode: "sometimes" });
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stdout).toContain('input mode "sometimes" must be pin, validate, fast or completeness');
   });
 });

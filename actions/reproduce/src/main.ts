@@ -1,49 +1,14 @@
 // actions/reproduce: inputs -> core -> outputs, step summary, exit. Nothing else lives here.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import * as core from "@actions/core";
-import type { Policy } from "@track-run/core";
-import { isTrackRunError, UsageError } from "@track-run/core/errors";
-import { loadCommonJs } from "@track-run/core/interop";
 import { runnerFromEnvironment } from "@track-run/core/pin";
 import { type ReproduceReport, reproduceRun } from "@track-run/core/reproduce";
-import { validateDocument } from "@track-run/core/schema";
-import { parsePrivateKey, readTrustFile, type SigningPlan } from "@track-run/core/sign";
-import { parse as parseYaml } from "yaml";
-
-const flag = (name: string) => core.getInput(name).trim().toLowerCase() === "true";
-
-function readJson(path: string, what: string): unknown {
-  if (!existsSync(path)) throw new UsageError("input-missing", `${what} "${path}" does not exist`);
-  return JSON.parse(readFileSync(path, "utf8"));
-}
-
-async function signingPlan(): Promise<SigningPlan> {
-  if (flag("unsigned")) return { unsigned: true };
-  const plan: SigningPlan = {};
-  const pem = core.getInput("signing-key");
-  if (pem) {
-    for (const line of pem.split(/\r?\n/))
-      if (line.trim() && !line.startsWith("-----")) core.setSecret(line.trim());
-    plan.key = parsePrivateKey(pem, "input signing-key");
-  }
-  if (flag("keyless")) {
-    const { DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL } = await loadCommonJs(() => import("sigstore"));
-    plan.keyless = {
-      fulcioURL: process.env.TRACK_RUN_FULCIO_URL ?? DEFAULT_FULCIO_URL,
-      rekorURL: process.env.TRACK_RUN_REKOR_URL ?? DEFAULT_REKOR_URL,
-      getToken: () => core.getIDToken("sigstore"),
-    };
-  }
-  if (!plan.key && !plan.keyless) {
-    throw new UsageError(
-      "no-signing",
-      "no way to sign the reproduction's record: pass signing-key, keyless: true, or unsigned: true",
-    );
-  }
-  return plan;
-}
+import { readJsonFile, readPolicyFile } from "@track-run/core/schema";
+import { loadTrust } from "@track-run/core/sign";
+import { failStep } from "../../fail.js";
+import { flag, signingPlan } from "../../signing.js";
 
 async function summary(r: ReproduceReport): Promise<void> {
   const icon = { bitwise: "✅", "within-tolerance": "☑️", diverged: "❌", "not-reproducible": "⛔" }[
@@ -92,28 +57,20 @@ async function run(): Promise<void> {
         .map((n) => join(recordDir!, n))
         .find((p) => existsSync(p)) ?? input;
   }
-  const bundle = readJson(bundlePath, "run");
-  const trustFile = core.getInput("trust") || ".track-run/trust.json";
-  const trust =
-    core.getInput("trust") || existsSync(trustFile) ? readTrustFile(trustFile) : { keys: [], identities: [] };
-  const trustedRoot = core.getInput("trusted-root")
-    ? readJson(core.getInput("trusted-root"), "trusted-root")
-    : undefined;
-  const policyFile = core.getInput("policy") || ".track-run/policy.yml";
-  const policy = existsSync(policyFile)
-    ? (validateDocument("policy", parseYaml(readFileSync(policyFile, "utf8")), policyFile) as Policy)
-    : undefined;
+  const bundle = readJsonFile(bundlePath, "run");
+  const trust = loadTrust({ trust: core.getInput("trust"), trustedRoot: core.getInput("trusted-root") });
+  const policy = readPolicyFile(core.getInput("policy"));
   const containers = await (await import("@track-run/core/docker"))
     .openDockerRuntime(process.env.DOCKER_HOST ? { host: process.env.DOCKER_HOST } : {})
     .catch(() => undefined);
   const report = await reproduceRun({
     bundle,
     ...(recordDir ? { recordDir } : {}),
-    trust: { ...trust, ...(trustedRoot ? { trustedRoot } : {}) },
+    trust,
     allowUnsigned: flag("allow-unsigned"),
     repo: resolve("."),
     ...(policy ? { policy } : {}),
-    signing: await signingPlan(),
+    signing: await signingPlan("the reproduction's record"),
     ledger,
     ...(containers ? { containers } : {}),
     cacheDir: process.env.TRACK_RUN_CACHE ?? join(homedir(), ".cache", "track-run"),
@@ -137,12 +94,4 @@ async function run(): Promise<void> {
   }
 }
 
-run().catch((e: unknown) => {
-  core.setFailed(
-    isTrackRunError(e)
-      ? [e.message, ...e.details].join("\n")
-      : e instanceof Error
-        ? (e.stack ?? e.message)
-        : String(e),
-  );
-});
+run().catch(failStep);

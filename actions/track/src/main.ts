@@ -2,8 +2,6 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import * as core from "@actions/core";
-import { isTrackRunError, UsageError } from "@track-run/core/errors";
-import { loadCommonJs } from "@track-run/core/interop";
 import { runnerFromEnvironment } from "@track-run/core/pin";
 import {
   readRunConfig,
@@ -12,7 +10,9 @@ import {
   type TrackSpec,
   trackRun,
 } from "@track-run/core/run";
-import { parsePrivateKey, type SigningPlan } from "@track-run/core/sign";
+import type { SigningPlan } from "@track-run/core/sign";
+import { failStep } from "../../fail.js";
+import { flag, signingPlan } from "../../signing.js";
 import { restoreCaches, saveCaches } from "./cache.js";
 
 const lines = (name: string) =>
@@ -21,35 +21,6 @@ const lines = (name: string) =>
     .split(/\r?\n/)
     .map((l) => l.trim())
     .filter(Boolean);
-const flag = (name: string) => core.getInput(name).trim().toLowerCase() === "true";
-
-async function signingPlan(): Promise<SigningPlan> {
-  if (flag("unsigned")) return { unsigned: true };
-  const plan: SigningPlan = {};
-  const pem = core.getInput("signing-key");
-  if (pem) {
-    // The runner masks line by line: register every line of the key's body.
-    for (const line of pem.split(/\r?\n/))
-      if (line.trim() && !line.startsWith("-----")) core.setSecret(line.trim());
-    plan.key = parsePrivateKey(pem, "input signing-key");
-  }
-  if (flag("keyless")) {
-    const { DEFAULT_FULCIO_URL, DEFAULT_REKOR_URL } = await loadCommonJs(() => import("sigstore"));
-    plan.keyless = {
-      fulcioURL: process.env.TRACK_RUN_FULCIO_URL ?? DEFAULT_FULCIO_URL,
-      rekorURL: process.env.TRACK_RUN_REKOR_URL ?? DEFAULT_REKOR_URL,
-      getToken: () => core.getIDToken("sigstore"),
-    };
-  }
-  if (!plan.key && !plan.keyless) {
-    throw new UsageError(
-      "no-signing",
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub expression shown to the user, not a template
-      "no way to sign: pass `signing-key: ${{ secrets.… }}`, or `keyless: true` with `permissions: id-token: write`, or `unsigned: true`",
-    );
-  }
-  return plan;
-}
 
 function readSpec(plan: SigningPlan): TrackSpec {
   const configInput = core.getInput("config");
@@ -142,7 +113,7 @@ async function writeSummary(r: TrackResult): Promise<void> {
 }
 
 async function run(): Promise<void> {
-  const spec = readSpec(await signingPlan());
+  const spec = readSpec(await signingPlan("the run"));
   const containers =
     spec.runtime === "docker"
       ? await (await import("@track-run/core/docker")).openDockerRuntime(
@@ -199,12 +170,4 @@ async function run(): Promise<void> {
     core.setFailed(`run ${result.runId} ${result.status.state}: ${result.status.reason ?? ""}`);
 }
 
-run().catch((e: unknown) => {
-  core.setFailed(
-    isTrackRunError(e)
-      ? [e.message, ...e.details].join("\n")
-      : e instanceof Error
-        ? (e.stack ?? e.message)
-        : String(e),
-  );
-});
+run().catch(failStep);

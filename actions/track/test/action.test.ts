@@ -109,8 +109,8 @@ describe.skipIf(!engine)("the root action (bundled)", () => {
   it("refuses to run with no way to sign", async () => {
     const dir = repo();
     const r = await runAction(dir, { command: "true" });
-    expect(r.code).toBe(1);
-    expect(r.stdout).toMatch(/::error::no way to sign: pass `signing-key/);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toMatch(/::error::no way to sign the run: pass `signing-key: \$\{\{ secrets\.… \}\}`/);
   });
 });
 

@@ -552,3 +552,139 @@ describe("track-run reproduce and show", () => {
     expect(cli(["reproduce", "no-such-run"], { cwd: dir }).code).toBe(2);
   });
 });
+
+describe("track-run compare, promote, rollback, log, diff, lineage", () => {
+  const gitEnv = {
+    ...process.env,
+    GIT_AUTHOR_NAME: "t",
+    GIT_AUTHOR_EMAIL: "t@e",
+    GIT_COMMITTER_NAME: "t",
+    GIT_COMMITTER_EMAIL: "t@e",
+  };
+  const git = (dir: string, ...args: string[]) => spawnSync("git", args, { cwd: dir, env: gitEnv });
+
+  function project(): string {
+    const dir = mkdtempSync(join(tmpdir(), "track-run-ledgercli-"));
+    mkdirSync(join(dir, "data"));
+    mkdirSync(join(dir, ".track-run"));
+    writeFileSync(join(dir, "data/rows.csv"), "1\n2\n");
+    writeFileSync(join(dir, ".gitignore"), ".track-run/ledger/\n.track-run/keys/\n.track-run/work/\n");
+    writeFileSync(
+      join(dir, ".track-run/policy.yml"),
+      [
+        "model: spam",
+        "metrics:",
+        "  accuracy: { direction: higher, min: 0.80, max_regression: 0.01 }",
+        "provenance: { signed: true, clean_tree: true, data_valid: true }",
+        "",
+      ].join("\n"),
+    );
+    git(dir, "init", "-q", "-b", "main");
+    git(dir, "add", "-A");
+    git(dir, "commit", "-q", "-m", "x");
+    return dir;
+  }
+  const train = (dir: string, accuracy: number) => {
+    const r = cli(
+      [
+        "run",
+        "--json",
+        "--model",
+        "spam",
+        "--runtime",
+        "host",
+        "--data",
+        "rows=data",
+        "--",
+        "sh",
+        "-c",
+        `cp data/rows.csv $TRACK_RUN_OUTPUTS/model.bin; echo ::track-run metric name=accuracy value=${accuracy}`,
+      ],
+      { cwd: dir },
+    );
+    expect(r.stderr).not.toMatch(/error/);
+    expect(r.code).toBe(0);
+    return (JSON.parse(r.stdout) as { runId: string }).runId;
+  };
+
+  it("gates a first model on bounds, fails a regression naming the rule, promotes, logs, diffs, rolls back", () => {
+    const dir = project();
+    const first = train(dir, 0.85);
+    const c1 = cli(["compare", first, "--json"], { cwd: dir });
+    expect(c1.code).toBe(0);
+    const v1 = JSON.parse(c1.stdout) as {
+      verdict: { pass: boolean; firstModel: boolean; rules: { rule: string }[] };
+    };
+    expect(v1.verdict).toMatchObject({ pass: true, firstModel: true });
+    expect(v1.verdict.rules.map((r) => r.rule)).toEqual(
+      expect.arrayContaining(["min", "signed", "clean_tree", "data_valid"]),
+    );
+    const p1 = cli(["promote", first, "--model", "spam", "--environment", "prod"], { cwd: dir });
+    expect(p1.stdout).toMatch(new RegExp(`promoted ${first} to production of spam \\(#1, previous none\\)`));
+    expect(p1.code).toBe(0);
+
+    // A worse candidate: exit 1, the failing rule with value, baseline and threshold.
+    const worse = train(dir, 0.82);
+    const c2 = cli(["compare", worse], { cwd: dir });
+    expect(c2.code).toBe(1);
+    expect(c2.stdout).toMatch(/^spam: FAIL against production/);
+    expect(c2.stdout).toMatch(
+      /FAIL max_regression accuracy: worse by 0\.03 than production \(0\.85\), more than the allowed 0\.01 \[value 0\.82, baseline 0\.85/,
+    );
+    const md = cli(["compare", worse, "--markdown"], { cwd: dir });
+    expect(md.code).toBe(1);
+    expect(md.stdout).toMatch(/<!-- track-run:compare model=spam -->/);
+    expect(md.stdout).toMatch(/\| accuracy \(higher\) \| 0\.85 \| 0\.82 \| -0\.03 \|/);
+    expect(md.stdout).toMatch(/```mermaid\nxychart/);
+    // Promoting it re-runs the gate and refuses.
+    const p2 = cli(["promote", worse, "--model", "spam"], { cwd: dir });
+    expect(p2.code).toBe(1);
+    expect(p2.stdout).toMatch(/NOT promoted/);
+
+    // New data, committed: better; diff names the changed file and the metric delta.
+    writeFileSync(join(dir, "data/rows.csv"), "1\n2\n3\n");
+    writeFileSync(join(dir, "data/extra.csv"), "4\n");
+    git(dir, "add", "-A");
+    git(dir, "commit", "-q", "-m", "more rows");
+    const better = train(dir, 0.9);
+    expect(cli(["compare", better], { cwd: dir }).code).toBe(0);
+    expect(cli(["promote", better, "--model", "spam"], { cwd: dir }).code).toBe(0);
+    const d = cli(["diff", first, better], { cwd: dir });
+    expect(d.code).toBe(0);
+    expect(d.stdout).toMatch(
+      /code {5}\w+ -> \w+ \(\.track-run\/trust\.json, data\/extra\.csv, data\/rows\.csv\)/,
+    );
+    expect(d.stdout).toMatch(/data {5}rows: changed \(\+1 -0 ~1: \+data\/extra\.csv ~data\/rows\.csv\)/);
+    expect(d.stdout).toMatch(/metric {3}accuracy: 0\.85 -> 0\.9 \(\+0\.05\)/);
+
+    const log = cli(["log", "--json"], { cwd: dir });
+    const rows = JSON.parse(log.stdout) as { runId: string; production: boolean; metrics: string }[];
+    expect(rows.map((r) => r.runId).sort()).toEqual([first, worse, better].sort());
+    expect(rows.filter((r) => r.production).map((r) => r.runId)).toEqual([better]);
+
+    // Lineage: the output file (same bytes as the data file) names the run that produced it.
+    const sha = createHash("sha256").update("1\n2\n3\n").digest("hex");
+    const lineage = cli(["lineage", sha], { cwd: dir });
+    expect(lineage.stdout).toMatch(new RegExp(`produced by ${better} as model\\.bin`));
+    expect(cli(["lineage", "nothex"], { cwd: dir }).code).toBe(2);
+
+    const rb = cli(["rollback", "--model", "spam"], { cwd: dir });
+    expect(rb.stdout).toMatch(new RegExp(`rolled back spam to ${first} \\(#3; was ${better}\\)`));
+    const after = JSON.parse(cli(["log", "--json"], { cwd: dir }).stdout) as typeof rows;
+    expect(after.filter((r) => r.production).map((r) => r.runId)).toEqual([first]);
+  });
+
+  it("exits 2 naming a policy for another model, and a bad policy file", () => {
+    const dir = project();
+    const r = cli(["promote", "x", "--model", "other"], { cwd: dir });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/the policy is for model spam, not other/);
+    writeFileSync(
+      join(dir, ".track-run/policy.yml"),
+      "model: spam\nmetrics:\n  accuracy: { direction: up }\n",
+    );
+    const bad = cli(["compare", "x"], { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/policy\.yml/);
+  });
+});

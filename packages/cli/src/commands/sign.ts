@@ -4,6 +4,7 @@ import { rename, writeFile } from "node:fs/promises";
 import { dirname, join, relative, resolve } from "node:path";
 import type { RunManifest } from "@track-run/core";
 import { fsInputError, UsageError } from "@track-run/core/errors";
+import { readJsonFile } from "@track-run/core/files";
 import { loadCommonJs } from "@track-run/core/interop";
 import type {
   KeylessOptions,
@@ -19,20 +20,6 @@ import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
 
 const sign = () => import("@track-run/core/sign");
-
-function readJson(path: string, what: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    throw fsInputError(`${what} "${path}"`, e);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (e) {
-    throw new UsageError("bad-json", `${what} "${path}" is not JSON: ${(e as Error).message}`);
-  }
-}
 
 async function writeAtomic(path: string, text: string): Promise<void> {
   const tmp = join(dirname(resolve(path)), `.${process.pid}.${Date.now()}.tmp`);
@@ -121,7 +108,7 @@ async function signCommand(path: string, opts: SignOptions, out: Output): Promis
   const s = await sign();
   const manifest = validateDocument(
     "manifest",
-    readJson(path, "manifest"),
+    readJsonFile(path, "manifest"),
     `manifest "${path}"`,
   ) as RunManifest;
   const extra = (opts.subject ?? []).map((f) => {
@@ -267,7 +254,7 @@ export function registerSign(program: Command, run: CommandRunner): void {
 async function manifestFrom(path: string): Promise<RunManifest> {
   const { validateDocument } = await import("@track-run/core/schema");
   const { decodeBase64 } = await sign();
-  const doc = readJson(path, "run") as {
+  const doc = readJsonFile(path, "run") as {
     dsseEnvelope?: { payload: string };
     payload?: string;
     predicate?: unknown;
@@ -282,9 +269,9 @@ async function manifestFrom(path: string): Promise<RunManifest> {
 }
 
 async function verifyCommand(path: string, opts: VerifyOptionsCli, out: Output): Promise<number> {
-  const doc = readJson(path, "bundle");
+  const doc = readJsonFile(path, "bundle");
   const trust = await trusted(opts.key, opts.trust);
-  const trustedRoot = opts.trustedRoot ? readJson(opts.trustedRoot, "trusted root") : undefined;
+  const trustedRoot = opts.trustedRoot ? readJsonFile(opts.trustedRoot, "trusted root") : undefined;
   const { verifyBundle } = await sign();
   const deep = opts.deep ? (await import("./deep.js")).deepChecks(opts.repo, readEnvironment()) : undefined;
   const report = await verifyBundle(doc, {

@@ -9,12 +9,12 @@ import type { HistoryPoint } from "../report/markdown.js";
 import type { IdentityRule } from "../sign/identity.js";
 import type { PublicKeyInfo } from "../sign/keys.js";
 import { type SigningPlan, signRecord } from "../sign/plan.js";
-import { STATEMENT_TYPE } from "../sign/statement.js";
+import { PROMOTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../sign/statement.js";
 import { verifyBundle } from "../sign/verify.js";
 import { diffRuns, type RunDiff } from "./diff.js";
 import type { LedgerStore, ProductionPointer } from "./store.js";
 
-export const PROMOTION_PREDICATE_TYPE = "https://track-run.dev/attestation/promotion/v1";
+export { PROMOTION_PREDICATE_TYPE };
 
 export interface Trust {
   keys: readonly PublicKeyInfo[];

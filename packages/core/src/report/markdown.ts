@@ -34,7 +34,13 @@ export interface ReportInput {
   history?: Record<string, HistoryPoint[]>;
   /** Where the full report is (the step summary), for a truncated comment. */
   detailsUrl?: string;
+  /** Largest length in characters (default: GitHub's comment limit). */
+  limit?: number;
 }
+
+/** A change with its sign: +0.02, -0.03, 0. */
+const signed = (x: number | undefined, digits?: number) =>
+  x !== undefined && x > 0 ? `+${num(x, digits)}` : num(x, digits);
 
 function metricRows(v: GateVerdict): string[] {
   const rows = [
@@ -60,7 +66,7 @@ function metricRows(v: GateVerdict): string[] {
         ? " (single run)"
         : "";
     rows.push(
-      `| ${esc(m.name)} (${m.direction}) | ${base} | ${cand} | ${num(m.delta)} | ${m.deltaPercent === undefined ? "–" : `${num(m.deltaPercent, 3)}%`} | ${arrow}${sig} | ${ok ? "✅ pass" : "❌ fail"} |`,
+      `| ${esc(m.name)} (${m.direction}) | ${base} | ${cand} | ${signed(m.delta)} | ${m.deltaPercent === undefined ? "–" : `${signed(m.deltaPercent, 3)}%`} | ${arrow}${sig} | ${ok ? "✅ pass" : "❌ fail"} |`,
     );
   }
   return rows;
@@ -69,6 +75,11 @@ function metricRows(v: GateVerdict): string[] {
 function ruleLine(r: RuleResult): string {
   return `- ${r.pass ? "✅" : "❌"} **${r.rule}**${r.metric ? ` ${esc(r.metric)}` : ""}: ${esc(r.reason)}${r.threshold ? ` _(rule: ${esc(r.threshold)})_` : ""}`;
 }
+
+/** Charts in one report: each is drawn by the reader's browser, so a few tell more than hundreds. */
+const MAX_CHARTS = 6;
+
+const failing = (v: GateVerdict, metric: string) => v.rules.some((r) => r.metric === metric && !r.pass);
 
 function chart(name: string, points: HistoryPoint[]): string[] {
   const values = points.map((p) => p.value);
@@ -143,11 +154,30 @@ export function renderReport(input: ReportInput): string {
   const prov = v.rules.filter((r) => !r.metric);
   if (prov.length) lines.push("**Provenance**", "", ...prov.map(ruleLine), "");
   if (input.diff) lines.push("**What changed since production**", "", ...changedLines(input.diff), "");
-  for (const [name, points] of Object.entries(input.history ?? {})) {
-    if (points.length >= 2) lines.push(...chart(name, points), "");
-  }
+  // A chart per gated metric with a history, failing metrics first, at most MAX_CHARTS of them.
+  const charted = Object.entries(input.history ?? {})
+    .filter(([, points]) => points.length >= 2)
+    .sort(([a], [b]) => Number(failing(v, b)) - Number(failing(v, a)));
+  for (const [name, points] of charted.slice(0, MAX_CHARTS)) lines.push(...chart(name, points), "");
+  if (charted.length > MAX_CHARTS)
+    lines.push(
+      `_Charts of ${charted.length - MAX_CHARTS} more metrics are left out; \`track-run log\` lists every run's values._`,
+      "",
+    );
+  const limit = input.limit ?? COMMENT_LIMIT;
   const full = lines.join("\n");
-  if (full.length <= COMMENT_LIMIT) return full;
-  const note = `\n\n… truncated to fit GitHub's ${COMMENT_LIMIT}-character limit; the full report is in the step summary${input.detailsUrl ? `: ${input.detailsUrl}` : ""}.`;
-  return full.slice(0, COMMENT_LIMIT - note.length) + note;
+  if (full.length <= limit) return full;
+  // Cut at a line, never inside a table row or a chart: an open code fence is dropped whole.
+  const note = `\n\n… truncated to fit GitHub's ${limit}-character limit; the full report is in the step summary${input.detailsUrl ? `: ${input.detailsUrl}` : ""}.`;
+  const kept: string[] = [];
+  let size = 0;
+  let fenceAt = -1;
+  for (const line of lines) {
+    if (size + line.length + 1 > limit - note.length) break;
+    if (line.startsWith("```")) fenceAt = fenceAt < 0 ? kept.length : -1;
+    kept.push(line);
+    size += line.length + 1;
+  }
+  if (fenceAt >= 0) kept.length = fenceAt;
+  return kept.join("\n").trimEnd() + note;
 }

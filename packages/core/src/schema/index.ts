@@ -1,3 +1,4 @@
+export { DEFAULT_POLICY, readJsonFile, readPolicyFile } from "./files.js";
 export {
   type DocumentKind,
   type DocumentTypes,

@@ -29,7 +29,13 @@ export {
   type Statement,
   type Subject,
 } from "./statement.js";
-export { readTrustFile, type TrustedKey, type TrustSettings } from "./trust.js";
+export {
+  DEFAULT_TRUST_FILE,
+  loadTrust,
+  readTrustFile,
+  type TrustedKey,
+  type TrustSettings,
+} from "./trust.js";
 export {
   type DeepCheck,
   type VerifyCheck,

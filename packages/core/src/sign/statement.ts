@@ -5,6 +5,8 @@ import type { RunManifest } from "../__generated__/index.js";
 export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 /** The predicate type of a track-run manifest (documented in docs/manifest.md). */
 export const MANIFEST_PREDICATE_TYPE = "https://track-run.dev/attestation/run-manifest/v1";
+/** A production pointer: which run of a model went to production, by whom, replacing what. */
+export const PROMOTION_PREDICATE_TYPE = "https://track-run.dev/attestation/promotion/v1";
 
 export interface Subject {
   name: string;

@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { fsInputError, UsageError } from "../errors.js";
 import { validateDocument } from "../schema/validate.js";
+import { readJsonFile } from "../util/files.js";
 import type { IdentityRule } from "./identity.js";
 import { type PublicKeyInfo, parsePublicKey, readPublicKey } from "./keys.js";
 
@@ -48,4 +49,29 @@ export function readTrustFile(path: string): TrustSettings {
     return k.name ? { ...info, name: k.name } : info;
   });
   return { keys, identities: trust.identities ?? [] };
+}
+
+export const DEFAULT_TRUST_FILE = ".track-run/trust.json";
+
+/**
+ * Trusted keys and identities as a command or an action reads them: each public key named, plus
+ * the trust file (given, or .track-run/trust.json when present), plus a Sigstore trusted root.
+ */
+export function loadTrust(o: {
+  trustedKeys?: readonly string[];
+  trust?: string;
+  trustedRoot?: string;
+}): TrustSettings & { trustedRoot?: unknown } {
+  const out: TrustSettings & { trustedRoot?: unknown } = {
+    keys: (o.trustedKeys ?? []).map((k) => readPublicKey(k)),
+    identities: [],
+  };
+  const file = o.trust || DEFAULT_TRUST_FILE;
+  if (o.trust || fs.existsSync(file)) {
+    const t = readTrustFile(file);
+    out.keys.push(...t.keys);
+    out.identities.push(...t.identities);
+  }
+  if (o.trustedRoot) out.trustedRoot = readJsonFile(o.trustedRoot, "trusted root");
+  return out;
 }

@@ -3,15 +3,21 @@
 // says exactly what failed.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { bundleFromJSON } from "@sigstore/bundle";
 import type { RunManifest } from "../__generated__/index.js";
+import { canonicalDigest } from "../manifest/canonical.js";
 import { schemaProblems } from "../schema/validate.js";
 import { loadCommonJs } from "../util/interop.js";
 import { decodeBase64, INTOTO_PAYLOAD_TYPE, pae, verifyPae } from "./dsse.js";
 import { describeIdentity, type IdentityRule, matchIdentity, type SignerIdentity } from "./identity.js";
 import type { PublicKeyInfo } from "./keys.js";
-import { MANIFEST_PREDICATE_TYPE, STATEMENT_TYPE, type Statement } from "./statement.js";
+import {
+  MANIFEST_PREDICATE_TYPE,
+  PROMOTION_PREDICATE_TYPE,
+  STATEMENT_TYPE,
+  type Statement,
+} from "./statement.js";
 
 export interface VerifyCheck {
   name: string;
@@ -169,9 +175,10 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
     const problems: string[] = [];
     if (statement._type !== STATEMENT_TYPE)
       problems.push(`_type is ${JSON.stringify(statement._type)}, expected ${STATEMENT_TYPE}`);
-    if (statement.predicateType !== MANIFEST_PREDICATE_TYPE)
+    const promotion = statement.predicateType === PROMOTION_PREDICATE_TYPE;
+    if (statement.predicateType !== MANIFEST_PREDICATE_TYPE && !promotion)
       problems.push(
-        `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${MANIFEST_PREDICATE_TYPE}`,
+        `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${MANIFEST_PREDICATE_TYPE} or ${PROMOTION_PREDICATE_TYPE}`,
       );
     if (!Array.isArray(statement.subject)) problems.push("subject is not a list");
     add(
@@ -179,22 +186,32 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
       problems.length === 0,
       problems.length ? problems.join("; ") : `in-toto Statement v1, ${statement.subject.length} subjects`,
     );
-    const mp = schemaProblems("manifest", statement.predicate);
-    add(
-      "manifest",
-      mp.length === 0,
-      mp.length
-        ? `the manifest does not match its schema: ${mp.map((p) => `${p.path || "/"}: ${p.message}`).join("; ")}`
-        : `run ${statement.predicate.runId} of model ${statement.predicate.model}`,
-    );
-    if (mp.length === 0) {
+    if (promotion) {
       report.statement = statement;
-      report.manifest = statement.predicate;
+      checks.push(...promotionChecks(statement, o.recordDir));
+    } else {
+      const mp = schemaProblems("manifest", statement.predicate);
+      add(
+        "manifest",
+        mp.length === 0,
+        mp.length
+          ? `the manifest does not match its schema: ${mp.map((p) => `${p.path || "/"}: ${p.message}`).join("; ")}`
+          : `run ${statement.predicate.runId} of model ${statement.predicate.model}`,
+      );
+      if (mp.length === 0) {
+        report.statement = statement;
+        report.manifest = statement.predicate;
+      }
     }
   }
 
   // 4. Subjects against the files present: outputs under subjectsDir, the record's own files (track-run/…) beside the bundle.
-  if (statement && Array.isArray(statement.subject) && (o.subjectsDir || o.recordDir)) {
+  if (
+    statement &&
+    statement.predicateType !== PROMOTION_PREDICATE_TYPE &&
+    Array.isArray(statement.subject) &&
+    (o.subjectsDir || o.recordDir)
+  ) {
     for (const s of statement.subject) {
       const own = s.name.startsWith("track-run/");
       const base = own ? o.recordDir : o.subjectsDir;
@@ -223,6 +240,57 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
   if (o.deep && report.manifest) checks.push(...(await o.deep(report.manifest)));
   report.ok = checks.every((c) => c.ok);
   return report;
+}
+
+/**
+ * A promotion record: the pointer's shape, its subject naming the promoted run's manifest by
+ * digest, and, when the record sits in a ledger (models/<model>/promotions/), that manifest.
+ */
+function promotionChecks(statement: Statement, recordDir: string | undefined): VerifyCheck[] {
+  const p = statement.predicate as unknown as Record<string, unknown>;
+  const problems: string[] = [];
+  for (const k of ["model", "runId", "promotedAt"] as const)
+    if (typeof p?.[k] !== "string") problems.push(`${k} is missing`);
+  if (!Number.isInteger(p?.seq) || (p.seq as number) < 1) problems.push("seq is not a positive integer");
+  if (p?.kind !== "promotion" && p?.kind !== "rollback")
+    problems.push("kind is neither promotion nor rollback");
+  const digest = typeof p?.manifestDigest === "string" ? p.manifestDigest : "";
+  if (!/^sha256:[0-9a-f]{64}$/.test(digest)) problems.push("manifestDigest is not sha256:HEX");
+  const subject = Array.isArray(statement.subject) ? statement.subject[0] : undefined;
+  if (
+    subject?.name !== `runs/${String(p?.runId)}/manifest.json` ||
+    `sha256:${subject.digest?.sha256}` !== digest
+  )
+    problems.push("the subject is not the promoted run's manifest digest");
+  const checks: VerifyCheck[] = [
+    {
+      name: "promotion",
+      ok: problems.length === 0,
+      detail: problems.length
+        ? problems.join("; ")
+        : `${p.kind} #${p.seq}: run ${p.runId} of model ${p.model} at ${p.promotedAt}`,
+    },
+  ];
+  if (problems.length === 0 && recordDir && basename(recordDir) === "promotions") {
+    const file = join(recordDir, "..", "..", "..", "runs", String(p.runId), "manifest.json");
+    let actual: string | undefined;
+    try {
+      actual = canonicalDigest(JSON.parse(fs.readFileSync(file, "utf8")));
+    } catch {
+      actual = undefined;
+    }
+    checks.push({
+      name: `subject runs/${p.runId}/manifest.json`,
+      ok: actual === digest,
+      detail:
+        actual === undefined
+          ? `${file} is missing or not JSON`
+          : actual === digest
+            ? "the ledger's manifest has the promoted digest"
+            : `the ledger's manifest digest is ${actual}, the promotion says ${digest}`,
+    });
+  }
+  return checks;
 }
 
 /** A keyless bundle: certificate chain to the trusted root, Rekor entry, signature, then the identity policy. */

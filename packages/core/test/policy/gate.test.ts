@@ -179,7 +179,7 @@ describe("the report", () => {
     });
     expect(md.startsWith(marker("spam-classifier"))).toBe(true);
     expect(md).toContain(
-      "| accuracy (higher) | 0.91 | 0.93 | 0.02 | 2.2% | ▲ better (single run) | ✅ pass |",
+      "| accuracy (higher) | 0.91 | 0.93 | +0.02 | +2.2% | ▲ better (single run) | ✅ pass |",
     );
     expect(md).toContain("- ✅ **signed**: signed by a trusted key or identity");
     expect(md).toContain(

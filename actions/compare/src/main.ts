@@ -1,0 +1,144 @@
+// actions/compare: inputs -> core -> outputs, step summary, comment, status, exit. Nothing else lives here.
+import { writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import * as core from "@actions/core";
+import { context } from "@actions/github";
+import { UsageError } from "@track-run/core/errors";
+import { permissionDenied, statusFor, upsertComment } from "@track-run/core/github";
+import { compareWithProduction, openLedger } from "@track-run/core/ledger";
+import { marker, renderReport } from "@track-run/core/report";
+import { readPolicyFile } from "@track-run/core/schema";
+import { loadTrust } from "@track-run/core/sign";
+import { failStep } from "../../fail.js";
+import { octokitApi } from "./github.js";
+
+const flag = (name: string) => core.getInput(name).trim().toLowerCase() !== "false";
+
+interface Inputs {
+  runs: string[];
+  baseline: string;
+  policy: string;
+  ledger: string;
+  trust: string;
+  trustedKeys: string[];
+  trustedRoot: string;
+  token: string;
+  comment: boolean;
+  status: boolean;
+  failOnGate: boolean;
+  pullRequest?: number;
+  sha?: string;
+}
+
+function readInputs(): Inputs {
+  const runs = core
+    .getInput("runs", { required: true })
+    .split(/[\s,]+/)
+    .filter(Boolean);
+  if (runs.length === 0) throw new UsageError("usage", "input runs: name at least one run id");
+  const pr = core.getInput("pull-request") || String(context.payload.pull_request?.number ?? "");
+  if (pr && !/^\d+$/.test(pr)) throw new UsageError("usage", `input pull-request: "${pr}" is not a number`);
+  const sha =
+    core.getInput("sha") ||
+    (context.payload.pull_request?.head as { sha?: string } | undefined)?.sha ||
+    process.env.GITHUB_SHA;
+  return {
+    runs,
+    baseline: core.getInput("baseline") || "production",
+    policy: core.getInput("policy"),
+    ledger: core.getInput("ledger") || "dir:.track-run/ledger",
+    trust: core.getInput("trust"),
+    trustedKeys: core.getMultilineInput("trusted-keys"),
+    trustedRoot: core.getInput("trusted-root"),
+    token: core.getInput("github-token"),
+    comment: flag("comment"),
+    status: flag("status"),
+    failOnGate: flag("fail-on-gate"),
+    ...(pr ? { pullRequest: Number(pr) } : {}),
+    ...(sha ? { sha } : {}),
+  };
+}
+
+async function run(): Promise<void> {
+  const inputs = readInputs();
+  const policy = readPolicyFile(inputs.policy, true)!;
+  const ledger = await openLedger(inputs.ledger, {
+    cacheDir: process.env.TRACK_RUN_CACHE ?? join(homedir(), ".cache", "track-run"),
+    ...(inputs.token ? { token: inputs.token } : {}),
+  });
+  const outcome = await compareWithProduction({
+    ledger,
+    policy,
+    candidates: inputs.runs,
+    baseline: inputs.baseline,
+    trust: loadTrust({
+      trustedKeys: inputs.trustedKeys,
+      trust: inputs.trust,
+      trustedRoot: inputs.trustedRoot,
+    }),
+    repo: ".",
+  });
+  const { verdict } = outcome;
+  const runUrl = process.env.GITHUB_RUN_ID
+    ? `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}`
+    : undefined;
+  const report = { verdict, ...(outcome.diff ? { diff: outcome.diff } : {}), history: outcome.history };
+  // The step summary holds the whole report (GitHub allows 1 MiB); the comment, at most 65,536 characters.
+  const full = renderReport({ ...report, limit: 1024 * 1024 - 1 });
+  await core.summary.addRaw(full, true).write();
+  const reportFile = join(process.env.RUNNER_TEMP ?? ".", `track-run-compare-${policy.model}.md`);
+  writeFileSync(reportFile, `${full}\n`);
+  core.setOutput("verdict", verdict.pass ? "pass" : "fail");
+  core.setOutput("report", reportFile);
+  core.info(
+    `track-run: ${policy.model} ${verdict.pass ? "passes" : "fails"} the gate${verdict.firstModel ? " (first model)" : ` against ${verdict.baselineRuns.join(", ")}`}`,
+  );
+  for (const r of verdict.rules)
+    core.info(`  ${r.pass ? "ok  " : "FAIL"} ${r.rule}${r.metric ? ` ${r.metric}` : ""}: ${r.reason}`);
+
+  if (inputs.token && (inputs.comment || inputs.status)) {
+    const api = octokitApi(inputs.token, context.repo);
+    if (inputs.comment && inputs.pullRequest !== undefined) {
+      const body = renderReport({ ...report, ...(runUrl ? { detailsUrl: runUrl } : {}) });
+      try {
+        const r = await upsertComment(api, inputs.pullRequest, marker(policy.model), body);
+        core.setOutput("comment-id", String(r.comment.id));
+        if (r.comment.html_url) core.setOutput("comment-url", r.comment.html_url);
+        core.info(
+          `track-run: ${r.action} the comment on #${inputs.pullRequest}${r.removed.length ? ` (removed ${r.removed.length} duplicate(s))` : ""}`,
+        );
+      } catch (e) {
+        const why = permissionDenied(e);
+        if (!why) throw e;
+        core.warning(
+          `track-run: no comment posted on #${inputs.pullRequest}: ${why}. The report is in the step summary.`,
+        );
+      }
+    } else if (inputs.comment) {
+      core.info("track-run: not a pull request, so no comment; the report is in the step summary");
+    }
+    if (inputs.status && inputs.sha) {
+      const status = statusFor(verdict, runUrl);
+      try {
+        await api.createStatus(inputs.sha, status);
+        core.info(`track-run: status ${status.context} = ${status.state} on ${inputs.sha.slice(0, 12)}`);
+      } catch (e) {
+        const why = permissionDenied(e);
+        if (!why) throw e;
+        core.warning(`track-run: no commit status ${status.context} set: ${why}`);
+      }
+    }
+  } else if (!inputs.token) {
+    core.info("track-run: no github-token, so no comment and no status; the report is in the step summary");
+  }
+
+  if (!verdict.pass && inputs.failOnGate) {
+    const failed = verdict.rules.filter((r) => !r.pass);
+    core.setFailed(
+      `${policy.model} does not pass the gate: ${failed.map((r) => `${r.rule}${r.metric ? ` ${r.metric}` : ""}: ${r.reason}`).join("; ")}`,
+    );
+  }
+}
+
+run().catch(failStep);

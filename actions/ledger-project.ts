@@ -1,0 +1,65 @@
+// A project with a ledger for the compare and promote actions' tests: runs recorded and signed by
+// the CLI (host runtime: no engine needed), one of them promoted to production.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { commitAll, writeTree } from "../packages/core/test/helpers.js";
+
+const bin = new URL("../packages/cli/bin/track-run.js", import.meta.url).pathname;
+
+export function trackRun(dir: string, args: string[]) {
+  return spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: "utf8" });
+}
+
+export interface LedgerProject {
+  dir: string;
+  /** Records a run of model spam reporting accuracy (and each extra metric at 1); returns its id. */
+  train(accuracy: number): string;
+  production: string;
+}
+
+/** Model spam, gated on accuracy (higher, min 0.80, regression at most 0.01), production at 0.85. */
+export function ledgerProject(extraMetrics = 0): LedgerProject {
+  const dir = mkdtempSync(join(tmpdir(), "track-run-ledger-project-"));
+  const metrics = Array.from({ length: extraMetrics }, (_, i) => `m${String(i).padStart(4, "0")}`);
+  writeTree(dir, {
+    "data/rows.csv": "1\n2\n",
+    ".gitignore": ".track-run/ledger/\n.track-run/keys/\n.track-run/work/\n.metrics.txt\n",
+    ".track-run/policy.yml": [
+      "model: spam",
+      "metrics:",
+      "  accuracy: { direction: higher, min: 0.80, max_regression: 0.01 }",
+      ...metrics.map((m) => `  ${m}: { direction: lower, max_regression: 5% }`),
+      "provenance: { signed: true, clean_tree: true }",
+      "",
+    ].join("\n"),
+  });
+  commitAll(dir);
+  const train = (accuracy: number) => {
+    const lines = [
+      `::track-run metric name=accuracy value=${accuracy}`,
+      ...metrics.map((m) => `::track-run metric name=${m} value=1`),
+    ];
+    writeFileSync(join(dir, ".metrics.txt"), `${lines.join("\n")}\n`);
+    const r = trackRun(dir, [
+      "run",
+      "--json",
+      "--model",
+      "spam",
+      "--runtime",
+      "host",
+      "--data",
+      "rows=data",
+      "--",
+      "cat",
+      ".metrics.txt",
+    ]);
+    if (r.status !== 0) throw new Error(r.stderr);
+    return (JSON.parse(r.stdout) as { runId: string }).runId;
+  };
+  const production = train(0.85);
+  const p = trackRun(dir, ["promote", production, "--model", "spam"]);
+  if (p.status !== 0) throw new Error(p.stdout + p.stderr);
+  return { dir, train, production };
+}

@@ -1,0 +1,95 @@
+// actions/promote: inputs -> core -> outputs, step summary, exit. Nothing else lives here.
+import { homedir } from "node:os";
+import { join } from "node:path";
+import * as core from "@actions/core";
+import { UsageError } from "@track-run/core/errors";
+import { openLedger, type ProductionPointer, promoteRun, rollbackModel } from "@track-run/core/ledger";
+import { readPolicyFile } from "@track-run/core/schema";
+import { loadTrust } from "@track-run/core/sign";
+import { failStep } from "../../fail.js";
+import { flag, signingPlan } from "../../signing.js";
+
+function promoter() {
+  const env = process.env;
+  return {
+    ...(env.GITHUB_ACTOR ? { actor: env.GITHUB_ACTOR } : {}),
+    ...(env.GITHUB_RUN_ID
+      ? {
+          workflowRun: `${env.GITHUB_SERVER_URL ?? "https://github.com"}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`,
+        }
+      : {}),
+    ...(core.getInput("environment") ? { environment: core.getInput("environment") } : {}),
+  };
+}
+
+function outputs(p: ProductionPointer): void {
+  core.setOutput("promoted", "true");
+  core.setOutput("run-id", p.runId);
+  core.setOutput("seq", String(p.seq));
+  core.setOutput("previous-run", p.previous?.runId ?? "");
+}
+
+async function run(): Promise<void> {
+  const model = core.getInput("model", { required: true });
+  const ledger = await openLedger(core.getInput("ledger") || "dir:.track-run/ledger", {
+    cacheDir: process.env.TRACK_RUN_CACHE ?? join(homedir(), ".cache", "track-run"),
+    ...(core.getInput("github-token") ? { token: core.getInput("github-token") } : {}),
+  });
+  if (flag("rollback")) {
+    const p = await rollbackModel({
+      ledger,
+      model,
+      signing: await signingPlan("the rollback"),
+      by: promoter(),
+    });
+    outputs(p);
+    await core.summary
+      .addHeading(`↩️ ${model}: rolled back to run ${p.runId}`, 3)
+      .addRaw(`Production #${p.seq}, replacing ${p.previous?.runId ?? "none"}.`, true)
+      .write();
+    return;
+  }
+  const runId = core.getInput("run");
+  if (!runId) throw new UsageError("usage", "input run: name the run to promote (or set rollback: true)");
+  const policy = readPolicyFile(core.getInput("policy"), true)!;
+  if (policy.model !== model)
+    throw new UsageError("usage", `input model: the policy is for model ${policy.model}, not ${model}`);
+  const r = await promoteRun({
+    ledger,
+    policy,
+    runId,
+    trust: loadTrust({
+      trustedKeys: core.getMultilineInput("trusted-keys"),
+      trust: core.getInput("trust"),
+      trustedRoot: core.getInput("trusted-root"),
+    }),
+    signing: await signingPlan("the promotion"),
+    by: promoter(),
+  });
+  const failed = r.verdict.rules.filter((x) => !x.pass);
+  if (r.promoted && r.pointer) {
+    outputs(r.pointer);
+    await core.summary
+      .addHeading(`🚀 ${model}: run ${runId} is in production`, 3)
+      .addRaw(
+        `Production #${r.pointer.seq}, replacing ${r.pointer.previous?.runId ?? "none (first model)"}; recorded in ${ledger.uri}.`,
+        true,
+      )
+      .write();
+    core.info(`track-run: promoted ${runId} to production of ${model} (#${r.pointer.seq})`);
+    return;
+  }
+  core.setOutput("promoted", "false");
+  await core.summary
+    .addHeading(`⛔ ${model}: run ${runId} was not promoted`, 3)
+    .addList([
+      r.reason ?? "",
+      ...failed.map((x) => `${x.rule}${x.metric ? ` ${x.metric}` : ""}: ${x.reason}`),
+    ])
+    .write();
+  core.setFailed(
+    `${runId} not promoted: ${r.reason}${failed.length ? ` (${failed.map((x) => `${x.rule}${x.metric ? ` ${x.metric}` : ""}: ${x.reason}`).join("; ")})` : ""}`,
+  );
+}
+
+run().catch(failStep);
