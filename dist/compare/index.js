@@ -67434,24 +67434,23 @@ var GitLedger = class {
     }
     return this.mods;
   }
-  auth() {
-    return this.o.token ? () => ({ username: "x-access-token", password: this.o.token }) : void 0;
+  /** The branch on origin, with the token (as basic auth, never in the URL) when there is one. */
+  remote(http) {
+    return {
+      fs: fs3,
+      http,
+      gitdir: this.gitdir,
+      remote: "origin",
+      ref: this.branch,
+      remoteRef: this.branch,
+      ...this.o.token ? { onAuth: () => ({ username: "x-access-token", password: this.o.token }) } : {}
+    };
   }
   /** Fetches the branch; its tip, or undefined when the branch does not exist yet. */
   async fetchTip() {
     const { git, http } = await this.lib();
     try {
-      await git.fetch({
-        fs: fs3,
-        http,
-        gitdir: this.gitdir,
-        remote: "origin",
-        ref: this.branch,
-        remoteRef: this.branch,
-        singleBranch: true,
-        tags: false,
-        ...this.auth() ? { onAuth: this.auth() } : {}
-      });
+      await git.fetch({ ...this.remote(http), singleBranch: true, tags: false });
     } catch (e) {
       const code = e.code;
       if (code === "NotFoundError" || /Could not find|couldn't find remote ref/i.test(e.message))
@@ -67562,15 +67561,7 @@ var GitLedger = class {
         force: true
       });
       try {
-        const r = await git.push({
-          fs: fs3,
-          http,
-          gitdir: this.gitdir,
-          remote: "origin",
-          ref: this.branch,
-          remoteRef: this.branch,
-          ...this.auth() ? { onAuth: this.auth() } : {}
-        });
+        const r = await git.push(this.remote(http));
         if (r.ok) return;
         throw Object.assign(new Error(r.error ?? `push rejected: ${JSON.stringify(r.refs)}`), {
           code: "PushRejectedError"
@@ -70344,6 +70335,30 @@ async function loadRun(ledger, runId) {
     ...bundle ? { bundle: JSON.parse(bundle.toString("utf8")) } : {}
   };
 }
+async function diffRecorded(ledger, from, to, repo) {
+  const manifests = /* @__PURE__ */ new Map();
+  for (const r of [from, to]) {
+    for (const d of r.data)
+      manifests.set(
+        `${r.runId}/${d.name}`,
+        (await ledger.readRunFile(r.runId, `data-${d.name}.manifest-sha256.txt`))?.toString("utf8")
+      );
+  }
+  return diffRuns(from, to, {
+    dataManifest: (runId, name) => manifests.get(`${runId}/${name}`),
+    changedFiles: (a, b) => {
+      if (!repo) return void 0;
+      try {
+        return execFileSync("git", ["-C", repo, "diff", "--name-only", a, b], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"]
+        }).split("\n").filter(Boolean);
+      } catch {
+        return void 0;
+      }
+    }
+  });
+}
 async function provenanceOf(ledger, run2, trust, checkData) {
   let signed2 = false;
   if (run2.bundle) {
@@ -70401,31 +70416,7 @@ async function compareWithProduction(o) {
     if (mean !== void 0) points.push({ label: "candidate", value: mean });
     history[key] = points;
   }
-  let diff;
-  if (base && candidates[0]) {
-    const manifests = /* @__PURE__ */ new Map();
-    for (const r of [base.manifest, candidates[0].manifest]) {
-      for (const d of r.data)
-        manifests.set(
-          `${r.runId}/${d.name}`,
-          (await o.ledger.readRunFile(r.runId, `data-${d.name}.manifest-sha256.txt`))?.toString("utf8")
-        );
-    }
-    diff = diffRuns(base.manifest, candidates[0].manifest, {
-      dataManifest: (runId, name) => manifests.get(`${runId}/${name}`),
-      changedFiles: (from, to) => {
-        if (!o.repo) return void 0;
-        try {
-          return execFileSync("git", ["-C", o.repo, "diff", "--name-only", from, to], {
-            encoding: "utf8",
-            stdio: ["ignore", "pipe", "ignore"]
-          }).split("\n").filter(Boolean);
-        } catch {
-          return void 0;
-        }
-      }
-    });
-  }
+  const diff = base && candidates[0] ? await diffRecorded(o.ledger, base.manifest, candidates[0].manifest, o.repo) : void 0;
   return { verdict, ...production ? { production } : {}, ...diff ? { diff } : {}, history };
 }
 

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ledgerProject } from "../../../packages/cli/test/ledger-project.js";
 import { type GitHubApiServer, startGitHubApi } from "../../github-api-server.js";
-import { ledgerProject } from "../../ledger-project.js";
 import { runAction } from "../../test-harness.js";
 
 const dist = new URL("../../../dist/compare/index.js", import.meta.url).pathname;
@@ -11,7 +11,7 @@ const MARKER = "<!-- track-run:compare model=spam -->";
 
 /** The ledger project with candidates at the given accuracies. */
 function project(candidates: number[], extraMetrics = 0): { dir: string; runs: string[] } {
-  const p = ledgerProject(extraMetrics);
+  const p = ledgerProject({ extraMetrics });
   return { dir: p.dir, runs: candidates.map(p.train) };
 }
 

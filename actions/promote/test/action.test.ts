@@ -2,7 +2,7 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { ledgerProject, trackRun } from "../../ledger-project.js";
+import { ledgerProject, trackRun } from "../../../packages/cli/test/ledger-project.js";
 import { runAction } from "../../test-harness.js";
 
 const dist = new URL("../../../dist/promote/index.js", import.meta.url).pathname;

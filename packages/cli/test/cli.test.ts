@@ -4,6 +4,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { commitAll } from "../../core/test/helpers.js";
+import { ledgerProject } from "./ledger-project.js";
 
 const bin = new URL("../bin/track-run.js", import.meta.url).pathname;
 export function cli(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string } = {}) {
@@ -427,16 +429,7 @@ describe("track-run run", () => {
         "",
       ].join("\n"),
     );
-    const env = {
-      ...process.env,
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@e",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@e",
-    };
-    spawnSync("git", ["init", "-q", "-b", "main"], { cwd: dir, env });
-    spawnSync("git", ["add", "-A"], { cwd: dir, env });
-    spawnSync("git", ["commit", "-q", "-m", "x"], { cwd: dir, env });
+    commitAll(dir);
     return dir;
   }
 
@@ -508,19 +501,7 @@ describe("track-run reproduce and show", () => {
     mkdirSync(join(dir, "data"));
     writeFileSync(join(dir, "data/rows.csv"), "1\n2\n");
     writeFileSync(join(dir, ".gitignore"), ".track-run/\n");
-    const env = {
-      ...process.env,
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@e",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@e",
-    };
-    for (const a of [
-      ["init", "-q", "-b", "main"],
-      ["add", "-A"],
-      ["commit", "-q", "-m", "x"],
-    ])
-      spawnSync("git", a, { cwd: dir, env });
+    commitAll(dir);
     const run = cli(
       [
         "run",
@@ -554,62 +535,10 @@ describe("track-run reproduce and show", () => {
 });
 
 describe("track-run compare, promote, rollback, log, diff, lineage", () => {
-  const gitEnv = {
-    ...process.env,
-    GIT_AUTHOR_NAME: "t",
-    GIT_AUTHOR_EMAIL: "t@e",
-    GIT_COMMITTER_NAME: "t",
-    GIT_COMMITTER_EMAIL: "t@e",
-  };
-  const git = (dir: string, ...args: string[]) => spawnSync("git", args, { cwd: dir, env: gitEnv });
-
-  function project(): string {
-    const dir = mkdtempSync(join(tmpdir(), "track-run-ledgercli-"));
-    mkdirSync(join(dir, "data"));
-    mkdirSync(join(dir, ".track-run"));
-    writeFileSync(join(dir, "data/rows.csv"), "1\n2\n");
-    writeFileSync(join(dir, ".gitignore"), ".track-run/ledger/\n.track-run/keys/\n.track-run/work/\n");
-    writeFileSync(
-      join(dir, ".track-run/policy.yml"),
-      [
-        "model: spam",
-        "metrics:",
-        "  accuracy: { direction: higher, min: 0.80, max_regression: 0.01 }",
-        "provenance: { signed: true, clean_tree: true, data_valid: true }",
-        "",
-      ].join("\n"),
-    );
-    git(dir, "init", "-q", "-b", "main");
-    git(dir, "add", "-A");
-    git(dir, "commit", "-q", "-m", "x");
-    return dir;
-  }
-  const train = (dir: string, accuracy: number) => {
-    const r = cli(
-      [
-        "run",
-        "--json",
-        "--model",
-        "spam",
-        "--runtime",
-        "host",
-        "--data",
-        "rows=data",
-        "--",
-        "sh",
-        "-c",
-        `cp data/rows.csv $TRACK_RUN_OUTPUTS/model.bin; echo ::track-run metric name=accuracy value=${accuracy}`,
-      ],
-      { cwd: dir },
-    );
-    expect(r.stderr).not.toMatch(/error/);
-    expect(r.code).toBe(0);
-    return (JSON.parse(r.stdout) as { runId: string }).runId;
-  };
-
   it("gates a first model on bounds, fails a regression naming the rule, promotes, logs, diffs, rolls back", () => {
-    const dir = project();
-    const first = train(dir, 0.85);
+    const p = ledgerProject({ promote: false });
+    const dir = p.dir;
+    const first = p.train(0.85);
     const c1 = cli(["compare", first, "--json"], { cwd: dir });
     expect(c1.code).toBe(0);
     const v1 = JSON.parse(c1.stdout) as {
@@ -624,7 +553,7 @@ describe("track-run compare, promote, rollback, log, diff, lineage", () => {
     expect(p1.code).toBe(0);
 
     // A worse candidate: exit 1, the failing rule with value, baseline and threshold.
-    const worse = train(dir, 0.82);
+    const worse = p.train(0.82);
     const c2 = cli(["compare", worse], { cwd: dir });
     expect(c2.code).toBe(1);
     expect(c2.stdout).toMatch(/^spam: FAIL against production/);
@@ -644,9 +573,8 @@ describe("track-run compare, promote, rollback, log, diff, lineage", () => {
     // New data, committed: better; diff names the changed file and the metric delta.
     writeFileSync(join(dir, "data/rows.csv"), "1\n2\n3\n");
     writeFileSync(join(dir, "data/extra.csv"), "4\n");
-    git(dir, "add", "-A");
-    git(dir, "commit", "-q", "-m", "more rows");
-    const better = train(dir, 0.9);
+    commitAll(dir, "more rows");
+    const better = p.train(0.9);
     expect(cli(["compare", better], { cwd: dir }).code).toBe(0);
     expect(cli(["promote", better, "--model", "spam"], { cwd: dir }).code).toBe(0);
     const d = cli(["diff", first, better], { cwd: dir });
@@ -675,7 +603,7 @@ describe("track-run compare, promote, rollback, log, diff, lineage", () => {
   });
 
   it("exits 2 naming a policy for another model, and a bad policy file", () => {
-    const dir = project();
+    const { dir } = ledgerProject({ promote: false });
     const r = cli(["promote", "x", "--model", "other"], { cwd: dir });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/the policy is for model spam, not other/);

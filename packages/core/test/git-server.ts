@@ -3,6 +3,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
+import { git } from "./helpers.js";
 
 export interface GitServer {
   /** http://127.0.0.1:PORT/NAME.git for a bare repository made with `repo(NAME)`. */
@@ -69,16 +70,9 @@ export async function startGitServer(root: string): Promise<GitServer> {
       execFileSync("git", ["init", "-q", "--bare", "-b", "main", dir]);
       execFileSync("git", ["-C", dir, "config", "http.receivepack", "true"]);
       const work = `${dir}.seed`;
-      const env = {
-        ...process.env,
-        GIT_AUTHOR_NAME: "t",
-        GIT_AUTHOR_EMAIL: "t@e",
-        GIT_COMMITTER_NAME: "t",
-        GIT_COMMITTER_EMAIL: "t@e",
-      };
       execFileSync("git", ["init", "-q", "-b", "main", work]);
-      execFileSync("git", ["-C", work, "commit", "-q", "--allow-empty", "-m", "project"], { env });
-      execFileSync("git", ["-C", work, "push", "-q", dir, "main"], { env });
+      git(work, "commit", "-q", "--allow-empty", "-m", "project");
+      git(work, "push", "-q", dir, "main");
       return dir;
     },
     close: () => new Promise<void>((r) => server.close(() => r())),

@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach } from "vitest";
@@ -25,23 +25,27 @@ export function writeTree(root: string, files: Record<string, string | Buffer>):
   }
 }
 
-/** Makes `dir` a git repository with everything in it committed (a fixed test identity). */
+/** A fixed identity for the commits tests make. */
+export const gitEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: "t",
+  GIT_AUTHOR_EMAIL: "t@e",
+  GIT_COMMITTER_NAME: "t",
+  GIT_COMMITTER_EMAIL: "t@e",
+};
+
+/** Runs git in `dir` with the test identity; its stdout, or an error with its stderr. */
+export function git(dir: string, ...args: string[]): string {
+  const r = spawnSync("git", args, { cwd: dir, env: gitEnv, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`git ${args.join(" ")}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Makes `dir` a git repository (when it is not one yet) with everything in it committed. */
 export function commitAll(dir: string, message = "test"): void {
-  const env = {
-    ...process.env,
-    GIT_AUTHOR_NAME: "t",
-    GIT_AUTHOR_EMAIL: "t@e",
-    GIT_COMMITTER_NAME: "t",
-    GIT_COMMITTER_EMAIL: "t@e",
-  };
-  for (const a of [
-    ["init", "-q", "-b", "main"],
-    ["add", "-A"],
-    ["commit", "-q", "-m", message],
-  ]) {
-    const r = spawnSync("git", a, { cwd: dir, env, encoding: "utf8" });
-    if (r.status !== 0) throw new Error(`git ${a.join(" ")}: ${r.stderr}`);
-  }
+  if (!existsSync(join(dir, ".git"))) git(dir, "init", "-q", "-b", "main");
+  git(dir, "add", "-A");
+  git(dir, "commit", "-q", "-m", message);
 }
 
 /** The TrackRunError a call fails with; fails the test when the call succeeds or throws anything else. */

@@ -77,4 +77,15 @@ describe("documented examples", () => {
     );
     expect(schemaProblems("manifest", doc)).toEqual([]);
   });
+
+  it("docs/examples/policy.yml and the policy in docs/policy.md are valid policies", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { parse } = await import("yaml");
+    const file = new URL("../../../docs/examples/policy.yml", import.meta.url);
+    expect(schemaProblems("policy", parse(readFileSync(file, "utf8")))).toEqual([]);
+    const md = readFileSync(new URL("../../../docs/policy.md", import.meta.url), "utf8");
+    const shown = /## `\.track-run\/policy\.yml`\n\n```yaml\n([\s\S]*?)```/.exec(md)![1]!;
+    expect(parse(shown).model).toBe("spam-classifier");
+    expect(schemaProblems("policy", parse(shown))).toEqual([]);
+  });
 });

@@ -1,5 +1,4 @@
 // compare, promote, rollback, log, diff, lineage: the ledger's commands.
-import { execFileSync } from "node:child_process";
 import type { RunManifest } from "@track-run/core";
 import { UsageError } from "@track-run/core/errors";
 import type { CompareOutcome, LedgerStore } from "@track-run/core/ledger";
@@ -299,29 +298,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
 async function diffCommand(a: string, b: string, f: { ledger?: string }, out: Output): Promise<number> {
   const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
   const [ma, mb] = [await loadManifest(ledger, a), await loadManifest(ledger, b)];
-  const manifests = new Map<string, string | undefined>();
-  for (const m of [ma, mb])
-    for (const d of m.data)
-      manifests.set(
-        `${m.runId}/${d.name}`,
-        (await ledger.readRunFile(m.runId, `data-${d.name}.manifest-sha256.txt`))?.toString("utf8"),
-      );
-  const { diffRuns } = await import("@track-run/core/ledger");
-  const d = diffRuns(ma, mb, {
-    dataManifest: (id, name) => manifests.get(`${id}/${name}`),
-    changedFiles: (x, y) => {
-      try {
-        return execFileSync("git", ["diff", "--name-only", x, y], {
-          encoding: "utf8",
-          stdio: ["ignore", "pipe", "ignore"],
-        })
-          .split("\n")
-          .filter(Boolean);
-      } catch {
-        return undefined;
-      }
-    },
-  });
+  const { diffRecorded } = await import("@track-run/core/ledger");
+  const d = await diffRecorded(ledger, ma, mb, ".");
   out.result(d, () => {
     const l: string[] = [`${a} -> ${b}`];
     l.push(

@@ -66,25 +66,24 @@ export class GitLedger implements LedgerStore {
     return this.mods;
   }
 
-  private auth() {
-    return this.o.token ? () => ({ username: "x-access-token", password: this.o.token! }) : undefined;
+  /** The branch on origin, with the token (as basic auth, never in the URL) when there is one. */
+  private remote(http: Http) {
+    return {
+      fs,
+      http,
+      gitdir: this.gitdir,
+      remote: "origin",
+      ref: this.branch,
+      remoteRef: this.branch,
+      ...(this.o.token ? { onAuth: () => ({ username: "x-access-token", password: this.o.token! }) } : {}),
+    };
   }
 
   /** Fetches the branch; its tip, or undefined when the branch does not exist yet. */
   private async fetchTip(): Promise<string | undefined> {
     const { git, http } = await this.lib();
     try {
-      await git.fetch({
-        fs,
-        http,
-        gitdir: this.gitdir,
-        remote: "origin",
-        ref: this.branch,
-        remoteRef: this.branch,
-        singleBranch: true,
-        tags: false,
-        ...(this.auth() ? { onAuth: this.auth()! } : {}),
-      });
+      await git.fetch({ ...this.remote(http), singleBranch: true, tags: false });
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "NotFoundError" || /Could not find|couldn't find remote ref/i.test((e as Error).message))
@@ -201,15 +200,7 @@ export class GitLedger implements LedgerStore {
         force: true,
       });
       try {
-        const r = await git.push({
-          fs,
-          http,
-          gitdir: this.gitdir,
-          remote: "origin",
-          ref: this.branch,
-          remoteRef: this.branch,
-          ...(this.auth() ? { onAuth: this.auth()! } : {}),
-        });
+        const r = await git.push(this.remote(http));
         if (r.ok) return;
         throw Object.assign(new Error(r.error ?? `push rejected: ${JSON.stringify(r.refs)}`), {
           code: "PushRejectedError",

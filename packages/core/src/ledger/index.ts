@@ -3,6 +3,7 @@ export { GitLedger, type GitLedgerOptions, parseGitLedgerUri } from "./git.js";
 export {
   type CompareOutcome,
   compareWithProduction,
+  diffRecorded,
   type LoadedRun,
   loadRun,
   PROMOTION_PREDICATE_TYPE,

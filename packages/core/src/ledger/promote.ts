@@ -39,6 +39,42 @@ export async function loadRun(ledger: LedgerStore, runId: string): Promise<Loade
   };
 }
 
+/**
+ * What changed between two recorded runs, with the bags' payload manifests from the ledger and
+ * the files changed between the commits from the repository at `repo` (when given).
+ */
+export async function diffRecorded(
+  ledger: LedgerStore,
+  from: RunManifest,
+  to: RunManifest,
+  repo?: string,
+): Promise<RunDiff> {
+  const manifests = new Map<string, string | undefined>();
+  for (const r of [from, to]) {
+    for (const d of r.data)
+      manifests.set(
+        `${r.runId}/${d.name}`,
+        (await ledger.readRunFile(r.runId, `data-${d.name}.manifest-sha256.txt`))?.toString("utf8"),
+      );
+  }
+  return diffRuns(from, to, {
+    dataManifest: (runId, name) => manifests.get(`${runId}/${name}`),
+    changedFiles: (a, b) => {
+      if (!repo) return undefined;
+      try {
+        return execFileSync("git", ["-C", repo, "diff", "--name-only", a, b], {
+          encoding: "utf8",
+          stdio: ["ignore", "pipe", "ignore"],
+        })
+          .split("\n")
+          .filter(Boolean);
+      } catch {
+        return undefined;
+      }
+    },
+  });
+}
+
 /** Provenance facts of a run: signature against the trust policy, bags (when asked), reproductions. */
 export async function provenanceOf(
   ledger: LedgerStore,
@@ -121,33 +157,10 @@ export async function compareWithProduction(o: {
     if (mean !== undefined) points.push({ label: "candidate", value: mean });
     history[key] = points;
   }
-  let diff: RunDiff | undefined;
-  if (base && candidates[0]) {
-    const manifests = new Map<string, string | undefined>();
-    for (const r of [base.manifest, candidates[0].manifest]) {
-      for (const d of r.data)
-        manifests.set(
-          `${r.runId}/${d.name}`,
-          (await o.ledger.readRunFile(r.runId, `data-${d.name}.manifest-sha256.txt`))?.toString("utf8"),
-        );
-    }
-    diff = diffRuns(base.manifest, candidates[0].manifest, {
-      dataManifest: (runId, name) => manifests.get(`${runId}/${name}`),
-      changedFiles: (from, to) => {
-        if (!o.repo) return undefined;
-        try {
-          return execFileSync("git", ["-C", o.repo, "diff", "--name-only", from, to], {
-            encoding: "utf8",
-            stdio: ["ignore", "pipe", "ignore"],
-          })
-            .split("\n")
-            .filter(Boolean);
-        } catch {
-          return undefined;
-        }
-      },
-    });
-  }
+  const diff =
+    base && candidates[0]
+      ? await diffRecorded(o.ledger, base.manifest, candidates[0].manifest, o.repo)
+      : undefined;
   return { verdict, ...(production ? { production } : {}), ...(diff ? { diff } : {}), history };
 }
 

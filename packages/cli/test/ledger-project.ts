@@ -1,12 +1,12 @@
-// A project with a ledger for the compare and promote actions' tests: runs recorded and signed by
-// the CLI (host runtime: no engine needed), one of them promoted to production.
+// A project with a ledger for the ledger commands' and the compare and promote actions' tests:
+// runs recorded and signed by the CLI (host runtime: no engine needed), one promoted to production.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { commitAll, writeTree } from "../packages/core/test/helpers.js";
+import { commitAll, writeTree } from "../../core/test/helpers.js";
 
-const bin = new URL("../packages/cli/bin/track-run.js", import.meta.url).pathname;
+const bin = new URL("../bin/track-run.js", import.meta.url).pathname;
 
 export function trackRun(dir: string, args: string[]) {
   return spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: "utf8" });
@@ -16,11 +16,17 @@ export interface LedgerProject {
   dir: string;
   /** Records a run of model spam reporting accuracy (and each extra metric at 1); returns its id. */
   train(accuracy: number): string;
+  /** The run in production (absent with promote: false). */
   production: string;
 }
 
-/** Model spam, gated on accuracy (higher, min 0.80, regression at most 0.01), production at 0.85. */
-export function ledgerProject(extraMetrics = 0): LedgerProject {
+/**
+ * Model spam, gated on accuracy (higher, min 0.80, regression at most 0.01) and provenance (signed,
+ * clean tree, valid data), production at 0.85 (unless promote is false). Each run copies
+ * data/rows.csv to the output model.bin.
+ */
+export function ledgerProject(o: { extraMetrics?: number; promote?: boolean } = {}): LedgerProject {
+  const extraMetrics = o.extraMetrics ?? 0;
   const dir = mkdtempSync(join(tmpdir(), "track-run-ledger-project-"));
   const metrics = Array.from({ length: extraMetrics }, (_, i) => `m${String(i).padStart(4, "0")}`);
   writeTree(dir, {
@@ -31,7 +37,7 @@ export function ledgerProject(extraMetrics = 0): LedgerProject {
       "metrics:",
       "  accuracy: { direction: higher, min: 0.80, max_regression: 0.01 }",
       ...metrics.map((m) => `  ${m}: { direction: lower, max_regression: 5% }`),
-      "provenance: { signed: true, clean_tree: true }",
+      "provenance: { signed: true, clean_tree: true, data_valid: true }",
       "",
     ].join("\n"),
   });
@@ -52,12 +58,14 @@ export function ledgerProject(extraMetrics = 0): LedgerProject {
       "--data",
       "rows=data",
       "--",
-      "cat",
-      ".metrics.txt",
+      "sh",
+      "-c",
+      "cp data/rows.csv $TRACK_RUN_OUTPUTS/model.bin; cat .metrics.txt",
     ]);
     if (r.status !== 0) throw new Error(r.stderr);
     return (JSON.parse(r.stdout) as { runId: string }).runId;
   };
+  if (o.promote === false) return { dir, train, production: "" };
   const production = train(0.85);
   const p = trackRun(dir, ["promote", production, "--model", "spam"]);
   if (p.status !== 0) throw new Error(p.stdout + p.stderr);
