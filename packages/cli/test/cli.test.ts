@@ -558,7 +558,7 @@ describe("track-run compare, promote, rollback, log, diff, lineage", () => {
     expect(c2.code).toBe(1);
     expect(c2.stdout).toMatch(/^spam: FAIL against production/);
     expect(c2.stdout).toMatch(
-      /FAIL max_regression accuracy: worse by 0\.03 than production \(0\.85\), more than the allowed 0\.01 \[value 0\.82, baseline 0\.85/,
+      /FAIL max_regression accuracy: worse by 0\.03 than production \(0\.85\), more than the allowed 0\.01 \[value 0\.82, baseline 0\.85, delta -0\.03, rule regression <= 0\.01\]/,
     );
     const md = cli(["compare", worse, "--markdown"], { cwd: dir });
     expect(md.code).toBe(1);

@@ -30,6 +30,9 @@ function withTrustOptions(c: Command): Command {
     .option("--trusted-root <FILE>", "Sigstore trusted root for keyless records");
 }
 
+/** A number as people read it: at most 6 significant digits, no trailing zeros. */
+const short = (x: number | undefined) => (x === undefined ? "–" : String(Number(x.toPrecision(6))));
+
 function verdictText(o: CompareOutcome): string {
   const v = o.verdict;
   const lines = [
@@ -37,7 +40,7 @@ function verdictText(o: CompareOutcome): string {
   ];
   for (const r of v.rules) {
     lines.push(
-      `  ${r.pass ? "ok  " : "FAIL"} ${r.rule}${r.metric ? ` ${r.metric}` : ""}: ${r.reason}${r.value !== undefined ? ` [value ${r.value}${r.baseline !== undefined ? `, baseline ${r.baseline}, delta ${r.delta?.toPrecision(4)}` : ""}${r.threshold ? `, rule ${r.threshold}` : ""}]` : ""}`,
+      `  ${r.pass ? "ok  " : "FAIL"} ${r.rule}${r.metric ? ` ${r.metric}` : ""}: ${r.reason}${r.value !== undefined ? ` [value ${short(r.value)}${r.baseline !== undefined ? `, baseline ${short(r.baseline)}, delta ${short(r.delta)}` : ""}${r.threshold ? `, rule ${r.threshold}` : ""}]` : ""}`,
     );
   }
   return lines.join("\n");
