@@ -73,7 +73,9 @@ step(3, "Compare with production (there is none yet: bounds and provenance only)
 trackRun(["compare", first, "--policy", policy]);
 
 step(4, "Promote it: re-verify, re-gate, one compare-and-swap of the production pointer");
-trackRun(["promote", first, "--model", "spam-filter", "--policy", policy, "--environment", "production"]);
+const promoted =
+  trackRun(["promote", first, "--model", "spam-filter", "--policy", policy, "--environment", "production"])
+    .code === 0;
 
 step(5, "A changed run: one epoch instead of three");
 const second = train("candidate", ["--params", join(ex, "params-one-epoch.json")]);
@@ -97,7 +99,8 @@ console.log(
 
 step(9, "The ledger");
 trackRun(["log", "--model", "spam-filter"]);
+const reproduced = rep.out.verdict === "bitwise" || rep.out.verdict === "within-tolerance";
 console.log(
-  `\nDone. Production is ${first}; the candidate ${second} ${gate.code === 0 ? "passes" : "does not pass"} the gate; the production run reproduces ${rep.out.verdict}.`,
+  `\nDone. ${promoted ? `Production is ${first}` : "Nothing went to production (the first model did not pass its gate)"}; the candidate ${second} ${gate.code === 0 ? "passes" : "does not pass"} the gate; the first run reproduces ${rep.out.verdict}.`,
 );
-process.exit(rep.out.verdict === "bitwise" || rep.out.verdict === "within-tolerance" ? 0 : 1);
+process.exit(promoted && reproduced ? 0 : 1);

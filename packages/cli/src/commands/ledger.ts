@@ -30,6 +30,8 @@ function withTrustOptions(c: Command): Command {
     .option("--trusted-root <FILE>", "Sigstore trusted root for keyless records");
 }
 
+const STAGE_ORDER = ["test", "validation", undefined, "train"];
+
 /** A number as people read it: at most 6 significant digits, no trailing zeros. */
 const short = (x: number | undefined) => (x === undefined ? "–" : String(Number(x.toPrecision(6))));
 
@@ -209,9 +211,11 @@ export function registerLedger(program: Command, run: CommandRunner): void {
             model: m.model,
             ...(m.code.commit ? { commit: m.code.commit.slice(0, 12) } : {}),
             status: m.status.state,
-            metrics: m.metrics.final
+            // Key metrics: the most final stage first (test, validation, unstaged, train).
+            metrics: [...m.metrics.final]
+              .sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage))
               .slice(0, 3)
-              .map((x) => `${x.name}=${Number(x.value.toPrecision(4))}`)
+              .map((x) => `${x.stage ? `${x.stage}/` : ""}${x.name}=${Number(x.value.toPrecision(4))}`)
               .join(" "),
             production: production.get(m.model) === id,
             ...(m.links?.reproductionOf ? { reproductionOf: m.links.reproductionOf } : {}),
