@@ -70359,6 +70359,28 @@ async function diffRecorded(ledger, from, to, repo) {
     }
   });
 }
+async function resolveRuns(ledger, model, refs) {
+  const out = [];
+  for (const ref of refs) {
+    if (!ref.startsWith("commit:")) {
+      out.push(ref);
+      continue;
+    }
+    const sha = ref.slice("commit:".length).toLowerCase();
+    if (!/^[0-9a-f]{7,40}$/.test(sha)) throw new UsageError("usage", `"${ref}" must be commit:SHA (hex)`);
+    const found = [];
+    for (const id of await ledger.listRuns()) {
+      const body = await ledger.readRunFile(id, "manifest.json");
+      if (!body) continue;
+      const m = JSON.parse(body.toString("utf8"));
+      if (m.model === model && m.code.commit?.startsWith(sha) && !m.links?.reproductionOf) found.push(id);
+    }
+    if (found.length === 0)
+      throw new UsageError("no-such-run", `no run of ${model} at commit ${sha} in ${ledger.uri}`);
+    out.push(...found);
+  }
+  return out;
+}
 async function provenanceOf(ledger, run2, trust, checkData) {
   let signed2 = false;
   if (run2.bundle) {
@@ -70841,7 +70863,7 @@ async function run() {
   const outcome = await compareWithProduction({
     ledger,
     policy,
-    candidates: inputs.runs,
+    candidates: await resolveRuns(ledger, policy.model, inputs.runs),
     baseline: inputs.baseline,
     trust: loadTrust({
       trustedKeys: inputs.trustedKeys,

@@ -6,7 +6,7 @@ import * as core from "@actions/core";
 import { context } from "@actions/github";
 import { UsageError } from "@track-run/core/errors";
 import { permissionDenied, statusFor, upsertComment } from "@track-run/core/github";
-import { compareWithProduction, openLedger } from "@track-run/core/ledger";
+import { compareWithProduction, openLedger, resolveRuns } from "@track-run/core/ledger";
 import { marker, renderReport } from "@track-run/core/report";
 import { readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
@@ -70,7 +70,7 @@ async function run(): Promise<void> {
   const outcome = await compareWithProduction({
     ledger,
     policy,
-    candidates: inputs.runs,
+    candidates: await resolveRuns(ledger, policy.model, inputs.runs),
     baseline: inputs.baseline,
     trust: loadTrust({
       trustedKeys: inputs.trustedKeys,

@@ -3,6 +3,8 @@ import { existsSync } from "node:fs";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import * as core from "@actions/core";
+import { UsageError } from "@track-run/core/errors";
+import { loadRun, openLedger } from "@track-run/core/ledger";
 import { runnerFromEnvironment } from "@track-run/core/pin";
 import { type ReproduceReport, reproduceRun } from "@track-run/core/reproduce";
 import { readJsonFile, readPolicyFile } from "@track-run/core/schema";
@@ -45,19 +47,31 @@ async function summary(r: ReproduceReport): Promise<void> {
   await s.write();
 }
 
+const ledgerOptions = () => ({
+  cacheDir: process.env.TRACK_RUN_CACHE ?? join(homedir(), ".cache", "track-run"),
+  ...(core.getInput("github-token") ? { token: core.getInput("github-token") } : {}),
+});
+
 async function run(): Promise<void> {
   const input = core.getInput("run", { required: true });
   const ledger = core.getInput("ledger") || "dir:.track-run/ledger";
   let bundlePath = input;
   let recordDir: string | undefined;
+  let bundle: unknown;
   if (!existsSync(input) && ledger.startsWith("dir:")) {
     recordDir = join(ledger.slice(4), "runs", input);
     bundlePath =
       ["bundle.sigstore.json", "record.unsigned.json"]
         .map((n) => join(recordDir!, n))
         .find((p) => existsSync(p)) ?? input;
+  } else if (!existsSync(input)) {
+    // A git: ledger: the run's record from the ledger branch.
+    const store = await openLedger(ledger, ledgerOptions());
+    bundle = (await loadRun(store, input)).bundle;
+    if (!bundle)
+      throw new UsageError("unsigned-run", `run ${input} in ${store.uri} has no record to reproduce`);
   }
-  const bundle = readJsonFile(bundlePath, "run");
+  bundle ??= readJsonFile(bundlePath, "run");
   const trust = loadTrust({ trust: core.getInput("trust"), trustedRoot: core.getInput("trusted-root") });
   const policy = readPolicyFile(core.getInput("policy"));
   const containers = await (await import("@track-run/core/docker"))
@@ -74,6 +88,7 @@ async function run(): Promise<void> {
     ledger,
     ...(containers ? { containers } : {}),
     cacheDir: process.env.TRACK_RUN_CACHE ?? join(homedir(), ".cache", "track-run"),
+    ledgerOptions: ledgerOptions(),
     env: process.env,
     runner: runnerFromEnvironment(process.env),
     ...(process.env.GITHUB_ACTOR ? { actor: process.env.GITHUB_ACTOR } : {}),

@@ -22,6 +22,8 @@ const lines = (name: string) =>
     .map((l) => l.trim())
     .filter(Boolean);
 
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
 function readSpec(plan: SigningPlan): TrackSpec {
   const configInput = core.getInput("config");
   const { config, baseDir } = readRunConfig(configInput || "track-run.yml", Boolean(configInput));
@@ -77,7 +79,7 @@ async function writeSummary(r: TrackResult): Promise<void> {
     ],
     ...m.data.map((d) => [
       `data <code>${d.name}</code>`,
-      `<code>${d.digest}</code> (${d.files} files, ${d.bytes} bytes)`,
+      `<code>${d.digest}</code> (${plural(d.files, "file")}, ${plural(d.bytes, "byte")})`,
     ]),
     [
       "image",
@@ -106,7 +108,7 @@ async function writeSummary(r: TrackResult): Promise<void> {
       : []),
   ]);
   s.addRaw(
-    `<p>${m.outputs.length} outputs; signed: <b>${r.signing}</b>; manifest digest <code>${r.digest}</code></p>`,
+    `<p>${plural(m.outputs.length, "output")}; signed: <b>${r.signing}</b>; manifest digest <code>${r.digest}</code></p>`,
     true,
   );
   await s.write();
@@ -146,6 +148,10 @@ async function run(): Promise<void> {
       : {}),
     ...(containers ? { containers } : {}),
     cacheDir,
+    ledgerOptions: {
+      cacheDir,
+      ...(core.getInput("github-token") ? { token: core.getInput("github-token") } : {}),
+    },
     ...(typeof process.getuid === "function"
       ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
       : {}),

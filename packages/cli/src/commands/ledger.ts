@@ -60,7 +60,10 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       .description(
         "judge candidate runs against production (or a baseline run) by the model's policy; exit 0 pass, 1 fail",
       )
-      .argument("<RUN...>", "one run, or several runs of one candidate (a seed matrix)")
+      .argument(
+        "<RUN...>",
+        "one run, or several runs of one candidate (a seed matrix); commit:SHA for every run at a commit",
+      )
       .option("--baseline <production|RUN>", "what to compare with", "production")
       .option("--policy <FILE>", "the model's gate (default .track-run/policy.yml)")
       .option("--markdown", "print the report as markdown (what the pull-request comment shows)"),
@@ -80,11 +83,11 @@ export function registerLedger(program: Command, run: CommandRunner): void {
         run(f, async (out) => {
           const policy = (await readPolicy(f.policy, true))!;
           const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
-          const { compareWithProduction } = await import("@track-run/core/ledger");
+          const { compareWithProduction, resolveRuns } = await import("@track-run/core/ledger");
           const outcome = await compareWithProduction({
             ledger,
             policy,
-            candidates: runs,
+            candidates: await resolveRuns(ledger, policy.model, runs),
             baseline: f.baseline,
             trust: await trustFrom(f),
             repo: ".",

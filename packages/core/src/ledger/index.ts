@@ -11,6 +11,7 @@ export {
   type PromotionResult,
   promoteRun,
   provenanceOf,
+  resolveRuns,
   rollbackModel,
   type Trust,
 } from "./promote.js";

@@ -75,6 +75,37 @@ export async function diffRecorded(
   });
 }
 
+/**
+ * Run ids from what a user names: a run id as is, or `commit:SHA` for every run of `model` at that
+ * commit (a seed matrix trained on one pull request head), reproductions left out, oldest first.
+ */
+export async function resolveRuns(
+  ledger: LedgerStore,
+  model: string,
+  refs: readonly string[],
+): Promise<string[]> {
+  const out: string[] = [];
+  for (const ref of refs) {
+    if (!ref.startsWith("commit:")) {
+      out.push(ref);
+      continue;
+    }
+    const sha = ref.slice("commit:".length).toLowerCase();
+    if (!/^[0-9a-f]{7,40}$/.test(sha)) throw new UsageError("usage", `"${ref}" must be commit:SHA (hex)`);
+    const found: string[] = [];
+    for (const id of await ledger.listRuns()) {
+      const body = await ledger.readRunFile(id, "manifest.json");
+      if (!body) continue;
+      const m = JSON.parse(body.toString("utf8")) as RunManifest;
+      if (m.model === model && m.code.commit?.startsWith(sha) && !m.links?.reproductionOf) found.push(id);
+    }
+    if (found.length === 0)
+      throw new UsageError("no-such-run", `no run of ${model} at commit ${sha} in ${ledger.uri}`);
+    out.push(...found);
+  }
+  return out;
+}
+
 /** Provenance facts of a run: signature against the trust policy, bags (when asked), reproductions. */
 export async function provenanceOf(
   ledger: LedgerStore,

@@ -68,7 +68,10 @@ export class DockerExecutor implements Executor {
       // Peak memory and CPU from the engine's stats stream.
       let peak = 0;
       let cpuNs = 0;
-      const stats = (await container.stats({ stream: true })) as NodeJS.ReadableStream;
+      // Not awaited: for a command that has already exited, the engine may never answer a stats
+      // request, so the request is aborted once the container is done.
+      const statsAbort = new AbortController();
+      let stats: NodeJS.ReadableStream | undefined;
       const statLines = lineSplitter([], (l) => {
         try {
           const s = JSON.parse(l) as {
@@ -81,7 +84,14 @@ export class DockerExecutor implements Executor {
           // a partial line
         }
       });
-      stats.on("data", (c: Buffer) => statLines.write(c));
+      const statsStarted = container
+        .stats({ stream: true, abortSignal: statsAbort.signal } as { stream: true })
+        .then((st) => {
+          stats = st as NodeJS.ReadableStream;
+          stats.on("data", (c: Buffer) => statLines.write(c));
+          stats.on("error", () => undefined);
+        })
+        .catch(() => undefined);
       const gpu = req.gpus.kind === "none" ? undefined : sampleGpus(5000);
 
       const timer = req.timeoutSeconds
@@ -106,7 +116,9 @@ export class DockerExecutor implements Executor {
       stdout.end();
       stderr.end();
       // Both are sockets to the engine: left open, they keep the process alive after the run.
-      (stats as unknown as { destroy?: () => void }).destroy?.();
+      statsAbort.abort();
+      await statsStarted;
+      (stats as unknown as { destroy?: () => void } | undefined)?.destroy?.();
       (stream as unknown as { destroy?: () => void }).destroy?.();
       const samples = gpu ? await gpu.stop() : undefined;
       const info = await container.inspect();
