@@ -4,7 +4,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { commitAll, tempDir, writeTree } from "../../../packages/core/test/helpers.js";
+import { commitAll, holeyBagOf, tempDir, writeTree } from "../../../packages/core/test/helpers.js";
 import { runAction as run } from "../../test-harness.js";
 
 const dist = new URL("../../../dist/track/index.js", import.meta.url).pathname;
@@ -118,10 +118,8 @@ describe.skipIf(!engine)(
   "caches on GitHub-hosted runners (@actions/cache against the cache service protocol)",
   () => {
     it("saves a fetched holey bag in one job and restores it in the next, without the data server", async () => {
-      const { createHash } = await import("node:crypto");
       const { createServer } = await import("node:http");
       const { rmSync, mkdirSync } = await import("node:fs");
-      const { createHoleyBag, parseRemoteList } = await import("../../../packages/core/src/index.js");
       const { startCacheService } = await import("./cache-service.js");
       const service = await startCacheService();
       const body = Buffer.from("1\n2\n3\n4\n");
@@ -130,20 +128,7 @@ describe.skipIf(!engine)(
       const url = `http://127.0.0.1:${(data.address() as { port: number }).port}/rows.csv`;
       try {
         const dir = repo();
-        createHoleyBag(
-          parseRemoteList(
-            JSON.stringify([
-              {
-                url,
-                length: body.length,
-                path: "rows.csv",
-                sha256: createHash("sha256").update(body).digest("hex"),
-              },
-            ]),
-            "list",
-          ),
-          join(dir, "remote"),
-        );
+        holeyBagOf(url, body, join(dir, "remote"));
         const runnerTemp = tempDir();
         const env = {
           RUNNER_ENVIRONMENT: "github-hosted",

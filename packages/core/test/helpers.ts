@@ -1,8 +1,10 @@
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterEach } from "vitest";
+import { createHoleyBag, parseRemoteList } from "../src/bag/index.js";
 import { TrackRunError } from "../src/errors.js";
 
 const made: string[] = [];
@@ -57,4 +59,23 @@ export async function failure(p: Promise<unknown>): Promise<TrackRunError> {
     throw e;
   }
   throw new Error("expected the call to fail with a TrackRunError, but it succeeded");
+}
+
+/** A holey bag at `out` whose one payload file, data/rows.csv, is `body` served at `url`. */
+export function holeyBagOf(url: string, body: Buffer | string, out: string): void {
+  const bytes = Buffer.from(body);
+  createHoleyBag(
+    parseRemoteList(
+      JSON.stringify([
+        {
+          url,
+          length: bytes.length,
+          path: "rows.csv",
+          sha256: createHash("sha256").update(bytes).digest("hex"),
+        },
+      ]),
+      "list",
+    ),
+    out,
+  );
 }

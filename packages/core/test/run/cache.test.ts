@@ -1,19 +1,10 @@
-import { createHash } from "node:crypto";
 import { readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  cachedBagPath,
-  createHoleyBag,
-  generateKeys,
-  parseRemoteList,
-  readPrivateKey,
-  TrackRunError,
-  trackRun,
-} from "../../src/index.js";
-import { failure, tempDir } from "../helpers.js";
+import { cachedBagPath, generateKeys, readPrivateKey, TrackRunError, trackRun } from "../../src/index.js";
+import { failure, holeyBagOf, tempDir } from "../helpers.js";
 
 describe("holey bags in a run", () => {
   it("fetches the payload once into the content cache, then uses the cache (validated) without the network", async () => {
@@ -27,20 +18,7 @@ describe("holey bags in a run", () => {
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/rows.csv`;
     const repo = tempDir();
     const bag = join(repo, "holey");
-    createHoleyBag(
-      parseRemoteList(
-        JSON.stringify([
-          {
-            url,
-            length: body.length,
-            path: "rows.csv",
-            sha256: createHash("sha256").update(body).digest("hex"),
-          },
-        ]),
-        "list",
-      ),
-      bag,
-    );
+    holeyBagOf(url, body, bag);
     const keys = tempDir();
     generateKeys(join(keys, "k"));
     const cacheDir = tempDir();
