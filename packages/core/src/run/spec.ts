@@ -87,9 +87,11 @@ export function resolveRunSpec(
   const model = o.model || cfg.model;
   if (!model)
     throw new UsageError("usage", "no model name: pass --model NAME or set `model:` in track-run.yml");
-  const dockerfile = o.dockerfile || rel(cfg.dockerfile);
-  const image = o.image || (o.dockerfile ? undefined : cfg.image);
-  const context = o.context || rel(cfg.context);
+  // --runtime host given as a flag overrides the file's image or Dockerfile (run it here instead).
+  const fileEnv = !(o.runtime === "host");
+  const dockerfile = o.dockerfile || (fileEnv ? rel(cfg.dockerfile) : undefined);
+  const image = o.image || (o.dockerfile || !fileEnv ? undefined : cfg.image);
+  const context = o.context || (fileEnv ? rel(cfg.context) : undefined);
   const timeout = number(o.timeout, "--timeout") ?? cfg.timeout;
   const memory = o.memory || cfg.memory;
   const spec: Omit<TrackSpec, "signing"> = {
