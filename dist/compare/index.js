@@ -28117,7 +28117,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       }
       return isAbsolute2 ? `/${normalized}` : normalized;
     }
-    function join11(...args) {
+    function join12(...args) {
       if (args.length === 0) return ".";
       let joined;
       for (let i = 0; i < args.length; ++i) {
@@ -28528,7 +28528,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         for (const [key, value] of actualRefsToWrite) {
           await acquireLock(
             key,
-            async () => fs14.write(join11(gitdir, key), `${value.trim()}
+            async () => fs14.write(join12(gitdir, key), `${value.trim()}
 `, "utf8")
           );
         }
@@ -28552,7 +28552,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         }
         await acquireLock(
           ref,
-          async () => fs14.write(join11(gitdir, ref), `${value.trim()}
+          async () => fs14.write(join12(gitdir, ref), `${value.trim()}
 `, "utf8")
         );
       }
@@ -28570,7 +28570,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         assertWritableRef(ref);
         await acquireLock(
           ref,
-          async () => fs14.write(join11(gitdir, ref), `ref: ${value.trim()}
+          async () => fs14.write(join12(gitdir, ref), `ref: ${value.trim()}
 `, "utf8")
         );
       }
@@ -28597,7 +28597,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        */
       static async deleteRefs({ fs: fs14, gitdir, refs }) {
         refs.forEach(assertWritableRef);
-        await Promise.all(refs.map((ref) => fs14.rm(join11(gitdir, ref))));
+        await Promise.all(refs.map((ref) => fs14.rm(join12(gitdir, ref))));
         let text = await acquireLock(
           "packed-refs",
           async () => fs14.read(`${gitdir}/packed-refs`, { encoding: "utf8" })
@@ -29772,7 +29772,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       format = "content",
       getExternalRefDelta
     }) {
-      let list = await fs14.readdir(join11(gitdir, "objects/pack"));
+      let list = await fs14.readdir(join12(gitdir, "objects/pack"));
       list = list.filter((x) => x.endsWith(".idx"));
       for (const filename of list) {
         const indexFile = `${gitdir}/objects/pack/${filename}`;
@@ -30664,9 +30664,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         const tree = GitTree.from(object);
         for (const entry2 of tree) {
-          map.set(join11(filepath, entry2.path), entry2);
+          map.set(join12(filepath, entry2.path), entry2);
         }
-        return tree.entries().map((entry2) => join11(filepath, entry2.path));
+        return tree.entries().map((entry2) => join12(filepath, entry2.path));
       }
       async type(entry) {
         if (entry._type === false) {
@@ -30761,9 +30761,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (await entry.type() !== "tree") return null;
         const filepath = entry._fullpath;
         const { fs: fs14, dir } = this;
-        const names = await fs14.readdir(join11(dir, filepath));
+        const names = await fs14.readdir(join12(dir, filepath));
         if (names === null) return null;
-        return names.map((name) => join11(filepath, name));
+        return names.map((name) => join12(filepath, name));
       }
       async type(entry) {
         if (entry._type === false) {
@@ -31043,7 +31043,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       } else if (entries.length) {
         await Promise.all(
           entries.map((entry) => {
-            const subpath = join11(filepath, entry);
+            const subpath = join12(filepath, entry);
             return fs14.lstat(subpath).then((stat2) => {
               if (!stat2) return;
               return stat2.isDirectory() ? rmRecursive(fs14, subpath) : fs14.rm(subpath);
@@ -31340,7 +31340,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           if (isAbsolute(submoduleGitdir)) {
             return submoduleGitdir;
           }
-          const gitdir = join11(dirname5(dotgit), submoduleGitdir);
+          const gitdir = join12(dirname5(dotgit), submoduleGitdir);
           return gitdir;
         });
       } else {
@@ -31362,7 +31362,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function abortMerge({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       commit: commit2 = "HEAD",
       cache = {}
     }) {
@@ -31443,17 +31443,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {string} args.filepath - The path of the file to check.
        * @returns {Promise<boolean>} - `true` if the file is ignored, `false` otherwise.
        */
-      static async isIgnored({ fs: fs14, dir, gitdir = join11(dir, ".git"), filepath }) {
+      static async isIgnored({ fs: fs14, dir, gitdir = join12(dir, ".git"), filepath }) {
         if (basename2(filepath) === ".git") return true;
         if (filepath === ".") return false;
         let excludes = "";
-        const excludesFile = join11(gitdir, "info", "exclude");
+        const excludesFile = join12(gitdir, "info", "exclude");
         if (await fs14.exists(excludesFile)) {
           excludes = await fs14.read(excludesFile, "utf8");
         }
         const pairs = [
           {
-            gitignore: join11(dir, ".gitignore"),
+            gitignore: join12(dir, ".gitignore"),
             filepath
           }
         ];
@@ -31462,7 +31462,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           const folder = pieces.slice(0, i).join("/");
           const file = pieces.slice(i).join("/");
           pairs.push({
-            gitignore: join11(dir, folder, ".gitignore"),
+            gitignore: join12(dir, folder, ".gitignore"),
             filepath: file
           });
         }
@@ -31545,7 +31545,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function add({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       filepath,
       cache = {},
       force = false,
@@ -31609,17 +31609,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           });
           if (ignored) return;
         }
-        const stats = await fs14.lstat(join11(dir, currentFilepath));
+        const stats = await fs14.lstat(join12(dir, currentFilepath));
         if (!stats) throw new NotFoundError(currentFilepath);
         if (stats.isDirectory()) {
-          const children = await fs14.readdir(join11(dir, currentFilepath));
+          const children = await fs14.readdir(join12(dir, currentFilepath));
           if (parallel) {
             const promises4 = children.map(
               (child) => addToIndex({
                 dir,
                 gitdir,
                 fs: fs14,
-                filepath: [join11(currentFilepath, child)],
+                filepath: [join12(currentFilepath, child)],
                 index: index3,
                 force,
                 parallel,
@@ -31633,7 +31633,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                 dir,
                 gitdir,
                 fs: fs14,
-                filepath: [join11(currentFilepath, child)],
+                filepath: [join12(currentFilepath, child)],
                 index: index3,
                 force,
                 parallel,
@@ -31642,7 +31642,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             }
           }
         } else {
-          const object = stats.isSymbolicLink() ? await fs14.readlink(join11(dir, currentFilepath)).then(posixifyPathBuffer) : await fs14.read(join11(dir, currentFilepath), { autocrlf });
+          const object = stats.isSymbolicLink() ? await fs14.readlink(join12(dir, currentFilepath)).then(posixifyPathBuffer) : await fs14.read(join12(dir, currentFilepath), { autocrlf });
           if (object === null) throw new NotFoundError(currentFilepath);
           const oid = await _writeObject({ fs: fs14, gitdir, type: "blob", object });
           index3.insert({ filepath: currentFilepath, stats, oid });
@@ -31670,7 +31670,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       oid,
       getExternalRefDelta
     }) {
-      let list = await fs14.readdir(join11(gitdir, "objects/pack"));
+      let list = await fs14.readdir(join12(gitdir, "objects/pack"));
       list = list.filter((x) => x.endsWith(".idx"));
       for (const filename of list) {
         const indexFile = `${gitdir}/objects/pack/${filename}`;
@@ -32143,7 +32143,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref = "refs/notes/commits",
       oid,
       note,
@@ -32213,7 +32213,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function addRemote({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       remote,
       url,
       force = false
@@ -32283,7 +32283,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       tagger: _tagger,
       message = ref,
@@ -32366,7 +32366,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function branch({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       object,
       checkout: checkout2 = false,
@@ -33040,7 +33040,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onProgress,
       onPostCheckout,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       remote = "origin",
       ref: _ref,
       filepaths,
@@ -33121,7 +33121,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: fs14,
       cache,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       index: index3,
       ourOid,
       baseOid,
@@ -33391,7 +33391,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       workdir: WORKDIR
     };
     async function checkAndWriteBlob(fs14, gitdir, dir, filepath, oid = null) {
-      const currentFilepath = join11(dir, filepath);
+      const currentFilepath = join12(dir, filepath);
       const stats = await fs14.lstat(currentFilepath);
       if (!stats) throw new NotFoundError(currentFilepath);
       if (stats.isDirectory())
@@ -33560,7 +33560,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                 stageUpdated.push({
                   filepath,
                   oid,
-                  stats: await fs14.lstat(join11(dir, filepath))
+                  stats: await fs14.lstat(join12(dir, filepath))
                 });
               return {
                 method: "write",
@@ -33573,7 +33573,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       await acquireLock(gitdir, async () => {
         for (const op of ops) {
-          const currentFilepath = join11(dir, op.filepath);
+          const currentFilepath = join12(dir, op.filepath);
           switch (op.method) {
             case "rmdir":
               await fs14.rmdir(currentFilepath);
@@ -33773,7 +33773,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function cherryPick({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oid,
       cache = {},
       committer,
@@ -34291,7 +34291,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @returns {Promise<Set<string>>} - A set of shallow object IDs.
        */
       static async read({ fs: fs14, gitdir }) {
-        const filepath = join11(gitdir, "shallow");
+        const filepath = join12(gitdir, "shallow");
         const oids = /* @__PURE__ */ new Set();
         await acquireLock(filepath, async function() {
           const text = await fs14.read(filepath, { encoding: "utf8" });
@@ -34312,7 +34312,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @returns {Promise<void>}
        */
       static async write({ fs: fs14, gitdir, oids }) {
-        const filepath = join11(gitdir, "shallow");
+        const filepath = join12(gitdir, "shallow");
         if (oids.size > 0) {
           const text = [...oids].join("\n") + "\n";
           await acquireLock(filepath, async function() {
@@ -34881,7 +34881,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       if (packfileSha !== "" && !emptyPackfile(packfile)) {
         res.packfile = `objects/pack/pack-${packfileSha}.pack`;
-        const fullpath = join11(gitdir, res.packfile);
+        const fullpath = join12(gitdir, res.packfile);
         await fs14.write(fullpath, packfile);
         const getExternalRefDelta = (oid2) => _readObject({ fs: fs14, cache, gitdir, oid: oid2 });
         const idx = await GitPackIndex.fromPack({
@@ -34897,7 +34897,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: fs14,
       bare = false,
       dir,
-      gitdir = bare ? dir : join11(dir, ".git"),
+      gitdir = bare ? dir : join12(dir, ".git"),
       defaultBranch = "master"
     }) {
       if (await fs14.exists(gitdir + "/config")) return;
@@ -35011,7 +35011,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthFailure,
       onPostCheckout,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       url,
       corsProxy = void 0,
       ref = void 0,
@@ -35074,7 +35074,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       message,
       author,
       committer,
@@ -35123,7 +35123,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function currentBranch({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       fullname = false,
       test = false
     }) {
@@ -35164,7 +35164,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function deleteBranch({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref
     }) {
       try {
@@ -35182,7 +35182,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function deleteRef({ fs: fs14, dir, gitdir = join11(dir, ".git"), ref }) {
+    async function deleteRef({ fs: fs14, dir, gitdir = join12(dir, ".git"), ref }) {
       try {
         assertParameter("fs", fs14);
         assertParameter("ref", ref);
@@ -35202,7 +35202,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function deleteRemote({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       remote
     }) {
       try {
@@ -35224,7 +35224,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       ref = ref.startsWith("refs/tags/") ? ref : `refs/tags/${ref}`;
       await GitRefManager.deleteRef({ fs: fs14, gitdir, ref });
     }
-    async function deleteTag({ fs: fs14, dir, gitdir = join11(dir, ".git"), ref }) {
+    async function deleteTag({ fs: fs14, dir, gitdir = join12(dir, ".git"), ref }) {
       try {
         assertParameter("fs", fs14);
         assertParameter("ref", ref);
@@ -35253,7 +35253,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       getExternalRefDelta
     }) {
       const results = [];
-      let list = await fs14.readdir(join11(gitdir, "objects/pack"));
+      let list = await fs14.readdir(join12(gitdir, "objects/pack"));
       list = list.filter((x) => x.endsWith(".idx"));
       for (const filename of list) {
         const indexFile = `${gitdir}/objects/pack/${filename}`;
@@ -35296,7 +35296,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function expandOid({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oid,
       cache = {}
     }) {
@@ -35317,7 +35317,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function expandRef({ fs: fs14, dir, gitdir = join11(dir, ".git"), ref }) {
+    async function expandRef({ fs: fs14, dir, gitdir = join12(dir, ".git"), ref }) {
       try {
         assertParameter("fs", fs14);
         assertParameter("gitdir", gitdir);
@@ -35609,7 +35609,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthSuccess,
       onAuthFailure,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       url,
       remote,
@@ -35667,7 +35667,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthSuccess,
       onAuthFailure,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       remote,
       remoteRef,
@@ -35723,7 +35723,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function findMergeBase({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oids,
       cache = {}
     }) {
@@ -35745,7 +35745,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _findRoot({ fs: fs14, filepath }) {
-      if (await fs14.exists(join11(filepath, ".git"))) {
+      if (await fs14.exists(join12(filepath, ".git"))) {
         return filepath;
       } else {
         const parent = dirname5(filepath);
@@ -35765,7 +35765,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function getConfig({ fs: fs14, dir, gitdir = join11(dir, ".git"), path }) {
+    async function getConfig({ fs: fs14, dir, gitdir = join12(dir, ".git"), path }) {
       try {
         assertParameter("fs", fs14);
         assertParameter("gitdir", gitdir);
@@ -35789,7 +35789,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function getConfigAll({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       path
     }) {
       try {
@@ -35978,7 +35978,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       filepath
     }) {
       try {
-        filepath = join11(dir, filepath);
+        filepath = join12(dir, filepath);
         const pack = await fs14.read(filepath);
         const getExternalRefDelta = (oid) => _readObject({ fs: fs14, cache, gitdir, oid });
         const idx = await GitPackIndex.fromPack({
@@ -35999,7 +35999,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: fs14,
       onProgress,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       filepath,
       cache = {}
     }) {
@@ -36027,7 +36027,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: fs14,
       bare = false,
       dir,
-      gitdir = bare ? dir : join11(dir, ".git"),
+      gitdir = bare ? dir : join12(dir, ".git"),
       defaultBranch = "master"
     }) {
       try {
@@ -36101,7 +36101,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function isDescendent({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oid,
       ancestor,
       depth = -1,
@@ -36130,7 +36130,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function isIgnored({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       filepath
     }) {
       try {
@@ -36154,7 +36154,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function listBranches({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       remote
     }) {
       try {
@@ -36211,17 +36211,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             gitdir,
             oid: entry.oid,
             filenames,
-            prefix: join11(prefix, entry.path)
+            prefix: join12(prefix, entry.path)
           });
         } else {
-          filenames.push(join11(prefix, entry.path));
+          filenames.push(join12(prefix, entry.path));
         }
       }
     }
     async function listFiles({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       cache = {}
     }) {
@@ -36266,7 +36266,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function listNotes({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref = "refs/notes/commits",
       cache = {}
     }) {
@@ -36290,7 +36290,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function listRefs({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       filepath
     }) {
       try {
@@ -36315,7 +36315,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       );
       return remotes;
     }
-    async function listRemotes({ fs: fs14, dir, gitdir = join11(dir, ".git") }) {
+    async function listRemotes({ fs: fs14, dir, gitdir = join12(dir, ".git") }) {
       try {
         assertParameter("fs", fs14);
         assertParameter("gitdir", gitdir);
@@ -36414,7 +36414,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function listTags({ fs: fs14, dir, gitdir = join11(dir, ".git") }) {
+    async function listTags({ fs: fs14, dir, gitdir = join12(dir, ".git") }) {
       try {
         assertParameter("fs", fs14);
         assertParameter("gitdir", gitdir);
@@ -36467,7 +36467,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const walks = tree.entries().map(function(entry) {
         let result;
         if (entry.oid === fileId) {
-          result = join11(parentPath, entry.path);
+          result = join12(parentPath, entry.path);
           filepaths.push(result);
         } else if (entry.type === "tree") {
           result = _readObject({
@@ -36484,7 +36484,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               fileId,
               oid,
               filepaths,
-              parentPath: join11(parentPath, entry.path)
+              parentPath: join12(parentPath, entry.path)
             });
           });
         }
@@ -36669,7 +36669,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function log({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       filepath,
       ref = "HEAD",
       depth,
@@ -36709,7 +36709,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ours,
       theirs,
       fastForward: fastForward2 = true,
@@ -36786,7 +36786,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: fs14,
       cache,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oids
     }) {
       const hash2 = new Hash();
@@ -36829,7 +36829,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const packfileSha = packfile.slice(-20).toString("hex");
       const filename = `pack-${packfileSha}.pack`;
       if (write) {
-        await fs14.write(join11(gitdir, `objects/pack/${filename}`), packfile);
+        await fs14.write(join12(gitdir, `objects/pack/${filename}`), packfile);
         return { filename };
       }
       return {
@@ -36840,7 +36840,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function packObjects({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oids,
       write = false,
       cache = {}
@@ -36872,7 +36872,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthSuccess,
       onAuthFailure,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       url,
       remote,
@@ -36942,7 +36942,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: fs14,
       cache,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       start,
       finish
     }) {
@@ -36990,7 +36990,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: fs14,
       cache,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oids
     }) {
       const visited = /* @__PURE__ */ new Set();
@@ -37293,7 +37293,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthFailure,
       onPrePush,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       remoteRef,
       remote = "origin",
@@ -37369,7 +37369,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function readBlob({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oid,
       filepath,
       cache = {}
@@ -37395,7 +37395,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function readCommit({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oid,
       cache = {}
     }) {
@@ -37436,7 +37436,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function readNote({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref = "refs/notes/commits",
       oid,
       cache = {}
@@ -37463,7 +37463,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function readObject({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oid,
       format = "parsed",
       filepath = void 0,
@@ -37552,7 +37552,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function readTag({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oid,
       cache = {}
     }) {
@@ -37576,7 +37576,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function readTree({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       oid,
       filepath = void 0,
       cache = {}
@@ -37602,7 +37602,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function remove({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       filepath,
       cache = {}
     }) {
@@ -37678,7 +37678,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref = "refs/notes/commits",
       oid,
       author: _author,
@@ -37766,7 +37766,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function renameBranch({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       oldref,
       checkout: checkout2 = false
@@ -37796,7 +37796,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function resetIndex({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       filepath,
       ref,
       cache = {}
@@ -37844,7 +37844,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           gid: 0,
           size: 0
         };
-        const object = dir && await fs14.read(join11(dir, filepath));
+        const object = dir && await fs14.read(join12(dir, filepath));
         if (object) {
           workdirOid = await hashObject$1({
             gitdir: updatedGitdir,
@@ -37852,7 +37852,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             object
           });
           if (oid === workdirOid) {
-            stats = await fs14.lstat(join11(dir, filepath));
+            stats = await fs14.lstat(join12(dir, filepath));
           }
         }
         await GitIndexManager.acquire(
@@ -37872,7 +37872,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function resolveRef({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       depth
     }) {
@@ -37897,7 +37897,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function setConfig({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       path,
       value,
       append = false
@@ -37965,7 +37965,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {string} args.dir - The working directory.
        * @param {string}[args.gitdir=join(dir, '.git')] - [required] The [git directory](dir-vs-gitdir.md) path
        */
-      constructor({ fs: fs14, dir, gitdir = join11(dir, ".git") }) {
+      constructor({ fs: fs14, dir, gitdir = join12(dir, ".git") }) {
         Object.assign(this, {
           fs: fs14,
           dir,
@@ -37995,7 +37995,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @returns {string} - The file path for the stash reference.
        */
       get refStashPath() {
-        return join11(this.gitdir, _GitStashManager.refStash);
+        return join12(this.gitdir, _GitStashManager.refStash);
       }
       /**
        * Gets the file path for the stash reflogs.
@@ -38003,7 +38003,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @returns {string} - The file path for the stash reflogs.
        */
       get refLogsStashPath() {
-        return join11(this.gitdir, _GitStashManager.refLogsStash);
+        return join12(this.gitdir, _GitStashManager.refLogsStash);
       }
       /**
        * Retrieves the author information for the stash.
@@ -38309,7 +38309,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function stash({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       op = "push",
       message = "",
       refIdx = 0
@@ -38332,7 +38332,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         const _fs = new FileSystem(fs14);
         const updatedGitdir = await discoverGitdir({ fsp: _fs, dotgit: gitdir });
         const folders = ["refs", "logs", "logs/refs"];
-        folders.map((f) => join11(updatedGitdir, f)).forEach(async (folder) => {
+        folders.map((f) => join12(updatedGitdir, f)).forEach(async (folder) => {
           if (!await _fs.exists(folder)) {
             await _fs.mkdir(folder);
           }
@@ -38362,7 +38362,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function status({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       filepath,
       cache = {},
       refresh = true
@@ -38401,7 +38401,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             return "ignored";
           }
         }
-        const stats = await fs14.lstat(join11(dir, filepath));
+        const stats = await fs14.lstat(join12(dir, filepath));
         const H = treeOid !== null;
         const I = indexEntry !== null;
         const W = stats !== null && (H || I || await hasExactCasePath({ fs: fs14, dir, filepath }));
@@ -38411,7 +38411,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           } else {
             const config = await GitConfigManager.get({ fs: fs14, gitdir: updatedGitdir });
             const autocrlf = await config.get("core.autocrlf");
-            const object = await fs14.read(join11(dir, filepath), { autocrlf });
+            const object = await fs14.read(join12(dir, filepath), { autocrlf });
             const workdirOid = await hashObject$1({
               gitdir: updatedGitdir,
               type: "blob",
@@ -38472,7 +38472,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (!entries.some((entry) => entry.normalize() === segment.normalize())) {
           return false;
         }
-        parent = join11(parent, segment);
+        parent = join12(parent, segment);
       }
       return true;
     }
@@ -38521,7 +38521,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function statusMatrix({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref = "HEAD",
       filepaths = ["."],
       filter,
@@ -38594,7 +38594,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function tag({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       object,
       force = false
@@ -38626,7 +38626,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function updateIndex$1({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       cache = {},
       filepath,
       oid,
@@ -38646,7 +38646,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             { fs: fs14, gitdir: updatedGitdir, cache },
             async function(index3) {
               if (!force) {
-                const fileStats2 = await fs14.lstat(join11(dir, filepath));
+                const fileStats2 = await fs14.lstat(join12(dir, filepath));
                 if (fileStats2) {
                   if (fileStats2.isDirectory()) {
                     throw new InvalidFilepathError("directory");
@@ -38664,7 +38664,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         let fileStats;
         if (!oid) {
-          fileStats = await fs14.lstat(join11(dir, filepath));
+          fileStats = await fs14.lstat(join12(dir, filepath));
           if (!fileStats) {
             throw new NotFoundError(
               `file at "${filepath}" on disk and "remove" not set`
@@ -38685,7 +38685,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             let stats;
             if (!oid) {
               stats = fileStats;
-              const object = stats.isSymbolicLink() ? await fs14.readlink(join11(dir, filepath)) : await fs14.read(join11(dir, filepath));
+              const object = stats.isSymbolicLink() ? await fs14.readlink(join12(dir, filepath)) : await fs14.read(join12(dir, filepath));
               oid = await _writeObject({
                 fs: fs14,
                 gitdir: updatedGitdir,
@@ -38729,7 +38729,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function walk({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       trees,
       map,
       reduce,
@@ -38757,7 +38757,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function writeBlob({ fs: fs14, dir, gitdir = join11(dir, ".git"), blob }) {
+    async function writeBlob({ fs: fs14, dir, gitdir = join12(dir, ".git"), blob }) {
       try {
         assertParameter("fs", fs14);
         assertParameter("gitdir", gitdir);
@@ -38779,7 +38779,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function writeCommit({
       fs: fs14,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       commit: commit2
     }) {
       try {
@@ -38801,7 +38801,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function writeObject({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       type,
       object,
       format = "parsed",
@@ -38847,7 +38847,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function writeRef({
       fs: _fs,
       dir,
-      gitdir = join11(dir, ".git"),
+      gitdir = join12(dir, ".git"),
       ref,
       value,
       force = false,
@@ -38902,7 +38902,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       return oid;
     }
-    async function writeTag({ fs: fs14, dir, gitdir = join11(dir, ".git"), tag: tag2 }) {
+    async function writeTag({ fs: fs14, dir, gitdir = join12(dir, ".git"), tag: tag2 }) {
       try {
         assertParameter("fs", fs14);
         assertParameter("gitdir", gitdir);
@@ -38919,7 +38919,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function writeTree({ fs: fs14, dir, gitdir = join11(dir, ".git"), tree }) {
+    async function writeTree({ fs: fs14, dir, gitdir = join12(dir, ".git"), tree }) {
       try {
         assertParameter("fs", fs14);
         assertParameter("gitdir", gitdir);
@@ -62256,8 +62256,7 @@ var require_dist6 = __commonJS({
 
 // actions/compare/src/main.ts
 import { writeFileSync as writeFileSync5 } from "node:fs";
-import { homedir } from "node:os";
-import { join as join10 } from "node:path";
+import { join as join11 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -67053,6 +67052,283 @@ async function upsertComment(api, issue2, marker2, body) {
   return { action: "updated", comment, removed };
 }
 
+// packages/core/src/github/context.ts
+function workflowRunFromEnvironment(env) {
+  if (!env.GITHUB_RUN_ID || !env.GITHUB_REPOSITORY) return void 0;
+  return `${env.GITHUB_SERVER_URL ?? "https://github.com"}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`;
+}
+
+// packages/core/src/policy/stats.ts
+function describe(values) {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const sd = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : 0;
+  return { n, mean, sd };
+}
+function logGamma(x) {
+  const c = [
+    0.9999999999998099,
+    676.5203681218851,
+    -1259.1392167224028,
+    771.3234287776531,
+    -176.6150291621406,
+    12.507343278686905,
+    -0.13857109526572012,
+    9984369578019572e-21,
+    15056327351493116e-23
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  const y = x - 1;
+  let a = c[0];
+  const t = y + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i] / (y + i);
+  return 0.5 * Math.log(2 * Math.PI) + (y + 0.5) * Math.log(t) - t + Math.log(a);
+}
+function incompleteBeta(x, a, b) {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const front = Math.exp(logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log(1 - x));
+  const cf = (xx, aa, bb) => {
+    const tiny = 1e-300;
+    let c = 1;
+    let d = 1 - (aa + bb) * xx / (aa + 1);
+    if (Math.abs(d) < tiny) d = tiny;
+    d = 1 / d;
+    let h = d;
+    for (let m = 1; m <= 300; m++) {
+      const m2 = 2 * m;
+      let num3 = m * (bb - m) * xx / ((aa + m2 - 1) * (aa + m2));
+      d = 1 + num3 * d;
+      if (Math.abs(d) < tiny) d = tiny;
+      c = 1 + num3 / c;
+      if (Math.abs(c) < tiny) c = tiny;
+      d = 1 / d;
+      h *= d * c;
+      num3 = -(aa + m) * (aa + bb + m) * xx / ((aa + m2) * (aa + m2 + 1));
+      d = 1 + num3 * d;
+      if (Math.abs(d) < tiny) d = tiny;
+      c = 1 + num3 / c;
+      if (Math.abs(c) < tiny) c = tiny;
+      d = 1 / d;
+      const del = d * c;
+      h *= del;
+      if (Math.abs(del - 1) < 1e-14) break;
+    }
+    return h;
+  };
+  return x < (a + 1) / (a + b + 2) ? front * cf(x, a, b) / a : 1 - front * cf(1 - x, b, a) / b;
+}
+function studentTUpper(t, df) {
+  const p = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  return t >= 0 ? p : 1 - p;
+}
+function improvementTest(candidate, baseline, direction) {
+  const sign2 = direction === "higher" ? 1 : -1;
+  const diff = sign2 * (candidate.mean - baseline.mean);
+  if (candidate.n < 2) return void 0;
+  if (baseline.n >= 2) {
+    const va = candidate.sd ** 2 / candidate.n;
+    const vb = baseline.sd ** 2 / baseline.n;
+    const se2 = Math.sqrt(va + vb);
+    if (se2 === 0) return void 0;
+    const df2 = (va + vb) ** 2 / (va ** 2 / (candidate.n - 1) + vb ** 2 / (baseline.n - 1));
+    const t2 = diff / se2;
+    return { p: studentTUpper(t2, df2), df: df2, t: t2, method: "welch" };
+  }
+  const se = candidate.sd / Math.sqrt(candidate.n);
+  if (se === 0) return void 0;
+  const df = candidate.n - 1;
+  const t = diff / se;
+  return { p: studentTUpper(t, df), df, t, method: "one-sample" };
+}
+
+// packages/core/src/policy/gate.ts
+var ruleName = (r) => r.metric ? `${r.rule} ${r.metric}` : r.rule;
+var describeRule = (r) => `${ruleName(r)}: ${r.reason}`;
+var STAGE_PREFERENCE = ["test", "validation", void 0, "train"];
+function metricValue(m, key) {
+  const slash = key.indexOf("/");
+  if (slash > 0) {
+    const stage = key.slice(0, slash);
+    const name = key.slice(slash + 1);
+    const hit = m.metrics.final.find((x) => x.name === name && x.stage === stage) ?? m.metrics.final.find((x) => x.name === key);
+    return hit?.value;
+  }
+  const found = m.metrics.final.filter((x) => x.name === key);
+  found.sort(
+    (a, b) => STAGE_PREFERENCE.indexOf(a.stage) - STAGE_PREFERENCE.indexOf(b.stage)
+  );
+  return found[0]?.value;
+}
+function amount(a, of) {
+  if (a === void 0) return void 0;
+  if (typeof a === "number") return a;
+  return Math.abs(of) * Number(a.slice(0, -1)) / 100;
+}
+var fmt = (x) => x === void 0 ? "\u2013" : Number.isInteger(x) ? String(x) : x.toPrecision(4).replace(/\.?0+$/, "");
+function evaluateGate(policy, candidates, baseline) {
+  const rules = [];
+  const metrics = [];
+  const firstModel = baseline.length === 0;
+  const alpha = policy.significance ?? 0.05;
+  for (const [key, rule] of Object.entries(policy.metrics ?? {})) {
+    const values = candidates.map((c) => metricValue(c.manifest, key));
+    const missing = candidates.filter((_, i) => values[i] === void 0).map((c) => c.manifest.runId);
+    if (missing.length) {
+      rules.push({
+        rule: "reported",
+        metric: key,
+        pass: false,
+        reason: `${key} is not reported by ${missing.join(", ")}`
+      });
+      continue;
+    }
+    const cand = describe(values);
+    const baseValues = baseline.map((b) => metricValue(b, key)).filter((v) => v !== void 0);
+    const base = baseValues.length ? describe(baseValues) : void 0;
+    const summary2 = { name: key, direction: rule.direction, candidate: cand };
+    const sign2 = rule.direction === "higher" ? 1 : -1;
+    if (base) {
+      summary2.baseline = base;
+      summary2.delta = cand.mean - base.mean;
+      if (base.mean !== 0) summary2.deltaPercent = 100 * summary2.delta / Math.abs(base.mean);
+      summary2.better = sign2 * summary2.delta > 0;
+      const t = improvementTest(cand, base, rule.direction);
+      if (t) {
+        summary2.test = t;
+        summary2.significant = t.p < alpha;
+      }
+    }
+    metrics.push(summary2);
+    if (rule.min !== void 0) {
+      rules.push({
+        rule: "min",
+        metric: key,
+        value: cand.mean,
+        threshold: `>= ${rule.min}`,
+        pass: cand.mean >= rule.min,
+        reason: cand.mean >= rule.min ? `${fmt(cand.mean)} >= ${rule.min}` : `${fmt(cand.mean)} is below the minimum ${rule.min}`
+      });
+    }
+    if (rule.max !== void 0) {
+      rules.push({
+        rule: "max",
+        metric: key,
+        value: cand.mean,
+        threshold: `<= ${rule.max}`,
+        pass: cand.mean <= rule.max,
+        reason: cand.mean <= rule.max ? `${fmt(cand.mean)} <= ${rule.max}` : `${fmt(cand.mean)} is above the maximum ${rule.max}`
+      });
+    }
+    if (!base) continue;
+    const better = sign2 * (cand.mean - base.mean);
+    const noise = amount(rule.noise, base.mean) ?? 0;
+    const change = Math.abs(better) <= noise ? 0 : better;
+    if (rule.max_regression !== void 0) {
+      const limit = amount(rule.max_regression, base.mean);
+      const pass = -change <= limit;
+      rules.push({
+        rule: "max_regression",
+        metric: key,
+        value: cand.mean,
+        baseline: base.mean,
+        delta: cand.mean - base.mean,
+        threshold: `regression <= ${typeof rule.max_regression === "string" ? `${rule.max_regression} (${fmt(limit)})` : fmt(limit)}`,
+        pass,
+        reason: pass ? change < 0 ? `worse by ${fmt(-change)}, within the allowed ${fmt(limit)}` : change === 0 ? `no change beyond the noise band ${fmt(noise)}` : `better by ${fmt(change)}` : `worse by ${fmt(-change)} than production (${fmt(base.mean)}), more than the allowed ${fmt(limit)}`
+      });
+    }
+    if (rule.min_improvement !== void 0) {
+      const need = amount(rule.min_improvement, base.mean);
+      const bigEnough = need <= 0 || change >= need;
+      const t = summary2.test;
+      const needsSignificance = need > 0 && cand.n >= 2;
+      const significant = !needsSignificance || t !== void 0 && t.p < alpha;
+      const pass = bigEnough && significant;
+      rules.push({
+        rule: "min_improvement",
+        metric: key,
+        value: cand.mean,
+        baseline: base.mean,
+        delta: cand.mean - base.mean,
+        threshold: `improvement >= ${fmt(need)}${needsSignificance ? `, significant at ${alpha}` : ""}`,
+        pass,
+        reason: need <= 0 ? "no improvement required" : !bigEnough ? `improvement ${fmt(change)} is less than the ${fmt(need)} worth promoting` : !significant ? `improvement ${fmt(change)} is not significant (p = ${t ? fmt(t.p) : "n/a"} >= ${alpha})` : `improvement ${fmt(change)}${t ? ` (p = ${fmt(t.p)})` : cand.n < 2 ? " (a single run: no spread, significance not assessed)" : ""}`
+      });
+    }
+  }
+  const p = policy.provenance ?? {};
+  const each = (name, ok, why, good) => {
+    const bad = candidates.filter((c) => !ok(c));
+    rules.push({
+      rule: name,
+      pass: bad.length === 0,
+      reason: bad.length ? bad.map((c) => `${c.manifest.runId}: ${why(c)}`).join("; ") : good
+    });
+  };
+  if (p.signed)
+    each(
+      "signed",
+      (c) => c.provenance.signed,
+      () => "not signed by a trusted key or identity",
+      "signed by a trusted key or identity"
+    );
+  if (p.image_pinned) {
+    each(
+      "image_pinned",
+      (c) => c.manifest.environment.runtime === "host" || Boolean(c.manifest.environment.image?.repoDigest),
+      (c) => `image ${c.manifest.environment.image?.reference ?? "?"} has no repository digest`,
+      "image pinned by repository digest"
+    );
+  }
+  if (p.clean_tree)
+    each(
+      "clean_tree",
+      (c) => !c.manifest.code.dirty && c.manifest.code.kind === "git",
+      (c) => c.manifest.code.dirty ? "run on a dirty tree" : "not pinned by a commit",
+      "clean tree at a commit"
+    );
+  if (p.data_valid)
+    each(
+      "data_valid",
+      (c) => c.provenance.dataValid === true,
+      (c) => c.provenance.dataValid === false ? "a bag no longer validates" : "bags not checked",
+      "every bag validates with its digest"
+    );
+  if (p.reproduced) {
+    const need = p.reproduced;
+    each(
+      "reproduced",
+      (c) => c.provenance.reproductions >= need,
+      (c) => `reproduced ${c.provenance.reproductions} time(s), the policy asks ${need}`,
+      `reproduced at least ${need} time(s)`
+    );
+  }
+  for (const c of candidates) {
+    if (c.manifest.status.state !== "succeeded")
+      rules.push({
+        rule: "status",
+        pass: false,
+        reason: `${c.manifest.runId} ${c.manifest.status.state}${c.manifest.status.reason ? `: ${c.manifest.status.reason}` : ""}`
+      });
+    if (c.manifest.model !== policy.model)
+      rules.push({
+        rule: "model",
+        pass: false,
+        reason: `${c.manifest.runId} trains ${c.manifest.model}, the policy is for ${policy.model}`
+      });
+  }
+  return {
+    model: policy.model,
+    pass: rules.every((r) => r.pass),
+    firstModel,
+    candidateRuns: candidates.map((c) => c.manifest.runId),
+    baselineRuns: baseline.map((b) => b.runId),
+    metrics,
+    rules
+  };
+}
+
 // packages/core/src/github/status.ts
 var DESCRIPTION_LIMIT = 140;
 var num = (x) => String(Number(x.toPrecision(4)));
@@ -67061,7 +67337,7 @@ function statusFor(verdict, targetUrl) {
   const lead = verdict.metrics.slice(0, 2).map(
     (m) => `${m.name} ${num(m.candidate.mean)}${m.delta !== void 0 ? ` (${m.delta >= 0 ? "+" : ""}${num(m.delta)})` : ""}`
   ).join(", ");
-  let description = verdict.pass ? `passes${verdict.firstModel ? " (first model)" : ""}${lead ? `: ${lead}` : ""}` : `fails ${failed.map((r) => r.metric ? `${r.rule} ${r.metric}` : r.rule).join(", ")}`;
+  let description = verdict.pass ? `passes${verdict.firstModel ? " (first model)" : ""}${lead ? `: ${lead}` : ""}` : `fails ${failed.map(ruleName).join(", ")}`;
   if (description.length > DESCRIPTION_LIMIT) description = `${description.slice(0, DESCRIPTION_LIMIT - 1)}\u2026`;
   return {
     state: verdict.pass ? "success" : "failure",
@@ -68822,275 +69098,6 @@ function canonicalDigest(value) {
   return `sha256:${createHash4("sha256").update(canonicalJson(value)).digest("hex")}`;
 }
 
-// packages/core/src/policy/stats.ts
-function describe(values) {
-  const n = values.length;
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const sd = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : 0;
-  return { n, mean, sd };
-}
-function logGamma(x) {
-  const c = [
-    0.9999999999998099,
-    676.5203681218851,
-    -1259.1392167224028,
-    771.3234287776531,
-    -176.6150291621406,
-    12.507343278686905,
-    -0.13857109526572012,
-    9984369578019572e-21,
-    15056327351493116e-23
-  ];
-  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
-  const y = x - 1;
-  let a = c[0];
-  const t = y + 7.5;
-  for (let i = 1; i < 9; i++) a += c[i] / (y + i);
-  return 0.5 * Math.log(2 * Math.PI) + (y + 0.5) * Math.log(t) - t + Math.log(a);
-}
-function incompleteBeta(x, a, b) {
-  if (x <= 0) return 0;
-  if (x >= 1) return 1;
-  const front = Math.exp(logGamma(a + b) - logGamma(a) - logGamma(b) + a * Math.log(x) + b * Math.log(1 - x));
-  const cf = (xx, aa, bb) => {
-    const tiny = 1e-300;
-    let c = 1;
-    let d = 1 - (aa + bb) * xx / (aa + 1);
-    if (Math.abs(d) < tiny) d = tiny;
-    d = 1 / d;
-    let h = d;
-    for (let m = 1; m <= 300; m++) {
-      const m2 = 2 * m;
-      let num3 = m * (bb - m) * xx / ((aa + m2 - 1) * (aa + m2));
-      d = 1 + num3 * d;
-      if (Math.abs(d) < tiny) d = tiny;
-      c = 1 + num3 / c;
-      if (Math.abs(c) < tiny) c = tiny;
-      d = 1 / d;
-      h *= d * c;
-      num3 = -(aa + m) * (aa + bb + m) * xx / ((aa + m2) * (aa + m2 + 1));
-      d = 1 + num3 * d;
-      if (Math.abs(d) < tiny) d = tiny;
-      c = 1 + num3 / c;
-      if (Math.abs(c) < tiny) c = tiny;
-      d = 1 / d;
-      const del = d * c;
-      h *= del;
-      if (Math.abs(del - 1) < 1e-14) break;
-    }
-    return h;
-  };
-  return x < (a + 1) / (a + b + 2) ? front * cf(x, a, b) / a : 1 - front * cf(1 - x, b, a) / b;
-}
-function studentTUpper(t, df) {
-  const p = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
-  return t >= 0 ? p : 1 - p;
-}
-function improvementTest(candidate, baseline, direction) {
-  const sign2 = direction === "higher" ? 1 : -1;
-  const diff = sign2 * (candidate.mean - baseline.mean);
-  if (candidate.n < 2) return void 0;
-  if (baseline.n >= 2) {
-    const va = candidate.sd ** 2 / candidate.n;
-    const vb = baseline.sd ** 2 / baseline.n;
-    const se2 = Math.sqrt(va + vb);
-    if (se2 === 0) return void 0;
-    const df2 = (va + vb) ** 2 / (va ** 2 / (candidate.n - 1) + vb ** 2 / (baseline.n - 1));
-    const t2 = diff / se2;
-    return { p: studentTUpper(t2, df2), df: df2, t: t2, method: "welch" };
-  }
-  const se = candidate.sd / Math.sqrt(candidate.n);
-  if (se === 0) return void 0;
-  const df = candidate.n - 1;
-  const t = diff / se;
-  return { p: studentTUpper(t, df), df, t, method: "one-sample" };
-}
-
-// packages/core/src/policy/gate.ts
-var STAGE_PREFERENCE = ["test", "validation", void 0, "train"];
-function metricValue(m, key) {
-  const slash = key.indexOf("/");
-  if (slash > 0) {
-    const stage = key.slice(0, slash);
-    const name = key.slice(slash + 1);
-    const hit = m.metrics.final.find((x) => x.name === name && x.stage === stage) ?? m.metrics.final.find((x) => x.name === key);
-    return hit?.value;
-  }
-  const found = m.metrics.final.filter((x) => x.name === key);
-  found.sort(
-    (a, b) => STAGE_PREFERENCE.indexOf(a.stage) - STAGE_PREFERENCE.indexOf(b.stage)
-  );
-  return found[0]?.value;
-}
-function amount(a, of) {
-  if (a === void 0) return void 0;
-  if (typeof a === "number") return a;
-  return Math.abs(of) * Number(a.slice(0, -1)) / 100;
-}
-var fmt = (x) => x === void 0 ? "\u2013" : Number.isInteger(x) ? String(x) : x.toPrecision(4).replace(/\.?0+$/, "");
-function evaluateGate(policy, candidates, baseline) {
-  const rules = [];
-  const metrics = [];
-  const firstModel = baseline.length === 0;
-  const alpha = policy.significance ?? 0.05;
-  for (const [key, rule] of Object.entries(policy.metrics ?? {})) {
-    const values = candidates.map((c) => metricValue(c.manifest, key));
-    const missing = candidates.filter((_, i) => values[i] === void 0).map((c) => c.manifest.runId);
-    if (missing.length) {
-      rules.push({
-        rule: "reported",
-        metric: key,
-        pass: false,
-        reason: `${key} is not reported by ${missing.join(", ")}`
-      });
-      continue;
-    }
-    const cand = describe(values);
-    const baseValues = baseline.map((b) => metricValue(b, key)).filter((v) => v !== void 0);
-    const base = baseValues.length ? describe(baseValues) : void 0;
-    const summary2 = { name: key, direction: rule.direction, candidate: cand };
-    const sign2 = rule.direction === "higher" ? 1 : -1;
-    if (base) {
-      summary2.baseline = base;
-      summary2.delta = cand.mean - base.mean;
-      if (base.mean !== 0) summary2.deltaPercent = 100 * summary2.delta / Math.abs(base.mean);
-      summary2.better = sign2 * summary2.delta > 0;
-      const t = improvementTest(cand, base, rule.direction);
-      if (t) {
-        summary2.test = t;
-        summary2.significant = t.p < alpha;
-      }
-    }
-    metrics.push(summary2);
-    if (rule.min !== void 0) {
-      rules.push({
-        rule: "min",
-        metric: key,
-        value: cand.mean,
-        threshold: `>= ${rule.min}`,
-        pass: cand.mean >= rule.min,
-        reason: cand.mean >= rule.min ? `${fmt(cand.mean)} >= ${rule.min}` : `${fmt(cand.mean)} is below the minimum ${rule.min}`
-      });
-    }
-    if (rule.max !== void 0) {
-      rules.push({
-        rule: "max",
-        metric: key,
-        value: cand.mean,
-        threshold: `<= ${rule.max}`,
-        pass: cand.mean <= rule.max,
-        reason: cand.mean <= rule.max ? `${fmt(cand.mean)} <= ${rule.max}` : `${fmt(cand.mean)} is above the maximum ${rule.max}`
-      });
-    }
-    if (!base) continue;
-    const better = sign2 * (cand.mean - base.mean);
-    const noise = amount(rule.noise, base.mean) ?? 0;
-    const change = Math.abs(better) <= noise ? 0 : better;
-    if (rule.max_regression !== void 0) {
-      const limit = amount(rule.max_regression, base.mean);
-      const pass = -change <= limit;
-      rules.push({
-        rule: "max_regression",
-        metric: key,
-        value: cand.mean,
-        baseline: base.mean,
-        delta: cand.mean - base.mean,
-        threshold: `regression <= ${typeof rule.max_regression === "string" ? `${rule.max_regression} (${fmt(limit)})` : fmt(limit)}`,
-        pass,
-        reason: pass ? change < 0 ? `worse by ${fmt(-change)}, within the allowed ${fmt(limit)}` : change === 0 ? `no change beyond the noise band ${fmt(noise)}` : `better by ${fmt(change)}` : `worse by ${fmt(-change)} than production (${fmt(base.mean)}), more than the allowed ${fmt(limit)}`
-      });
-    }
-    if (rule.min_improvement !== void 0) {
-      const need = amount(rule.min_improvement, base.mean);
-      const bigEnough = need <= 0 || change >= need;
-      const t = summary2.test;
-      const needsSignificance = need > 0 && cand.n >= 2;
-      const significant = !needsSignificance || t !== void 0 && t.p < alpha;
-      const pass = bigEnough && significant;
-      rules.push({
-        rule: "min_improvement",
-        metric: key,
-        value: cand.mean,
-        baseline: base.mean,
-        delta: cand.mean - base.mean,
-        threshold: `improvement >= ${fmt(need)}${needsSignificance ? `, significant at ${alpha}` : ""}`,
-        pass,
-        reason: need <= 0 ? "no improvement required" : !bigEnough ? `improvement ${fmt(change)} is less than the ${fmt(need)} worth promoting` : !significant ? `improvement ${fmt(change)} is not significant (p = ${t ? fmt(t.p) : "n/a"} >= ${alpha})` : `improvement ${fmt(change)}${t ? ` (p = ${fmt(t.p)})` : cand.n < 2 ? " (a single run: no spread, significance not assessed)" : ""}`
-      });
-    }
-  }
-  const p = policy.provenance ?? {};
-  const each = (name, ok, why, good) => {
-    const bad = candidates.filter((c) => !ok(c));
-    rules.push({
-      rule: name,
-      pass: bad.length === 0,
-      reason: bad.length ? bad.map((c) => `${c.manifest.runId}: ${why(c)}`).join("; ") : good
-    });
-  };
-  if (p.signed)
-    each(
-      "signed",
-      (c) => c.provenance.signed,
-      () => "not signed by a trusted key or identity",
-      "signed by a trusted key or identity"
-    );
-  if (p.image_pinned) {
-    each(
-      "image_pinned",
-      (c) => c.manifest.environment.runtime === "host" || Boolean(c.manifest.environment.image?.repoDigest),
-      (c) => `image ${c.manifest.environment.image?.reference ?? "?"} has no repository digest`,
-      "image pinned by repository digest"
-    );
-  }
-  if (p.clean_tree)
-    each(
-      "clean_tree",
-      (c) => !c.manifest.code.dirty && c.manifest.code.kind === "git",
-      (c) => c.manifest.code.dirty ? "run on a dirty tree" : "not pinned by a commit",
-      "clean tree at a commit"
-    );
-  if (p.data_valid)
-    each(
-      "data_valid",
-      (c) => c.provenance.dataValid === true,
-      (c) => c.provenance.dataValid === false ? "a bag no longer validates" : "bags not checked",
-      "every bag validates with its digest"
-    );
-  if (p.reproduced) {
-    const need = p.reproduced;
-    each(
-      "reproduced",
-      (c) => c.provenance.reproductions >= need,
-      (c) => `reproduced ${c.provenance.reproductions} time(s), the policy asks ${need}`,
-      `reproduced at least ${need} time(s)`
-    );
-  }
-  for (const c of candidates) {
-    if (c.manifest.status.state !== "succeeded")
-      rules.push({
-        rule: "status",
-        pass: false,
-        reason: `${c.manifest.runId} ${c.manifest.status.state}${c.manifest.status.reason ? `: ${c.manifest.status.reason}` : ""}`
-      });
-    if (c.manifest.model !== policy.model)
-      rules.push({
-        rule: "model",
-        pass: false,
-        reason: `${c.manifest.runId} trains ${c.manifest.model}, the policy is for ${policy.model}`
-      });
-  }
-  return {
-    model: policy.model,
-    pass: rules.every((r) => r.pass),
-    firstModel,
-    candidateRuns: candidates.map((c) => c.manifest.runId),
-    baselineRuns: baseline.map((b) => b.runId),
-    metrics,
-    rules
-  };
-}
-
 // packages/core/src/sign/bundle.ts
 var import_bundle = __toESM(require_dist2(), 1);
 
@@ -70325,15 +70332,29 @@ async function verifyKeyless(doc, o) {
   };
 }
 
+// packages/core/src/ledger/query.ts
+async function readManifest(ledger, runId) {
+  const body = await ledger.readRunFile(runId, "manifest.json");
+  return body ? JSON.parse(body.toString("utf8")) : void 0;
+}
+async function reproductionsIn(ledger, runId) {
+  const out = [];
+  for (const id of await ledger.listRuns()) {
+    const m = await readManifest(ledger, id);
+    if (m?.links?.reproductionOf !== runId) continue;
+    const rep = await ledger.readRunFile(id, "reproduction.json");
+    const verdict = rep ? JSON.parse(rep.toString("utf8")).verdict : void 0;
+    out.push({ runId: id, ...verdict ? { verdict } : {}, finishedAt: m.timing.finishedAt });
+  }
+  return out;
+}
+
 // packages/core/src/ledger/promote.ts
 async function loadRun(ledger, runId) {
-  const body = await ledger.readRunFile(runId, "manifest.json");
-  if (!body) throw new UsageError("no-such-run", `run ${runId} is not in ${ledger.uri}`);
+  const manifest = await readManifest(ledger, runId);
+  if (!manifest) throw new UsageError("no-such-run", `run ${runId} is not in ${ledger.uri}`);
   const bundle = await ledger.readRunFile(runId, "bundle.sigstore.json") ?? await ledger.readRunFile(runId, "record.unsigned.json");
-  return {
-    manifest: JSON.parse(body.toString("utf8")),
-    ...bundle ? { bundle: JSON.parse(bundle.toString("utf8")) } : {}
-  };
+  return { manifest, ...bundle ? { bundle: JSON.parse(bundle.toString("utf8")) } : {} };
 }
 async function diffRecorded(ledger, from, to, repo) {
   const manifests = /* @__PURE__ */ new Map();
@@ -70370,10 +70391,8 @@ async function resolveRuns(ledger, model, refs) {
     if (!/^[0-9a-f]{7,40}$/.test(sha)) throw new UsageError("usage", `"${ref}" must be commit:SHA (hex)`);
     const found = [];
     for (const id of await ledger.listRuns()) {
-      const body = await ledger.readRunFile(id, "manifest.json");
-      if (!body) continue;
-      const m = JSON.parse(body.toString("utf8"));
-      if (m.model === model && m.code.commit?.startsWith(sha) && !m.links?.reproductionOf) found.push(id);
+      const m = await readManifest(ledger, id);
+      if (m?.model === model && m.code.commit?.startsWith(sha) && !m.links?.reproductionOf) found.push(id);
     }
     if (found.length === 0)
       throw new UsageError("no-such-run", `no run of ${model} at commit ${sha} in ${ledger.uri}`);
@@ -70402,15 +70421,9 @@ async function provenanceOf(ledger, run2, trust, checkData) {
       }
     }
   }
-  let reproductions = 0;
-  for (const id of await ledger.listRuns()) {
-    const m = await ledger.readRunFile(id, "manifest.json");
-    if (!m || JSON.parse(m.toString("utf8")).links?.reproductionOf !== run2.manifest.runId)
-      continue;
-    const rep = await ledger.readRunFile(id, "reproduction.json");
-    const verdict = rep ? JSON.parse(rep.toString("utf8")).verdict : void 0;
-    if (verdict === "bitwise" || verdict === "within-tolerance") reproductions++;
-  }
+  const reproductions = (await reproductionsIn(ledger, run2.manifest.runId)).filter(
+    (r) => r.verdict === "bitwise" || r.verdict === "within-tolerance"
+  ).length;
   return { signed: signed2, ...dataValid !== void 0 ? { dataValid } : {}, reproductions };
 }
 async function compareWithProduction(o) {
@@ -70426,12 +70439,16 @@ async function compareWithProduction(o) {
   const base = baselineId ? await loadRun(o.ledger, baselineId) : void 0;
   const verdict = evaluateGate(o.policy, withFacts, base ? [base.manifest] : []);
   const history = {};
-  const promoted = await o.ledger.promotions(o.policy.model);
+  const promoted = await Promise.all(
+    (await o.ledger.promotions(o.policy.model)).map(async (p) => ({
+      p,
+      manifest: await readManifest(o.ledger, p.runId)
+    }))
+  );
   for (const key of Object.keys(o.policy.metrics ?? {})) {
     const points = [];
-    for (const p of promoted) {
-      const m = await loadRun(o.ledger, p.runId).catch(() => void 0);
-      const v = m && metricValue(m.manifest, key);
+    for (const { p, manifest } of promoted) {
+      const v = manifest && metricValue(manifest, key);
       if (v !== void 0) points.push({ label: `#${p.seq} ${p.runId.slice(0, 15)}`, value: v });
     }
     const mean = verdict.metrics.find((m) => m.name === key)?.candidate.mean;
@@ -70813,6 +70830,15 @@ function failStep(e) {
   } else setFailed(e instanceof Error ? e.stack ?? e.message : String(e));
 }
 
+// actions/ledger.ts
+import { homedir } from "node:os";
+import { join as join10 } from "node:path";
+var defaultCacheDir = () => process.env.TRACK_RUN_CACHE ?? join10(homedir(), ".cache", "track-run");
+function ledgerOptions(cacheDir = defaultCacheDir()) {
+  const token = getInput("github-token");
+  return { cacheDir, ...token ? { token } : {} };
+}
+
 // actions/compare/src/github.ts
 function octokitApi(token, repo) {
   const octokit = getOctokit(token);
@@ -70856,10 +70882,7 @@ function readInputs() {
 async function run() {
   const inputs = readInputs();
   const policy = readPolicyFile(inputs.policy, true);
-  const ledger = await openLedger(inputs.ledger, {
-    cacheDir: process.env.TRACK_RUN_CACHE ?? join10(homedir(), ".cache", "track-run"),
-    ...inputs.token ? { token: inputs.token } : {}
-  });
+  const ledger = await openLedger(inputs.ledger, ledgerOptions());
   const outcome = await compareWithProduction({
     ledger,
     policy,
@@ -70873,11 +70896,11 @@ async function run() {
     repo: "."
   });
   const { verdict } = outcome;
-  const runUrl = process.env.GITHUB_RUN_ID ? `${context2.serverUrl}/${context2.repo.owner}/${context2.repo.repo}/actions/runs/${context2.runId}` : void 0;
+  const runUrl = workflowRunFromEnvironment(process.env);
   const report = { verdict, ...outcome.diff ? { diff: outcome.diff } : {}, history: outcome.history };
   const full = renderReport({ ...report, limit: 1024 * 1024 - 1 });
   await summary.addRaw(full, true).write();
-  const reportFile = join10(process.env.RUNNER_TEMP ?? ".", `track-run-compare-${policy.model}.md`);
+  const reportFile = join11(process.env.RUNNER_TEMP ?? ".", `track-run-compare-${policy.model}.md`);
   writeFileSync5(reportFile, `${full}
 `);
   setOutput("verdict", verdict.pass ? "pass" : "fail");
@@ -70885,8 +70908,7 @@ async function run() {
   info(
     `track-run: ${policy.model} ${verdict.pass ? "passes" : "fails"} the gate${verdict.firstModel ? " (first model)" : ` against ${verdict.baselineRuns.join(", ")}`}`
   );
-  for (const r of verdict.rules)
-    info(`  ${r.pass ? "ok  " : "FAIL"} ${r.rule}${r.metric ? ` ${r.metric}` : ""}: ${r.reason}`);
+  for (const r of verdict.rules) info(`  ${r.pass ? "ok  " : "FAIL"} ${describeRule(r)}`);
   if (inputs.token && (inputs.comment || inputs.status)) {
     const api = octokitApi(inputs.token, context2.repo);
     if (inputs.comment && inputs.pullRequest !== void 0) {
@@ -70924,9 +70946,7 @@ async function run() {
   }
   if (!verdict.pass && inputs.failOnGate) {
     const failed = verdict.rules.filter((r) => !r.pass);
-    setFailed(
-      `${policy.model} does not pass the gate: ${failed.map((r) => `${r.rule}${r.metric ? ` ${r.metric}` : ""}: ${r.reason}`).join("; ")}`
-    );
+    setFailed(`${policy.model} does not pass the gate: ${failed.map(describeRule).join("; ")}`);
   }
 }
 run().catch(failStep);

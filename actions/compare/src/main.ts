@@ -1,16 +1,22 @@
 // actions/compare: inputs -> core -> outputs, step summary, comment, status, exit. Nothing else lives here.
 import { writeFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import * as core from "@actions/core";
 import { context } from "@actions/github";
 import { UsageError } from "@track-run/core/errors";
-import { permissionDenied, statusFor, upsertComment } from "@track-run/core/github";
+import {
+  permissionDenied,
+  statusFor,
+  upsertComment,
+  workflowRunFromEnvironment,
+} from "@track-run/core/github";
 import { compareWithProduction, openLedger, resolveRuns } from "@track-run/core/ledger";
+import { describeRule } from "@track-run/core/policy";
 import { marker, renderReport } from "@track-run/core/report";
 import { readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
+import { ledgerOptions } from "../../ledger.js";
 import { octokitApi } from "./github.js";
 
 const flag = (name: string) => core.getInput(name).trim().toLowerCase() !== "false";
@@ -63,10 +69,7 @@ function readInputs(): Inputs {
 async function run(): Promise<void> {
   const inputs = readInputs();
   const policy = readPolicyFile(inputs.policy, true)!;
-  const ledger = await openLedger(inputs.ledger, {
-    cacheDir: process.env.TRACK_RUN_CACHE ?? join(homedir(), ".cache", "track-run"),
-    ...(inputs.token ? { token: inputs.token } : {}),
-  });
+  const ledger = await openLedger(inputs.ledger, ledgerOptions());
   const outcome = await compareWithProduction({
     ledger,
     policy,
@@ -80,9 +83,7 @@ async function run(): Promise<void> {
     repo: ".",
   });
   const { verdict } = outcome;
-  const runUrl = process.env.GITHUB_RUN_ID
-    ? `${context.serverUrl}/${context.repo.owner}/${context.repo.repo}/actions/runs/${context.runId}`
-    : undefined;
+  const runUrl = workflowRunFromEnvironment(process.env);
   const report = { verdict, ...(outcome.diff ? { diff: outcome.diff } : {}), history: outcome.history };
   // The step summary holds the whole report (GitHub allows 1 MiB); the comment, at most 65,536 characters.
   const full = renderReport({ ...report, limit: 1024 * 1024 - 1 });
@@ -94,8 +95,7 @@ async function run(): Promise<void> {
   core.info(
     `track-run: ${policy.model} ${verdict.pass ? "passes" : "fails"} the gate${verdict.firstModel ? " (first model)" : ` against ${verdict.baselineRuns.join(", ")}`}`,
   );
-  for (const r of verdict.rules)
-    core.info(`  ${r.pass ? "ok  " : "FAIL"} ${r.rule}${r.metric ? ` ${r.metric}` : ""}: ${r.reason}`);
+  for (const r of verdict.rules) core.info(`  ${r.pass ? "ok  " : "FAIL"} ${describeRule(r)}`);
 
   if (inputs.token && (inputs.comment || inputs.status)) {
     const api = octokitApi(inputs.token, context.repo);
@@ -135,9 +135,7 @@ async function run(): Promise<void> {
 
   if (!verdict.pass && inputs.failOnGate) {
     const failed = verdict.rules.filter((r) => !r.pass);
-    core.setFailed(
-      `${policy.model} does not pass the gate: ${failed.map((r) => `${r.rule}${r.metric ? ` ${r.metric}` : ""}: ${r.reason}`).join("; ")}`,
-    );
+    core.setFailed(`${policy.model} does not pass the gate: ${failed.map(describeRule).join("; ")}`);
   }
 }
 

@@ -1,23 +1,19 @@
-// actions/promote: inputs -> core -> outputs, step summary, exit. Nothing else lives here.
-import { homedir } from "node:os";
-import { join } from "node:path";
 import * as core from "@actions/core";
 import { UsageError } from "@track-run/core/errors";
+import { workflowRunFromEnvironment } from "@track-run/core/github";
 import { openLedger, type ProductionPointer, promoteRun, rollbackModel } from "@track-run/core/ledger";
+import { describeRule } from "@track-run/core/policy";
 import { readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
+import { ledgerOptions } from "../../ledger.js";
 import { flag, signingPlan } from "../../signing.js";
 
 function promoter() {
-  const env = process.env;
+  const workflowRun = workflowRunFromEnvironment(process.env);
   return {
-    ...(env.GITHUB_ACTOR ? { actor: env.GITHUB_ACTOR } : {}),
-    ...(env.GITHUB_RUN_ID
-      ? {
-          workflowRun: `${env.GITHUB_SERVER_URL ?? "https://github.com"}/${env.GITHUB_REPOSITORY}/actions/runs/${env.GITHUB_RUN_ID}`,
-        }
-      : {}),
+    ...(process.env.GITHUB_ACTOR ? { actor: process.env.GITHUB_ACTOR } : {}),
+    ...(workflowRun ? { workflowRun } : {}),
     ...(core.getInput("environment") ? { environment: core.getInput("environment") } : {}),
   };
 }
@@ -31,10 +27,7 @@ function outputs(p: ProductionPointer): void {
 
 async function run(): Promise<void> {
   const model = core.getInput("model", { required: true });
-  const ledger = await openLedger(core.getInput("ledger") || "dir:.track-run/ledger", {
-    cacheDir: process.env.TRACK_RUN_CACHE ?? join(homedir(), ".cache", "track-run"),
-    ...(core.getInput("github-token") ? { token: core.getInput("github-token") } : {}),
-  });
+  const ledger = await openLedger(core.getInput("ledger") || "dir:.track-run/ledger", ledgerOptions());
   if (flag("rollback")) {
     const p = await rollbackModel({
       ledger,
@@ -82,13 +75,10 @@ async function run(): Promise<void> {
   core.setOutput("promoted", "false");
   await core.summary
     .addHeading(`⛔ ${model}: run ${runId} was not promoted`, 3)
-    .addList([
-      r.reason ?? "",
-      ...failed.map((x) => `${x.rule}${x.metric ? ` ${x.metric}` : ""}: ${x.reason}`),
-    ])
+    .addList([r.reason ?? "", ...failed.map(describeRule)])
     .write();
   core.setFailed(
-    `${runId} not promoted: ${r.reason}${failed.length ? ` (${failed.map((x) => `${x.rule}${x.metric ? ` ${x.metric}` : ""}: ${x.reason}`).join("; ")})` : ""}`,
+    `${runId} not promoted: ${r.reason}${failed.length ? ` (${failed.map(describeRule).join("; ")})` : ""}`,
   );
 }
 

@@ -1,6 +1,5 @@
 // actions/reproduce: inputs -> core -> outputs, step summary, exit. Nothing else lives here.
 import { existsSync } from "node:fs";
-import { homedir } from "node:os";
 import { join, resolve } from "node:path";
 import * as core from "@actions/core";
 import { UsageError } from "@track-run/core/errors";
@@ -10,6 +9,7 @@ import { type ReproduceReport, reproduceRun } from "@track-run/core/reproduce";
 import { readJsonFile, readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
+import { defaultCacheDir, ledgerOptions } from "../../ledger.js";
 import { flag, signingPlan } from "../../signing.js";
 
 async function summary(r: ReproduceReport): Promise<void> {
@@ -47,11 +47,6 @@ async function summary(r: ReproduceReport): Promise<void> {
   await s.write();
 }
 
-const ledgerOptions = () => ({
-  cacheDir: process.env.TRACK_RUN_CACHE ?? join(homedir(), ".cache", "track-run"),
-  ...(core.getInput("github-token") ? { token: core.getInput("github-token") } : {}),
-});
-
 async function run(): Promise<void> {
   const input = core.getInput("run", { required: true });
   const ledger = core.getInput("ledger") || "dir:.track-run/ledger";
@@ -87,7 +82,7 @@ async function run(): Promise<void> {
     signing: await signingPlan("the reproduction's record"),
     ledger,
     ...(containers ? { containers } : {}),
-    cacheDir: process.env.TRACK_RUN_CACHE ?? join(homedir(), ".cache", "track-run"),
+    cacheDir: defaultCacheDir(),
     ledgerOptions: ledgerOptions(),
     env: process.env,
     runner: runnerFromEnvironment(process.env),

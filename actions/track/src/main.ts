@@ -2,6 +2,7 @@
 import { homedir } from "node:os";
 import { join } from "node:path";
 import * as core from "@actions/core";
+import { workflowRunFromEnvironment } from "@track-run/core/github";
 import { runnerFromEnvironment } from "@track-run/core/pin";
 import {
   readRunConfig,
@@ -12,6 +13,7 @@ import {
 } from "@track-run/core/run";
 import type { SigningPlan } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
+import { ledgerOptions } from "../../ledger.js";
 import { flag, signingPlan } from "../../signing.js";
 import { restoreCaches, saveCaches } from "./cache.js";
 
@@ -135,23 +137,16 @@ async function run(): Promise<void> {
   );
   const controller = new AbortController();
   for (const sig of ["SIGINT", "SIGTERM"] as const) process.once(sig, () => controller.abort(sig));
-  const server = process.env.GITHUB_SERVER_URL ?? "https://github.com";
   let group = false;
+  const workflowRun = workflowRunFromEnvironment(process.env);
   const result = await trackRun(spec, {
     env: process.env,
     runner: runnerFromEnvironment(process.env),
     ...(process.env.GITHUB_ACTOR ? { actor: process.env.GITHUB_ACTOR } : {}),
-    ...(process.env.GITHUB_REPOSITORY && process.env.GITHUB_RUN_ID
-      ? {
-          workflowRun: `${server}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`,
-        }
-      : {}),
+    ...(workflowRun ? { workflowRun } : {}),
     ...(containers ? { containers } : {}),
     cacheDir,
-    ledgerOptions: {
-      cacheDir,
-      ...(core.getInput("github-token") ? { token: core.getInput("github-token") } : {}),
-    },
+    ledgerOptions: ledgerOptions(cacheDir),
     ...(typeof process.getuid === "function"
       ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
       : {}),

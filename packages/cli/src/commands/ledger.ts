@@ -2,6 +2,7 @@
 import type { RunManifest } from "@track-run/core";
 import { UsageError } from "@track-run/core/errors";
 import type { CompareOutcome, LedgerStore } from "@track-run/core/ledger";
+import { describeRule } from "@track-run/core/policy";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
@@ -42,15 +43,16 @@ function verdictText(o: CompareOutcome): string {
   ];
   for (const r of v.rules) {
     lines.push(
-      `  ${r.pass ? "ok  " : "FAIL"} ${r.rule}${r.metric ? ` ${r.metric}` : ""}: ${r.reason}${r.value !== undefined ? ` [value ${short(r.value)}${r.baseline !== undefined ? `, baseline ${short(r.baseline)}, delta ${short(r.delta)}` : ""}${r.threshold ? `, rule ${r.threshold}` : ""}]` : ""}`,
+      `  ${r.pass ? "ok  " : "FAIL"} ${describeRule(r)}${r.value !== undefined ? ` [value ${short(r.value)}${r.baseline !== undefined ? `, baseline ${short(r.baseline)}, delta ${short(r.delta)}` : ""}${r.threshold ? `, rule ${r.threshold}` : ""}]` : ""}`,
     );
   }
   return lines.join("\n");
 }
 
-async function loadManifest(ledger: LedgerStore, runId: string): Promise<RunManifest> {
-  const { loadRun } = await import("@track-run/core/ledger");
-  return (await loadRun(ledger, runId)).manifest;
+/** A recorded run's manifest, or undefined when it is missing or unreadable (listings skip it). */
+async function loadManifest(ledger: LedgerStore, runId: string): Promise<RunManifest | undefined> {
+  const { readManifest } = await import("@track-run/core/ledger");
+  return readManifest(ledger, runId).catch(() => undefined);
 }
 
 export function registerLedger(program: Command, run: CommandRunner): void {
@@ -135,6 +137,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
             throw new UsageError("usage", `the policy is for model ${policy.model}, not ${f.model}`);
           const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
           const { promoteRun } = await import("@track-run/core/ledger");
+          const { workflowRunFromEnvironment } = await import("@track-run/core/github");
+          const workflowRun = workflowRunFromEnvironment(process.env);
           const r = await promoteRun({
             ledger,
             policy,
@@ -145,11 +149,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
               ...((process.env.GITHUB_ACTOR ?? process.env.USER)
                 ? { actor: (process.env.GITHUB_ACTOR ?? process.env.USER)! }
                 : {}),
-              ...(process.env.GITHUB_RUN_ID
-                ? {
-                    workflowRun: `${process.env.GITHUB_SERVER_URL ?? "https://github.com"}/${process.env.GITHUB_REPOSITORY}/actions/runs/${process.env.GITHUB_RUN_ID}`,
-                  }
-                : {}),
+              ...(workflowRun ? { workflowRun } : {}),
               ...(f.environment ? { environment: f.environment } : {}),
             },
           });
@@ -205,7 +205,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
         }> = [];
         const production = new Map<string, string | undefined>();
         for (const id of await ledger.listRuns()) {
-          const m = await loadManifest(ledger, id).catch(() => undefined);
+          const m = await loadManifest(ledger, id);
           if (!m || (f.model && m.model !== f.model)) continue;
           if (!production.has(m.model))
             production.set(m.model, (await ledger.readProduction(m.model))?.runId);
@@ -271,7 +271,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
         }> = [];
         const used: Array<{ runId: string; bag: string }> = [];
         for (const id of await ledger.listRuns()) {
-          const m = await loadManifest(ledger, id).catch(() => undefined);
+          const m = await loadManifest(ledger, id);
           if (!m) continue;
           for (const o of m.outputs.filter((x) => x.sha256 === hex)) {
             produced.push({
@@ -307,7 +307,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
 
 async function diffCommand(a: string, b: string, f: { ledger?: string }, out: Output): Promise<number> {
   const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
-  const [ma, mb] = [await loadManifest(ledger, a), await loadManifest(ledger, b)];
+  const { loadRun } = await import("@track-run/core/ledger");
+  const [ma, mb] = [(await loadRun(ledger, a)).manifest, (await loadRun(ledger, b)).manifest];
   const { diffRecorded } = await import("@track-run/core/ledger");
   const d = await diffRecorded(ledger, ma, mb, ".");
   out.result(d, () => {

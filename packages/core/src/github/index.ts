@@ -6,4 +6,5 @@ export {
   permissionDenied,
 } from "./api.js";
 export { type UpsertResult, upsertComment } from "./comment.js";
+export { workflowRunFromEnvironment } from "./context.js";
 export { type StatusInput, statusFor } from "./status.js";

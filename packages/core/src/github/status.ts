@@ -1,5 +1,5 @@
 // The commit status `track-run/<model>` carrying a gate verdict, so it can be a required check.
-import type { GateVerdict } from "../policy/gate.js";
+import { type GateVerdict, ruleName } from "../policy/gate.js";
 import type { CommitState } from "./api.js";
 
 export interface StatusInput {
@@ -25,7 +25,7 @@ export function statusFor(verdict: GateVerdict, targetUrl?: string): StatusInput
     .join(", ");
   let description = verdict.pass
     ? `passes${verdict.firstModel ? " (first model)" : ""}${lead ? `: ${lead}` : ""}`
-    : `fails ${failed.map((r) => (r.metric ? `${r.rule} ${r.metric}` : r.rule)).join(", ")}`;
+    : `fails ${failed.map(ruleName).join(", ")}`;
   if (description.length > DESCRIPTION_LIMIT) description = `${description.slice(0, DESCRIPTION_LIMIT - 1)}…`;
   return {
     state: verdict.pass ? "success" : "failure",

@@ -15,4 +15,5 @@ export {
   rollbackModel,
   type Trust,
 } from "./promote.js";
+export { type Reproduction, readManifest, reproductionsIn } from "./query.js";
 export { DirLedger, type LedgerStore, openLedger, type ProductionPointer } from "./store.js";

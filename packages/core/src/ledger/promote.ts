@@ -12,6 +12,7 @@ import { type SigningPlan, signRecord } from "../sign/plan.js";
 import { PROMOTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../sign/statement.js";
 import { verifyBundle } from "../sign/verify.js";
 import { diffRuns, type RunDiff } from "./diff.js";
+import { readManifest, reproductionsIn } from "./query.js";
 import type { LedgerStore, ProductionPointer } from "./store.js";
 
 export { PROMOTION_PREDICATE_TYPE };
@@ -28,15 +29,12 @@ export interface LoadedRun {
 }
 
 export async function loadRun(ledger: LedgerStore, runId: string): Promise<LoadedRun> {
-  const body = await ledger.readRunFile(runId, "manifest.json");
-  if (!body) throw new UsageError("no-such-run", `run ${runId} is not in ${ledger.uri}`);
+  const manifest = await readManifest(ledger, runId);
+  if (!manifest) throw new UsageError("no-such-run", `run ${runId} is not in ${ledger.uri}`);
   const bundle =
     (await ledger.readRunFile(runId, "bundle.sigstore.json")) ??
     (await ledger.readRunFile(runId, "record.unsigned.json"));
-  return {
-    manifest: JSON.parse(body.toString("utf8")) as RunManifest,
-    ...(bundle ? { bundle: JSON.parse(bundle.toString("utf8")) } : {}),
-  };
+  return { manifest, ...(bundle ? { bundle: JSON.parse(bundle.toString("utf8")) } : {}) };
 }
 
 /**
@@ -94,10 +92,8 @@ export async function resolveRuns(
     if (!/^[0-9a-f]{7,40}$/.test(sha)) throw new UsageError("usage", `"${ref}" must be commit:SHA (hex)`);
     const found: string[] = [];
     for (const id of await ledger.listRuns()) {
-      const body = await ledger.readRunFile(id, "manifest.json");
-      if (!body) continue;
-      const m = JSON.parse(body.toString("utf8")) as RunManifest;
-      if (m.model === model && m.code.commit?.startsWith(sha) && !m.links?.reproductionOf) found.push(id);
+      const m = await readManifest(ledger, id);
+      if (m?.model === model && m.code.commit?.startsWith(sha) && !m.links?.reproductionOf) found.push(id);
     }
     if (found.length === 0)
       throw new UsageError("no-such-run", `no run of ${model} at commit ${sha} in ${ledger.uri}`);
@@ -136,15 +132,9 @@ export async function provenanceOf(
       }
     }
   }
-  let reproductions = 0;
-  for (const id of await ledger.listRuns()) {
-    const m = await ledger.readRunFile(id, "manifest.json");
-    if (!m || (JSON.parse(m.toString("utf8")) as RunManifest).links?.reproductionOf !== run.manifest.runId)
-      continue;
-    const rep = await ledger.readRunFile(id, "reproduction.json");
-    const verdict = rep ? (JSON.parse(rep.toString("utf8")) as { verdict: string }).verdict : undefined;
-    if (verdict === "bitwise" || verdict === "within-tolerance") reproductions++;
-  }
+  const reproductions = (await reproductionsIn(ledger, run.manifest.runId)).filter(
+    (r) => r.verdict === "bitwise" || r.verdict === "within-tolerance",
+  ).length;
   return { signed, ...(dataValid !== undefined ? { dataValid } : {}), reproductions };
 }
 
@@ -176,12 +166,17 @@ export async function compareWithProduction(o: {
   const base = baselineId ? await loadRun(o.ledger, baselineId) : undefined;
   const verdict = evaluateGate(o.policy, withFacts, base ? [base.manifest] : []);
   const history: Record<string, HistoryPoint[]> = {};
-  const promoted = await o.ledger.promotions(o.policy.model);
+  // Each promoted run's manifest, read once for every metric's chart.
+  const promoted = await Promise.all(
+    (await o.ledger.promotions(o.policy.model)).map(async (p) => ({
+      p,
+      manifest: await readManifest(o.ledger, p.runId),
+    })),
+  );
   for (const key of Object.keys(o.policy.metrics ?? {})) {
     const points: HistoryPoint[] = [];
-    for (const p of promoted) {
-      const m = await loadRun(o.ledger, p.runId).catch(() => undefined);
-      const v = m && metricValue(m.manifest, key);
+    for (const { p, manifest } of promoted) {
+      const v = manifest && metricValue(manifest, key);
       if (v !== undefined) points.push({ label: `#${p.seq} ${p.runId.slice(0, 15)}`, value: v });
     }
     const mean = verdict.metrics.find((m) => m.name === key)?.candidate.mean;

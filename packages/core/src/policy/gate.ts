@@ -23,6 +23,12 @@ export interface RuleResult {
   reason: string;
 }
 
+/** A rule as people name it: "max_regression accuracy", "signed". */
+export const ruleName = (r: RuleResult) => (r.metric ? `${r.rule} ${r.metric}` : r.rule);
+
+/** A rule and why it passed or failed: "max_regression accuracy: worse by 0.03 …". */
+export const describeRule = (r: RuleResult) => `${ruleName(r)}: ${r.reason}`;
+
 export interface MetricSummary {
   name: string;
   direction: "higher" | "lower";

@@ -1,12 +1,14 @@
 // Compare and gate: pure functions of manifests, provenance facts and the policy.
 export {
   amount,
+  describeRule,
   evaluateGate,
   type GateVerdict,
   type MetricSummary,
   metricValue,
   type ProvenanceFacts,
   type RuleResult,
+  ruleName,
 } from "./gate.js";
 export {
   describe as describeSample,

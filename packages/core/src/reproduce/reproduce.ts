@@ -14,6 +14,7 @@ import { parseManifest } from "../bag/tagfiles.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
 import { isTrackRunError } from "../errors.js";
 import type { GitLedgerOptions } from "../ledger/git.js";
+import { type Reproduction, reproductionsIn } from "../ledger/query.js";
 import { openLedger } from "../ledger/store.js";
 import { pinCode } from "../pin/code.js";
 import { buildAndPin, type RunnerContext } from "../pin/env.js";
@@ -376,21 +377,7 @@ function readMaybe(path: string): string | undefined {
   }
 }
 
-/** The runs of a ledger that reproduce `runId`, with their verdicts. */
-export async function reproductionsOf(
-  ledgerUri: string,
-  runId: string,
-): Promise<Array<{ runId: string; verdict?: Verdict; finishedAt: string }>> {
-  const ledger = openLedger(ledgerUri);
-  const out: Array<{ runId: string; verdict?: Verdict; finishedAt: string }> = [];
-  for (const id of await ledger.listRuns()) {
-    const body = await ledger.readRunFile(id, "manifest.json");
-    if (!body) continue;
-    const man = JSON.parse(body.toString("utf8")) as RunManifest;
-    if (man.links?.reproductionOf !== runId) continue;
-    const rep = await ledger.readRunFile(id, "reproduction.json");
-    const verdict = rep ? (JSON.parse(rep.toString("utf8")) as ReproduceReport).verdict : undefined;
-    out.push({ runId: id, ...(verdict ? { verdict } : {}), finishedAt: man.timing.finishedAt });
-  }
-  return out;
+/** The runs of the ledger at `ledgerUri` that reproduce `runId`, with their verdicts. */
+export async function reproductionsOf(ledgerUri: string, runId: string): Promise<Reproduction[]> {
+  return reproductionsIn(openLedger(ledgerUri), runId);
 }
