@@ -5,7 +5,7 @@ import * as core from "@actions/core";
 import { UsageError } from "@track-run/core/errors";
 import { loadRun, openLedger } from "@track-run/core/ledger";
 import { runnerFromEnvironment } from "@track-run/core/pin";
-import { type ReproduceReport, reproduceRun } from "@track-run/core/reproduce";
+import { type ReproduceReport, reproduceRun, userOfThisProcess } from "@track-run/core/reproduce";
 import { readJsonFile, readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
@@ -87,9 +87,7 @@ async function run(): Promise<void> {
     env: process.env,
     runner: runnerFromEnvironment(process.env),
     ...(process.env.GITHUB_ACTOR ? { actor: process.env.GITHUB_ACTOR } : {}),
-    ...(typeof process.getuid === "function"
-      ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
-      : {}),
+    ...userOfThisProcess(),
     onStep: (m) => core.info(`track-run: ${m}`),
     onLine: (_s, l) => core.info(l),
   });

@@ -10,6 +10,7 @@ import {
   type TrackResult,
   type TrackSpec,
   trackRun,
+  userOfThisProcess,
 } from "@track-run/core/run";
 import type { SigningPlan } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
@@ -147,9 +148,7 @@ async function run(): Promise<void> {
     ...(containers ? { containers } : {}),
     cacheDir,
     ledgerOptions: ledgerOptions(cacheDir),
-    ...(typeof process.getuid === "function"
-      ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
-      : {}),
+    ...userOfThisProcess(),
     signal: controller.signal,
     onStep: (message) => {
       if (group) core.endGroup();

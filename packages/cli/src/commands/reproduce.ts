@@ -82,7 +82,7 @@ async function reproduceCommand(run: string, flags: ReproduceFlags, out: Output)
   const containers = await (await import("@track-run/core/docker"))
     .openDockerRuntime(env.docker)
     .catch(() => undefined);
-  const { reproduceRun } = await import("@track-run/core/reproduce");
+  const { reproduceRun, userOfThisProcess } = await import("@track-run/core/reproduce");
   const report = await reproduceRun({
     bundle,
     ...(recordDir ? { recordDir } : {}),
@@ -98,9 +98,7 @@ async function reproduceCommand(run: string, flags: ReproduceFlags, out: Output)
     ledgerOptions: gitLedgerOptions(),
     env: process.env,
     runner: env.runner,
-    ...(typeof process.getuid === "function"
-      ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
-      : {}),
+    ...userOfThisProcess(),
     onStep: (m) => out.info(`track-run: ${m}`),
     onLine: (_s, l) => out.info(l),
   });

@@ -142,7 +142,7 @@ export function registerRun(program: Command, run: CommandRunner): void {
           spec.runtime === "docker"
             ? await (await import("@track-run/core/docker")).openDockerRuntime(env.docker)
             : undefined;
-        const { trackRun } = await import("@track-run/core/run");
+        const { trackRun, userOfThisProcess } = await import("@track-run/core/run");
         const controller = new AbortController();
         const onSignal = (sig: NodeJS.Signals) => {
           out.info(`track-run: ${sig} received, stopping the run and recording it as cancelled`);
@@ -162,9 +162,7 @@ export function registerRun(program: Command, run: CommandRunner): void {
             ...(containers ? { containers } : {}),
             cacheDir: cacheDirFor(),
             ledgerOptions: gitLedgerOptions(),
-            ...(typeof process.getuid === "function"
-              ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
-              : {}),
+            ...userOfThisProcess(),
             signal: controller.signal,
             onLine: (_stream, line) => out.info(line),
             onStep: (m) => out.info(`track-run: ${m}`),

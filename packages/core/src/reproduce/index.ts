@@ -1,4 +1,6 @@
 // Reproducing a recorded run, and the verdict.
+
+export { userOfThisProcess } from "../run/executor.js";
 export {
   compareMetrics,
   compareOutputs,

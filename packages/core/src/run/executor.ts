@@ -132,3 +132,13 @@ export function lineSplitter(
 }
 
 export type { Gpu };
+
+/**
+ * The user the container runs as so that what it writes (outputs, caches) belongs to whoever
+ * started the run: this process's uid:gid, where the platform has them (not on Windows).
+ */
+export function userOfThisProcess(): { user?: string } {
+  return typeof process.getuid === "function"
+    ? { user: `${process.getuid()}:${process.getgid?.() ?? 0}` }
+    : {};
+}

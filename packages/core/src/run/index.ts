@@ -11,6 +11,7 @@ export {
   lineSplitter,
   type Mount,
   parseGpuRequest,
+  userOfThisProcess,
 } from "./executor.js";
 export { HostExecutor } from "./host-executor.js";
 export { collectMetrics, flattenMetrics, parseCurves, parseMetricLine, readDvclive } from "./metrics.js";
