@@ -99,6 +99,10 @@ export interface DataPin {
    * True when payload is listed in fetch.txt.
    */
   holey?: boolean;
+  /**
+   * sha256 of the bag's payload manifest (manifest-sha256.txt) as stored beside the record (data-NAME.manifest-sha256.txt), so the stored copy is covered by the signature.
+   */
+  payloadManifest?: string;
 }
 /**
  * This interface was referenced by `RunManifest`'s JSON-Schema
@@ -257,6 +261,10 @@ export interface RunStatus {
   reason?: string;
   exitCode?: number;
   logTailDigest?: Sha256Hex;
+  /**
+   * sha256 of the whole log (log.txt) as stored beside the record.
+   */
+  logDigest?: string;
 }
 /**
  * This interface was referenced by `RunManifest`'s JSON-Schema

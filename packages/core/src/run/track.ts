@@ -260,6 +260,9 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
       bytes: p.bytes,
       location: resolve(d.path),
     };
+    // The stored payload manifest (data-NAME.manifest-sha256.txt) is covered by the signature.
+    if (p.manifest !== undefined)
+      pin.payloadManifest = createHash("sha256").update(p.manifest).digest("hex");
     if (dataPins[i]!.materialized.source !== "as-given") pin.holey = true;
     return pin;
   });
@@ -382,6 +385,7 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
   if (outcome.reason) status.reason = outcome.reason;
   if (outcome.exitCode !== undefined) status.exitCode = outcome.exitCode;
   status.logTailDigest = createHash("sha256").update(tail).digest("hex");
+  status.logDigest = createHash("sha256").update(fs.readFileSync(join(work, "log.txt"))).digest("hex");
 
   // 5. The manifest.
   // preflight() refused an empty command.
