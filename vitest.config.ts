@@ -17,6 +17,10 @@ export default defineConfig({
         replacement: fileURLToPath(new URL("./packages/core/src/util/files.ts", import.meta.url)),
       },
       {
+        find: /^@track-run\/core\/names$/,
+        replacement: fileURLToPath(new URL("./packages/core/src/util/names.ts", import.meta.url)),
+      },
+      {
         find: /^@track-run\/core\/errors$/,
         replacement: fileURLToPath(new URL("./packages/core/src/errors.ts", import.meta.url)),
       },

@@ -5,6 +5,9 @@
  * track-run.yml: how to run and record one model's training. Every key is also a flag of `track-run run` and an input of the root action.
  */
 export interface Config {
+  /**
+   * The model this run trains: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters.
+   */
   model?: string;
   image?: string;
   dockerfile?: string;

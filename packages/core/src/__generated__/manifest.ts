@@ -22,7 +22,7 @@ export interface RunManifest {
   schemaVersion: "1";
   runId: RunId;
   /**
-   * Name of the model this run trains.
+   * Name of the model this run trains: an identifier (letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters), never a path.
    */
   model: string;
   code: CodePin;

@@ -13,6 +13,9 @@ export type Amount = number | string;
  * The promotion gate of one model (.track-run/policy.yml): metric rules against production and provenance rules.
  */
 export interface Policy {
+  /**
+   * The model this policy gates: letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters.
+   */
   model: string;
   metrics?: {
     [k: string]: MetricRule;
