@@ -18,6 +18,8 @@ async function summary(r: ReproduceReport): Promise<void> {
   ];
   const s = core.summary.addHeading(`${icon} ${r.original.model} run ${r.original.runId}: ${r.verdict}`, 3);
   if (r.reasons.length) s.addList(r.reasons);
+  if (r.differences?.length)
+    s.addHeading("Other differences (they do not decide the verdict)", 4).addList(r.differences);
   if (r.metrics.length) {
     s.addTable([
       [
@@ -30,7 +32,7 @@ async function summary(r: ReproduceReport): Promise<void> {
         `${m.stage ? `${m.stage}/` : ""}${m.name}`,
         String(m.original ?? "–"),
         String(m.reproduced ?? "–"),
-        m.equal ? "equal" : m.within ? `within ${m.tolerance}` : "differs",
+        `${m.equal ? "equal" : m.within ? `within ${m.tolerance}` : "differs"}${m.gated ? "" : " (not gated)"}`,
       ]),
     ]);
   }

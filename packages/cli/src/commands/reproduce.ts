@@ -48,11 +48,15 @@ function reportText(r: ReproduceReport): string {
       `reproduction ${r.reproduction.runId} (${r.reproduction.status}), recorded in ${r.reproduction.recordDir}`,
     );
   for (const x of r.reasons) lines.push(`  ${x}`);
+  if (r.differences?.length) {
+    lines.push("other differences (they do not decide the verdict):");
+    for (const x of r.differences) lines.push(`  ${x}`);
+  }
   if (r.metrics.length) {
     lines.push("metrics:");
     for (const m of r.metrics) {
       lines.push(
-        `  ${`${m.stage ? `${m.stage}/` : ""}${m.name}`.padEnd(24)} ${String(m.original ?? "-").padEnd(12)} -> ${String(m.reproduced ?? "-").padEnd(12)} ${m.equal ? "equal" : m.within ? `within ${m.tolerance}` : "DIFFERS"}`,
+        `  ${`${m.stage ? `${m.stage}/` : ""}${m.name}`.padEnd(24)} ${String(m.original ?? "-").padEnd(12)} -> ${String(m.reproduced ?? "-").padEnd(12)} ${m.equal ? "equal" : m.within ? `within ${m.tolerance}` : "DIFFERS"}${m.gated ? "" : " (not gated)"}`,
       );
     }
   }

@@ -53,22 +53,24 @@ export interface GateVerdict {
 
 const STAGE_PREFERENCE = ["test", "validation", undefined, "train"];
 
-/** The value a policy names: "stage/name" exactly, or the name at the most final stage present. */
-export function metricValue(m: RunManifest, key: string): number | undefined {
+/** The metric a policy key names: "stage/name" exactly, or the name at the most final stage present. */
+export function metricNamed(final: readonly MetricValue[], key: string): MetricValue | undefined {
   const slash = key.indexOf("/");
   if (slash > 0) {
     const stage = key.slice(0, slash);
     const name = key.slice(slash + 1);
-    const hit =
-      m.metrics.final.find((x) => x.name === name && x.stage === stage) ??
-      m.metrics.final.find((x) => x.name === key);
-    return hit?.value;
+    return final.find((x) => x.name === name && x.stage === stage) ?? final.find((x) => x.name === key);
   }
-  const found = m.metrics.final.filter((x) => x.name === key);
+  const found = final.filter((x) => x.name === key);
   found.sort(
     (a: MetricValue, b: MetricValue) => STAGE_PREFERENCE.indexOf(a.stage) - STAGE_PREFERENCE.indexOf(b.stage),
   );
-  return found[0]?.value;
+  return found[0];
+}
+
+/** The value a policy names: "stage/name" exactly, or the name at the most final stage present. */
+export function metricValue(m: RunManifest, key: string): number | undefined {
+  return metricNamed(m.metrics.final, key)?.value;
 }
 
 /** An amount of a policy: a number (absolute) or "x%" of the baseline. */

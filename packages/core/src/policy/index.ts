@@ -5,6 +5,7 @@ export {
   evaluateGate,
   type GateVerdict,
   type MetricSummary,
+  metricNamed,
   metricValue,
   type ProvenanceFacts,
   type RuleResult,

@@ -1,5 +1,6 @@
 // The verdict of a reproduction, from the two manifests: pure.
 import type { MetricValue, Policy, RunManifest } from "../__generated__/index.js";
+import { metricNamed } from "../policy/gate.js";
 
 export type Verdict = "bitwise" | "within-tolerance" | "diverged" | "not-reproducible";
 
@@ -11,6 +12,10 @@ export interface MetricComparison {
   delta?: number;
   /** The allowed difference (absolute), when the policy gives one. */
   tolerance?: number;
+  /** The policy key whose rule applies ("test/accuracy" or "accuracy"), when one does. */
+  rule?: string;
+  /** Whether this metric decides the verdict: the policy gates it, or the policy gates no metric. */
+  gated: boolean;
   equal: boolean;
   within: boolean;
 }
@@ -29,15 +34,39 @@ export interface EnvironmentDifference {
 }
 
 const key = (m: MetricValue) => `${m.stage ?? ""}/${m.name}`;
+const label = (m: { name: string; stage?: string }) => `${m.stage ? `${m.stage}/` : ""}${m.name}`;
 
-/** Absolute tolerance for a metric: a number, or "x%" of the original value. */
-export function toleranceOf(policy: Policy | undefined, name: string, original: number): number | undefined {
-  const t = policy?.metrics?.[name]?.tolerance;
+/** Absolute tolerance of the policy key `rule` for a metric: a number, or "x%" of the original value. */
+export function toleranceOf(policy: Policy | undefined, rule: string, original: number): number | undefined {
+  const t = policy?.metrics?.[rule]?.tolerance;
   if (t === undefined) return undefined;
   if (typeof t === "number") return t;
   return (Math.abs(original) * Number(t.slice(0, -1))) / 100;
 }
 
+/**
+ * The policy key whose rule applies to metric `m` of a run that reported `final`, as the gate reads
+ * keys (docs/policy.md): "stage/name" names that stage's value; a bare name names the value at the
+ * most final stage reported. `gated` says whether that key is the one the gate reads for `m`; a
+ * bare key still lends its tolerance to the name's other stages, which it does not gate.
+ */
+function ruleOf(
+  policy: Policy | undefined,
+  m: MetricValue,
+  final: readonly MetricValue[],
+): { rule: string; gated: boolean } | undefined {
+  const keys = Object.keys(policy?.metrics ?? {});
+  const qualified = m.stage ? `${m.stage}/${m.name}` : undefined;
+  const ordered = [...keys].sort((a, b) => Number(b === qualified) - Number(a === qualified));
+  for (const k of ordered) if (metricNamed(final, k) === m) return { rule: k, gated: true };
+  if (keys.includes(m.name)) return { rule: m.name, gated: false };
+  return undefined;
+}
+
+/**
+ * Each final metric of either run, compared. With a policy that gates metrics, the gated ones
+ * decide the verdict and the others are listed beside it; without one, every metric decides.
+ */
 export function compareMetrics(
   original: RunManifest,
   reproduced: RunManifest,
@@ -45,19 +74,33 @@ export function compareMetrics(
 ): MetricComparison[] {
   const a = new Map(original.metrics.final.map((m) => [key(m), m]));
   const b = new Map(reproduced.metrics.final.map((m) => [key(m), m]));
+  const gatesMetrics = Object.keys(policy?.metrics ?? {}).length > 0;
   const out: MetricComparison[] = [];
   for (const k of [...new Set([...a.keys(), ...b.keys()])].sort()) {
     const x = a.get(k);
     const y = b.get(k);
     const m = (x ?? y)!;
-    const c: MetricComparison = { name: m.name, equal: false, within: false };
+    const inOriginal = x ? ruleOf(policy, x, original.metrics.final) : undefined;
+    const inReproduction = y ? ruleOf(policy, y, reproduced.metrics.final) : undefined;
+    const rule = inOriginal?.gated
+      ? inOriginal
+      : inReproduction?.gated
+        ? inReproduction
+        : (inOriginal ?? inReproduction);
+    const c: MetricComparison = {
+      name: m.name,
+      gated: !gatesMetrics || rule?.gated === true,
+      equal: false,
+      within: false,
+    };
     if (m.stage) c.stage = m.stage;
+    if (rule) c.rule = rule.rule;
     if (x) c.original = x.value;
     if (y) c.reproduced = y.value;
     if (x && y) {
       c.delta = y.value - x.value;
       c.equal = x.value === y.value;
-      const t = toleranceOf(policy, m.name, x.value);
+      const t = rule ? toleranceOf(policy, rule.rule, x.value) : undefined;
       if (t !== undefined) c.tolerance = t;
       c.within = c.equal || (t !== undefined && Math.abs(c.delta) <= t);
     }
@@ -104,44 +147,63 @@ export function environmentDifferences(
   return facts.filter(([, x, y]) => x !== y).map(([fact, x, y]) => ({ fact, original: x, reproduced: y }));
 }
 
+/** Why a metric is not as it was: new, missing, or outside its tolerance (undefined when within). */
+function metricProblem(m: MetricComparison): string | undefined {
+  const name = label(m);
+  if (m.original === undefined) return `metric ${name} is new: ${m.reproduced}`;
+  if (m.reproduced === undefined) return `metric ${name} (${m.original}) was not reported`;
+  if (m.within) return undefined;
+  return `metric ${name}: ${m.original} -> ${m.reproduced} (delta ${m.delta}${m.tolerance !== undefined ? `, tolerance ${m.tolerance}` : m.gated ? ", no tolerance in the policy" : ""})`;
+}
+
+const outputDifference = (o: OutputComparison) =>
+  `output ${o.path} ${o.original === undefined ? "is new" : o.reproduced === undefined ? "is missing" : "has other bytes"}`;
+
+/**
+ * The verdict rests on the run's status, its outputs and the metrics that decide (see
+ * compareMetrics): `reasons` say why it is what it is; `differences` list everything else that
+ * differs and did not decide it (metrics the policy does not gate; outputs of a diverged run).
+ */
 export function verdictOf(
   original: RunManifest,
   reproduced: RunManifest,
   metrics: MetricComparison[],
   outputs: OutputComparison[],
-): { verdict: Exclude<Verdict, "not-reproducible">; reasons: string[] } {
+): { verdict: Exclude<Verdict, "not-reproducible">; reasons: string[]; differences: string[] } {
   const reasons: string[] = [];
   if (original.status.state !== reproduced.status.state) {
     reasons.push(
       `the original ${original.status.state}, the reproduction ${reproduced.status.state}${reproduced.status.reason ? ` (${reproduced.status.reason})` : ""}`,
     );
   }
-  for (const m of metrics) {
-    const name = `${m.stage ? `${m.stage}/` : ""}${m.name}`;
-    if (m.original === undefined) reasons.push(`metric ${name} is new: ${m.reproduced}`);
-    else if (m.reproduced === undefined) reasons.push(`metric ${name} (${m.original}) was not reported`);
-    else if (!m.within) {
-      reasons.push(
-        `metric ${name}: ${m.original} -> ${m.reproduced} (delta ${m.delta}${m.tolerance !== undefined ? `, tolerance ${m.tolerance}` : ", no tolerance in the policy"})`,
-      );
-    }
+  const deciding = metrics.filter((m) => m.gated);
+  const differences = metrics
+    .filter((m) => !m.gated && !m.equal)
+    .map(
+      (m) =>
+        `${metricProblem(m) ?? `metric ${label(m)} differs by ${m.delta}, within ${m.tolerance}`}; not gated by the policy, so it does not decide the verdict`,
+    );
+  for (const m of deciding) {
+    const problem = metricProblem(m);
+    if (problem) reasons.push(problem);
   }
-  if (reasons.length) return { verdict: "diverged", reasons };
   const differing = outputs.filter((o) => !o.equal);
-  if (differing.length === 0 && metrics.every((m) => m.equal)) return { verdict: "bitwise", reasons: [] };
+  if (reasons.length)
+    return {
+      verdict: "diverged",
+      reasons,
+      differences: [...differences, ...differing.map(outputDifference)],
+    };
+  if (differing.length === 0 && deciding.every((m) => m.equal))
+    return { verdict: "bitwise", reasons: [], differences };
   return {
     verdict: "within-tolerance",
     reasons: [
-      ...metrics
+      ...deciding
         .filter((m) => !m.equal)
-        .map(
-          (m) =>
-            `metric ${m.stage ? `${m.stage}/` : ""}${m.name} differs by ${m.delta}, within ${m.tolerance}`,
-        ),
-      ...differing.map(
-        (o) =>
-          `output ${o.path} ${o.original === undefined ? "is new" : o.reproduced === undefined ? "is missing" : "has other bytes"}`,
-      ),
+        .map((m) => `metric ${label(m)} differs by ${m.delta}, within ${m.tolerance}`),
+      ...differing.map(outputDifference),
     ],
+    differences,
   };
 }

@@ -65,6 +65,8 @@ export interface ReproduceReport {
   reproduction?: { runId: string; recordDir: string; bundlePath: string; status: string };
   /** Why: the unsatisfied pin, or what diverged, or what differs within tolerance. */
   reasons: string[];
+  /** What else differs and did not decide the verdict (metrics the policy does not gate, say). */
+  differences: string[];
   metrics: MetricComparison[];
   outputs: OutputComparison[];
   environment: EnvironmentDifference[];
@@ -140,7 +142,7 @@ function namedChanges(recorded: string, current: string | undefined): string[] {
 export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport> {
   const step = o.onStep ?? (() => undefined);
   const warnings: string[] = [];
-  const empty = { metrics: [], outputs: [], environment: [], warnings };
+  const empty = { metrics: [], outputs: [], environment: [], differences: [], warnings };
 
   // 1. The record, against the trust policy.
   step("verifying the original record");
@@ -338,7 +340,7 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
     // 6. The verdict, and what of the environment differs.
     const metrics = compareMetrics(m, r.manifest, o.policy);
     const outputs = compareOutputs(m, r.manifest);
-    const { verdict, reasons } = verdictOf(m, r.manifest, metrics, outputs);
+    const { verdict, reasons, differences } = verdictOf(m, r.manifest, metrics, outputs);
     const report: ReproduceReport = {
       verdict,
       original,
@@ -349,6 +351,7 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
         status: r.status.state,
       },
       reasons,
+      differences,
       metrics,
       outputs,
       environment: environmentDifferences(m, r.manifest),
