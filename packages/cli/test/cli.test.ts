@@ -328,6 +328,12 @@ describe("track-run keygen, sign, verify, export", () => {
       expect(JSON.parse(r.stdout)).toHaveProperty(key);
     }
     expect(cli(["export", "cyclonedx", join(root, "run.sigstore.json")]).code).toBe(2);
+    const crate = JSON.parse(
+      cli(["export", "ro-crate", join(root, "run.sigstore.json"), "--license", "Apache-2.0"]).stdout,
+    ) as { "@graph": Array<Record<string, unknown>> };
+    expect(crate["@graph"].find((e) => e["@id"] === "./")?.license).toEqual({
+      "@id": "https://spdx.org/licenses/Apache-2.0",
+    });
   });
 });
 

@@ -233,10 +233,18 @@ export function registerSign(program: Command, run: CommandRunner): void {
     .argument("<FORMAT>", "slsa, prov or ro-crate")
     .argument("<RUN>", "a bundle or a manifest JSON")
     .option("--out <FILE>", "write here instead of stdout")
-    .action((format: string, path: string, opts: { out?: string }) =>
+    .option(
+      "--license <SPDX-OR-URL>",
+      "ro-crate: the outputs' license (e.g. Apache-2.0); unset, the crate says none was stated",
+    )
+    .action((format: string, path: string, opts: { out?: string; license?: string }) =>
       run({}, async (out) => {
         const m = await import("@track-run/core/manifest");
-        const exporter = { slsa: m.toSlsaStatement, prov: m.toProvJson, "ro-crate": m.toRoCrate }[format];
+        const exporter = {
+          slsa: m.toSlsaStatement,
+          prov: m.toProvJson,
+          "ro-crate": (manifest: RunManifest) => m.toRoCrate(manifest, { license: opts.license }),
+        }[format];
         if (!exporter)
           throw new UsageError("usage", `export format "${format}" must be slsa, prov or ro-crate`);
         const manifest = await manifestFrom(path);

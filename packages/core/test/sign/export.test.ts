@@ -27,7 +27,7 @@ describe("SLSA Provenance v1", () => {
       finishedOn: m.timing.finishedAt,
     });
   });
-  it("resolves code, image and each bag as ResourceDescriptors with a uri and a digest", () => {
+  it("resolves code, image and each bag as ResourceDescriptors with a digest, and a uri where one resolves elsewhere", () => {
     const deps = s.predicate.buildDefinition.resolvedDependencies;
     expect(deps.map((d) => d.name)).toEqual(["code", "image", "data/train"]);
     for (const d of deps) {
@@ -39,10 +39,15 @@ describe("SLSA Provenance v1", () => {
       digest: { gitCommit: "a".repeat(40) },
     });
     expect(deps[1]).toMatchObject({
-      uri: m.environment.image!.repoDigest,
+      uri: `pkg:docker/acme/train@sha256:${"d".repeat(64)}?repository_url=127.0.0.1:5000`,
       digest: { sha256: "d".repeat(64) },
     });
-    expect(deps[2]).toMatchObject({ digest: { sha256: "c".repeat(64) } });
+    // A path in the repository is no URI: it stays an annotation beside the digest.
+    expect(deps[2]).toMatchObject({
+      digest: { sha256: "c".repeat(64) },
+      annotations: { location: "data/train" },
+    });
+    expect(deps[2]!.uri).toBeUndefined();
   });
 });
 
@@ -63,34 +68,34 @@ describe("W3C PROV-JSON", () => {
     expect(Object.keys(p).every((k) => allowed.includes(k))).toBe(true);
   });
   it("has entities for code, data, image and outputs, the run as an activity, runner and actor as agents", () => {
-    expect(Object.keys(p.entity)).toEqual([
-      "trun:code",
-      "trun:data/train",
-      "trun:image",
-      "trun:output/model.bin",
-    ]);
     const run = `trun:run/${m.runId}`;
+    expect(Object.keys(p.entity)).toEqual([
+      `${run}/code`,
+      `${run}/data/train`,
+      `${run}/image`,
+      `${run}/output/model.bin`,
+    ]);
     expect(p.activity[run]).toMatchObject({
       "prov:startTime": m.timing.startedAt,
       "prov:endTime": m.timing.finishedAt,
     });
     expect(Object.keys(p.agent)).toEqual(["trun:runner/gpu-1", "trun:actor/ada"]);
     expect(Object.values(p.used).map((u) => u["prov:entity"])).toEqual([
-      "trun:code",
-      "trun:data/train",
-      "trun:image",
+      `${run}/code`,
+      `${run}/data/train`,
+      `${run}/image`,
     ]);
     expect(Object.values(p.wasGeneratedBy)).toEqual([
-      { "prov:entity": "trun:output/model.bin", "prov:activity": run, "prov:time": m.timing.finishedAt },
+      { "prov:entity": `${run}/output/model.bin`, "prov:activity": run, "prov:time": m.timing.finishedAt },
     ]);
     expect(Object.values(p.wasAssociatedWith).map((a) => a["prov:agent"])).toEqual([
       "trun:runner/gpu-1",
       "trun:actor/ada",
     ]);
     expect(Object.values(p.wasDerivedFrom).map((d) => d["prov:usedEntity"])).toEqual([
-      "trun:code",
-      "trun:data/train",
-      "trun:image",
+      `${run}/code`,
+      `${run}/data/train`,
+      `${run}/image`,
     ]);
   });
   it("refers only to declared identifiers", () => {
@@ -107,7 +112,7 @@ describe("RO-Crate 1.1", () => {
   const c = toRoCrate(m);
   const byId = new Map(c["@graph"].map((e) => [e["@id"] as string, e]));
   it("has the 1.1 context, the metadata descriptor and a root data entity with name, description, datePublished", () => {
-    expect(c["@context"]).toBe("https://w3id.org/ro/crate/1.1/context");
+    expect(c["@context"][0]).toBe("https://w3id.org/ro/crate/1.1/context");
     expect(byId.get("ro-crate-metadata.json")).toMatchObject({
       "@type": "CreativeWork",
       conformsTo: { "@id": "https://w3id.org/ro/crate/1.1" },
@@ -115,7 +120,7 @@ describe("RO-Crate 1.1", () => {
     });
     const root = byId.get("./")!;
     expect(root["@type"]).toBe("Dataset");
-    for (const k of ["name", "description", "datePublished"]) expect(root[k]).toBeTruthy();
+    for (const k of ["name", "description", "datePublished", "license"]) expect(root[k]).toBeTruthy();
   });
   it("describes the run as a CreateAction over its bags and image, with its outputs as results", () => {
     const action = byId.get(`#run-${m.runId}`)!;
