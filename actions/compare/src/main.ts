@@ -10,7 +10,7 @@ import {
   upsertComment,
   workflowRunFromEnvironment,
 } from "@track-run/core/github";
-import { compareWithProduction, openLedger, resolveRuns } from "@track-run/core/ledger";
+import { compareWithProduction, LedgerReader, openLedger, resolveRuns } from "@track-run/core/ledger";
 import { describeRule } from "@track-run/core/policy";
 import { marker, renderReport } from "@track-run/core/report";
 import { readPolicyFile } from "@track-run/core/schema";
@@ -69,19 +69,18 @@ function readInputs(): Inputs {
 async function run(): Promise<void> {
   const inputs = readInputs();
   const policy = readPolicyFile(inputs.policy, true)!;
-  const ledger = await openLedger(inputs.ledger, ledgerOptions());
+  const reader = await LedgerReader.open(
+    openLedger(inputs.ledger, ledgerOptions()),
+    loadTrust({ trustedKeys: inputs.trustedKeys, trust: inputs.trust, trustedRoot: inputs.trustedRoot }),
+  );
   const outcome = await compareWithProduction({
-    ledger,
+    reader,
     policy,
-    candidates: await resolveRuns(ledger, policy.model, inputs.runs),
+    candidates: await resolveRuns(reader, policy.model, inputs.runs),
     baseline: inputs.baseline,
-    trust: loadTrust({
-      trustedKeys: inputs.trustedKeys,
-      trust: inputs.trust,
-      trustedRoot: inputs.trustedRoot,
-    }),
     repo: ".",
   });
+  for (const n of outcome.notes) core.warning(n);
   const { verdict } = outcome;
   const runUrl = workflowRunFromEnvironment(process.env);
   const report = { verdict, ...(outcome.diff ? { diff: outcome.diff } : {}), history: outcome.history };

@@ -28,9 +28,15 @@ function outputs(p: ProductionPointer): void {
 async function run(): Promise<void> {
   const model = core.getInput("model", { required: true });
   const ledger = await openLedger(core.getInput("ledger") || "dir:.track-run/ledger", ledgerOptions());
+  const trust = loadTrust({
+    trustedKeys: core.getMultilineInput("trusted-keys"),
+    trust: core.getInput("trust"),
+    trustedRoot: core.getInput("trusted-root"),
+  });
   if (flag("rollback")) {
     const p = await rollbackModel({
-      ledger,
+      store: ledger,
+      trust,
       model,
       signing: await signingPlan("the rollback"),
       by: promoter(),
@@ -48,14 +54,10 @@ async function run(): Promise<void> {
   if (policy.model !== model)
     throw new UsageError("usage", `input model: the policy is for model ${policy.model}, not ${model}`);
   const r = await promoteRun({
-    ledger,
+    store: ledger,
     policy,
     runId,
-    trust: loadTrust({
-      trustedKeys: core.getMultilineInput("trusted-keys"),
-      trust: core.getInput("trust"),
-      trustedRoot: core.getInput("trusted-root"),
-    }),
+    trust,
     signing: await signingPlan("the promotion"),
     by: promoter(),
   });

@@ -1,9 +1,9 @@
 // actions/reproduce: inputs -> core -> outputs, step summary, exit. Nothing else lives here.
 import { existsSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import * as core from "@actions/core";
-import { UsageError } from "@track-run/core/errors";
-import { loadRun, openLedger } from "@track-run/core/ledger";
+import { LedgerReader, openLedger } from "@track-run/core/ledger";
+import { assertName } from "@track-run/core/names";
 import { runnerFromEnvironment } from "@track-run/core/pin";
 import { type ReproduceReport, reproduceRun, userOfThisProcess } from "@track-run/core/reproduce";
 import { readJsonFile, readPolicyFile } from "@track-run/core/schema";
@@ -52,31 +52,20 @@ async function summary(r: ReproduceReport): Promise<void> {
 async function run(): Promise<void> {
   const input = core.getInput("run", { required: true });
   const ledger = core.getInput("ledger") || "dir:.track-run/ledger";
-  let bundlePath = input;
-  let recordDir: string | undefined;
-  let bundle: unknown;
-  if (!existsSync(input) && ledger.startsWith("dir:")) {
-    recordDir = join(ledger.slice(4), "runs", input);
-    bundlePath =
-      ["bundle.sigstore.json", "record.unsigned.json"]
-        .map((n) => join(recordDir!, n))
-        .find((p) => existsSync(p)) ?? input;
-  } else if (!existsSync(input)) {
-    // A git: ledger: the run's record from the ledger branch.
-    const store = await openLedger(ledger, ledgerOptions());
-    bundle = (await loadRun(store, input)).bundle;
-    if (!bundle)
-      throw new UsageError("unsigned-run", `run ${input} in ${store.uri} has no record to reproduce`);
-  }
-  bundle ??= readJsonFile(bundlePath, "run");
   const trust = loadTrust({ trust: core.getInput("trust"), trustedRoot: core.getInput("trusted-root") });
+  // A bundle file as given, or a run of the ledger read through the verified reader.
+  const { bundle, payloadManifests } = existsSync(input)
+    ? { bundle: readJsonFile(input, "run"), payloadManifests: undefined }
+    : await (await LedgerReader.open(openLedger(ledger, ledgerOptions()), trust)).forReproduction(
+        assertName("run", input, "input run"),
+      );
   const policy = readPolicyFile(core.getInput("policy"));
   const containers = await (await import("@track-run/core/docker"))
     .openDockerRuntime(process.env.DOCKER_HOST ? { host: process.env.DOCKER_HOST } : {})
     .catch(() => undefined);
   const report = await reproduceRun({
     bundle,
-    ...(recordDir ? { recordDir } : {}),
+    ...(payloadManifests ? { payloadManifests } : {}),
     trust,
     allowUnsigned: flag("allow-unsigned"),
     repo: resolve("."),

@@ -1,6 +1,6 @@
 // Trust, policy and ledger as the commands read them from flags and the project's files.
 import type { Policy } from "@track-run/core";
-import type { GitLedgerOptions, LedgerStore } from "@track-run/core/ledger";
+import type { GitLedgerOptions, LedgerReader, LedgerStore } from "@track-run/core/ledger";
 import type { TrustSettings } from "@track-run/core/sign";
 import { cacheDirFor } from "./commands/bag.js";
 
@@ -32,4 +32,13 @@ export function gitLedgerOptions(): GitLedgerOptions {
 export async function ledgerFor(uri: string): Promise<LedgerStore> {
   const { openLedger } = await import("@track-run/core/ledger");
   return openLedger(uri, gitLedgerOptions());
+}
+
+/** The ledger at one snapshot, read through the verified reader with this trust. */
+export async function readerFor(
+  uri: string,
+  trust: TrustSettings & { trustedRoot?: unknown },
+): Promise<LedgerReader> {
+  const { LedgerReader } = await import("@track-run/core/ledger");
+  return LedgerReader.open(await ledgerFor(uri), trust);
 }

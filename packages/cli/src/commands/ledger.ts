@@ -1,13 +1,11 @@
-// compare, promote, rollback, log, diff, lineage: the ledger's commands.
-import type { RunManifest } from "@track-run/core";
 import { UsageError } from "@track-run/core/errors";
-import type { CompareOutcome, LedgerStore } from "@track-run/core/ledger";
+import type { CompareOutcome, LedgerReader, RunRecord } from "@track-run/core/ledger";
 import { describeRule } from "@track-run/core/policy";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
-import { ledgerFor, readPolicy, readTrust } from "../trust.js";
+import { ledgerFor, readerFor, readPolicy, readTrust } from "../trust.js";
 import { localSigningPlan } from "./run.js";
 
 interface TrustFlags {
@@ -49,10 +47,18 @@ function verdictText(o: CompareOutcome): string {
   return lines.join("\n");
 }
 
-/** A recorded run's manifest, or undefined when it is missing or unreadable (listings skip it). */
-async function loadManifest(ledger: LedgerStore, runId: string): Promise<RunManifest | undefined> {
-  const { readManifest } = await import("@track-run/core/ledger");
-  return readManifest(ledger, runId).catch(() => undefined);
+/** How a record's trust reads beside it in a listing (nothing for a verified one). */
+export const trustMark = (r: Pick<RunRecord, "trust">): string =>
+  r.trust === "verified" ? "" : ` [${r.trust.toUpperCase()}]`;
+
+/** The ledger at one snapshot through the verified reader, with the trust flags of a command. */
+async function openReader(f: TrustFlags & { ledger?: string }): Promise<LedgerReader> {
+  return readerFor(f.ledger ?? readEnvironment().ledger, await trustFrom(f));
+}
+
+/** Notes on records that are shown but do not count (unsigned, untrusted, left out), on stderr. */
+function printNotes(out: Output, notes: readonly string[]): void {
+  for (const n of notes) out.warn(n);
 }
 
 export function registerLedger(program: Command, run: CommandRunner): void {
@@ -84,16 +90,16 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       ) =>
         run(f, async (out) => {
           const policy = (await readPolicy(f.policy, true))!;
-          const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
+          const reader = await openReader(f);
           const { compareWithProduction, resolveRuns } = await import("@track-run/core/ledger");
           const outcome = await compareWithProduction({
-            ledger,
+            reader,
             policy,
-            candidates: await resolveRuns(ledger, policy.model, runs),
+            candidates: await resolveRuns(reader, policy.model, runs),
             baseline: f.baseline,
-            trust: await trustFrom(f),
             repo: ".",
           });
+          printNotes(out, outcome.notes);
           if (f.markdown) {
             const { renderReport } = await import("@track-run/core/report");
             process.stdout.write(
@@ -135,12 +141,12 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           const policy = (await readPolicy(f.policy, true))!;
           if (policy.model !== f.model)
             throw new UsageError("usage", `the policy is for model ${policy.model}, not ${f.model}`);
-          const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
+          const store = await ledgerFor(f.ledger ?? readEnvironment().ledger);
           const { promoteRun } = await import("@track-run/core/ledger");
           const { workflowRunFromEnvironment } = await import("@track-run/core/github");
           const workflowRun = workflowRunFromEnvironment(process.env);
           const r = await promoteRun({
-            ledger,
+            store,
             policy,
             runId,
             trust: await trustFrom(f),
@@ -153,129 +159,117 @@ export function registerLedger(program: Command, run: CommandRunner): void {
               ...(f.environment ? { environment: f.environment } : {}),
             },
           });
+          printNotes(out, r.notes);
           out.result(r, () =>
             r.promoted
               ? `promoted ${runId} to production of ${f.model} (#${r.pointer!.seq}, previous ${r.pointer!.previous?.runId ?? "none"})`
-              : `NOT promoted: ${r.reason}\n${verdictText({ verdict: r.verdict, history: {} })}`,
+              : `NOT promoted: ${r.reason}\n${verdictText({ verdict: r.verdict, history: {}, notes: [] })}`,
           );
           return r.promoted ? 0 : 1;
         }),
     );
 
-  program
-    .command("rollback")
-    .description("restore the previous production run, as a new (rollback) promotion")
-    .requiredOption("--model <NAME>", "the model")
-    .option("--ledger <URI>", "where runs are recorded")
-    .option("--key <FILE>", "sign the record with this key")
-    .option("--keyless", "sign the record with Sigstore")
+  withTrustOptions(
+    program
+      .command("rollback")
+      .description("restore the previous production run, as a new (rollback) promotion")
+      .requiredOption("--model <NAME>", "the model")
+      .option("--key <FILE>", "sign the record with this key")
+      .option("--keyless", "sign the record with Sigstore"),
+  )
     .addOption(jsonOption())
-    .action((f: { model: string; ledger?: string; key?: string; keyless?: boolean; json?: boolean }) =>
-      run(f, async (out) => {
-        const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
-        const { rollbackModel } = await import("@track-run/core/ledger");
-        const p = await rollbackModel({
-          ledger,
-          model: f.model,
-          signing: await localSigningPlan(f, out),
-          by: process.env.GITHUB_ACTOR ? { actor: process.env.GITHUB_ACTOR } : {},
-        });
-        out.result(p, () => `rolled back ${f.model} to ${p.runId} (#${p.seq}; was ${p.previous?.runId})`);
-        return 0;
-      }),
+    .action(
+      (f: TrustFlags & { model: string; ledger?: string; key?: string; keyless?: boolean; json?: boolean }) =>
+        run(f, async (out) => {
+          const store = await ledgerFor(f.ledger ?? readEnvironment().ledger);
+          const { rollbackModel } = await import("@track-run/core/ledger");
+          const p = await rollbackModel({
+            store,
+            trust: await trustFrom(f),
+            model: f.model,
+            signing: await localSigningPlan(f, out),
+            by: process.env.GITHUB_ACTOR ? { actor: process.env.GITHUB_ACTOR } : {},
+          });
+          out.result(p, () => `rolled back ${f.model} to ${p.runId} (#${p.seq}; was ${p.previous?.runId})`);
+          return 0;
+        }),
     );
 
-  program
-    .command("log")
-    .description("the recorded runs: run, model, commit, status, key metrics, and which is in production")
-    .option("--ledger <URI>", "where runs are recorded")
-    .option("--model <NAME>", "only this model's runs")
+  withTrustOptions(
+    program
+      .command("log")
+      .description(
+        "the recorded runs: run, model, commit, status, key metrics, which is in production, and each record's trust",
+      )
+      .option("--model <NAME>", "only this model's runs"),
+  )
     .addOption(jsonOption())
-    .action((f: { ledger?: string; model?: string; json?: boolean }) =>
+    .action((f: TrustFlags & { ledger?: string; model?: string; json?: boolean }) =>
       run(f, async (out) => {
-        const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
-        const rows: Array<{
-          runId: string;
-          model: string;
-          commit?: string;
-          status: string;
-          metrics: string;
-          production: boolean;
-          reproductionOf?: string;
-        }> = [];
-        const production = new Map<string, string | undefined>();
-        for (const id of await ledger.listRuns()) {
-          const m = await loadManifest(ledger, id);
-          if (!m || (f.model && m.model !== f.model)) continue;
-          if (!production.has(m.model))
-            production.set(m.model, (await ledger.readProduction(m.model))?.runId);
-          rows.push({
-            runId: id,
-            model: m.model,
-            ...(m.code.commit ? { commit: m.code.commit.slice(0, 12) } : {}),
-            status: m.status.state,
-            // Key metrics: the most final stage first (test, validation, unstaged, train).
-            metrics: [...m.metrics.final]
-              .sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage))
-              .slice(0, 3)
-              .map((x) => `${x.stage ? `${x.stage}/` : ""}${x.name}=${Number(x.value.toPrecision(4))}`)
-              .join(" "),
-            production: production.get(m.model) === id,
-            ...(m.links?.reproductionOf ? { reproductionOf: m.links.reproductionOf } : {}),
-          });
-        }
+        const reader = await openReader(f);
+        const rows = await logRows(reader, f.model, out);
+        const anyProduction = rows.some((r) => r.production);
         out.result(
           rows,
           () =>
             rows
-              .map(
-                (r) =>
-                  `${r.production ? "*" : " "} ${r.runId}  ${r.model.padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${r.status.padEnd(9)} ${r.metrics}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}`,
+              .map((r) =>
+                r.trust === "damaged" && !r.model
+                  ? `  ${r.runId}  DAMAGED: ${r.problems.join("; ")}`
+                  : `${r.production ? "*" : " "} ${r.runId}  ${(r.model ?? "?").padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${(r.status ?? "?").padEnd(9)} ${r.metrics}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}${trustMark(r)}`,
               )
-              .join("\n") + (rows.length ? "\n(* in production)" : "no runs recorded"),
+              .join("\n") +
+            (rows.length ? (anyProduction ? "\n(* in production)" : "") : "no runs recorded") +
+            (rows.some((r) => r.trust !== "verified")
+              ? "\n([UNSIGNED], [UNTRUSTED] and [DAMAGED] records are shown but never count for a gate)"
+              : ""),
         );
         return 0;
       }),
     );
 
-  program
-    .command("diff")
-    .description(
-      "why did this metric change? code, data files, image, params, host and GPU facts, metric deltas between two runs",
-    )
-    .argument("<RUN_A>", "the earlier run")
-    .argument("<RUN_B>", "the later run")
-    .option("--ledger <URI>", "where runs are recorded")
+  withTrustOptions(
+    program
+      .command("diff")
+      .description(
+        "why did this metric change? code, data files, image, params, host and GPU facts, metric deltas between two runs",
+      )
+      .argument("<RUN_A>", "the earlier run")
+      .argument("<RUN_B>", "the later run"),
+  )
     .addOption(jsonOption())
-    .action((a: string, b: string, f: { ledger?: string; json?: boolean }) =>
+    .action((a: string, b: string, f: TrustFlags & { ledger?: string; json?: boolean }) =>
       run(f, async (out) => diffCommand(a, b, f, out)),
     );
 
-  program
-    .command("lineage")
-    .description(
-      "which run produced a file with this sha256 and from what; which runs used a bag with this digest",
-    )
-    .argument("<DIGEST>", "sha256 (hex or sha256:hex) of an output file or a bag")
-    .option("--ledger <URI>", "where runs are recorded")
+  withTrustOptions(
+    program
+      .command("lineage")
+      .description(
+        "which run produced a file with this sha256 and from what; which runs used a bag with this digest",
+      )
+      .argument("<DIGEST>", "sha256 (hex or sha256:hex) of an output file or a bag"),
+  )
     .addOption(jsonOption())
-    .action((digest: string, f: { ledger?: string; json?: boolean }) =>
+    .action((digest: string, f: TrustFlags & { ledger?: string; json?: boolean }) =>
       run(f, async (out) => {
         const hex = digest.replace(/^sha256:/, "").toLowerCase();
         if (!/^[0-9a-f]{64}$/.test(hex)) throw new UsageError("usage", `"${digest}" is not a sha256 digest`);
-        const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
+        const reader = await openReader(f);
         const produced: Array<{
           runId: string;
+          trust: string;
           path: string;
           from: { code?: string; data: string[]; image?: string };
         }> = [];
-        const used: Array<{ runId: string; bag: string }> = [];
-        for (const id of await ledger.listRuns()) {
-          const m = await loadManifest(ledger, id);
-          if (!m) continue;
+        const used: Array<{ runId: string; trust: string; bag: string }> = [];
+        for (const r of await reader.runs()) {
+          const m = r.manifest;
+          if (!m || r.trust === "damaged") continue;
           for (const o of m.outputs.filter((x) => x.sha256 === hex)) {
             produced.push({
-              runId: id,
+              runId: r.runId,
+              trust: r.trust,
               path: o.path,
               from: {
                 ...(m.code.commit ? { code: m.code.commit } : {}),
@@ -287,17 +281,18 @@ export function registerLedger(program: Command, run: CommandRunner): void {
             });
           }
           for (const d of m.data.filter((x) => x.digest === `sha256:${hex}`))
-            used.push({ runId: id, bag: d.name });
+            used.push({ runId: r.runId, trust: r.trust, bag: d.name });
         }
+        const mark = (t: string) => (t === "verified" ? "" : ` [${t.toUpperCase()}]`);
         out.result(
           { produced, used },
           () =>
             [
               ...produced.map(
                 (p) =>
-                  `produced by ${p.runId} as ${p.path}, from commit ${p.from.code ?? "?"}, image ${p.from.image ?? "host"}, data ${p.from.data.join(", ") || "none"}`,
+                  `produced by ${p.runId}${mark(p.trust)} as ${p.path}, from commit ${p.from.code ?? "?"}, image ${p.from.image ?? "host"}, data ${p.from.data.join(", ") || "none"}`,
               ),
-              ...used.map((u) => `bag used by ${u.runId} as ${u.bag}`),
+              ...used.map((u) => `bag used by ${u.runId}${mark(u.trust)} as ${u.bag}`),
             ].join("\n") || "no run produced or used it",
         );
         return 0;
@@ -305,12 +300,68 @@ export function registerLedger(program: Command, run: CommandRunner): void {
     );
 }
 
-async function diffCommand(a: string, b: string, f: { ledger?: string }, out: Output): Promise<number> {
-  const ledger = await ledgerFor(f.ledger ?? readEnvironment().ledger);
-  const { loadRun } = await import("@track-run/core/ledger");
-  const [ma, mb] = [(await loadRun(ledger, a)).manifest, (await loadRun(ledger, b)).manifest];
-  const { diffRecorded } = await import("@track-run/core/ledger");
-  const d = await diffRecorded(ledger, ma, mb, ".");
+interface LogRow {
+  runId: string;
+  trust: RunRecord["trust"];
+  problems: string[];
+  model?: string;
+  commit?: string;
+  status?: string;
+  metrics: string;
+  production: boolean;
+  reproductionOf?: string;
+}
+
+/** One row per run, verified, with production from each model's verified chain. */
+async function logRows(reader: LedgerReader, model: string | undefined, out: Output): Promise<LogRow[]> {
+  const production = new Map<string, string | undefined>();
+  const rows: LogRow[] = [];
+  for (const r of await reader.runs()) {
+    const m = r.manifest;
+    if (model && m?.model !== model) continue;
+    if (m && !production.has(m.model)) {
+      try {
+        production.set(m.model, (await reader.production(m.model)).head?.pointer.runId);
+      } catch (e) {
+        out.warn((e as Error).message);
+        production.set(m.model, undefined);
+      }
+    }
+    rows.push({
+      runId: r.runId,
+      trust: r.trust,
+      problems: r.problems,
+      ...(m ? { model: m.model, status: m.status.state } : {}),
+      ...(m?.code.commit ? { commit: m.code.commit.slice(0, 12) } : {}),
+      // Key metrics: the most final stage first (test, validation, unstaged, train).
+      metrics: m
+        ? [...m.metrics.final]
+            .sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage))
+            .slice(0, 3)
+            .map((x) => `${x.stage ? `${x.stage}/` : ""}${x.name}=${Number(x.value.toPrecision(4))}`)
+            .join(" ")
+        : "",
+      production: Boolean(m && production.get(m.model) === r.runId),
+      ...(m?.links?.reproductionOf ? { reproductionOf: m.links.reproductionOf } : {}),
+    });
+    if (r.trust === "damaged") out.warn(`run ${r.runId} is damaged (${r.where}): ${r.problems.join("; ")}`);
+  }
+  return rows;
+}
+
+async function diffCommand(
+  a: string,
+  b: string,
+  f: TrustFlags & { ledger?: string },
+  out: Output,
+): Promise<number> {
+  const reader = await openReader(f);
+  const { loadRun, diffRecorded } = await import("@track-run/core/ledger");
+  const [ra, rb] = [await loadRun(reader, a), await loadRun(reader, b)];
+  for (const r of [ra, rb])
+    if (r.trust !== "verified") out.warn(`run ${r.runId} is ${r.trust}: ${r.problems.join("; ")}`);
+  const [ma, mb] = [ra.manifest, rb.manifest];
+  const d = await diffRecorded(reader, ma, mb, ".");
   out.result(d, () => {
     const l: string[] = [`${a} -> ${b}`];
     l.push(

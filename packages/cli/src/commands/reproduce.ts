@@ -1,13 +1,14 @@
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import type { RunManifest } from "@track-run/core";
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { UsageError } from "@track-run/core/errors";
+import { assertName, isName } from "@track-run/core/names";
 import type { ReproduceReport } from "@track-run/core/reproduce";
+import type { TrustSettings } from "@track-run/core/sign";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
-import { gitLedgerOptions, readJsonFile, readPolicy, readTrust } from "../trust.js";
+import { gitLedgerOptions, readerFor, readJsonFile, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
 import { localSigningPlan } from "./run.js";
 
@@ -26,19 +27,17 @@ interface ReproduceFlags {
   json?: boolean;
 }
 
-/** RUN: a bundle file, or a run id in the ledger. */
-export function locateRun(run: string, ledgerUri: string): { bundlePath: string; recordDir?: string } {
-  if (existsSync(run) && !run.startsWith("dir:")) return { bundlePath: run };
-  if (!ledgerUri.startsWith("dir:"))
-    throw new UsageError("bad-ledger", `ledger "${ledgerUri}" is not a dir: ledger`);
-  const dir = join(ledgerUri.slice(4), "runs", run);
-  for (const name of ["bundle.sigstore.json", "record.unsigned.json"]) {
-    if (existsSync(join(dir, name))) return { bundlePath: join(dir, name), recordDir: dir };
-  }
-  throw new UsageError(
-    "no-such-run",
-    `"${run}" is neither a bundle file nor a run in ${ledgerUri}; see \`track-run show\` or give the bundle's path`,
-  );
+/**
+ * RUN: a bundle file as given, or a run id of the ledger read through the verified reader (its
+ * bundle, and the payload manifests checked against their signed digests).
+ */
+async function locateRun(
+  run: string,
+  ledgerUri: string,
+  trust: TrustSettings & { trustedRoot?: unknown },
+): Promise<{ bundle: unknown; payloadManifests?: Record<string, string> }> {
+  if (existsSync(run) && !isName(run)) return { bundle: readJsonFile(run, "bundle") };
+  return (await readerFor(ledgerUri, trust)).forReproduction(assertName("run", run, "reproduce RUN"));
 }
 
 function reportText(r: ReproduceReport): string {
@@ -74,13 +73,12 @@ function reportText(r: ReproduceReport): string {
 async function reproduceCommand(run: string, flags: ReproduceFlags, out: Output): Promise<number> {
   const env = readEnvironment();
   const ledger = flags.ledger ?? env.ledger;
-  const { bundlePath, recordDir } = locateRun(run, ledger);
-  const bundle = readJsonFile(bundlePath, "bundle");
   const trust = await readTrust({
     ...(flags.trustedKey ? { trustedKeys: flags.trustedKey } : {}),
     ...(flags.trust ? { trust: flags.trust } : {}),
     ...(flags.trustedRoot ? { trustedRoot: flags.trustedRoot } : {}),
   });
+  const { bundle, payloadManifests } = await locateRun(run, ledger, trust);
   const policy = await readPolicy(flags.policy);
   // The engine when one answers; a run that needs one and finds none is reported as not reproducible.
   const containers = await (await import("@track-run/core/docker"))
@@ -89,7 +87,7 @@ async function reproduceCommand(run: string, flags: ReproduceFlags, out: Output)
   const { reproduceRun, userOfThisProcess } = await import("@track-run/core/reproduce");
   const report = await reproduceRun({
     bundle,
-    ...(recordDir ? { recordDir } : {}),
+    ...(payloadManifests ? { payloadManifests } : {}),
     trust,
     ...(flags.allowUnsigned ? { allowUnsigned: true } : {}),
     repo: resolve(flags.repo),
@@ -139,34 +137,80 @@ export function registerReproduce(program: Command, run: CommandRunner): void {
 
   program
     .command("show")
-    .description("show a recorded run: its pins, metrics, status, and its reproductions with their verdicts")
+    .description(
+      "show a recorded run, verified: its pins, metrics, status, its trust, and its reproductions with their verdicts",
+    )
     .argument("<RUN>", "a run id in the ledger")
-    .option("--ledger <URI>", "where runs are recorded (default dir:.track-run/ledger)")
+    .option("--ledger <URI>", "where runs are recorded (default dir:.track-run/ledger; git:https://…#BRANCH)")
+    .option("--trust <FILE>", "trust file (default .track-run/trust.json when present)")
+    .option("--trusted-key <PUB...>", "a public key trusted to sign runs, repeatable")
+    .option("--trusted-root <FILE>", "Sigstore trusted root for keyless records")
     .addOption(jsonOption())
-    .action((runArg: string, flags: { ledger?: string; json?: boolean }) =>
-      run(flags, async (out) => {
-        const ledger = flags.ledger ?? readEnvironment().ledger;
-        const { recordDir } = locateRun(runArg, ledger);
-        if (!recordDir) throw new UsageError("usage", "show takes a run id of the ledger");
-        const manifest = JSON.parse(readFileSync(join(recordDir, "manifest.json"), "utf8")) as RunManifest;
-        const { reproductionsOf } = await import("@track-run/core/reproduce");
-        const reproductions = await reproductionsOf(ledger, manifest.runId);
-        out.result({ manifest, reproductions, record: recordDir }, () =>
-          [
-            `run      ${manifest.runId} of ${manifest.model}: ${manifest.status.state}${manifest.status.reason ? ` (${manifest.status.reason})` : ""}`,
-            `code     ${manifest.code.commit ?? `content ${manifest.code.contentDigest}`}`,
-            ...manifest.data.map((d) => `data     ${d.name} ${d.digest}`),
-            `image    ${manifest.environment.image?.repoDigest ?? manifest.environment.image?.id ?? "host"}`,
-            ...manifest.metrics.final.map(
-              (m) => `metric   ${m.stage ? `${m.stage}/` : ""}${m.name} = ${m.value}`,
-            ),
-            ...(manifest.links?.reproductionOf ? [`reproduces ${manifest.links.reproductionOf}`] : []),
-            reproductions.length ? `reproduced ${reproductions.length} time(s):` : "not reproduced yet",
-            ...reproductions.map((r) => `  ${r.runId}: ${r.verdict ?? "no verdict"}`),
-            `record   ${dirname(join(recordDir, "x"))}`,
-          ].join("\n"),
-        );
-        return 0;
-      }),
+    .action(
+      (
+        runArg: string,
+        flags: {
+          ledger?: string;
+          trust?: string;
+          trustedKey?: string[];
+          trustedRoot?: string;
+          json?: boolean;
+        },
+      ) => run(flags, (out) => showCommand(runArg, flags, out)),
     );
+}
+
+async function showCommand(
+  runArg: string,
+  flags: { ledger?: string; trust?: string; trustedKey?: string[]; trustedRoot?: string },
+  out: Output,
+): Promise<number> {
+  const trust = await readTrust({
+    ...(flags.trustedKey ? { trustedKeys: flags.trustedKey } : {}),
+    ...(flags.trust ? { trust: flags.trust } : {}),
+    ...(flags.trustedRoot ? { trustedRoot: flags.trustedRoot } : {}),
+  });
+  const reader = await readerFor(flags.ledger ?? readEnvironment().ledger, trust);
+  const record = await reader.find(assertName("run", runArg, "show RUN"));
+  if (!record)
+    throw new UsageError("no-such-run", `run ${runArg} is not in ${reader.uri}; see \`track-run log\``);
+  const manifest = record.manifest;
+  if (!manifest) {
+    out.result(
+      { runId: record.runId, trust: record.trust, problems: record.problems, record: record.where },
+      () =>
+        [`run      ${record.runId}: DAMAGED (${record.where})`, ...record.problems.map((p) => `  ${p}`)].join(
+          "\n",
+        ),
+    );
+    return 1;
+  }
+  const reproductions = await reader.reproductionsOf(record);
+  const mark =
+    record.trust === "verified"
+      ? `verified, signed by ${record.signer ?? "a trusted signer"}`
+      : record.trust.toUpperCase();
+  out.result(
+    { manifest, trust: record.trust, problems: record.problems, reproductions, record: record.where },
+    () =>
+      [
+        `run      ${manifest.runId} of ${manifest.model}: ${manifest.status.state}${manifest.status.reason ? ` (${manifest.status.reason})` : ""}`,
+        `record   ${mark}${record.trust === "verified" ? "" : ": shown, but it counts for no gate"}`,
+        ...record.problems.map((p) => `  ${p}`),
+        `code     ${manifest.code.commit ?? `content ${manifest.code.contentDigest}`}`,
+        ...manifest.data.map((d) => `data     ${d.name} ${d.digest}`),
+        `image    ${manifest.environment.image?.repoDigest ?? manifest.environment.image?.id ?? "host"}`,
+        ...manifest.metrics.final.map(
+          (m) => `metric   ${m.stage ? `${m.stage}/` : ""}${m.name} = ${m.value}`,
+        ),
+        ...(manifest.links?.reproductionOf ? [`reproduces ${manifest.links.reproductionOf}`] : []),
+        reproductions.length ? `reproduced ${reproductions.length} time(s):` : "not reproduced yet",
+        ...reproductions.map(
+          (r) =>
+            `  ${r.runId}: ${r.verdict ?? "no verdict"}${r.counts ? "" : ` [${r.trust.toUpperCase()}: does not count]`}`,
+        ),
+        `where    ${record.where}`,
+      ].join("\n"),
+  );
+  return record.trust === "damaged" ? 1 : 0;
 }

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../errors.js";
-import type { LedgerStore, ProductionPointer } from "./store.js";
+import { type LedgerSnapshot, type LedgerStore, type ProductionPointer, promotionFileName } from "./types.js";
 
 type Git = typeof import("isomorphic-git");
 type Http = typeof import("isomorphic-git/http/node");
@@ -226,6 +226,12 @@ export class GitLedger implements LedgerStore {
     }
   }
 
+  async snapshot(): Promise<LedgerSnapshot> {
+    const tip = await this.fetchTip();
+    const { git } = await this.lib();
+    return new GitSnapshot(this.uri, git, this.gitdir, tip);
+  }
+
   async putRun(runId: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<string> {
     await this.update(`record run ${runId}`, async (tip) => {
       if ((await this.listAt(tip, `runs/${runId}`)).length)
@@ -239,36 +245,15 @@ export class GitLedger implements LedgerStore {
     await this.update(`add ${name} to run ${runId}`, async () => [{ path: `runs/${runId}/${name}`, body }]);
   }
 
-  async readRunFile(runId: string, name: string): Promise<Buffer | undefined> {
-    return this.readAt(await this.fetchTip(), `runs/${runId}/${name}`);
-  }
-
-  async listRuns(): Promise<string[]> {
-    return this.listAt(await this.fetchTip(), "runs");
-  }
-
-  async readProduction(model: string): Promise<ProductionPointer | undefined> {
-    const body = await this.readAt(await this.fetchTip(), `models/${model}/production.json`);
-    return body ? (JSON.parse(body.toString("utf8")) as ProductionPointer) : undefined;
-  }
-
-  async swapProduction(
-    model: string,
-    expectedSeq: number,
-    next: ProductionPointer,
-    record: string,
-  ): Promise<boolean> {
+  async appendPromotion(model: string, pointer: ProductionPointer, record: string): Promise<boolean> {
+    const file = `models/${model}/promotions/${promotionFileName(pointer.seq)}`;
     try {
-      await this.update(`${next.kind} ${model}: ${next.runId}`, async (tip) => {
-        const body = await this.readAt(tip, `models/${model}/production.json`);
-        const seq = body ? (JSON.parse(body.toString("utf8")) as ProductionPointer).seq : 0;
-        if (seq !== expectedSeq) throw new Conflict();
-        const name = `${String(next.seq).padStart(6, "0")}-${next.runId}`;
-        const pointer = `${JSON.stringify(next, null, 2)}\n`;
+      // The record and the cache in one commit; the push is the commit point.
+      await this.update(`${pointer.kind} ${model} #${pointer.seq}: ${pointer.runId}`, async (tip) => {
+        if (await this.readAt(tip, file)) throw new Conflict();
         return [
-          { path: `models/${model}/production.json`, body: pointer },
-          { path: `models/${model}/promotions/${name}.json`, body: pointer },
-          { path: `models/${model}/promotions/${name}.sigstore.json`, body: record },
+          { path: file, body: record },
+          { path: `models/${model}/production.json`, body: `${JSON.stringify(pointer, null, 2)}\n` },
         ];
       });
       return true;
@@ -278,19 +263,96 @@ export class GitLedger implements LedgerStore {
     }
   }
 
-  async promotions(model: string): Promise<ProductionPointer[]> {
-    const tip = await this.fetchTip();
-    const names = (await this.listAt(tip, `models/${model}/promotions`)).filter(
-      (n) => n.endsWith(".json") && !n.endsWith(".sigstore.json"),
-    );
-    const out: ProductionPointer[] = [];
-    for (const n of names)
-      out.push(
-        JSON.parse(
-          (await this.readAt(tip, `models/${model}/promotions/${n}`))!.toString("utf8"),
-        ) as ProductionPointer,
-      );
-    return out;
+  /** Nothing to repair: a commit lands whole or not at all. */
+  async repair(): Promise<void> {}
+}
+
+type TreeEntry = { mode: string; path: string; oid: string; type: "blob" | "tree" | "commit" };
+
+/** The ledger at one fetched tip, read from the local cache repository (no more network). */
+class GitSnapshot implements LedgerSnapshot {
+  private readonly trees = new Map<string, Promise<TreeEntry[]>>();
+  private readonly cache = {};
+  private rootTree?: Promise<string | undefined>;
+
+  constructor(
+    readonly uri: string,
+    private readonly git: Git,
+    private readonly gitdir: string,
+    private readonly tip: string | undefined,
+  ) {}
+
+  private tree(oid: string): Promise<TreeEntry[]> {
+    let t = this.trees.get(oid);
+    if (!t) {
+      t = this.git
+        .readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache })
+        .then((r) => r.tree as TreeEntry[]);
+      this.trees.set(oid, t);
+    }
+    return t;
+  }
+
+  /** The entry at a path of the tip's tree (folders walked one by one, each tree read once). */
+  private async entry(path: string): Promise<TreeEntry | undefined> {
+    if (!this.tip) return undefined;
+    this.rootTree ??= this.git
+      .readCommit({ fs, gitdir: this.gitdir, oid: this.tip, cache: this.cache })
+      .then((c) => c.commit.tree);
+    let oid = await this.rootTree;
+    let found: TreeEntry | undefined;
+    for (const part of path.split("/")) {
+      if (!oid) return undefined;
+      found = (await this.tree(oid)).find((e) => e.path === part);
+      oid = found?.type === "tree" ? found.oid : undefined;
+    }
+    return found;
+  }
+
+  private async list(path: string): Promise<TreeEntry[] | undefined> {
+    const e = await this.entry(path);
+    return e?.type === "tree" ? this.tree(e.oid) : undefined;
+  }
+
+  private async read(path: string): Promise<Buffer | undefined> {
+    const e = await this.entry(path);
+    if (e?.type !== "blob") return undefined;
+    const { blob } = await this.git.readBlob({ fs, gitdir: this.gitdir, oid: e.oid, cache: this.cache });
+    return Buffer.from(blob);
+  }
+
+  async listRuns(): Promise<string[]> {
+    return ((await this.list("runs")) ?? [])
+      .filter((e) => e.type === "tree" && !e.path.startsWith("."))
+      .map((e) => e.path)
+      .sort();
+  }
+
+  async listRunFiles(runId: string): Promise<string[] | undefined> {
+    return (await this.list(`runs/${runId}`))?.map((e) => e.path).sort();
+  }
+
+  readRunFile(runId: string, name: string): Promise<Buffer | undefined> {
+    return this.read(`runs/${runId}/${name}`);
+  }
+
+  async listPromotionFiles(model: string): Promise<string[]> {
+    return ((await this.list(`models/${model}/promotions`)) ?? []).map((e) => e.path).sort();
+  }
+
+  readModelFile(model: string, path: string): Promise<Buffer | undefined> {
+    return this.read(`models/${model}/${path}`);
+  }
+
+  async listModels(): Promise<string[]> {
+    return ((await this.list("models")) ?? [])
+      .filter((e) => e.type === "tree")
+      .map((e) => e.path)
+      .sort();
+  }
+
+  describe(path: string): string {
+    return `${this.uri}:${path}`;
   }
 }
 

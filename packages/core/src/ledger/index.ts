@@ -1,6 +1,12 @@
+// The ledger: where runs and production live. Commands read it only through LedgerReader, which
+// verifies every record before anything shows or decides on it.
+export { type ProductionChain, type Promotion, verifyChain } from "./chain.js";
 export { diffRuns, type RunDiff } from "./diff.js";
+export { DirLedger } from "./dir.js";
 export { GitLedger, type GitLedgerOptions, parseGitLedgerUri } from "./git.js";
+export { openLedger } from "./open.js";
 export {
+  assertSeedMatrix,
   type CompareOutcome,
   compareWithProduction,
   diffRecorded,
@@ -13,7 +19,7 @@ export {
   provenanceOf,
   resolveRuns,
   rollbackModel,
-  type Trust,
 } from "./promote.js";
-export { type Reproduction, readManifest, reproductionsIn } from "./query.js";
-export { DirLedger, type LedgerStore, openLedger, type ProductionPointer } from "./store.js";
+export { LedgerReader, type Reproduction } from "./reader.js";
+export { payloadDigest, type RecordTrust, type RunRecord, statementOf, type Trust } from "./records.js";
+export type { LedgerSnapshot, LedgerStore, ProductionPointer } from "./types.js";

@@ -3,57 +3,47 @@ import { execFileSync } from "node:child_process";
 import type { Policy, RunManifest } from "../__generated__/index.js";
 import { pinData } from "../bag/pin.js";
 import { CheckFailedError, UsageError } from "../errors.js";
-import { canonicalDigest } from "../manifest/canonical.js";
+import { canonicalJson } from "../manifest/canonical.js";
 import { evaluateGate, type GateVerdict, metricValue, type ProvenanceFacts } from "../policy/gate.js";
 import type { HistoryPoint } from "../report/markdown.js";
-import type { IdentityRule } from "../sign/identity.js";
-import type { PublicKeyInfo } from "../sign/keys.js";
 import { type SigningPlan, signRecord } from "../sign/plan.js";
 import { PROMOTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../sign/statement.js";
-import { verifyBundle } from "../sign/verify.js";
+import { assertName } from "../util/names.js";
 import { diffRuns, type RunDiff } from "./diff.js";
-import { readManifest, reproductionsIn } from "./query.js";
-import type { LedgerStore, ProductionPointer } from "./store.js";
+import { LedgerReader } from "./reader.js";
+import { type RunRecord, sha256Hex, type Trust } from "./records.js";
+import type { LedgerStore, ProductionPointer } from "./types.js";
 
 export { PROMOTION_PREDICATE_TYPE };
 
-export interface Trust {
-  keys: readonly PublicKeyInfo[];
-  identities?: readonly IdentityRule[];
-  trustedRoot?: unknown;
-}
+/** A verified, undamaged record and its signed manifest. */
+export type LoadedRun = RunRecord & { manifest: RunManifest };
 
-export interface LoadedRun {
-  manifest: RunManifest;
-  bundle?: unknown;
-}
-
-export async function loadRun(ledger: LedgerStore, runId: string): Promise<LoadedRun> {
-  const manifest = await readManifest(ledger, runId);
-  if (!manifest) throw new UsageError("no-such-run", `run ${runId} is not in ${ledger.uri}`);
-  const bundle =
-    (await ledger.readRunFile(runId, "bundle.sigstore.json")) ??
-    (await ledger.readRunFile(runId, "record.unsigned.json"));
-  return { manifest, ...(bundle ? { bundle: JSON.parse(bundle.toString("utf8")) } : {}) };
+/** A run a command shows or decides on, through the verified reader (exit 2 unknown, exit 1 damaged). */
+export async function loadRun(reader: LedgerReader, runId: string): Promise<LoadedRun> {
+  return reader.require(assertName("run", runId, "run"));
 }
 
 /**
- * What changed between two recorded runs, with the bags' payload manifests from the ledger and
- * the files changed between the commits from the repository at `repo` (when given).
+ * What changed between two recorded runs, with the bags' payload manifests from the ledger (each
+ * checked against its signed digest) and the files changed between the commits from the repository
+ * at `repo` (when given).
  */
 export async function diffRecorded(
-  ledger: LedgerStore,
+  reader: LedgerReader,
   from: RunManifest,
   to: RunManifest,
   repo?: string,
 ): Promise<RunDiff> {
   const manifests = new Map<string, string | undefined>();
   for (const r of [from, to]) {
-    for (const d of r.data)
-      manifests.set(
-        `${r.runId}/${d.name}`,
-        (await ledger.readRunFile(r.runId, `data-${d.name}.manifest-sha256.txt`))?.toString("utf8"),
-      );
+    for (const d of r.data) {
+      const body = await reader.snapshot
+        .readRunFile(r.runId, `data-${d.name}.manifest-sha256.txt`)
+        .catch(() => undefined);
+      const ok = body && d.payloadManifest !== undefined && sha256Hex(body) === d.payloadManifest;
+      manifests.set(`${r.runId}/${d.name}`, ok ? body.toString("utf8") : undefined);
+    }
   }
   return diffRuns(from, to, {
     dataManifest: (runId, name) => manifests.get(`${runId}/${name}`),
@@ -75,52 +65,74 @@ export async function diffRecorded(
 
 /**
  * Run ids from what a user names: a run id as is, or `commit:SHA` for every run of `model` at that
- * commit (a seed matrix trained on one pull request head), reproductions left out, oldest first.
+ * commit (a seed matrix trained on one pull request head), reproductions and the production run
+ * left out, oldest first. Damaged records are never picked up.
  */
 export async function resolveRuns(
-  ledger: LedgerStore,
+  reader: LedgerReader,
   model: string,
   refs: readonly string[],
 ): Promise<string[]> {
   const out: string[] = [];
   for (const ref of refs) {
     if (!ref.startsWith("commit:")) {
-      out.push(ref);
+      out.push(assertName("run", ref, "run"));
       continue;
     }
     const sha = ref.slice("commit:".length).toLowerCase();
     if (!/^[0-9a-f]{7,40}$/.test(sha)) throw new UsageError("usage", `"${ref}" must be commit:SHA (hex)`);
-    const found: string[] = [];
-    for (const id of await ledger.listRuns()) {
-      const m = await readManifest(ledger, id);
-      if (m?.model === model && m.code.commit?.startsWith(sha) && !m.links?.reproductionOf) found.push(id);
-    }
+    const production = (await reader.production(model)).head?.pointer.runId;
+    const found = (await reader.runs())
+      .filter(
+        (r) =>
+          r.trust !== "damaged" &&
+          r.manifest?.model === model &&
+          r.manifest.code.commit?.startsWith(sha) &&
+          !r.manifest.links?.reproductionOf &&
+          r.runId !== production,
+      )
+      .map((r) => r.runId);
     if (found.length === 0)
-      throw new UsageError("no-such-run", `no run of ${model} at commit ${sha} in ${ledger.uri}`);
+      throw new UsageError("no-such-run", `no run of ${model} at commit ${sha} in ${reader.uri}`);
     out.push(...found);
   }
-  return out;
+  return [...new Set(out)];
 }
 
-/** Provenance facts of a run: signature against the trust policy, bags (when asked), reproductions. */
+/**
+ * A candidate set is one candidate trained with several seeds: its runs may differ in seed only.
+ * Anything else (code, data, params, command, image) is refused, naming what differs.
+ */
+export function assertSeedMatrix(runs: readonly RunManifest[]): void {
+  const [first, ...rest] = runs;
+  if (!first) return;
+  const facets: Array<[string, (m: RunManifest) => unknown]> = [
+    ["model", (m) => m.model],
+    ["commit", (m) => m.code.commit ?? m.code.contentDigest],
+    ["data", (m) => m.data.map((d) => `${d.name}=${d.digest}`).sort()],
+    ["params", (m) => canonicalJson(m.invocation.params ?? null)],
+    ["command", (m) => m.invocation.command],
+    ["image", (m) => m.environment.image?.repoDigest ?? m.environment.image?.id ?? m.environment.runtime],
+  ];
+  const differs: string[] = [];
+  for (const [name, get] of facets) {
+    const a = JSON.stringify(get(first));
+    const other = rest.find((m) => JSON.stringify(get(m)) !== a);
+    if (other) differs.push(`${name} (${first.runId} and ${other.runId})`);
+  }
+  if (differs.length)
+    throw new UsageError(
+      "not-a-seed-matrix",
+      `the candidate runs differ in more than their seed: ${differs.join(", ")}; compare one candidate's runs (the same code, data, params and image) at a time`,
+    );
+}
+
+/** Provenance facts of a run from its verified record: signature, bags (when asked), reproductions. */
 export async function provenanceOf(
-  ledger: LedgerStore,
+  reader: LedgerReader,
   run: LoadedRun,
-  trust: Trust,
   checkData: boolean,
 ): Promise<ProvenanceFacts> {
-  let signed = false;
-  if (run.bundle) {
-    const v = await verifyBundle(run.bundle, {
-      keys: trust.keys,
-      ...(trust.identities ? { identities: trust.identities } : {}),
-      ...(trust.trustedRoot ? { trustedRoot: trust.trustedRoot } : {}),
-    });
-    signed =
-      v.signed &&
-      v.checks.find((c) => c.name === "signature")?.ok === true &&
-      canonicalDigest(v.manifest) === canonicalDigest(run.manifest);
-  }
   let dataValid: boolean | undefined;
   if (checkData) {
     dataValid = true;
@@ -132,10 +144,14 @@ export async function provenanceOf(
       }
     }
   }
-  const reproductions = (await reproductionsIn(ledger, run.manifest.runId)).filter(
-    (r) => r.verdict === "bitwise" || r.verdict === "within-tolerance",
+  const reproductions = (await reader.reproductionsOf(run)).filter(
+    (r) => r.counts && (r.verdict === "bitwise" || r.verdict === "within-tolerance"),
   ).length;
-  return { signed, ...(dataValid !== undefined ? { dataValid } : {}), reproductions };
+  return {
+    signed: run.trust === "verified",
+    ...(dataValid !== undefined ? { dataValid } : {}),
+    reproductions,
+  };
 }
 
 export interface CompareOutcome {
@@ -143,51 +159,95 @@ export interface CompareOutcome {
   production?: ProductionPointer;
   diff?: RunDiff;
   history: Record<string, HistoryPoint[]>;
+  /** Records shown marked: unsigned or untrusted candidates, history points left out. */
+  notes: string[];
+}
+
+/** The baseline: the verified head of the production chain, or a run named by the user. */
+async function baselineOf(
+  reader: LedgerReader,
+  policy: Policy,
+  baseline: string | undefined,
+): Promise<LoadedRun | undefined> {
+  if (baseline && baseline !== "production") {
+    const run = await loadRun(reader, baseline);
+    if (policy.provenance?.signed && run.trust !== "verified")
+      throw new CheckFailedError(
+        "baseline-not-verified",
+        `baseline run ${baseline} is ${run.trust}: a decision rests only on records signed by a trusted key or identity (${run.problems.join("; ")})`,
+      );
+    return run;
+  }
+  return (await reader.productionRun(policy.model)) as LoadedRun | undefined;
 }
 
 /** The gate for candidates against production (or a given baseline run), with what changed and the history charts need. */
 export async function compareWithProduction(o: {
-  ledger: LedgerStore;
+  reader: LedgerReader;
   policy: Policy;
   candidates: readonly string[];
   baseline?: string;
-  trust: Trust;
   repo?: string;
 }): Promise<CompareOutcome> {
-  const production = await o.ledger.readProduction(o.policy.model);
-  const baselineId = o.baseline && o.baseline !== "production" ? o.baseline : production?.runId;
-  const candidates = await Promise.all(o.candidates.map((id) => loadRun(o.ledger, id)));
+  const chain = await o.reader.production(o.policy.model);
+  const candidates = await Promise.all(o.candidates.map((id) => loadRun(o.reader, id)));
+  assertSeedMatrix(candidates.map((c) => c.manifest));
+  const notes = candidates
+    .filter((c) => c.trust !== "verified")
+    .map((c) => `candidate ${c.runId} is ${c.trust}: ${c.problems.join("; ")}`);
   const withFacts = await Promise.all(
     candidates.map(async (c) => ({
       manifest: c.manifest,
-      provenance: await provenanceOf(o.ledger, c, o.trust, Boolean(o.policy.provenance?.data_valid)),
+      provenance: await provenanceOf(o.reader, c, Boolean(o.policy.provenance?.data_valid)),
     })),
   );
-  const base = baselineId ? await loadRun(o.ledger, baselineId) : undefined;
+  const base = await baselineOf(o.reader, o.policy, o.baseline);
   const verdict = evaluateGate(o.policy, withFacts, base ? [base.manifest] : []);
+  const history = await historyOf(o.reader, o.policy, chain, verdict, notes);
+  const diff =
+    base && candidates[0]
+      ? await diffRecorded(o.reader, base.manifest, candidates[0].manifest, o.repo)
+      : undefined;
+  return {
+    verdict,
+    ...(chain.head ? { production: chain.head.pointer } : {}),
+    ...(diff ? { diff } : {}),
+    history,
+    notes,
+  };
+}
+
+/** Each gated metric over the verified promotion history, then the candidate. */
+async function historyOf(
+  reader: LedgerReader,
+  policy: Policy,
+  chain: Awaited<ReturnType<LedgerReader["production"]>>,
+  verdict: GateVerdict,
+  notes: string[],
+): Promise<Record<string, HistoryPoint[]>> {
+  const promoted: Array<{ p: ProductionPointer; manifest: RunManifest }> = [];
+  for (const { pointer: p } of chain.promotions) {
+    try {
+      promoted.push({
+        p,
+        manifest: (await reader.promotedRun(policy.model, p.runId, p.manifestDigest)).manifest!,
+      });
+    } catch (e) {
+      notes.push(`history: promotion #${p.seq} left out: ${(e as Error).message}`);
+    }
+  }
   const history: Record<string, HistoryPoint[]> = {};
-  // Each promoted run's manifest, read once for every metric's chart.
-  const promoted = await Promise.all(
-    (await o.ledger.promotions(o.policy.model)).map(async (p) => ({
-      p,
-      manifest: await readManifest(o.ledger, p.runId),
-    })),
-  );
-  for (const key of Object.keys(o.policy.metrics ?? {})) {
+  for (const key of Object.keys(policy.metrics ?? {})) {
     const points: HistoryPoint[] = [];
     for (const { p, manifest } of promoted) {
-      const v = manifest && metricValue(manifest, key);
+      const v = metricValue(manifest, key);
       if (v !== undefined) points.push({ label: `#${p.seq} ${p.runId.slice(0, 15)}`, value: v });
     }
     const mean = verdict.metrics.find((m) => m.name === key)?.candidate.mean;
     if (mean !== undefined) points.push({ label: "candidate", value: mean });
     history[key] = points;
   }
-  const diff =
-    base && candidates[0]
-      ? await diffRecorded(o.ledger, base.manifest, candidates[0].manifest, o.repo)
-      : undefined;
-  return { verdict, ...(production ? { production } : {}), ...(diff ? { diff } : {}), history };
+  return history;
 }
 
 export interface Promoter {
@@ -197,6 +257,11 @@ export interface Promoter {
 }
 
 async function signedPointer(pointer: ProductionPointer, signing: SigningPlan): Promise<string> {
+  if (signing.unsigned || (!signing.key && !signing.keyless))
+    throw new UsageError(
+      "unsigned-promotion",
+      "a promotion record must be signed (it is a link of production's signed chain): give --key or --keyless",
+    );
   const statement = {
     _type: STATEMENT_TYPE,
     subject: [
@@ -217,90 +282,104 @@ export interface PromotionResult {
   pointer?: ProductionPointer;
   verdict: GateVerdict;
   reason?: string;
+  notes: string[];
 }
 
-/** Re-verifies and re-gates against the production of now, then one compare-and-swap of the pointer. */
+/** The verified chain of a model, with what a killed writer left repaired first (writers only). */
+async function chainForWriting(store: LedgerStore, reader: LedgerReader, model: string) {
+  const chain = await reader.production(model);
+  if (chain.interrupted || chain.leftovers.length) await store.repair(model, chain.head?.pointer);
+  return chain;
+}
+
+/** Re-verifies and re-gates against the production of now, then one compare-and-swap of the chain's head. */
 export async function promoteRun(o: {
-  ledger: LedgerStore;
+  store: LedgerStore;
+  trust: Trust;
   policy: Policy;
   runId: string;
-  trust: Trust;
   signing: SigningPlan;
   by: Promoter;
   now?: Date;
 }): Promise<PromotionResult> {
-  const current = await o.ledger.readProduction(o.policy.model);
-  const outcome = await compareWithProduction({
-    ledger: o.ledger,
-    policy: o.policy,
-    candidates: [o.runId],
-    trust: o.trust,
-  });
+  const model = assertName("model", o.policy.model, "policy model");
+  assertName("run", o.runId, "promote RUN");
+  const reader = await LedgerReader.open(o.store, o.trust);
+  const chain = await chainForWriting(o.store, reader, model);
+  const current = chain.head;
+  const outcome = await compareWithProduction({ reader, policy: o.policy, candidates: [o.runId] });
+  const notes = outcome.notes;
   if (!outcome.verdict.pass)
-    return { promoted: false, verdict: outcome.verdict, reason: "the gate does not pass" };
-  if (current?.runId === o.runId)
-    return { promoted: false, verdict: outcome.verdict, reason: `${o.runId} is already in production` };
-  const { manifest } = await loadRun(o.ledger, o.runId);
-  const pointer: ProductionPointer = {
-    model: o.policy.model,
-    runId: o.runId,
-    manifestDigest: canonicalDigest(manifest),
-    seq: (current?.seq ?? 0) + 1,
-    kind: "promotion",
-    promotedAt: (o.now ?? new Date()).toISOString(),
-    promotedBy: o.by,
-    previous: current ? { runId: current.runId, manifestDigest: current.manifestDigest } : null,
-  };
-  const swapped = await o.ledger.swapProduction(
-    o.policy.model,
-    current?.seq ?? 0,
-    pointer,
-    await signedPointer(pointer, o.signing),
-  );
-  if (!swapped) {
-    const now = await o.ledger.readProduction(o.policy.model);
+    return { promoted: false, verdict: outcome.verdict, reason: "the gate does not pass", notes };
+  if (current?.pointer.runId === o.runId)
     return {
       promoted: false,
       verdict: outcome.verdict,
-      reason: `production of ${o.policy.model} changed while promoting (now ${now?.runId ?? "none"}, #${now?.seq ?? 0}); compare again and promote again`,
+      reason: `${o.runId} is already in production`,
+      notes,
+    };
+  const run = await loadRun(reader, o.runId);
+  const pointer: ProductionPointer = {
+    model,
+    runId: o.runId,
+    manifestDigest: run.manifestDigest!,
+    seq: (current?.pointer.seq ?? 0) + 1,
+    kind: "promotion",
+    promotedAt: (o.now ?? new Date()).toISOString(),
+    promotedBy: o.by,
+    previous: current
+      ? { runId: current.pointer.runId, manifestDigest: current.pointer.manifestDigest }
+      : null,
+    previousRecord: current?.recordDigest ?? null,
+  };
+  if (!(await o.store.appendPromotion(model, pointer, await signedPointer(pointer, o.signing)))) {
+    const now = (await (await LedgerReader.open(o.store, o.trust)).production(model)).head?.pointer;
+    return {
+      promoted: false,
+      verdict: outcome.verdict,
+      reason: `production of ${model} changed while promoting (now ${now?.runId ?? "none"}, #${now?.seq ?? 0}); compare again and promote again`,
+      notes,
     };
   }
-  return { promoted: true, pointer, verdict: outcome.verdict };
+  return { promoted: true, pointer, verdict: outcome.verdict, notes };
 }
 
 /** Restores the previous production as a new promotion (kind rollback), by the same compare-and-swap. */
 export async function rollbackModel(o: {
-  ledger: LedgerStore;
+  store: LedgerStore;
+  trust: Trust;
   model: string;
   signing: SigningPlan;
   by: Promoter;
   now?: Date;
 }): Promise<ProductionPointer> {
-  const current = await o.ledger.readProduction(o.model);
+  const model = assertName("model", o.model, "--model");
+  const reader = await LedgerReader.open(o.store, o.trust);
+  const current = (await chainForWriting(o.store, reader, model)).head;
   if (!current)
-    throw new UsageError("nothing-in-production", `model ${o.model} has nothing in production to roll back`);
-  if (!current.previous)
+    throw new UsageError("nothing-in-production", `model ${model} has nothing in production to roll back`);
+  const previous = current.pointer.previous;
+  if (!previous)
     throw new CheckFailedError(
       "no-previous",
-      `model ${o.model} has only ever had ${current.runId} in production: there is nothing to roll back to`,
+      `model ${model} has only ever had ${current.pointer.runId} in production: there is nothing to roll back to`,
     );
+  await reader.promotedRun(model, previous.runId, previous.manifestDigest);
   const pointer: ProductionPointer = {
-    model: o.model,
-    runId: current.previous.runId,
-    manifestDigest: current.previous.manifestDigest,
-    seq: current.seq + 1,
+    model,
+    runId: previous.runId,
+    manifestDigest: previous.manifestDigest,
+    seq: current.pointer.seq + 1,
     kind: "rollback",
     promotedAt: (o.now ?? new Date()).toISOString(),
     promotedBy: o.by,
-    previous: { runId: current.runId, manifestDigest: current.manifestDigest },
+    previous: { runId: current.pointer.runId, manifestDigest: current.pointer.manifestDigest },
+    previousRecord: current.recordDigest,
   };
-  if (
-    !(await o.ledger.swapProduction(o.model, current.seq, pointer, await signedPointer(pointer, o.signing)))
-  ) {
+  if (!(await o.store.appendPromotion(model, pointer, await signedPointer(pointer, o.signing))))
     throw new CheckFailedError(
       "production-changed",
-      `production of ${o.model} changed during the rollback; look at it again`,
+      `production of ${model} changed during the rollback; look at it again`,
     );
-  }
   return pointer;
 }

@@ -12,4 +12,4 @@ export {
   type Verdict,
   verdictOf,
 } from "./compare.js";
-export { type ReproduceOptions, type ReproduceReport, reproduceRun, reproductionsOf } from "./reproduce.js";
+export { type ReproduceOptions, type ReproduceReport, reproduceRun } from "./reproduce.js";

@@ -14,14 +14,15 @@ import { parseManifest } from "../bag/tagfiles.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
 import { isTrackRunError } from "../errors.js";
 import type { GitLedgerOptions } from "../ledger/git.js";
-import { type Reproduction, reproductionsIn } from "../ledger/query.js";
-import { openLedger } from "../ledger/store.js";
+import { openLedger } from "../ledger/open.js";
+import { canonicalDigest } from "../manifest/canonical.js";
 import { pinCode } from "../pin/code.js";
 import { buildAndPin, type RunnerContext } from "../pin/env.js";
 import { trackRun } from "../run/track.js";
 import type { IdentityRule } from "../sign/identity.js";
 import type { PublicKeyInfo } from "../sign/keys.js";
-import type { SigningPlan } from "../sign/plan.js";
+import { type SigningPlan, signRecord } from "../sign/plan.js";
+import { REPRODUCTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../sign/statement.js";
 import { verifyBundle } from "../sign/verify.js";
 import {
   compareMetrics,
@@ -37,8 +38,10 @@ import {
 export interface ReproduceOptions {
   /** The original run's bundle (or unsigned envelope), parsed. */
   bundle: unknown;
-  /** Its record folder, when it came from a ledger: the bags' payload manifests are there. */
+  /** Its record folder, when it came from a dir: ledger: the bags' payload manifests are there. */
   recordDir?: string;
+  /** The bags' payload manifests by data name, as the verified reader read them (any ledger). */
+  payloadManifests?: Readonly<Record<string, string>>;
   trust: { keys: readonly PublicKeyInfo[]; identities?: readonly IdentityRule[]; trustedRoot?: unknown };
   allowUnsigned?: boolean;
   /** A local repository holding (or able to fetch) the recorded commit. */
@@ -224,9 +227,9 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
         throw e;
       }
       if (pin.digest !== d.digest) {
-        const recorded = o.recordDir
-          ? readMaybe(join(o.recordDir, `data-${d.name}.manifest-sha256.txt`))
-          : undefined;
+        const recorded =
+          o.payloadManifests?.[d.name] ??
+          (o.recordDir ? readMaybe(join(o.recordDir, `data-${d.name}.manifest-sha256.txt`)) : undefined);
         const changes = recorded ? namedChanges(recorded, pin.manifest) : [];
         throw new NotReproducible(
           `data ${d.name}: ${path} has digest ${pin.digest}, the record says ${d.digest}${changes.length ? `: ${changes.join("; ")}` : ""}`,
@@ -357,11 +360,14 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
       environment: environmentDifferences(m, r.manifest),
       warnings,
     };
-    await openLedger(o.ledger, o.ledgerOptions).putRunFile(
-      r.runId,
-      "reproduction.json",
-      `${JSON.stringify(report, null, 2)}\n`,
-    );
+    // The verdict is signed too: only a signed reproduction record counts for the gate's reproduced rule.
+    const ledger = openLedger(o.ledger, o.ledgerOptions);
+    await ledger.putRunFile(r.runId, "reproduction.json", `${JSON.stringify(report, null, 2)}\n`);
+    const claim = await signReproduction(m, r.manifest, report, o.signing).catch((e: Error) => {
+      warnings.push(`the reproduction's verdict is not signed: ${e.message}`);
+      return undefined;
+    });
+    if (claim) await ledger.putRunFile(r.runId, "reproduction.sigstore.json", claim);
     return report;
   } catch (e) {
     if (e instanceof NotReproducible)
@@ -380,7 +386,31 @@ function readMaybe(path: string): string | undefined {
   }
 }
 
-/** The runs of the ledger at `ledgerUri` that reproduce `runId`, with their verdicts. */
-export async function reproductionsOf(ledgerUri: string, runId: string): Promise<Reproduction[]> {
-  return reproductionsIn(openLedger(ledgerUri), runId);
+/** The signed reproduction record: the original and the reproduction by manifest digest, and the verdict. */
+async function signReproduction(
+  original: RunManifest,
+  reproduction: RunManifest,
+  report: ReproduceReport,
+  signing: SigningPlan,
+): Promise<string | undefined> {
+  if (signing.unsigned) return undefined;
+  const digest = canonicalDigest(reproduction);
+  const statement = {
+    _type: STATEMENT_TYPE,
+    subject: [
+      {
+        name: `runs/${reproduction.runId}/manifest.json`,
+        digest: { sha256: digest.replace(/^sha256:/, "") },
+      },
+    ],
+    predicateType: REPRODUCTION_PREDICATE_TYPE,
+    predicate: {
+      original: { runId: original.runId, manifestDigest: canonicalDigest(original) },
+      reproduction: { runId: reproduction.runId, manifestDigest: digest },
+      verdict: report.verdict,
+      reasons: report.reasons,
+    },
+  };
+  const record = await signRecord(statement as never, signing);
+  return `${JSON.stringify(record.document, null, 2)}\n`;
 }

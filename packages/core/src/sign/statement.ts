@@ -7,6 +7,8 @@ export const STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 export const MANIFEST_PREDICATE_TYPE = "https://track-run.dev/attestation/run-manifest/v1";
 /** A production pointer: which run of a model went to production, by whom, replacing what. */
 export const PROMOTION_PREDICATE_TYPE = "https://track-run.dev/attestation/promotion/v1";
+/** A reproduction's verdict: which run (by manifest digest) it reproduced, and how well. */
+export const REPRODUCTION_PREDICATE_TYPE = "https://track-run.dev/attestation/reproduction/v1";
 
 export interface Subject {
   name: string;

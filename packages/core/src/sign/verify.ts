@@ -3,18 +3,21 @@
 // says exactly what failed.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, join } from "node:path";
 import { bundleFromJSON } from "@sigstore/bundle";
 import type { RunManifest } from "../__generated__/index.js";
 import { canonicalDigest } from "../manifest/canonical.js";
 import { schemaProblems } from "../schema/validate.js";
 import { loadCommonJs } from "../util/interop.js";
+import { outputPathProblem } from "../util/names.js";
+import { resolveInside } from "../util/safe-fs.js";
 import { decodeBase64, INTOTO_PAYLOAD_TYPE, pae, verifyPae } from "./dsse.js";
 import { describeIdentity, type IdentityRule, matchIdentity, type SignerIdentity } from "./identity.js";
 import type { PublicKeyInfo } from "./keys.js";
 import {
   MANIFEST_PREDICATE_TYPE,
   PROMOTION_PREDICATE_TYPE,
+  REPRODUCTION_PREDICATE_TYPE,
   STATEMENT_TYPE,
   type Statement,
 } from "./statement.js";
@@ -176,9 +179,10 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
     if (statement._type !== STATEMENT_TYPE)
       problems.push(`_type is ${JSON.stringify(statement._type)}, expected ${STATEMENT_TYPE}`);
     const promotion = statement.predicateType === PROMOTION_PREDICATE_TYPE;
-    if (statement.predicateType !== MANIFEST_PREDICATE_TYPE && !promotion)
+    const reproduction = statement.predicateType === REPRODUCTION_PREDICATE_TYPE;
+    if (statement.predicateType !== MANIFEST_PREDICATE_TYPE && !promotion && !reproduction)
       problems.push(
-        `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${MANIFEST_PREDICATE_TYPE} or ${PROMOTION_PREDICATE_TYPE}`,
+        `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${MANIFEST_PREDICATE_TYPE}, ${PROMOTION_PREDICATE_TYPE} or ${REPRODUCTION_PREDICATE_TYPE}`,
       );
     if (!Array.isArray(statement.subject)) problems.push("subject is not a list");
     add(
@@ -189,6 +193,8 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
     if (promotion) {
       report.statement = statement;
       checks.push(...promotionChecks(statement, o.recordDir));
+    } else if (reproduction) {
+      report.statement = statement;
     } else {
       const mp = schemaProblems("manifest", statement.predicate);
       add(
@@ -208,19 +214,18 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
   // 4. Subjects against the files present: outputs under subjectsDir, the record's own files (track-run/…) beside the bundle.
   if (
     statement &&
-    statement.predicateType !== PROMOTION_PREDICATE_TYPE &&
+    statement.predicateType === MANIFEST_PREDICATE_TYPE &&
     Array.isArray(statement.subject) &&
     (o.subjectsDir || o.recordDir)
   ) {
     for (const s of statement.subject) {
-      const own = s.name.startsWith("track-run/");
-      const base = own ? o.recordDir : o.subjectsDir;
-      if (!base) continue;
-      const path = resolve(join(base, own ? s.name.slice("track-run/".length) : s.name));
-      if (!path.startsWith(resolve(base))) {
-        add(`subject ${s.name}`, false, "subject name points outside the folder");
+      const subject = subjectFile(s?.name, o.subjectsDir, o.recordDir);
+      if (subject === undefined) continue;
+      if (!subject.ok) {
+        add(`subject ${String(s?.name)}`, false, subject.reason);
         continue;
       }
+      const path = subject.path;
       let actual: string;
       try {
         actual = createHash("sha256").update(fs.readFileSync(path)).digest("hex");
@@ -240,6 +245,36 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
   if (o.deep && report.manifest) checks.push(...(await o.deep(report.manifest)));
   report.ok = checks.every((c) => c.ok);
   return report;
+}
+
+/**
+ * The file a subject names: outputs under `subjectsDir`, the record's own files ("track-run/FILE")
+ * under `recordDir`; undefined when that folder is not given. The name must be an output name (a
+ * relative path: no absolute path, no "..", no backslash) and the file must lie inside its folder,
+ * links resolved, and be a regular file.
+ */
+function subjectFile(
+  name: unknown,
+  subjectsDir: string | undefined,
+  recordDir: string | undefined,
+): { ok: true; path: string } | { ok: false; reason: string } | undefined {
+  const own = typeof name === "string" && name.startsWith("track-run/");
+  const base = own ? recordDir : subjectsDir;
+  if (!base) return undefined;
+  const rel = own ? (name as string).slice("track-run/".length) : name;
+  const problem = outputPathProblem(rel);
+  if (problem !== undefined)
+    return { ok: false, reason: `the subject name ${problem}, so it cannot name a file in the folder` };
+  const inside = resolveInside(base, rel as string);
+  if (!inside.ok) return { ok: false, reason: `subject name points outside the folder: ${inside.reason}` };
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(inside.path);
+  } catch {
+    return { ok: true, path: inside.path };
+  }
+  if (!st.isFile()) return { ok: false, reason: `${inside.path} is not a regular file` };
+  return inside;
 }
 
 /**

@@ -7,16 +7,17 @@ import {
   buildStatement,
   canonicalDigest,
   generateKeys,
+  LedgerReader,
   type LedgerStore,
   openLedger,
   type Policy,
-  type ProductionPointer,
   promoteRun,
   type RunManifest,
   readPrivateKey,
   readPublicKey,
   rollbackModel,
   signStatement,
+  unsignedEnvelope,
 } from "../../src/index.js";
 import { type GitServer, startGitServer } from "../git-server.js";
 import { tempDir } from "../helpers.js";
@@ -55,6 +56,8 @@ async function record(ledger: LedgerStore, m: RunManifest): Promise<void> {
   });
 }
 const trust = () => ({ keys: [readPublicKey(join(keys, "k.pub"))] });
+const production = async (ledger: LedgerStore) =>
+  (await LedgerReader.open(ledger, trust())).production("spam-classifier");
 const signing = () => ({ key: readPrivateKey(join(keys, "k.key")) });
 
 describe.each(["dir", "git"] as const)("the %s ledger", (kind) => {
@@ -69,9 +72,9 @@ describe.each(["dir", "git"] as const)("the %s ledger", (kind) => {
     const ledger = open();
     await record(ledger, manifest("run-a", 0.9));
     await record(ledger, manifest("run-b", 0.92));
-    expect(await ledger.listRuns()).toEqual(["run-a", "run-b"]);
+    expect(await (await ledger.snapshot()).listRuns()).toEqual(["run-a", "run-b"]);
     const first = await promoteRun({
-      ledger,
+      store: ledger,
       policy,
       runId: "run-a",
       trust: trust(),
@@ -81,7 +84,7 @@ describe.each(["dir", "git"] as const)("the %s ledger", (kind) => {
     expect(first).toMatchObject({ promoted: true, pointer: { seq: 1, runId: "run-a", previous: null } });
     expect(first.verdict.firstModel).toBe(true);
     const second = await promoteRun({
-      ledger,
+      store: ledger,
       policy,
       runId: "run-b",
       trust: trust(),
@@ -95,27 +98,36 @@ describe.each(["dir", "git"] as const)("the %s ledger", (kind) => {
       manifestDigest: canonicalDigest(manifest("run-b", 0.92)),
     });
     const back = await rollbackModel({
-      ledger,
+      store: ledger,
+      trust: trust(),
       model: "spam-classifier",
       signing: signing(),
       by: { actor: "bob" },
     });
     expect(back).toMatchObject({ kind: "rollback", seq: 3, runId: "run-a", previous: { runId: "run-b" } });
-    expect((await ledger.readProduction("spam-classifier"))?.runId).toBe("run-a");
+    expect((await production(ledger)).head?.pointer.runId).toBe("run-a");
     expect(
-      (await ledger.promotions("spam-classifier")).map(
-        (p: ProductionPointer) => `${p.seq}:${p.kind}:${p.runId}`,
-      ),
+      (await production(ledger)).promotions.map(({ pointer: p }) => `${p.seq}:${p.kind}:${p.runId}`),
     ).toEqual(["1:promotion:run-a", "2:promotion:run-b", "3:rollback:run-a"]);
   });
 
   it("refuses a promotion the gate does not pass, saying which rule", async () => {
     const ledger = open();
     await record(ledger, manifest("good", 0.9));
-    await promoteRun({ ledger, policy, runId: "good", trust: trust(), signing: signing(), by: {} });
-    await ledger.putRun("unsigned", { "manifest.json": JSON.stringify(manifest("unsigned", 0.95)) });
+    await promoteRun({
+      store: ledger,
+      policy,
+      runId: "good",
+      trust: trust(),
+      signing: signing(),
+      by: {},
+    });
+    await ledger.putRun("unsigned", {
+      "manifest.json": JSON.stringify(manifest("unsigned", 0.95)),
+      "record.unsigned.json": JSON.stringify(unsignedEnvelope(buildStatement(manifest("unsigned", 0.95)))),
+    });
     const r = await promoteRun({
-      ledger,
+      store: ledger,
       policy,
       runId: "unsigned",
       trust: trust(),
@@ -126,7 +138,7 @@ describe.each(["dir", "git"] as const)("the %s ledger", (kind) => {
     expect(r.verdict.rules.filter((x) => !x.pass).map((x) => x.reason)).toEqual([
       "unsigned: not signed by a trusted key or identity",
     ]);
-    expect((await ledger.readProduction("spam-classifier"))?.runId).toBe("good");
+    expect((await production(ledger)).head?.pointer.runId).toBe("good");
   });
 });
 
@@ -187,7 +199,7 @@ describe("the git ledger under contention", () => {
         expect(lost.reason).toMatch(/changed while promoting/);
       winners.push(won[0]!.runId);
     }
-    const history = await setup.promotions("spam-classifier");
+    const history = (await production(setup)).promotions.map((p) => p.pointer);
     expect(history.map((p) => p.runId)).toEqual(winners);
     expect(history.map((p) => p.seq)).toEqual([1, 2, 3]);
     const merges = execFileSync("git", ["-C", bare, "log", "--merges", "--oneline", "track-run-ledger"], {

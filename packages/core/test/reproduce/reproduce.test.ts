@@ -8,12 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type ContainerRuntime,
   generateKeys,
+  LedgerReader,
   openDockerRuntime,
+  openLedger,
   type PublicKeyInfo,
   readPrivateKey,
   readPublicKey,
   reproduceRun,
-  reproductionsOf,
   type TrackSpec,
   trackRun,
 } from "../../src/index.js";
@@ -101,8 +102,12 @@ describe.skipIf(!dockerUp)("reproduce a recorded run", () => {
     expect(
       JSON.parse(readFileSync(join(rep.reproduction!.recordDir, "reproduction.json"), "utf8")).verdict,
     ).toBe("bitwise");
-    expect(await reproductionsOf(`dir:${join(repo, ".track-run/ledger")}`, original.runId)).toEqual([
-      expect.objectContaining({ runId: rep.reproduction!.runId, verdict: "bitwise" }),
+    // The verdict is signed, and counts through the verified reader.
+    const reader = await LedgerReader.open(openLedger(`dir:${join(repo, ".track-run/ledger")}`), {
+      keys: [pub],
+    });
+    expect(await reader.reproductionsOf(await reader.require(original.runId))).toEqual([
+      expect.objectContaining({ runId: rep.reproduction!.runId, verdict: "bitwise", counts: true }),
     ]);
   });
 

@@ -1,0 +1,275 @@
+// `dir:PATH` (default locally, .track-run/ledger): runs/<run-id>/… appear whole or not at all (a
+// folder renamed into place); a promotion's commit point is one hard link that fails when the
+// record's number is taken (models/<model>/promotions/NNNNNN.sigstore.json), so two writers can never
+// both write promotion N. production.json is a cache of the chain's head, rewritten after the link.
+// Writes never follow links: every folder on the way is checked to be a real folder, and every file
+// is created exclusively before it is renamed or linked into place.
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import { join, resolve } from "node:path";
+import { CheckFailedError, fsInputError, UsageError } from "../errors.js";
+import { type LedgerSnapshot, type LedgerStore, type ProductionPointer, promotionFileName } from "./types.js";
+
+/** Largest record file read from a ledger (a log may be large; nothing else is). */
+const MAX_FILE_BYTES = 256 * 1024 * 1024;
+
+/** A file of the ledger that is not a plain file (a link, a FIFO, a device) or is too large: never read. */
+export class UnreadableRecordFile extends Error {}
+
+/** Reads a plain file without following a link and without blocking on a FIFO; undefined when missing. */
+function readPlain(path: string): Buffer | undefined {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw new UnreadableRecordFile(`${path} cannot be read: ${(e as Error).message}`);
+  }
+  if (st.isSymbolicLink()) throw new UnreadableRecordFile(`${path} is a symbolic link, not a file`);
+  if (!st.isFile()) throw new UnreadableRecordFile(`${path} is not a plain file`);
+  if (st.size > MAX_FILE_BYTES)
+    throw new UnreadableRecordFile(`${path} is larger than ${MAX_FILE_BYTES} bytes`);
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    return fs.readFileSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Entries of a folder that is a real folder (not a link); [] when missing. */
+function listPlainDir(path: string): fs.Dirent[] {
+  try {
+    if (!fs.lstatSync(path).isDirectory()) return [];
+    return fs.readdirSync(path, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Leftover of a killed writer: `.<anything>-<pid>-<hex>.(partial|tmp|pending)` whose process is gone. */
+const LEFTOVER = /^\..*-(\d+)-[0-9a-f]{8}\.(partial|tmp|pending)$/;
+export const isDeadLeftover = (name: string): boolean => {
+  const m = LEFTOVER.exec(name);
+  return Boolean(m && !pidAlive(Number(m[1])));
+};
+
+const tmpName = (base: string, ext: "partial" | "tmp" | "pending") =>
+  `.${base}-${process.pid}-${randomBytes(4).toString("hex")}.${ext}`;
+
+class DirSnapshot implements LedgerSnapshot {
+  constructor(
+    readonly uri: string,
+    private readonly root: string,
+  ) {}
+
+  async listRuns(): Promise<string[]> {
+    return listPlainDir(join(this.root, "runs"))
+      .filter((e) => !e.name.startsWith("."))
+      .map((e) => e.name)
+      .sort();
+  }
+
+  async listRunFiles(runId: string): Promise<string[] | undefined> {
+    const dir = join(this.root, "runs", runId);
+    try {
+      if (!fs.lstatSync(dir).isDirectory()) return undefined;
+    } catch {
+      return undefined;
+    }
+    return fs.readdirSync(dir).sort();
+  }
+
+  async readRunFile(runId: string, name: string): Promise<Buffer | undefined> {
+    return readPlain(join(this.root, "runs", runId, name));
+  }
+
+  async listPromotionFiles(model: string): Promise<string[]> {
+    return listPlainDir(join(this.root, "models", model, "promotions"))
+      .map((e) => e.name)
+      .sort();
+  }
+
+  async readModelFile(model: string, path: string): Promise<Buffer | undefined> {
+    return readPlain(join(this.root, "models", model, path));
+  }
+
+  async listModels(): Promise<string[]> {
+    return listPlainDir(join(this.root, "models"))
+      .filter((e) => e.isDirectory() && !e.name.startsWith("."))
+      .map((e) => e.name)
+      .sort();
+  }
+
+  describe(path: string): string {
+    return join(this.root, path);
+  }
+}
+
+export class DirLedger implements LedgerStore {
+  readonly uri: string;
+  private readonly root: string;
+
+  constructor(path: string) {
+    this.root = resolve(path);
+    this.uri = `dir:${path}`;
+  }
+
+  async snapshot(): Promise<LedgerSnapshot> {
+    try {
+      const st = fs.statSync(this.root);
+      if (!st.isDirectory())
+        throw new UsageError(
+          "bad-ledger",
+          `ledger "${this.uri}": ${this.root} is not a folder; give a folder (dir:PATH)`,
+        );
+    } catch (e) {
+      if (e instanceof UsageError) throw e;
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT")
+        throw fsInputError(`ledger "${this.uri}"`, e, "give a folder you can read (dir:PATH)");
+    }
+    return new DirSnapshot(this.uri, this.root);
+  }
+
+  /**
+   * A real folder at root/…parts, made when missing; refuses a link or a file anywhere on the way
+   * (checked before anything is made below it).
+   */
+  private folder(...parts: string[]): string {
+    let path = this.root;
+    const steps = [path, ...parts.map((p) => (path = join(path, p)))];
+    for (const [i, dir] of steps.entries()) {
+      let st: fs.Stats | undefined;
+      try {
+        st = fs.lstatSync(dir);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code !== "ENOENT")
+          throw fsInputError(`ledger "${this.uri}" (${dir})`, e, "give a writable folder");
+      }
+      if (!st) {
+        try {
+          fs.mkdirSync(dir, { recursive: i === 0 });
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== "EEXIST")
+            throw fsInputError(`ledger "${this.uri}" (${dir})`, e, "give a writable folder (dir:PATH)");
+        }
+        st = fs.lstatSync(dir);
+      }
+      if (st.isSymbolicLink() && i > 0)
+        throw new CheckFailedError(
+          "ledger-link",
+          `${dir} in ledger ${this.uri} is a symbolic link; the ledger never writes through links: remove it`,
+        );
+      if (!fs.statSync(dir).isDirectory())
+        throw new UsageError("bad-ledger", `ledger "${this.uri}": ${dir} is not a folder`);
+    }
+    return path;
+  }
+
+  /** Removes what killed writers left in a folder of the ledger. */
+  private sweep(dir: string): void {
+    for (const name of listPlainDir(dir).map((e) => e.name)) {
+      if (isDeadLeftover(name)) fs.rmSync(join(dir, name), { recursive: true, force: true });
+    }
+  }
+
+  async putRun(runId: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<string> {
+    const runs = this.folder("runs");
+    this.sweep(runs);
+    const dest = join(runs, runId);
+    if (fs.existsSync(dest) || isLink(dest))
+      throw new UsageError("run-exists", `run ${runId} is already recorded in ${this.uri}`);
+    const tmp = join(runs, tmpName(runId, "partial"));
+    fs.mkdirSync(tmp);
+    try {
+      for (const [name, body] of Object.entries(files))
+        fs.writeFileSync(join(tmp, name), body, { flag: "wx" });
+      // rename(2) onto an existing folder fails when it is not empty; a run folder is never empty.
+      fs.renameSync(tmp, dest);
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      if (fs.existsSync(dest))
+        throw new UsageError("run-exists", `run ${runId} is already recorded in ${this.uri}`);
+      throw fsInputError(`ledger "${this.uri}"`, e, "give a writable folder (dir:PATH)");
+    }
+    return dest;
+  }
+
+  async putRunFile(runId: string, name: string, body: string | Uint8Array): Promise<void> {
+    const dir = join(this.root, "runs", runId);
+    if (!fs.existsSync(dir)) throw new UsageError("no-such-run", `run ${runId} is not in ${this.uri}`);
+    this.folder("runs", runId);
+    const tmp = join(dir, tmpName(name, "tmp"));
+    fs.writeFileSync(tmp, body, { flag: "wx" });
+    fs.renameSync(tmp, join(dir, name));
+  }
+
+  async appendPromotion(model: string, pointer: ProductionPointer, record: string): Promise<boolean> {
+    const dir = this.folder("models", model, "promotions");
+    // 1. The record, written whole under a name of this process.
+    const pending = join(dir, tmpName("promotion", "pending"));
+    const fd = fs.openSync(
+      pending,
+      fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_WRONLY,
+      0o644,
+    );
+    try {
+      fs.writeSync(fd, record);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    // 2. The commit point: link(2) fails when the number is taken.
+    try {
+      fs.linkSync(pending, join(dir, promotionFileName(pointer.seq)));
+    } catch (e) {
+      fs.rmSync(pending, { force: true });
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw e;
+    }
+    // 3. The cache, then the pending name goes (a kill before this leaves it as the sign of step 2).
+    this.writeProduction(model, pointer);
+    fs.rmSync(pending, { force: true });
+    return true;
+  }
+
+  private writeProduction(model: string, pointer: ProductionPointer | undefined): void {
+    const dir = this.folder("models", model);
+    const target = join(dir, "production.json");
+    if (!pointer) {
+      fs.rmSync(target, { force: true });
+      return;
+    }
+    const tmp = join(dir, tmpName("production", "tmp"));
+    fs.writeFileSync(tmp, `${JSON.stringify(pointer, null, 2)}\n`, { flag: "wx" });
+    fs.renameSync(tmp, target);
+  }
+
+  async repair(model: string, head: ProductionPointer | undefined): Promise<void> {
+    if (!head && !fs.existsSync(join(this.root, "models", model))) return;
+    this.writeProduction(model, head);
+    this.sweep(join(this.root, "models", model));
+    this.sweep(join(this.root, "models", model, "promotions"));
+  }
+}
+
+function isLink(path: string): boolean {
+  try {
+    return fs.lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}

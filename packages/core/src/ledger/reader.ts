@@ -1,0 +1,161 @@
+// The ledger's one door. Every command that shows or decides reads through a LedgerReader: one
+// snapshot of the ledger per command (one fetch on a git: ledger), each record verified once and its
+// verdict remembered by its digest. Nothing unverified counts for a decision: unsigned and untrusted
+// records are shown marked, damaged ones are reported with their path and never used.
+import { CheckFailedError, UsageError } from "../errors.js";
+import { type ProductionChain, verifyChain } from "./chain.js";
+import { type RunRecord, type SignatureVerdict, sha256Hex, type Trust, verifyRunRecord } from "./records.js";
+import type { LedgerSnapshot, LedgerStore } from "./types.js";
+
+export interface Reproduction {
+  runId: string;
+  verdict?: string;
+  finishedAt: string;
+  trust: RunRecord["trust"];
+  /** True when it counts: both records verified, and it names the original's signed manifest. */
+  counts: boolean;
+}
+
+export class LedgerReader {
+  private readonly records = new Map<string, Promise<RunRecord>>();
+  private readonly chains = new Map<string, Promise<ProductionChain>>();
+  private readonly memo = new Map<string, Promise<SignatureVerdict>>();
+  private all?: Promise<RunRecord[]>;
+
+  private constructor(
+    readonly store: LedgerStore,
+    readonly snapshot: LedgerSnapshot,
+    readonly trust: Trust,
+  ) {}
+
+  /** Reads the ledger at one snapshot (fetched once for a git: ledger). */
+  static async open(store: LedgerStore, trust: Trust): Promise<LedgerReader> {
+    return new LedgerReader(store, await store.snapshot(), trust);
+  }
+
+  get uri(): string {
+    return this.store.uri;
+  }
+
+  /** A run's record, verified (undefined when there is no such run folder). */
+  async find(runId: string): Promise<RunRecord | undefined> {
+    let r = this.records.get(runId);
+    if (!r) {
+      r = (async () => {
+        const files = await this.snapshot.listRunFiles(runId);
+        if (!files) return undefined as unknown as RunRecord;
+        return verifyRunRecord(this.snapshot, runId, this.trust, this.memo);
+      })();
+      this.records.set(runId, r);
+    }
+    return (await r) ?? undefined;
+  }
+
+  /**
+   * A run a command is asked to decide or show: exit 2 when there is no such run, exit 1 (naming
+   * its path and every problem) when the record is damaged.
+   */
+  async require(runId: string): Promise<RunRecord & { manifest: NonNullable<RunRecord["manifest"]> }> {
+    const r = await this.find(runId);
+    if (!r) throw new UsageError("no-such-run", `run ${runId} is not in ${this.uri}; see \`track-run log\``);
+    if (r.trust === "damaged" || !r.manifest)
+      throw new CheckFailedError("damaged-record", `the record of run ${runId} is damaged (${r.where})`, {
+        details: r.problems,
+      });
+    return r as RunRecord & { manifest: NonNullable<RunRecord["manifest"]> };
+  }
+
+  /** Every run of the ledger, each verified once (damaged ones included, marked). */
+  runs(): Promise<RunRecord[]> {
+    this.all ??= (async () => {
+      const ids = await this.snapshot.listRuns();
+      const out: RunRecord[] = [];
+      // A bounded number at a time: reads are local (a folder, or the fetched cache repository).
+      for (let i = 0; i < ids.length; i += 64) {
+        const batch = await Promise.all(ids.slice(i, i + 64).map((id) => this.find(id)));
+        for (const r of batch) if (r) out.push(r);
+      }
+      return out;
+    })();
+    return this.all;
+  }
+
+  /** The model's verified promotion history and production (exit 1 naming the file when broken). */
+  production(model: string): Promise<ProductionChain> {
+    let c = this.chains.get(model);
+    if (!c) {
+      c = verifyChain(this.snapshot, model, this.trust, this.memo);
+      this.chains.set(model, c);
+    }
+    return c;
+  }
+
+  /**
+   * The production run's record, authenticated by the chain: the promotion record names its manifest
+   * digest, so even a run recorded unsigned (under a policy with signed: false) is the one promoted.
+   */
+  async productionRun(model: string): Promise<RunRecord | undefined> {
+    const head = (await this.production(model)).head;
+    if (!head) return undefined;
+    return this.promotedRun(model, head.pointer.runId, head.pointer.manifestDigest);
+  }
+
+  /** A promoted run, checked against the digest its promotion record signed. */
+  async promotedRun(model: string, runId: string, manifestDigest: string): Promise<RunRecord> {
+    const r = await this.find(runId);
+    const where = this.snapshot.describe(`runs/${runId}`);
+    if (!r?.manifest || r.trust === "damaged")
+      throw new CheckFailedError(
+        "damaged-record",
+        `run ${runId}, promoted to production of ${model}, ${r ? `has a damaged record (${where})` : `is missing from the ledger (${where})`}`,
+        { details: r?.problems ?? [] },
+      );
+    if (r.manifestDigest !== manifestDigest)
+      throw new CheckFailedError(
+        "damaged-record",
+        `run ${runId} in ${where} is not the run promoted to production of ${model}: its signed manifest is ${r.manifestDigest}, the promotion record says ${manifestDigest}`,
+      );
+    return r;
+  }
+
+  /**
+   * What a reproduction needs of a recorded run: its verified bundle and its bags' payload
+   * manifests (each checked against its signed digest), by data name.
+   */
+  async forReproduction(
+    runId: string,
+  ): Promise<{ bundle: unknown; payloadManifests: Record<string, string> }> {
+    const record = await this.require(runId);
+    const payloadManifests: Record<string, string> = {};
+    for (const d of record.manifest.data) {
+      const body = await this.snapshot
+        .readRunFile(runId, `data-${d.name}.manifest-sha256.txt`)
+        .catch(() => undefined);
+      if (body && d.payloadManifest !== undefined && sha256Hex(body) === d.payloadManifest)
+        payloadManifests[d.name] = body.toString("utf8");
+    }
+    return { bundle: record.document, payloadManifests };
+  }
+
+  /** The verified reproductions of a run: only signed, trusted records naming its signed manifest count. */
+  async reproductionsOf(run: RunRecord): Promise<Reproduction[]> {
+    const out: Reproduction[] = [];
+    for (const r of await this.runs()) {
+      const claim = r.reproduction;
+      if (!claim || claim.of !== run.runId || !r.manifest) continue;
+      const counts =
+        r.trust === "verified" &&
+        claim.trust === "verified" &&
+        run.manifestDigest !== undefined &&
+        claim.ofManifestDigest === run.manifestDigest;
+      out.push({
+        runId: r.runId,
+        ...(claim.verdict ? { verdict: claim.verdict } : {}),
+        finishedAt: r.manifest.timing.finishedAt,
+        trust: r.trust === "verified" ? claim.trust : r.trust,
+        counts,
+      });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,71 @@
+// The ledger's storage, as the stores (dir:, git:) implement it. Nothing read through these
+// interfaces is believed: the verified reader (reader.ts) is the only door the commands use.
+
+/**
+ * A promotion or rollback: which run of a model went to production, by whom, replacing what. It is
+ * the predicate of a signed record (models/<model>/promotions/NNNNNN.sigstore.json), and
+ * models/<model>/production.json is a cache of the newest one.
+ */
+export interface ProductionPointer {
+  model: string;
+  runId: string;
+  /** "sha256:…" of the run's manifest (canonical JSON). */
+  manifestDigest: string;
+  /** 1 for the first promotion, then +1 for each promotion or rollback. */
+  seq: number;
+  kind: "promotion" | "rollback";
+  promotedAt: string;
+  promotedBy: { actor?: string; workflowRun?: string; environment?: string };
+  previous: { runId: string; manifestDigest: string } | null;
+  /**
+   * The hash chain: "sha256:…" of the previous promotion record's signed statement (its DSSE
+   * payload), null for the first.
+   */
+  previousRecord?: string | null;
+}
+
+/** One consistent view of the ledger: every read of a command comes from one snapshot. */
+export interface LedgerSnapshot {
+  readonly uri: string;
+  /** Run folder names (entries of runs/ that are folders, hidden ones left out). */
+  listRuns(): Promise<string[]>;
+  /** The files of one run folder; undefined when the folder does not exist or is not a folder. */
+  listRunFiles(runId: string): Promise<string[] | undefined>;
+  readRunFile(runId: string, name: string): Promise<Buffer | undefined>;
+  /** The file names under models/<model>/promotions/ (hidden ones included: leftovers show there). */
+  listPromotionFiles(model: string): Promise<string[]>;
+  /** A file under models/<model>/ (e.g. production.json, promotions/000001.sigstore.json). */
+  readModelFile(model: string, path: string): Promise<Buffer | undefined>;
+  /** Model names with a folder under models/. */
+  listModels(): Promise<string[]>;
+  /** Where a record lives, as people read it in messages (a path, or the ledger URI and path). */
+  describe(path: string): string;
+}
+
+export interface LedgerStore {
+  readonly uri: string;
+  /** A consistent view of the ledger now (a git: ledger is fetched once for it). */
+  snapshot(): Promise<LedgerSnapshot>;
+  /** Records a run's files; returns where they are. Refuses to overwrite a run. */
+  putRun(runId: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<string>;
+  /** Adds (or replaces) one file of a recorded run, atomically. */
+  putRunFile(runId: string, name: string, body: string | Uint8Array): Promise<void>;
+  /**
+   * The commit point of a promotion: adds promotions/NNNNNN.sigstore.json (NNNNNN = pointer.seq)
+   * only if no record of that number exists yet, and updates production.json to the pointer, in one
+   * atomic step. False when another writer took that number first.
+   */
+  appendPromotion(model: string, pointer: ProductionPointer, record: string): Promise<boolean>;
+  /**
+   * Brings production.json in line with the verified head of the chain and removes what a killed
+   * writer left (called by writers after they verified the chain).
+   */
+  repair(model: string, head: ProductionPointer | undefined): Promise<void>;
+}
+
+/** The name of a promotion record in models/<model>/promotions/. */
+export function promotionFileName(seq: number): string {
+  return `${String(seq).padStart(6, "0")}.sigstore.json`;
+}
+
+export const PROMOTION_FILE = /^(\d{6})\.sigstore\.json$/;
