@@ -8,8 +8,37 @@ export interface ProvenanceFacts {
   signed: boolean;
   /** Whether every bag still validates with its recorded digest (undefined: not checked). */
   dataValid?: boolean;
+  /**
+   * When a bag no longer validates and the caller can tell how: per bag, the files that changed,
+   * appeared or went missing against the recorded payload manifest, or why it could not be read.
+   */
+  dataChanges?: readonly DataChange[];
   /** Reproductions with a bitwise or within-tolerance verdict. */
   reproductions: number;
+}
+
+export interface DataChange {
+  /** The bag's name in the manifest. */
+  name: string;
+  changed?: readonly string[];
+  added?: readonly string[];
+  removed?: readonly string[];
+  /** Why it does not validate when no file list says it: "data/train does not exist". */
+  reason?: string;
+}
+
+const listed = (what: string, files: readonly string[] | undefined, at = 5) =>
+  files?.length
+    ? `${what} ${files.slice(0, at).join(", ")}${files.length > at ? ` and ${files.length - at} more` : ""}`
+    : undefined;
+
+/** "bag train: changed data/points.csv; added data/new.csv", or the bag's reason. */
+export function describeDataChange(c: DataChange): string {
+  const parts = [listed("changed", c.changed), listed("added", c.added), listed("removed", c.removed)].filter(
+    (x): x is string => x !== undefined,
+  );
+  if (c.reason) parts.push(c.reason);
+  return `bag ${c.name}: ${parts.length ? parts.join("; ") : "does not validate"}`;
 }
 
 export interface RuleResult {
@@ -49,6 +78,8 @@ export interface GateVerdict {
   baselineRuns: string[];
   metrics: MetricSummary[];
   rules: RuleResult[];
+  /** The level the seed-matrix tests are judged at (the policy's `significance`). */
+  significance?: number;
 }
 
 const STAGE_PREFERENCE = ["test", "validation", undefined, "train"];
@@ -241,7 +272,12 @@ export function evaluateGate(
     each(
       "data_valid",
       (c) => c.provenance.dataValid === true,
-      (c) => (c.provenance.dataValid === false ? "a bag no longer validates" : "bags not checked"),
+      (c) =>
+        c.provenance.dataValid !== false
+          ? "bags not checked"
+          : c.provenance.dataChanges?.length
+            ? `a bag no longer validates (${c.provenance.dataChanges.map(describeDataChange).join("; ")})`
+            : "a bag no longer validates",
       "every bag validates with its digest",
     );
   if (p.reproduced) {
@@ -275,5 +311,6 @@ export function evaluateGate(
     baselineRuns: baseline.map((b) => b.runId),
     metrics,
     rules,
+    significance: alpha,
   };
 }

@@ -1,6 +1,8 @@
 // Compare and gate: pure functions of manifests, provenance facts and the policy.
 export {
   amount,
+  type DataChange,
+  describeDataChange,
   describeRule,
   evaluateGate,
   type GateVerdict,

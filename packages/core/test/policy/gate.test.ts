@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   COMMENT_LIMIT,
+  describeDataChange,
   describeSample,
   diffRuns,
   evaluateGate,
@@ -146,6 +147,34 @@ describe("the gate", () => {
     );
   });
 
+  it("names the changed files of a bag that no longer validates, when the caller gives them", () => {
+    const changed = evaluateGate(
+      { model: "spam-classifier", provenance: { data_valid: true } },
+      [
+        {
+          manifest: run("c", { accuracy: 0.95 }),
+          provenance: {
+            signed: true,
+            dataValid: false,
+            reproductions: 0,
+            dataChanges: [
+              { name: "train", changed: ["data/points.csv"], added: ["data/new.csv"] },
+              { name: "test", reason: "data/test does not exist" },
+            ],
+          },
+        },
+      ],
+      [],
+    );
+    expect(changed.rules.find((r) => r.rule === "data_valid")!.reason).toBe(
+      "c: a bag no longer validates (bag train: changed data/points.csv; added data/new.csv; bag test: data/test does not exist)",
+    );
+    const many = Array.from({ length: 7 }, (_, i) => `data/f${i}.csv`);
+    expect(describeDataChange({ name: "train", changed: many })).toBe(
+      "bag train: changed data/f0.csv, data/f1.csv, data/f2.csv, data/f3.csv, data/f4.csv and 2 more",
+    );
+  });
+
   it("refuses a failed run and another model's run", () => {
     const failed = run(
       "c",
@@ -171,8 +200,8 @@ describe("the report", () => {
       verdict: v,
       history: {
         accuracy: [
-          { label: "r1", value: 0.88 },
-          { label: "r2", value: 0.91 },
+          { label: "#1 r1", value: 0.88 },
+          { label: "#2 r2", value: 0.91 },
           { label: "candidate", value: 0.93 },
         ],
       },
@@ -183,9 +212,9 @@ describe("the report", () => {
     );
     expect(md).toContain("- ✅ **signed**: signed by a trusted key or identity");
     expect(md).toContain(
-      '```mermaid\nxychart-beta\n  title "accuracy: promoted history and this candidate"\n  x-axis ["r1", "r2", "candidate"]',
+      'xychart-beta\n  title "accuracy (higher is better)"\n  x-axis "promotion" ["#1", "#2", "candidate"]',
     );
-    expect(md).toContain("  line [0.88, 0.91, 0.93]");
+    expect(md).toContain("  line [0.88, 0.91, 0.93]\n  line [0.88, 0.91, 0.91]");
   });
   it("stays under GitHub's comment limit, pointing to the step summary", () => {
     const huge = {
