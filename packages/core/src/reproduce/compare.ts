@@ -1,6 +1,7 @@
 // The verdict of a reproduction, from the two manifests: pure.
 import type { MetricValue, Policy, RunManifest } from "../__generated__/index.js";
 import { metricNamed } from "../policy/gate.js";
+import { formatDelta, formatNumber } from "../report/number.js";
 
 export type Verdict = "bitwise" | "within-tolerance" | "diverged" | "not-reproducible";
 
@@ -153,7 +154,7 @@ function metricProblem(m: MetricComparison): string | undefined {
   if (m.original === undefined) return `metric ${name} is new: ${m.reproduced}`;
   if (m.reproduced === undefined) return `metric ${name} (${m.original}) was not reported`;
   if (m.within) return undefined;
-  return `metric ${name}: ${m.original} -> ${m.reproduced} (delta ${m.delta}${m.tolerance !== undefined ? `, tolerance ${m.tolerance}` : m.gated ? ", no tolerance in the policy" : ""})`;
+  return `metric ${name}: ${m.original} -> ${m.reproduced} (delta ${formatDelta(m.delta, 6)}${m.tolerance !== undefined ? `, tolerance ${formatNumber(m.tolerance, 6)}` : m.gated ? ", no tolerance in the policy" : ""})`;
 }
 
 const outputDifference = (o: OutputComparison) =>
@@ -181,7 +182,7 @@ export function verdictOf(
     .filter((m) => !m.gated && !m.equal)
     .map(
       (m) =>
-        `${metricProblem(m) ?? `metric ${label(m)} differs by ${m.delta}, within ${m.tolerance}`}; not gated by the policy, so it does not decide the verdict`,
+        `${metricProblem(m) ?? `metric ${label(m)} differs by ${formatDelta(m.delta, 6)}, within ${formatNumber(m.tolerance, 6)}`}; not gated by the policy, so it does not decide the verdict`,
     );
   for (const m of deciding) {
     const problem = metricProblem(m);
@@ -201,7 +202,7 @@ export function verdictOf(
     reasons: [
       ...deciding
         .filter((m) => !m.equal)
-        .map((m) => `metric ${label(m)} differs by ${m.delta}, within ${m.tolerance}`),
+        .map((m) => `metric ${label(m)} differs by ${formatDelta(m.delta, 6)}, within ${formatNumber(m.tolerance, 6)}`),
       ...differing.map(outputDifference),
     ],
     differences,

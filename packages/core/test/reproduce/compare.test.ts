@@ -64,6 +64,8 @@ describe("reproduction verdict", () => {
       ["accuracy", true],
       ["epoch_seconds", false],
     ]);
+    // Numbers as people read them: 14.7 - 12.1 is +2.6, not 2.5999999999999996.
+    expect(r.differences[0]).toContain("(delta +2.6)");
     // A bare key gates the most final stage only, as the gate reads it.
     const bare = judge(
       run([
