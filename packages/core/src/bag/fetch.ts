@@ -255,7 +255,7 @@ function finish(
 export interface RemoteFile {
   url: string;
   length: number;
-  /** Path relative to the payload folder data/. */
+  /** Path relative to the payload folder data/ (a list's "data/points.csv" is "points.csv" here). */
   path: string;
   sha256: string;
 }
@@ -293,14 +293,17 @@ export function parseRemoteList(text: string, source: string): RemoteFile[] {
       problems.push(`${at}.sha256: must be 64 hex digits`);
     }
     const s = typeof r.path === "string" ? safePath(r.path) : undefined;
+    // The path in the bag ("data/points.csv") or relative to data/ ("points.csv", as bdbag writes it).
+    const rel = s?.ok ? s.path.replace(/^data\//, "") : "";
     if (!s?.ok) problems.push(`${at}.path: ${s && !s.ok ? s.reason : "must be a relative path under data/"}`);
-    else if (seen.has(s.path)) problems.push(`${at}.path: "${s.path}" is listed twice`);
-    else seen.add(s.path);
+    else if (rel === "") problems.push(`${at}.path: "${s.path}" names no file under data/`);
+    else if (seen.has(rel)) problems.push(`${at}.path: "data/${rel}" is listed twice`);
+    else seen.add(rel);
     if (problems.length === before && s?.ok) {
       out.push({
         url: new URL(r.url as string).href,
         length: r.length as number,
-        path: s.path,
+        path: rel,
         sha256: (r.sha256 as string).toLowerCase(),
       });
     }

@@ -135,6 +135,33 @@ describe("holey bags", () => {
     expect((await validateBag(bag)).valid).toBe(true);
   });
 
+  it("takes a list's paths as bag paths (data/points.csv) or relative to data/ (labels.csv), never doubling data/", async () => {
+    const body = blobs["/c.txt"]!;
+    const file = (path: string) => ({ url: `${base}/c.txt`, length: body.length, path, sha256: sha(body) });
+    const list = [file("data/points.csv"), file("labels.csv"), file("data/data/nested.csv")];
+    const bag = join(tempDir(), "holey");
+    createHoleyBag(parseRemoteList(JSON.stringify(list), "list.json"), bag);
+    const paths = (name: string) =>
+      readFileSync(join(bag, name), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => l.split(" ").pop());
+    expect(paths("fetch.txt")).toEqual(["data/data/nested.csv", "data/labels.csv", "data/points.csv"]);
+    expect(paths("manifest-sha256.txt")).toEqual([
+      "data/data/nested.csv",
+      "data/labels.csv",
+      "data/points.csv",
+    ]);
+    const fetched = await fetchBag(bag, { retries: 0 });
+    expect(fetched.failed).toEqual([]);
+    expect(readFileSync(join(bag, "data", "points.csv"))).toEqual(body);
+    expect((await validateBag(bag)).valid).toBe(true);
+    // The same file by both spellings is one entry listed twice.
+    expect(() => parseRemoteList(JSON.stringify([file("data/a.csv"), file("a.csv")]), "list.json")).toThrow(
+      /1 problem/,
+    );
+  });
+
   it("refuses a remote list with unsafe or malformed entries, naming each", () => {
     const bad = [
       { url: "not a url", length: 1, path: "a", sha256: "0".repeat(64) },
