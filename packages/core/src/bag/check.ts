@@ -69,8 +69,11 @@ export interface BagContents {
 
 interface ParsedManifest {
   name: string;
+  kind: "payload" | "tag";
   alg: Algorithm;
   entries: Map<string, string>;
+  /** Decoded path -> the path as written, for lines whose percent-decoding changed the name. */
+  written: Map<string, string>;
 }
 
 export async function checkBag(
@@ -156,8 +159,15 @@ export async function checkBag(
       continue;
     }
     warnings.push(...parsed.warnings);
-    const entries = collectEntries(name, m.kind, parsed.value, version, errors, warnings);
-    (m.kind === "payload" ? manifests : tagManifests).push({ name, alg: m.alg, entries });
+    const written = new Map<string, string>();
+    const entries = collectEntries(name, m.kind, parsed.value, version, errors, warnings, written);
+    (m.kind === "payload" ? manifests : tagManifests).push({
+      name,
+      kind: m.kind,
+      alg: m.alg,
+      entries,
+      written,
+    });
   }
   if (manifests.length === 0)
     errors.push({ message: "no payload manifest (manifest-<algorithm>.txt) with a known algorithm" });
@@ -192,6 +202,27 @@ export async function checkBag(
       }
     }
   }
+
+  // bagit-python writes "%" in names unencoded (its issue #157): its line "… data/x%25y.txt" names
+  // the file x%25y.txt, which RFC 8493 decoding reads as x%y.txt. When the decoded name is missing
+  // and the name as written is there, the line is read literally, with a warning.
+  const literal: string[] = [];
+  for (const m of [...manifests, ...tagManifests]) {
+    const present: ReadonlyMap<string, unknown> = m.kind === "payload" ? c.payload : c.tagFiles;
+    for (const [path, raw] of m.written) {
+      if (present.has(path) || !present.has(raw) || m.entries.has(raw)) continue;
+      m.entries.set(raw, m.entries.get(path)!);
+      m.entries.delete(path);
+      if (!literal.includes(raw)) literal.push(raw);
+    }
+  }
+  if (literal.length > 0)
+    warnings.push(
+      `${literal.length} name(s) with "%" are listed without percent-encoding, as bagit-python writes them (it does not encode "%" as "%25", its issue #157); read literally: ${literal
+        .slice(0, 5)
+        .map((p) => JSON.stringify(p))
+        .join(", ")}${literal.length > 5 ? ", …" : ""}`,
+    );
 
   // Completeness: every payload file in every manifest, every listed file present.
   for (const m of manifests) {
@@ -304,6 +335,7 @@ function collectEntries(
   version: BagVersion,
   errors: BagProblem[],
   warnings: string[],
+  written: Map<string, string>,
 ): Map<string, string> {
   const entries = new Map<string, string>();
   let dotSlash = 0;
@@ -340,6 +372,10 @@ function collectEntries(
       continue;
     }
     entries.set(s.path, e.digest);
+    if (e.written !== e.path) {
+      const w = safePath(e.written);
+      if (w.ok && w.path !== s.path) written.set(s.path, w.path);
+    }
   }
   if (dotSlash > 0) warnings.push(`${name}: ${dotSlash} path(s) start with "./"`);
   return entries;

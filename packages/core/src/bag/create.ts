@@ -7,7 +7,13 @@ import { Writable } from "node:stream";
 import { fsInputError, UsageError } from "../errors.js";
 import { type BagSummary, buildTagFiles, newBagInfo, tempSibling, writeFileAtomic } from "./build.js";
 import { type HashJob, type HashProgress, hashFiles } from "./hash.js";
-import { normalizationTwins, safePath } from "./paths.js";
+import {
+  backslashNames,
+  backslashRefusal,
+  normalizationTwins,
+  percentNamesWarning,
+  safePath,
+} from "./paths.js";
 import type { StatCache } from "./stat-cache.js";
 import type { Algorithm, BagInfo } from "./tagfiles.js";
 import { type WalkedFile, walkTree } from "./walk.js";
@@ -82,10 +88,18 @@ export function scanSource(
       details: walked.unreadable.slice(0, 20).map((u) => `${u.rel}: ${u.code}`),
     });
   }
-  const warnings = normalizationTwins(walked.files.map((f) => f.rel)).map(
+  const names = walked.files.map((f) => f.rel);
+  const backslashed = backslashNames(names);
+  if (backslashed.length > 0)
+    throw new UsageError("backslash-in-name", backslashRefusal(`${label} "${source}"`, backslashed.length), {
+      details: backslashed.slice(0, 20),
+    });
+  const warnings = normalizationTwins(names).map(
     (g) =>
       `names that differ only by Unicode normalisation (one file on macOS): ${g.map((n) => JSON.stringify(n)).join(", ")}`,
   );
+  const percent = percentNamesWarning(names);
+  if (percent) warnings.push(percent);
   return { files: walked.files, warnings };
 }
 

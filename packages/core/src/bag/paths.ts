@@ -27,7 +27,12 @@ export function safePath(raw: string): PathCheck {
   if (raw.includes("\0")) return { ok: false, reason: "path contains a NUL character" };
   if (raw.startsWith("/")) return { ok: false, reason: "absolute path" };
   if (/^[A-Za-z]:/.test(raw)) return { ok: false, reason: "Windows drive path" };
-  if (raw.includes("\\")) return { ok: false, reason: "backslash in path (a Windows separator)" };
+  if (raw.includes("\\"))
+    return {
+      ok: false,
+      reason:
+        "backslash in path (a folder separator on Windows: track-run neither makes nor reads such names)",
+    };
   if (raw.startsWith("~")) return { ok: false, reason: "home-directory shortcut (~) points outside the bag" };
   let path = raw;
   let leadingDotSlash = false;
@@ -41,6 +46,33 @@ export function safePath(raw: string): PathCheck {
     if (part === "." || part === "") return { ok: false, reason: "path has an empty or '.' component" };
   }
   return { ok: true, path, leadingDotSlash };
+}
+
+/**
+ * Names with a backslash. A bag never holds them (safePath refuses them in every bag read, and
+ * bag creation refuses them up front): "\\" separates folders on Windows, so readers disagree on
+ * where such a file goes; bagit-python accepts them as plain characters.
+ */
+export function backslashNames(paths: Iterable<string>): string[] {
+  return [...paths].filter((p) => p.includes("\\"));
+}
+
+export function backslashRefusal(what: string, count: number): string {
+  return `${what} holds ${count} name(s) with a backslash, which a bag cannot hold: "\\" separates folders on Windows, so a bag reader there would put the file elsewhere, and track-run refuses such paths in every bag it reads; rename them`;
+}
+
+/**
+ * A warning for names with "%": RFC 8493 lists them as "%25", which bagit-python (up to 1.9, its
+ * issue #157) does not decode, so it reports such a bag invalid ("data/100%25.txt … not found").
+ */
+export function percentNamesWarning(paths: Iterable<string>): string | undefined {
+  const names = [...paths].filter((p) => p.includes("%"));
+  if (names.length === 0) return undefined;
+  const shown = names
+    .slice(0, 3)
+    .map((n) => JSON.stringify(n))
+    .join(", ");
+  return `${names.length} name(s) with "%" (${shown}${names.length > 3 ? ", …" : ""}) are listed as "%25", as RFC 8493 says; bagit-python does not decode it (its issue #157) and reports the bag invalid: rename them if the bag goes to bagit-python users`;
 }
 
 /** True when `path` lies under the payload directory data/. */

@@ -127,6 +127,8 @@ export function infoValue(info: BagInfo, label: string): string | undefined {
 export interface ManifestEntry {
   /** Decoded path relative to the bag, as written (a leading "./" kept; see safePath). */
   path: string;
+  /** The path as the line has it, before percent-decoding. */
+  written: string;
   /** Lower-case hex digest. */
   digest: string;
   line: number;
@@ -146,7 +148,12 @@ export function parseManifest(text: string, name: string): Parsed<ManifestEntry[
       return;
     }
     if (m[2]) starred++;
-    entries.push({ digest: m[1]!.toLowerCase(), path: decodeManifestPath(m[3]!), line: i + 1 });
+    entries.push({
+      digest: m[1]!.toLowerCase(),
+      path: decodeManifestPath(m[3]!),
+      written: m[3]!,
+      line: i + 1,
+    });
   });
   if (starred)
     warnings.push(`${name}: ${starred} line(s) mark the path with "*" (made with md5sum-style tools)`);
