@@ -132,16 +132,17 @@ export async function verifyChain(
   } catch {
     cacheRead = false;
   }
+  // A pending record equal to the head: its writer was killed after the commit point.
   let interrupted = false;
-  const leftovers: string[] = [];
+  const headBody = head
+    ? await s.readModelFile(model, `promotions/${promotionFileName(head.pointer.seq)}`).catch(() => undefined)
+    : undefined;
   for (const p of pending) {
     const body = await s.readModelFile(model, `promotions/${p}`).catch(() => undefined);
-    const headBody = head
-      ? await s.readModelFile(model, `promotions/${promotionFileName(head.pointer.seq)}`)
-      : undefined;
     if (body && headBody && sha256Hex(body) === sha256Hex(headBody)) interrupted = true;
-    else leftovers.push(p);
   }
+  // Every pending name is a leftover to sweep once its writer is gone (a live writer's is kept).
+  const leftovers = pending;
   const agrees = head ? cacheRead && samePointer(head.pointer, cache) : cacheRead && cache === undefined;
   if (!agrees) {
     const before = promotions.at(-2);
