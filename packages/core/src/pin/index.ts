@@ -22,4 +22,13 @@ export {
   parseMigList,
   probeGpus,
 } from "./gpu.js";
-export { maskSecrets, stripCredentials } from "./redact.js";
+export {
+  isSecretName,
+  MIN_SECRET_LENGTH,
+  maskSecrets,
+  SECRET_NAME,
+  SecretMasker,
+  secretsOf,
+  stripCredentials,
+  stripUrlCredentialsIn,
+} from "./redact.js";

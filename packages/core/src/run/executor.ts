@@ -1,6 +1,7 @@
 // Executors run the training command and report how it ended. The Docker executor runs it in the
 // pinned image; the host executor runs it directly, for runners without Docker.
 import type { Gpu } from "../__generated__/index.js";
+import { SecretMasker } from "../util/secrets.js";
 
 export interface Mount {
   host: string;
@@ -102,18 +103,17 @@ export interface Executor {
   run(req: ExecRequest): Promise<ExecOutcome>;
 }
 
-/** Splits a byte stream into lines, masks secrets, and hands each line on. */
+/**
+ * Splits a byte stream into lines, masks secrets (a multi-line value line by line) and credentials
+ * in URLs, and hands each line on.
+ */
 export function lineSplitter(
   secrets: readonly string[],
   onLine: (line: string) => void,
 ): { write(chunk: Buffer | string): void; end(): void } {
   let pending = "";
-  const masked = secrets.filter((s) => s.length >= 4);
-  const emit = (line: string) => {
-    let l = line;
-    for (const s of masked) l = l.split(s).join("***");
-    onLine(l);
-  };
+  const masker = new SecretMasker(secrets);
+  const emit = (line: string) => onLine(masker.scrub(line));
   return {
     write(chunk) {
       pending += chunk.toString();
