@@ -445,6 +445,8 @@ describe("track-run run", () => {
       const dir = repo();
       const r = cli(["run", "--json"], { cwd: dir });
       expect(r.stderr).toMatch(/made a signing key at \.track-run\/keys\/signing\.key/);
+      // Its .gitignore came first: `git add -A` never stages the private key.
+      expect(readFileSync(join(dir, ".track-run/.gitignore"), "utf8")).toMatch(/^keys\/$/m);
       expect(r.code).toBe(0);
       const out = JSON.parse(r.stdout) as { runId: string; status: string; bundle: string; manifest: string };
       expect(out.status).toBe("succeeded");

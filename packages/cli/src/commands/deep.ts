@@ -7,6 +7,7 @@ export function deepChecks(repo: string, env: CliEnvironment) {
   return async (m: RunManifest): Promise<VerifyCheck[]> => {
     const checks: VerifyCheck[] = [];
     const { pinData } = await import("@track-run/core/bag");
+    const { resolveDataLocation } = await import("@track-run/core/run");
     for (const d of m.data) {
       if (!d.location) {
         checks.push({
@@ -17,7 +18,8 @@ export function deepChecks(repo: string, env: CliEnvironment) {
         continue;
       }
       try {
-        const p = await pinData(d.location);
+        // A location relative to the repository (data inside it) is read in the repository given.
+        const p = await pinData(resolveDataLocation(d.location, repo) ?? d.location);
         checks.push({
           name: `data ${d.name}`,
           ok: p.digest === d.digest,

@@ -50,6 +50,9 @@ async function signingPlan(
     plan.key = s.parsePrivateKey(process.env.TRACK_RUN_SIGNING_KEY, "TRACK_RUN_SIGNING_KEY");
   else if (!keyless) {
     if (!existsSync(`${DEFAULT_KEY}.key`)) {
+      // .track-run/.gitignore first, so that `git add -A` never stages the private key.
+      const { protectTrackRunFolder } = await import("@track-run/core/run");
+      protectTrackRunFolder(".track-run");
       const k = s.generateKeys(DEFAULT_KEY);
       const trust = ".track-run/trust.json";
       if (!existsSync(trust)) {

@@ -6,6 +6,7 @@ import type { RunManifest } from "@track-run/core";
 import { fsInputError, UsageError } from "@track-run/core/errors";
 import { readJsonFile } from "@track-run/core/files";
 import { loadCommonJs } from "@track-run/core/interop";
+import { isName } from "@track-run/core/names";
 import type {
   KeylessOptions,
   SignedRecord,
@@ -18,6 +19,7 @@ import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
+import { readerFor, readTrust } from "../trust.js";
 
 const sign = () => import("@track-run/core/sign");
 
@@ -175,6 +177,10 @@ export function registerSign(program: Command, run: CommandRunner): void {
       run(opts, async (out) => {
         if (opts.alg !== "p256" && opts.alg !== "ed25519")
           throw new UsageError("usage", `--alg "${opts.alg}" must be p256 or ed25519`);
+        // A key made under .track-run/ gets its .gitignore first (keys/ never belongs in the repository).
+        const { protectTrackRunFolder, trackRunFolderOf } = await import("@track-run/core/run");
+        const folder = trackRunFolderOf(opts.out);
+        if (folder) protectTrackRunFolder(folder);
         const k = (await sign()).generateKeys(opts.out, opts.alg);
         out.result(
           k,
@@ -231,13 +237,17 @@ export function registerSign(program: Command, run: CommandRunner): void {
     .command("export")
     .description("export a run manifest as SLSA Provenance v1, W3C PROV-JSON or RO-Crate 1.1 metadata")
     .argument("<FORMAT>", "slsa, prov or ro-crate")
-    .argument("<RUN>", "a bundle or a manifest JSON")
+    .argument("<RUN>", "a run id of the ledger (read verified), or a bundle or manifest JSON file")
     .option("--out <FILE>", "write here instead of stdout")
+    .option("--ledger <URI>", "where runs are recorded (default dir:.track-run/ledger; git:https://…#BRANCH)")
+    .option("--trust <FILE>", "trust file (default .track-run/trust.json when present)")
+    .option("--trusted-key <PUB...>", "a public key trusted to sign runs, repeatable")
+    .option("--trusted-root <FILE>", "Sigstore trusted root for keyless records")
     .option(
       "--license <SPDX-OR-URL>",
       "ro-crate: the outputs' license (e.g. Apache-2.0); unset, the crate says none was stated",
     )
-    .action((format: string, path: string, opts: { out?: string; license?: string }) =>
+    .action((format: string, path: string, opts: ExportFlags) =>
       run({}, async (out) => {
         const m = await import("@track-run/core/manifest");
         const exporter = {
@@ -247,7 +257,7 @@ export function registerSign(program: Command, run: CommandRunner): void {
         }[format];
         if (!exporter)
           throw new UsageError("usage", `export format "${format}" must be slsa, prov or ro-crate`);
-        const manifest = await manifestFrom(path);
+        const manifest = await exportedManifest(path, opts, out);
         const text = `${JSON.stringify(exporter(manifest), null, 2)}\n`;
         if (opts.out) {
           await writeAtomic(opts.out, text);
@@ -256,6 +266,30 @@ export function registerSign(program: Command, run: CommandRunner): void {
         return 0;
       }),
     );
+}
+
+interface ExportFlags {
+  out?: string;
+  license?: string;
+  ledger?: string;
+  trust?: string;
+  trustedKey?: string[];
+  trustedRoot?: string;
+}
+
+/** RUN as a file (bundle, envelope or manifest), or a run id read through the verified reader. */
+async function exportedManifest(run: string, f: ExportFlags, out: Output): Promise<RunManifest> {
+  if (existsSync(run) || !isName(run)) return manifestFrom(run);
+  const trust = await readTrust({
+    ...(f.trustedKey ? { trustedKeys: f.trustedKey } : {}),
+    ...(f.trust ? { trust: f.trust } : {}),
+    ...(f.trustedRoot ? { trustedRoot: f.trustedRoot } : {}),
+  });
+  const reader = await readerFor(f.ledger ?? readEnvironment().ledger, trust);
+  const { loadRun } = await import("@track-run/core/ledger");
+  const record = await loadRun(reader, run);
+  if (record.trust !== "verified") out.warn(`run ${run} is ${record.trust}: ${record.problems.join("; ")}`);
+  return record.manifest;
 }
 
 /** A manifest from a bundle, an unsigned envelope or a manifest file; validated. */

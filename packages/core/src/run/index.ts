@@ -1,4 +1,6 @@
 // Running and recording a training run.
+
+export { protectTrackRunFolder, TRACK_RUN_GITIGNORE, trackRunFolderOf } from "../util/track-run-folder.js";
 export { DockerExecutor } from "./docker-executor.js";
 export {
   describeGpuRequest,
@@ -14,6 +16,18 @@ export {
   userOfThisProcess,
 } from "./executor.js";
 export { HostExecutor } from "./host-executor.js";
+export { dataLocation, resolveDataLocation } from "./location.js";
 export { collectMetrics, flattenMetrics, parseCurves, parseMetricLine, readDvclive } from "./metrics.js";
+export { buildManifest, maskManifest, type RunSink, recordRun } from "./record.js";
 export { parseSize, type RunOptions, readRunConfig, resolveRunSpec } from "./spec.js";
+export {
+  type Collected,
+  collectRun,
+  type Executed,
+  executeRun,
+  type Pinned,
+  type Prepared,
+  pinInputs,
+  prepareRun,
+} from "./stages.js";
 export { newRunId, type TrackContext, type TrackResult, type TrackSpec, trackRun } from "./track.js";
