@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import type { Policy, RunManifest } from "../__generated__/index.js";
 import { cachedBagPath, materializeBag } from "../bag/materialize.js";
 import { pinData } from "../bag/pin.js";
@@ -18,6 +18,7 @@ import { openLedger } from "../ledger/open.js";
 import { canonicalDigest } from "../manifest/canonical.js";
 import { pinCode } from "../pin/code.js";
 import { buildAndPin, type RunnerContext } from "../pin/env.js";
+import { resolveDataLocation } from "../run/location.js";
 import { trackRun } from "../run/track.js";
 import type { IdentityRule } from "../sign/identity.js";
 import type { PublicKeyInfo } from "../sign/keys.js";
@@ -208,12 +209,14 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
     const data: Array<{ name: string; path: string }> = [];
     for (const d of m.data) {
       step(`validating data ${d.name}`);
-      let path = d.location && fs.existsSync(d.location) ? d.location : undefined;
+      // A relative location is inside the recorded commit (or, for data git does not track, the
+      // repository's working copy); an absolute one is where it was.
+      let path = d.location ? locate(d.location, [repo, resolve(o.repo)]) : undefined;
       if (!path && o.cacheDir && fs.existsSync(cachedBagPath(o.cacheDir, d.digest)))
         path = cachedBagPath(o.cacheDir, d.digest);
       if (!path)
         throw new NotReproducible(
-          `data ${d.name}: ${d.location ?? "(no location recorded)"} does not exist, and no cached copy of ${d.digest} is here`,
+          `data ${d.name}: ${d.location === undefined ? "no location is recorded" : isAbsolute(d.location) ? `${d.location} does not exist` : `${d.location} is neither in the recorded code nor in ${o.repo}`}, and no cached copy of ${d.digest} is here`,
         );
       if (o.cacheDir) path = (await materializeBag(path, { cacheDir: o.cacheDir, onStep: step })).path;
       let pin: Awaited<ReturnType<typeof pinData>>;
@@ -297,7 +300,7 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
     ]);
     const envNames = Object.keys(inv.env ?? {}).filter((k) => !own.has(k));
     const env: Record<string, string | undefined> = { ...o.env };
-    for (const k of envNames) if (inv.env![k] !== "***") env[k] = inv.env![k];
+    for (const k of envNames) if (!inv.env![k]!.includes("***")) env[k] = inv.env![k];
     let params: string | undefined;
     if (inv.params) {
       params = join(fs.mkdtempSync(join(tmpdir(), "track-run-params-")), "params.json");
@@ -376,6 +379,15 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
   } finally {
     if (work) fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** The first of the roots where a recorded data location exists. */
+function locate(location: string, roots: readonly string[]): string | undefined {
+  for (const root of roots) {
+    const p = resolveDataLocation(location, root);
+    if (p !== undefined && fs.existsSync(p)) return p;
+  }
+  return undefined;
 }
 
 function readMaybe(path: string): string | undefined {

@@ -1,0 +1,52 @@
+// Data inside the repository is recorded by a location relative to it, and a reproduction finds it
+// in the recorded commit, wherever the working copy has moved it since. Host runtime: no engine.
+import { readFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { reproduceRun } from "../../src/reproduce/index.js";
+import { trackRun } from "../../src/run/index.js";
+import { generateKeys, readPrivateKey, readPublicKey } from "../../src/sign/index.js";
+import { commitAll, git, tempDir, writeTree } from "../helpers.js";
+
+const TRAIN =
+  "const fs=require('fs');fs.writeFileSync(process.env.TRACK_RUN_OUTPUTS+'/model.txt',fs.readFileSync(process.env.TRACK_RUN_DATA+'/train/rows.csv'));console.log('::track-run metric name=rows value=3')";
+
+describe("data locations", () => {
+  it("reproduces from the recorded commit after the data moved in the working copy", async () => {
+    const repo = tempDir();
+    writeTree(repo, { "data/v1/rows.csv": "1\n2\n3\n", ".gitignore": ".track-run/\n" });
+    commitAll(repo);
+    const keys = tempDir();
+    generateKeys(join(keys, "k"));
+    const signing = { key: readPrivateKey(join(keys, "k.key")) };
+    const ledger = `dir:${join(repo, ".track-run/ledger")}`;
+    const original = await trackRun(
+      {
+        model: "demo",
+        command: [process.execPath, "-e", TRAIN],
+        repo,
+        runtime: "host",
+        data: [{ name: "train", path: join(repo, "data/v1") }],
+        ledger,
+        signing,
+      },
+      { env: { PATH: process.env.PATH } },
+    );
+    expect(original.manifest.data[0]!.location).toBe("data/v1");
+    // The data moves on in the working copy (and in a later commit): the record still reproduces.
+    renameSync(join(repo, "data/v1"), join(repo, "data/v2"));
+    git(repo, "add", "-A");
+    git(repo, "commit", "-q", "-m", "data v2");
+    const report = await reproduceRun({
+      bundle: JSON.parse(readFileSync(original.bundlePath, "utf8")),
+      recordDir: original.recordDir,
+      trust: { keys: [readPublicKey(join(keys, "k.pub"))] },
+      repo,
+      signing,
+      ledger,
+      env: { PATH: process.env.PATH },
+    });
+    expect(report.reasons).toEqual([]);
+    expect(report.verdict).toBe("bitwise");
+  });
+});
