@@ -202,7 +202,10 @@ export function verdictOf(
     reasons: [
       ...deciding
         .filter((m) => !m.equal)
-        .map((m) => `metric ${label(m)} differs by ${formatDelta(m.delta, 6)}, within ${formatNumber(m.tolerance, 6)}`),
+        .map(
+          (m) =>
+            `metric ${label(m)} differs by ${formatDelta(m.delta, 6)}, within ${formatNumber(m.tolerance, 6)}`,
+        ),
       ...differing.map(outputDifference),
     ],
     differences,
