@@ -10,6 +10,7 @@ import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
 import { gitLedgerOptions, readerFor, readJsonFile, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
+import { runDetails } from "./format.js";
 import { localSigningPlan } from "./run.js";
 
 interface ReproduceFlags {
@@ -186,6 +187,11 @@ async function showCommand(
     return 1;
   }
   const reproductions = await reader.reproductionsOf(record);
+  // A run that did not succeed says why at the end of its log.
+  const log =
+    manifest.status.state === "succeeded"
+      ? undefined
+      : (await reader.snapshot.readRunFile(record.runId, "log.txt").catch(() => undefined))?.toString("utf8");
   const mark =
     record.trust === "verified"
       ? `verified, signed by ${record.signer ?? "a trusted signer"}`
@@ -197,12 +203,7 @@ async function showCommand(
         `run      ${manifest.runId} of ${manifest.model}: ${manifest.status.state}${manifest.status.reason ? ` (${manifest.status.reason})` : ""}`,
         `record   ${mark}${record.trust === "verified" ? "" : ": shown, but it counts for no gate"}`,
         ...record.problems.map((p) => `  ${p}`),
-        `code     ${manifest.code.commit ?? `content ${manifest.code.contentDigest}`}`,
-        ...manifest.data.map((d) => `data     ${d.name} ${d.digest}`),
-        `image    ${manifest.environment.image?.repoDigest ?? manifest.environment.image?.id ?? "host"}`,
-        ...manifest.metrics.final.map(
-          (m) => `metric   ${m.stage ? `${m.stage}/` : ""}${m.name} = ${m.value}`,
-        ),
+        ...runDetails(manifest, log),
         ...(manifest.links?.reproductionOf ? [`reproduces ${manifest.links.reproductionOf}`] : []),
         reproductions.length ? `reproduced ${reproductions.length} time(s):` : "not reproduced yet",
         ...reproductions.map(
