@@ -138,6 +138,32 @@ describe("track-run bag and pin", () => {
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: false, error: { code: "input-missing" } });
   });
 
+  it("bag holey keeps a list's data/points.csv where it says, and bag create refuses a backslash name (exit 2)", () => {
+    const list = join(root, "list.json");
+    const body = "x,y\n1,2\n";
+    writeFileSync(
+      list,
+      JSON.stringify([
+        {
+          url: "https://data.example.org/points.csv",
+          length: body.length,
+          path: "data/points.csv",
+          sha256: createHash("sha256").update(body).digest("hex"),
+        },
+      ]),
+    );
+    expect(cli(["bag", "holey", list, "--out", join(root, "holey")]).code).toBe(0);
+    expect(readFileSync(join(root, "holey/fetch.txt"), "utf8")).toBe(
+      `https://data.example.org/points.csv ${body.length} data/points.csv\n`,
+    );
+    const odd = join(root, "odd");
+    mkdirSync(odd);
+    writeFileSync(join(odd, "a\\b.txt"), "x");
+    const refused = cli(["bag", "create", odd, "--out", join(root, "odd-bag")]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/holds 1 name\(s\) with a backslash/);
+  });
+
   it("pins data and re-pins it from the stat cache", () => {
     const first = cli(["pin", "data", src, "--json"], { env });
     expect(first.code).toBe(0);
