@@ -1,0 +1,443 @@
+// The attack suite: what an adversary with write access to the ledger (anyone who can write the
+// dir: ledger's folder, or push the git: ledger's branch) tries, on both kinds of ledger, through
+// the built command line with `--runtime host` runs. Each attack is refused the way a user notices:
+// the deciding command exits 1 or 2 (never 0, never a crash) with a message naming what is wrong,
+// nothing is promoted (the ledger's models are as the attacker left them), and nothing is written
+// outside the ledger and the project (the sentinel folder beside the project is unchanged).
+import * as fs from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  badInput,
+  copyRun,
+  type Fixture,
+  freshRunId,
+  type Kind,
+  makeProject,
+  noCrash,
+  type Project,
+  promotionFiles,
+  readJson,
+  refused,
+  runDir,
+  said,
+  truncate,
+  withMetric,
+  worked,
+  writeJson,
+} from "./attack-helpers.js";
+
+const kinds: Kind[] = ["dir", "git"];
+
+/** Whatever names the promotion history: production.json, a promotion record, the chain. */
+const HISTORY = /production\.json|promotion|chain/i;
+
+describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) => {
+  const top = fs.mkdtempSync(join(tmpdir(), `track-run-attacks-${kind}-`));
+  let project: Project;
+  beforeAll(async () => {
+    project = await makeProject(kind, top);
+  }, 240_000);
+  afterAll(async () => {
+    await project?.close();
+    fs.rmSync(top, { recursive: true, force: true });
+  });
+
+  /** The attack's fixture, edited by the attacker; the checks that hold whatever the commands said. */
+  async function attack(name: string, edit?: (ledger: string, f: Fixture) => void) {
+    const f = await project.fixture(name);
+    if (edit) await f.edit((l) => edit(l, f));
+    const models = f.models();
+    const outside = f.outside();
+    return {
+      f,
+      ...f.runs,
+      /** Nothing written outside the ledger and the project. */
+      outsideUnchanged() {
+        expect(f.outside(), "nothing is written outside the ledger and the project").toEqual(outside);
+      },
+      /** Nothing promoted or rolled back, nothing written outside. */
+      unchanged() {
+        expect(f.models(), "the ledger's promotions and production pointers are unchanged").toEqual(models);
+        expect(f.outside(), "nothing is written outside the ledger and the project").toEqual(outside);
+      },
+    };
+  }
+
+  /** A value the attacker wrote is shown only beside a mark naming the file it came from. */
+  function notShownUnmarked(r: Awaited<ReturnType<Fixture["cli"]>>, value: string, file: string) {
+    noCrash(r);
+    expect(
+      r.text.includes(value) && !r.text.includes(file),
+      `shows the edited value ${value} without naming ${file}${said(r)}`,
+    ).toBe(false);
+  }
+
+  it("the production run's manifest.json edited (accuracy lowered): a worse candidate neither passes nor is promoted", async () => {
+    const a = await attack("prod-manifest", (l, f) => {
+      const p = join(runDir(l, f.runs.P2), "manifest.json");
+      writeJson(p, withMetric(readJson(p), "accuracy", 0.123));
+    });
+    refused(await a.f.cli("compare", a.W), a.P2);
+    refused(await a.f.cli("promote", a.W, "--model", "spam"), a.P2);
+    notShownUnmarked(await a.f.cli("show", a.P2), "0.123", "manifest.json");
+    notShownUnmarked(await a.f.cli("log"), "0.123", "manifest.json");
+    notShownUnmarked(await a.f.cli("diff", a.P2, a.B), "0.123", "manifest.json");
+    a.unchanged();
+  });
+
+  const pointerEdits: Array<[string, (l: string, f: Fixture) => void]> = [
+    ["truncated", (l) => truncate(join(l, "models/spam/production.json"))],
+    ["deleted", (l) => fs.rmSync(join(l, "models/spam/production.json"))],
+    [
+      "repointed to another run",
+      (l, f) => {
+        const p = join(l, "models/spam/production.json");
+        writeJson(p, { ...readJson(p), runId: f.runs.W });
+      },
+    ],
+  ];
+  it.each(
+    pointerEdits,
+  )("models/spam/production.json %s: an error naming the file, never 'no production'", async (what, edit) => {
+    const a = await attack(`pointer-${what.split(" ")[0]}`, edit);
+    refused(await a.f.cli("compare", a.B), "production.json");
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), "production.json");
+    refused(await a.f.cli("rollback", "--model", "spam"), "production.json");
+    a.unchanged();
+  });
+
+  it("hand-written reproduction records (unsigned; or another run's signature) do not count for `reproduced: 1`", async () => {
+    const a = await attack("forged-reproduction", (l, f) => {
+      const { B, W } = f.runs;
+      // Unsigned: a manifest and a reproduction.json written by hand.
+      const unsigned = freshRunId(1);
+      fs.mkdirSync(runDir(l, unsigned), { recursive: true });
+      const m = readJson(join(runDir(l, B), "manifest.json"));
+      writeJson(join(runDir(l, unsigned), "manifest.json"), {
+        ...m,
+        runId: unsigned,
+        links: { reproductionOf: B },
+      });
+      writeJson(join(runDir(l, unsigned), "reproduction.json"), { verdict: "bitwise" });
+      // Signed, but the signature is W's: its manifest edited to name B as what it reproduces.
+      const borrowed = freshRunId(2);
+      copyRun(runDir(l, W), runDir(l, borrowed));
+      const p = join(runDir(l, borrowed), "manifest.json");
+      writeJson(p, { ...readJson(p), runId: borrowed, links: { reproductionOf: B } });
+      writeJson(join(runDir(l, borrowed), "reproduction.json"), { verdict: "bitwise" });
+    });
+    const policy = ".track-run/policy-reproduced.yml";
+    refused(await a.f.cli("compare", a.B, "--policy", policy), /reproduc/i);
+    refused(await a.f.cli("promote", a.B, "--model", "spam", "--policy", policy), /reproduc/i);
+    a.unchanged();
+  });
+
+  it("a run folder copied under a new id (the signed run id differs from the folder): refused by name", async () => {
+    const copy = freshRunId(3);
+    const a = await attack("copied-run", (l, f) => copyRun(runDir(l, f.runs.B), runDir(l, copy)));
+    refused(await a.f.cli("compare", copy), copy);
+    refused(await a.f.cli("promote", copy, "--model", "spam"), copy);
+    refused(await a.f.cli("show", copy), copy);
+    refused(await a.f.cli("reproduce", copy, "--unsigned"), copy);
+    a.unchanged();
+  });
+
+  it("another run's bundle and manifest copied into a run's folder: refused by name", async () => {
+    const a = await attack("borrowed-record", (l, f) => copyRun(runDir(l, f.runs.B), runDir(l, f.runs.W)));
+    refused(await a.f.cli("compare", a.W), a.W);
+    refused(await a.f.cli("promote", a.W, "--model", "spam"), a.W);
+    a.unchanged();
+  });
+
+  it("a run id that is a path (../../../../outside, a signed record planted there): exit 2 naming it", async () => {
+    const run = "../../../../outside";
+    const a = await attack("run-traversal", (l, f) => {
+      // Where runs/../../../../outside lands from the dir: ledger of the project: beside the project.
+      copyRun(runDir(l, f.runs.B), join(f.root, "outside"));
+    });
+    badInput(await a.f.cli("promote", run, "--model", "spam"), run);
+    badInput(await a.f.cli("compare", run), run);
+    badInput(await a.f.cli("compare", a.B, "--baseline", run), run);
+    badInput(await a.f.cli("show", run), run);
+    a.unchanged();
+  });
+
+  it("model names that are paths or too long (promote, compare, rollback): exit 2 naming the input, nothing written", async () => {
+    const a = await attack("model-traversal", (l) => {
+      // A production pointer where models/../x lands, for a rollback to act on.
+      fs.mkdirSync(join(l, "x"), { recursive: true });
+      fs.copyFileSync(join(l, "models/spam/production.json"), join(l, "x/production.json"));
+    });
+    const outsideModel = "../../../../escape";
+    // A policy naming the model: the value, or the policy file and its key, named.
+    const policy = ".track-run/traversal-policy.yml";
+    const inPolicy = /\.\.\/\.\.\/\.\.\/\.\.\/escape|traversal-policy\.yml[^\n]*(\n.*)?model/;
+    badInput(await a.f.cli("promote", a.B, "--model", outsideModel, "--policy", policy), inPolicy);
+    badInput(await a.f.cli("compare", a.B, "--policy", policy), inPolicy);
+    badInput(await a.f.cli("promote", a.B, "--model", outsideModel), outsideModel);
+    badInput(await a.f.cli("rollback", "--model", outsideModel), outsideModel);
+    badInput(await a.f.cli("rollback", "--model", "../x"), "../x");
+    const long = "m".repeat(300);
+    badInput(await a.f.cli("rollback", "--model", long), "m".repeat(40));
+    badInput(
+      await a.f.cli("promote", a.B, "--model", long, "--policy", ".track-run/long-policy.yml"),
+      /m{40}|long-policy\.yml[^\n]*(\n.*)?model/,
+    );
+    expect(fs.existsSync(join(a.f.root, "escape")), "nothing made at ../../../../escape").toBe(false);
+    a.unchanged();
+  });
+
+  it("metrics.json edited: compare and promote refuse naming the file, even under a policy with signed: false", async () => {
+    const a = await attack("metrics-json", (l, f) =>
+      writeJson(join(runDir(l, f.runs.B), "metrics.json"), { accuracy: 0.99 }),
+    );
+    refused(await a.f.cli("compare", a.B), "metrics.json");
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), "metrics.json");
+    refused(await a.f.cli("compare", a.B, "--policy", ".track-run/policy-lax.yml"), "metrics.json");
+    refused(
+      await a.f.cli("promote", a.B, "--model", "spam", "--policy", ".track-run/policy-lax.yml"),
+      "metrics.json",
+    );
+    a.unchanged();
+  });
+
+  it("log.txt edited: promote refuses naming the file, show marks it", async () => {
+    const a = await attack("log-txt", (l, f) =>
+      fs.appendFileSync(join(runDir(l, f.runs.B), "log.txt"), "all tests passed, accuracy 0.99\n"),
+    );
+    refused(await a.f.cli("compare", a.B), "log.txt");
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), "log.txt");
+    const show = await a.f.cli("show", a.B);
+    noCrash(show);
+    expect(show.text.includes("log.txt"), `show marks the edited log.txt${said(show)}`).toBe(true);
+    a.unchanged();
+  });
+
+  it("a stored payload manifest (data-rows.manifest-sha256.txt) edited: refused naming the file", async () => {
+    const file = "data-rows.manifest-sha256.txt";
+    const a = await attack("payload-manifest", (l, f) =>
+      fs.appendFileSync(join(runDir(l, f.runs.B), file), `${"0".repeat(64)}  data/planted.csv\n`),
+    );
+    refused(await a.f.cli("compare", a.B), file);
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), file);
+    a.unchanged();
+  });
+
+  it("one truncated manifest.json in an unrelated run: every other run still works; the damaged one is reported with its path", async () => {
+    const a = await attack("damaged-manifest", (l, f) =>
+      truncate(join(runDir(l, f.runs.W), "manifest.json")),
+    );
+    worked(await a.f.cli("compare", a.B));
+    worked(await a.f.cli("show", a.B));
+    refused(await a.f.cli("show", a.W), a.W, "manifest.json");
+    const log = await a.f.cli("log");
+    noCrash(log);
+    expect(log.text.includes(a.W), `log reports the damaged run${said(log)}`).toBe(true);
+    worked(await a.f.cli("promote", a.B, "--model", "spam"));
+    expect(a.f.production()?.runId).toBe(a.B);
+    a.outsideUnchanged();
+  });
+
+  it("one truncated reproduction.json (of a run reproducing B): B still works; the damaged record is reported", async () => {
+    const rep = freshRunId(4);
+    const a = await attack("damaged-reproduction", (l, f) => {
+      copyRun(runDir(l, f.runs.W), runDir(l, rep));
+      const p = join(runDir(l, rep), "manifest.json");
+      writeJson(p, { ...readJson(p), runId: rep, links: { reproductionOf: f.runs.B } });
+      fs.writeFileSync(join(runDir(l, rep), "reproduction.json"), '{"verdict": "bitw');
+    });
+    worked(await a.f.cli("compare", a.B));
+    worked(await a.f.cli("show", a.B));
+    refused(await a.f.cli("show", rep), rep);
+    worked(await a.f.cli("promote", a.B, "--model", "spam"));
+    expect(a.f.production()?.runId).toBe(a.B);
+    a.outsideUnchanged();
+  });
+
+  /** Renames a promotion record's files from number `from` to number `to`. */
+  const renumber = (l: string, model: string, from: number, to: number, tag = "") => {
+    for (const p of promotionFiles(l, model, from)) {
+      const dir = join(p, "..");
+      const name = p.slice(dir.length + 1);
+      fs.renameSync(p, join(dir, `${String(to).padStart(6, "0")}${tag}${name.slice(6)}`));
+    }
+  };
+  const historyEdits: Array<[string, (l: string, f: Fixture) => void]> = [
+    [
+      "the first promotion record deleted",
+      (l) => {
+        for (const p of promotionFiles(l, "spam", 1)) fs.rmSync(p);
+      },
+    ],
+    [
+      "promotion records reordered",
+      (l) => {
+        renumber(l, "spam", 1, 9, ".swap");
+        renumber(l, "spam", 2, 1);
+        for (const p of promotionFiles(l, "spam", 9))
+          fs.renameSync(p, p.replace(/\/000009\.swap/, "/000002"));
+      },
+    ],
+    [
+      "the chain head removed",
+      (l) => {
+        for (const p of promotionFiles(l, "spam", 2)) fs.rmSync(p);
+      },
+    ],
+    [
+      "a promotion record replayed from another model",
+      (l) => {
+        for (const p of promotionFiles(l, "other", 2)) {
+          const name = p.slice(p.lastIndexOf("/") + 1);
+          fs.copyFileSync(p, join(l, "models/spam/promotions", `000003${name.slice(6)}`));
+        }
+        fs.copyFileSync(join(l, "models/other/production.json"), join(l, "models/spam/production.json"));
+      },
+    ],
+    [
+      "a forged promotion record appended (a worse run, the signature of the head kept)",
+      (l, f) => {
+        const { P2, W } = f.runs;
+        const pointer = readJson(join(l, "models/spam/production.json"));
+        const forged = {
+          ...pointer,
+          runId: W,
+          seq: 3,
+          previous: { runId: P2, manifestDigest: pointer.manifestDigest },
+        };
+        writeJson(join(l, "models/spam/production.json"), forged);
+        for (const p of promotionFiles(l, "spam", 2)) {
+          const name = p.slice(p.lastIndexOf("/") + 1);
+          const to = join(l, "models/spam/promotions", `000003${name.slice(6).replace(P2, W)}`);
+          const doc = readJson(p) as { dsseEnvelope?: { payload: string } } & Record<string, unknown>;
+          if (doc.dsseEnvelope) {
+            const statement = JSON.parse(
+              Buffer.from(doc.dsseEnvelope.payload, "base64").toString("utf8"),
+            ) as {
+              predicate: Record<string, unknown>;
+            };
+            statement.predicate = { ...statement.predicate, ...forged };
+            doc.dsseEnvelope.payload = Buffer.from(JSON.stringify(statement)).toString("base64");
+            writeJson(to, doc);
+          } else writeJson(to, forged);
+        }
+      },
+    ],
+    [
+      "an earlier promotion record of the same model replayed as the head",
+      (l) => {
+        for (const p of promotionFiles(l, "spam", 1)) {
+          const name = p.slice(p.lastIndexOf("/") + 1);
+          fs.copyFileSync(p, join(l, "models/spam/promotions", `000003${name.slice(6)}`));
+        }
+        const first = promotionFiles(l, "spam", 1).find((p) => !p.endsWith(".sigstore.json"));
+        const pointer = readJson(join(l, "models/spam/production.json"));
+        writeJson(
+          join(l, "models/spam/production.json"),
+          first
+            ? readJson(first)
+            : { ...pointer, runId: (pointer.previous as { runId: string }).runId, seq: 3 },
+        );
+      },
+    ],
+  ];
+  it.each(
+    historyEdits,
+  )("%s: compare, promote and rollback refuse, naming the history", async (what, edit) => {
+    const a = await attack(`history-${what.split(" ").slice(0, 3).join("-")}`, edit);
+    refused(await a.f.cli("compare", a.B), HISTORY);
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), HISTORY);
+    refused(await a.f.cli("rollback", "--model", "spam"), HISTORY);
+    a.unchanged();
+  });
+
+  it("a run and a promotion signed by a key the trust file does not name (the attacker's own promote, lax policy)", async () => {
+    const a = await attack("untrusted-key");
+    const evil = await a.f.cli(
+      "run",
+      "--json",
+      "--model",
+      "spam",
+      "--runtime",
+      "host",
+      "--key",
+      ".track-run/keys/evil.key",
+      "--",
+      "sh",
+      "-c",
+      `echo '{"accuracy": 0.81}' > "$TRACK_RUN_METRICS"`,
+    );
+    worked(evil);
+    const E = (JSON.parse(evil.stdout) as { runId: string }).runId;
+    refused(await a.f.cli("compare", E), /sign|trust/i);
+    // The attacker promotes it with their own key, trusting it on their command line only.
+    worked(
+      await a.f.cli(
+        "promote",
+        E,
+        "--model",
+        "spam",
+        "--policy",
+        ".track-run/policy-lax.yml",
+        "--trusted-key",
+        ".track-run/keys/evil.pub",
+        "--key",
+        ".track-run/keys/evil.key",
+      ),
+    );
+    const models = a.f.models();
+    const outside = a.f.outside();
+    refused(await a.f.cli("compare", a.B), new RegExp(`${HISTORY.source}|${E}`, "i"));
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), new RegExp(`${HISTORY.source}|${E}`, "i"));
+    refused(await a.f.cli("rollback", "--model", "spam"), new RegExp(`${HISTORY.source}|${E}`, "i"));
+    expect(a.f.models()).toEqual(models);
+    expect(a.f.outside()).toEqual(outside);
+  });
+
+  it("the production run's folder deleted: compare and promote refuse naming the run", async () => {
+    const a = await attack("production-run-deleted", (l, f) =>
+      fs.rmSync(runDir(l, f.runs.P2), { recursive: true }),
+    );
+    refused(await a.f.cli("compare", a.B), a.P2);
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), a.P2);
+    a.unchanged();
+  });
+
+  it("runs/X a symbolic link to a signed record outside the ledger: refused by name, nothing written there", async () => {
+    const link = freshRunId(5);
+    const a = await attack("linked-run", (l, f) => {
+      copyRun(runDir(l, f.runs.B), join(f.root, "outside-run"));
+      fs.symlinkSync(join(f.root, "outside-run"), runDir(l, link));
+    });
+    refused(await a.f.cli("compare", link), link);
+    refused(await a.f.cli("promote", link, "--model", "spam"), link);
+    refused(await a.f.cli("show", link), link);
+    a.unchanged();
+  });
+
+  it("models/spam a symbolic link to a folder outside the ledger: promote and rollback write nothing there", async () => {
+    const a = await attack("linked-model", (l, f) => {
+      const away = join(f.root, "outside-model");
+      fs.mkdirSync(away);
+      fs.renameSync(join(l, "models/spam"), join(away, "spam"));
+      fs.symlinkSync(join(away, "spam"), join(l, "models/spam"));
+    });
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), "spam");
+    refused(await a.f.cli("rollback", "--model", "spam"), "spam");
+    a.unchanged();
+  });
+
+  it("a candidate's own manifest.json edited, under a policy with signed: false: the edited value never passes", async () => {
+    const a = await attack("candidate-manifest", (l, f) => {
+      const p = join(runDir(l, f.runs.W), "manifest.json");
+      writeJson(p, withMetric(readJson(p), "accuracy", 0.99));
+    });
+    const policy = ".track-run/policy-min95.yml";
+    refused(await a.f.cli("compare", a.W, "--policy", policy));
+    refused(await a.f.cli("promote", a.W, "--model", "spam", "--policy", policy));
+    notShownUnmarked(await a.f.cli("show", a.W), "0.99", "manifest.json");
+    a.unchanged();
+  });
+});
