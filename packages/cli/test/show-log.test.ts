@@ -1,0 +1,44 @@
+// `show` and `log` as a user reads them, through the real CLI on a real ledger.
+import { describe, expect, it } from "vitest";
+import { ledgerProject, trackRun } from "./ledger-project.js";
+
+describe("show and log", () => {
+  it("log keeps its production legend for when a run is in production", () => {
+    const p = ledgerProject({ promote: false });
+    const run = p.train(0.9);
+    const before = trackRun(p.dir, ["log"]);
+    expect(before.status).toBe(0);
+    expect(before.stdout).toContain(run);
+    expect(before.stdout).not.toContain("in production");
+    expect(trackRun(p.dir, ["promote", run, "--model", "spam"]).status).toBe(0);
+    expect(trackRun(p.dir, ["log"]).stdout).toContain("(* in production)");
+  });
+
+  it("show gives a failed run's params, seed, timing and the end of its log", () => {
+    const p = ledgerProject({ promote: false });
+    const r = trackRun(p.dir, [
+      "run",
+      "--json",
+      "--model",
+      "spam",
+      "--runtime",
+      "host",
+      "--seed",
+      "11",
+      "--",
+      "sh",
+      "-c",
+      "echo loading; echo 'ValueError: epochs must be positive' >&2; exit 3",
+    ]);
+    const runId = (JSON.parse(r.stdout) as { runId: string }).runId;
+    const show = trackRun(p.dir, ["show", runId]);
+    expect(show.stdout).toContain(": failed (");
+    expect(show.stdout).toContain("seed     11");
+    expect(show.stdout).toContain("params   none");
+    expect(show.stdout).toMatch(/timing {3}\S+ → \S+ \(/);
+    expect(show.stdout).toContain("exit     3");
+    expect(show.stdout).toMatch(
+      /log {6}the last \d+ lines of log\.txt:\n(\s+\| .*\n)*\s+\| ValueError: epochs must be positive/,
+    );
+  });
+});
