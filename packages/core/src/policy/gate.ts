@@ -1,6 +1,7 @@
 // The promotion gate: a candidate (one run, or a set of runs of one candidate, e.g. a seed matrix)
 // against the production model's runs, by the model's policy. Pure: provenance facts come in.
 import type { MetricValue, Policy, RunManifest } from "../__generated__/index.js";
+import { formatNumber } from "../report/number.js";
 import { describe, improvementTest, type Sample, type TestResult } from "./stats.js";
 
 export interface ProvenanceFacts {
@@ -111,8 +112,8 @@ export function amount(a: number | string | undefined, of: number): number | und
   return (Math.abs(of) * Number(a.slice(0, -1))) / 100;
 }
 
-const fmt = (x: number | undefined) =>
-  x === undefined ? "–" : Number.isInteger(x) ? String(x) : x.toPrecision(4).replace(/\.?0+$/, "");
+/** Numbers in reasons as people read them: 0.002738, 1500 (never "15" for 1500.2), 1e-7. */
+const fmt = (x: number | undefined) => formatNumber(x);
 
 export function evaluateGate(
   policy: Policy,

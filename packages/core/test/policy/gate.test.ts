@@ -147,6 +147,15 @@ describe("the gate", () => {
     );
   });
 
+  it("writes numbers in its reasons as people read them", () => {
+    const v = evaluateGate(
+      { model: "spam-classifier", metrics: { latency: { direction: "lower", max: 1000 } } },
+      [{ manifest: run("c", { latency: 1500.2 }), provenance: ok }],
+      [],
+    );
+    expect(v.rules[0]!.reason).toBe("1500 is above the maximum 1000");
+  });
+
   it("names the changed files of a bag that no longer validates, when the caller gives them", () => {
     const changed = evaluateGate(
       { model: "spam-classifier", provenance: { data_valid: true } },
