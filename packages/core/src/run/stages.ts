@@ -121,14 +121,15 @@ async function pinBag(
 function dataPinOf(d: { name: string; path: string }, bag: Pinned["bags"][number], repo: string): DataPin {
   const p = bag.pin;
   // Where the bag was given (a holey bag's folder, not the cache's), relative to the repository
-  // when inside it, so a reproduction finds it in the recorded commit.
+  // when inside it, so a reproduction finds it in the recorded commit; a holey bag outside it by
+  // the URL of its payload (a reproduction elsewhere uses the content cache, keyed by digest).
   const pin: DataPin = {
     name: d.name,
     digest: p.digest,
     payloadOxum: p.payloadOxum,
     files: p.files,
     bytes: p.bytes,
-    location: dataLocation(repo, d.path),
+    location: dataLocation(repo, d.path, bag.materialized.source !== "as-given"),
   };
   // The stored payload manifest (data-NAME.manifest-sha256.txt) is covered by the signature.
   if (p.manifest !== undefined) pin.payloadManifest = createHash("sha256").update(p.manifest).digest("hex");

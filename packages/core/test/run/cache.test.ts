@@ -45,7 +45,8 @@ describe("holey bags in a run", () => {
     expect(first.status.state).toBe("succeeded");
     expect(lines).toEqual(["id,label", "1,spam", "2,ham"]);
     expect(first.dataSources).toEqual([expect.objectContaining({ name: "rows", source: "fetched" })]);
-    expect(first.manifest.data[0]).toMatchObject({ location: bag, holey: true, files: 1 });
+    // Inside the repository: recorded relative to it.
+    expect(first.manifest.data[0]).toMatchObject({ location: "holey", holey: true, files: 1 });
     expect(hits).toBe(1);
     await new Promise<void>((r) => server.close(() => r()));
 

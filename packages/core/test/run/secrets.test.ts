@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { trackRun } from "../../src/run/index.js";
+import { dataLocation, trackRun } from "../../src/run/index.js";
 import { generateKeys, readPrivateKey } from "../../src/sign/index.js";
 import {
   isSecretName,
@@ -13,7 +13,7 @@ import {
   stripCredentials,
   stripUrlCredentialsIn,
 } from "../../src/util/secrets.js";
-import { commitAll, tempDir, writeTree } from "../helpers.js";
+import { commitAll, holeyBagOf, tempDir, writeTree } from "../helpers.js";
 
 const PEM = [
   "-----BEGIN PRIVATE KEY-----",
@@ -184,6 +184,11 @@ describe("a tracked run", () => {
       { env: { PATH: process.env.PATH } },
     );
     expect(r.manifest.data.map((d) => d.location)).toEqual(["data/v1", outside]);
+    // A holey bag outside the repository is recorded by the URL of its payload, without credentials.
+    const holey = join(tempDir(), "holey");
+    holeyBagOf("https://u:pw@data.example.org/bags/train/rows.csv?token=abcd", "1,spam\n", holey);
+    expect(dataLocation(repo, holey, true)).toBe("https://data.example.org/bags/train/");
+    expect(dataLocation(repo, join(repo, "data/v1"), true)).toBe("data/v1");
     // .track-run/.gitignore keeps keys, run folders, caches and the local ledger out of `git add -A`.
     execFileSync("git", ["add", "-A"], { cwd: repo });
     const staged = execFileSync("git", ["diff", "--cached", "--name-only"], { cwd: repo, encoding: "utf8" });
