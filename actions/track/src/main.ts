@@ -148,6 +148,8 @@ async function run(): Promise<void> {
     ...(containers ? { containers } : {}),
     cacheDir,
     ledgerOptions: ledgerOptions(cacheDir),
+    // The action's own secrets are masked in the record and the log too, should the command print them.
+    secrets: [core.getInput("github-token"), core.getInput("signing-key")].filter((v) => v !== ""),
     ...userOfThisProcess(),
     signal: controller.signal,
     onStep: (message) => {

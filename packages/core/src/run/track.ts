@@ -16,6 +16,7 @@ import { openLedger } from "../ledger/open.js";
 import { canonicalDigest } from "../manifest/canonical.js";
 import type { BuildOptions, RunnerContext } from "../pin/env.js";
 import type { SignedRecord, SigningPlan } from "../sign/plan.js";
+import { SecretMasker } from "../util/secrets.js";
 import { parseGpuRequest } from "./executor.js";
 import { buildManifest, recordRun } from "./record.js";
 import { collectRun, executeRun, pinInputs, prepareRun } from "./stages.js";
@@ -157,7 +158,6 @@ function preflight(spec: TrackSpec): void {
 
 export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<TrackResult> {
   const now = ctx.now ?? (() => new Date());
-  let step = ctx.onStep ?? (() => undefined);
   preflight(spec);
   const repo = resolve(spec.repo);
   const ledger = openLedger(spec.ledger, ctx.ledgerOptions);
@@ -166,15 +166,17 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
   if (spec.runtime === "docker" && !ctx.containers)
     throw new UsageError("usage", "the docker runtime needs a container engine");
 
-  step("pinning code, data and environment");
-  const pinned = await pinInputs(spec, ctx, repo, gpus, step);
-  const prepared = prepareRun(spec, ctx, repo, pinned, params, now());
-  const { masker } = prepared;
+  // Messages lose URL credentials from the start, and the run's secret values once they are known.
+  let masker = new SecretMasker([]);
   const mask = (text: string) => masker.scrub(text);
-  const onStep = step;
-  step = (m) => onStep(mask(m));
-  const warnings = [...pinned.warnings, ...prepared.warnings];
+  const onStep = ctx.onStep ?? (() => undefined);
+  const step = (m: string) => onStep(mask(m));
   try {
+    step("pinning code, data and environment");
+    const pinned = await pinInputs(spec, ctx, repo, gpus, step);
+    const prepared = prepareRun(spec, ctx, repo, pinned, params, now());
+    masker = prepared.masker;
+    const warnings = [...pinned.warnings, ...prepared.warnings];
     const executed = await executeRun(spec, ctx, repo, prepared, pinned.environment, gpus, step);
     step("hashing outputs and reading metrics");
     const collected = await collectRun(spec, prepared, executed);
