@@ -142,7 +142,7 @@ describe.skipIf(!engine)("the whole story through the bundled actions", () => {
       /\| test\/accuracy \(higher\) \| 0\.9753 \| 0\.98\d+ ± 0\.000\d+ \(n=2\) \| \+0\.0\d+ \|/,
     );
     expect(body).toMatch(
-      /- \*\*code\*\*: `[0-9a-f]{12}` → `[0-9a-f]{12}` \(1 files: `examples\/spam-filter\/params\.json`\)/,
+      /- \*\*code\*\*: `[0-9a-f]{12}` → `[0-9a-f]{12}` \(1 file: `examples\/spam-filter\/params\.json`\)/,
     );
     expect(body).toMatch(/- \*\*param epochs\*\*: `3` → `4`/);
     expect(body).toContain("```mermaid");

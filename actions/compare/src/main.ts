@@ -83,7 +83,12 @@ async function run(): Promise<void> {
   for (const n of outcome.notes) core.warning(n);
   const { verdict } = outcome;
   const runUrl = workflowRunFromEnvironment(process.env);
-  const report = { verdict, ...(outcome.diff ? { diff: outcome.diff } : {}), history: outcome.history };
+  const report = {
+    verdict,
+    ...(outcome.diff ? { diff: outcome.diff } : {}),
+    history: outcome.history,
+    candidateSeeds: outcome.seeds,
+  };
   // The step summary holds the whole report (GitHub allows 1 MiB); the comment, at most 65,536 characters.
   const full = renderReport({ ...report, limit: 1024 * 1024 - 1 });
   await core.summary.addRaw(full, true).write();

@@ -162,7 +162,7 @@ describe("actions/compare (bundled) against the local GitHub API", () => {
   });
 
   it("a report over GitHub's 65,536-character limit is cut at a line with a pointer to the step summary", async () => {
-    const { dir, runs } = project([0.9], 1200);
+    const { dir, runs } = project([0.9], 1400);
     const issue = ++pr;
     const r = await compare(runs, env(dir, issue, api.writeToken));
     expect(r.code).toBe(0);
@@ -172,12 +172,13 @@ describe("actions/compare (bundled) against the local GitHub API", () => {
       /\n\n… truncated to fit GitHub's 65536-character limit; the full report is in the step summary: https:\/\/github\.com\/acme\/models\/actions\/runs\/4242\.$/,
     );
     expect(body).toMatch(
-      /\| m\d{4} \(lower\) \| 1 \| 1 \| 0 \| 0% \| = \(single run\) \| ✅ pass \|\n\n… truncated/,
+      /\| m\d{4} \(lower\) \| 1 \| 1 \| 0 \| 0% \| = same \| ✅ pass \|\n\n… truncated/,
     );
     expect(r.summary.length).toBeGreaterThan(65_536);
-    expect(r.summary).toContain("| m1199 (lower) |");
-    expect(r.summary.match(/```mermaid/g)).toHaveLength(6);
-    expect(r.summary).toContain("_Charts of 1195 more metrics are left out;");
+    expect(r.summary).toContain("| m1399 (lower) |");
+    // Production is the first promotion: no chart says nothing yet.
+    expect(r.summary).not.toContain("```mermaid");
+    expect(r.summary).toContain("_No chart yet: production is this model's first promotion.");
     expect(api.violations).toEqual([]);
   });
 

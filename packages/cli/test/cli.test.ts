@@ -598,7 +598,7 @@ describe("track-run compare, promote, rollback, log, diff, lineage", () => {
     expect(md.code).toBe(1);
     expect(md.stdout).toMatch(/<!-- track-run:compare model=spam -->/);
     expect(md.stdout).toMatch(/\| accuracy \(higher\) \| 0\.85 \| 0\.82 \| -0\.03 \|/);
-    expect(md.stdout).toMatch(/```mermaid\nxychart/);
+    expect(md.stdout).toMatch(/_No chart yet: production is this model's first promotion\./);
     // Promoting it re-runs the gate and refuses.
     const p2 = cli(["promote", worse, "--model", "spam"], { cwd: dir });
     expect(p2.code).toBe(1);

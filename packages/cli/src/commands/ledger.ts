@@ -103,7 +103,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           if (f.markdown) {
             const { renderReport } = await import("@track-run/core/report");
             process.stdout.write(
-              `${renderReport({ verdict: outcome.verdict, ...(outcome.diff ? { diff: outcome.diff } : {}), history: outcome.history })}\n`,
+              `${renderReport({ verdict: outcome.verdict, ...(outcome.diff ? { diff: outcome.diff } : {}), history: outcome.history, candidateSeeds: outcome.seeds })}\n`,
             );
           } else out.result(outcome, () => verdictText(outcome));
           return outcome.verdict.pass ? 0 : 1;
@@ -163,7 +163,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           out.result(r, () =>
             r.promoted
               ? `promoted ${runId} to production of ${f.model} (#${r.pointer!.seq}, previous ${r.pointer!.previous?.runId ?? "none"})`
-              : `NOT promoted: ${r.reason}\n${verdictText({ verdict: r.verdict, history: {}, notes: [] })}`,
+              : `NOT promoted: ${r.reason}\n${verdictText({ verdict: r.verdict, history: {}, notes: [], seeds: [] })}`,
           );
           return r.promoted ? 0 : 1;
         }),

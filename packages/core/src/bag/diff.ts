@@ -101,3 +101,27 @@ export async function diffBags(a: string, b: string): Promise<BagDiff> {
     identical: added.length + removed.length + changed.length + metadata.length === 0,
   };
 }
+
+export interface PayloadChanges {
+  changed: Array<{ path: string; from: string; to: string }>;
+  added: string[];
+  removed: string[];
+}
+
+/** What differs between two payload manifests' texts (sha256 lines): files changed, added, removed. */
+export function diffPayloadManifests(recorded: string, current: string | undefined): PayloadChanges {
+  const parse = (t: string) => {
+    const p = parseManifest(t, "manifest-sha256.txt");
+    return new Map(p.ok ? p.value.map((e) => [e.path, e.digest]) : []);
+  };
+  const a = parse(recorded);
+  const b = parse(current ?? "");
+  const out: PayloadChanges = { changed: [], added: [], removed: [] };
+  for (const [path, d] of a) {
+    const now = b.get(path);
+    if (now === undefined) out.removed.push(path);
+    else if (now !== d) out.changed.push({ path, from: d, to: now });
+  }
+  for (const path of b.keys()) if (!a.has(path)) out.added.push(path);
+  return out;
+}

@@ -1,10 +1,17 @@
 // Comparing candidates with production, promoting, rolling back: the ledger side of the gate.
 import { execFileSync } from "node:child_process";
 import type { Policy, RunManifest } from "../__generated__/index.js";
+import { diffPayloadManifests } from "../bag/diff.js";
 import { pinData } from "../bag/pin.js";
 import { CheckFailedError, UsageError } from "../errors.js";
 import { canonicalJson } from "../manifest/canonical.js";
-import { evaluateGate, type GateVerdict, metricValue, type ProvenanceFacts } from "../policy/gate.js";
+import {
+  type DataChange,
+  evaluateGate,
+  type GateVerdict,
+  metricValue,
+  type ProvenanceFacts,
+} from "../policy/gate.js";
 import type { HistoryPoint } from "../report/markdown.js";
 import { type SigningPlan, signRecord } from "../sign/plan.js";
 import { PROMOTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../sign/statement.js";
@@ -133,25 +140,54 @@ export async function provenanceOf(
   run: LoadedRun,
   checkData: boolean,
 ): Promise<ProvenanceFacts> {
-  let dataValid: boolean | undefined;
-  if (checkData) {
-    dataValid = true;
-    for (const d of run.manifest.data) {
-      try {
-        if (!d.location || (await pinData(d.location)).digest !== d.digest) dataValid = false;
-      } catch {
-        dataValid = false;
-      }
-    }
-  }
+  const dataChanges = checkData ? await dataChangesOf(reader, run) : undefined;
   const reproductions = (await reader.reproductionsOf(run)).filter(
     (r) => r.counts && (r.verdict === "bitwise" || r.verdict === "within-tolerance"),
   ).length;
   return {
     signed: run.trust === "verified",
-    ...(dataValid !== undefined ? { dataValid } : {}),
+    ...(dataChanges ? { dataValid: dataChanges.length === 0 } : {}),
+    ...(dataChanges?.length ? { dataChanges } : {}),
     reproductions,
   };
+}
+
+/** Each bag that no longer validates with its recorded digest, naming the files that changed. */
+async function dataChangesOf(reader: LedgerReader, run: LoadedRun): Promise<DataChange[]> {
+  const out: DataChange[] = [];
+  for (const d of run.manifest.data) {
+    if (!d.location) {
+      out.push({ name: d.name, reason: "no location was recorded" });
+      continue;
+    }
+    let pin: Awaited<ReturnType<typeof pinData>>;
+    try {
+      pin = await pinData(d.location);
+    } catch (e) {
+      out.push({ name: d.name, reason: `${d.location}: ${(e as Error).message}` });
+      continue;
+    }
+    if (pin.digest === d.digest) continue;
+    const recorded = (await reader.forReproduction(run.runId)).payloadManifests[d.name];
+    if (!recorded) {
+      out.push({
+        name: d.name,
+        reason: `${d.location} has digest ${pin.digest}, the record says ${d.digest}`,
+      });
+      continue;
+    }
+    const c = diffPayloadManifests(recorded, pin.manifest);
+    out.push({
+      name: d.name,
+      changed: c.changed.map((x) => x.path),
+      added: c.added,
+      removed: c.removed,
+      ...(c.changed.length + c.added.length + c.removed.length === 0
+        ? { reason: "its metadata (bag-info.txt) changed" }
+        : {}),
+    });
+  }
+  return out;
 }
 
 export interface CompareOutcome {
@@ -161,6 +197,8 @@ export interface CompareOutcome {
   history: Record<string, HistoryPoint[]>;
   /** Records shown marked: unsigned or untrusted candidates, history points left out. */
   notes: string[];
+  /** Each candidate's seed, in the verdict's order (a seed matrix reads by them). */
+  seeds: Array<number | undefined>;
 }
 
 /** The baseline: the verified head of the production chain, or a run named by the user. */
@@ -214,6 +252,7 @@ export async function compareWithProduction(o: {
     ...(diff ? { diff } : {}),
     history,
     notes,
+    seeds: candidates.map((c) => c.manifest.invocation.seed),
   };
 }
 
@@ -241,10 +280,10 @@ async function historyOf(
     const points: HistoryPoint[] = [];
     for (const { p, manifest } of promoted) {
       const v = metricValue(manifest, key);
-      if (v !== undefined) points.push({ label: `#${p.seq} ${p.runId.slice(0, 15)}`, value: v });
+      if (v !== undefined) points.push({ label: `#${p.seq}`, value: v, seq: p.seq });
     }
     const mean = verdict.metrics.find((m) => m.name === key)?.candidate.mean;
-    if (mean !== undefined) points.push({ label: "candidate", value: mean });
+    if (mean !== undefined) points.push({ label: "candidate", value: mean, candidate: true });
     history[key] = points;
   }
   return history;

@@ -8,9 +8,9 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import type { Policy, RunManifest } from "../__generated__/index.js";
+import { diffPayloadManifests } from "../bag/diff.js";
 import { cachedBagPath, materializeBag } from "../bag/materialize.js";
 import { pinData } from "../bag/pin.js";
-import { parseManifest } from "../bag/tagfiles.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
 import { isTrackRunError } from "../errors.js";
 import type { GitLedgerOptions } from "../ledger/git.js";
@@ -128,19 +128,12 @@ function checkout(repo: string, m: RunManifest, step: (s: string) => void): stri
 
 /** Which files of a bag differ from the recorded payload manifest. */
 function namedChanges(recorded: string, current: string | undefined): string[] {
-  const parse = (t: string) => {
-    const p = parseManifest(t, "manifest-sha256.txt");
-    return new Map(p.ok ? p.value.map((e) => [e.path, e.digest]) : []);
-  };
-  const a = parse(recorded);
-  const b = parse(current ?? "");
-  const out: string[] = [];
-  for (const [path, d] of a) {
-    if (!b.has(path)) out.push(`${path} is missing`);
-    else if (b.get(path) !== d) out.push(`${path} changed (sha256 ${b.get(path)}, recorded ${d})`);
-  }
-  for (const path of b.keys()) if (!a.has(path)) out.push(`${path} is new`);
-  return out;
+  const d = diffPayloadManifests(recorded, current);
+  return [
+    ...d.removed.map((p) => `${p} is missing`),
+    ...d.changed.map((c) => `${c.path} changed (sha256 ${c.to}, recorded ${c.from})`),
+    ...d.added.map((p) => `${p} is new`),
+  ];
 }
 
 export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport> {
