@@ -614,7 +614,7 @@ describe("track-run compare, promote, rollback, log, diff, lineage", () => {
     const d = cli(["diff", first, better], { cwd: dir });
     expect(d.code).toBe(0);
     expect(d.stdout).toMatch(
-      /code {5}\w+ -> \w+ \(\.track-run\/trust\.json, data\/extra\.csv, data\/rows\.csv\)/,
+      /code {5}\w+ -> \w+ \(\.track-run\/\.gitignore, \.track-run\/trust\.json, data\/extra\.csv, data\/rows\.csv\)/,
     );
     expect(d.stdout).toMatch(/data {5}rows: changed \(\+1 -0 ~1: \+data\/extra\.csv ~data\/rows\.csv\)/);
     expect(d.stdout).toMatch(/metric {3}accuracy: 0\.85 -> 0\.9 \(\+0\.05\)/);
