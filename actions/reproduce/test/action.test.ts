@@ -14,7 +14,8 @@ const engine = spawnSync("docker", ["version"]).status === 0;
 describe.skipIf(!engine)("actions/reproduce (bundled)", () => {
   it("reproduces a run recorded by the root action, bitwise, and summarises the verdict", async () => {
     const dir = tempDir();
-    writeTree(dir, { "data/rows.csv": "1\n2\n", ".gitignore": ".track-run/\n" });
+    // The data is not in git: a reproduction finds it in the working copy, as it is now.
+    writeTree(dir, { "data/rows.csv": "1\n2\n", ".gitignore": ".track-run/\ndata/\n" });
     commitAll(dir);
     const pair = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
     const key = pair.privateKey.export({ type: "pkcs8", format: "pem" }).toString();

@@ -534,7 +534,8 @@ describe("track-run reproduce and show", () => {
     const dir = mkdtempSync(join(tmpdir(), "track-run-repro-"));
     mkdirSync(join(dir, "data"));
     writeFileSync(join(dir, "data/rows.csv"), "1\n2\n");
-    writeFileSync(join(dir, ".gitignore"), ".track-run/\n");
+    // The data is not in git: a reproduction finds it in the working copy, as it is now.
+    writeFileSync(join(dir, ".gitignore"), ".track-run/\ndata/\n");
     commitAll(dir);
     const run = cli(
       [
