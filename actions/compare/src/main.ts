@@ -16,7 +16,7 @@ import { marker, renderReport } from "@track-run/core/report";
 import { readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
-import { ledgerOptions } from "../../ledger.js";
+import { defaultCacheDir, ledgerOptions } from "../../ledger.js";
 import { octokitApi } from "./github.js";
 
 const flag = (name: string) => core.getInput(name).trim().toLowerCase() !== "false";
@@ -79,6 +79,7 @@ async function run(): Promise<void> {
     candidates: await resolveRuns(reader, policy.model, inputs.runs),
     baseline: inputs.baseline,
     repo: ".",
+    cacheDir: defaultCacheDir(),
   });
   for (const n of outcome.notes) core.warning(n);
   const { verdict } = outcome;

@@ -6,7 +6,7 @@ import { describeRule } from "@track-run/core/policy";
 import { readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
-import { ledgerOptions } from "../../ledger.js";
+import { defaultCacheDir, ledgerOptions } from "../../ledger.js";
 import { flag, signingPlan } from "../../signing.js";
 
 function promoter() {
@@ -60,6 +60,8 @@ async function run(): Promise<void> {
     trust,
     signing: await signingPlan("the promotion"),
     by: promoter(),
+    repo: ".",
+    cacheDir: defaultCacheDir(),
   });
   const failed = r.verdict.rules.filter((x) => !x.pass);
   if (r.promoted && r.pointer) {

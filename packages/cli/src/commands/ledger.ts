@@ -6,6 +6,7 @@ import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
 import { ledgerFor, readerFor, readPolicy, readTrust } from "../trust.js";
+import { cacheDirFor } from "./bag.js";
 import { localSigningPlan } from "./run.js";
 
 interface TrustFlags {
@@ -98,6 +99,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
             candidates: await resolveRuns(reader, policy.model, runs),
             baseline: f.baseline,
             repo: ".",
+            cacheDir: cacheDirFor(),
           });
           printNotes(out, outcome.notes);
           if (f.markdown) {
@@ -151,6 +153,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
             runId,
             trust: await trustFrom(f),
             signing: await localSigningPlan(f, out),
+            repo: ".",
+            cacheDir: cacheDirFor(),
             by: {
               ...((process.env.GITHUB_ACTOR ?? process.env.USER)
                 ? { actor: (process.env.GITHUB_ACTOR ?? process.env.USER)! }

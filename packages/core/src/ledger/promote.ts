@@ -1,7 +1,9 @@
 // Comparing candidates with production, promoting, rolling back: the ledger side of the gate.
 import { execFileSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import type { Policy, RunManifest } from "../__generated__/index.js";
 import { diffPayloadManifests } from "../bag/diff.js";
+import { cachedBagPath } from "../bag/materialize.js";
 import { pinData } from "../bag/pin.js";
 import { CheckFailedError, UsageError } from "../errors.js";
 import { canonicalJson } from "../manifest/canonical.js";
@@ -13,6 +15,7 @@ import {
   type ProvenanceFacts,
 } from "../policy/gate.js";
 import type { HistoryPoint } from "../report/markdown.js";
+import { resolveDataLocation } from "../run/location.js";
 import { type SigningPlan, signRecord } from "../sign/plan.js";
 import { PROMOTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../sign/statement.js";
 import { assertName } from "../util/names.js";
@@ -139,8 +142,9 @@ export async function provenanceOf(
   reader: LedgerReader,
   run: LoadedRun,
   checkData: boolean,
+  where: DataPlaces = {},
 ): Promise<ProvenanceFacts> {
-  const dataChanges = checkData ? await dataChangesOf(reader, run) : undefined;
+  const dataChanges = checkData ? await dataChangesOf(reader, run, where) : undefined;
   const reproductions = (await reader.reproductionsOf(run)).filter(
     (r) => r.counts && (r.verdict === "bitwise" || r.verdict === "within-tolerance"),
   ).length;
@@ -153,16 +157,25 @@ export async function provenanceOf(
 }
 
 /** Each bag that no longer validates with its recorded digest, naming the files that changed. */
-async function dataChangesOf(reader: LedgerReader, run: LoadedRun): Promise<DataChange[]> {
+async function dataChangesOf(reader: LedgerReader, run: LoadedRun, where: DataPlaces): Promise<DataChange[]> {
   const out: DataChange[] = [];
   for (const d of run.manifest.data) {
-    if (!d.location) {
-      out.push({ name: d.name, reason: "no location was recorded" });
+    // A location relative to the repository, an absolute path, or (a URL) the content cache by digest.
+    const local = d.location ? resolveDataLocation(d.location, where.repo ?? ".") : undefined;
+    const cached = where.cacheDir ? cachedBagPath(where.cacheDir, d.digest) : undefined;
+    const path = local ?? (cached && existsSync(cached) ? cached : undefined);
+    if (!path) {
+      out.push({
+        name: d.name,
+        reason: d.location
+          ? `${d.location} is not here and no cached copy of ${d.digest} is`
+          : "no location was recorded",
+      });
       continue;
     }
     let pin: Awaited<ReturnType<typeof pinData>>;
     try {
-      pin = await pinData(d.location);
+      pin = await pinData(path);
     } catch (e) {
       out.push({ name: d.name, reason: `${d.location}: ${(e as Error).message}` });
       continue;
@@ -188,6 +201,12 @@ async function dataChangesOf(reader: LedgerReader, run: LoadedRun): Promise<Data
     });
   }
   return out;
+}
+
+/** Where a command finds recorded data: the repository (relative locations) and the content cache. */
+export interface DataPlaces {
+  repo?: string;
+  cacheDir?: string;
 }
 
 export interface CompareOutcome {
@@ -226,6 +245,7 @@ export async function compareWithProduction(o: {
   candidates: readonly string[];
   baseline?: string;
   repo?: string;
+  cacheDir?: string;
 }): Promise<CompareOutcome> {
   const chain = await o.reader.production(o.policy.model);
   const candidates = await Promise.all(o.candidates.map((id) => loadRun(o.reader, id)));
@@ -236,7 +256,10 @@ export async function compareWithProduction(o: {
   const withFacts = await Promise.all(
     candidates.map(async (c) => ({
       manifest: c.manifest,
-      provenance: await provenanceOf(o.reader, c, Boolean(o.policy.provenance?.data_valid)),
+      provenance: await provenanceOf(o.reader, c, Boolean(o.policy.provenance?.data_valid), {
+        ...(o.repo ? { repo: o.repo } : {}),
+        ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+      }),
     })),
   );
   const base = await baselineOf(o.reader, o.policy, o.baseline);
@@ -340,13 +363,22 @@ export async function promoteRun(o: {
   signing: SigningPlan;
   by: Promoter;
   now?: Date;
+  /** Where recorded data is found for the data_valid rule (default: the working folder). */
+  repo?: string;
+  cacheDir?: string;
 }): Promise<PromotionResult> {
   const model = assertName("model", o.policy.model, "policy model");
   assertName("run", o.runId, "promote RUN");
   const reader = await LedgerReader.open(o.store, o.trust);
   const chain = await chainForWriting(o.store, reader, model);
   const current = chain.head;
-  const outcome = await compareWithProduction({ reader, policy: o.policy, candidates: [o.runId] });
+  const outcome = await compareWithProduction({
+    reader,
+    policy: o.policy,
+    candidates: [o.runId],
+    ...(o.repo ? { repo: o.repo } : {}),
+    ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+  });
   const notes = outcome.notes;
   if (!outcome.verdict.pass)
     return { promoted: false, verdict: outcome.verdict, reason: "the gate does not pass", notes };
