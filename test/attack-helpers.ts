@@ -453,3 +453,37 @@ export function promotionFiles(ledger: string, model: string, seq: number): stri
 export function freshRunId(n: number): string {
   return `20261130-2359${String(n).padStart(2, "0")}-c0ffee`;
 }
+
+/**
+ * A hand-written unsigned record (record.unsigned.json, as `run --unsigned` writes one) made from the
+ * signed record of run `from`: its statement's manifest changed by `change`, under the id `id`.
+ */
+export function forgeUnsigned(
+  ledger: string,
+  from: string,
+  id: string,
+  change: (m: Record<string, unknown>) => Record<string, unknown>,
+): void {
+  const src = runDir(ledger, from);
+  const dst = runDir(ledger, id);
+  fs.mkdirSync(dst, { recursive: true });
+  const bundle = readJson(join(src, "bundle.sigstore.json")) as { dsseEnvelope: { payload: string } };
+  const statement = JSON.parse(Buffer.from(bundle.dsseEnvelope.payload, "base64").toString("utf8")) as {
+    predicate: Record<string, unknown>;
+    subject: Array<{ name: string }>;
+  };
+  const manifest = change({ ...statement.predicate, runId: id });
+  const forged = {
+    ...statement,
+    predicate: manifest,
+    subject: statement.subject.filter((s) => s.name !== "track-run/metrics.json"),
+  };
+  writeJson(join(dst, "record.unsigned.json"), {
+    payloadType: "application/vnd.in-toto+json",
+    payload: Buffer.from(JSON.stringify(forged)).toString("base64"),
+    signatures: [],
+  });
+  writeJson(join(dst, "manifest.json"), manifest);
+  for (const n of fs.readdirSync(src).filter((n) => n === "log.txt" || n.startsWith("data-")))
+    fs.copyFileSync(join(src, n), join(dst, n));
+}

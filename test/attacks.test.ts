@@ -13,6 +13,7 @@ import {
   badInput,
   copyRun,
   type Fixture,
+  forgeUnsigned,
   freshRunId,
   type Kind,
   makeProject,
@@ -395,6 +396,15 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     worked(evil);
     const E = (JSON.parse(evil.stdout) as { runId: string }).runId;
     refused(await a.f.cli("compare", E), /sign|trust/i);
+    const log = await a.f.cli("log");
+    noCrash(log);
+    for (const line of log.text.split("\n").filter((l) => l.includes(E)))
+      expect.soft(line, `${E} (signed by an untrusted key) is listed unmarked${said(log)}`).toMatch(MARKED);
+    const show = await a.f.cli("show", E);
+    noCrash(show);
+    expect
+      .soft(show.text, `${E} (signed by an untrusted key) is shown unmarked${said(show)}`)
+      .toMatch(MARKED);
     // The attacker promotes it with their own key, trusting it on their command line only.
     worked(
       await a.f.cli(
@@ -519,6 +529,69 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     worked(await a.f.cli("reproduce", a.B));
     worked(await a.f.cli("compare", a.B, "--policy", policy));
     a.outsideUnchanged();
+  });
+
+  it("reproduce runs a recorded command only from a verified record (a forged unsigned one, one signed by an untrusted key)", async () => {
+    const a = await attack("reproduce-forged");
+    const unsigned = freshRunId(8);
+    const pwned = (what: string) => join(a.f.root, `pwned-${what}`);
+    await a.f.edit((l) =>
+      forgeUnsigned(l, a.B, unsigned, (m) => ({
+        ...m,
+        invocation: { ...(m.invocation as object), command: ["sh", "-c", `touch ${pwned("unsigned")}`] },
+      })),
+    );
+    const evil = await a.f.cli(
+      "run",
+      "--json",
+      "--model",
+      "spam",
+      "--runtime",
+      "host",
+      "--key",
+      ".track-run/keys/evil.key",
+      "--",
+      "sh",
+      "-c",
+      `touch ${pwned("untrusted")}; echo '{"accuracy": 0.9}' > "$TRACK_RUN_METRICS"`,
+    );
+    worked(evil);
+    const E = (JSON.parse(evil.stdout) as { runId: string }).runId;
+    fs.rmSync(pwned("untrusted"), { force: true });
+    const outside = a.f.outside();
+    refused(await a.f.cli("reproduce", unsigned), unsigned);
+    refused(await a.f.cli("reproduce", E), E);
+    expect.soft(fs.existsSync(pwned("unsigned")), "the forged command ran").toBe(false);
+    expect.soft(fs.existsSync(pwned("untrusted")), "the untrusted command ran").toBe(false);
+    expect.soft(a.f.outside(), "nothing is written outside the ledger and the project").toEqual(outside);
+  });
+
+  it("control characters in a forged record's metric names and status never reach the terminal", async () => {
+    const forged = freshRunId(9);
+    // Back to the line's start, clear it, go up a line, write over it; then hide the rest (the mark).
+    const spoof = "accuracy\r\u001b[2K\u001b[1A* FAKE signed by ci\u001b[8m";
+    const a = await attack("terminal-spoof", (l, f) =>
+      forgeUnsigned(l, f.runs.B, forged, (m) => ({
+        ...m,
+        metrics: { final: [{ name: spoof, value: 0.99 }] },
+        status: { ...(m.status as object), reason: "\u001b]0;owned\u0007" },
+      })),
+    );
+    for (const r of [
+      await a.f.cli("log"),
+      await a.f.cli("show", forged),
+      await a.f.cli("compare", forged),
+      await a.f.cli("diff", a.B, forged),
+    ]) {
+      noCrash(r);
+      expect
+        .soft(
+          /[\u0000-\u0008\u000b-\u001f\u007f]/.test(r.text),
+          `a raw control character reaches the terminal${said(r)}`,
+        )
+        .toBe(false);
+    }
+    a.unchanged();
   });
 
   it("runs/X a symbolic link to a signed record outside the ledger: refused by name, nothing written there", async () => {
