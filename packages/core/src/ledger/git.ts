@@ -6,11 +6,13 @@
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
+import type { HttpClient } from "isomorphic-git";
 import { UsageError } from "../errors.js";
+import { fetchHttp } from "./http.js";
 import { type LedgerSnapshot, type LedgerStore, type ProductionPointer, promotionFileName } from "./types.js";
 
 type Git = typeof import("isomorphic-git");
-type Http = typeof import("isomorphic-git/http/node");
+type Http = HttpClient;
 
 export interface GitLedgerOptions {
   /** Where the bare cache repository lives (one per remote and branch). */
@@ -49,8 +51,7 @@ export class GitLedger implements LedgerStore {
   private async lib(): Promise<{ git: Git; http: Http }> {
     if (!this.mods) {
       const git = (await import("isomorphic-git")) as Git & { default?: Git };
-      const http = (await import("isomorphic-git/http/node")) as Http & { default?: Http };
-      this.mods = { git: git.default ?? git, http: http.default ?? http };
+      this.mods = { git: git.default ?? git, http: fetchHttp };
       if (!fs.existsSync(join(this.gitdir, "HEAD"))) {
         fs.mkdirSync(this.gitdir, { recursive: true });
         await this.mods.git.init({ fs, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });

@@ -183,6 +183,8 @@ describe("the git ledger under contention", () => {
         c.stderr.on("data", (d) => (err += d));
         c.on("close", (code) => {
           try {
+            // Node's fetch talks to the remote: no deprecated url.parse() warning on a git: ledger.
+            if (/DeprecationWarning/.test(err)) throw new Error(err);
             const r = JSON.parse(out) as { promoted: boolean; reason?: string };
             resolve({ runId, promoted: r.promoted, ...(r.reason ? { reason: r.reason } : {}) });
           } catch {
