@@ -181,6 +181,9 @@ export interface Runs {
   O1: string;
   /** other, 0.55: production #2 of model other. */
   O2: string;
+  /** spam, 0.87, the only run at its own commit (commitC): a candidate named by commit:SHA. */
+  C: string;
+  commitC: string;
 }
 
 /** One attack's own copy of the project and its ledger. */
@@ -338,7 +341,12 @@ export async function makeProject(kind: Kind, top: string): Promise<Project> {
   await promote(O1, "other", ".track-run/policy-other.yml");
   const O2 = await train(0.55, "other");
   await promote(O2, "other", ".track-run/policy-other.yml");
-  const runs: Runs = { P1, P2, W, B, O1, O2 };
+  fs.writeFileSync(join(project, "candidate.txt"), "a change under review\n");
+  g("add", "-A");
+  g("commit", "-q", "-m", "a candidate");
+  const commitC = spawnSync("git", ["rev-parse", "HEAD"], { cwd: project, encoding: "utf8" }).stdout.trim();
+  const C = await train(0.87);
+  const runs: Runs = { P1, P2, W, B, O1, O2, C, commitC };
 
   const fixture = async (name: string): Promise<Fixture> => {
     const root = join(top, name);

@@ -33,7 +33,7 @@ import {
 const kinds: Kind[] = ["dir", "git"];
 
 /** How a listing marks a record that does not count. */
-const MARKED = /damaged|unsigned|untrusted|not verified/i;
+const MARKED = /damaged|unsigned|untrusted|not verified|not signed/i;
 
 /** Whatever names the promotion history: production.json, a promotion record, the chain. */
 const HISTORY = /production\.json|promotion|chain/i;
@@ -591,6 +591,22 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
         )
         .toBe(false);
     }
+    a.unchanged();
+  });
+
+  it("a run planted at a candidate's commit (unsigned, a worse value, another seed): compare commit:SHA judges the genuine run alone", async () => {
+    const planted = freshRunId(10);
+    const a = await attack("planted-at-commit", (l, f) =>
+      forgeUnsigned(l, f.runs.C, planted, (m) => ({
+        ...m,
+        invocation: { ...(m.invocation as object), seed: 7 },
+        metrics: { final: [{ name: "accuracy", value: 0.2 }] },
+      })),
+    );
+    const r = await a.f.cli("compare", `commit:${a.commitC}`);
+    worked(r);
+    for (const line of r.text.split("\n").filter((l) => l.includes(planted)))
+      expect.soft(line, `${planted} is counted unmarked${said(r)}`).toMatch(MARKED);
     a.unchanged();
   });
 
