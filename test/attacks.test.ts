@@ -199,6 +199,7 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     badInput(await a.f.cli("promote", a.B, "--model", outsideModel), outsideModel);
     badInput(await a.f.cli("rollback", "--model", outsideModel), outsideModel);
     badInput(await a.f.cli("rollback", "--model", "../x"), "../x");
+    badInput(await a.f.cli("log", "--model", outsideModel), outsideModel);
     const long = "m".repeat(300);
     badInput(await a.f.cli("rollback", "--model", long), "m".repeat(40));
     badInput(
