@@ -14,6 +14,7 @@ import type {
   RunStatus,
 } from "../__generated__/index.js";
 import { hashFiles } from "../bag/hash.js";
+import { keepInCache } from "../bag/keep.js";
 import { type Materialized, materializeBag } from "../bag/materialize.js";
 import { type DataPinResult, pinData } from "../bag/pin.js";
 import { walkTree } from "../bag/walk.js";
@@ -114,7 +115,10 @@ async function pinBag(
   const materialized: Materialized = cacheDir
     ? await materializeBag(path, { cacheDir, onStep: step })
     : { path, source: "as-given" };
-  return { materialized, pin: await pinData(materialized.path, cacheDir ? { cacheDir } : {}) };
+  const pin = await pinData(materialized.path, cacheDir ? { cacheDir } : {});
+  // A plain folder is kept in the content cache too, so a reproduction finds it after it moved.
+  if (cacheDir && pin.source === "folder") await keepInCache(materialized.path, pin.digest, cacheDir);
+  return { materialized, pin };
 }
 
 /** The manifest's entry of a bag. */

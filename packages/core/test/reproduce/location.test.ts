@@ -49,4 +49,41 @@ describe("data locations", () => {
     expect(report.reasons).toEqual([]);
     expect(report.verdict).toBe("bitwise");
   });
+
+  it("keeps a plain folder outside the repository in the content cache, so it reproduces after the folder moved", async () => {
+    const repo = tempDir();
+    writeTree(repo, { "train.js": "//", ".gitignore": ".track-run/\n" });
+    commitAll(repo);
+    const outside = tempDir();
+    writeTree(outside, { "v1/rows.csv": "4\n5\n6\n" });
+    const cacheDir = tempDir();
+    const keys = tempDir();
+    generateKeys(join(keys, "k"));
+    const signing = { key: readPrivateKey(join(keys, "k.key")) };
+    const ledger = `dir:${join(repo, ".track-run/ledger")}`;
+    const original = await trackRun(
+      {
+        model: "demo",
+        command: [process.execPath, "-e", TRAIN],
+        repo,
+        runtime: "host",
+        data: [{ name: "train", path: join(outside, "v1") }],
+        ledger,
+        signing,
+      },
+      { env: { PATH: process.env.PATH }, cacheDir },
+    );
+    renameSync(join(outside, "v1"), join(outside, "moved"));
+    const report = await reproduceRun({
+      bundle: JSON.parse(readFileSync(original.bundlePath, "utf8")),
+      trust: { keys: [readPublicKey(join(keys, "k.pub"))] },
+      repo,
+      signing,
+      ledger,
+      cacheDir,
+      env: { PATH: process.env.PATH },
+    });
+    expect(report.reasons).toEqual([]);
+    expect(report.verdict).toBe("bitwise");
+  });
 });
