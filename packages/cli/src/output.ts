@@ -1,4 +1,4 @@
-import { isTrackRunError } from "@track-run/core/errors";
+import { isTrackRunError, systemErrorAsUsage } from "@track-run/core/errors";
 
 /** How a command talks to the person (or program) that ran it. */
 export interface Output {
@@ -30,7 +30,9 @@ export function makeOutput(json: boolean, stdout = process.stdout, stderr = proc
 }
 
 /** Prints an error the way DESIGN.md asks: one line naming it, details under it; returns the exit code. */
-export function reportError(e: unknown, json: boolean): number {
+export function reportError(thrown: unknown, json: boolean): number {
+  // A file-system error no caller mapped still names its path, with exit 2, never a stack trace.
+  const e = systemErrorAsUsage(thrown) ?? thrown;
   if (isTrackRunError(e)) {
     if (json) {
       process.stdout.write(

@@ -43,6 +43,9 @@ export function commanderExitCode(e: CommanderError): number {
     case "commander.helpDisplayed":
     case "commander.version":
       return 0;
+    case "commander.help":
+      // `track-run help bag` asked for it (0); help shown for a command missing its subcommand is usage (2).
+      return e.exitCode === 0 ? 0 : 2;
     default:
       return 2;
   }

@@ -90,3 +90,49 @@ export function fsInputError(what: string, e: unknown, fix?: string): TrackRunEr
       );
   }
 }
+
+/** What an errno means to a person, for writes. */
+const WRITE_WORDS: Record<string, string> = {
+  ENOSPC: "no space is left on the device; free some space or choose another place",
+  EDQUOT: "the disk quota is used up; free some space or choose another place",
+  EROFS: "the file system is read-only; choose another place",
+  EACCES: "permission denied; choose a folder you can write",
+  EPERM: "permission denied; choose a folder you can write",
+  ENOENT: "its folder does not exist; make it first",
+  ENOTDIR: "a part of the path is not a folder",
+  EISDIR: "it is a folder; give a file path",
+  EEXIST: "it already exists; choose a new path or remove it",
+  ENAMETOOLONG: "the name is too long; choose a shorter path",
+  ELOOP: "the path has too many symbolic links",
+  EXDEV: "it is on another file system than its temporary file",
+  EMFILE: "too many files are open; retry with fewer at a time",
+  EIO: "the device reported an input/output error",
+};
+
+/** Turns a file-system error while writing `what` into a UsageError (exit 2) naming it and the fix. */
+export function fsOutputError(what: string, e: unknown): TrackRunError {
+  if (isTrackRunError(e)) return e;
+  const code = errnoCode(e);
+  const words = (code && WRITE_WORDS[code]) ?? (e instanceof Error ? e.message : String(e));
+  return new UsageError("output-unwritable", `${what} cannot be written: ${words}`, { cause: e });
+}
+
+/**
+ * The last line of defence at the command's edge: a Node system error (it has an errno `code`
+ * and a `syscall`) that no caller mapped becomes a UsageError naming the path it was about;
+ * anything else is left as it is (a bug).
+ */
+export function systemErrorAsUsage(e: unknown): TrackRunError | undefined {
+  if (isTrackRunError(e)) return e;
+  const code = errnoCode(e);
+  if (!code || !/^E[A-Z]+$/.test(code) || typeof e !== "object" || e === null) return undefined;
+  const o = e as { path?: unknown; dest?: unknown; syscall?: unknown };
+  const path = typeof o.path === "string" ? o.path : undefined;
+  const syscall = typeof o.syscall === "string" ? o.syscall : "access";
+  const what = path ? `"${path}"` : "a file";
+  const words =
+    code === "ENOENT"
+      ? "it (or its folder) does not exist"
+      : (WRITE_WORDS[code] ?? (e instanceof Error ? e.message : code));
+  return new UsageError("system-error", `${what} (${syscall}) failed: ${words}`, { cause: e });
+}

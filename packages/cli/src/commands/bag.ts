@@ -1,8 +1,8 @@
-import { readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import type { Algorithm, BagInfo, BagReport } from "@track-run/core/bag";
-import { fsInputError, UsageError } from "@track-run/core/errors";
+import { UsageError } from "@track-run/core/errors";
+import { checkOutputPath, readInputText } from "@track-run/core/files";
 import { type Command, Option } from "commander";
 import { readEnvironment } from "../context.js";
 import { type CommandRunner, jsonOption, VERSION } from "../program.js";
@@ -99,6 +99,7 @@ export function registerBag(program: Command, run: CommandRunner): void {
         run(opts, async (out) => {
           if (Boolean(opts.out) === Boolean(opts.inPlace))
             throw new UsageError("usage", "bag create needs exactly one of --out BAG or --in-place");
+          if (opts.out) checkOutputPath(opts.out, `--out "${opts.out}"`, { folder: true });
           const env = readEnvironment();
           const progress = progressReporter("hashing", { isTerminal: env.isTerminal && !opts.json });
           const common = {
@@ -157,6 +158,7 @@ export function registerBag(program: Command, run: CommandRunner): void {
     .addOption(jsonOption())
     .action((path: string, dest: string, opts: { json?: boolean }) =>
       run(opts, async (out) => {
+        checkOutputPath(dest, `OUT "${dest}"`);
         const r = await (await engine()).tarBag(path, dest);
         out.result(
           r,
@@ -238,12 +240,8 @@ export function registerBag(program: Command, run: CommandRunner): void {
     .addOption(jsonOption())
     .action((list: string, opts: { out: string; info?: string[]; json?: boolean }) =>
       run(opts, async (out) => {
-        let text: string;
-        try {
-          text = await readFile(list, "utf8");
-        } catch (e) {
-          throw fsInputError(`remote-file list "${list}"`, e);
-        }
+        checkOutputPath(opts.out, `--out "${opts.out}"`, { folder: true });
+        const text = readInputText(list, `remote-file list "${list}"`);
         const files = (await engine()).parseRemoteList(text, `remote-file list "${list}"`);
         const s = (await engine()).createHoleyBag(files, opts.out, {
           info: parseInfo(opts.info),

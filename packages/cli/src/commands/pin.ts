@@ -24,6 +24,10 @@ export function registerPin(program: Command, run: CommandRunner): void {
       run(opts, async (out) => {
         const env = readEnvironment();
         const progress = progressReporter("hashing", { isTerminal: env.isTerminal && !opts.json });
+        if (opts.out)
+          (await import("@track-run/core/files")).checkOutputPath(opts.out, `--out "${opts.out}"`, {
+            folder: true,
+          });
         const { pinData } = await import("@track-run/core/bag");
         const r = await pinData(path, {
           ...(opts.cache ? { cacheDir: cacheDirFor() } : {}),

@@ -12,6 +12,9 @@ import { cacheDirFor } from "./bag.js";
 
 export const DEFAULT_KEY = ".track-run/keys/signing";
 
+/** How long a stopped run may take to record itself as cancelled before the process exits anyway. */
+const STOP_GRACE_MS = 1500;
+
 /** The command line: core's run options, plus where the config is, how to sign, and --json. */
 interface RunFlags extends RunOptions {
   config?: string;
@@ -150,6 +153,8 @@ export function registerRun(program: Command, run: CommandRunner): void {
         const onSignal = (sig: NodeJS.Signals) => {
           out.info(`track-run: ${sig} received, stopping the run and recording it as cancelled`);
           controller.abort(sig);
+          // The run is given a moment to stop and be recorded as cancelled; then the process ends (128 + 15).
+          setTimeout(() => process.exit(sig === "SIGINT" ? 130 : 143), STOP_GRACE_MS).unref();
         };
         process.once("SIGINT", onSignal);
         process.once("SIGTERM", onSignal);

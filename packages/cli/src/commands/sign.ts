@@ -1,10 +1,9 @@
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
-import { rename, writeFile } from "node:fs/promises";
-import { dirname, join, relative, resolve } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, relative, resolve } from "node:path";
 import type { RunManifest } from "@track-run/core";
-import { fsInputError, UsageError } from "@track-run/core/errors";
-import { readJsonFile } from "@track-run/core/files";
+import { UsageError } from "@track-run/core/errors";
+import { checkOutputPath, readInputFile, readJsonFile, writeOutputFile } from "@track-run/core/files";
 import { loadCommonJs } from "@track-run/core/interop";
 import { isName } from "@track-run/core/names";
 import type {
@@ -23,10 +22,9 @@ import { readerFor, readTrust } from "../trust.js";
 
 const sign = () => import("@track-run/core/sign");
 
-async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = join(dirname(resolve(path)), `.${process.pid}.${Date.now()}.tmp`);
-  await writeFile(tmp, text);
-  await rename(tmp, path);
+/** Writes `text` at `path` (a temporary file beside it, then a rename); `flag` names it in errors. */
+async function writeAtomic(path: string, text: string, flag = "--out"): Promise<void> {
+  writeOutputFile(path, text, `${flag} "${path}"`);
 }
 
 /** The signing key: --key FILE, else TRACK_RUN_SIGNING_KEY (PEM text, e.g. an Actions secret), else TRACK_RUN_KEY (a path). */
@@ -106,6 +104,8 @@ interface VerifyOptionsCli {
 }
 
 async function signCommand(path: string, opts: SignOptions, out: Output): Promise<number> {
+  // Where the bundle goes is checked before anything is read or signed.
+  checkOutputPath(opts.out, `--out "${opts.out}"`);
   const { validateDocument } = await import("@track-run/core/schema");
   const s = await sign();
   const manifest = validateDocument(
@@ -114,12 +114,7 @@ async function signCommand(path: string, opts: SignOptions, out: Output): Promis
     `manifest "${path}"`,
   ) as RunManifest;
   const extra = (opts.subject ?? []).map((f) => {
-    let bytes: Buffer;
-    try {
-      bytes = readFileSync(f);
-    } catch (e) {
-      throw fsInputError(`subject "${f}"`, e);
-    }
+    const bytes = readInputFile(f, `subject "${f}"`, { maxBytes: Number.MAX_SAFE_INTEGER });
     return {
       name: relative(resolve(opts.outputs), resolve(f)),
       digest: { sha256: createHash("sha256").update(bytes).digest("hex") },
@@ -181,6 +176,7 @@ export function registerSign(program: Command, run: CommandRunner): void {
         const { protectTrackRunFolder, trackRunFolderOf } = await import("@track-run/core/run");
         const folder = trackRunFolderOf(opts.out);
         if (folder) protectTrackRunFolder(folder);
+        checkOutputPath(`${opts.out}.key`, `--out "${opts.out}"`, { parentMayBeMissing: true });
         const k = (await sign()).generateKeys(opts.out, opts.alg);
         out.result(
           k,
@@ -257,6 +253,7 @@ export function registerSign(program: Command, run: CommandRunner): void {
         }[format];
         if (!exporter)
           throw new UsageError("usage", `export format "${format}" must be slsa, prov or ro-crate`);
+        if (opts.out) checkOutputPath(opts.out, `--out "${opts.out}"`);
         const manifest = await exportedManifest(path, opts, out);
         const text = `${JSON.stringify(exporter(manifest), null, 2)}\n`;
         if (opts.out) {
@@ -296,18 +293,28 @@ async function exportedManifest(run: string, f: ExportFlags, out: Output): Promi
 async function manifestFrom(path: string): Promise<RunManifest> {
   const { validateDocument } = await import("@track-run/core/schema");
   const { decodeBase64 } = await sign();
-  const doc = readJsonFile(path, "run") as {
-    dsseEnvelope?: { payload: string };
-    payload?: string;
-    predicate?: unknown;
+  const raw = readJsonFile(path, "run");
+  const doc = (raw && typeof raw === "object" ? raw : {}) as {
+    dsseEnvelope?: { payload?: unknown };
+    payload?: unknown;
   };
-  const payload = doc.dsseEnvelope?.payload ?? doc.payload;
+  const payload =
+    doc.dsseEnvelope && typeof doc.dsseEnvelope === "object" ? doc.dsseEnvelope.payload : doc.payload;
   if (payload !== undefined) {
-    const bytes = decodeBase64(payload);
-    const statement = bytes ? (JSON.parse(bytes.toString("utf8")) as { predicate?: unknown }) : undefined;
-    return validateDocument("manifest", statement?.predicate, `the manifest in "${path}"`) as RunManifest;
+    const bytes = typeof payload === "string" ? decodeBase64(payload) : undefined;
+    let statement: unknown;
+    try {
+      statement = bytes ? JSON.parse(bytes.toString("utf8")) : undefined;
+    } catch {
+      throw new UsageError("bad-bundle", `the payload of "${path}" is not a JSON statement`);
+    }
+    const predicate =
+      statement && typeof statement === "object"
+        ? (statement as { predicate?: unknown }).predicate
+        : undefined;
+    return validateDocument("manifest", predicate, `the manifest in "${path}"`) as RunManifest;
   }
-  return validateDocument("manifest", doc, `manifest "${path}"`) as RunManifest;
+  return validateDocument("manifest", raw, `manifest "${path}"`) as RunManifest;
 }
 
 async function verifyCommand(path: string, opts: VerifyOptionsCli, out: Output): Promise<number> {

@@ -7,7 +7,7 @@ import { basename, dirname, join, resolve } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import * as tarStream from "tar-stream";
-import { CheckFailedError, UsageError } from "../errors.js";
+import { CheckFailedError, fsOutputError, UsageError } from "../errors.js";
 import { tempSibling } from "./build.js";
 import { checkBag } from "./check.js";
 import { locateBag, readDirContents } from "./read.js";
@@ -62,6 +62,12 @@ export async function tarBag(bag: string, out: string): Promise<TarResult> {
   const tmp = tempSibling(dest);
   const sink = fs.createWriteStream(tmp, { flags: "wx" });
   const writing = gzip ? pipeline(pack, createGzip({ level: 6 }), sink) : pipeline(pack, sink);
+  // A sink that fails at once (no such folder, a full disk) rejects before it is awaited below.
+  let writeError: unknown;
+  writing.catch((e: unknown) => {
+    writeError = e;
+    pack.destroy();
+  });
   const base = { mtime: TAR_MTIME, uid: 0, gid: 0, uname: "", gname: "" };
   let entries = 0;
   let bytes = 0;
@@ -99,7 +105,7 @@ export async function tarBag(bag: string, out: string): Promise<TarResult> {
     pack.destroy();
     await writing.catch(() => undefined);
     fs.rmSync(tmp, { force: true });
-    throw e;
+    throw writeError ? fsOutputError(`archive "${out}"`, writeError) : e;
   }
   return { path: dest, top, entries, bytes, gzip };
 }

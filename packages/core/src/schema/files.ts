@@ -1,9 +1,9 @@
 // Documents that enter from files: read, parsed and validated, with errors naming the file and the fix.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import type { Policy } from "../__generated__/index.js";
 import { UsageError } from "../errors.js";
-import { readJsonFile } from "../util/files.js";
+import { readInputText, readJsonFile } from "../util/files.js";
 import { validateDocument } from "./validate.js";
 
 export { readJsonFile };
@@ -21,9 +21,10 @@ export function readPolicyFile(path: string | undefined, required = false): Poli
       );
     return undefined;
   }
+  const text = readInputText(file, `policy "${file}"`);
   let doc: unknown;
   try {
-    doc = parseYaml(readFileSync(file, "utf8"));
+    doc = parseYaml(text);
   } catch (e) {
     throw new UsageError("bad-policy", `${file} is not valid YAML: ${(e as Error).message}`);
   }

@@ -9,7 +9,8 @@ import {
 } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join } from "node:path";
-import { fsInputError, UsageError } from "../errors.js";
+import { fsOutputError, UsageError } from "../errors.js";
+import { checkOutputPath, readInputText } from "../util/files.js";
 
 export type KeyAlgorithm = "p256" | "ed25519";
 
@@ -65,11 +66,24 @@ export function generateKeys(
       : generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const priv = pair.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
   const pub = pair.publicKey.export({ type: "spki", format: "pem" }).toString();
-  fs.mkdirSync(dirname(privPath) || ".", { recursive: true });
+  // Checked before any folder is made: a path on /proc or /sys is refused, not walked.
+  checkOutputPath(privPath, `key "${privPath}"`, { parentMayBeMissing: true });
   const tmp = join(dirname(privPath), `.${process.pid}.key.tmp`);
-  fs.writeFileSync(tmp, priv, { mode: 0o600 });
-  fs.renameSync(tmp, privPath);
-  fs.writeFileSync(pubPath, pub, { mode: 0o644 });
+  try {
+    fs.mkdirSync(dirname(privPath) || ".", { recursive: true });
+    fs.writeFileSync(tmp, priv, { mode: 0o600, flag: "wx" });
+    fs.renameSync(tmp, privPath);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw fsOutputError(`key "${privPath}"`, e);
+  }
+  try {
+    fs.writeFileSync(pubPath, pub, { mode: 0o644 });
+  } catch (e) {
+    fs.rmSync(privPath, { force: true });
+    fs.rmSync(pubPath, { force: true });
+    throw fsOutputError(`key "${pubPath}"`, e);
+  }
   return { privateKey: privPath, publicKey: pubPath, keyId: keyIdOf(pair.publicKey) };
 }
 
@@ -88,12 +102,9 @@ export function parsePrivateKey(pem: string, source: string): PrivateKeyInfo {
 }
 
 export function readPrivateKey(path: string): PrivateKeyInfo {
-  let pem: string;
-  try {
-    pem = fs.readFileSync(path, "utf8");
-  } catch (e) {
-    throw fsInputError(`signing key "${path}"`, e, "make one with `track-run keygen --out PREFIX`");
-  }
+  const pem = readInputText(path, `signing key "${path}"`, {
+    fix: "make one with `track-run keygen --out PREFIX`",
+  });
   return parsePrivateKey(pem, `signing key "${path}"`);
 }
 
@@ -107,11 +118,6 @@ export function parsePublicKey(pem: string, source: string): PublicKeyInfo {
 }
 
 export function readPublicKey(path: string): PublicKeyInfo {
-  let pem: string;
-  try {
-    pem = fs.readFileSync(path, "utf8");
-  } catch (e) {
-    throw fsInputError(`public key "${path}"`, e);
-  }
+  const pem = readInputText(path, `public key "${path}"`);
   return parsePublicKey(pem, `public key "${path}"`);
 }

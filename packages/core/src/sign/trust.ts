@@ -2,9 +2,9 @@
 import * as fs from "node:fs";
 import { dirname, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { fsInputError, UsageError } from "../errors.js";
+import { UsageError } from "../errors.js";
 import { validateDocument } from "../schema/validate.js";
-import { readJsonFile } from "../util/files.js";
+import { readInputText, readJsonFile } from "../util/files.js";
 import type { IdentityRule } from "./identity.js";
 import { type PublicKeyInfo, parsePublicKey, readPublicKey } from "./keys.js";
 
@@ -18,16 +18,9 @@ export interface TrustSettings {
 }
 
 export function readTrustFile(path: string): TrustSettings {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, "utf8");
-  } catch (e) {
-    throw fsInputError(
-      `trust file "${path}"`,
-      e,
-      "list trusted keys and identities in .track-run/trust.json",
-    );
-  }
+  const text = readInputText(path, `trust file "${path}"`, {
+    fix: "list trusted keys and identities in .track-run/trust.json",
+  });
   let doc: unknown;
   try {
     doc = parseYaml(text);

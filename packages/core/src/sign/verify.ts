@@ -59,7 +59,7 @@ export interface VerifyOptions {
 interface RawEnvelope {
   payloadType?: unknown;
   payload?: unknown;
-  signatures?: Array<{ sig?: unknown; keyid?: unknown }>;
+  signatures?: unknown;
 }
 
 export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<VerifyReport> {
@@ -121,9 +121,14 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
     return report;
 
   // 2. Signature: at least one signature verifies with a trusted key, whose id is the one the bundle names.
-  const sigs = envelope.signatures ?? [];
+  // A document from anywhere: signatures may be anything, each entry too.
+  const rawSigs: unknown = envelope.signatures ?? [];
+  const sigs = (Array.isArray(rawSigs) ? rawSigs : []).map((s: unknown) =>
+    s && typeof s === "object" ? (s as { sig?: unknown; keyid?: unknown }) : {},
+  );
   report.signed = sigs.length > 0;
-  if (sigs.length === 0)
+  if (!Array.isArray(rawSigs)) add("signature", false, "the envelope's signatures is not a list");
+  else if (sigs.length === 0)
     add("signature", false, "the record is unsigned (made with --unsigned, or signing failed)");
   else if (keyless) {
     const r = await verifyKeyless(doc, o);
