@@ -3,6 +3,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join } from "node:path";
+import { partialSibling } from "../util/files.js";
 import { digestBytes } from "./hash.js";
 import {
   type Algorithm,
@@ -101,5 +102,6 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
 
 /** A sibling temporary folder for building `target`, renamed into place when complete. */
 export function tempSibling(target: string): string {
-  return join(dirname(target), `.${target.split("/").pop()}.${randomBytes(6).toString("hex")}.partial`);
+  // `.NAME.PID.RANDOM.partial`: leftovers of killed processes in that folder are removed first.
+  return partialSibling(target);
 }

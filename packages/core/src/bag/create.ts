@@ -4,7 +4,7 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Writable } from "node:stream";
-import { fsInputError, UsageError } from "../errors.js";
+import { fsInputError, fsOutputError, UsageError } from "../errors.js";
 import { type BagSummary, buildTagFiles, newBagInfo, tempSibling, writeFileAtomic } from "./build.js";
 import { type HashJob, type HashProgress, hashFiles } from "./hash.js";
 import {
@@ -143,7 +143,13 @@ export async function hashPayload(
   const changed: string[] = [];
   results.forEach((r, i) => {
     const f = jobFiles[i]!;
-    if (!r.ok) throw fsInputError(`"${f.abs}"`, Object.assign(new Error(r.message), { code: r.code }));
+    if (!r.ok) {
+      const err = Object.assign(new Error(r.message), { code: r.code });
+      // A full or read-only disk fails the copy into the bag, not the read of the source.
+      if (o.copyRoot && ["ENOSPC", "EDQUOT", "EROFS"].includes(String(r.code)))
+        throw fsOutputError(`the bag's copy of "${f.rel}"`, err);
+      throw fsInputError(`"${f.abs}"`, err);
+    }
     if (r.bytes !== f.size) changed.push(f.rel);
     digests.set(`data/${f.rel}`, r.digests);
   });

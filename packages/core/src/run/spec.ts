@@ -6,6 +6,7 @@ import { parse as parseYaml } from "yaml";
 import type { Config } from "../__generated__/index.js";
 import { fsInputError, UsageError } from "../errors.js";
 import { validateDocument } from "../schema/validate.js";
+import { readInputText } from "../util/files.js";
 import type { TrackSpec } from "./track.js";
 
 export interface RunOptions {
@@ -36,9 +37,10 @@ export function readRunConfig(path: string, explicit: boolean): { config: Config
     if (explicit) throw new UsageError("input-missing", `--config "${path}" does not exist`);
     return { config: {}, baseDir: "." };
   }
+  const text = readInputText(path, `--config "${path}"`);
   let doc: unknown;
   try {
-    doc = parseYaml(fs.readFileSync(path, "utf8"));
+    doc = parseYaml(text);
   } catch (e) {
     throw new UsageError("bad-config", `${path} is not valid YAML: ${(e as Error).message}`, { cause: e });
   }
@@ -82,8 +84,8 @@ export function resolveRunSpec(
   if (network !== "bridge" && network !== "none")
     throw new UsageError("usage", `--network "${network}" must be bridge or none`);
   const seed = number(o.seed, "--seed") ?? cfg.seed;
-  if (seed !== undefined && !Number.isInteger(seed))
-    throw new UsageError("usage", `--seed "${o.seed}" must be a whole number`);
+  if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 4294967295))
+    throw new UsageError("usage", `--seed "${o.seed ?? seed}" must be a whole number from 0 to 4294967295`);
   const model = o.model || cfg.model;
   if (!model)
     throw new UsageError("usage", "no model name: pass --model NAME or set `model:` in track-run.yml");

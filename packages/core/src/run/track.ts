@@ -10,12 +10,13 @@ import type { RunManifest, RunStatus } from "../__generated__/index.js";
 import type { Materialized } from "../bag/materialize.js";
 import { safePath } from "../bag/paths.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
-import { fsInputError, TrackRunError, UsageError } from "../errors.js";
+import { TrackRunError, UsageError } from "../errors.js";
 import type { GitLedgerOptions } from "../ledger/git.js";
 import { openLedger } from "../ledger/open.js";
 import { canonicalDigest } from "../manifest/canonical.js";
 import type { BuildOptions, RunnerContext } from "../pin/env.js";
 import type { SignedRecord, SigningPlan } from "../sign/plan.js";
+import { newOrEmptyFolderProblem, readInputText } from "../util/files.js";
 import { SecretMasker } from "../util/secrets.js";
 import { parseGpuRequest } from "./executor.js";
 import { buildManifest, recordRun } from "./record.js";
@@ -94,12 +95,7 @@ export { newRunId } from "./stages.js";
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 function readParams(path: string): Record<string, unknown> {
-  let text: string;
-  try {
-    text = fs.readFileSync(path, "utf8");
-  } catch (e) {
-    throw fsInputError(`--params "${path}"`, e);
-  }
+  const text = readInputText(path, `--params "${path}"`);
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -140,11 +136,8 @@ function preflight(spec: TrackSpec): void {
   }
   if (spec.timeoutSeconds !== undefined && !(spec.timeoutSeconds > 0))
     problems.push("--timeout must be a positive number of seconds");
-  if (spec.outputs && fs.existsSync(spec.outputs) && fs.readdirSync(spec.outputs).length > 0) {
-    problems.push(
-      `--outputs "${spec.outputs}" is not empty; give a new or empty folder, so that only this run's files are recorded`,
-    );
-  }
+  const outputsProblem = spec.outputs ? newOrEmptyFolderProblem(spec.outputs, "--outputs") : undefined;
+  if (outputsProblem) problems.push(`${outputsProblem}, so that only this run's files are recorded`);
   if (problems.length) {
     throw new UsageError(
       "bad-run",
