@@ -10,9 +10,9 @@ import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type GitHubApiServer, startGitHubApi } from "../actions/github-api-server.js";
 import { runAction } from "../actions/test-harness.js";
 import { git } from "../packages/core/test/helpers.js";
+import { type GitHubApiServer, startGitHubApi } from "./servers/github-api-server.js";
 
 const root = new URL("..", import.meta.url).pathname;
 const dist = (name: string) => join(root, "dist", name, "index.js");

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ledgerProject } from "../../../packages/cli/test/ledger-project.js";
-import { type GitHubApiServer, startGitHubApi } from "../../github-api-server.js";
+import { type GitHubApiServer, startGitHubApi } from "../../../test/servers/github-api-server.js";
 import { runAction } from "../../test-harness.js";
 
 const dist = new URL("../../../dist/compare/index.js", import.meta.url).pathname;
