@@ -29,7 +29,10 @@ function expectRefused(r: CliResult, code: 1 | 2, input: string | RegExp): void 
   expect(crashSigns(r.stdout + r.stderr)).toBeUndefined();
   expect(r.code, r.stderr).toBe(code);
   const lines = r.stderr.trimEnd().split("\n");
-  expect(lines.slice(1).every((l) => l.startsWith("  ")), r.stderr).toBe(true);
+  expect(
+    lines.slice(1).every((l) => l.startsWith("  ")),
+    r.stderr,
+  ).toBe(true);
   if (typeof input === "string") expect(lines[0]).toContain(input);
   else expect(lines[0]).toMatch(input);
 }
