@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join } from "node:path";
 import { partialSibling } from "../util/files.js";
+import { writeFileExclusive } from "../util/safe-fs.js";
 import { digestBytes } from "./hash.js";
 import {
   type Algorithm,
@@ -93,11 +94,19 @@ export function newBagInfo(user: BagInfo, options: { softwareAgent: string; date
   return info;
 }
 
-/** Writes a file by a temporary name and renames it into place. */
+/**
+ * Writes a file by a temporary name (created exclusively, never through a link) and renames it
+ * into place (a rename replaces a link at `path`, never writes through it).
+ */
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const tmp = join(dirname(path), `.${randomBytes(6).toString("hex")}.tmp`);
-  fs.writeFileSync(tmp, data);
-  fs.renameSync(tmp, path);
+  writeFileExclusive(tmp, data);
+  try {
+    fs.renameSync(tmp, path);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 /** A sibling temporary folder for building `target`, renamed into place when complete. */

@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { fsInputError, fsOutputError, UsageError } from "../errors.js";
+import { mkdirNoFollow, writeFileExclusive } from "../util/safe-fs.js";
 import { type BagSummary, buildTagFiles, newBagInfo, tempSibling, writeFileAtomic } from "./build.js";
 import { type HashJob, type HashProgress, hashFiles } from "./hash.js";
 import {
@@ -215,17 +216,20 @@ export async function createBag(
     throw fsInputError(`the folder of --out "${out}"`, e);
   }
   const { files, warnings } = scanSource(src, "source", Boolean(options.followSymlinks));
+  // A new folder of our own (mkdir fails on anything already there, a link included); inside it,
+  // folders are made without following links and files are created exclusively.
   const tmp = tempSibling(dest);
+  fs.mkdirSync(tmp);
   try {
-    fs.mkdirSync(join(tmp, "data"), { recursive: true });
+    fs.mkdirSync(join(tmp, "data"));
     const dirs = new Set<string>();
     for (const f of files) {
       const i = f.rel.lastIndexOf("/");
       if (i > 0) dirs.add(f.rel.slice(0, i));
     }
-    for (const d of [...dirs].sort()) fs.mkdirSync(join(tmp, "data", d), { recursive: true });
+    for (const d of [...dirs].sort()) mkdirNoFollow(join(tmp, "data"), d);
     const { files: tags, summary } = await hashAndTag(files, options, join(tmp, "data"));
-    for (const [name, body] of tags) fs.writeFileSync(join(tmp, name), body);
+    for (const [name, body] of tags) writeFileExclusive(join(tmp, name), body);
     fs.renameSync(tmp, dest);
     return { ...summary, path: dest, warnings };
   } catch (e) {
@@ -286,7 +290,9 @@ export class BagWriter {
     private readonly options: CreateOptions,
   ) {
     this.tmp = tempSibling(dest);
-    fs.mkdirSync(join(this.tmp, "data"), { recursive: true });
+    fs.mkdirSync(dirname(this.tmp), { recursive: true });
+    fs.mkdirSync(this.tmp);
+    fs.mkdirSync(join(this.tmp, "data"));
   }
 
   static async open(path: string, options: CreateOptions = {}): Promise<BagWriter> {
@@ -306,7 +312,7 @@ export class BagWriter {
       throw new UsageError("duplicate-path", `"${relPath}" was already written to this bag`);
     this.payload.set(key, {});
     const target = join(this.tmp, key);
-    fs.mkdirSync(dirname(target), { recursive: true });
+    mkdirNoFollow(join(this.tmp, "data"), dirname(check.path));
     const hashes = this.algs.map((a) => createHash(a));
     const file = fs.createWriteStream(target, { flags: "wx", mode: 0o644 });
     let size = 0;
@@ -362,7 +368,7 @@ export class BagWriter {
         algorithms: this.algs,
         info,
       });
-      for (const [name, body] of files) fs.writeFileSync(join(this.tmp, name), body);
+      for (const [name, body] of files) writeFileExclusive(join(this.tmp, name), body);
       fs.renameSync(this.tmp, this.dest);
       return { ...summary, path: this.dest, warnings: [] };
     } catch (e) {

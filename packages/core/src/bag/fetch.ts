@@ -4,9 +4,16 @@
 import { createHash, type Hash } from "node:crypto";
 import { once } from "node:events";
 import * as fs from "node:fs";
-import { dirname, join, resolve, sep } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { UsageError } from "../errors.js";
+import { errnoCode, UsageError } from "../errors.js";
+import {
+  assertNoSymlinkBetween,
+  mkdirNoFollow,
+  openAppendNoFollow,
+  openExclusive,
+  writeFileExclusive,
+} from "../util/safe-fs.js";
 import { type BagSummary, buildTagFiles, newBagInfo, tempSibling } from "./build.js";
 import { isPayloadPath, safePath } from "./paths.js";
 import { locateBag, readDirContents, tagText } from "./read.js";
@@ -109,7 +116,7 @@ export async function fetchBag(bag: string, options: FetchOptions = {}): Promise
         const dest = join(root, entry.path);
         let attempts = 0;
         try {
-          ensureInside(root, dest);
+          prepareDestination(root, entry.path);
           await withRetries(options, () => {
             attempts++;
             return fetchOne(entry, dest, want);
@@ -129,14 +136,38 @@ export async function fetchBag(bag: string, options: FetchOptions = {}): Promise
   return report;
 }
 
-/** Refuses a destination whose real parent folder lies outside the bag (a symlinked folder, say). */
-function ensureInside(root: string, dest: string): void {
-  fs.mkdirSync(dirname(dest), { recursive: true });
-  const real = fs.realpathSync(dirname(dest));
-  const realRoot = fs.realpathSync(root);
-  if (real !== realRoot && !real.startsWith(realRoot + sep)) {
-    throw new Error(`${dest} would be written outside the bag (through a symbolic link)`);
+/**
+ * Makes the folders of `rel` (a payload path) inside the bag without following a link: every
+ * component is checked before any folder is made, and a link anywhere on the way, at the file or
+ * at its .part, refuses the entry (nothing is made or written outside the bag).
+ */
+function prepareDestination(root: string, rel: string): void {
+  mkdirNoFollow(root, dirname(rel));
+  assertNoSymlinkBetween(root, join(root, rel));
+  assertNoSymlinkBetween(root, join(root, `${rel}.part`));
+}
+
+/** The size of a partial download to resume from: 0 when there is none; a link or a non-file is refused. */
+function partSize(part: string): number {
+  let st: fs.Stats;
+  try {
+    st = fs.lstatSync(part);
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return 0;
+    throw e;
   }
+  if (!st.isFile())
+    throw new Error(
+      `${part} is a symbolic link or not a regular file; refusing to write through it: remove it`,
+    );
+  return st.size;
+}
+
+/** A new, empty .part file, created exclusively (O_EXCL|O_NOFOLLOW); an old partial file is replaced. */
+function freshPart(part: string): number {
+  partSize(part);
+  fs.rmSync(part, { force: true });
+  return openExclusive(part);
 }
 
 async function withRetries(o: FetchOptions, attempt: () => Promise<void>): Promise<void> {
@@ -163,7 +194,7 @@ async function fetchOne(
   const url = new URL(entry.url);
   if (url.protocol === "file:") {
     const hash = createHash(want.alg);
-    const out = fs.createWriteStream(part, { flags: "w" });
+    const out = fs.createWriteStream(part, { fd: freshPart(part) });
     let n = 0;
     for await (const chunk of fs.createReadStream(fileURLToPath(url)) as AsyncIterable<Buffer>) {
       hash.update(chunk);
@@ -176,12 +207,7 @@ async function fetchOne(
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new Error(`unsupported URL scheme ${url.protocol} (http, https and file are supported)`);
   }
-  let have = 0;
-  try {
-    have = fs.statSync(part).size;
-  } catch {
-    have = 0;
-  }
+  let have = partSize(part);
   if (entry.length !== undefined && have > entry.length) {
     fs.rmSync(part, { force: true });
     have = 0;
@@ -203,9 +229,10 @@ async function fetchOne(
   const resume = res.status === 206 && have > 0;
   const hash = createHash(want.alg);
   if (resume) {
-    for await (const chunk of fs.createReadStream(part) as AsyncIterable<Buffer>) hash.update(chunk);
+    const fd = fs.openSync(part, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    for await (const chunk of fs.createReadStream(part, { fd }) as AsyncIterable<Buffer>) hash.update(chunk);
   } else have = 0;
-  const out = fs.createWriteStream(part, { flags: resume ? "a" : "w" });
+  const out = fs.createWriteStream(part, { fd: resume ? openAppendNoFollow(part) : freshPart(part) });
   let n = have;
   try {
     if (res.body) {
@@ -341,10 +368,13 @@ export function createHoleyBag(
     info,
     fetch: files.map((f) => ({ url: f.url, length: f.length, path: `data/${f.path}` })),
   });
+  // A new folder of our own (mkdir fails on anything already there, a link included).
   const tmp = tempSibling(dest);
+  fs.mkdirSync(dirname(tmp), { recursive: true });
+  fs.mkdirSync(tmp);
   try {
-    fs.mkdirSync(join(tmp, "data"), { recursive: true });
-    for (const [name, body] of tags) fs.writeFileSync(join(tmp, name), body);
+    fs.mkdirSync(join(tmp, "data"));
+    for (const [name, body] of tags) writeFileExclusive(join(tmp, name), body);
     fs.renameSync(tmp, dest);
   } catch (e) {
     fs.rmSync(tmp, { recursive: true, force: true });

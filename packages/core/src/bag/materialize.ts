@@ -56,7 +56,22 @@ export async function materializeBag(
   fs.mkdirSync(join(o.cacheDir, "bags"), { recursive: true });
   const staging = tempSibling(cached);
   try {
-    fs.cpSync(resolve(path), staging, { recursive: true });
+    // A copy of regular files and folders only: a link in the holey bag could make the fetch
+    // below write outside the cache. errorOnExist/force: false: staging is a new folder of our own.
+    fs.cpSync(fs.realpathSync(resolve(path)), staging, {
+      recursive: true,
+      errorOnExist: true,
+      force: false,
+      filter: (src) => {
+        const st = fs.lstatSync(src);
+        if (st.isSymbolicLink())
+          throw new UsageError(
+            "link-in-path",
+            `holey bag "${path}" holds a symbolic link (${src}); track-run does not fetch through links: remove it`,
+          );
+        return true;
+      },
+    });
     const fetched = await fetchBag(staging, o.fetch ?? {});
     if (fetched.failed.length) {
       throw new CheckFailedError(
