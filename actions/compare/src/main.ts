@@ -11,6 +11,7 @@ import {
   workflowRunFromEnvironment,
 } from "@track-run/core/github";
 import { compareWithProduction, LedgerReader, openLedger, resolveRuns } from "@track-run/core/ledger";
+import { assertName } from "@track-run/core/names";
 import { describeRule } from "@track-run/core/policy";
 import { marker, renderReport } from "@track-run/core/report";
 import { readPolicyFile } from "@track-run/core/schema";
@@ -43,6 +44,9 @@ function readInputs(): Inputs {
     .split(/[\s,]+/)
     .filter(Boolean);
   if (runs.length === 0) throw new UsageError("usage", "input runs: name at least one run id");
+  for (const r of runs) if (!r.startsWith("commit:")) assertName("run", r, "input runs:");
+  const baseline = core.getInput("baseline") || "production";
+  if (baseline !== "production") assertName("run", baseline, "input baseline");
   const pr = core.getInput("pull-request") || String(context.payload.pull_request?.number ?? "");
   if (pr && !/^\d+$/.test(pr)) throw new UsageError("usage", `input pull-request: "${pr}" is not a number`);
   const sha =
@@ -51,7 +55,7 @@ function readInputs(): Inputs {
     process.env.GITHUB_SHA;
   return {
     runs,
-    baseline: core.getInput("baseline") || "production",
+    baseline,
     policy: core.getInput("policy"),
     ledger: core.getInput("ledger") || "dir:.track-run/ledger",
     trust: core.getInput("trust"),

@@ -2,6 +2,7 @@ import * as core from "@actions/core";
 import { UsageError } from "@track-run/core/errors";
 import { workflowRunFromEnvironment } from "@track-run/core/github";
 import { openLedger, type ProductionPointer, promoteRun, rollbackModel } from "@track-run/core/ledger";
+import { assertName } from "@track-run/core/names";
 import { describeRule } from "@track-run/core/policy";
 import { readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
@@ -26,7 +27,9 @@ function outputs(p: ProductionPointer): void {
 }
 
 async function run(): Promise<void> {
-  const model = core.getInput("model", { required: true });
+  const model = assertName("model", core.getInput("model", { required: true }), "input model");
+  const runInput = core.getInput("run");
+  if (runInput && !flag("rollback")) assertName("run", runInput, "input run");
   const ledger = await openLedger(core.getInput("ledger") || "dir:.track-run/ledger", ledgerOptions());
   const trust = loadTrust({
     trustedKeys: core.getMultilineInput("trusted-keys"),

@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import * as core from "@actions/core";
 import { workflowRunFromEnvironment } from "@track-run/core/github";
+import { assertName } from "@track-run/core/names";
 import { runnerFromEnvironment } from "@track-run/core/pin";
 import {
   readRunConfig,
@@ -117,7 +118,18 @@ async function writeSummary(r: TrackResult): Promise<void> {
   await s.write();
 }
 
+/** The names among the inputs, checked before anything else happens. */
+function checkNames(): void {
+  const model = core.getInput("model");
+  if (model) assertName("model", model, "input model");
+  for (const d of lines("data")) {
+    const i = d.indexOf("=");
+    if (i > 0) assertName("data", d.slice(0, i), "input data:");
+  }
+}
+
 async function run(): Promise<void> {
+  checkNames();
   const spec = readSpec(await signingPlan("the run"));
   const containers =
     spec.runtime === "docker"

@@ -1,5 +1,6 @@
 import { UsageError } from "@track-run/core/errors";
 import type { CompareOutcome, LedgerReader, RunRecord } from "@track-run/core/ledger";
+import { assertName } from "@track-run/core/names";
 import { describeRule } from "@track-run/core/policy";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
@@ -90,6 +91,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
         },
       ) =>
         run(f, async (out) => {
+          for (const r of runs) if (!r.startsWith("commit:")) assertName("run", r, "compare RUN");
+          if (f.baseline !== "production") assertName("run", f.baseline, "--baseline");
           const policy = (await readPolicy(f.policy, true))!;
           const reader = await openReader(f);
           const { compareWithProduction, resolveRuns } = await import("@track-run/core/ledger");
@@ -140,6 +143,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
         },
       ) =>
         run(f, async (out) => {
+          assertName("run", runId, "promote RUN");
+          assertName("model", f.model, "--model");
           const policy = (await readPolicy(f.policy, true))!;
           if (policy.model !== f.model)
             throw new UsageError("usage", `the policy is for model ${policy.model}, not ${f.model}`);
@@ -185,6 +190,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
     .action(
       (f: TrustFlags & { model: string; ledger?: string; key?: string; keyless?: boolean; json?: boolean }) =>
         run(f, async (out) => {
+          assertName("model", f.model, "--model");
           const store = await ledgerFor(f.ledger ?? readEnvironment().ledger);
           const { rollbackModel } = await import("@track-run/core/ledger");
           const p = await rollbackModel({
@@ -210,6 +216,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
     .addOption(jsonOption())
     .action((f: TrustFlags & { ledger?: string; model?: string; json?: boolean }) =>
       run(f, async (out) => {
+        if (f.model !== undefined) assertName("model", f.model, "--model");
         const reader = await openReader(f);
         const rows = await logRows(reader, f.model, out);
         const anyProduction = rows.some((r) => r.production);
@@ -243,7 +250,11 @@ export function registerLedger(program: Command, run: CommandRunner): void {
   )
     .addOption(jsonOption())
     .action((a: string, b: string, f: TrustFlags & { ledger?: string; json?: boolean }) =>
-      run(f, async (out) => diffCommand(a, b, f, out)),
+      run(f, async (out) => {
+        assertName("run", a, "diff RUN_A");
+        assertName("run", b, "diff RUN_B");
+        return diffCommand(a, b, f, out);
+      }),
     );
 
   withTrustOptions(

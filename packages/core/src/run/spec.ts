@@ -7,6 +7,7 @@ import type { Config } from "../__generated__/index.js";
 import { fsInputError, UsageError } from "../errors.js";
 import { validateDocument } from "../schema/validate.js";
 import { readInputText } from "../util/files.js";
+import { assertName } from "../util/names.js";
 import type { TrackSpec } from "./track.js";
 
 export interface RunOptions {
@@ -74,9 +75,12 @@ export function resolveRunSpec(
     ? o.data.map((d) => {
         const i = d.indexOf("=");
         if (i <= 0) throw new UsageError("usage", `--data "${d}" must be NAME=PATH`);
-        return { name: d.slice(0, i), path: d.slice(i + 1) };
+        return { name: assertName("data", d.slice(0, i), "--data"), path: d.slice(i + 1) };
       })
-    : Object.entries(cfg.data ?? {}).map(([name, path]) => ({ name, path: rel(path)! }));
+    : Object.entries(cfg.data ?? {}).map(([name, path]) => ({
+        name: assertName("data", name, "track-run.yml data"),
+        path: rel(path)!,
+      }));
   const runtime = o.runtime || cfg.runtime || "docker";
   if (runtime !== "docker" && runtime !== "host")
     throw new UsageError("usage", `--runtime "${runtime}" must be docker or host`);
@@ -89,6 +93,7 @@ export function resolveRunSpec(
   const model = o.model || cfg.model;
   if (!model)
     throw new UsageError("usage", "no model name: pass --model NAME or set `model:` in track-run.yml");
+  assertName("model", model, o.model ? "--model" : "track-run.yml model");
   // --runtime host given as a flag overrides the file's image or Dockerfile (run it here instead).
   const fileEnv = !(o.runtime === "host");
   const dockerfile = o.dockerfile || (fileEnv ? rel(cfg.dockerfile) : undefined);

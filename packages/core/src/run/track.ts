@@ -17,6 +17,7 @@ import { canonicalDigest } from "../manifest/canonical.js";
 import type { BuildOptions, RunnerContext } from "../pin/env.js";
 import type { SignedRecord, SigningPlan } from "../sign/plan.js";
 import { newOrEmptyFolderProblem, readInputText } from "../util/files.js";
+import { isName, NAME_RULE, quoteInput } from "../util/names.js";
 import { SecretMasker } from "../util/secrets.js";
 import { parseGpuRequest } from "./executor.js";
 import { buildManifest, recordRun } from "./record.js";
@@ -92,8 +93,6 @@ export interface TrackResult {
 
 export { newRunId } from "./stages.js";
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
 function readParams(path: string): Record<string, unknown> {
   const text = readInputText(path, `--params "${path}"`);
   let doc: unknown;
@@ -112,11 +111,10 @@ function preflight(spec: TrackSpec): void {
   const problems: string[] = [];
   if (!spec.command.length)
     problems.push("no command to run: give it after --, or as `command:` in track-run.yml");
-  if (!NAME.test(spec.model)) problems.push(`model "${spec.model}" must be letters, digits, ".", "_" or "-"`);
+  if (!isName(spec.model)) problems.push(`model ${quoteInput(spec.model)} is not a model name: ${NAME_RULE}`);
   const names = new Set<string>();
   for (const d of spec.data) {
-    if (!NAME.test(d.name))
-      problems.push(`--data ${d.name}=…: the name must be letters, digits, ".", "_" or "-"`);
+    if (!isName(d.name)) problems.push(`--data ${quoteInput(d.name)} is not a data name: ${NAME_RULE}`);
     if (names.has(d.name)) problems.push(`--data ${d.name} is given twice`);
     names.add(d.name);
     if (!fs.existsSync(d.path)) problems.push(`--data ${d.name}=${d.path}: "${d.path}" does not exist`);

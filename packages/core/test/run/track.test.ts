@@ -248,7 +248,7 @@ describe.skipIf(!dockerUp)("track a run on the real engine", () => {
     expect(err.exitCode).toBe(2);
     expect(err.details).toEqual([
       '--data train=/nonexistent/train: "/nonexistent/train" does not exist',
-      '--data bad name=…: the name must be letters, digits, ".", "_" or "-"',
+      `--data "bad name" is not a data name: use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters`,
       '--gpus "lots" must be none, all, a count, or GPU indexes/UUIDs separated by commas',
       "--timeout must be a positive number of seconds",
     ]);
