@@ -14,3 +14,14 @@ export * from "./run/index.js";
 export * from "./schema/index.js";
 export * from "./sign/index.js";
 export { loadCommonJs } from "./util/interop.js";
+export {
+  assertName,
+  assertOutputPath,
+  isName,
+  isOutputPath,
+  NAME_PATTERN,
+  NAME_RULE,
+  type NameKind,
+  OUTPUT_PATH_RULE,
+  outputPathProblem,
+} from "./util/names.js";
