@@ -64,6 +64,39 @@ describe("ledger commands", () => {
   });
 });
 
+describe("a ledger that cannot take a record", () => {
+  it.each([
+    "dir:/proc/x",
+    "dir:/etc/hostname/x",
+  ])("%s is refused (exit 2) before the training runs", (ledger) => {
+    const dir = mkdtempSync(join(tmpdir(), "track-run-badledger-"));
+    const r = spawnSync(
+      process.execPath,
+      [
+        bin,
+        "run",
+        "--model",
+        "m",
+        "--runtime",
+        "host",
+        "--unsigned",
+        "--allow-no-git",
+        "--ledger",
+        ledger,
+        "--",
+        "sh",
+        "-c",
+        "echo TRAINING RAN",
+      ],
+      { cwd: dir, encoding: "utf8", timeout: 30_000 },
+    );
+    rmSync(dir, { recursive: true, force: true });
+    expect(r.status, r.stderr).toBe(2);
+    expect(r.stderr).toContain(`ledger "${ledger}"`);
+    expect(r.stdout + r.stderr).not.toContain("TRAINING RAN");
+  });
+});
+
 function head(dir: string): string {
   return spawnSync("git", ["-C", dir, "rev-parse", "HEAD"], { encoding: "utf8" }).stdout.trim();
 }

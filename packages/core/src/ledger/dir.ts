@@ -6,7 +6,7 @@
 // is created exclusively before it is renamed or linked into place.
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { CheckFailedError, fsInputError, UsageError } from "../errors.js";
 import { type LedgerSnapshot, type LedgerStore, type ProductionPointer, promotionFileName } from "./types.js";
 
@@ -126,6 +126,10 @@ export class DirLedger implements LedgerStore {
     this.uri = `dir:${path}`;
   }
 
+  async ready(): Promise<void> {
+    this.folder("runs");
+  }
+
   async snapshot(): Promise<LedgerSnapshot> {
     try {
       const st = fs.statSync(this.root);
@@ -161,7 +165,9 @@ export class DirLedger implements LedgerStore {
       }
       if (!st) {
         try {
-          fs.mkdirSync(dir, { recursive: i === 0 });
+          // One folder at a time: Node's recursive mkdir spins forever under /proc.
+          if (i === 0) mkdirParents(dir);
+          fs.mkdirSync(dir);
         } catch (e) {
           if ((e as NodeJS.ErrnoException).code !== "EEXIST")
             throw fsInputError(`ledger "${this.uri}" (${dir})`, e, "give a writable folder (dir:PATH)");
@@ -264,6 +270,16 @@ export class DirLedger implements LedgerStore {
     this.sweep(join(this.root, "models", model));
     this.sweep(join(this.root, "models", model, "promotions"));
   }
+}
+
+/** Makes the missing folders above `dir`, from the top down, one mkdir(2) each. */
+function mkdirParents(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dirname(dir); !fs.existsSync(d); d = dirname(d)) {
+    missing.unshift(d);
+    if (d === dirname(d)) break;
+  }
+  for (const d of missing) fs.mkdirSync(d);
 }
 
 function isLink(path: string): boolean {

@@ -227,6 +227,10 @@ export class GitLedger implements LedgerStore {
     }
   }
 
+  async ready(): Promise<void> {
+    await this.fetchTip();
+  }
+
   async snapshot(): Promise<LedgerSnapshot> {
     const tip = await this.fetchTip();
     const { git } = await this.lib();

@@ -44,6 +44,8 @@ export interface LedgerSnapshot {
 
 export interface LedgerStore {
   readonly uri: string;
+  /** Checks, before a run starts, that the ledger can take its record (a folder made, a remote reached). */
+  ready(): Promise<void>;
   /** A consistent view of the ledger now (a git: ledger is fetched once for it). */
   snapshot(): Promise<LedgerSnapshot>;
   /** Records a run's files; returns where they are. Refuses to overwrite a run. */

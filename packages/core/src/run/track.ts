@@ -163,6 +163,8 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
   const onStep = ctx.onStep ?? (() => undefined);
   const step = (m: string) => onStep(mask(m));
   try {
+    // A ledger that cannot take the record is refused before anything runs.
+    await ledger.ready();
     step("pinning code, data and environment");
     const pinned = await pinInputs(spec, ctx, repo, gpus, step);
     const prepared = prepareRun(spec, ctx, repo, pinned, params, now());
