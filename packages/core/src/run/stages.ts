@@ -21,6 +21,7 @@ import { walkTree } from "../bag/walk.js";
 import { TrackRunError, UsageError } from "../errors.js";
 import { pinCode } from "../pin/code.js";
 import { pinEnvironment } from "../pin/env.js";
+import { OUTPUT_PATH_RULE, outputPathProblem, quoteInput } from "../util/names.js";
 import { isSecretName, looksSecret, MASK, SecretMasker, secretsOf } from "../util/secrets.js";
 import { protectTrackRunFolder, trackRunFolderOf } from "../util/track-run-folder.js";
 import { DockerExecutor } from "./docker-executor.js";
@@ -372,21 +373,33 @@ export async function collectRun(
   if (outcome.exitCode !== undefined) status.exitCode = outcome.exitCode;
   status.logTailDigest = createHash("sha256").update(executed.tail).digest("hex");
   status.logDigest = createHash("sha256").update(fs.readFileSync(executed.logPath)).digest("hex");
+  const hashed = await hashOutputs(outputs);
   return {
     metrics: { final: metrics.final, ...(metrics.curves.length ? { curves: metrics.curves } : {}) },
-    outputs: await hashOutputs(outputs),
+    outputs: hashed.outputs,
     status,
-    warnings: metrics.problems,
+    warnings: [...metrics.problems, ...hashed.refused],
   };
 }
 
-async function hashOutputs(dir: string): Promise<RunManifest["outputs"]> {
+/**
+ * Every output file, hashed. A file whose name is not an output name (a backslash, a control
+ * character: see util/names.ts) is left out of the signed outputs, with a warning naming it.
+ */
+async function hashOutputs(dir: string): Promise<{ outputs: RunManifest["outputs"]; refused: string[] }> {
   const walked = walkTree(dir);
+  const refused: string[] = [];
+  const files = walked.files.filter((f) => {
+    const problem = outputPathProblem(f.rel);
+    if (problem)
+      refused.push(`output ${quoteInput(f.rel)} is not recorded: its name ${problem}; ${OUTPUT_PATH_RULE}`);
+    return !problem;
+  });
   const results = await hashFiles(
-    walked.files.map((f) => ({ path: f.abs, size: f.size })),
+    files.map((f) => ({ path: f.abs, size: f.size })),
     ["sha256"],
   );
-  return walked.files.map((f, i) => {
+  const outputs = files.map((f, i) => {
     const r = results[i]!;
     if (!r.ok)
       throw new TrackRunError("output-unreadable", `output ${f.rel} cannot be read: ${r.message}`, {
@@ -394,4 +407,5 @@ async function hashOutputs(dir: string): Promise<RunManifest["outputs"]> {
       });
     return { path: f.rel, sha256: r.digests.sha256!, size: r.bytes };
   });
+  return { outputs, refused };
 }
