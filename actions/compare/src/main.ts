@@ -80,7 +80,9 @@ async function run(): Promise<void> {
   const outcome = await compareWithProduction({
     reader,
     policy,
-    candidates: await resolveRuns(reader, policy.model, inputs.runs),
+    candidates: await resolveRuns(reader, policy.model, inputs.runs, {
+      verifiedOnly: Boolean(policy.provenance?.signed),
+    }),
     baseline: inputs.baseline,
     repo: ".",
     cacheDir: defaultCacheDir(),

@@ -10,21 +10,33 @@ export interface Output {
   warn(line: string): void;
 }
 
+/**
+ * Text for a terminal: control characters (a carriage return, an escape sequence, a bell) from a
+ * record, a file name or a message are shown escaped (`\x1b`), so nothing read from a ledger can
+ * move the cursor, rewrite a line or retitle the window. Newlines and tabs stay.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+  );
+}
+
 export function makeOutput(json: boolean, stdout = process.stdout, stderr = process.stderr): Output {
   return {
     json,
     result(value, text) {
       if (json) stdout.write(`${JSON.stringify(value, null, 2)}\n`);
       else {
-        const t = text();
+        const t = terminalSafe(text());
         if (t) stdout.write(t.endsWith("\n") ? t : `${t}\n`);
       }
     },
     info(line) {
-      stderr.write(`${line}\n`);
+      stderr.write(`${terminalSafe(line)}\n`);
     },
     warn(line) {
-      stderr.write(`warning: ${line}\n`);
+      stderr.write(`warning: ${terminalSafe(line)}\n`);
     },
   };
 }
@@ -39,8 +51,8 @@ export function reportError(thrown: unknown, json: boolean): number {
         `${JSON.stringify({ ok: false, error: { code: e.code, message: e.message, details: e.details } }, null, 2)}\n`,
       );
     }
-    process.stderr.write(`track-run: ${e.message}\n`);
-    for (const d of e.details) process.stderr.write(`  ${d}\n`);
+    process.stderr.write(`track-run: ${terminalSafe(e.message)}\n`);
+    for (const d of e.details) process.stderr.write(`  ${terminalSafe(d)}\n`);
     return e.exitCode;
   }
   process.stderr.write(

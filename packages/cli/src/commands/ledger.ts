@@ -4,7 +4,7 @@ import { assertName } from "@track-run/core/names";
 import { describeRule } from "@track-run/core/policy";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
-import type { Output } from "../output.js";
+import { type Output, terminalSafe } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
 import { ledgerFor, readerFor, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
@@ -99,7 +99,9 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           const outcome = await compareWithProduction({
             reader,
             policy,
-            candidates: await resolveRuns(reader, policy.model, runs),
+            candidates: await resolveRuns(reader, policy.model, runs, {
+              verifiedOnly: Boolean(policy.provenance?.signed),
+            }),
             baseline: f.baseline,
             repo: ".",
             cacheDir: cacheDirFor(),
@@ -108,7 +110,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           if (f.markdown) {
             const { renderReport } = await import("@track-run/core/report");
             process.stdout.write(
-              `${renderReport({ verdict: outcome.verdict, ...(outcome.diff ? { diff: outcome.diff } : {}), history: outcome.history, candidateSeeds: outcome.seeds })}\n`,
+              `${terminalSafe(renderReport({ verdict: outcome.verdict, ...(outcome.diff ? { diff: outcome.diff } : {}), history: outcome.history, candidateSeeds: outcome.seeds }))}\n`,
             );
           } else out.result(outcome, () => verdictText(outcome));
           return outcome.verdict.pass ? 0 : 1;

@@ -6,7 +6,13 @@
 import { CheckFailedError } from "../errors.js";
 import { PROMOTION_PREDICATE_TYPE } from "../sign/statement.js";
 import { checkSignature, payloadDigest, type SignatureVerdict, sha256Hex, type Trust } from "./records.js";
-import { type LedgerSnapshot, PROMOTION_FILE, type ProductionPointer, promotionFileName } from "./types.js";
+import {
+  type LedgerSnapshot,
+  PROMOTION_COPY,
+  PROMOTION_FILE,
+  type ProductionPointer,
+  promotionFileName,
+} from "./types.js";
 
 export interface Promotion {
   pointer: ProductionPointer;
@@ -53,6 +59,45 @@ function pointerProblems(p: Partial<ProductionPointer>, model: string, seq: numb
   return out;
 }
 
+/**
+ * A model with no promotion record: unless a run folder holds a signed copy of one (then the
+ * history was deleted, and production cannot be known).
+ */
+async function refuseDeletedHistory(
+  s: LedgerSnapshot,
+  model: string,
+  trust: Trust,
+  memo: Map<string, Promise<SignatureVerdict>>,
+): Promise<void> {
+  for (const runId of await s.listRuns()) {
+    const copies = ((await s.listRunFiles(runId)) ?? []).filter((n) => PROMOTION_COPY.exec(n)?.[1] === model);
+    for (const name of copies) {
+      const body = await s.readRunFile(runId, name).catch(() => undefined);
+      let doc: unknown;
+      try {
+        doc = body ? JSON.parse(body.toString("utf8")) : undefined;
+      } catch {
+        continue;
+      }
+      const v = await checkSignature(
+        doc,
+        trust,
+        PROMOTION_PREDICATE_TYPE,
+        s.describe(`runs/${runId}/${name}`),
+        memo,
+      );
+      const p = v.statement?.predicate as unknown as Partial<ProductionPointer> | undefined;
+      if (v.trust === "verified" && p?.model === model && p.runId === runId)
+        throw broken(
+          s,
+          model,
+          "promotions",
+          `the model has no promotion record, but ${s.describe(`runs/${runId}/${name}`)} is a signed copy of its promotion #${p.seq}: the history was deleted`,
+        );
+    }
+  }
+}
+
 /** The verified promotion history of a model; throws (exit 1, naming the file) when it is broken. */
 export async function verifyChain(
   s: LedgerSnapshot,
@@ -60,7 +105,13 @@ export async function verifyChain(
   trust: Trust,
   memo: Map<string, Promise<SignatureVerdict>>,
 ): Promise<ProductionChain> {
-  const names = await s.listPromotionFiles(model);
+  let names: string[];
+  try {
+    names = await s.listPromotionFiles(model);
+  } catch (e) {
+    throw broken(s, model, "promotions", (e as Error).message);
+  }
+  if (!names.some((n) => PROMOTION_FILE.test(n))) await refuseDeletedHistory(s, model, trust, memo);
   const numbered = names
     .map((n) => ({ n, m: PROMOTION_FILE.exec(n) }))
     .filter((x): x is { n: string; m: RegExpExecArray } => Boolean(x.m))

@@ -8,7 +8,13 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { CheckFailedError, fsInputError, UsageError } from "../errors.js";
-import { type LedgerSnapshot, type LedgerStore, type ProductionPointer, promotionFileName } from "./types.js";
+import {
+  type LedgerSnapshot,
+  type LedgerStore,
+  type ProductionPointer,
+  promotionCopyName,
+  promotionFileName,
+} from "./types.js";
 
 /** Largest record file read from a ledger (a log may be large; nothing else is). */
 const MAX_FILE_BYTES = 256 * 1024 * 1024;
@@ -96,9 +102,20 @@ class DirSnapshot implements LedgerSnapshot {
   }
 
   async listPromotionFiles(model: string): Promise<string[]> {
-    return listPlainDir(join(this.root, "models", model, "promotions"))
-      .map((e) => e.name)
-      .sort();
+    // A model's folders are real folders or absent: a file or a link in their place is damage.
+    for (const dir of ["models", join("models", model), join("models", model, "promotions")]) {
+      let st: fs.Stats;
+      try {
+        st = fs.lstatSync(join(this.root, dir));
+      } catch {
+        return [];
+      }
+      if (!st.isDirectory())
+        throw new UnreadableRecordFile(
+          `${join(this.root, dir)} is ${st.isSymbolicLink() ? "a symbolic link" : "not a folder"}`,
+        );
+    }
+    return fs.readdirSync(join(this.root, "models", model, "promotions")).sort();
   }
 
   async readModelFile(model: string, path: string): Promise<Buffer | undefined> {
@@ -249,6 +266,10 @@ export class DirLedger implements LedgerStore {
     // 3. The cache, then the pending name goes (a kill before this leaves it as the sign of step 2).
     this.writeProduction(model, pointer);
     fs.rmSync(pending, { force: true });
+    // 4. A copy beside the promoted run: the sign that the model has a history, should its folder go.
+    await this.putRunFile(pointer.runId, promotionCopyName(model, pointer.seq), record).catch(
+      () => undefined,
+    );
     return true;
   }
 

@@ -9,7 +9,13 @@ import { join } from "node:path";
 import type { HttpClient } from "isomorphic-git";
 import { UsageError } from "../errors.js";
 import { fetchHttp } from "./http.js";
-import { type LedgerSnapshot, type LedgerStore, type ProductionPointer, promotionFileName } from "./types.js";
+import {
+  type LedgerSnapshot,
+  type LedgerStore,
+  type ProductionPointer,
+  promotionCopyName,
+  promotionFileName,
+} from "./types.js";
 
 type Git = typeof import("isomorphic-git");
 type Http = HttpClient;
@@ -259,6 +265,7 @@ export class GitLedger implements LedgerStore {
         return [
           { path: file, body: record },
           { path: `models/${model}/production.json`, body: `${JSON.stringify(pointer, null, 2)}\n` },
+          { path: `runs/${pointer.runId}/${promotionCopyName(model, pointer.seq)}`, body: record },
         ];
       });
       return true;
@@ -342,6 +349,11 @@ class GitSnapshot implements LedgerSnapshot {
   }
 
   async listPromotionFiles(model: string): Promise<string[]> {
+    for (const path of ["models", `models/${model}`, `models/${model}/promotions`]) {
+      const e = await this.entry(path);
+      if (!e) return [];
+      if (e.type !== "tree") throw new Error(`${this.describe(path)} is not a folder`);
+    }
     return ((await this.list(`models/${model}/promotions`)) ?? []).map((e) => e.path).sort();
   }
 

@@ -82,6 +82,7 @@ export async function resolveRuns(
   reader: LedgerReader,
   model: string,
   refs: readonly string[],
+  o: { verifiedOnly?: boolean } = {},
 ): Promise<string[]> {
   const out: string[] = [];
   for (const ref of refs) {
@@ -92,18 +93,21 @@ export async function resolveRuns(
     const sha = ref.slice("commit:".length).toLowerCase();
     if (!/^[0-9a-f]{7,40}$/.test(sha)) throw new UsageError("usage", `"${ref}" must be commit:SHA (hex)`);
     const production = (await reader.production(model)).head?.pointer.runId;
-    const found = (await reader.runs())
-      .filter(
-        (r) =>
-          r.trust !== "damaged" &&
-          r.manifest?.model === model &&
-          r.manifest.code.commit?.startsWith(sha) &&
-          !r.manifest.links?.reproductionOf &&
-          r.runId !== production,
-      )
-      .map((r) => r.runId);
+    const atCommit = (await reader.runs()).filter(
+      (r) =>
+        r.trust !== "damaged" &&
+        r.manifest?.model === model &&
+        r.manifest.code.commit?.startsWith(sha) &&
+        !r.manifest.links?.reproductionOf &&
+        r.runId !== production,
+    );
+    // Under a policy that asks for signatures, an unverified run planted at the commit is no candidate.
+    const found = atCommit.filter((r) => !o.verifiedOnly || r.trust === "verified").map((r) => r.runId);
     if (found.length === 0)
-      throw new UsageError("no-such-run", `no run of ${model} at commit ${sha} in ${reader.uri}`);
+      throw new UsageError(
+        "no-such-run",
+        `no ${o.verifiedOnly ? "verified " : ""}run of ${model} at commit ${sha} in ${reader.uri}${atCommit.length ? ` (${atCommit.map((r) => `${r.runId} is ${r.trust}`).join(", ")})` : ""}`,
+      );
     out.push(...found);
   }
   return [...new Set(out)];

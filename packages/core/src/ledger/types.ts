@@ -71,3 +71,13 @@ export function promotionFileName(seq: number): string {
 }
 
 export const PROMOTION_FILE = /^(\d{6})\.sigstore\.json$/;
+
+/**
+ * A copy of a promotion record kept in the promoted run's folder (runs/<run>/), the sign that a
+ * model has a promotion history should its models/<model>/ folder be deleted.
+ */
+export function promotionCopyName(model: string, seq: number): string {
+  return `promotion-${model}-${String(seq).padStart(6, "0")}.sigstore.json`;
+}
+
+export const PROMOTION_COPY = /^promotion-(.+)-(\d{6})\.sigstore\.json$/;
