@@ -171,12 +171,10 @@ describe("actions/compare (bundled) against the local GitHub API", () => {
     expect(body).toMatch(
       /\n\n… truncated to fit GitHub's 65536-character limit; the full report is in the step summary: https:\/\/github\.com\/acme\/models\/actions\/runs\/4242\.$/,
     );
-    expect(body).toMatch(
-      /\| m\d{4} \(lower\) \| 1 \| 1 \| 0 \| 0% \| = same \| ✅ pass \|\n\n… truncated/,
-    );
+    expect(body).toMatch(/\| m\d{4} \(lower\) \| 1 \| 1 \| 0 \| 0% \| = same \| ✅ pass \|\n\n… truncated/);
     expect(r.summary.length).toBeGreaterThan(65_536);
     expect(r.summary).toContain("| m1399 (lower) |");
-    // Production is the first promotion: no chart says nothing yet.
+    // Production is the first promotion: no chart yet (one point says nothing).
     expect(r.summary).not.toContain("```mermaid");
     expect(r.summary).toContain("_No chart yet: production is this model's first promotion.");
     expect(api.violations).toEqual([]);
