@@ -2160,9 +2160,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve4, reject) => {
+          return new Promise((resolve6, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve4(data);
+              return err ? reject(err) : resolve6(data);
             });
           });
         }
@@ -2200,12 +2200,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve4, reject) => {
+          return new Promise((resolve6, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve4(data);
+              ) : resolve6(data);
             });
           });
         }
@@ -4472,8 +4472,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise = new Promise((resolve4, reject) => {
-        res = resolve4;
+      const promise = new Promise((resolve6, reject) => {
+        res = resolve6;
         rej = reject;
       });
       return { promise, resolve: res, reject: rej };
@@ -5785,7 +5785,7 @@ var require_client_h1 = __commonJS({
       kResume,
       kHTTPContext
     } = require_symbols();
-    var constants4 = require_constants2();
+    var constants6 = require_constants2();
     var EMPTY_BUF = Buffer.alloc(0);
     var FastBuffer = Buffer[Symbol.species];
     var addListener = util.addListener;
@@ -5860,7 +5860,7 @@ var require_client_h1 = __commonJS({
       constructor(client, socket, { exports: exports2 }) {
         assert(Number.isFinite(client[kMaxHeadersSize]) && client[kMaxHeadersSize] > 0);
         this.llhttp = exports2;
-        this.ptr = this.llhttp.llhttp_alloc(constants4.TYPE.RESPONSE);
+        this.ptr = this.llhttp.llhttp_alloc(constants6.TYPE.RESPONSE);
         this.client = client;
         this.socket = socket;
         this.timeout = null;
@@ -5955,11 +5955,11 @@ var require_client_h1 = __commonJS({
             currentBufferRef = null;
           }
           const offset = llhttp.llhttp_get_error_pos(this.ptr) - currentBufferPtr;
-          if (ret !== constants4.ERROR.OK) {
+          if (ret !== constants6.ERROR.OK) {
             const body = data.subarray(offset);
-            if (ret === constants4.ERROR.PAUSED_UPGRADE) {
+            if (ret === constants6.ERROR.PAUSED_UPGRADE) {
               this.onUpgrade(body);
-            } else if (ret === constants4.ERROR.PAUSED) {
+            } else if (ret === constants6.ERROR.PAUSED) {
               this.paused = true;
               socket.unshift(body);
             } else {
@@ -5982,10 +5982,10 @@ var require_client_h1 = __commonJS({
         } finally {
           currentParser = null;
         }
-        if (ret === constants4.ERROR.OK) {
+        if (ret === constants6.ERROR.OK) {
           return null;
         }
-        if (ret === constants4.ERROR.PAUSED || ret === constants4.ERROR.PAUSED_UPGRADE) {
+        if (ret === constants6.ERROR.PAUSED || ret === constants6.ERROR.PAUSED_UPGRADE) {
           this.paused = true;
           return null;
         }
@@ -6002,7 +6002,7 @@ var require_client_h1 = __commonJS({
           const len = new Uint8Array(llhttp.memory.buffer, ptr).indexOf(0);
           message = "Response does not match the HTTP/1.1 protocol (" + Buffer.from(llhttp.memory.buffer, ptr, len).toString() + ")";
         }
-        return new HTTPParserError(message, constants4.ERROR[ret], data);
+        return new HTTPParserError(message, constants6.ERROR[ret], data);
       }
       destroy() {
         assert(this.ptr != null);
@@ -6182,7 +6182,7 @@ var require_client_h1 = __commonJS({
           socket[kBlocking] = false;
           client[kResume]();
         }
-        return pause ? constants4.ERROR.PAUSED : 0;
+        return pause ? constants6.ERROR.PAUSED : 0;
       }
       onBody(buf) {
         const { client, socket, statusCode, maxResponseSize } = this;
@@ -6204,7 +6204,7 @@ var require_client_h1 = __commonJS({
         }
         this.bytesRead += buf.length;
         if (request.onData(buf) === false) {
-          return constants4.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         }
       }
       onMessageComplete() {
@@ -6240,13 +6240,13 @@ var require_client_h1 = __commonJS({
         if (socket[kWriting]) {
           assert(client[kRunning] === 0);
           util.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (!shouldKeepAlive) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (socket[kReset] && client[kRunning] === 0) {
           util.destroy(socket, new InformationalError("reset"));
-          return constants4.ERROR.PAUSED;
+          return constants6.ERROR.PAUSED;
         } else if (client[kPipelining] == null || client[kPipelining] === 1) {
           setImmediate(() => client[kResume]());
         } else {
@@ -6724,12 +6724,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve4, reject) => {
+      const waitForDrain = () => new Promise((resolve6, reject) => {
         assert(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve4;
+          callback = resolve6;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -7399,12 +7399,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve4, reject) => {
+      const waitForDrain = () => new Promise((resolve6, reject) => {
         assert(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve4;
+          callback = resolve6;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7883,16 +7883,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve4) => {
+        return new Promise((resolve6) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve4;
+            this[kClosedResolve] = resolve6;
           } else {
-            resolve4(null);
+            resolve6(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve4) => {
+        return new Promise((resolve6) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request = requests[i];
@@ -7903,7 +7903,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve4(null);
+            resolve6(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7954,7 +7954,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve4, reject) => {
+        const socket = await new Promise((resolve6, reject) => {
           client[kConnector]({
             host,
             hostname,
@@ -7966,7 +7966,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve4(socket2);
+              resolve6(socket2);
             }
           });
         });
@@ -8302,8 +8302,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c) => c.close()));
         } else {
-          await new Promise((resolve4) => {
-            this[kClosedResolve] = resolve4;
+          await new Promise((resolve6) => {
+            this[kClosedResolve] = resolve6;
           });
         }
       }
@@ -9572,7 +9572,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve4, reject) => {
+        return await new Promise((resolve6, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError());
           }
@@ -9585,7 +9585,7 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve4(null);
+              resolve6(null);
             }
           }).on("error", noop).on("data", function(chunk) {
             limit -= chunk.length;
@@ -9604,7 +9604,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert(!stream[kConsume]);
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve6, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9621,7 +9621,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve4,
+              resolve: resolve6,
               reject,
               length: 0,
               body: []
@@ -9691,18 +9691,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve: resolve4, stream, length } = consume2;
+      const { type, body, resolve: resolve6, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve4(chunksDecode(body, length));
+          resolve6(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve4(JSON.parse(chunksDecode(body, length)));
+          resolve6(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve4(chunksConcat(body, length).buffer);
+          resolve6(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve4(new Blob(body, { type: stream[kContentType] }));
+          resolve6(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve4(chunksConcat(body, length));
+          resolve6(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9959,9 +9959,9 @@ var require_api_request = __commonJS({
     };
     function request(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve6, reject) => {
           request.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve4(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -10184,9 +10184,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve6, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve4(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -10471,9 +10471,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve6, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve4(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -10565,9 +10565,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve4, reject) => {
+        return new Promise((resolve6, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve4(data);
+            return err ? reject(err) : resolve6(data);
           });
         });
       }
@@ -14430,7 +14430,7 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url = requestCurrentURL(request);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve4, reject) => agent.dispatch(
+        return new Promise((resolve6, reject) => agent.dispatch(
           {
             path: url.pathname + url.search,
             origin: url.origin,
@@ -14506,7 +14506,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable({ read: resume });
               const onError = this.onError.bind(this);
-              resolve4({
+              resolve6({
                 status,
                 statusText,
                 headersList,
@@ -14549,7 +14549,7 @@ var require_fetch = __commonJS({
               for (let i = 0; i < rawHeaders.length; i += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i]), rawHeaders[i + 1].toString("latin1"), true);
               }
-              resolve4({
+              resolve6({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -18290,8 +18290,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms) {
-      return new Promise((resolve4) => {
-        setTimeout(resolve4, ms).unref();
+      return new Promise((resolve6) => {
+        setTimeout(resolve6, ms).unref();
       });
     }
     module.exports = {
@@ -20393,8 +20393,8 @@ var require_streamx = __commonJS({
             return this;
           },
           next() {
-            return new Promise(function(resolve4, reject) {
-              promiseResolve = resolve4;
+            return new Promise(function(resolve6, reject) {
+              promiseResolve = resolve6;
               promiseReject = reject;
               const data = stream.read();
               if (data !== null) ondata(data);
@@ -20427,11 +20427,11 @@ var require_streamx = __commonJS({
         }
         function destroy(err) {
           stream.destroy(err);
-          return new Promise((resolve4, reject) => {
-            if (stream._duplexState & DESTROYED) return resolve4({ value: void 0, done: true });
+          return new Promise((resolve6, reject) => {
+            if (stream._duplexState & DESTROYED) return resolve6({ value: void 0, done: true });
             stream.once("close", function() {
               if (err) reject(err);
-              else resolve4({ value: void 0, done: true });
+              else resolve6({ value: void 0, done: true });
             });
           });
         }
@@ -20475,8 +20475,8 @@ var require_streamx = __commonJS({
         const writes = pending + (ws._duplexState & WRITE_WRITING ? 1 : 0);
         if (writes === 0) return Promise.resolve(true);
         if (state.drains === null) state.drains = [];
-        return new Promise((resolve4) => {
-          state.drains.push({ writes, resolve: resolve4 });
+        return new Promise((resolve6) => {
+          state.drains.push({ writes, resolve: resolve6 });
         });
       }
       write(data) {
@@ -20581,10 +20581,10 @@ var require_streamx = __commonJS({
       cb(null);
     }
     function pipelinePromise(...streams) {
-      return new Promise((resolve4, reject) => {
+      return new Promise((resolve6, reject) => {
         return pipeline2(...streams, (err) => {
           if (err) return reject(err);
-          resolve4();
+          resolve6();
         });
       });
     }
@@ -21254,16 +21254,16 @@ var require_extract = __commonJS({
           entryCallback = null;
           cb(err);
         }
-        function onnext(resolve4, reject) {
+        function onnext(resolve6, reject) {
           if (error2) {
             return reject(error2);
           }
           if (entryStream) {
-            resolve4({ value: entryStream, done: false });
+            resolve6({ value: entryStream, done: false });
             entryStream = null;
             return;
           }
-          promiseResolve = resolve4;
+          promiseResolve = resolve6;
           promiseReject = reject;
           consumeCallback(null);
           if (extract2._finished && promiseResolve) {
@@ -21291,11 +21291,11 @@ var require_extract = __commonJS({
         function destroy(err) {
           extract2.destroy(err);
           consumeCallback(err);
-          return new Promise((resolve4, reject) => {
-            if (extract2.destroyed) return resolve4({ value: void 0, done: true });
+          return new Promise((resolve6, reject) => {
+            if (extract2.destroyed) return resolve6({ value: void 0, done: true });
             extract2.once("close", function() {
               if (err) reject(err);
-              else resolve4({ value: void 0, done: true });
+              else resolve6({ value: void 0, done: true });
             });
           });
         }
@@ -21316,7 +21316,7 @@ var require_extract = __commonJS({
 // node_modules/tar-stream/constants.js
 var require_constants6 = __commonJS({
   "node_modules/tar-stream/constants.js"(exports, module) {
-    var constants4 = {
+    var constants6 = {
       // just for envs without fs
       S_IFMT: 61440,
       S_IFDIR: 16384,
@@ -21326,9 +21326,9 @@ var require_constants6 = __commonJS({
       S_IFLNK: 40960
     };
     try {
-      module.exports = __require("fs").constants || constants4;
+      module.exports = __require("fs").constants || constants6;
     } catch {
-      module.exports = constants4;
+      module.exports = constants6;
     }
   }
 });
@@ -21338,7 +21338,7 @@ var require_pack = __commonJS({
   "node_modules/tar-stream/pack.js"(exports, module) {
     var { Readable, Writable, getStreamError } = require_streamx();
     var b4a = require_b4a();
-    var constants4 = require_constants6();
+    var constants6 = require_constants6();
     var headers = require_headers2();
     var DMODE = 493;
     var FMODE = 420;
@@ -21541,16 +21541,16 @@ var require_pack = __commonJS({
       return new Pack(opts);
     };
     function modeToType(mode) {
-      switch (mode & constants4.S_IFMT) {
-        case constants4.S_IFBLK:
+      switch (mode & constants6.S_IFMT) {
+        case constants6.S_IFBLK:
           return "block-device";
-        case constants4.S_IFCHR:
+        case constants6.S_IFCHR:
           return "character-device";
-        case constants4.S_IFDIR:
+        case constants6.S_IFDIR:
           return "directory";
-        case constants4.S_IFIFO:
+        case constants6.S_IFIFO:
           return "fifo";
-        case constants4.S_IFLNK:
+        case constants6.S_IFLNK:
           return "symlink";
       }
       return "file";
@@ -21737,11 +21737,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve4) {
-      resolve4(value);
+    return value instanceof P ? value : new P(function(resolve6) {
+      resolve6(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve4, reject) {
+  return new (P || (P = Promise))(function(resolve6, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -21757,7 +21757,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve4(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve6(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -22071,13 +22071,215 @@ function info(message) {
   process.stdout.write(message + os4.EOL);
 }
 
-// packages/core/src/bag/build.ts
+// packages/core/src/util/files.ts
 import { randomBytes } from "node:crypto";
-import { dirname, join } from "node:path";
+import * as fs3 from "node:fs";
+import { basename, dirname, join, resolve } from "node:path";
+
+// packages/core/src/errors.ts
+var TrackRunError = class extends Error {
+  code;
+  kind;
+  /** Extra lines (one per problem) shown under the message. */
+  details;
+  constructor(code, message, options = {}) {
+    super(message, options.cause === void 0 ? void 0 : { cause: options.cause });
+    this.name = "TrackRunError";
+    this.code = code;
+    this.kind = options.kind ?? "usage";
+    this.details = options.details ?? [];
+  }
+  get exitCode() {
+    return this.kind === "usage" ? 2 : 1;
+  }
+};
+var UsageError = class extends TrackRunError {
+  constructor(code, message, options = {}) {
+    super(code, message, { ...options, kind: "usage" });
+    this.name = "UsageError";
+  }
+};
+var CheckFailedError = class extends TrackRunError {
+  constructor(code, message, options = {}) {
+    super(code, message, { ...options, kind: "check" });
+    this.name = "CheckFailedError";
+  }
+};
+function isTrackRunError(e) {
+  return e instanceof TrackRunError;
+}
+function errnoCode(e) {
+  return typeof e === "object" && e !== null && "code" in e && typeof e.code === "string" ? e.code : void 0;
+}
+function fsInputError(what, e, fix) {
+  const code = errnoCode(e);
+  const tail = fix ? `; ${fix}` : "";
+  switch (code) {
+    case "ENOENT":
+      return new UsageError("input-missing", `${what} does not exist${tail}`, { cause: e });
+    case "EACCES":
+    case "EPERM":
+      return new UsageError("input-unreadable", `${what} cannot be read (permission denied)${tail}`, {
+        cause: e
+      });
+    case "ENOTDIR":
+      return new UsageError("input-not-directory", `${what}: a part of the path is not a folder${tail}`, {
+        cause: e
+      });
+    case "EISDIR":
+      return new UsageError("input-is-directory", `${what} is a folder, a file was expected${tail}`, {
+        cause: e
+      });
+    default:
+      return new UsageError(
+        "input-unreadable",
+        `${what} cannot be read: ${e instanceof Error ? e.message : String(e)}${tail}`,
+        {
+          cause: e
+        }
+      );
+  }
+}
+var WRITE_WORDS = {
+  ENOSPC: "no space is left on the device; free some space or choose another place",
+  EDQUOT: "the disk quota is used up; free some space or choose another place",
+  EROFS: "the file system is read-only; choose another place",
+  EACCES: "permission denied; choose a folder you can write",
+  EPERM: "permission denied; choose a folder you can write",
+  ENOENT: "its folder does not exist; make it first",
+  ENOTDIR: "a part of the path is not a folder",
+  EISDIR: "it is a folder; give a file path",
+  EEXIST: "it already exists; choose a new path or remove it",
+  ENAMETOOLONG: "the name is too long; choose a shorter path",
+  ELOOP: "the path has too many symbolic links",
+  EXDEV: "it is on another file system than its temporary file",
+  EMFILE: "too many files are open; retry with fewer at a time",
+  EIO: "the device reported an input/output error"
+};
+function fsOutputError(what, e) {
+  if (isTrackRunError(e)) return e;
+  const code = errnoCode(e);
+  const words = (code && WRITE_WORDS[code]) ?? (e instanceof Error ? e.message : String(e));
+  return new UsageError("output-unwritable", `${what} cannot be written: ${words}`, { cause: e });
+}
+
+// packages/core/src/util/files.ts
+var MAX_INPUT_BYTES = 64 * 1024 * 1024;
+function processAlive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errnoCode(e) === "EPERM";
+  }
+}
+var PARTIAL = /^\.(.+)\.(\d+)\.[0-9a-f]+\.partial$/;
+function partialSibling(target) {
+  const dir = dirname(target);
+  removeDeadPartials(dir);
+  return join(dir, `.${basename(target)}.${process.pid}.${randomBytes(6).toString("hex")}.partial`);
+}
+function removeDeadPartials(dir) {
+  let names;
+  try {
+    names = fs3.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed = [];
+  for (const name of names) {
+    const m = PARTIAL.exec(name);
+    if (!m) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    try {
+      fs3.rmSync(join(dir, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+    }
+  }
+  return removed;
+}
+
+// packages/core/src/util/safe-fs.ts
+import * as fs4 from "node:fs";
+import { dirname as dirname2, isAbsolute, join as join2, relative, resolve as resolve2, sep } from "node:path";
+var { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND } = fs4.constants;
+var EXCLUSIVE_CREATE = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+function isInside(root, path) {
+  const r = relative(resolve2(root), resolve2(path));
+  return r === "" || !(r === ".." || r.startsWith(`..${sep}`) || isAbsolute(r));
+}
+function componentsBelow(root, path) {
+  const abs = resolve2(root, path);
+  if (!isInside(root, abs))
+    throw new UsageError("path-outside", `"${path}" is outside "${root}"; refusing to write there`);
+  const r = relative(resolve2(root), abs);
+  return r === "" ? [] : r.split(sep);
+}
+function assertNoSymlinkBetween(root, path) {
+  const parts = componentsBelow(root, path);
+  let cur = resolve2(root);
+  for (let i = 0; i < parts.length; i++) {
+    cur = join2(cur, parts[i]);
+    let st;
+    try {
+      st = fs4.lstatSync(cur);
+    } catch (e) {
+      if (errnoCode(e) === "ENOENT") return;
+      throw e;
+    }
+    if (st.isSymbolicLink())
+      throw new UsageError(
+        "link-in-path",
+        `"${cur}" is a symbolic link; track-run does not write through links under "${root}": remove it`
+      );
+    if (i < parts.length - 1 && !st.isDirectory())
+      throw new UsageError("not-a-folder", `"${cur}" is not a folder; remove it or choose another path`);
+  }
+}
+function mkdirNoFollow(root, rel, mode = 493) {
+  if (isAbsolute(rel)) throw new UsageError("path-outside", `"${rel}" must be a path relative to "${root}"`);
+  const target = resolve2(root, rel);
+  assertNoSymlinkBetween(root, target);
+  let cur = resolve2(root);
+  for (const part of componentsBelow(root, target)) {
+    cur = join2(cur, part);
+    try {
+      fs4.mkdirSync(cur, { mode });
+      continue;
+    } catch (e) {
+      if (errnoCode(e) !== "EEXIST") throw e;
+    }
+    const st = fs4.lstatSync(cur);
+    if (st.isSymbolicLink())
+      throw new UsageError(
+        "link-in-path",
+        `"${cur}" is a symbolic link; track-run does not write through links under "${root}": remove it`
+      );
+    if (!st.isDirectory())
+      throw new UsageError("not-a-folder", `"${cur}" is not a folder; remove it or choose another path`);
+  }
+  return cur;
+}
+function openExclusive(path, mode = 420) {
+  return fs4.openSync(path, EXCLUSIVE_CREATE, mode);
+}
+function writeFileExclusive(path, data, mode = 420) {
+  const fd = openExclusive(path, mode);
+  try {
+    fs4.writeFileSync(fd, data);
+  } catch (e) {
+    fs4.closeSync(fd);
+    fs4.rmSync(path, { force: true });
+    throw e;
+  }
+  fs4.closeSync(fd);
+}
 
 // packages/core/src/bag/hash.ts
 import * as crypto2 from "node:crypto";
-import * as fs3 from "node:fs";
+import * as fs5 from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 var CHUNK = 1024 * 1024;
@@ -22145,7 +22347,7 @@ async function hashFiles(jobs, algs, options = {}) {
   if (threads === 1 || jobs.length <= INLINE_MAX_FILES && bytesTotal <= INLINE_MAX_BYTES) {
     const buf = Buffer.allocUnsafe(CHUNK);
     return jobs.map((j) => {
-      const r = hashOne(fs3, crypto2, buf, j.path, algs, j.copyTo);
+      const r = hashOne(fs5, crypto2, buf, j.path, algs, j.copyTo);
       progress.filesDone++;
       progress.bytesDone += r.ok ? r.bytes : j.size;
       options.onProgress?.(progress);
@@ -22173,7 +22375,7 @@ async function hashFiles(jobs, algs, options = {}) {
   try {
     await Promise.all(
       workers.map(
-        (w) => new Promise((resolve4, reject) => {
+        (w) => new Promise((resolve6, reject) => {
           let inFlight = 0;
           const send = () => {
             while (inFlight < 2 && next < batches.length) {
@@ -22186,7 +22388,7 @@ async function hashFiles(jobs, algs, options = {}) {
                 jobs: jobs.slice(b.start, b.end).map((j) => j.copyTo ? { path: j.path, copyTo: j.copyTo } : { path: j.path })
               });
             }
-            if (inFlight === 0) resolve4();
+            if (inFlight === 0) resolve6();
           };
           w.on("message", (m) => {
             inFlight--;
@@ -22228,7 +22430,11 @@ function safePath(raw) {
   if (raw.includes("\0")) return { ok: false, reason: "path contains a NUL character" };
   if (raw.startsWith("/")) return { ok: false, reason: "absolute path" };
   if (/^[A-Za-z]:/.test(raw)) return { ok: false, reason: "Windows drive path" };
-  if (raw.includes("\\")) return { ok: false, reason: "backslash in path (a Windows separator)" };
+  if (raw.includes("\\"))
+    return {
+      ok: false,
+      reason: "backslash in path (a folder separator on Windows: track-run neither makes nor reads such names)"
+    };
   if (raw.startsWith("~")) return { ok: false, reason: "home-directory shortcut (~) points outside the bag" };
   let path = raw;
   let leadingDotSlash = false;
@@ -22242,6 +22448,18 @@ function safePath(raw) {
     if (part === "." || part === "") return { ok: false, reason: "path has an empty or '.' component" };
   }
   return { ok: true, path, leadingDotSlash };
+}
+function backslashNames(paths) {
+  return [...paths].filter((p) => p.includes("\\"));
+}
+function backslashRefusal(what, count) {
+  return `${what} holds ${count} name(s) with a backslash, which a bag cannot hold: "\\" separates folders on Windows, so a bag reader there would put the file elsewhere, and track-run refuses such paths in every bag it reads; rename them`;
+}
+function percentNamesWarning(paths) {
+  const names = [...paths].filter((p) => p.includes("%"));
+  if (names.length === 0) return void 0;
+  const shown = names.slice(0, 3).map((n) => JSON.stringify(n)).join(", ");
+  return `${names.length} name(s) with "%" (${shown}${names.length > 3 ? ", \u2026" : ""}) are listed as "%25", as RFC 8493 says; bagit-python does not decode it (its issue #157) and reports the bag invalid: rename them if the bag goes to bagit-python users`;
 }
 function isPayloadPath(path) {
   return path.startsWith("data/") && path.length > 5;
@@ -22374,7 +22592,12 @@ function parseManifest(text, name) {
       return;
     }
     if (m[2]) starred++;
-    entries.push({ digest: m[1].toLowerCase(), path: decodeManifestPath(m[3]), line: i + 1 });
+    entries.push({
+      digest: m[1].toLowerCase(),
+      path: decodeManifestPath(m[3]),
+      written: m[3],
+      line: i + 1
+    });
   });
   if (starred)
     warnings.push(`${name}: ${starred} line(s) mark the path with "*" (made with md5sum-style tools)`);
@@ -22476,88 +22699,23 @@ function newBagInfo(user, options) {
   return info2;
 }
 function tempSibling(target) {
-  return join(dirname(target), `.${target.split("/").pop()}.${randomBytes(6).toString("hex")}.partial`);
+  return partialSibling(target);
 }
 
 // packages/core/src/bag/create.ts
-import * as fs5 from "node:fs";
-import { dirname as dirname2, join as join3, resolve } from "node:path";
-
-// packages/core/src/errors.ts
-var TrackRunError = class extends Error {
-  code;
-  kind;
-  /** Extra lines (one per problem) shown under the message. */
-  details;
-  constructor(code, message, options = {}) {
-    super(message, options.cause === void 0 ? void 0 : { cause: options.cause });
-    this.name = "TrackRunError";
-    this.code = code;
-    this.kind = options.kind ?? "usage";
-    this.details = options.details ?? [];
-  }
-  get exitCode() {
-    return this.kind === "usage" ? 2 : 1;
-  }
-};
-var UsageError = class extends TrackRunError {
-  constructor(code, message, options = {}) {
-    super(code, message, { ...options, kind: "usage" });
-    this.name = "UsageError";
-  }
-};
-var CheckFailedError = class extends TrackRunError {
-  constructor(code, message, options = {}) {
-    super(code, message, { ...options, kind: "check" });
-    this.name = "CheckFailedError";
-  }
-};
-function isTrackRunError(e) {
-  return e instanceof TrackRunError;
-}
-function errnoCode(e) {
-  return typeof e === "object" && e !== null && "code" in e && typeof e.code === "string" ? e.code : void 0;
-}
-function fsInputError(what, e, fix) {
-  const code = errnoCode(e);
-  const tail = fix ? `; ${fix}` : "";
-  switch (code) {
-    case "ENOENT":
-      return new UsageError("input-missing", `${what} does not exist${tail}`, { cause: e });
-    case "EACCES":
-    case "EPERM":
-      return new UsageError("input-unreadable", `${what} cannot be read (permission denied)${tail}`, {
-        cause: e
-      });
-    case "ENOTDIR":
-      return new UsageError("input-not-directory", `${what}: a part of the path is not a folder${tail}`, {
-        cause: e
-      });
-    case "EISDIR":
-      return new UsageError("input-is-directory", `${what} is a folder, a file was expected${tail}`, {
-        cause: e
-      });
-    default:
-      return new UsageError(
-        "input-unreadable",
-        `${what} cannot be read: ${e instanceof Error ? e.message : String(e)}${tail}`,
-        {
-          cause: e
-        }
-      );
-  }
-}
+import * as fs7 from "node:fs";
+import { dirname as dirname3, join as join4, resolve as resolve3 } from "node:path";
 
 // packages/core/src/bag/walk.ts
-import * as fs4 from "node:fs";
-import { join as join2 } from "node:path";
+import * as fs6 from "node:fs";
+import { join as join3 } from "node:path";
 function walkTree(root, options = {}) {
   const out = { files: [], symlinks: [], specials: [], unreadable: [] };
   const seenDirs = /* @__PURE__ */ new Set();
   const visit = (absDir, relDir) => {
     let entries;
     try {
-      entries = fs4.readdirSync(absDir, { withFileTypes: true });
+      entries = fs6.readdirSync(absDir, { withFileTypes: true });
     } catch (e) {
       out.unreadable.push({ rel: relDir || ".", code: e.code ?? "EIO" });
       return;
@@ -22565,13 +22723,13 @@ function walkTree(root, options = {}) {
     entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     for (const d of entries) {
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
-      const abs = join2(absDir, d.name);
+      const abs = join3(absDir, d.name);
       if (d.isDirectory()) {
         if (options.skip?.(rel, true)) continue;
         visit(abs, rel);
       } else if (d.isFile()) {
         if (options.skip?.(rel, false)) continue;
-        const s = fs4.lstatSync(abs);
+        const s = fs6.lstatSync(abs);
         out.files.push({
           rel,
           abs,
@@ -22590,8 +22748,8 @@ function walkTree(root, options = {}) {
         let s;
         let target;
         try {
-          target = fs4.realpathSync(abs);
-          s = fs4.statSync(target);
+          target = fs6.realpathSync(abs);
+          s = fs6.statSync(target);
         } catch {
           out.unreadable.push({ rel, code: "EBROKENLINK" });
           continue;
@@ -22617,7 +22775,7 @@ function walkTree(root, options = {}) {
       }
     }
   };
-  const rootStat = fs4.statSync(root);
+  const rootStat = fs6.statSync(root);
   seenDirs.add(`${rootStat.dev}:${rootStat.ino}`);
   visit(root, "");
   return out;
@@ -22635,7 +22793,7 @@ function algorithmsOf(o) {
 function scanSource(source, label, followSymlinks, ignore = []) {
   let st;
   try {
-    st = fs5.statSync(source);
+    st = fs7.statSync(source);
   } catch (e) {
     throw fsInputError(`${label} "${source}"`, e);
   }
@@ -22669,9 +22827,17 @@ function scanSource(source, label, followSymlinks, ignore = []) {
       details: walked.unreadable.slice(0, 20).map((u) => `${u.rel}: ${u.code}`)
     });
   }
-  const warnings = normalizationTwins(walked.files.map((f) => f.rel)).map(
+  const names = walked.files.map((f) => f.rel);
+  const backslashed = backslashNames(names);
+  if (backslashed.length > 0)
+    throw new UsageError("backslash-in-name", backslashRefusal(`${label} "${source}"`, backslashed.length), {
+      details: backslashed.slice(0, 20)
+    });
+  const warnings = normalizationTwins(names).map(
     (g) => `names that differ only by Unicode normalisation (one file on macOS): ${g.map((n) => JSON.stringify(n)).join(", ")}`
   );
+  const percent = percentNamesWarning(names);
+  if (percent) warnings.push(percent);
   return { files: walked.files, warnings };
 }
 async function hashPayload(files, algs, o) {
@@ -22683,7 +22849,7 @@ async function hashPayload(files, algs, o) {
     if (cached) digests.set(`data/${f.rel}`, cached);
     else {
       jobs.push(
-        o.copyRoot ? { path: f.abs, size: f.size, copyTo: join3(o.copyRoot, f.rel) } : { path: f.abs, size: f.size }
+        o.copyRoot ? { path: f.abs, size: f.size, copyTo: join4(o.copyRoot, f.rel) } : { path: f.abs, size: f.size }
       );
       jobFiles.push(f);
     }
@@ -22696,7 +22862,12 @@ async function hashPayload(files, algs, o) {
   const changed = [];
   results.forEach((r, i) => {
     const f = jobFiles[i];
-    if (!r.ok) throw fsInputError(`"${f.abs}"`, Object.assign(new Error(r.message), { code: r.code }));
+    if (!r.ok) {
+      const err = Object.assign(new Error(r.message), { code: r.code });
+      if (o.copyRoot && ["ENOSPC", "EDQUOT", "EROFS"].includes(String(r.code)))
+        throw fsOutputError(`the bag's copy of "${f.rel}"`, err);
+      throw fsInputError(`"${f.abs}"`, err);
+    }
     if (r.bytes !== f.size) changed.push(f.rel);
     digests.set(`data/${f.rel}`, r.digests);
   });
@@ -22733,9 +22904,9 @@ async function hashAndTag(files, options, copyRoot) {
   return buildTagFiles({ payload, bytes: files.reduce((s, f) => s + f.size, 0), algorithms, info: info2 });
 }
 async function createBag(source, out, options = {}) {
-  const src = resolve(source);
-  const dest = resolve(out);
-  if (fs5.existsSync(dest))
+  const src = resolve3(source);
+  const dest = resolve3(out);
+  if (fs7.existsSync(dest))
     throw new UsageError("output-exists", `--out "${out}" already exists; choose a new path or remove it`);
   if (dest === src || dest.startsWith(`${src}/`)) {
     throw new UsageError(
@@ -22744,26 +22915,27 @@ async function createBag(source, out, options = {}) {
     );
   }
   try {
-    fs5.accessSync(dirname2(dest), fs5.constants.W_OK);
+    fs7.accessSync(dirname3(dest), fs7.constants.W_OK);
   } catch (e) {
     throw fsInputError(`the folder of --out "${out}"`, e);
   }
   const { files, warnings } = scanSource(src, "source", Boolean(options.followSymlinks));
   const tmp = tempSibling(dest);
+  fs7.mkdirSync(tmp);
   try {
-    fs5.mkdirSync(join3(tmp, "data"), { recursive: true });
+    fs7.mkdirSync(join4(tmp, "data"));
     const dirs = /* @__PURE__ */ new Set();
     for (const f of files) {
       const i = f.rel.lastIndexOf("/");
       if (i > 0) dirs.add(f.rel.slice(0, i));
     }
-    for (const d of [...dirs].sort()) fs5.mkdirSync(join3(tmp, "data", d), { recursive: true });
-    const { files: tags, summary: summary2 } = await hashAndTag(files, options, join3(tmp, "data"));
-    for (const [name, body] of tags) fs5.writeFileSync(join3(tmp, name), body);
-    fs5.renameSync(tmp, dest);
+    for (const d of [...dirs].sort()) mkdirNoFollow(join4(tmp, "data"), d);
+    const { files: tags, summary: summary2 } = await hashAndTag(files, options, join4(tmp, "data"));
+    for (const [name, body] of tags) writeFileExclusive(join4(tmp, name), body);
+    fs7.renameSync(tmp, dest);
     return { ...summary2, path: dest, warnings };
   } catch (e) {
-    fs5.rmSync(tmp, { recursive: true, force: true });
+    fs7.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
 }
@@ -22771,15 +22943,15 @@ async function createBag(source, out, options = {}) {
 // packages/core/src/bag/read.ts
 var tarStream = __toESM(require_tar_stream(), 1);
 import { createHash as createHash2 } from "node:crypto";
-import * as fs7 from "node:fs";
-import { join as join5, resolve as resolve2 } from "node:path";
+import * as fs9 from "node:fs";
+import { join as join6, resolve as resolve4 } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 
 // packages/core/src/bag/stat-cache.ts
 import { createHash } from "node:crypto";
-import * as fs6 from "node:fs";
-import { dirname as dirname3, join as join4 } from "node:path";
+import * as fs8 from "node:fs";
+import { dirname as dirname4, join as join5 } from "node:path";
 var FORMAT = 2;
 var RACY_MS = 2e3;
 var TreeSignature = class {
@@ -22804,8 +22976,8 @@ var StatCache = class _StatCache {
   constructor(dir, root) {
     this.root = root;
     const key = createHash("sha256").update(root).digest("hex").slice(0, 32);
-    this.tableFile = join4(dir, "stat", `${key}.json`);
-    this.signatureFile = join4(dir, "stat", `${key}.sig.json`);
+    this.tableFile = join5(dir, "stat", `${key}.json`);
+    this.signatureFile = join5(dir, "stat", `${key}.sig.json`);
   }
   root;
   entries;
@@ -22820,7 +22992,7 @@ var StatCache = class _StatCache {
   recalled(signature) {
     if (!signature) return void 0;
     try {
-      const s = JSON.parse(fs6.readFileSync(this.signatureFile, "utf8"));
+      const s = JSON.parse(fs8.readFileSync(this.signatureFile, "utf8"));
       return s.format === FORMAT && s.root === this.root && s.signature === signature ? s.result : void 0;
     } catch {
       return void 0;
@@ -22840,7 +23012,7 @@ var StatCache = class _StatCache {
     if (!this.entries) {
       this.entries = /* @__PURE__ */ new Map();
       try {
-        const parsed = JSON.parse(fs6.readFileSync(this.tableFile, "utf8"));
+        const parsed = JSON.parse(fs8.readFileSync(this.tableFile, "utf8"));
         if (parsed.format === FORMAT && parsed.root === this.root) {
           this.entries = new Map(Object.entries(parsed.entries));
           this.writtenAt = parsed.writtenAt;
@@ -22880,10 +23052,10 @@ var StatCache = class _StatCache {
   }
   write(file, body) {
     try {
-      fs6.mkdirSync(dirname3(file), { recursive: true });
+      fs8.mkdirSync(dirname4(file), { recursive: true });
       const tmp = `${file}.${process.pid}.tmp`;
-      fs6.writeFileSync(tmp, JSON.stringify(body));
-      fs6.renameSync(tmp, file);
+      fs8.writeFileSync(tmp, JSON.stringify(body));
+      fs8.renameSync(tmp, file);
     } catch {
     }
   }
@@ -22893,31 +23065,31 @@ var StatCache = class _StatCache {
 function locateBag(path, label = "bag") {
   let st;
   try {
-    st = fs7.statSync(path);
+    st = fs9.statSync(path);
   } catch (e) {
     throw fsInputError(`${label} "${path}"`, e);
   }
-  if (st.isDirectory()) return { kind: "dir", path: resolve2(path) };
+  if (st.isDirectory()) return { kind: "dir", path: resolve4(path) };
   if (!st.isFile())
     throw new UsageError("not-a-bag", `${label} "${path}" is neither a folder nor a tar file`);
   const head = Buffer.alloc(512);
-  const fd = fs7.openSync(path, "r");
+  const fd = fs9.openSync(path, "r");
   let n;
   try {
-    n = fs7.readSync(fd, head, 0, 512, 0);
+    n = fs9.readSync(fd, head, 0, 512, 0);
   } finally {
-    fs7.closeSync(fd);
+    fs9.closeSync(fd);
   }
-  if (n >= 2 && head[0] === 31 && head[1] === 139) return { kind: "tar", path: resolve2(path), gzip: true };
+  if (n >= 2 && head[0] === 31 && head[1] === 139) return { kind: "tar", path: resolve4(path), gzip: true };
   if (n >= 262 && head.subarray(257, 262).toString("latin1") === "ustar")
-    return { kind: "tar", path: resolve2(path), gzip: false };
+    return { kind: "tar", path: resolve4(path), gzip: false };
   throw new UsageError(
     "not-a-bag",
     `${label} "${path}" is a file but not a .tar or .tar.gz archive; give a bag folder or a tar of one`
   );
 }
 function readDirContents(root, cache) {
-  const isBag = fs7.existsSync(join5(root, "bagit.txt"));
+  const isBag = fs9.existsSync(join6(root, "bagit.txt"));
   const walked = isBag ? walkTree(root) : { files: [], symlinks: [], specials: [], unreadable: [] };
   const tagFiles = /* @__PURE__ */ new Map();
   const payload = /* @__PURE__ */ new Map();
@@ -22926,11 +23098,11 @@ function readDirContents(root, cache) {
     if (f.rel.startsWith("data/")) {
       payload.set(f.rel, f.size);
       walkedByRel.set(f.rel, f);
-    } else tagFiles.set(f.rel, fs7.readFileSync(f.abs));
+    } else tagFiles.set(f.rel, fs9.readFileSync(f.abs));
   }
   let hasPayloadDir = false;
   try {
-    hasPayloadDir = fs7.statSync(join5(root, "data")).isDirectory();
+    hasPayloadDir = fs9.statSync(join6(root, "data")).isDirectory();
   } catch {
     hasPayloadDir = false;
   }
@@ -22988,7 +23160,7 @@ async function readTarContents(loc, options = {}) {
   let hasPayloadDir = false;
   let known;
   const extract2 = tarStream.extract();
-  const source = fs7.createReadStream(loc.path, { highWaterMark: 1024 * 1024 });
+  const source = fs9.createReadStream(loc.path, { highWaterMark: 1024 * 1024 });
   const feeding = loc.gzip ? pipeline(source, createGunzip(), extract2) : pipeline(source, extract2);
   feeding.catch(() => void 0);
   try {
@@ -23158,8 +23330,15 @@ async function checkBag(c, mode, onProgress) {
       continue;
     }
     warnings.push(...parsed.warnings);
-    const entries = collectEntries(name, m.kind, parsed.value, version, errors, warnings);
-    (m.kind === "payload" ? manifests : tagManifests).push({ name, alg: m.alg, entries });
+    const written = /* @__PURE__ */ new Map();
+    const entries = collectEntries(name, m.kind, parsed.value, version, errors, warnings, written);
+    (m.kind === "payload" ? manifests : tagManifests).push({
+      name,
+      kind: m.kind,
+      alg: m.alg,
+      entries,
+      written
+    });
   }
   if (manifests.length === 0)
     errors.push({ message: "no payload manifest (manifest-<algorithm>.txt) with a known algorithm" });
@@ -23192,6 +23371,20 @@ async function checkBag(c, mode, onProgress) {
       }
     }
   }
+  const literal = [];
+  for (const m of [...manifests, ...tagManifests]) {
+    const present = m.kind === "payload" ? c.payload : c.tagFiles;
+    for (const [path, raw] of m.written) {
+      if (present.has(path) || !present.has(raw) || m.entries.has(raw)) continue;
+      m.entries.set(raw, m.entries.get(path));
+      m.entries.delete(path);
+      if (!literal.includes(raw)) literal.push(raw);
+    }
+  }
+  if (literal.length > 0)
+    warnings.push(
+      `${literal.length} name(s) with "%" are listed without percent-encoding, as bagit-python writes them (it does not encode "%" as "%25", its issue #157); read literally: ${literal.slice(0, 5).map((p) => JSON.stringify(p)).join(", ")}${literal.length > 5 ? ", \u2026" : ""}`
+    );
   for (const m of manifests) {
     for (const path of m.entries.keys()) {
       if (c.payload.has(path)) continue;
@@ -23285,7 +23478,7 @@ async function checkBag(c, mode, onProgress) {
 function normalForm(s) {
   return s === s.normalize("NFC") ? "NFC" : s === s.normalize("NFD") ? "NFD" : "unnormalised";
 }
-function collectEntries(name, kind, lines, version, errors, warnings) {
+function collectEntries(name, kind, lines, version, errors, warnings, written) {
   const entries = /* @__PURE__ */ new Map();
   let dotSlash = 0;
   for (const e of lines) {
@@ -23321,6 +23514,10 @@ function collectEntries(name, kind, lines, version, errors, warnings) {
       continue;
     }
     entries.set(s.path, e.digest);
+    if (e.written !== e.path) {
+      const w = safePath(e.written);
+      if (w.ok && w.path !== s.path) written.set(s.path, w.path);
+    }
   }
   if (dotSlash > 0) warnings.push(`${name}: ${dotSlash} path(s) start with "./"`);
   return entries;
@@ -23333,8 +23530,8 @@ async function validateBag(path, options = {}) {
 }
 
 // packages/core/src/bag/pin.ts
-import * as fs8 from "node:fs";
-import { join as join6, resolve as resolve3 } from "node:path";
+import * as fs10 from "node:fs";
+import { join as join7, resolve as resolve5 } from "node:path";
 var CANONICAL_AGENT = "track-run";
 async function pinData(path, options = {}) {
   const loc = locateBag(path, "data");
@@ -23345,7 +23542,7 @@ async function pinData(path, options = {}) {
   }
   const root = loc.path;
   const statTakenAt = Date.now();
-  if (fs8.existsSync(join6(root, "bagit.txt"))) {
+  if (fs10.existsSync(join7(root, "bagit.txt"))) {
     if (options.out)
       throw new UsageError("already-a-bag", `data "${path}" is already a bag; --out is for plain folders`);
     const cache2 = options.cacheDir ? { stat: StatCache.open(options.cacheDir, root), statTakenAt } : void 0;
@@ -23441,7 +23638,7 @@ function fromReport(report, source, abs, given) {
     files: report.files,
     bytes: report.bytes,
     source,
-    path: resolve3(abs),
+    path: resolve5(abs),
     warnings: report.warnings
   };
 }
