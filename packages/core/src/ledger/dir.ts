@@ -129,6 +129,17 @@ class DirSnapshot implements LedgerSnapshot {
       .sort();
   }
 
+  async listFolder(folder: string): Promise<string[]> {
+    return listPlainDir(join(this.root, folder))
+      .filter((e) => !e.name.startsWith("."))
+      .map((e) => e.name)
+      .sort();
+  }
+
+  async readFolderFile(folder: string, name: string): Promise<Buffer | undefined> {
+    return readPlain(join(this.root, folder, name));
+  }
+
   describe(path: string): string {
     return join(this.root, path);
   }
@@ -229,6 +240,23 @@ export class DirLedger implements LedgerStore {
       throw fsInputError(`ledger "${this.uri}"`, e, "give a writable folder (dir:PATH)");
     }
     return dest;
+  }
+
+  async putFolderFile(folder: string, name: string, body: string | Uint8Array): Promise<boolean> {
+    const dir = this.folder(folder);
+    this.sweep(dir);
+    const tmp = join(dir, tmpName(name, "tmp"));
+    fs.writeFileSync(tmp, body, { flag: "wx" });
+    try {
+      // link(2) fails when the name is taken: a record is never replaced.
+      fs.linkSync(tmp, join(dir, name));
+      return true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+      throw e;
+    } finally {
+      fs.rmSync(tmp, { force: true });
+    }
   }
 
   async putRunFile(runId: string, name: string, body: string | Uint8Array): Promise<void> {

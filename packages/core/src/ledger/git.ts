@@ -252,6 +252,19 @@ export class GitLedger implements LedgerStore {
     return `${this.uri}/runs/${runId}`;
   }
 
+  async putFolderFile(folder: string, name: string, body: string | Uint8Array): Promise<boolean> {
+    try {
+      await this.update(`add ${folder}/${name}`, async (tip) => {
+        if (await this.readAt(tip, `${folder}/${name}`)) throw new Conflict();
+        return [{ path: `${folder}/${name}`, body }];
+      });
+      return true;
+    } catch (e) {
+      if (e instanceof Conflict) return false;
+      throw e;
+    }
+  }
+
   async putRunFile(runId: string, name: string, body: string | Uint8Array): Promise<void> {
     await this.update(`add ${name} to run ${runId}`, async () => [{ path: `runs/${runId}/${name}`, body }]);
   }
@@ -366,6 +379,17 @@ class GitSnapshot implements LedgerSnapshot {
       .filter((e) => e.type === "tree")
       .map((e) => e.path)
       .sort();
+  }
+
+  async listFolder(folder: string): Promise<string[]> {
+    return ((await this.list(folder)) ?? [])
+      .filter((e) => !e.path.startsWith("."))
+      .map((e) => e.path)
+      .sort();
+  }
+
+  readFolderFile(folder: string, name: string): Promise<Buffer | undefined> {
+    return this.read(`${folder}/${name}`);
   }
 
   describe(path: string): string {

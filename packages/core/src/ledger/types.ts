@@ -38,6 +38,10 @@ export interface LedgerSnapshot {
   readModelFile(model: string, path: string): Promise<Buffer | undefined>;
   /** Model names with a folder under models/. */
   listModels(): Promise<string[]>;
+  /** The entries of a top-level folder of the ledger (e.g. "invalidations"), [] when there is none. */
+  listFolder(folder: string): Promise<string[]>;
+  /** A file of a top-level folder of the ledger (e.g. "invalidations", "NAME.sigstore.json"). */
+  readFolderFile(folder: string, name: string): Promise<Buffer | undefined>;
   /** Where a record lives, as people read it in messages (a path, or the ledger URI and path). */
   describe(path: string): string;
 }
@@ -50,6 +54,11 @@ export interface LedgerStore {
   snapshot(): Promise<LedgerSnapshot>;
   /** Records a run's files; returns where they are. Refuses to overwrite a run. */
   putRun(runId: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<string>;
+  /**
+   * Adds a file to a top-level folder of the ledger (e.g. invalidations/NAME.sigstore.json), whole
+   * or not at all; false when a file of that name exists already (names are never reused).
+   */
+  putFolderFile(folder: string, name: string, body: string | Uint8Array): Promise<boolean>;
   /** Adds (or replaces) one file of a recorded run, atomically. */
   putRunFile(runId: string, name: string, body: string | Uint8Array): Promise<void>;
   /**
