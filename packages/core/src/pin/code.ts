@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import type { CodePin, DirtyState } from "../__generated__/index.js";
 import { CheckFailedError, UsageError } from "../errors.js";
 import { execProgram, NOT_FOUND } from "../util/exec.js";
-import { stripCredentials } from "./redact.js";
+import { stripCredentials } from "../util/secrets.js";
 
 export interface CodePinOptions {
   /** Refuse a dirty tree (exit 1), listing the files. */

@@ -1,3 +1,13 @@
+export {
+  isSecretName,
+  MIN_SECRET_LENGTH,
+  maskSecrets,
+  SECRET_NAME,
+  SecretMasker,
+  secretsOf,
+  stripCredentials,
+  stripUrlCredentialsIn,
+} from "../util/secrets.js";
 export { type CodePinOptions, dirtyDigest, parsePorcelain, pinCode } from "./code.js";
 export {
   type BuildOptions,
@@ -22,13 +32,3 @@ export {
   parseMigList,
   probeGpus,
 } from "./gpu.js";
-export {
-  isSecretName,
-  MIN_SECRET_LENGTH,
-  maskSecrets,
-  SECRET_NAME,
-  SecretMasker,
-  secretsOf,
-  stripCredentials,
-  stripUrlCredentialsIn,
-} from "./redact.js";
