@@ -49,4 +49,8 @@ export interface ProvenanceRules {
   clean_tree?: boolean;
   data_valid?: boolean;
   reproduced?: number;
+  /**
+   * Refuse a candidate derived from an invalidated input (on unless set to false).
+   */
+  not_invalidated?: boolean;
 }

@@ -16,6 +16,11 @@ export interface ProvenanceFacts {
   dataChanges?: readonly DataChange[];
   /** Reproductions with a bitwise or within-tolerance verdict. */
   reproductions: number;
+  /**
+   * The invalidated inputs the run derives from, each as people read it (the input, the record and
+   * its reason); absent or empty when it derives from none.
+   */
+  invalidatedBy?: string[];
 }
 
 export interface DataChange {
@@ -290,6 +295,24 @@ export function evaluateGate(
       `reproduced at least ${need} time(s)`,
     );
   }
+  const invalidated = (c: (typeof candidates)[number]) => c.provenance.invalidatedBy ?? [];
+  if (p.not_invalidated !== false)
+    each(
+      "not_invalidated",
+      (c) => invalidated(c).length === 0,
+      (c) => `derived from an invalidated input: ${invalidated(c).join("; ")}`,
+      "derived from no invalidated input",
+    );
+  else if (candidates.some((c) => invalidated(c).length))
+    // Off by policy: the checklist still says it, without refusing.
+    rules.push({
+      rule: "not_invalidated",
+      pass: true,
+      reason: `not refused (the policy sets not_invalidated: false), but ${candidates
+        .filter((c) => invalidated(c).length)
+        .map((c) => `${c.manifest.runId} is derived from an invalidated input: ${invalidated(c).join("; ")}`)
+        .join("; ")}`,
+    });
   for (const c of candidates) {
     if (c.manifest.status.state !== "succeeded")
       rules.push({

@@ -9,6 +9,8 @@ export const MANIFEST_PREDICATE_TYPE = "https://track-run.dev/attestation/run-ma
 export const PROMOTION_PREDICATE_TYPE = "https://track-run.dev/attestation/promotion/v1";
 /** A reproduction's verdict: which run (by manifest digest) it reproduced, and how well. */
 export const REPRODUCTION_PREDICATE_TYPE = "https://track-run.dev/attestation/reproduction/v1";
+/** An invalidation (or revalidation) of an input: everything derived from it is marked. */
+export const INVALIDATION_PREDICATE_TYPE = "https://track-run.dev/attestation/invalidation/v1";
 
 export interface Subject {
   name: string;

@@ -15,6 +15,7 @@ import { decodeBase64, INTOTO_PAYLOAD_TYPE, pae, verifyPae } from "./dsse.js";
 import { describeIdentity, type IdentityRule, matchIdentity, type SignerIdentity } from "./identity.js";
 import type { PublicKeyInfo } from "./keys.js";
 import {
+  INVALIDATION_PREDICATE_TYPE,
   MANIFEST_PREDICATE_TYPE,
   PROMOTION_PREDICATE_TYPE,
   REPRODUCTION_PREDICATE_TYPE,
@@ -184,10 +185,12 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
     if (statement._type !== STATEMENT_TYPE)
       problems.push(`_type is ${JSON.stringify(statement._type)}, expected ${STATEMENT_TYPE}`);
     const promotion = statement.predicateType === PROMOTION_PREDICATE_TYPE;
-    const reproduction = statement.predicateType === REPRODUCTION_PREDICATE_TYPE;
+    const reproduction =
+      statement.predicateType === REPRODUCTION_PREDICATE_TYPE ||
+      statement.predicateType === INVALIDATION_PREDICATE_TYPE;
     if (statement.predicateType !== MANIFEST_PREDICATE_TYPE && !promotion && !reproduction)
       problems.push(
-        `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${MANIFEST_PREDICATE_TYPE}, ${PROMOTION_PREDICATE_TYPE} or ${REPRODUCTION_PREDICATE_TYPE}`,
+        `predicateType is ${JSON.stringify(statement.predicateType)}, expected ${MANIFEST_PREDICATE_TYPE}, ${PROMOTION_PREDICATE_TYPE}, ${REPRODUCTION_PREDICATE_TYPE} or ${INVALIDATION_PREDICATE_TYPE}`,
       );
     if (!Array.isArray(statement.subject)) problems.push("subject is not a list");
     add(

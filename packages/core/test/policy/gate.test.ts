@@ -192,9 +192,35 @@ describe("the gate", () => {
     );
     const v = evaluateGate({ model: "spam-classifier" }, [{ manifest: failed, provenance: ok }], []);
     expect(v.rules.map((r) => r.reason)).toEqual([
+      "derived from no invalidated input",
       "c failed: the command exited with code 1",
       "c trains other, the policy is for spam-classifier",
     ]);
+  });
+
+  it("refuses a candidate derived from an invalidated input by default, naming the input and the record", () => {
+    const why = "data raw sha256:ab (invalidations/x.sigstore.json: labels were shuffled)";
+    const v = evaluateGate(
+      { model: "spam-classifier" },
+      [{ manifest: run("c", { accuracy: 0.9 }), provenance: { ...ok, invalidatedBy: [why] } }],
+      [],
+    );
+    expect(v.pass).toBe(false);
+    expect(v.rules).toContainEqual({
+      rule: "not_invalidated",
+      pass: false,
+      reason: `c: derived from an invalidated input: ${why}`,
+    });
+    const off = evaluateGate(
+      { model: "spam-classifier", provenance: { not_invalidated: false } },
+      [{ manifest: run("c", { accuracy: 0.9 }), provenance: { ...ok, invalidatedBy: [why] } }],
+      [],
+    );
+    expect(off.pass).toBe(true);
+    expect(off.rules.find((r) => r.rule === "not_invalidated")?.reason).toContain("not refused");
+    const report = renderReport({ verdict: v });
+    expect(report).toContain("not_invalidated");
+    expect(report).toContain("labels were shuffled");
   });
 });
 
