@@ -5,7 +5,14 @@
 // file and is not an error.
 import { CheckFailedError } from "../errors.js";
 import { PROMOTION_PREDICATE_TYPE } from "../sign/statement.js";
-import { checkSignature, payloadDigest, type SignatureVerdict, sha256Hex, type Trust } from "./records.js";
+import {
+  checkSignature,
+  payloadDigest,
+  readJsonRecord,
+  type SignatureVerdict,
+  sha256Hex,
+  type Trust,
+} from "./records.js";
 import {
   type LedgerSnapshot,
   PROMOTION_COPY,
@@ -72,13 +79,8 @@ async function refuseDeletedHistory(
   for (const runId of await s.listRuns()) {
     const copies = ((await s.listRunFiles(runId)) ?? []).filter((n) => PROMOTION_COPY.exec(n)?.[1] === model);
     for (const name of copies) {
-      const body = await s.readRunFile(runId, name).catch(() => undefined);
-      let doc: unknown;
-      try {
-        doc = body ? JSON.parse(body.toString("utf8")) : undefined;
-      } catch {
-        continue;
-      }
+      const doc = await readJsonRecord(() => s.readRunFile(runId, name));
+      if (doc === undefined) continue;
       const v = await checkSignature(
         doc,
         trust,

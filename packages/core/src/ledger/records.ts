@@ -84,6 +84,17 @@ function parseJson(body: Buffer, what: string, problems: string[]): unknown {
   }
 }
 
+/** A file of the snapshot as parsed JSON; undefined when it is missing, unreadable or not JSON. */
+export async function readJsonRecord(read: () => Promise<Buffer | undefined>): Promise<unknown> {
+  const body = await read().catch(() => undefined);
+  if (!body) return undefined;
+  try {
+    return JSON.parse(body.toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
 /** The statement inside a bundle or an unsigned envelope, without checking any signature. */
 export function statementOf(doc: unknown): Statement | undefined {
   const d = doc as { dsseEnvelope?: { payload?: unknown }; payload?: unknown } | null;
