@@ -4,6 +4,21 @@ export { type ProductionChain, type Promotion, verifyChain } from "./chain.js";
 export { diffRuns, type RunDiff } from "./diff.js";
 export { DirLedger } from "./dir.js";
 export { GitLedger, type GitLedgerOptions, parseGitLedgerUri } from "./git.js";
+export {
+  ancestors,
+  buildLineage,
+  dataNode,
+  descendants,
+  fileNode,
+  type LineageGraph,
+  type LineageNode,
+  type LineageOptions,
+  type NodeId,
+  parsePayloadManifest,
+  promotionNode,
+  resolveNodes,
+  runNode,
+} from "./graph.js";
 export { openLedger } from "./open.js";
 export {
   assertSeedMatrix,
@@ -22,4 +37,5 @@ export {
 } from "./promote.js";
 export { LedgerReader, type Reproduction } from "./reader.js";
 export { payloadDigest, type RecordTrust, type RunRecord, statementOf, type Trust } from "./records.js";
+export { openRunIndex, RunIndex, runIndexPath, trustFingerprint } from "./run-index.js";
 export type { LedgerSnapshot, LedgerStore, ProductionPointer } from "./types.js";
