@@ -48,6 +48,8 @@ export interface LineageOptions {
    * the identity of a data node gets an edge to it.
    */
   outputsIdentity?: (outputs: readonly OutputLike[]) => string;
+  /** The identity of each sub-folder of the outputs: a bag made from one of them is derived from the run too. */
+  outputFolderIdentities?: (outputs: readonly OutputLike[]) => ReadonlyMap<string, string>;
 }
 
 // The run-side fields, read defensively: records made before them lack them.
@@ -184,10 +186,12 @@ export function buildLineage(
     const run = runNode(r.runId);
     const byFiles = dataByFiles.get(filesKey(m.outputs, false));
     if (byFiles) edge(run, byFiles);
-    if (options.outputsIdentity) {
-      const byIdentity = dataNode(options.outputsIdentity(m.outputs));
-      if (g.nodes.has(byIdentity)) edge(run, byIdentity);
-    }
+    const identities = new Set<string>();
+    const signed = (m as { outputsIdentity?: string }).outputsIdentity;
+    if (signed) identities.add(signed);
+    if (options.outputsIdentity) identities.add(options.outputsIdentity(m.outputs));
+    for (const [, identity] of options.outputFolderIdentities?.(m.outputs) ?? []) identities.add(identity);
+    for (const identity of identities) if (g.nodes.has(dataNode(identity))) edge(run, dataNode(identity));
   }
 
   // Runs named as parents; reproductions.
