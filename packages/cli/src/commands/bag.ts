@@ -118,6 +118,7 @@ export function registerBag(program: Command, run: CommandRunner): void {
             [
               `bagged ${summary.files} files, ${summary.bytes} bytes into ${summary.path}`,
               summary.digest ? `digest ${summary.digest}` : "",
+              summary.payloadIdentity ? `payload ${summary.payloadIdentity}` : "",
             ]
               .filter(Boolean)
               .join("\n"),
@@ -249,7 +250,8 @@ export function registerBag(program: Command, run: CommandRunner): void {
         });
         out.result(
           s,
-          () => `holey bag ${s.path}: ${s.files} files, ${s.bytes} bytes to fetch\ndigest ${s.digest}`,
+          () =>
+            `holey bag ${s.path}: ${s.files} files, ${s.bytes} bytes to fetch\ndigest ${s.digest}${s.payloadIdentity ? `\npayload ${s.payloadIdentity}` : ""}`,
         );
         return 0;
       }),

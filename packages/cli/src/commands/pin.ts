@@ -39,6 +39,9 @@ export function registerPin(program: Command, run: CommandRunner): void {
         out.result(r, () =>
           [
             `digest       ${r.digest}`,
+            ...(r.payloadIdentity
+              ? [`payload      ${r.payloadIdentity} (the files alone, however packaged)`]
+              : []),
             `payload-oxum ${r.payloadOxum}`,
             `files        ${r.files}`,
             `bytes        ${r.bytes}`,

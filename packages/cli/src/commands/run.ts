@@ -7,7 +7,7 @@ import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
-import { gitLedgerOptions } from "../trust.js";
+import { gitLedgerOptions, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
 
 export const DEFAULT_KEY = ".track-run/keys/signing";
@@ -22,6 +22,8 @@ interface RunFlags extends RunOptions {
   keyless?: boolean;
   unsigned?: boolean;
   json?: boolean;
+  trust?: string;
+  trustedKey?: string[];
 }
 
 /** The signing plan: --unsigned, --keyless (with a key as fallback when one is configured), a key, or the local default key, made on first use. */
@@ -87,7 +89,11 @@ function summary(r: TrackResult): string {
     `run      ${r.runId}: ${r.status.state}${r.status.reason ? ` (${r.status.reason})` : ""}`,
     `model    ${m.model}`,
     `code     ${m.code.kind === "git" ? `${m.code.commit}${m.code.dirty ? " (dirty)" : ""}` : `content sha256:${m.code.contentDigest}`}`,
-    ...m.data.map((d) => `data     ${d.name} ${d.digest} (${d.files} files, ${d.bytes} bytes)`),
+    ...m.data.map(
+      (d) =>
+        `data     ${d.name} ${d.digest} (${d.files} files, ${d.bytes} bytes)${d.payloadIdentity ? ` payload ${d.payloadIdentity}` : ""}${d.fromRun ? ` from run ${d.fromRun.runId}${d.fromRun.path ? `/${d.fromRun.path}` : ""}` : ""}`,
+    ),
+    ...Object.entries(m.labels ?? {}).map(([k, v]) => `label    ${k}=${v}`),
     `env      ${m.environment.image ? `${m.environment.image.repoDigest ?? m.environment.image.id}` : "host"}`,
     ...m.metrics.final.map((x) => `metric   ${x.stage ? `${x.stage}/` : ""}${x.name} = ${x.value}`),
     ...m.outputs.map((o) => `output   ${o.path} sha256:${o.sha256}`),
@@ -110,7 +116,14 @@ export function registerRun(program: Command, run: CommandRunner): void {
     .option("--image <REF>", "image to run in (pinned by digest)")
     .option("--dockerfile <PATH>", "build the image from this Dockerfile")
     .option("--context <DIR>", "build context for --dockerfile")
-    .option("--data <NAME=PATH...>", "a data folder or bag, mounted read-only at /data/NAME; repeatable")
+    .option(
+      "--data <NAME=PATH...>",
+      "a data folder or bag, or run:RUN[/PATH] (a recorded run's outputs, checked against its signed digests), mounted read-only at /data/NAME; repeatable",
+    )
+    .option(
+      "--label <KEY=VALUE...>",
+      "a label of the run (overrides track-run.yml and the command's); repeatable",
+    )
     .option(
       "--outputs <DIR>",
       "where outputs are written (new or empty; default .track-run/work/RUN/outputs)",
@@ -134,6 +147,8 @@ export function registerRun(program: Command, run: CommandRunner): void {
     .option("--key <FILE>", "sign with this private key")
     .option("--keyless", "sign with Sigstore (needs id-token: write in GitHub Actions)")
     .option("--unsigned", "do not sign; the record says so")
+    .option("--trust <FILE>", "trust file for runs read as data (default .track-run/trust.json when present)")
+    .option("--trusted-key <PUB...>", "a public key trusted to have signed runs read as data, repeatable")
     .option("--strict", "refuse a dirty tree and an image without a repository digest")
     .option("--allow-no-git", "outside git, pin the source folder by content")
     .addOption(jsonOption())
@@ -149,6 +164,12 @@ export function registerRun(program: Command, run: CommandRunner): void {
             ? await (await import("@track-run/core/docker")).openDockerRuntime(env.docker)
             : undefined;
         const { trackRun, userOfThisProcess } = await import("@track-run/core/run");
+        const trust = spec.data.length
+          ? await readTrust({
+              ...(flags.trust ? { trust: flags.trust } : {}),
+              ...(flags.trustedKey ? { trustedKeys: flags.trustedKey } : {}),
+            })
+          : undefined;
         const controller = new AbortController();
         const onSignal = (sig: NodeJS.Signals) => {
           out.info(`track-run: ${sig} received, stopping the run and recording it as cancelled`);
@@ -170,6 +191,7 @@ export function registerRun(program: Command, run: CommandRunner): void {
             ...(containers ? { containers } : {}),
             cacheDir: cacheDirFor(),
             ledgerOptions: gitLedgerOptions(),
+            ...(trust ? { trust } : {}),
             ...userOfThisProcess(),
             signal: controller.signal,
             onLine: (_stream, line) => out.info(line),

@@ -12,10 +12,21 @@ export interface Config {
   image?: string;
   dockerfile?: string;
   context?: string;
+  /**
+   * Data by name: a folder, a bag (folder or archive), or run:RUN[/PATH], the outputs of a recorded run (a sub-folder with /PATH).
+   */
   data?: {
     [k: string]: string;
   };
-  outputs?: string;
+  /**
+   * Either the outputs folder (a path), or the outputs' roles by glob, relative to the outputs folder: the first glob a file matches gives its role (with `track: declared`, only matching files are recorded).
+   */
+  outputs?:
+    | string
+    | {
+        path: string;
+        role: "model" | "checkpoint" | "predictions" | "plot" | "report" | "metrics" | "log" | "other";
+      }[];
   metrics?: string;
   params?: string;
   gpus?: string;
@@ -46,4 +57,14 @@ export interface Config {
    * Container memory limit, e.g. 512m or 8g (docker runtime).
    */
   memory?: string;
+  /**
+   * all (default): every output is hashed and signed; declared: only outputs matching an `outputs:` glob, the rest listed as untracked.
+   */
+  track?: "all" | "declared";
+  /**
+   * Labels of every run (key: value).
+   */
+  labels?: {
+    [k: string]: string;
+  };
 }

@@ -11,6 +11,17 @@ export type RunId = string;
  * via the `definition` "sha256Hex".
  */
 export type Sha256Hex = string;
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "Label".
+ */
+export type Label = string;
+/**
+ * This interface was referenced by `RunManifest`'s JSON-Schema
+ * via the `definition` "OutputRole".
+ */
+export type OutputRole =
+  "model" | "checkpoint" | "predictions" | "plot" | "report" | "metrics" | "log" | "other";
 
 /**
  * The provenance manifest of one training run: what it used (code, data, environment), how it was invoked, what it produced, and how it ended.
@@ -30,10 +41,27 @@ export interface RunManifest {
   environment: EnvironmentPin;
   invocation: Invocation;
   outputs: OutputFile[];
+  /**
+   * The payload identity of the outputs as a set (each output as the line of data/<path>): what a bag made from this run's outputs folder has as payloadIdentity.
+   */
+  outputsIdentity?: string;
+  /**
+   * With `track: declared`: the files of the outputs folder that match no declared glob, listed without a digest (not signed subjects). Absent with `track: all`.
+   */
+  untracked?: {
+    path: string;
+    size: number;
+  }[];
   metrics: Metrics;
   status: RunStatus;
   timing: Timing;
   links?: Links;
+  /**
+   * Labels of the run (key: value): from track-run.yml `labels:`, `::track-run label key=value` lines of the command, and --label (later ones win, in that order).
+   */
+  labels?: {
+    [k: string]: Label;
+  };
 }
 /**
  * This interface was referenced by `RunManifest`'s JSON-Schema
@@ -103,6 +131,26 @@ export interface DataPin {
    * sha256 of the bag's payload manifest (manifest-sha256.txt) as stored beside the record (data-NAME.manifest-sha256.txt), so the stored copy is covered by the signature.
    */
   payloadManifest?: string;
+  /**
+   * sha256 over the bag's payload manifest, normalised and sorted (one line '<sha256 hex>  <path>' per payload file, sorted by path, UTF-8): the same files as a plain folder, a bag, a holey bag or a tar get the same identity, whatever their bag metadata. Equal to outputsIdentity of a run whose outputs folder these files are.
+   */
+  payloadIdentity?: string;
+  /**
+   * The bag's bag-info.txt fields, each label with its values in file order (Payload-Oxum, Bagging-Date and Bag-Size left out). Absent for a plain folder.
+   */
+  info?: {
+    [k: string]: string[];
+  };
+  /**
+   * The data is the outputs of a recorded run (--data NAME=run:RUN[/PATH]), each file checked against that run's signed digests before this run started.
+   */
+  fromRun?: {
+    runId: RunId;
+    /**
+     * The sub-folder of that run's outputs, when one was named.
+     */
+    path?: string;
+  };
 }
 /**
  * This interface was referenced by `RunManifest`'s JSON-Schema
@@ -233,6 +281,10 @@ export interface OutputFile {
   path: string;
   sha256: Sha256Hex;
   size: number;
+  /**
+   * What the file is, from the first `outputs:` glob of track-run.yml it matches.
+   */
+  role?: "model" | "checkpoint" | "predictions" | "plot" | "report" | "metrics" | "log" | "other";
 }
 /**
  * This interface was referenced by `RunManifest`'s JSON-Schema
@@ -285,4 +337,8 @@ export interface Links {
   parentRun?: RunId;
   reproductionOf?: RunId;
   promotedAs?: string;
+  /**
+   * The recorded runs whose outputs this run read as data: named with run:RUN, or found by payload identity.
+   */
+  parentRuns?: RunId[];
 }

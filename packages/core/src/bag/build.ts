@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { partialSibling } from "../util/files.js";
 import { writeFileExclusive } from "../util/safe-fs.js";
 import { digestBytes } from "./hash.js";
+import { payloadIdentity } from "./identity.js";
 import {
   type Algorithm,
   type BagInfo,
@@ -23,6 +24,8 @@ export interface BagSummary {
   path?: string;
   /** "sha256:<hex>" of tagmanifest-sha256.txt: the data pin. Absent when sha256 is not among the algorithms. */
   digest?: string;
+  /** "sha256:<hex>" over the sorted payload manifest: the same files however packaged (see identity.ts). Absent without sha256. */
+  payloadIdentity?: string;
   payloadOxum: string;
   files: number;
   bytes: number;
@@ -75,6 +78,9 @@ export function buildTagFiles(input: TagFileInput): {
     files,
     summary: {
       ...(digest ? { digest } : {}),
+      ...(files.has("manifest-sha256.txt")
+        ? { payloadIdentity: payloadIdentity(files.get("manifest-sha256.txt")!.toString("utf8")) }
+        : {}),
       payloadOxum: oxum,
       files: input.payload.size,
       bytes: input.bytes,

@@ -12,6 +12,7 @@ export {
   type RemoteFile,
 } from "./fetch.js";
 export { digestBytes, type HashJob, type HashOutcome, type HashProgress, hashFiles } from "./hash.js";
+export { outputFolderIdentities, outputsIdentity, payloadIdentity } from "./identity.js";
 export { cachedBagPath, holeyBagDigest, type Materialized, materializeBag } from "./materialize.js";
 export { decodeManifestPath, encodeManifestPath, normalizationTwins, safePath } from "./paths.js";
 export { CANONICAL_AGENT, type DataPinResult, type PinDataOptions, pinData } from "./pin.js";

@@ -10,8 +10,10 @@ import { buildTagFiles } from "./build.js";
 import { checkBag } from "./check.js";
 import { createBag, hashPayload, scanSource } from "./create.js";
 import type { HashProgress } from "./hash.js";
-import { locateBag, readDirContents, readTarContents } from "./read.js";
+import { payloadIdentity } from "./identity.js";
+import { locateBag, readDirContents, readTarContents, tagText } from "./read.js";
 import { StatCache, TreeSignature } from "./stat-cache.js";
+import { parseBagInfo } from "./tagfiles.js";
 
 export interface DataPinResult {
   /** "sha256:<hex>" of tagmanifest-sha256.txt. */
@@ -27,6 +29,10 @@ export interface DataPinResult {
   bag?: string;
   /** Payload files read this time; the others were unchanged and known from the stat cache. */
   hashed: number;
+  /** "sha256:<hex>" over the sorted payload manifest (paths and sha256): the same files as a folder, a bag, a holey bag or a tar get the same identity. */
+  payloadIdentity?: string;
+  /** A bag's bag-info.txt labels and their values (Payload-Oxum, Bagging-Date and Bag-Size left out); none for a plain folder. */
+  info?: Record<string, string[]>;
   /** The payload manifest (manifest-sha256.txt) the digest covers, kept with a run's record so a later change can be named file by file. */
   manifest?: string;
 }
@@ -48,7 +54,11 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
   if (loc.kind === "tar") {
     const contents = await readTarContents(loc);
     const report = await checkBag(contents, "full", options.onProgress);
-    return { ...fromReport(report, "archive", loc.path, path), hashed: contents.hashed };
+    return {
+      ...fromReport(report, "archive", loc.path, path),
+      ...identified(tagText(contents.tagFiles, "manifest-sha256.txt"), contents.tagFiles),
+      hashed: contents.hashed,
+    };
   }
   const root = loc.path;
   const statTakenAt = Date.now();
@@ -61,12 +71,13 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     const contents = readDirContents(root, cache);
     const signature = cache ? contents.signature(statTakenAt) : undefined;
     const known = cache?.stat.recalled<Omit<DataPinResult, "hashed">>(signature);
-    if (known) return { ...known, hashed: 0 };
+    if (known) return { ...known, ...identified(known.manifest, contents.tagFiles), hashed: 0 };
     const report = await checkBag(contents, "full", options.onProgress);
     const manifest = contents.tagFiles.get("manifest-sha256.txt")?.toString("utf8");
     const result = {
       ...fromReport(report, "bag", root, path),
       ...(manifest !== undefined ? { manifest } : {}),
+      ...identified(manifest, contents.tagFiles),
     };
     cache?.stat.remember(signature, result);
     return { ...result, hashed: contents.hashed };
@@ -79,6 +90,7 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     });
     return {
       digest: summary.digest!,
+      ...(summary.payloadIdentity ? { payloadIdentity: summary.payloadIdentity } : {}),
       payloadOxum: summary.payloadOxum,
       files: summary.files,
       bytes: summary.bytes,
@@ -97,7 +109,7 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     for (const f of files) sig.addFile(f);
     signature = sig.finish(statTakenAt);
     const known = cache.recalled<Omit<DataPinResult, "hashed">>(signature);
-    if (known) return { ...known, hashed: 0 };
+    if (known) return { ...known, ...identified(known.manifest), hashed: 0 };
   }
   let hashed = 0;
   const payload = await hashPayload(files, ["sha256"], {
@@ -118,6 +130,7 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
   const result: Omit<DataPinResult, "hashed"> = {
     manifest: tags.get("manifest-sha256.txt")!.toString("utf8"),
     digest: summary.digest!,
+    ...(summary.payloadIdentity ? { payloadIdentity: summary.payloadIdentity } : {}),
     payloadOxum: summary.payloadOxum,
     files: summary.files,
     bytes,
@@ -127,6 +140,29 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
   };
   cache?.remember(signature, result);
   return { ...result, hashed };
+}
+
+/** Labels of bag-info.txt left out of a data entry's info: recorded elsewhere (Payload-Oxum) or varying with when and how the bag was written. */
+const INFO_LEFT_OUT = new Set(["payload-oxum", "bagging-date", "bag-size"]);
+
+/** The payload identity (from the payload manifest) and, for a bag, its bag-info.txt fields. */
+function identified(
+  manifest: string | undefined,
+  tagFiles?: ReadonlyMap<string, Buffer>,
+): Pick<DataPinResult, "payloadIdentity" | "info"> {
+  const out: Pick<DataPinResult, "payloadIdentity" | "info"> = {};
+  if (manifest !== undefined) out.payloadIdentity = payloadIdentity(manifest);
+  const text = tagFiles ? tagText(tagFiles, "bag-info.txt") : undefined;
+  const parsed = text === undefined ? undefined : parseBagInfo(text);
+  if (parsed?.ok) {
+    const info: Record<string, string[]> = {};
+    for (const [label, value] of parsed.value) {
+      if (INFO_LEFT_OUT.has(label.toLowerCase())) continue;
+      info[label] = [...(info[label] ?? []), value];
+    }
+    if (Object.keys(info).length) out.info = info;
+  }
+  return out;
 }
 
 function fromReport(

@@ -16,10 +16,13 @@ export {
   userOfThisProcess,
 } from "./executor.js";
 export { HostExecutor } from "./host-executor.js";
+export { LABEL_KEY, LABEL_VALUE_MAX, mergeLabels, parseLabel, parseLabelLine } from "./labels.js";
 export { dataLocation, resolveDataLocation } from "./location.js";
 export { collectMetrics, flattenMetrics, parseCurves, parseMetricLine, readDvclive } from "./metrics.js";
+export { type OutputSelection, selectOutputs } from "./outputs.js";
+export { findParentRuns, outputsFolderOf, resolveRunInputs } from "./pipeline.js";
 export { buildManifest, maskManifest, type RunSink, recordRun } from "./record.js";
-export { parseSize, type RunOptions, readRunConfig, resolveRunSpec } from "./spec.js";
+export { parseRunData, parseSize, type RunOptions, readRunConfig, resolveRunSpec } from "./spec.js";
 export {
   type Collected,
   collectRun,

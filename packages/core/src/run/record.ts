@@ -5,11 +5,13 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import type { CodePin, RunManifest } from "../__generated__/index.js";
+import { outputsIdentity } from "../bag/identity.js";
 import { schemaProblems } from "../schema/validate.js";
 import { type SignedRecord, SigningFailedError, type SigningPlan, signRecord } from "../sign/plan.js";
 import { buildStatement } from "../sign/statement.js";
 import { type SecretMasker, stripCredentials } from "../util/secrets.js";
 import { describeGpuRequest, type GpuRequest, type GpuSample } from "./executor.js";
+import { mergeLabels } from "./labels.js";
 import type { Collected, Executed, Pinned, Prepared } from "./stages.js";
 import type { TrackContext, TrackSpec } from "./track.js";
 
@@ -50,9 +52,11 @@ export function buildManifest(
     environment: pinned.environment,
     invocation,
     outputs: collected.outputs,
+    outputsIdentity: outputsIdentity(collected.outputs),
+    ...(collected.untracked ? { untracked: collected.untracked } : {}),
     metrics: collected.metrics,
     status: collected.status,
-    ...(spec.links ? { links: spec.links } : {}),
+    ...(linksOf(spec.links, pinned.parentRuns ?? []) ?? {}),
     timing: {
       startedAt: startedAt.toISOString(),
       finishedAt: finishedAt.toISOString(),
@@ -61,6 +65,8 @@ export function buildManifest(
       ...(outcome.peakMemoryBytes !== undefined ? { peakMemoryBytes: outcome.peakMemoryBytes } : {}),
     },
   };
+  const labels = mergeLabels(spec.labels, executed.labels, spec.labelOverrides);
+  if (labels) manifest.labels = labels;
   const masked = maskManifest(manifest, prepared.masker);
   const problems = schemaProblems("manifest", masked);
   if (problems.length) {
@@ -69,6 +75,15 @@ export function buildManifest(
     );
   }
   return masked;
+}
+
+/** The manifest's links: the spec's, with the runs whose outputs this run read (parentRuns). */
+function linksOf(
+  links: RunManifest["links"] | undefined,
+  parentRuns: readonly string[],
+): { links: NonNullable<RunManifest["links"]> } | undefined {
+  if (!links && !parentRuns.length) return undefined;
+  return { links: { ...links, ...(parentRuns.length ? { parentRuns: [...parentRuns] } : {}) } };
 }
 
 /**
@@ -82,7 +97,13 @@ export function maskManifest(m: RunManifest, masker: SecretMasker): RunManifest 
   const out: RunManifest = {
     ...m,
     code: maskCode(m.code, masker),
-    data: m.data.map((d) => (d.location ? { ...d, location: stripCredentials(s(d.location)) } : d)),
+    data: m.data.map((d) => ({
+      ...d,
+      ...(d.location ? { location: stripCredentials(s(d.location)) } : {}),
+      ...(d.info
+        ? { info: Object.fromEntries(Object.entries(d.info).map(([k, vs]) => [s(k), vs.map(s)])) }
+        : {}),
+    })),
     invocation: {
       ...m.invocation,
       command: m.invocation.command.map(s) as [string, ...string[]],
@@ -90,6 +111,8 @@ export function maskManifest(m: RunManifest, masker: SecretMasker): RunManifest 
       ...(m.invocation.env ? { env: masker.maskDeep(m.invocation.env) } : {}),
     },
     outputs: m.outputs.map((o) => ({ ...o, path: s(o.path) })),
+    ...(m.untracked ? { untracked: m.untracked.map((o) => ({ ...o, path: s(o.path) })) } : {}),
+    ...(m.labels ? { labels: Object.fromEntries(Object.entries(m.labels).map(([k, v]) => [k, s(v)])) } : {}),
     metrics: {
       final: m.metrics.final.map((x) => ({ ...x, name: s(x.name) })),
       ...(m.metrics.curves ? { curves: m.metrics.curves.map((x) => ({ ...x, name: s(x.name) })) } : {}),

@@ -4,10 +4,12 @@ import * as fs from "node:fs";
 import { dirname, join } from "node:path";
 import { parse as parseYaml } from "yaml";
 import type { Config } from "../__generated__/index.js";
+import { safePath } from "../bag/paths.js";
 import { fsInputError, UsageError } from "../errors.js";
 import { validateDocument } from "../schema/validate.js";
 import { readInputText } from "../util/files.js";
-import { assertName } from "../util/names.js";
+import { assertName, isName, NAME_RULE, quoteInput } from "../util/names.js";
+import { parseLabel } from "./labels.js";
 import type { TrackSpec } from "./track.js";
 
 export interface RunOptions {
@@ -15,8 +17,10 @@ export interface RunOptions {
   image?: string;
   dockerfile?: string;
   context?: string;
-  /** NAME=PATH each. */
+  /** NAME=PATH or NAME=run:RUN[/PATH] each. */
   data?: string[];
+  /** key=value each. */
+  label?: string[];
   outputs?: string;
   params?: string;
   metrics?: string;
@@ -62,6 +66,30 @@ function number(v: string | number | undefined, what: string): number | undefine
   return n;
 }
 
+/** `run:RUN[/PATH]`: the outputs of a recorded run (a sub-folder with /PATH), or undefined for a path. */
+export function parseRunData(value: string, where: string): { runId: string; path?: string } | undefined {
+  if (!value.startsWith("run:")) return undefined;
+  const rest = value.slice("run:".length);
+  const slash = rest.indexOf("/");
+  const runId = slash < 0 ? rest : rest.slice(0, slash);
+  const sub = slash < 0 ? "" : rest.slice(slash + 1).replace(/\/+$/, "");
+  if (!isName(runId))
+    throw new UsageError(
+      "usage",
+      `${where}: ${quoteInput(runId)} is not a run id; the form is run:RUN or run:RUN/PATH (${NAME_RULE})`,
+    );
+  if (sub) {
+    const p = safePath(sub);
+    if (!p.ok)
+      throw new UsageError(
+        "usage",
+        `${where}: the path after run:${runId}/ must be a folder inside its outputs (${p.reason})`,
+      );
+    return { runId, path: p.path };
+  }
+  return { runId };
+}
+
 /** The run's specification, but for signing. Paths in the config are relative to its folder. */
 export function resolveRunSpec(
   o: RunOptions,
@@ -74,13 +102,23 @@ export function resolveRunSpec(
   const data = o.data?.length
     ? o.data.map((d) => {
         const i = d.indexOf("=");
-        if (i <= 0) throw new UsageError("usage", `--data "${d}" must be NAME=PATH`);
-        return { name: assertName("data", d.slice(0, i), "--data"), path: d.slice(i + 1) };
+        if (i <= 0) throw new UsageError("usage", `--data "${d}" must be NAME=PATH or NAME=run:RUN[/PATH]`);
+        const path = d.slice(i + 1);
+        const fromRun = parseRunData(path, `--data "${d}"`);
+        return {
+          name: assertName("data", d.slice(0, i), "--data"),
+          path,
+          ...(fromRun ? { fromRun } : {}),
+        };
       })
-    : Object.entries(cfg.data ?? {}).map(([name, path]) => ({
-        name: assertName("data", name, "track-run.yml data"),
-        path: rel(path)!,
-      }));
+    : Object.entries(cfg.data ?? {}).map(([name, path]) => {
+        const fromRun = parseRunData(path, `track-run.yml data ${name}: "${path}"`);
+        return {
+          name: assertName("data", name, "track-run.yml data"),
+          path: fromRun ? path : rel(path)!,
+          ...(fromRun ? { fromRun } : {}),
+        };
+      });
   const runtime = o.runtime || cfg.runtime || "docker";
   if (runtime !== "docker" && runtime !== "host")
     throw new UsageError("usage", `--runtime "${runtime}" must be docker or host`);
@@ -117,8 +155,27 @@ export function resolveRunSpec(
   };
   if (dockerfile) spec.build = { dockerfile, ...(context ? { context } : {}) };
   else if (image) spec.image = image;
-  const outputs = o.outputs || rel(cfg.outputs);
+  const outputs = o.outputs || (typeof cfg.outputs === "string" ? rel(cfg.outputs) : undefined);
   if (outputs) spec.outputs = outputs;
+  if (Array.isArray(cfg.outputs) && cfg.outputs.length) spec.outputRoles = cfg.outputs.map((d) => ({ ...d }));
+  if (cfg.track) {
+    if (cfg.track === "declared" && !spec.outputRoles)
+      throw new UsageError(
+        "bad-config",
+        'track-run.yml `track: declared` needs `outputs:` globs to declare what is tracked, e.g. outputs: [{ path: "model/*.bin", role: model }]',
+      );
+    spec.track = cfg.track;
+  }
+  if (cfg.labels && Object.keys(cfg.labels).length) spec.labels = { ...cfg.labels };
+  if (o.label?.length) {
+    const flags: Record<string, string> = {};
+    for (const l of o.label) {
+      const parsed = parseLabel(l);
+      if (typeof parsed === "string") throw new UsageError("usage", `--label "${l}" ${parsed}`);
+      flags[parsed.key] = parsed.value;
+    }
+    spec.labelOverrides = flags;
+  }
   const metrics = o.metrics || cfg.metrics;
   if (metrics) spec.metricsFile = metrics;
   const params = o.params || rel(cfg.params);

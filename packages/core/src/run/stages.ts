@@ -33,8 +33,10 @@ import {
   type Mount,
 } from "./executor.js";
 import { HostExecutor } from "./host-executor.js";
+import { parseLabelLine } from "./labels.js";
 import { dataLocation } from "./location.js";
 import { collectMetrics, parseMetricLine } from "./metrics.js";
+import { type OutputSelection, selectOutputs } from "./outputs.js";
 import type { TrackContext, TrackSpec } from "./track.js";
 
 const TAIL_BYTES = 64 * 1024;
@@ -53,6 +55,8 @@ export interface Pinned {
   data: DataPin[];
   environment: EnvironmentPin;
   warnings: string[];
+  /** The recorded runs whose outputs are among the data (links.parentRuns), set once they are known. */
+  parentRuns?: string[];
 }
 
 /** Pins code, every bag and the environment, before anything runs; refuses what cannot run here. */
@@ -123,7 +127,7 @@ async function pinBag(
 }
 
 /** The manifest's entry of a bag. */
-function dataPinOf(d: { name: string; path: string }, bag: Pinned["bags"][number], repo: string): DataPin {
+function dataPinOf(d: TrackSpec["data"][number], bag: Pinned["bags"][number], repo: string): DataPin {
   const p = bag.pin;
   // Where the bag was given (a holey bag's folder, not the cache's), relative to the repository
   // when inside it, so a reproduction finds it in the recorded commit; a holey bag outside it by
@@ -139,6 +143,9 @@ function dataPinOf(d: { name: string; path: string }, bag: Pinned["bags"][number
   // The stored payload manifest (data-NAME.manifest-sha256.txt) is covered by the signature.
   if (p.manifest !== undefined) pin.payloadManifest = createHash("sha256").update(p.manifest).digest("hex");
   if (bag.materialized.source !== "as-given") pin.holey = true;
+  if (p.payloadIdentity) pin.payloadIdentity = p.payloadIdentity;
+  if (p.info) pin.info = p.info;
+  if (d.fromRun) pin.fromRun = { ...d.fromRun };
   return pin;
 }
 
@@ -281,6 +288,9 @@ export interface Executed {
   outcome: ExecOutcome;
   /** Metric lines the command printed (masked). */
   lines: MetricValue[];
+  /** Labels the command printed (`::track-run label key=value`), the last of each key, and malformed label lines. */
+  labels: Record<string, string>;
+  labelProblems: string[];
   /** The last 64 KiB of the log. */
   tail: Buffer;
   logPath: string;
@@ -306,6 +316,8 @@ export async function executeRun(
   const log = fs.openSync(logPath, "w");
   let tail = Buffer.alloc(0);
   const lines: MetricValue[] = [];
+  const labels: Record<string, string> = {};
+  const labelProblems: string[] = [];
   step(
     `running ${spec.command.join(" ")} (${inDocker ? `in ${image!.repoDigest ?? image!.id}` : "on the host"})`,
   );
@@ -334,6 +346,9 @@ export async function executeRun(
         tail = Buffer.concat([tail, bytes]).subarray(-TAIL_BYTES);
         const m = parseMetricLine(line);
         if (m) lines.push(m);
+        const l = m ? undefined : parseLabelLine(line);
+        if (l && "problem" in l) labelProblems.push(l.problem);
+        else if (l) labels[l.key] = l.value;
         ctx.onLine?.(stream, line);
       },
     });
@@ -342,7 +357,15 @@ export async function executeRun(
   } finally {
     fs.closeSync(log);
   }
-  return { outcome, lines, tail, logPath, finishedAt: (ctx.now ?? (() => new Date()))() };
+  return {
+    outcome,
+    lines,
+    labels,
+    labelProblems,
+    tail,
+    logPath,
+    finishedAt: (ctx.now ?? (() => new Date()))(),
+  };
 }
 
 // 4. Collect -----------------------------------------------------------------------------------
@@ -350,6 +373,8 @@ export async function executeRun(
 export interface Collected {
   metrics: RunManifest["metrics"];
   outputs: RunManifest["outputs"];
+  /** With track: declared, the files matching no declared glob (not hashed, not signed). */
+  untracked?: NonNullable<RunManifest["untracked"]>;
   status: RunStatus;
   warnings: string[];
 }
@@ -373,12 +398,17 @@ export async function collectRun(
   if (outcome.exitCode !== undefined) status.exitCode = outcome.exitCode;
   status.logTailDigest = createHash("sha256").update(executed.tail).digest("hex");
   status.logDigest = createHash("sha256").update(fs.readFileSync(executed.logPath)).digest("hex");
-  const hashed = await hashOutputs(outputs);
+  const hashed = await hashOutputs(outputs, {
+    roles: spec.outputRoles ?? [],
+    track: spec.track ?? "all",
+    ...(spec.metricsFile ? { metricsFile: spec.metricsFile } : {}),
+  });
   return {
     metrics: { final: metrics.final, ...(metrics.curves.length ? { curves: metrics.curves } : {}) },
     outputs: hashed.outputs,
+    ...(hashed.untracked ? { untracked: hashed.untracked } : {}),
     status,
-    warnings: [...metrics.problems, ...hashed.refused],
+    warnings: [...metrics.problems, ...hashed.refused, ...executed.labelProblems],
   };
 }
 
@@ -386,15 +416,23 @@ export async function collectRun(
  * Every output file, hashed. A file whose name is not an output name (a backslash, a control
  * character: see util/names.ts) is left out of the signed outputs, with a warning naming it.
  */
-async function hashOutputs(dir: string): Promise<{ outputs: RunManifest["outputs"]; refused: string[] }> {
+async function hashOutputs(
+  dir: string,
+  selection: OutputSelection,
+): Promise<{
+  outputs: RunManifest["outputs"];
+  untracked?: NonNullable<RunManifest["untracked"]>;
+  refused: string[];
+}> {
   const walked = walkTree(dir);
   const refused: string[] = [];
-  const files = walked.files.filter((f) => {
+  const named = walked.files.filter((f) => {
     const problem = outputPathProblem(f.rel);
     if (problem)
       refused.push(`output ${quoteInput(f.rel)} is not recorded: its name ${problem}; ${OUTPUT_PATH_RULE}`);
     return !problem;
   });
+  const { tracked: files, roles, untracked } = selectOutputs(named, selection);
   const results = await hashFiles(
     files.map((f) => ({ path: f.abs, size: f.size })),
     ["sha256"],
@@ -405,7 +443,8 @@ async function hashOutputs(dir: string): Promise<{ outputs: RunManifest["outputs
       throw new TrackRunError("output-unreadable", `output ${f.rel} cannot be read: ${r.message}`, {
         kind: "check",
       });
-    return { path: f.rel, sha256: r.digests.sha256!, size: r.bytes };
+    const role = roles[i];
+    return { path: f.rel, sha256: r.digests.sha256!, size: r.bytes, ...(role ? { role } : {}) };
   });
-  return { outputs, refused };
+  return { outputs, ...(untracked ? { untracked } : {}), refused };
 }

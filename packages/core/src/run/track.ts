@@ -6,13 +6,15 @@
 import * as fs from "node:fs";
 import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
-import type { RunManifest, RunStatus } from "../__generated__/index.js";
+import type { OutputRole, RunManifest, RunStatus } from "../__generated__/index.js";
 import type { Materialized } from "../bag/materialize.js";
 import { safePath } from "../bag/paths.js";
 import type { ContainerRuntime } from "../docker/runtime.js";
 import { TrackRunError, UsageError } from "../errors.js";
 import type { GitLedgerOptions } from "../ledger/git.js";
 import { openLedger } from "../ledger/open.js";
+import { LedgerReader } from "../ledger/reader.js";
+import type { Trust } from "../ledger/records.js";
 import { canonicalDigest } from "../manifest/canonical.js";
 import type { BuildOptions, RunnerContext } from "../pin/env.js";
 import type { SignedRecord, SigningPlan } from "../sign/plan.js";
@@ -20,8 +22,9 @@ import { newOrEmptyFolderProblem, readInputText } from "../util/files.js";
 import { isName, NAME_RULE, quoteInput } from "../util/names.js";
 import { SecretMasker } from "../util/secrets.js";
 import { parseGpuRequest } from "./executor.js";
+import { findParentRuns, rememberOutputsFolder, resolveRunInputs } from "./pipeline.js";
 import { buildManifest, recordRun } from "./record.js";
-import { collectRun, executeRun, pinInputs, prepareRun } from "./stages.js";
+import { collectRun, executeRun, type Pinned, pinInputs, prepareRun } from "./stages.js";
 
 export interface TrackSpec {
   model: string;
@@ -31,7 +34,15 @@ export interface TrackSpec {
   runtime: "docker" | "host";
   image?: string;
   build?: BuildOptions;
-  data: Array<{ name: string; path: string }>;
+  /** Each data input: a path, or (fromRun) the outputs of a recorded run, found and checked before the run starts. */
+  data: Array<{ name: string; path: string; fromRun?: { runId: string; path?: string } }>;
+  /** Labels from track-run.yml; the command's `::track-run label` lines override them, and labelOverrides (--label) both. */
+  labels?: Record<string, string>;
+  labelOverrides?: Record<string, string>;
+  /** Roles of outputs by glob (relative to the outputs folder); the first match gives a file's role. */
+  outputRoles?: Array<{ path: string; role: OutputRole }>;
+  /** all (default): every output is signed; declared: only outputs matching an outputRoles glob. */
+  track?: "all" | "declared";
   /** Host folder for outputs; default a new folder under the work root. */
   outputs?: string;
   params?: string;
@@ -73,6 +84,8 @@ export interface TrackContext {
   now?: () => Date;
   /** For a git: ledger: its cache folder and push token. */
   ledgerOptions?: GitLedgerOptions;
+  /** Whose records count when a run reads a recorded run's outputs (run: data, and linking by payload identity); none trusted when absent. */
+  trust?: Trust;
 }
 
 export interface TrackResult {
@@ -117,7 +130,8 @@ function preflight(spec: TrackSpec): void {
     if (!isName(d.name)) problems.push(`--data ${quoteInput(d.name)} is not a data name: ${NAME_RULE}`);
     if (names.has(d.name)) problems.push(`--data ${d.name} is given twice`);
     names.add(d.name);
-    if (!fs.existsSync(d.path)) problems.push(`--data ${d.name}=${d.path}: "${d.path}" does not exist`);
+    if (!d.fromRun && !fs.existsSync(d.path))
+      problems.push(`--data ${d.name}=${d.path}: "${d.path}" does not exist`);
   }
   if (spec.runtime === "docker" && !spec.image && !spec.build)
     problems.push("the docker runtime needs --image or --dockerfile (or use --runtime host)");
@@ -147,8 +161,9 @@ function preflight(spec: TrackSpec): void {
   }
 }
 
-export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<TrackResult> {
+export async function trackRun(given: TrackSpec, ctx: TrackContext): Promise<TrackResult> {
   const now = ctx.now ?? (() => new Date());
+  let spec = given;
   preflight(spec);
   const repo = resolve(spec.repo);
   const ledger = openLedger(spec.ledger, ctx.ledgerOptions);
@@ -165,11 +180,22 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
   try {
     // A ledger that cannot take the record is refused before anything runs.
     await ledger.ready();
+    // Runs read as data: one snapshot of the ledger, read only when the run has data.
+    const reader = spec.data.length ? await LedgerReader.open(ledger, ctx.trust ?? { keys: [] }) : undefined;
+    const pipelineWarnings: string[] = [];
+    if (reader && spec.data.some((d) => d.fromRun)) {
+      const workRoot = resolve(ctx.workRoot ?? join(repo, ".track-run", "work"));
+      const resolved = await resolveRunInputs(spec.data, reader, workRoot, step);
+      spec = { ...spec, data: resolved.data };
+      pipelineWarnings.push(...resolved.warnings);
+    }
     step("pinning code, data and environment");
     const pinned = await pinInputs(spec, ctx, repo, gpus, step);
+    if (reader) await linkParentRuns(pinned, reader, step);
     const prepared = prepareRun(spec, ctx, repo, pinned, params, now());
+    rememberOutputsFolder(prepared.work, prepared.outputs);
     masker = prepared.masker;
-    const warnings = [...pinned.warnings, ...prepared.warnings];
+    const warnings = [...pipelineWarnings, ...pinned.warnings, ...prepared.warnings];
     const executed = await executeRun(spec, ctx, repo, prepared, pinned.environment, gpus, step);
     step("hashing outputs and reading metrics");
     const collected = await collectRun(spec, prepared, executed);
@@ -206,6 +232,25 @@ export async function trackRun(spec: TrackSpec, ctx: TrackContext): Promise<Trac
   } catch (e) {
     throw maskError(e, mask);
   }
+}
+
+/** Data found, by payload identity, to be a verified recorded run's outputs is linked to that run; links.parentRuns lists every run read. */
+async function linkParentRuns(
+  pinned: Pinned,
+  reader: LedgerReader,
+  step: (m: string) => void,
+): Promise<void> {
+  const found = await findParentRuns(pinned.data, reader);
+  for (const d of pinned.data) {
+    const hit = found.get(d.name);
+    if (!hit) continue;
+    d.fromRun = hit;
+    step(
+      `data ${d.name} is the outputs of run ${hit.runId}${hit.path ? ` (${hit.path}/)` : ""} (same payload identity ${d.payloadIdentity}); linked to it`,
+    );
+  }
+  const parents = [...new Set(pinned.data.flatMap((d) => (d.fromRun ? [d.fromRun.runId] : [])))];
+  if (parents.length) pinned.parentRuns = parents;
 }
 
 /** An error of a run whose message (and details) might quote a secret value, masked. */
