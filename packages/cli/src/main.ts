@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { registerBag } from "./commands/bag.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerLedger } from "./commands/ledger.js";
+import { registerQuery } from "./commands/query.js";
 import { registerPin } from "./commands/pin.js";
 import { registerReproduce } from "./commands/reproduce.js";
 import { registerRun } from "./commands/run.js";
@@ -52,6 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerDoctor(program, run);
   registerPin(program, run);
   registerLedger(program, run);
+  registerQuery(program, run);
   registerRun(program, run);
   registerReproduce(program, run);
   registerSign(program, run);

@@ -10,7 +10,7 @@ import { ledgerFor, readerFor, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
 import { localSigningPlan } from "./run.js";
 
-interface TrustFlags {
+export interface TrustFlags {
   trust?: string;
   trustedKey?: string[];
   trustedRoot?: string;
@@ -23,7 +23,7 @@ const trustFrom = (f: TrustFlags) =>
     ...(f.trustedRoot ? { trustedRoot: f.trustedRoot } : {}),
   });
 
-function withTrustOptions(c: Command): Command {
+export function withTrustOptions(c: Command): Command {
   return c
     .option("--ledger <URI>", "where runs are recorded (default dir:.track-run/ledger; git:https://…#BRANCH)")
     .option("--trust <FILE>", "trust file (default .track-run/trust.json when present)")
@@ -54,12 +54,12 @@ export const trustMark = (r: Pick<RunRecord, "trust">): string =>
   r.trust === "verified" ? "" : ` [${r.trust.toUpperCase()}]`;
 
 /** The ledger at one snapshot through the verified reader, with the trust flags of a command. */
-async function openReader(f: TrustFlags & { ledger?: string }): Promise<LedgerReader> {
+export async function openReader(f: TrustFlags & { ledger?: string }): Promise<LedgerReader> {
   return readerFor(f.ledger ?? readEnvironment().ledger, await trustFrom(f));
 }
 
 /** Notes on records that are shown but do not count (unsigned, untrusted, left out), on stderr. */
-function printNotes(out: Output, notes: readonly string[]): void {
+export function printNotes(out: Output, notes: readonly string[]): void {
   for (const n of notes) out.warn(n);
 }
 
@@ -229,7 +229,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
               .map((r) =>
                 r.trust === "damaged" && !r.model
                   ? `  ${r.runId}  DAMAGED: ${r.problems.join("; ")}`
-                  : `${r.production ? "*" : " "} ${r.runId}  ${(r.model ?? "?").padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${(r.status ?? "?").padEnd(9)} ${r.metrics}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}${trustMark(r)}`,
+                  : `${r.production ? "*" : " "} ${r.runId}  ${(r.model ?? "?").padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${(r.status ?? "?").padEnd(9)} ${keyMetrics(r.metrics)}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}${trustMark(r)}`,
               )
               .join("\n") +
             (rows.length ? (anyProduction ? "\n(* in production)" : "") : "no runs recorded") +
@@ -263,59 +263,55 @@ export function registerLedger(program: Command, run: CommandRunner): void {
     program
       .command("lineage")
       .description(
-        "which run produced a file with this sha256 and from what; which runs used a bag with this digest",
+        "where a run, a file or a dataset came from and what came of it, any number of hops: data, preparation runs, training runs, outputs, promotions, reproductions",
       )
-      .argument("<DIGEST>", "sha256 (hex or sha256:hex) of an output file or a bag"),
+      .argument(
+        "<DIGEST|RUN>",
+        "a run id, or a sha256 (hex or sha256:hex) of an output file, a file inside a bag, a bag digest or a payload identity",
+      )
+      .option("--up", "only what it came from (ancestors)")
+      .option("--down", "only what came of it (descendants)")
+      .option("--mermaid", "print a Mermaid flowchart (renders on GitHub in a ```mermaid block)"),
   )
     .addOption(jsonOption())
-    .action((digest: string, f: TrustFlags & { ledger?: string; json?: boolean }) =>
-      run(f, async (out) => {
-        const hex = digest.replace(/^sha256:/, "").toLowerCase();
-        if (!/^[0-9a-f]{64}$/.test(hex)) throw new UsageError("usage", `"${digest}" is not a sha256 digest`);
-        const reader = await openReader(f);
-        const produced: Array<{
-          runId: string;
-          trust: string;
-          path: string;
-          from: { code?: string; data: string[]; image?: string };
-        }> = [];
-        const used: Array<{ runId: string; trust: string; bag: string }> = [];
-        for (const r of await reader.runs()) {
-          const m = r.manifest;
-          if (!m || r.trust === "damaged") continue;
-          for (const o of m.outputs.filter((x) => x.sha256 === hex)) {
-            produced.push({
-              runId: r.runId,
-              trust: r.trust,
-              path: o.path,
-              from: {
-                ...(m.code.commit ? { code: m.code.commit } : {}),
-                data: m.data.map((d) => `${d.name} ${d.digest}`),
-                ...(m.environment.image
-                  ? { image: m.environment.image.repoDigest ?? m.environment.image.id! }
-                  : {}),
-              },
-            });
+    .action(
+      (
+        ref: string,
+        f: TrustFlags & { ledger?: string; json?: boolean; up?: boolean; down?: boolean; mermaid?: boolean },
+      ) =>
+        run(f, async (out) => {
+          if (f.up && f.down)
+            throw new UsageError("usage", "--up and --down together: leave both out for both ways");
+          if (f.mermaid && f.json) throw new UsageError("usage", "--mermaid and --json together: choose one");
+          const reader = await openReader(f);
+          const { lineageMermaid, lineageTree, lineageView, readLineage, resolveNodes } = await import(
+            "@track-run/core/ledger"
+          );
+          const { graph, notes } = await readLineage(reader);
+          printNotes(out, notes);
+          const roots = resolveNodes(graph, ref);
+          const direction = f.up ? "up" : f.down ? "down" : "both";
+          const view = lineageView(graph, roots, direction);
+          if (f.mermaid) {
+            process.stdout.write(`${terminalSafe(lineageMermaid(graph, view))}\n`);
+            return 0;
           }
-          for (const d of m.data.filter((x) => x.digest === `sha256:${hex}`))
-            used.push({ runId: r.runId, trust: r.trust, bag: d.name });
-        }
-        const mark = (t: string) => (t === "verified" ? "" : ` [${t.toUpperCase()}]`);
-        out.result(
-          { produced, used },
-          () =>
-            [
-              ...produced.map(
-                (p) =>
-                  `produced by ${p.runId}${mark(p.trust)} as ${p.path}, from commit ${p.from.code ?? "?"}, image ${p.from.image ?? "host"}, data ${p.from.data.join(", ") || "none"}`,
-              ),
-              ...used.map((u) => `bag used by ${u.runId}${mark(u.trust)} as ${u.bag}`),
-            ].join("\n") || "no run produced or used it",
-        );
-        return 0;
-      }),
+          out.result(view, () =>
+            roots.length
+              ? lineageTree(graph, roots, direction)
+              : `no recorded run produced, used or holds ${ref}`,
+          );
+          return 0;
+        }),
     );
 }
+
+/** The key metrics of a log line: the first three, the most final stage first. */
+const keyMetrics = (xs: LogRow["metrics"]) =>
+  xs
+    .slice(0, 3)
+    .map((x) => `${x.stage ? `${x.stage}/` : ""}${x.name}=${Number(x.value.toPrecision(4))}`)
+    .join(" ");
 
 interface LogRow {
   runId: string;
@@ -324,7 +320,8 @@ interface LogRow {
   model?: string;
   commit?: string;
   status?: string;
-  metrics: string;
+  /** Every final metric, the most final stage first (test, validation, unstaged, train). */
+  metrics: Array<{ name: string; stage?: string; value: number }>;
   production: boolean;
   reproductionOf?: string;
 }
@@ -350,14 +347,11 @@ async function logRows(reader: LedgerReader, model: string | undefined, out: Out
       problems: r.problems,
       ...(m ? { model: m.model, status: m.status.state } : {}),
       ...(m?.code.commit ? { commit: m.code.commit.slice(0, 12) } : {}),
-      // Key metrics: the most final stage first (test, validation, unstaged, train).
       metrics: m
         ? [...m.metrics.final]
             .sort((a, b) => STAGE_ORDER.indexOf(a.stage) - STAGE_ORDER.indexOf(b.stage))
-            .slice(0, 3)
-            .map((x) => `${x.stage ? `${x.stage}/` : ""}${x.name}=${Number(x.value.toPrecision(4))}`)
-            .join(" ")
-        : "",
+            .map((x) => ({ name: x.name, ...(x.stage ? { stage: x.stage } : {}), value: x.value }))
+        : [],
       production: Boolean(m && production.get(m.model) === r.runId),
       ...(m?.links?.reproductionOf ? { reproductionOf: m.links.reproductionOf } : {}),
     });

@@ -19,6 +19,15 @@ export {
   resolveNodes,
   runNode,
 } from "./graph.js";
+export {
+  type Direction,
+  describeNode,
+  type LineageView,
+  lineageMermaid,
+  lineageTree,
+  lineageView,
+  readLineage,
+} from "./lineage.js";
 export { openLedger } from "./open.js";
 export {
   assertSeedMatrix,
@@ -35,6 +44,19 @@ export {
   resolveRuns,
   rollbackModel,
 } from "./promote.js";
+export {
+  checkKey,
+  type Filter,
+  matches,
+  parseFilter,
+  parseSort,
+  type QueryRow,
+  type QuerySpec,
+  queryRuns,
+  queryText,
+  runValue,
+  type SortKey,
+} from "./query.js";
 export { LedgerReader, type Reproduction } from "./reader.js";
 export { payloadDigest, type RecordTrust, type RunRecord, statementOf, type Trust } from "./records.js";
 export type { LedgerSnapshot, LedgerStore, ProductionPointer } from "./types.js";
