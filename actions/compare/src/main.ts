@@ -10,7 +10,13 @@ import {
   upsertComment,
   workflowRunFromEnvironment,
 } from "@track-run/core/github";
-import { compareWithProduction, LedgerReader, openLedger, resolveRuns } from "@track-run/core/ledger";
+import {
+  compareWithProduction,
+  LedgerReader,
+  openLedger,
+  openRunIndex,
+  resolveRuns,
+} from "@track-run/core/ledger";
 import { assertName } from "@track-run/core/names";
 import { describeRule } from "@track-run/core/policy";
 import { marker, renderReport } from "@track-run/core/report";
@@ -73,9 +79,12 @@ function readInputs(): Inputs {
 async function run(): Promise<void> {
   const inputs = readInputs();
   const policy = readPolicyFile(inputs.policy, true)!;
+  const store = openLedger(inputs.ledger, ledgerOptions());
+  const index = await openRunIndex(defaultCacheDir(), store.uri);
   const reader = await LedgerReader.open(
-    openLedger(inputs.ledger, ledgerOptions()),
+    store,
     loadTrust({ trustedKeys: inputs.trustedKeys, trust: inputs.trust, trustedRoot: inputs.trustedRoot }),
+    index ? { index } : {},
   );
   const outcome = await compareWithProduction({
     reader,

@@ -1,7 +1,13 @@
 import * as core from "@actions/core";
 import { UsageError } from "@track-run/core/errors";
 import { workflowRunFromEnvironment } from "@track-run/core/github";
-import { openLedger, type ProductionPointer, promoteRun, rollbackModel } from "@track-run/core/ledger";
+import {
+  openLedger,
+  openRunIndex,
+  type ProductionPointer,
+  promoteRun,
+  rollbackModel,
+} from "@track-run/core/ledger";
 import { assertName } from "@track-run/core/names";
 import { describeRule } from "@track-run/core/policy";
 import { readPolicyFile } from "@track-run/core/schema";
@@ -56,6 +62,7 @@ async function run(): Promise<void> {
   const policy = readPolicyFile(core.getInput("policy"), true)!;
   if (policy.model !== model)
     throw new UsageError("usage", `input model: the policy is for model ${policy.model}, not ${model}`);
+  const index = await openRunIndex(defaultCacheDir(), ledger.uri);
   const r = await promoteRun({
     store: ledger,
     policy,
@@ -65,6 +72,7 @@ async function run(): Promise<void> {
     by: promoter(),
     repo: ".",
     cacheDir: defaultCacheDir(),
+    ...(index ? { index } : {}),
   });
   const failed = r.verdict.rules.filter((x) => !x.pass);
   if (r.promoted && r.pointer) {

@@ -1,6 +1,6 @@
 // Trust, policy and ledger as the commands read them from flags and the project's files.
 import type { Policy } from "@track-run/core";
-import type { GitLedgerOptions, LedgerReader, LedgerStore } from "@track-run/core/ledger";
+import type { GitLedgerOptions, LedgerReader, LedgerStore, RunIndex } from "@track-run/core/ledger";
 import type { TrustSettings } from "@track-run/core/sign";
 import { cacheDirFor } from "./commands/bag.js";
 
@@ -34,11 +34,19 @@ export async function ledgerFor(uri: string): Promise<LedgerStore> {
   return openLedger(uri, gitLedgerOptions());
 }
 
-/** The ledger at one snapshot, read through the verified reader with this trust. */
+/** The local index of the ledger's verified records, under the cache folder (none where it cannot be). */
+export async function indexFor(store: LedgerStore): Promise<RunIndex | undefined> {
+  const { openRunIndex } = await import("@track-run/core/ledger");
+  return openRunIndex(cacheDirFor(), store.uri);
+}
+
+/** The ledger at one snapshot, read through the verified reader with this trust and the local index. */
 export async function readerFor(
   uri: string,
   trust: TrustSettings & { trustedRoot?: unknown },
 ): Promise<LedgerReader> {
   const { LedgerReader } = await import("@track-run/core/ledger");
-  return LedgerReader.open(await ledgerFor(uri), trust);
+  const store = await ledgerFor(uri);
+  const index = await indexFor(store);
+  return LedgerReader.open(store, trust, index ? { index } : {});
 }

@@ -1,20 +1,32 @@
-// A real git smart-HTTP server on loopback: `git http-backend` behind a small CGI bridge.
+// A real git smart-HTTP server on loopback: `git http-backend` behind a small CGI bridge. It imports
+// nothing of the test runner, so the bench (bench/ledger.mjs) bundles it too.
 import { execFileSync, spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { git } from "./helpers.js";
+
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: "track-run test",
+  GIT_AUTHOR_EMAIL: "test@example.com",
+  GIT_COMMITTER_NAME: "track-run test",
+  GIT_COMMITTER_EMAIL: "test@example.com",
+};
 
 export interface GitServer {
   /** http://127.0.0.1:PORT/NAME.git for a bare repository made with `repo(NAME)`. */
   url(name: string): string;
   repo(name: string): string;
   root: string;
+  /** What went over the wire so far: requests, and response bytes (what a reader downloads). */
+  traffic: { requests: number; bytesOut: number };
   close(): Promise<void>;
 }
 
 export async function startGitServer(root: string): Promise<GitServer> {
+  const traffic = { requests: 0, bytesOut: 0 };
   const server: Server = createServer((req, res) => {
+    traffic.requests++;
     const url = new URL(req.url ?? "/", "http://localhost");
     const child = spawn("git", ["http-backend"], {
       env: {
@@ -38,6 +50,7 @@ export async function startGitServer(root: string): Promise<GitServer> {
     let headersDone = false;
     child.stdout.on("data", (chunk: Buffer) => {
       if (headersDone) {
+        traffic.bytesOut += chunk.length;
         res.write(chunk);
         return;
       }
@@ -54,6 +67,7 @@ export async function startGitServer(root: string): Promise<GitServer> {
         else res.setHeader(k, v);
       }
       res.writeHead(status);
+      traffic.bytesOut += head.length - end - 4;
       res.write(head.subarray(end + 4));
     });
     child.stdout.on("end", () => res.end());
@@ -63,6 +77,7 @@ export async function startGitServer(root: string): Promise<GitServer> {
   const port = (server.address() as AddressInfo).port;
   return {
     root,
+    traffic,
     url: (name) => `http://127.0.0.1:${port}/${name}.git`,
     /** A bare repository like a project's: code on main; the ledger branch is created by the first write. */
     repo(name) {
@@ -71,8 +86,8 @@ export async function startGitServer(root: string): Promise<GitServer> {
       execFileSync("git", ["-C", dir, "config", "http.receivepack", "true"]);
       const work = `${dir}.seed`;
       execFileSync("git", ["init", "-q", "-b", "main", work]);
-      git(work, "commit", "-q", "--allow-empty", "-m", "project");
-      git(work, "push", "-q", dir, "main");
+      execFileSync("git", ["-C", work, "commit", "-q", "--allow-empty", "-m", "project"], { env: gitEnv });
+      execFileSync("git", ["-C", work, "push", "-q", dir, "main"], { env: gitEnv });
       return dir;
     },
     close: () => new Promise<void>((r) => server.close(() => r())),

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import { type Output, terminalSafe } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
-import { ledgerFor, readerFor, readPolicy, readTrust } from "../trust.js";
+import { indexFor, ledgerFor, readerFor, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
 import { localSigningPlan } from "./run.js";
 
@@ -151,6 +151,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           if (policy.model !== f.model)
             throw new UsageError("usage", `the policy is for model ${policy.model}, not ${f.model}`);
           const store = await ledgerFor(f.ledger ?? readEnvironment().ledger);
+          const index = await indexFor(store);
           const { promoteRun } = await import("@track-run/core/ledger");
           const { workflowRunFromEnvironment } = await import("@track-run/core/github");
           const workflowRun = workflowRunFromEnvironment(process.env);
@@ -162,6 +163,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
             signing: await localSigningPlan(f, out),
             repo: ".",
             cacheDir: cacheDirFor(),
+            ...(index ? { index } : {}),
             by: {
               ...((process.env.GITHUB_ACTOR ?? process.env.USER)
                 ? { actor: (process.env.GITHUB_ACTOR ?? process.env.USER)! }

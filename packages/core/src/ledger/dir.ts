@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { CheckFailedError, fsInputError, UsageError } from "../errors.js";
+import { statKey } from "./run-index.js";
 import {
   type LedgerSnapshot,
   type LedgerStore,
@@ -99,6 +100,11 @@ class DirSnapshot implements LedgerSnapshot {
 
   async readRunFile(runId: string, name: string): Promise<Buffer | undefined> {
     return readPlain(join(this.root, "runs", runId, name));
+  }
+
+  /** The stat signature of the run folder's files (see run-index.ts). */
+  async runKey(runId: string): Promise<string | undefined> {
+    return statKey(join(this.root, "runs", runId));
   }
 
   async listPromotionFiles(model: string): Promise<string[]> {

@@ -90,7 +90,8 @@ export class GitLedger implements LedgerStore {
   private async fetchTip(): Promise<string | undefined> {
     const { git, http } = await this.lib();
     try {
-      await git.fetch({ ...this.remote(http), singleBranch: true, tags: false });
+      // Shallow: a reader needs the tip's tree only, never the ledger's history.
+      await git.fetch({ ...this.remote(http), singleBranch: true, tags: false, depth: 1 });
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "NotFoundError" || /Could not find|couldn't find remote ref/i.test((e as Error).message))
@@ -355,6 +356,12 @@ class GitSnapshot implements LedgerSnapshot {
 
   async listRunFiles(runId: string): Promise<string[] | undefined> {
     return (await this.list(`runs/${runId}`))?.map((e) => e.path).sort();
+  }
+
+  /** The run folder's tree oid: a hash of everything in it. */
+  async runKey(runId: string): Promise<string | undefined> {
+    const e = await this.entry(`runs/${runId}`);
+    return e?.type === "tree" ? `tree:${e.oid}` : undefined;
   }
 
   readRunFile(runId: string, name: string): Promise<Buffer | undefined> {

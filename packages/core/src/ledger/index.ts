@@ -58,5 +58,6 @@ export {
   type SortKey,
 } from "./query.js";
 export { LedgerReader, type Reproduction } from "./reader.js";
+export { openRunIndex, RunIndex, runIndexPath, trustFingerprint } from "./run-index.js";
 export { payloadDigest, type RecordTrust, type RunRecord, statementOf, type Trust } from "./records.js";
 export type { LedgerSnapshot, LedgerStore, ProductionPointer } from "./types.js";

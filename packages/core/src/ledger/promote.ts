@@ -21,6 +21,7 @@ import { PROMOTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../sign/statement.js";
 import { assertName } from "../util/names.js";
 import { diffRuns, type RunDiff } from "./diff.js";
 import { LedgerReader } from "./reader.js";
+import type { RunIndex } from "./run-index.js";
 import { type RunRecord, sha256Hex, type Trust } from "./records.js";
 import type { LedgerStore, ProductionPointer } from "./types.js";
 
@@ -370,10 +371,12 @@ export async function promoteRun(o: {
   /** Where recorded data is found for the data_valid rule (default: the working folder). */
   repo?: string;
   cacheDir?: string;
+  /** The local index of verified records (run-index.ts). */
+  index?: RunIndex;
 }): Promise<PromotionResult> {
   const model = assertName("model", o.policy.model, "policy model");
   assertName("run", o.runId, "promote RUN");
-  const reader = await LedgerReader.open(o.store, o.trust);
+  const reader = await LedgerReader.open(o.store, o.trust, o.index ? { index: o.index } : {});
   const chain = await chainForWriting(o.store, reader, model);
   const current = chain.head;
   const outcome = await compareWithProduction({

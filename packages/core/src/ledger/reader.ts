@@ -5,6 +5,7 @@
 import { CheckFailedError, UsageError } from "../errors.js";
 import { type ProductionChain, verifyChain } from "./chain.js";
 import { type RunRecord, type SignatureVerdict, sha256Hex, type Trust, verifyRunRecord } from "./records.js";
+import type { RunIndex } from "./run-index.js";
 import type { LedgerSnapshot, LedgerStore } from "./types.js";
 
 export interface Reproduction {
@@ -26,11 +27,15 @@ export class LedgerReader {
     readonly store: LedgerStore,
     readonly snapshot: LedgerSnapshot,
     readonly trust: Trust,
+    private readonly index?: RunIndex,
   ) {}
 
-  /** Reads the ledger at one snapshot (fetched once for a git: ledger). */
-  static async open(store: LedgerStore, trust: Trust): Promise<LedgerReader> {
-    return new LedgerReader(store, await store.snapshot(), trust);
+  /**
+   * Reads the ledger at one snapshot (fetched once for a git: ledger); with `index`, records whose
+   * folder has not changed since they were verified come from the local index (run-index.ts).
+   */
+  static async open(store: LedgerStore, trust: Trust, o: { index?: RunIndex } = {}): Promise<LedgerReader> {
+    return new LedgerReader(store, await store.snapshot(), trust, o.index);
   }
 
   get uri(): string {
@@ -42,6 +47,10 @@ export class LedgerReader {
     let r = this.records.get(runId);
     if (!r) {
       r = (async () => {
+        if (this.index)
+          return (await this.index.record(this.snapshot, runId, this.trust, () =>
+            verifyRunRecord(this.snapshot, runId, this.trust, this.memo),
+          )) as RunRecord;
         const files = await this.snapshot.listRunFiles(runId);
         if (!files) return undefined as unknown as RunRecord;
         return verifyRunRecord(this.snapshot, runId, this.trust, this.memo);
@@ -75,6 +84,7 @@ export class LedgerReader {
         const batch = await Promise.all(ids.slice(i, i + 64).map((id) => this.find(id)));
         for (const r of batch) if (r) out.push(r);
       }
+      this.index?.flush();
       return out;
     })();
     return this.all;
@@ -125,7 +135,20 @@ export class LedgerReader {
   async forReproduction(
     runId: string,
   ): Promise<{ bundle: unknown; payloadManifests: Record<string, string> }> {
-    const record = await this.require(runId);
+    let record = await this.require(runId);
+    // The index keeps no bundle: read and verify this one record again.
+    if (record.document === undefined) {
+      const fresh = await verifyRunRecord(this.snapshot, runId, this.trust, this.memo);
+      if (fresh.trust === "damaged" || !fresh.manifest)
+        throw new CheckFailedError(
+          "damaged-record",
+          `the record of run ${runId} is damaged (${fresh.where})`,
+          {
+            details: fresh.problems,
+          },
+        );
+      record = fresh as typeof record;
+    }
     const payloadManifests: Record<string, string> = {};
     for (const d of record.manifest.data) {
       const body = await this.snapshot

@@ -44,6 +44,12 @@ export interface LedgerSnapshot {
   readFolderFile(folder: string, name: string): Promise<Buffer | undefined>;
   /** Where a record lives, as people read it in messages (a path, or the ledger URI and path). */
   describe(path: string): string;
+  /**
+   * A key that changes whenever the run folder's content may have changed (git: the folder's tree
+   * oid; dir: a stat signature of its files); undefined when there is no such run folder. The local
+   * index (run-index.ts) keeps verified records by it.
+   */
+  runKey?(runId: string): Promise<string | undefined>;
 }
 
 export interface LedgerStore {

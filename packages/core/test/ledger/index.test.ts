@@ -1,0 +1,243 @@
+// The local index of verified records (run-index.ts): a second command reads from it without reading
+// the records' files; an edit, a damaged database or another trust policy means verifying again; a
+// git: ledger is fetched shallow, and a promotion from a shallow cache lands.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  buildStatement,
+  generateKeys,
+  LedgerReader,
+  type LedgerSnapshot,
+  type LedgerStore,
+  openLedger,
+  type Policy,
+  promoteRun,
+  RunIndex,
+  type RunManifest,
+  readPrivateKey,
+  readPublicKey,
+  runIndexPath,
+  signStatement,
+} from "../../src/index.js";
+import { type GitServer, startGitServer } from "../git-server.js";
+import { tempDir } from "../helpers.js";
+import { sampleManifest } from "../sign/fixtures.js";
+
+let git: GitServer;
+let keys: string;
+const suite = mkdtempSync(join(tmpdir(), "track-run-index-"));
+beforeAll(async () => {
+  mkdirSync(join(suite, "git"));
+  git = await startGitServer(join(suite, "git"));
+  keys = join(suite, "keys");
+  generateKeys(join(keys, "k"));
+  generateKeys(join(keys, "other"));
+});
+afterAll(async () => {
+  await git.close();
+  rmSync(suite, { recursive: true, force: true });
+});
+
+function manifest(runId: string, accuracy: number): RunManifest {
+  const m = sampleManifest([{ path: "model.bin", sha256: "1".repeat(64), size: 1 }]);
+  return { ...m, runId, metrics: { final: [{ name: "accuracy", value: accuracy, stage: "test" }] } };
+}
+async function record(ledger: LedgerStore, m: RunManifest): Promise<void> {
+  const bundle = signStatement(buildStatement(m), readPrivateKey(join(keys, "k.key")));
+  await ledger.putRun(m.runId, {
+    "manifest.json": JSON.stringify(m),
+    "bundle.sigstore.json": JSON.stringify(bundle),
+  });
+}
+const trust = (name = "k") => ({ keys: [readPublicKey(join(keys, `${name}.pub`))] });
+
+/** The store, with every file read of its snapshots counted. */
+function counting(store: LedgerStore): { store: LedgerStore; reads: () => number } {
+  let reads = 0;
+  const wrapped = Object.create(store) as LedgerStore;
+  wrapped.snapshot = async () => {
+    const s = await store.snapshot();
+    return new Proxy(s, {
+      get(target, prop) {
+        const v = Reflect.get(target, prop, target);
+        if (typeof v !== "function") return v;
+        if (prop === "readRunFile")
+          return (...a: unknown[]) => {
+            reads++;
+            return (v as (...x: unknown[]) => unknown).apply(target, a);
+          };
+        return (v as (...x: unknown[]) => unknown).bind(target);
+      },
+    }) as LedgerSnapshot;
+  };
+  return { store: wrapped, reads: () => reads };
+}
+
+async function read(store: LedgerStore, cache: string, t = trust()) {
+  const index = await RunIndex.open(cache, store.uri);
+  expect(index).toBeDefined();
+  const c = counting(store);
+  const reader = await LedgerReader.open(c.store, t, { index: index! });
+  const runs = await reader.runs();
+  index!.close();
+  return { runs, reads: c.reads(), counts: index!.counts, reader };
+}
+
+/** A dir: ledger's files are trusted by their stats only once older than the racy window. */
+const settle = () => new Promise((r) => setTimeout(r, 2100));
+
+describe.each(["dir", "git"] as const)("the index over a %s ledger", (kind) => {
+  const open = (): { store: LedgerStore; bare?: string } => {
+    if (kind === "dir") return { store: openLedger(`dir:${tempDir()}`) };
+    const name = `ledger-${Math.random().toString(36).slice(2, 8)}`;
+    const bare = git.repo(name);
+    return { store: openLedger(`git:${git.url(name)}#track-run-ledger`, { cacheDir: tempDir() }), bare };
+  };
+
+  it("a second command reads the records from the index, without reading their files; an edit is caught", async () => {
+    const { store } = open();
+    for (const [i, id] of ["run-a", "run-b", "run-c"].entries())
+      await record(store, manifest(id, 0.9 + i / 100));
+    await settle();
+    const cache = tempDir();
+    const first = await read(store, cache);
+    expect(first.runs.map((r) => `${r.runId}:${r.trust}`)).toEqual([
+      "run-a:verified",
+      "run-b:verified",
+      "run-c:verified",
+    ]);
+    expect(first.counts).toEqual({ hits: 0, verified: 3 });
+    expect(first.reads).toBeGreaterThan(0);
+
+    const second = await read(store, cache);
+    expect(second.counts).toEqual({ hits: 3, verified: 0 });
+    expect(second.reads).toBe(0);
+    expect(second.runs).toEqual(first.runs.map(({ document: _d, ...r }) => r));
+    // A command that needs the bundle itself reads that one record again.
+    expect((await second.reader.forReproduction("run-b")).bundle).toBeDefined();
+
+    // The stored manifest edited after signing (same size): the index had it verified, yet it is caught.
+    const edited = manifest("run-b", 0.91);
+    const body = JSON.stringify({
+      ...edited,
+      metrics: { final: [{ ...edited.metrics.final[0]!, value: 0.99 }] },
+    });
+    expect(body.length).toBe(JSON.stringify(edited).length);
+    if (kind === "dir") writeFileSync(join(store.uri.slice(4), "runs", "run-b", "manifest.json"), body);
+    else await store.putRunFile("run-b", "manifest.json", body);
+    const third = await read(store, cache);
+    expect(third.counts).toEqual({ hits: 2, verified: 1 });
+    const b = third.runs.find((r) => r.runId === "run-b")!;
+    expect(b.trust).toBe("damaged");
+    expect(b.problems.join("\n")).toMatch(/manifest\.json differs from the signed manifest/);
+  }, 60_000);
+
+  it("a changed trust policy verifies every record again", async () => {
+    const { store } = open();
+    await record(store, manifest("run-a", 0.9));
+    await settle();
+    const cache = tempDir();
+    expect((await read(store, cache)).counts).toEqual({ hits: 0, verified: 1 });
+    const other = await read(store, cache, trust("other"));
+    expect(other.counts).toEqual({ hits: 0, verified: 1 });
+    expect(other.runs[0]!.trust).toBe("untrusted");
+    const back = await read(store, cache);
+    expect(back.counts).toEqual({ hits: 0, verified: 1 });
+    expect(back.runs[0]!.trust).toBe("verified");
+  }, 60_000);
+});
+
+describe("a dir: ledger's racy files", () => {
+  it("a folder modified within 2 s of the index's writing is verified again", async () => {
+    const store = openLedger(`dir:${tempDir()}`);
+    await record(store, manifest("run-a", 0.9));
+    const cache = tempDir();
+    expect((await read(store, cache)).counts).toEqual({ hits: 0, verified: 1 });
+    expect((await read(store, cache)).counts).toEqual({ hits: 0, verified: 1 });
+  });
+});
+
+describe("a damaged index", () => {
+  it("is rebuilt from the records: not SQLite, another schema, or a row that does not match", async () => {
+    const store = openLedger(`dir:${tempDir()}`);
+    await record(store, manifest("run-a", 0.9));
+    await settle();
+    const cache = tempDir();
+    const path = runIndexPath(cache, store.uri);
+    mkdirSync(join(cache, "ledger-index"), { recursive: true });
+    writeFileSync(path, "this is not a database, but it claims to be one\n".repeat(100));
+    const rebuilt = await read(store, cache);
+    expect(rebuilt.counts).toEqual({ hits: 0, verified: 1 });
+    expect(readFileSync(path).subarray(0, 15).toString()).toBe("SQLite format 3");
+    expect((await read(store, cache)).counts).toEqual({ hits: 1, verified: 0 });
+
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA user_version = 99");
+    db.close();
+    expect((await read(store, cache)).counts).toEqual({ hits: 0, verified: 1 });
+
+    // A row whose record was edited to say another run: never returned for this one.
+    const db2 = new DatabaseSync(path);
+    db2
+      .prepare("UPDATE runs SET record = ? WHERE run_id = ?")
+      .run(JSON.stringify({ runId: "run-z" }), "run-a");
+    db2.close();
+    const again = await read(store, cache);
+    expect(again.counts).toEqual({ hits: 0, verified: 1 });
+    expect(again.runs[0]).toMatchObject({ runId: "run-a", trust: "verified" });
+  }, 30_000);
+});
+
+describe("a git: ledger read from an empty cache", () => {
+  const policy: Policy = {
+    model: "spam-classifier",
+    metrics: { accuracy: { direction: "higher", max_regression: 0.5 } },
+    provenance: { signed: true },
+  };
+
+  it("is fetched shallow (the tip only), and a promotion from that shallow cache lands", async () => {
+    const name = "shallow";
+    const bare = git.repo(name);
+    const uri = `git:${git.url(name)}#track-run-ledger`;
+    const writer = openLedger(uri, { cacheDir: tempDir() });
+    for (let i = 0; i < 5; i++) await record(writer, manifest(`run-${i}`, 0.9 + i / 100));
+
+    const cold = tempDir();
+    const store = openLedger(uri, { cacheDir: cold });
+    const runs = await (await LedgerReader.open(store, trust())).runs();
+    expect(runs.map((r) => r.trust)).toEqual(Array(5).fill("verified"));
+    const gitdir = join(
+      cold,
+      "ledger-git",
+      execFileSync("ls", [join(cold, "ledger-git")], { encoding: "utf8" }).trim(),
+    );
+    expect(existsSync(join(gitdir, "shallow"))).toBe(true);
+    expect(readFileSync(join(gitdir, "shallow"), "utf8").trim().split("\n")).toHaveLength(1);
+
+    const promoting = openLedger(uri, { cacheDir: tempDir() });
+    const r = await promoteRun({
+      store: promoting,
+      policy,
+      runId: "run-3",
+      trust: trust(),
+      signing: { key: readPrivateKey(join(keys, "k.key")) },
+      by: { actor: "ci" },
+    });
+    expect(r.promoted).toBe(true);
+    // The remote holds every object of the new commit, and history stays linear.
+    execFileSync("git", ["-C", bare, "fsck", "--strict", "--no-dangling"], { stdio: "pipe" });
+    const log = execFileSync("git", ["-C", bare, "log", "--format=%P %s", "track-run-ledger"], {
+      encoding: "utf8",
+    }).trim();
+    expect(log.split("\n")).toHaveLength(6);
+    expect(log.split("\n")[0]).toMatch(/^[0-9a-f]{40} promotion spam-classifier #1: run-3$/);
+    // The reader with a shallow cache sees it too, fetched incrementally.
+    expect(
+      (await (await LedgerReader.open(store, trust())).production("spam-classifier")).head?.pointer.runId,
+    ).toBe("run-3");
+  }, 60_000);
+});
