@@ -439,6 +439,33 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     a.unchanged();
   });
 
+  it("the whole promotion history deleted, and its signed copies beside the promoted runs too: never 'no production'", async () => {
+    const a = await attack("history-and-copies-gone", (l) => {
+      fs.rmSync(join(l, "models/spam"), { recursive: true });
+      for (const run of fs.readdirSync(join(l, "runs")))
+        for (const n of fs.readdirSync(runDir(l, run)).filter((n) => n.startsWith("promotion-spam-")))
+          fs.rmSync(join(runDir(l, run), n));
+    });
+    refused(await a.f.cli("compare", a.B), /spam/);
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), /spam/);
+    a.unchanged();
+  });
+
+  it("the chain's head removed and production.json rewound to the record before it (a shorter history that verifies): refused", async () => {
+    const a = await attack("history-rewound", (l) => {
+      for (const p of promotionFiles(l, "spam", 2)) fs.rmSync(p);
+      const first = promotionFiles(l, "spam", 1).find((p) => p.endsWith(".sigstore.json"))!;
+      const doc = readJson(first) as { dsseEnvelope: { payload: string } };
+      const pointer = (
+        JSON.parse(Buffer.from(doc.dsseEnvelope.payload, "base64").toString("utf8")) as { predicate: unknown }
+      ).predicate;
+      writeJson(join(l, "models/spam/production.json"), pointer);
+    });
+    refused(await a.f.cli("compare", a.B), HISTORY);
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), HISTORY);
+    a.unchanged();
+  });
+
   it("the whole promotion history of the model deleted (models/spam removed): production is reported broken, never 'no production'", async () => {
     const a = await attack("history-gone", (l) => fs.rmSync(join(l, "models/spam"), { recursive: true }));
     refused(await a.f.cli("compare", a.B), /spam/);
@@ -571,11 +598,21 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     const forged = freshRunId(9);
     // Back to the line's start, clear it, go up a line, write over it; then hide the rest (the mark).
     const spoof = "accuracy\r\u001b[2K\u001b[1A* FAKE signed by ci\u001b[8m";
+    // A line of its own that looks like a production row of log, unmarked.
+    const fakeRow = `x\n* ${freshRunId(11)}  spam             000000000000 succeeded accuracy=0.99 FAKE-ROW`;
+    // Right-to-left override: the rest of the line (the mark) shown reversed.
+    const bidi = "loss\u202e]DENGISNU[";
     const a = await attack("terminal-spoof", (l, f) =>
       forgeUnsigned(l, f.runs.B, forged, (m) => ({
         ...m,
-        metrics: { final: [{ name: spoof, value: 0.99 }] },
-        status: { ...(m.status as object), reason: "\u001b]0;owned\u0007" },
+        metrics: {
+          final: [
+            { name: spoof, value: 0.99, stage: "test" },
+            { name: fakeRow, value: 1, stage: "validation" },
+            { name: bidi, value: 0.1 },
+          ],
+        },
+        status: { ...(m.status as object), reason: "\u001b]0;owned\u0007 \u009b2J" },
       })),
     );
     for (const r of [
@@ -583,15 +620,19 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
       await a.f.cli("show", forged),
       await a.f.cli("compare", forged),
       await a.f.cli("diff", a.B, forged),
+      await a.f.cli("compare", forged, "--markdown"),
     ]) {
       noCrash(r);
       expect
         .soft(
-          /[\u0000-\u0008\u000b-\u001f\u007f]/.test(r.text),
+          /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/.test(r.text),
           `a raw control character reaches the terminal${said(r)}`,
         )
         .toBe(false);
     }
+    const log = await a.f.cli("log");
+    for (const line of log.text.split("\n").filter((l) => l.includes("FAKE-ROW")))
+      expect.soft(line, `a forged metric name makes a line of its own in log${said(log)}`).toContain(forged);
     a.unchanged();
   });
 
