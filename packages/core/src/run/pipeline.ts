@@ -133,7 +133,7 @@ function countExtra(root: string, known: Set<string>): number {
 /**
  * Data entries whose payload identity is that of a verified recorded run's outputs (or of a folder
  * of them) and that name no run yet: the run each comes from (the earliest, by run id, when several
- * match; whole outputs before a sub-folder).
+ * match; whole outputs before a sub-folder). A run that read the same files as data is not their origin.
  */
 export async function findParentRuns(
   data: readonly DataPin[],
@@ -148,8 +148,10 @@ export async function findParentRuns(
     .sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
   for (const r of runs) {
     const folders = outputFolderIdentities(r.manifest!.outputs);
+    // Files a run read as data as well as wrote (a copy passed through) were there before it: it is not where they come from.
+    const read = new Set(r.manifest!.data.map((d) => d.payloadIdentity));
     for (const [folder, identity] of folders) {
-      if (!wanted.has(identity)) continue;
+      if (!wanted.has(identity) || read.has(identity)) continue;
       const prev = byIdentity.get(identity);
       if (!prev || (prev.path !== undefined && !folder))
         byIdentity.set(identity, { runId: r.runId, ...(folder ? { path: folder } : {}) });
