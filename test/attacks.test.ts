@@ -451,6 +451,18 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     a.unchanged();
   });
 
+  it("runs/ replaced by a link to its own contents moved outside, the history deleted: never 'no production'", async () => {
+    const a = await attack("runs-linked", (l, f) => {
+      fs.rmSync(join(l, "models/spam"), { recursive: true });
+      const away = join(f.root, "outside-runs");
+      fs.renameSync(join(l, "runs"), away);
+      fs.symlinkSync(away, join(l, "runs"));
+    });
+    refused(await a.f.cli("compare", a.B), new RegExp(`spam|runs|${a.B}`));
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), new RegExp(`spam|runs|${a.B}`));
+    a.unchanged();
+  });
+
   it("the chain's head removed and production.json rewound to the record before it (a shorter history that verifies): refused", async () => {
     const a = await attack("history-rewound", (l) => {
       for (const p of promotionFiles(l, "spam", 2)) fs.rmSync(p);
