@@ -1,9 +1,10 @@
 import type { Command } from "commander";
 import { registerBag } from "./commands/bag.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { registerInvalidate } from "./commands/invalidate.js";
 import { registerLedger } from "./commands/ledger.js";
-import { registerQuery } from "./commands/query.js";
 import { registerPin } from "./commands/pin.js";
+import { registerQuery } from "./commands/query.js";
 import { registerReproduce } from "./commands/reproduce.js";
 import { registerRun } from "./commands/run.js";
 import { registerSign } from "./commands/sign.js";
@@ -54,6 +55,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerPin(program, run);
   registerLedger(program, run);
   registerQuery(program, run);
+  registerInvalidate(program, run);
   registerRun(program, run);
   registerReproduce(program, run);
   registerSign(program, run);

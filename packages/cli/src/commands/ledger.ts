@@ -41,6 +41,7 @@ function verdictText(o: CompareOutcome): string {
   const lines = [
     `${v.model}: ${v.pass ? "PASS" : "FAIL"}${v.firstModel ? " (first model: absolute bounds and provenance only)" : ` against production ${v.baselineRuns.join(", ")}`}`,
   ];
+  for (const w of v.warnings ?? []) lines.push(`  WARNING ${w}`);
   for (const r of v.rules) {
     lines.push(
       `  ${r.pass ? "ok  " : "FAIL"} ${describeRule(r)}${r.value !== undefined ? ` [value ${short(r.value)}${r.baseline !== undefined ? `, baseline ${short(r.baseline)}, delta ${short(r.delta)}` : ""}${r.threshold ? `, rule ${r.threshold}` : ""}]` : ""}`,
@@ -231,10 +232,13 @@ export function registerLedger(program: Command, run: CommandRunner): void {
               .map((r) =>
                 r.trust === "damaged" && !r.model
                   ? `  ${r.runId}  DAMAGED: ${r.problems.join("; ")}`
-                  : `${r.production ? "*" : " "} ${r.runId}  ${(r.model ?? "?").padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${(r.status ?? "?").padEnd(9)} ${keyMetrics(r.metrics)}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}${trustMark(r)}`,
+                  : `${r.production ? "*" : " "}${r.invalidated ? "!" : " "} ${r.runId}  ${(r.model ?? "?").padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${(r.status ?? "?").padEnd(9)} ${keyMetrics(r.metrics)}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}${trustMark(r)}`,
               )
               .join("\n") +
             (rows.length ? (anyProduction ? "\n(* in production)" : "") : "no runs recorded") +
+            (rows.some((r) => r.invalidated)
+              ? "\n(! derived from an invalidated input: `track-run show RUN` names it and why)"
+              : "") +
             (rows.some((r) => r.trust !== "verified")
               ? "\n([UNSIGNED], [UNTRUSTED] and [DAMAGED] records are shown but never count for a gate)"
               : ""),
@@ -326,12 +330,18 @@ interface LogRow {
   metrics: Array<{ name: string; stage?: string; value: number }>;
   production: boolean;
   reproductionOf?: string;
+  /** The invalidated inputs it derives from (each naming the record and its reason). */
+  invalidated?: string[];
 }
 
 /** One row per run, verified, with production from each model's verified chain. */
 async function logRows(reader: LedgerReader, model: string | undefined, out: Output): Promise<LogRow[]> {
   const production = new Map<string, string | undefined>();
   const rows: LogRow[] = [];
+  const { describeMarks, describeUncounted, productionWarnings } = await import("@track-run/core/ledger");
+  const inv = await reader.invalidations();
+  for (const r of inv.records) if (!r.counts) out.warn(describeUncounted(r));
+  for (const w of productionWarnings(inv, model)) out.warn(`WARNING ${w}`);
   for (const r of await reader.runs()) {
     const m = r.manifest;
     if (model && m?.model !== model) continue;
@@ -357,6 +367,8 @@ async function logRows(reader: LedgerReader, model: string | undefined, out: Out
       production: Boolean(m && production.get(m.model) === r.runId),
       ...(m?.links?.reproductionOf ? { reproductionOf: m.links.reproductionOf } : {}),
     });
+    const invalidated = describeMarks(inv.marks.get(`run:${r.runId}`));
+    if (invalidated.length) rows[rows.length - 1]!.invalidated = invalidated;
     if (r.trust === "damaged") out.warn(`run ${r.runId} is damaged (${r.where}): ${r.problems.join("; ")}`);
   }
   return rows;

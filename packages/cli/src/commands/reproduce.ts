@@ -187,6 +187,9 @@ async function showCommand(
     return 1;
   }
   const reproductions = await reader.reproductionsOf(record);
+  const { describeMarks } = await import("@track-run/core/ledger");
+  const invalidations = await reader.invalidations();
+  const invalidated = describeMarks(invalidations.marks.get(`run:${record.runId}`));
   // A run that did not succeed says why at the end of its log.
   const log =
     manifest.status.state === "succeeded"
@@ -197,12 +200,20 @@ async function showCommand(
       ? `verified, signed by ${record.signer ?? "a trusted signer"}`
       : record.trust.toUpperCase();
   out.result(
-    { manifest, trust: record.trust, problems: record.problems, reproductions, record: record.where },
+    {
+      manifest,
+      trust: record.trust,
+      problems: record.problems,
+      reproductions,
+      invalidated,
+      record: record.where,
+    },
     () =>
       [
         `run      ${manifest.runId} of ${manifest.model}: ${manifest.status.state}${manifest.status.reason ? ` (${manifest.status.reason})` : ""}`,
         `record   ${mark}${record.trust === "verified" ? "" : ": shown, but it counts for no gate"}`,
         ...record.problems.map((p) => `  ${p}`),
+        ...invalidated.map((i) => `INVALIDATED derived from ${i}`),
         ...runDetails(manifest, log),
         ...(manifest.links?.reproductionOf ? [`reproduces ${manifest.links.reproductionOf}`] : []),
         reproductions.length ? `reproduced ${reproductions.length} time(s):` : "not reproduced yet",

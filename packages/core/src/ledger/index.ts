@@ -20,6 +20,24 @@ export {
   runNode,
 } from "./graph.js";
 export {
+  describeMark,
+  describeMarks,
+  describeUncounted,
+  INVALIDATION_PREDICATE_TYPE,
+  INVALIDATIONS_FOLDER,
+  type InvalidationAction,
+  type InvalidationMark,
+  type InvalidationPredicate,
+  type InvalidationRecord,
+  type InvalidationResult,
+  type Invalidations,
+  ledgerLineage,
+  productionWarnings,
+  readInvalidationRecords,
+  recordInvalidation,
+  standingInvalidations,
+} from "./invalidation.js";
+export {
   type Direction,
   describeNode,
   type LineageView,
@@ -58,6 +76,6 @@ export {
   type SortKey,
 } from "./query.js";
 export { LedgerReader, type Reproduction } from "./reader.js";
-export { openRunIndex, RunIndex, runIndexPath, trustFingerprint } from "./run-index.js";
 export { payloadDigest, type RecordTrust, type RunRecord, statementOf, type Trust } from "./records.js";
+export { openRunIndex, RunIndex, runIndexPath, trustFingerprint } from "./run-index.js";
 export type { LedgerSnapshot, LedgerStore, ProductionPointer } from "./types.js";

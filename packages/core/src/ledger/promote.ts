@@ -20,9 +20,11 @@ import { type SigningPlan, signRecord } from "../sign/plan.js";
 import { PROMOTION_PREDICATE_TYPE, STATEMENT_TYPE } from "../sign/statement.js";
 import { assertName } from "../util/names.js";
 import { diffRuns, type RunDiff } from "./diff.js";
+import { runNode } from "./graph.js";
+import { describeMarks, productionWarnings } from "./invalidation.js";
 import { LedgerReader } from "./reader.js";
-import type { RunIndex } from "./run-index.js";
 import { type RunRecord, sha256Hex, type Trust } from "./records.js";
+import type { RunIndex } from "./run-index.js";
 import type { LedgerStore, ProductionPointer } from "./types.js";
 
 export { PROMOTION_PREDICATE_TYPE };
@@ -153,11 +155,13 @@ export async function provenanceOf(
   const reproductions = (await reader.reproductionsOf(run)).filter(
     (r) => r.counts && (r.verdict === "bitwise" || r.verdict === "within-tolerance"),
   ).length;
+  const invalidatedBy = describeMarks((await reader.invalidations()).marks.get(runNode(run.runId)));
   return {
     signed: run.trust === "verified",
     ...(dataChanges ? { dataValid: dataChanges.length === 0 } : {}),
     ...(dataChanges?.length ? { dataChanges } : {}),
     reproductions,
+    ...(invalidatedBy.length ? { invalidatedBy } : {}),
   };
 }
 
@@ -269,6 +273,9 @@ export async function compareWithProduction(o: {
   );
   const base = await baselineOf(o.reader, o.policy, o.baseline);
   const verdict = evaluateGate(o.policy, withFacts, base ? [base.manifest] : []);
+  // A production derived from an invalidated input is flagged, whatever the candidate.
+  const warnings = productionWarnings(await o.reader.invalidations(), o.policy.model);
+  if (warnings.length) verdict.warnings = warnings;
   const history = await historyOf(o.reader, o.policy, chain, verdict, notes);
   const diff =
     base && candidates[0]

@@ -4,6 +4,7 @@
 // records are shown marked, damaged ones are reported with their path and never used.
 import { CheckFailedError, UsageError } from "../errors.js";
 import { type ProductionChain, verifyChain } from "./chain.js";
+import { type Invalidations, readInvalidations } from "./invalidation.js";
 import { type RunRecord, type SignatureVerdict, sha256Hex, type Trust, verifyRunRecord } from "./records.js";
 import type { RunIndex } from "./run-index.js";
 import type { LedgerSnapshot, LedgerStore } from "./types.js";
@@ -22,6 +23,7 @@ export class LedgerReader {
   private readonly chains = new Map<string, Promise<ProductionChain>>();
   private readonly memo = new Map<string, Promise<SignatureVerdict>>();
   private all?: Promise<RunRecord[]>;
+  private invalid?: Promise<Invalidations>;
 
   private constructor(
     readonly store: LedgerStore,
@@ -158,6 +160,15 @@ export class LedgerReader {
         payloadManifests[d.name] = body.toString("utf8");
     }
     return { bundle: record.document, payloadManifests };
+  }
+
+  /**
+   * The invalidation records (each verified once, uncounted ones kept and marked), what stands, and
+   * every run, output, bag and promotion derived from what stands.
+   */
+  invalidations(): Promise<Invalidations> {
+    this.invalid ??= readInvalidations(this, this.memo);
+    return this.invalid;
   }
 
   /** The verified reproductions of a run: only signed, trusted records naming its signed manifest count. */

@@ -86,6 +86,8 @@ export interface GateVerdict {
   rules: RuleResult[];
   /** The level the seed-matrix tests are judged at (the policy's `significance`). */
   significance?: number;
+  /** What a reader must know beside the verdict: a production derived from an invalidated input. */
+  warnings?: string[];
 }
 
 const STAGE_PREFERENCE = ["test", "validation", undefined, "train"];

@@ -160,6 +160,7 @@ export function renderReport(input: ReportInput): string {
     ? `✅ **${esc(v.model)}**: the candidate passes the gate`
     : `❌ **${esc(v.model)}**: the candidate does not pass the gate`;
   const lines = [marker(v.model), `### ${head}`, ""];
+  for (const w of v.warnings ?? []) lines.push(`> ⚠️ ${esc(w)}`, "");
   lines.push(
     v.firstModel
       ? "_No model in production yet: judged on absolute bounds and provenance alone._"
