@@ -2,6 +2,7 @@
 // promotions and their reproductions. Pure: it is built from records the reader already verified.
 // Edges point from what was used to what was derived, so descendants are everything an input
 // reached (any number of hops) and ancestors everything an output came from.
+import { outputFolderIdentities } from "../bag/identity.js";
 import { UsageError } from "../errors.js";
 import type { ProductionChain } from "./chain.js";
 import type { RunRecord } from "./records.js";
@@ -190,7 +191,8 @@ export function buildLineage(
     const signed = (m as { outputsIdentity?: string }).outputsIdentity;
     if (signed) identities.add(signed);
     if (options.outputsIdentity) identities.add(options.outputsIdentity(m.outputs));
-    for (const [, identity] of options.outputFolderIdentities?.(m.outputs) ?? []) identities.add(identity);
+    for (const [, identity] of (options.outputFolderIdentities ?? outputFolderIdentities)(m.outputs))
+      identities.add(identity);
     for (const identity of identities) if (g.nodes.has(dataNode(identity))) edge(run, dataNode(identity));
   }
 
