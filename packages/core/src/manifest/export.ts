@@ -136,6 +136,9 @@ function dependencies(m: RunManifest): ResourceDescriptor[] {
         files: d.files,
         bytes: d.bytes,
         digestOf: "tagmanifest-sha256.txt",
+        ...(d.payloadIdentity ? { payloadIdentity: d.payloadIdentity } : {}),
+        ...(d.info ? { bagInfo: d.info } : {}),
+        ...(d.fromRun ? { fromRun: d.fromRun } : {}),
         ...(inRepo ? { location: inRepo } : {}),
       },
     });
@@ -165,7 +168,11 @@ export function toSlsaStatement(m: RunManifest) {
   if (m.status.logDigest) byproducts.push({ name: "log.txt", digest: { sha256: m.status.logDigest } });
   return {
     _type: "https://in-toto.io/Statement/v1",
-    subject: m.outputs.map((o) => ({ name: o.path, digest: { sha256: o.sha256 } })),
+    subject: m.outputs.map((o) => ({
+      name: o.path,
+      digest: { sha256: o.sha256 },
+      ...(o.role ? { annotations: { role: o.role } } : {}),
+    })),
     predicateType: SLSA_PREDICATE_TYPE,
     predicate: {
       buildDefinition: {
@@ -175,6 +182,7 @@ export function toSlsaStatement(m: RunManifest) {
           command: m.invocation.command,
           ...(m.invocation.params ? { params: m.invocation.params } : {}),
           ...(m.invocation.seed !== undefined ? { seed: m.invocation.seed } : {}),
+          ...(m.labels ? { labels: m.labels } : {}),
         },
         internalParameters: {
           runtime: m.environment.runtime,
@@ -236,6 +244,10 @@ export function toProvJson(m: RunManifest) {
       "prov:label": d.name,
       "trun:digest": d.digest,
       "trun:payloadOxum": d.payloadOxum,
+      ...(d.payloadIdentity ? { "trun:payloadIdentity": d.payloadIdentity } : {}),
+      ...(d.info ? { "trun:bagInfo": JSON.stringify(d.info) } : {}),
+      ...(d.fromRun ? { "trun:fromRun": d.fromRun.runId } : {}),
+      ...(d.fromRun?.path ? { "trun:fromRunPath": d.fromRun.path } : {}),
     };
     inputs.push(id);
   }
@@ -258,6 +270,7 @@ export function toProvJson(m: RunManifest) {
       "prov:label": o.path,
       "trun:sha256": o.sha256,
       "trun:size": o.size,
+      ...(o.role ? { "trun:role": o.role } : {}),
     };
     wasGeneratedBy[`_:g${i}`] = { "prov:entity": id, "prov:activity": run, "prov:time": m.timing.finishedAt };
     inputs.forEach((src, j) => {
@@ -292,6 +305,8 @@ export function toProvJson(m: RunManifest) {
         "prov:type": qname("trun:TrainingRun"),
         "trun:model": m.model,
         "trun:status": m.status.state,
+        ...(m.labels ? { "trun:labels": JSON.stringify(m.labels) } : {}),
+        ...(m.links?.parentRuns ? { "trun:parentRuns": m.links.parentRuns.join(",") } : {}),
       },
     },
     agent,
@@ -325,12 +340,53 @@ function licenseEntity(license: string | undefined): Record<string, unknown> {
   };
 }
 
+function propertyValue(id: string, name: string, value: string): Record<string, unknown> {
+  return { "@id": id, "@type": "PropertyValue", name, value };
+}
+
+/** `additionalProperty` naming each PropertyValue, when there are any. */
+function refs(props: ReadonlyArray<Record<string, unknown>>): Record<string, unknown> {
+  return props.length ? { additionalProperty: props.map((p) => ({ "@id": p["@id"] })) } : {};
+}
+
 /** RO-Crate 1.1 metadata (ro-crate-metadata.json) describing the run, its bags, code and outputs. */
 export function toRoCrate(m: RunManifest, options: RoCrateOptions = {}) {
   const runId = `#run-${encodeURIComponent(m.runId)}`;
   const outputId = (path: string) => `outputs/${uriPath(path)}`;
   const license = licenseEntity(options.license);
   const repository = m.code.kind === "git" ? publicRemoteUrl(m.code.remote) : undefined;
+  // Labels, bag-info fields, payload identities and roles as schema.org PropertyValues.
+  const labelProps = Object.entries(m.labels ?? {}).map(([k, v]) =>
+    propertyValue(`#label-${encodeURIComponent(k)}`, k, v),
+  );
+  const dataProps = new Map(
+    m.data.map((d) => {
+      const base = `#data-${encodeURIComponent(d.name)}`;
+      const props = [
+        ...(d.payloadIdentity
+          ? [propertyValue(`${base}-payload-identity`, "payloadIdentity", d.payloadIdentity)]
+          : []),
+        ...(d.fromRun
+          ? [
+              propertyValue(
+                `${base}-from-run`,
+                "fromRun",
+                d.fromRun.path ? `${d.fromRun.runId}/${d.fromRun.path}` : d.fromRun.runId,
+              ),
+            ]
+          : []),
+        ...Object.entries(d.info ?? {}).flatMap(([label, values]) =>
+          values.map((v, i) => propertyValue(`${base}-info-${encodeURIComponent(label)}-${i}`, label, v)),
+        ),
+      ];
+      return [d.name, props];
+    }),
+  );
+  const roleProps = new Map(
+    m.outputs.flatMap((o) =>
+      o.role ? [[o.path, [propertyValue(`#role-${uriPath(o.path)}`, "role", o.role)]] as const] : [],
+    ),
+  );
   const graph: Array<Record<string, unknown>> = [
     {
       "@id": "ro-crate-metadata.json",
@@ -367,6 +423,7 @@ export function toRoCrate(m: RunManifest, options: RoCrateOptions = {}) {
         ...(m.environment.image ? [{ "@id": "#image" }] : []),
       ],
       result: m.outputs.map((o) => ({ "@id": outputId(o.path) })),
+      ...refs(labelProps),
       ...(m.invocation.actor ? { agent: { "@id": `#actor-${encodeURIComponent(m.invocation.actor)}` } } : {}),
     },
     {
@@ -386,6 +443,7 @@ export function toRoCrate(m: RunManifest, options: RoCrateOptions = {}) {
         contentSize: String(d.bytes),
         conformsTo: { "@id": "https://www.rfc-editor.org/rfc/rfc8493" },
         ...(url ? { url } : {}),
+        ...refs(dataProps.get(d.name) ?? []),
       };
     }),
     ...m.outputs.map((o) => ({
@@ -394,7 +452,11 @@ export function toRoCrate(m: RunManifest, options: RoCrateOptions = {}) {
       name: o.path,
       contentSize: String(o.size),
       sha256: o.sha256,
+      ...refs(roleProps.get(o.path) ?? []),
     })),
+    ...labelProps,
+    ...[...dataProps.values()].flat(),
+    ...[...roleProps.values()].flat(),
   ];
   if (m.environment.image) {
     graph.push({

@@ -55,6 +55,28 @@ const variants: Array<[string, RunManifest]> = [
     })(),
   ],
   [
+    "a run with labels, output roles, bag-info fields and a parent run",
+    (() => {
+      const m = sampleManifest(outputs);
+      m.outputs = [
+        { ...outputs[0]!, role: "model" },
+        { ...outputs[1]!, role: "report" },
+      ];
+      m.labels = { team: "search", "dataset.version": "v2 (rows & more)" };
+      m.data = [
+        {
+          ...m.data[0]!,
+          payloadIdentity: `sha256:${"3".repeat(64)}`,
+          info: { Basin: ["Campos"], "External-Identifier": ["a", "b c"] },
+          fromRun: { runId: "20260102-030405-eeeeee", path: "train" },
+        },
+      ];
+      m.untracked = [{ path: "scratch.tmp", size: 2 }];
+      m.links = { parentRuns: ["20260102-030405-eeeeee"] };
+      return m;
+    })(),
+  ],
+  [
     "a run pinned by source content",
     (() => {
       const m = localRun("20260102-030405-dddddd");
