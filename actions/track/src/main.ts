@@ -13,7 +13,7 @@ import {
   trackRun,
   userOfThisProcess,
 } from "@track-run/core/run";
-import type { SigningPlan } from "@track-run/core/sign";
+import { loadTrust, type SigningPlan } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
 import { ledgerOptions } from "../../ledger.js";
 import { flag, signingPlan } from "../../signing.js";
@@ -39,6 +39,7 @@ function readSpec(plan: SigningPlan): TrackSpec {
       dockerfile: core.getInput("dockerfile"),
       context: core.getInput("context"),
       data: lines("data"),
+      label: lines("labels"),
       outputs: core.getInput("outputs"),
       params: core.getInput("params"),
       metrics: core.getInput("metrics"),
@@ -162,6 +163,14 @@ async function run(): Promise<void> {
     ledgerOptions: ledgerOptions(cacheDir),
     // The action's own secrets are masked in the record and the log too, should the command print them.
     secrets: [core.getInput("github-token"), core.getInput("signing-key")].filter((v) => v !== ""),
+    ...(spec.data.length
+      ? {
+          trust: loadTrust({
+            trustedKeys: core.getMultilineInput("trusted-keys"),
+            trust: core.getInput("trust"),
+          }),
+        }
+      : {}),
     ...userOfThisProcess(),
     signal: controller.signal,
     onStep: (message) => {
