@@ -190,6 +190,18 @@ describe("invalidate and revalidate", () => {
     );
     expect(trackRun(p.dir, ["show", p.evaluate[1]]).stdout).not.toContain("INVALIDATED");
 
+    // lineage: the derived nodes are marked, in the tree, --json and --mermaid; version 2's are not.
+    const lineage = trackRun(p.dir, ["lineage", p.raw1, "--down"]);
+    expect(lineage.status).toBe(0);
+    for (const run of [p.prep[0], p.train[0], p.evaluate[0]])
+      expect(lineage.stdout).toMatch(new RegExp(`run ${run} .*\\[INVALIDATED: derived from ${p.raw1}`));
+    expect(lineage.stdout).toMatch(/promotion spam #1 promotion \(production\) \[INVALIDATED/);
+    const json = JSON.parse(ok(p.dir, ["lineage", p.train[1], "--json"])) as {
+      nodes: { id: string; invalidated?: string[] }[];
+    };
+    expect(json.nodes.filter((n) => n.invalidated)).toEqual([]);
+    expect(ok(p.dir, ["lineage", p.raw1, "--mermaid"])).toContain("classDef invalidated");
+
     // compare: the version-1 model is refused by not_invalidated, naming the input and the record.
     const refused = trackRun(p.dir, ["compare", p.train[0]]);
     expect(refused.status).toBe(1);

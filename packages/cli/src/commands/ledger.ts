@@ -295,6 +295,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           );
           const { graph, notes } = await readLineage(reader);
           printNotes(out, notes);
+          // Everything derived from an invalidated input is marked.
+          (await import("@track-run/core/ledger")).markLineage(graph, await reader.invalidations());
           const roots = resolveNodes(graph, ref);
           const direction = f.up ? "up" : f.down ? "down" : "both";
           const view = lineageView(graph, roots, direction);

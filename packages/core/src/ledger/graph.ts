@@ -29,6 +29,8 @@ export interface LineageNode {
   paths?: string[];
   /** A file known only as a member of a bag (no run wrote it). */
   inBagOnly?: boolean;
+  /** Derived from an invalidated input: each input with its record and reason (set by invalidation.ts). */
+  invalidated?: string[];
 }
 
 export interface LineageGraph {

@@ -31,7 +31,7 @@ export {
   type InvalidationRecord,
   type InvalidationResult,
   type Invalidations,
-  ledgerLineage,
+  markLineage,
   productionWarnings,
   readInvalidationRecords,
   recordInvalidation,

@@ -9,18 +9,16 @@ import { type SigningPlan, signRecord } from "../sign/plan.js";
 import { INVALIDATION_PREDICATE_TYPE, STATEMENT_TYPE, type Subject } from "../sign/statement.js";
 import type { ProductionChain } from "./chain.js";
 import {
-  buildLineage,
-  dataNode,
   descendants,
   type LineageGraph,
   type NodeId,
-  parsePayloadManifest,
   promotionNode,
   resolveNodes,
   runNode,
 } from "./graph.js";
+import { readLineage } from "./lineage.js";
 import { LedgerReader } from "./reader.js";
-import { checkSignature, type RecordTrust, type SignatureVerdict, sha256Hex, type Trust } from "./records.js";
+import { checkSignature, type RecordTrust, type SignatureVerdict, type Trust } from "./records.js";
 import type { LedgerSnapshot, LedgerStore } from "./types.js";
 
 export { INVALIDATION_PREDICATE_TYPE };
@@ -204,37 +202,12 @@ export const describeMarks = (marks: readonly InvalidationMark[] | undefined): s
   ...new Set((marks ?? []).map(describeMark)),
 ];
 
-/**
- * The lineage graph of the whole ledger at the reader's snapshot: verified records, each model's
- * verified chain (a broken chain is left out), and each bag's payload files (from the stored payload
- * manifests that match their signed digests), so runs are linked through the data they wrote and read.
- */
-export async function ledgerLineage(reader: LedgerReader): Promise<LineageGraph> {
-  const runs = await reader.runs();
-  const models = new Set<string>(await reader.snapshot.listModels().catch(() => [] as string[]));
-  for (const r of runs) if (r.manifest) models.add(r.manifest.model);
-  const chains = new Map<string, ProductionChain>();
-  for (const m of models) {
-    try {
-      chains.set(m, await reader.production(m));
-    } catch {
-      // A broken chain is reported by the commands that read production; lineage goes on without it.
-    }
+/** Marks each node of a lineage graph derived from an invalidated input (what `lineage` shows). */
+export function markLineage(g: LineageGraph, inv: Invalidations): void {
+  for (const [id, marks] of inv.marks) {
+    const n = g.nodes.get(id);
+    if (n) n.invalidated = describeMarks(marks);
   }
-  const payloadFiles = new Map<NodeId, Array<{ path: string; sha256: string }>>();
-  for (const r of runs) {
-    if (r.trust === "damaged" || !r.manifest) continue;
-    for (const d of r.manifest.data) {
-      const id = dataNode((d as typeof d & { payloadIdentity?: string }).payloadIdentity ?? d.digest);
-      if (payloadFiles.has(id) || d.payloadManifest === undefined) continue;
-      const body = await reader.snapshot
-        .readRunFile(r.runId, `data-${d.name}.manifest-sha256.txt`)
-        .catch(() => undefined);
-      if (body && sha256Hex(body) === d.payloadManifest)
-        payloadFiles.set(id, parsePayloadManifest(body.toString("utf8")));
-    }
-  }
-  return buildLineage(runs, chains, payloadFiles);
 }
 
 /**
@@ -248,7 +221,7 @@ export async function readInvalidations(
   const records = await readInvalidationRecords(reader.snapshot, reader.trust, memo);
   const standing = standingInvalidations(records);
   if (standing.size === 0) return { records, standing, marks: new Map(), production: [] };
-  const g = await ledgerLineage(reader);
+  const g = (await readLineage(reader)).graph;
   const marks = markDerived(g, standing);
   const production = (await productionHeads(reader, g, (n) => marks.has(n))).map((p) => ({
     ...p,
@@ -352,7 +325,7 @@ export async function recordInvalidation(o: {
       `an ${o.action === "invalidate" ? "invalidation" : "revalidation"} record must be signed: give --key or --keyless`,
     );
   const reader = await LedgerReader.open(o.store, o.trust);
-  const g = await ledgerLineage(reader);
+  const g = (await readLineage(reader)).graph;
   const nodes = resolveNodes(g, o.ref);
   if (nodes.length === 0)
     throw new UsageError(

@@ -70,8 +70,13 @@ export function lineageView(g: LineageGraph, roots: readonly NodeId[], direction
 const mark = (n: LineageNode) =>
   n.trust && n.trust !== "verified" && n.kind === "run" ? ` [${n.trust.toUpperCase()}]` : "";
 
-/** A node as one line of text. */
+/** A node as one line of text (with its invalidation mark, when it is derived from an invalidated input). */
 export function describeNode(n: LineageNode): string {
+  const text = nodeText(n);
+  return n.invalidated?.length ? `${text} [INVALIDATED: derived from ${n.invalidated.join("; ")}]` : text;
+}
+
+function nodeText(n: LineageNode): string {
   switch (n.kind) {
     case "run":
       return `run ${n.label}${n.reproductionOf ? `, reproduces ${n.reproductionOf}` : ""}${mark(n)}`;
@@ -171,5 +176,10 @@ export function lineageMermaid(g: LineageGraph, view: LineageView): string {
       "  classDef unverified stroke-dasharray:5 5,stroke:#b60",
       `  class ${marked.join(",")} unverified`,
     );
+  const invalidated = view.nodes
+    .filter((n) => ids.has(n.id) && n.invalidated?.length)
+    .map((n) => ids.get(n.id)!);
+  if (invalidated.length)
+    out.push("  classDef invalidated fill:#fdd,stroke:#c00", `  class ${invalidated.join(",")} invalidated`);
   return out.join("\n");
 }
