@@ -134,7 +134,7 @@ describe("labels, roles and declared tracking", () => {
   });
 
   it("gives roles by glob and, with track: declared, lists the rest as untracked without a digest", async () => {
-    const { repo, spec } = project();
+    const { spec } = project();
     const write =
       'cd "$TRACK_RUN_OUTPUTS" && mkdir -p model plots/a && echo w > model/w.bin && echo p > plots/a/loss.png && echo s > scratch.tmp';
     const roles = [
