@@ -233,7 +233,12 @@ export function registerSign(program: Command, run: CommandRunner): void {
     .command("export")
     .description("export a run manifest as SLSA Provenance v1, W3C PROV-JSON or RO-Crate 1.1 metadata")
     .argument("<FORMAT>", "slsa, prov or ro-crate")
-    .argument("<RUN>", "a run id of the ledger (read verified), or a bundle or manifest JSON file")
+    .argument("[RUN]", "a run id of the ledger (read verified), or a bundle or manifest JSON file")
+    .option(
+      "--lineage <DIGEST|RUN>",
+      "prov: one document of the whole lineage of a run or digest (every run it reaches, both ways)",
+    )
+    .option("--ledger-all", "prov: one document of every verified run of the ledger")
     .option("--out <FILE>", "write here instead of stdout")
     .option("--ledger <URI>", "where runs are recorded (default dir:.track-run/ledger; git:https://…#BRANCH)")
     .option("--trust <FILE>", "trust file (default .track-run/trust.json when present)")
@@ -243,8 +248,14 @@ export function registerSign(program: Command, run: CommandRunner): void {
       "--license <SPDX-OR-URL>",
       "ro-crate: the outputs' license (e.g. Apache-2.0); unset, the crate says none was stated",
     )
-    .action((format: string, path: string, opts: ExportFlags) =>
+    .action((format: string, path: string | undefined, opts: ExportFlags) =>
       run({}, async (out) => {
+        if (opts.lineage !== undefined || opts.ledgerAll) return exportLedgerProv(format, path, opts, out);
+        if (path === undefined)
+          throw new UsageError(
+            "usage",
+            "export needs a RUN (or, for prov, --lineage DIGEST|RUN or --ledger-all)",
+          );
         const m = await import("@track-run/core/manifest");
         const exporter = {
           slsa: m.toSlsaStatement,
@@ -266,12 +277,74 @@ export function registerSign(program: Command, run: CommandRunner): void {
 }
 
 interface ExportFlags {
+  lineage?: string;
+  ledgerAll?: boolean;
   out?: string;
   license?: string;
   ledger?: string;
   trust?: string;
   trustedKey?: string[];
   trustedRoot?: string;
+}
+
+/**
+ * `export prov --lineage REF` or `--ledger-all`: one PROV-JSON document of the verified runs of a
+ * lineage (both ways from REF) or of the whole ledger, joined as the lineage graph joins them. A
+ * run that is not verified is left out, with a warning naming it.
+ */
+async function exportLedgerProv(
+  format: string,
+  path: string | undefined,
+  f: ExportFlags,
+  out: Output,
+): Promise<number> {
+  if (format !== "prov")
+    throw new UsageError(
+      "usage",
+      `--lineage and --ledger-all export W3C PROV-JSON only: use \`track-run export prov\`, not "${format}"`,
+    );
+  if (path !== undefined)
+    throw new UsageError(
+      "usage",
+      `export prov takes a RUN or --lineage or --ledger-all, not both ("${path}")`,
+    );
+  if (f.lineage !== undefined && f.ledgerAll)
+    throw new UsageError("usage", "export prov takes --lineage DIGEST|RUN or --ledger-all, not both");
+  if (f.out) checkOutputPath(f.out, `--out "${f.out}"`);
+  const trust = await readTrust({
+    ...(f.trustedKey ? { trustedKeys: f.trustedKey } : {}),
+    ...(f.trust ? { trust: f.trust } : {}),
+    ...(f.trustedRoot ? { trustedRoot: f.trustedRoot } : {}),
+  });
+  const reader = await readerFor(f.ledger ?? readEnvironment().ledger, trust);
+  const { lineageProv, lineageView, readLineage, resolveNodes } = await import("@track-run/core/ledger");
+  const records = await reader.runs();
+  const { graph, notes } = await readLineage(reader);
+  for (const note of notes) out.warn(note);
+  let wanted: Set<string> | undefined;
+  if (f.lineage !== undefined) {
+    const roots = resolveNodes(graph, f.lineage);
+    if (!roots.length)
+      throw new UsageError(
+        "usage",
+        `--lineage "${f.lineage}": no run, output or data of the ledger has this digest; see \`track-run log\` or \`track-run show RUN\``,
+      );
+    wanted = new Set(
+      lineageView(graph, roots, "both").nodes.flatMap((n) => (n.kind === "run" && n.runId ? [n.runId] : [])),
+    );
+  }
+  const manifests: RunManifest[] = [];
+  for (const r of records) {
+    if (wanted && !wanted.has(r.runId)) continue;
+    if (r.trust === "verified" && r.manifest) manifests.push(r.manifest);
+    else out.warn(`run ${r.runId} is ${r.trust} and left out: ${r.problems.join("; ")}`);
+  }
+  const text = `${JSON.stringify(lineageProv(manifests, graph), null, 2)}\n`;
+  if (f.out) {
+    await writeAtomic(f.out, text);
+    out.info(`wrote ${f.out} (${manifests.length} run${manifests.length === 1 ? "" : "s"})`);
+  } else process.stdout.write(text);
+  return 0;
 }
 
 /** RUN as a file (bundle, envelope or manifest), or a run id read through the verified reader. */

@@ -62,6 +62,7 @@ export {
   resolveRuns,
   rollbackModel,
 } from "./promote.js";
+export { lineageProv, type ProvDocument } from "./prov.js";
 export {
   checkKey,
   type Filter,

@@ -7,8 +7,11 @@ import { createRequire } from "node:module";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormatsPlugin from "ajv-formats";
 import { describe, expect, it, vi } from "vitest";
+import { outputFolderIdentities } from "../../src/bag/identity.js";
 import type { RunManifest } from "../../src/index.js";
 import { toProvJson, toRoCrate, toSlsaStatement } from "../../src/index.js";
+import { buildLineage, lineageProv } from "../../src/ledger/index.js";
+import type { RunRecord } from "../../src/ledger/records.js";
 import { sampleManifest } from "../sign/fixtures.js";
 
 const inCi = process.env.CI === "true";
@@ -371,6 +374,52 @@ describe("W3C PROV-JSON, read back by python3-prov", () => {
       // Each output entity keeps one checksum after merging (no two runs' values on one id).
       expect(provn.match(/trun:sha256="1{64}"/g)).toHaveLength(2);
       expect(provn).not.toMatch(/entity\(trun:output\//);
+    },
+  );
+
+  it.skipIf(!python)(
+    "reads one document of a lineage: a prepare run, a train run reading its outputs, a reproduction",
+    () => {
+      const prep = { ...sampleManifest([{ path: "train/rows.csv", sha256: "4".repeat(64), size: 9 }]) };
+      prep.runId = "20260101-000000-aaaaaa";
+      prep.model = "prep";
+      const identity = outputFolderIdentities(prep.outputs).get("")!;
+      const train = sampleManifest(outputs);
+      train.runId = "20260102-000000-bbbbbb";
+      train.data = [
+        { ...train.data[0]!, name: "prepared", payloadIdentity: identity, fromRun: { runId: prep.runId } },
+      ];
+      train.links = { parentRuns: [prep.runId] };
+      const again = { ...sampleManifest(outputs), runId: "20260103-000000-cccccc" };
+      again.data = train.data;
+      again.links = { reproductionOf: train.runId };
+      const record = (manifest: RunManifest): RunRecord => ({
+        runId: manifest.runId,
+        where: `runs/${manifest.runId}`,
+        trust: "verified",
+        manifest,
+        problems: [],
+      });
+      const runs = [prep, train, again];
+      const graph = buildLineage(runs.map(record), new Map());
+      const doc = lineageProv(runs, graph);
+      const { elements, provn } = readBack(doc);
+      for (const m of runs) expect(elements).toContain(`trun:run/${m.runId}`);
+      // Agents shared by the runs appear once; each run keeps its own used and generated records.
+      expect(elements.filter((e) => e.startsWith("trun:runner/"))).toEqual(["trun:runner/gpu-1"]);
+      expect(provn.match(/\bused\(/g)?.length).toBe(
+        runs.reduce((n, m) => n + Object.keys(toProvJson(m).used).length, 0),
+      );
+      // The join: the data the train run read was derived from the prepare run's output.
+      expect(provn).toContain(
+        `wasDerivedFrom(trun:run/${train.runId}/data/prepared, trun:run/${prep.runId}/output/train/rows.csv, trun:run/${prep.runId}`,
+      );
+      expect(provn).toContain(`wasInformedBy(trun:run/${train.runId}, trun:run/${prep.runId})`);
+      expect(provn).toMatch(
+        new RegExp(
+          `wasInformedBy\\(trun:run/${again.runId}, trun:run/${train.runId}, \\[prov:type='trun:Reproduction'\\]\\)`,
+        ),
+      );
     },
   );
 });
