@@ -161,9 +161,57 @@ const outputDifference = (o: OutputComparison) =>
   `output ${o.path} ${o.original === undefined ? "is new" : o.reproduced === undefined ? "is missing" : "has other bytes"}`;
 
 /**
+ * The per-step curves (loss per epoch, time per epoch, …) that differ between the runs, as lines:
+ * listed beside the verdict, never deciding it (a curve of wall time differs on every run; the
+ * final values that decide are compared by compareMetrics).
+ */
+export function curveDifferences(original: RunManifest, reproduced: RunManifest): string[] {
+  const byCurve = (m: RunManifest) => {
+    const out = new Map<string, Map<number, number>>();
+    for (const c of m.metrics.curves ?? []) {
+      const steps = out.get(label(c)) ?? new Map<number, number>();
+      out.set(label(c), steps);
+      steps.set(c.step ?? steps.size, c.value);
+    }
+    return out;
+  };
+  const a = byCurve(original);
+  const b = byCurve(reproduced);
+  const out: string[] = [];
+  const steps = (n: number) => `${n} step${n === 1 ? "" : "s"}`;
+  for (const name of [...new Set([...a.keys(), ...b.keys()])].sort()) {
+    const x = a.get(name);
+    const y = b.get(name);
+    if (!x || !y) {
+      out.push(
+        x
+          ? `curve ${name} (${steps(x.size)}) was not reported; curves do not decide the verdict`
+          : `curve ${name} is new (${steps(y!.size)}); curves do not decide the verdict`,
+      );
+      continue;
+    }
+    const all = new Set([...x.keys(), ...y.keys()]);
+    let differing = 0;
+    let largest = 0;
+    for (const s of all) {
+      const u = x.get(s);
+      const v = y.get(s);
+      if (u === v) continue;
+      differing++;
+      if (u !== undefined && v !== undefined && Math.abs(v - u) > Math.abs(largest)) largest = v - u;
+    }
+    if (differing)
+      out.push(
+        `curve ${name} differs at ${differing} of ${steps(all.size)}${largest ? ` (largest delta ${formatDelta(largest, 6)})` : ""}; curves do not decide the verdict`,
+      );
+  }
+  return out;
+}
+
+/**
  * The verdict rests on the run's status, its outputs and the metrics that decide (see
  * compareMetrics): `reasons` say why it is what it is; `differences` list everything else that
- * differs and did not decide it (metrics the policy does not gate; outputs of a diverged run).
+ * differs and did not decide it (metrics the policy does not gate; curves; outputs of a diverged run).
  */
 export function verdictOf(
   original: RunManifest,
@@ -178,12 +226,15 @@ export function verdictOf(
     );
   }
   const deciding = metrics.filter((m) => m.gated);
-  const differences = metrics
-    .filter((m) => !m.gated && !m.equal)
-    .map(
-      (m) =>
-        `${metricProblem(m) ?? `metric ${label(m)} differs by ${formatDelta(m.delta, 6)}, within ${formatNumber(m.tolerance, 6)}`}; not gated by the policy, so it does not decide the verdict`,
-    );
+  const differences = [
+    ...metrics
+      .filter((m) => !m.gated && !m.equal)
+      .map(
+        (m) =>
+          `${metricProblem(m) ?? `metric ${label(m)} differs by ${formatDelta(m.delta, 6)}, within ${formatNumber(m.tolerance, 6)}`}; not gated by the policy, so it does not decide the verdict`,
+      ),
+    ...curveDifferences(original, reproduced),
+  ];
   for (const m of deciding) {
     const problem = metricProblem(m);
     if (problem) reasons.push(problem);

@@ -4,6 +4,7 @@ export { userOfThisProcess } from "../run/executor.js";
 export {
   compareMetrics,
   compareOutputs,
+  curveDifferences,
   type EnvironmentDifference,
   environmentDifferences,
   type MetricComparison,

@@ -103,4 +103,37 @@ describe("reproduction verdict", () => {
     expect(r.verdict).toBe("diverged");
     expect(r.reasons).toEqual([expect.stringMatching(/no tolerance in the policy\)$/)]);
   });
+
+  it("lists curves that differ (time per epoch) beside the verdict, with or without a policy", () => {
+    const withCurves = (seconds: number[], loss: number[]) => {
+      const m = run([{ name: "loss", stage: "test", value: 0.1 }]);
+      m.metrics.curves = [
+        ...loss.map((value, i) => ({ name: "loss", stage: "train" as const, step: i + 1, value })),
+        ...seconds.map((value, i) => ({
+          name: "epoch_seconds",
+          stage: "train" as const,
+          step: i + 1,
+          value,
+        })),
+      ];
+      return m;
+    };
+    const a = withCurves([1.5, 1.25, 1.5], [0.3, 0.2, 0.1]);
+    const b = withCurves([1.5, 2, 1], [0.3, 0.2, 0.1]);
+    const policy = { model: "m", metrics: { "test/loss": { direction: "lower" } } } as unknown as Policy;
+    for (const r of [judge(a, b), judge(a, b, policy)]) {
+      expect(r.verdict).toBe("bitwise");
+      expect(r.reasons).toEqual([]);
+      expect(r.differences).toEqual([
+        "curve train/epoch_seconds differs at 2 of 3 steps (largest delta +0.75); curves do not decide the verdict",
+      ]);
+    }
+    const fewer = withCurves([], [0.3, 0.2, 0.1]);
+    expect(judge(a, fewer).differences).toEqual([
+      "curve train/epoch_seconds (3 steps) was not reported; curves do not decide the verdict",
+    ]);
+    expect(judge(fewer, a).differences).toEqual([
+      "curve train/epoch_seconds is new (3 steps); curves do not decide the verdict",
+    ]);
+  });
 });
