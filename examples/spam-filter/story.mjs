@@ -92,10 +92,13 @@ console.log(
 );
 
 step(8, "Reproduce the production run from its manifest");
-const rep = trackRun(["reproduce", first], { json: true });
+// The verdict rests on the outputs and the metrics the policy gates; the time per epoch differs on
+// every run and is listed beside it.
+const rep = trackRun(["reproduce", first, "--policy", policy], { json: true });
 console.log(
   `reproduce: ${rep.out.verdict}${rep.out.reasons?.length ? ` (${rep.out.reasons.join("; ")})` : ""}`,
 );
+for (const d of rep.out.differences ?? []) console.log(`  also differs: ${d}`);
 
 step(9, "The ledger");
 trackRun(["log", "--model", "spam-filter"]);

@@ -1,14 +1,17 @@
 """Spam filter: logistic regression on hashed word features, trained by SGD, in pure Python
 (standard library only, so it runs in the offline-built image). Reads the corpus from
 $TRACK_RUN_DATA/corpus/emails.jsonl and its settings from $TRACK_RUN_PARAMS; reports the loss per
-epoch and the test accuracy, precision, recall, F1 and loss as ::track-run metric lines; writes
-the model to $TRACK_RUN_OUTPUTS/model.json. Same data, settings and seed: the same bytes."""
+epoch and the test accuracy, precision, recall, F1 and loss as ::track-run metric lines, and each
+epoch's wall time as the train/epoch_seconds curve (JSON lines into $TRACK_RUN_CURVES); writes
+the model to $TRACK_RUN_OUTPUTS/model.json. Same data, settings and seed: the same bytes (the
+times differ from run to run; they are a curve, never a gated metric)."""
 
 import json
 import math
 import os
 import random
 import re
+import time
 import zlib
 
 DATA = os.path.join(os.environ.get("TRACK_RUN_DATA", "data"), "corpus", "emails.jsonl")
@@ -25,6 +28,14 @@ WORD = re.compile(r"[a-z0-9$!']{2,24}")
 def metric(name, value, step=None, stage=None):
     extra = (f" step={step}" if step is not None else "") + (f" stage={stage}" if stage else "")
     print(f"::track-run metric name={name} value={value:.6f}{extra}", flush=True)
+
+
+def curve(step, stage, **values):
+    """One step of per-step curves, as a JSON line into $TRACK_RUN_CURVES (when the run gives one)."""
+    path = os.environ.get("TRACK_RUN_CURVES")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"step": step, "stage": stage, **values}) + "\n")
 
 
 def features(text):
@@ -65,6 +76,7 @@ def main():
     b = 0.0
     lr, l2 = float(PARAMS["learning_rate"]), float(PARAMS["l2"])
     for epoch in range(1, int(PARAMS["epochs"]) + 1):
+        started = time.perf_counter()
         rng.shuffle(train)
         total = 0.0
         for x, y in train:
@@ -76,6 +88,7 @@ def main():
                 w[i] -= g * scale + lr * l2 * w[i]
             b -= g
         metric("loss", total / len(train), step=epoch, stage="train")
+        curve(epoch, "train", epoch_seconds=round(time.perf_counter() - started, 6))
     tp = fp = fn = tn = 0
     loss = 0.0
     for x, y in test:
