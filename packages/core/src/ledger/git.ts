@@ -54,6 +54,10 @@ export class GitLedger implements LedgerStore {
     );
   }
 
+  get identity(): string {
+    return this.uri;
+  }
+
   private async lib(): Promise<{ git: Git; http: Http }> {
     if (!this.mods) {
       const git = (await import("isomorphic-git")) as Git & { default?: Git };
@@ -89,6 +93,23 @@ export class GitLedger implements LedgerStore {
   /** Fetches the branch; its tip, or undefined when the branch does not exist yet. */
   private async fetchTip(): Promise<string | undefined> {
     const { git, http } = await this.lib();
+    // The fetch tells the remote what this cache holds by the local ref the branch name expands to:
+    // refs/heads/BRANCH for a writer, else refs/remotes/BRANCH, kept at the last fetched tip (never
+    // refs/heads, which a writer pushes from) so that a fetch brings only what changed.
+    try {
+      const last = await git.resolveRef({
+        fs,
+        gitdir: this.gitdir,
+        ref: `refs/remotes/origin/${this.branch}`,
+      });
+      await git.writeRef({
+        fs,
+        gitdir: this.gitdir,
+        ref: `refs/remotes/${this.branch}`,
+        value: last,
+        force: true,
+      });
+    } catch {}
     try {
       // Shallow: a reader needs the tip's tree only, never the ledger's history.
       await git.fetch({ ...this.remote(http), singleBranch: true, tags: false, depth: 1 });
@@ -298,6 +319,7 @@ type TreeEntry = { mode: string; path: string; oid: string; type: "blob" | "tree
 /** The ledger at one fetched tip, read from the local cache repository (no more network). */
 class GitSnapshot implements LedgerSnapshot {
   private readonly trees = new Map<string, Promise<TreeEntry[]>>();
+  private readonly byName = new Map<string, Map<string, TreeEntry>>();
   private readonly cache = {};
   private rootTree?: Promise<string | undefined>;
 
@@ -319,6 +341,16 @@ class GitSnapshot implements LedgerSnapshot {
     return t;
   }
 
+  /** A tree's entries by name (the runs/ folder of a large ledger has thousands). */
+  private async named(oid: string): Promise<Map<string, TreeEntry>> {
+    let m = this.byName.get(oid);
+    if (!m) {
+      m = new Map((await this.tree(oid)).map((e) => [e.path, e]));
+      this.byName.set(oid, m);
+    }
+    return m;
+  }
+
   /** The entry at a path of the tip's tree (folders walked one by one, each tree read once). */
   private async entry(path: string): Promise<TreeEntry | undefined> {
     if (!this.tip) return undefined;
@@ -329,7 +361,7 @@ class GitSnapshot implements LedgerSnapshot {
     let found: TreeEntry | undefined;
     for (const part of path.split("/")) {
       if (!oid) return undefined;
-      found = (await this.tree(oid)).find((e) => e.path === part);
+      found = (await this.named(oid)).get(part);
       oid = found?.type === "tree" ? found.oid : undefined;
     }
     return found;
