@@ -48,7 +48,7 @@ describe.skipIf(!engine && !python)("the bundled example (npm run example)", () 
       /also differs: curve train\/epoch_seconds differs at \d of 3 steps .*; curves do not decide the verdict/,
     );
     expect(out).toMatch(
-      new RegExp(`\\* ${first}  spam-filter +[0-9a-f]{12} succeeded test/accuracy=0\\.9753`),
+      new RegExp(`\\* +${first}  spam-filter +[0-9a-f]{12} succeeded test/accuracy=0\\.9753`),
     );
   });
 });
