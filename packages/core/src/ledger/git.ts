@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { HttpClient } from "isomorphic-git";
 import { UsageError } from "../errors.js";
 import { fetchHttp } from "./http.js";
+import { type PushOutcome, receivePack } from "./receive-pack.js";
 import {
   type LedgerSnapshot,
   type LedgerStore,
@@ -153,7 +154,11 @@ export class GitLedger implements LedgerStore {
   }
 
   /** A new tree: `base` with `changes` written in (nested folders made as needed). */
-  private async tree(base: string | undefined, changes: readonly Change[]): Promise<string> {
+  private async tree(
+    base: string | undefined,
+    changes: readonly Change[],
+    made: Set<string>,
+  ): Promise<string> {
     const { git } = await this.lib();
     type Node = { files: Map<string, string>; dirs: Map<string, Node>; base?: string };
     const root: Node = { files: new Map(), dirs: new Map(), ...(base ? { base } : {}) };
@@ -168,10 +173,9 @@ export class GitLedger implements LedgerStore {
         }
         node = next;
       }
-      node.files.set(
-        parts[parts.length - 1]!,
-        await git.writeBlob({ fs, gitdir: this.gitdir, blob: Buffer.from(c.body) }),
-      );
+      const blob = await git.writeBlob({ fs, gitdir: this.gitdir, blob: Buffer.from(c.body) });
+      made.add(blob);
+      node.files.set(parts[parts.length - 1]!, blob);
     }
     const write = async (node: Node, baseOid: string | undefined): Promise<string> => {
       const entries = new Map<string, { mode: string; path: string; oid: string; type: "blob" | "tree" }>();
@@ -189,7 +193,9 @@ export class GitLedger implements LedgerStore {
           type: "tree",
         });
       }
-      return git.writeTree({ fs, gitdir: this.gitdir, tree: [...entries.values()] });
+      const oid = await git.writeTree({ fs, gitdir: this.gitdir, tree: [...entries.values()] });
+      made.add(oid);
+      return oid;
     };
     const baseTree = base
       ? (await git.readCommit({ fs, gitdir: this.gitdir, oid: base })).commit.tree
@@ -209,7 +215,9 @@ export class GitLedger implements LedgerStore {
     for (let attempt = 0; ; attempt++) {
       const tip = await this.fetchTip();
       const changes = await plan(tip);
-      const tree = await this.tree(tip, changes);
+      // Every object the commit adds, and nothing else: the pack pushed.
+      const made = new Set<string>();
+      const tree = await this.tree(tip, changes, made);
       const now = Math.floor(Date.now() / 1000);
       const author = {
         ...(this.o.author ?? { name: "track-run", email: "track-run@users.noreply.github.com" }),
@@ -228,30 +236,55 @@ export class GitLedger implements LedgerStore {
         value: commit,
         force: true,
       });
+      made.add(commit);
+      let pushed: PushOutcome;
       try {
-        const r = await git.push(this.remote(http));
-        if (r.ok) return;
-        throw Object.assign(new Error(r.error ?? `push rejected: ${JSON.stringify(r.refs)}`), {
-          code: "PushRejectedError",
+        const { packfile } = await git.packObjects({
+          fs,
+          gitdir: this.gitdir,
+          oids: [...made],
+          write: false,
+        });
+        pushed = await receivePack({
+          http,
+          url: this.url,
+          branch: this.branch,
+          old: tip,
+          next: commit,
+          packfile: packfile!,
+          ...(this.o.token ? { token: this.o.token } : {}),
         });
       } catch (e) {
-        const rejected =
-          (e as { code?: string }).code === "PushRejectedError" ||
-          /reject|non-fast-forward|fetch first|failed to update ref/i.test((e as Error).message);
-        if (!rejected)
-          throw new UsageError(
-            "ledger-push-failed",
-            `pushing to ledger ${this.uri} failed: ${(e as Error).message}`,
-            { cause: e },
-          );
-        if (attempt >= retries)
-          throw new UsageError(
-            "ledger-busy",
-            `ledger ${this.uri}: ${retries + 1} pushes were rejected (others kept writing first); try again`,
-          );
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 2000) * (0.5 + Math.random());
+        throw new UsageError(
+          "ledger-push-failed",
+          `pushing to ledger ${this.uri} failed: ${(e as Error).message}`,
+          {
+            cause: e,
+          },
+        );
       }
+      if (pushed.ok) {
+        await git.writeRef({
+          fs,
+          gitdir: this.gitdir,
+          ref: `refs/remotes/origin/${this.branch}`,
+          value: commit,
+          force: true,
+        });
+        return;
+      }
+      if (/hook|declined|protected|denied|permission/i.test(pushed.reason))
+        throw new UsageError(
+          "ledger-push-failed",
+          `pushing to ledger ${this.uri} was refused: ${pushed.reason}`,
+        );
+      if (attempt >= retries)
+        throw new UsageError(
+          "ledger-busy",
+          `ledger ${this.uri}: ${retries + 1} pushes were rejected (others kept writing first); try again`,
+        );
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2000) * (0.5 + Math.random());
     }
   }
 
