@@ -439,7 +439,7 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     a.unchanged();
   });
 
-  it("the whole promotion history deleted, and its signed copies beside the promoted runs too: never 'no production'", async () => {
+  it("the whole promotion history deleted, and its signed copies beside the promoted runs too: a machine that read the ledger before refuses, never 'no production'", async () => {
     const a = await attack("history-and-copies-gone", (l) => {
       fs.rmSync(join(l, "models/spam"), { recursive: true });
       for (const run of fs.readdirSync(join(l, "runs")))

@@ -80,7 +80,7 @@ async function run(): Promise<void> {
   const inputs = readInputs();
   const policy = readPolicyFile(inputs.policy, true)!;
   const store = openLedger(inputs.ledger, ledgerOptions());
-  const index = await openRunIndex(defaultCacheDir(), store.uri);
+  const index = await openRunIndex(defaultCacheDir(), store.identity);
   const reader = await LedgerReader.open(
     store,
     loadTrust({ trustedKeys: inputs.trustedKeys, trust: inputs.trust, trustedRoot: inputs.trustedRoot }),

@@ -62,7 +62,7 @@ async function run(): Promise<void> {
   const policy = readPolicyFile(core.getInput("policy"), true)!;
   if (policy.model !== model)
     throw new UsageError("usage", `input model: the policy is for model ${policy.model}, not ${model}`);
-  const index = await openRunIndex(defaultCacheDir(), ledger.uri);
+  const index = await openRunIndex(defaultCacheDir(), ledger.identity);
   const r = await promoteRun({
     store: ledger,
     policy,

@@ -10,16 +10,40 @@ export interface Output {
   warn(line: string): void;
 }
 
+const escapeChar = (c: string) =>
+  `\\${c.charCodeAt(0) > 0xff ? "u" : "x"}${c
+    .charCodeAt(0)
+    .toString(16)
+    .padStart(c.charCodeAt(0) > 0xff ? 4 : 2, "0")}`;
+
 /**
- * Text for a terminal: control characters (a carriage return, an escape sequence, a bell) from a
- * record, a file name or a message are shown escaped (`\x1b`), so nothing read from a ledger can
- * move the cursor, rewrite a line or retitle the window. Newlines and tabs stay.
+ * Text for a terminal: control characters (a carriage return, an escape sequence, a bell) and
+ * bidirectional overrides from a record, a file name or a message are shown escaped (`\x1b`,
+ * `\u202e`), so nothing read from a ledger can move the cursor, rewrite a line, retitle the window
+ * or reverse what follows. Newlines and tabs of the text itself stay.
  */
 export function terminalSafe(text: string): string {
   return text.replace(
-    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g,
-    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`,
+    /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+    escapeChar,
   );
+}
+
+/**
+ * A value read from a record, for display: every string in it (keys too) with newlines, tabs and
+ * every other control or direction character escaped, so one field can never make a line of its own.
+ */
+export function displaySafe<T>(value: T): T {
+  const one = (s: string) =>
+    s.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, escapeChar);
+  const walk = (v: unknown): unknown => {
+    if (typeof v === "string") return one(v);
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === "object")
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [one(k), walk(x)]));
+    return v;
+  };
+  return walk(value) as T;
 }
 
 export function makeOutput(json: boolean, stdout = process.stdout, stderr = process.stderr): Output {

@@ -37,7 +37,7 @@ export async function ledgerFor(uri: string): Promise<LedgerStore> {
 /** The local index of the ledger's verified records, under the cache folder (none where it cannot be). */
 export async function indexFor(store: LedgerStore): Promise<RunIndex | undefined> {
   const { openRunIndex } = await import("@track-run/core/ledger");
-  return openRunIndex(cacheDirFor(), store.uri);
+  return openRunIndex(cacheDirFor(), store.identity);
 }
 
 /** The ledger at one snapshot, read through the verified reader with this trust and the local index. */

@@ -4,7 +4,7 @@ import { assertName } from "@track-run/core/names";
 import { describeRule } from "@track-run/core/policy";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
-import { type Output, terminalSafe } from "../output.js";
+import { displaySafe, type Output, terminalSafe } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
 import { indexFor, ledgerFor, readerFor, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
@@ -345,7 +345,8 @@ async function logRows(reader: LedgerReader, model: string | undefined, out: Out
   for (const r of inv.records) if (!r.counts) out.warn(describeUncounted(r));
   for (const w of productionWarnings(inv, model)) out.warn(`WARNING ${w}`);
   for (const r of await reader.runs()) {
-    const m = r.manifest;
+    // Shown with every control character escaped: one field is never a line of its own.
+    const m = r.manifest && displaySafe(r.manifest);
     if (model && m?.model !== model) continue;
     if (m && !production.has(m.model)) {
       try {
@@ -388,7 +389,7 @@ async function diffCommand(
   for (const r of [ra, rb])
     if (r.trust !== "verified") out.warn(`run ${r.runId} is ${r.trust}: ${r.problems.join("; ")}`);
   const [ma, mb] = [ra.manifest, rb.manifest];
-  const d = await diffRecorded(reader, ma, mb, ".");
+  const d = displaySafe(await diffRecorded(reader, ma, mb, "."));
   out.result(d, () => {
     const l: string[] = [`${a} -> ${b}`];
     l.push(

@@ -6,7 +6,7 @@ import type { ReproduceReport } from "@track-run/core/reproduce";
 import type { TrustSettings } from "@track-run/core/sign";
 import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
-import type { Output } from "../output.js";
+import { displaySafe, type Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
 import { gitLedgerOptions, readerFor, readJsonFile, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
@@ -208,8 +208,10 @@ async function showCommand(
       invalidated,
       record: record.where,
     },
-    () =>
-      [
+    () => {
+      // What the record says, with every control character escaped: one field is never a line of its own.
+      const manifest = displaySafe(record.manifest!);
+      return [
         `run      ${manifest.runId} of ${manifest.model}: ${manifest.status.state}${manifest.status.reason ? ` (${manifest.status.reason})` : ""}`,
         `record   ${mark}${record.trust === "verified" ? "" : ": shown, but it counts for no gate"}`,
         ...record.problems.map((p) => `  ${p}`),
@@ -222,7 +224,8 @@ async function showCommand(
             `  ${r.runId}: ${r.verdict ?? "no verdict"}${r.counts ? "" : ` [${r.trust.toUpperCase()}: does not count]`}`,
         ),
         `where    ${record.where}`,
-      ].join("\n"),
+      ].join("\n");
+    },
   );
   return record.trust === "damaged" ? 1 : 0;
 }

@@ -5,21 +5,8 @@
 // file and is not an error.
 import { CheckFailedError } from "../errors.js";
 import { PROMOTION_PREDICATE_TYPE } from "../sign/statement.js";
-import {
-  checkSignature,
-  payloadDigest,
-  readJsonRecord,
-  type SignatureVerdict,
-  sha256Hex,
-  type Trust,
-} from "./records.js";
-import {
-  type LedgerSnapshot,
-  PROMOTION_COPY,
-  PROMOTION_FILE,
-  type ProductionPointer,
-  promotionFileName,
-} from "./types.js";
+import { checkSignature, nestsDeeper, type SignatureVerdict, sha256Hex, type Trust } from "./records.js";
+import { type LedgerSnapshot, PROMOTION_FILE, type ProductionPointer, promotionFileName } from "./types.js";
 
 export interface Promotion {
   pointer: ProductionPointer;
@@ -66,40 +53,6 @@ function pointerProblems(p: Partial<ProductionPointer>, model: string, seq: numb
   return out;
 }
 
-/**
- * A model with no promotion record: unless a run folder holds a signed copy of one (then the
- * history was deleted, and production cannot be known).
- */
-async function refuseDeletedHistory(
-  s: LedgerSnapshot,
-  model: string,
-  trust: Trust,
-  memo: Map<string, Promise<SignatureVerdict>>,
-): Promise<void> {
-  for (const runId of await s.listRuns()) {
-    const copies = ((await s.listRunFiles(runId)) ?? []).filter((n) => PROMOTION_COPY.exec(n)?.[1] === model);
-    for (const name of copies) {
-      const doc = await readJsonRecord(() => s.readRunFile(runId, name));
-      if (doc === undefined) continue;
-      const v = await checkSignature(
-        doc,
-        trust,
-        PROMOTION_PREDICATE_TYPE,
-        s.describe(`runs/${runId}/${name}`),
-        memo,
-      );
-      const p = v.statement?.predicate as unknown as Partial<ProductionPointer> | undefined;
-      if (v.trust === "verified" && p?.model === model && p.runId === runId)
-        throw broken(
-          s,
-          model,
-          "promotions",
-          `the model has no promotion record, but ${s.describe(`runs/${runId}/${name}`)} is a signed copy of its promotion #${p.seq}: the history was deleted`,
-        );
-    }
-  }
-}
-
 /** The verified promotion history of a model; throws (exit 1, naming the file) when it is broken. */
 export async function verifyChain(
   s: LedgerSnapshot,
@@ -113,7 +66,6 @@ export async function verifyChain(
   } catch (e) {
     throw broken(s, model, "promotions", (e as Error).message);
   }
-  if (!names.some((n) => PROMOTION_FILE.test(n))) await refuseDeletedHistory(s, model, trust, memo);
   const numbered = names
     .map((n) => ({ n, m: PROMOTION_FILE.exec(n) }))
     .filter((x): x is { n: string; m: RegExpExecArray } => Boolean(x.m))
@@ -134,7 +86,9 @@ export async function verifyChain(
     if (!body) throw broken(s, model, path, "the record cannot be read");
     let doc: unknown;
     try {
-      doc = JSON.parse(body.toString("utf8"));
+      const text = body.toString("utf8");
+      if (nestsDeeper(text)) throw new Error("nested too deeply");
+      doc = JSON.parse(text);
     } catch {
       throw broken(s, model, path, "the record is not JSON");
     }
@@ -171,7 +125,7 @@ export async function verifyChain(
     if (problems.length) throw broken(s, model, path, problems.join("; "));
     promotions.push({
       pointer,
-      recordDigest: payloadDigest(doc)!,
+      recordDigest: v.payloadDigest!,
       ...(v.signer ? { signer: v.signer } : {}),
     });
   }

@@ -160,6 +160,10 @@ export class DirLedger implements LedgerStore {
     this.uri = `dir:${path}`;
   }
 
+  get identity(): string {
+    return `dir:${this.root}`;
+  }
+
   async ready(): Promise<void> {
     this.folder("runs");
   }

@@ -3,6 +3,7 @@
 // verdict remembered by its digest. Nothing unverified counts for a decision: unsigned and untrusted
 // records are shown marked, damaged ones are reported with their path and never used.
 import { CheckFailedError, UsageError } from "../errors.js";
+import { checkPromotionCopies, ProductionAnchors } from "./anchor.js";
 import { type ProductionChain, verifyChain } from "./chain.js";
 import { type Invalidations, readInvalidations } from "./invalidation.js";
 import { type RunRecord, type SignatureVerdict, sha256Hex, type Trust, verifyRunRecord } from "./records.js";
@@ -96,7 +97,18 @@ export class LedgerReader {
   production(model: string): Promise<ProductionChain> {
     let c = this.chains.get(model);
     if (!c) {
-      c = verifyChain(this.snapshot, model, this.trust, this.memo);
+      c = (async () => {
+        const chain = await verifyChain(this.snapshot, model, this.trust, this.memo);
+        // The chain against evidence it does not hold: copies beside promoted runs, this machine's anchor.
+        await checkPromotionCopies(this.snapshot, model, chain, await this.runs(), this.trust, this.memo);
+        if (this.index)
+          new ProductionAnchors(this.index.path.replace(/\.sqlite$/, ".anchors.json")).check(
+            this.snapshot,
+            model,
+            chain,
+          );
+        return chain;
+      })();
       this.chains.set(model, c);
     }
     return c;

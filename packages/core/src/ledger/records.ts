@@ -9,7 +9,7 @@ import type { IdentityRule } from "../sign/identity.js";
 import type { PublicKeyInfo } from "../sign/keys.js";
 import { MANIFEST_PREDICATE_TYPE, REPRODUCTION_PREDICATE_TYPE, type Statement } from "../sign/statement.js";
 import { verifyBundle } from "../sign/verify.js";
-import type { LedgerSnapshot } from "./types.js";
+import { type LedgerSnapshot, PROMOTION_COPY } from "./types.js";
 
 export interface Trust {
   keys: readonly PublicKeyInfo[];
@@ -52,6 +52,8 @@ export interface RunRecord {
   reproduction?: ReproductionClaim;
   /** The bundle (or unsigned envelope) as stored, parsed. */
   document?: unknown;
+  /** Signed copies of promotion records kept in the folder (evidence of each model's history). */
+  promotionCopies?: string[];
 }
 
 export const sha256Hex = (b: Uint8Array | string): string => createHash("sha256").update(b).digest("hex");
@@ -75,9 +77,35 @@ async function readFile(
   }
 }
 
+/** Deeper nesting than any record has: refused before parsing, as later steps recurse over it. */
+const MAX_JSON_DEPTH = 64;
+
+/** True when the JSON text nests arrays or objects deeper than `max` (strings skipped). */
+export function nestsDeeper(text: string, max = MAX_JSON_DEPTH): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92)
+        i++; // a backslash escapes the next character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > max) return true;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return false;
+}
+
 function parseJson(body: Buffer, what: string, problems: string[]): unknown {
+  const text = body.toString("utf8");
+  if (nestsDeeper(text)) {
+    problems.push(`${what} nests deeper than ${MAX_JSON_DEPTH} levels: not a record`);
+    return undefined;
+  }
   try {
-    return JSON.parse(body.toString("utf8"));
+    return JSON.parse(text);
   } catch (e) {
     problems.push(`${what} is not JSON (${(e as Error).message})`);
     return undefined;
@@ -88,8 +116,10 @@ function parseJson(body: Buffer, what: string, problems: string[]): unknown {
 export async function readJsonRecord(read: () => Promise<Buffer | undefined>): Promise<unknown> {
   const body = await read().catch(() => undefined);
   if (!body) return undefined;
+  const text = body.toString("utf8");
+  if (nestsDeeper(text)) return undefined;
   try {
-    return JSON.parse(body.toString("utf8"));
+    return JSON.parse(text);
   } catch {
     return undefined;
   }
@@ -121,6 +151,8 @@ export interface SignatureVerdict {
   trust: Exclude<RecordTrust, "damaged"> | "damaged";
   statement?: Statement;
   signer?: string;
+  /** "sha256:…" of the payload whose signature was checked (what a hash chain names). */
+  payloadDigest?: string;
   problems: string[];
 }
 
@@ -135,7 +167,12 @@ export async function checkSignature(
   where: string,
   memo?: Map<string, Promise<SignatureVerdict>>,
 ): Promise<SignatureVerdict> {
-  const key = `${predicateType} ${sha256Hex(JSON.stringify(doc))}`;
+  let key: string;
+  try {
+    key = `${predicateType} ${sha256Hex(JSON.stringify(doc))}`;
+  } catch {
+    return { trust: "damaged", problems: [`${where} cannot be read (nested too deeply)`] };
+  }
   const hit = memo?.get(key);
   if (hit) return hit;
   const p = (async (): Promise<SignatureVerdict> => {
@@ -176,7 +213,13 @@ export async function checkSignature(
       : report.identity
         ? `${report.identity.subject} (${report.identity.issuer})`
         : undefined;
-    return { trust: "verified", statement, ...(signer ? { signer } : {}), problems: [] };
+    return {
+      trust: "verified",
+      statement,
+      ...(signer ? { signer } : {}),
+      ...(report.payloadDigest ? { payloadDigest: report.payloadDigest } : {}),
+      problems: [],
+    };
   })();
   memo?.set(key, p);
   return p;
@@ -282,10 +325,33 @@ export async function verifyRunRecord(
   trust: Trust,
   memo: Map<string, Promise<SignatureVerdict>>,
 ): Promise<RunRecord> {
+  // Whatever a planted file makes a step throw, the record is damaged: it never stops another run.
+  try {
+    return await checkRunRecord(s, runId, trust, memo);
+  } catch (e) {
+    const where = s.describe(`runs/${runId}`);
+    return { runId, where, trust: "damaged", problems: [`${where} cannot be read: ${(e as Error).message}`] };
+  }
+}
+
+async function checkRunRecord(
+  s: LedgerSnapshot,
+  runId: string,
+  trust: Trust,
+  memo: Map<string, Promise<SignatureVerdict>>,
+): Promise<RunRecord> {
   const where = s.describe(`runs/${runId}`);
-  const damaged = (problems: string[]): RunRecord => ({ runId, where, trust: "damaged", problems });
+  let copies: string[] = [];
+  const damaged = (problems: string[]): RunRecord => ({
+    runId,
+    where,
+    trust: "damaged",
+    problems,
+    ...(copies.length ? { promotionCopies: copies } : {}),
+  });
   const files = await s.listRunFiles(runId);
   if (!files) return damaged([`${where} is not a run folder`]);
+  copies = files.filter((f) => PROMOTION_COPY.test(f));
   const problems: string[] = [];
   const name = files.includes(BUNDLE) ? BUNDLE : files.includes(UNSIGNED) ? UNSIGNED : undefined;
   if (!name) return damaged([`${where} holds no signed record (${BUNDLE} or ${UNSIGNED})`]);
@@ -317,6 +383,7 @@ export async function verifyRunRecord(
     problems: [...v.problems, ...problems],
     ...(reproduction ? { reproduction } : {}),
     document: doc,
+    ...(copies.length ? { promotionCopies: copies } : {}),
   };
   return record;
 }

@@ -54,6 +54,11 @@ export interface LedgerSnapshot {
 
 export interface LedgerStore {
   readonly uri: string;
+  /**
+   * The ledger as one place, whatever the working folder: a dir: ledger's absolute path, a git:
+   * ledger's remote and branch. Local state about a ledger (its index, its anchors) is keyed by it.
+   */
+  readonly identity: string;
   /** Checks, before a run starts, that the ledger can take its record (a folder made, a remote reached). */
   ready(): Promise<void>;
   /** A consistent view of the ledger now (a git: ledger is fetched once for it). */

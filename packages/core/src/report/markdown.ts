@@ -15,7 +15,15 @@ export const COMMENT_LIMIT = 65_536;
 export const marker = (model: string) => `<!-- track-run:compare model=${model} -->`;
 
 const num = formatNumber;
-const esc = (s: string) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;");
+/** Text from a record in markdown: no table break, no HTML, no line of its own, no direction override. */
+const esc = (s: string) =>
+  s
+    .replace(/\|/g, "\\|")
+    .replace(/</g, "&lt;")
+    .replace(
+      /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
 
 export interface ReportInput {
   verdict: GateVerdict;

@@ -39,7 +39,12 @@ export interface VerifyReport {
   signed: boolean;
   statement?: Statement;
   manifest?: RunManifest;
+  /** "sha256:…" of the payload whose signature was checked: the identity of the signed statement. */
+  payloadDigest?: string;
 }
+
+/** The most signatures an envelope may carry: each costs a full signature check. */
+export const MAX_SIGNATURES = 8;
 
 /** Extra checks of --deep, each given the manifest; a failed check throws or returns a message. */
 export type DeepCheck = (m: RunManifest) => Promise<VerifyCheck[]>;
@@ -101,6 +106,14 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
     hint = d.verificationMaterial?.publicKey?.hint;
     add("bundle", true, `Sigstore bundle ${String(d.mediaType)}`);
   } else if (d && typeof d === "object" && "payloadType" in d) {
+    if ("dsseEnvelope" in d) {
+      add(
+        "bundle",
+        false,
+        "both a bare envelope and a bundle's dsseEnvelope: which one is signed is ambiguous",
+      );
+      return report;
+    }
     envelope = d as RawEnvelope;
     add("bundle", true, "a bare DSSE envelope (not a Sigstore bundle)");
   } else {
@@ -120,6 +133,7 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
   const payload = typeof envelope.payload === "string" ? decodeBase64(envelope.payload) : undefined;
   if (!add("payload", payload !== undefined, payload ? `${payload.length} bytes` : "payload is not base64"))
     return report;
+  report.payloadDigest = `sha256:${createHash("sha256").update(payload!).digest("hex")}`;
 
   // 2. Signature: at least one signature verifies with a trusted key, whose id is the one the bundle names.
   // A document from anywhere: signatures may be anything, each entry too.
@@ -129,6 +143,12 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
   );
   report.signed = sigs.length > 0;
   if (!Array.isArray(rawSigs)) add("signature", false, "the envelope's signatures is not a list");
+  else if (sigs.length > MAX_SIGNATURES)
+    add(
+      "signature",
+      false,
+      `the envelope carries ${sigs.length} signatures, more than the ${MAX_SIGNATURES} checked`,
+    );
   else if (sigs.length === 0)
     add("signature", false, "the record is unsigned (made with --unsigned, or signing failed)");
   else if (keyless) {

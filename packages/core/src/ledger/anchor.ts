@@ -1,0 +1,112 @@
+// Production checked against what is known outside the chain it is read from: the signed copies of
+// promotion records kept beside each promoted run, and the highest promotion this machine has seen
+// verified (an anchor in the local cache, beside the index). A chain cut short, rewound or deleted
+// whole is then an error naming the evidence, never an older or no production.
+import { randomBytes } from "node:crypto";
+import * as fs from "node:fs";
+import { dirname } from "node:path";
+import { CheckFailedError } from "../errors.js";
+import { PROMOTION_PREDICATE_TYPE } from "../sign/statement.js";
+import type { ProductionChain } from "./chain.js";
+import {
+  checkSignature,
+  type RunRecord,
+  readJsonRecord,
+  type SignatureVerdict,
+  type Trust,
+} from "./records.js";
+import { type LedgerSnapshot, PROMOTION_COPY, type ProductionPointer } from "./types.js";
+
+function rewound(s: LedgerSnapshot, model: string, why: string): CheckFailedError {
+  return new CheckFailedError(
+    "broken-promotion-chain",
+    `${s.describe(`models/${model}/promotions`)}: ${why}; production of ${model} cannot be trusted until the ledger is restored from its history`,
+  );
+}
+
+/** The chain against the signed promotion copies found in run folders. */
+export async function checkPromotionCopies(
+  s: LedgerSnapshot,
+  model: string,
+  chain: ProductionChain,
+  runs: readonly RunRecord[],
+  trust: Trust,
+  memo: Map<string, Promise<SignatureVerdict>>,
+): Promise<void> {
+  const head = chain.head?.pointer.seq ?? 0;
+  for (const r of runs) {
+    for (const name of r.promotionCopies ?? []) {
+      if (PROMOTION_COPY.exec(name)?.[1] !== model) continue;
+      const where = s.describe(`runs/${r.runId}/${name}`);
+      const doc = await readJsonRecord(() => s.readRunFile(r.runId, name));
+      if (doc === undefined) continue;
+      const v = await checkSignature(doc, trust, PROMOTION_PREDICATE_TYPE, where, memo);
+      const p = v.statement?.predicate as unknown as Partial<ProductionPointer> | undefined;
+      if (v.trust !== "verified" || p?.model !== model || p.runId !== r.runId || typeof p.seq !== "number")
+        continue;
+      if (p.seq > head)
+        throw rewound(
+          s,
+          model,
+          `${where} is a signed copy of promotion #${p.seq}, but the history ${head ? `ends at #${head}` : "is empty"}: records were deleted`,
+        );
+      if (chain.promotions[p.seq - 1]?.recordDigest !== v.payloadDigest)
+        throw rewound(
+          s,
+          model,
+          `${where} is a signed promotion #${p.seq} that differs from the history's #${p.seq}`,
+        );
+    }
+  }
+}
+
+interface Anchors {
+  models: Record<string, { seq: number; recordDigest: string }>;
+}
+
+/** The anchors of one ledger on this machine: a JSON file beside its index. */
+export class ProductionAnchors {
+  constructor(readonly path: string) {}
+
+  private read(): Anchors {
+    try {
+      const doc = JSON.parse(fs.readFileSync(this.path, "utf8")) as Anchors;
+      return doc && typeof doc.models === "object" && doc.models ? doc : { models: {} };
+    } catch {
+      return { models: {} };
+    }
+  }
+
+  /** Refuses a chain shorter than the one this machine saw, or different at its head; then raises the anchor. */
+  check(s: LedgerSnapshot, model: string, chain: ProductionChain): void {
+    const anchors = this.read();
+    const seen = anchors.models[model];
+    if (seen) {
+      const at = chain.promotions[seen.seq - 1];
+      if (!at)
+        throw rewound(
+          s,
+          model,
+          `this machine saw promotion #${seen.seq} verified (${this.path}), but the history ${chain.head ? `ends at #${chain.head.pointer.seq}` : "is empty"}: records were deleted`,
+        );
+      if (at.recordDigest !== seen.recordDigest)
+        throw rewound(
+          s,
+          model,
+          `promotion #${seen.seq} differs from the one this machine saw verified (${this.path})`,
+        );
+    }
+    const head = chain.head;
+    if (head && head.pointer.seq > (seen?.seq ?? 0)) {
+      anchors.models[model] = { seq: head.pointer.seq, recordDigest: head.recordDigest };
+      try {
+        fs.mkdirSync(dirname(this.path), { recursive: true });
+        const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
+        fs.writeFileSync(tmp, `${JSON.stringify(anchors, null, 2)}\n`, { flag: "wx" });
+        fs.renameSync(tmp, this.path);
+      } catch {
+        // A read-only cache only loses the anchor, never the check of the chain itself.
+      }
+    }
+  }
+}
