@@ -69757,6 +69757,72 @@ var fetchHttp = {
   }
 };
 
+// ../../../work/main/packages/core/src/ledger/receive-pack.ts
+var ZERO = "0".repeat(40);
+function pktLine(s) {
+  const body = Buffer.from(s, "utf8");
+  return Buffer.concat([Buffer.from((body.length + 4).toString(16).padStart(4, "0"), "ascii"), body]);
+}
+function pktLines(b) {
+  const out = [];
+  let i = 0;
+  while (i + 4 <= b.length) {
+    const n = Number.parseInt(b.subarray(i, i + 4).toString("ascii"), 16);
+    if (!Number.isFinite(n)) break;
+    if (n < 4) {
+      i += 4;
+      continue;
+    }
+    out.push(
+      b.subarray(i + 4, i + n).toString("utf8").replace(/\n$/, "")
+    );
+    i += n;
+  }
+  return out;
+}
+async function receivePack(o) {
+  const url = new URL(o.url);
+  let user = decodeURIComponent(url.username);
+  let password = decodeURIComponent(url.password);
+  url.username = "";
+  url.password = "";
+  if (o.token) {
+    user = "x-access-token";
+    password = o.token;
+  }
+  const body = Buffer.concat([
+    pktLine(`${o.old ?? ZERO} ${o.next} refs/heads/${o.branch}\0 report-status agent=track-run
+`),
+    Buffer.from("0000", "ascii"),
+    Buffer.from(o.packfile)
+  ]);
+  const res = await o.http.request({
+    url: `${url.toString().replace(/\/$/, "")}/git-receive-pack`,
+    method: "POST",
+    headers: {
+      "content-type": "application/x-git-receive-pack-request",
+      accept: "application/x-git-receive-pack-result",
+      "user-agent": "git/track-run",
+      ...user || password ? { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` } : {}
+    },
+    body: (async function* () {
+      yield body;
+    })()
+  });
+  const parts = [];
+  if (res.body) for await (const p of res.body) parts.push(p);
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
+  const lines = pktLines(Buffer.concat(parts));
+  const unpack = lines.find((l) => l.startsWith("unpack "));
+  if (unpack !== "unpack ok")
+    throw new Error(`the remote did not take the pack (${unpack ?? lines.join("; ")})`);
+  const ref = `refs/heads/${o.branch}`;
+  if (lines.includes(`ok ${ref}`)) return { ok: true };
+  const ng = lines.find((l) => l.startsWith(`ng ${ref} `));
+  if (ng) return { ok: false, reason: ng.slice(`ng ${ref} `.length) };
+  throw new Error(`the remote did not say whether ${ref} was updated (${lines.join("; ")})`);
+}
+
 // ../../../work/main/packages/core/src/ledger/git.ts
 var Conflict = class extends Error {
 };
@@ -69868,7 +69934,7 @@ var GitLedger = class {
     }
   }
   /** A new tree: `base` with `changes` written in (nested folders made as needed). */
-  async tree(base, changes) {
+  async tree(base, changes, made) {
     const { git } = await this.lib();
     const root = { files: /* @__PURE__ */ new Map(), dirs: /* @__PURE__ */ new Map(), ...base ? { base } : {} };
     for (const c of changes) {
@@ -69882,18 +69948,17 @@ var GitLedger = class {
         }
         node = next;
       }
-      node.files.set(
-        parts[parts.length - 1],
-        await git.writeBlob({ fs: fs7, gitdir: this.gitdir, blob: Buffer.from(c.body) })
-      );
+      const blob = await git.writeBlob({ fs: fs7, gitdir: this.gitdir, blob: Buffer.from(c.body) });
+      made.add(blob);
+      node.files.set(parts[parts.length - 1], blob);
     }
     const write = async (node, baseOid) => {
       const entries = /* @__PURE__ */ new Map();
       if (baseOid)
         for (const e of (await git.readTree({ fs: fs7, gitdir: this.gitdir, oid: baseOid })).tree)
           entries.set(e.path, e);
-      for (const [name, oid] of node.files)
-        entries.set(name, { mode: "100644", path: name, oid, type: "blob" });
+      for (const [name, oid2] of node.files)
+        entries.set(name, { mode: "100644", path: name, oid: oid2, type: "blob" });
       for (const [name, child] of node.dirs) {
         const existing = entries.get(name);
         entries.set(name, {
@@ -69903,7 +69968,9 @@ var GitLedger = class {
           type: "tree"
         });
       }
-      return git.writeTree({ fs: fs7, gitdir: this.gitdir, tree: [...entries.values()] });
+      const oid = await git.writeTree({ fs: fs7, gitdir: this.gitdir, tree: [...entries.values()] });
+      made.add(oid);
+      return oid;
     };
     const baseTree = base ? (await git.readCommit({ fs: fs7, gitdir: this.gitdir, oid: base })).commit.tree : void 0;
     return write(root, baseTree);
@@ -69920,7 +69987,8 @@ var GitLedger = class {
     for (let attempt = 0; ; attempt++) {
       const tip = await this.fetchTip();
       const changes = await plan(tip);
-      const tree = await this.tree(tip, changes);
+      const made = /* @__PURE__ */ new Set();
+      const tree = await this.tree(tip, changes, made);
       const now = Math.floor(Date.now() / 1e3);
       const author = {
         ...this.o.author ?? { name: "track-run", email: "track-run@users.noreply.github.com" },
@@ -69940,28 +70008,55 @@ var GitLedger = class {
         value: commit,
         force: true
       });
+      made.add(commit);
+      let pushed;
       try {
-        const r = await git.push(this.remote(http));
-        if (r.ok) return;
-        throw Object.assign(new Error(r.error ?? `push rejected: ${JSON.stringify(r.refs)}`), {
-          code: "PushRejectedError"
+        const { packfile } = await git.packObjects({
+          fs: fs7,
+          gitdir: this.gitdir,
+          oids: [...made],
+          write: false
+        });
+        pushed = await receivePack({
+          http,
+          url: this.url,
+          branch: this.branch,
+          old: tip,
+          next: commit,
+          packfile,
+          ...this.o.token ? { token: this.o.token } : {}
         });
       } catch (e) {
-        const rejected = e.code === "PushRejectedError" || /reject|non-fast-forward|fetch first|failed to update ref/i.test(e.message);
-        if (!rejected)
-          throw new UsageError(
-            "ledger-push-failed",
-            `pushing to ledger ${this.uri} failed: ${e.message}`,
-            { cause: e }
-          );
-        if (attempt >= retries)
-          throw new UsageError(
-            "ledger-busy",
-            `ledger ${this.uri}: ${retries + 1} pushes were rejected (others kept writing first); try again`
-          );
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 2e3) * (0.5 + Math.random());
+        throw new UsageError(
+          "ledger-push-failed",
+          `pushing to ledger ${this.uri} failed: ${e.message}`,
+          {
+            cause: e
+          }
+        );
       }
+      if (pushed.ok) {
+        await git.writeRef({
+          fs: fs7,
+          gitdir: this.gitdir,
+          ref: `refs/remotes/origin/${this.branch}`,
+          value: commit,
+          force: true
+        });
+        return;
+      }
+      if (/hook|declined|protected|denied|permission/i.test(pushed.reason))
+        throw new UsageError(
+          "ledger-push-failed",
+          `pushing to ledger ${this.uri} was refused: ${pushed.reason}`
+        );
+      if (attempt >= retries)
+        throw new UsageError(
+          "ledger-busy",
+          `ledger ${this.uri}: ${retries + 1} pushes were rejected (others kept writing first); try again`
+        );
+      await new Promise((r) => setTimeout(r, delay));
+      delay = Math.min(delay * 2, 2e3) * (0.5 + Math.random());
     }
   }
   async ready() {
@@ -72307,7 +72402,10 @@ function historyChart(name, history, summary2) {
 var COMMENT_LIMIT = 65536;
 var marker = (model) => `<!-- track-run:compare model=${model} -->`;
 var num2 = formatNumber;
-var esc = (s) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;");
+var esc = (s) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(
+  /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+  (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+);
 var signed = formatDelta;
 function changeCell(m, alpha) {
   if (m.better === void 0) return "";
@@ -72616,7 +72714,7 @@ async function run() {
   const inputs = readInputs();
   const policy = readPolicyFile(inputs.policy, true);
   const store = openLedger(inputs.ledger, ledgerOptions());
-  const index = await openRunIndex(defaultCacheDir(), store.uri);
+  const index = await openRunIndex(defaultCacheDir(), store.identity);
   const reader = await LedgerReader.open(
     store,
     loadTrust({ trustedKeys: inputs.trustedKeys, trust: inputs.trust, trustedRoot: inputs.trustedRoot }),
