@@ -37,6 +37,12 @@ export interface LineageGraph {
   nodes: Map<NodeId, LineageNode>;
   children: Map<NodeId, Set<NodeId>>;
   parents: Map<NodeId, Set<NodeId>>;
+  /**
+   * Edges "file → the bag that holds it" ("FROM\0TO"): a bag holds a file with those bytes, which
+   * says nothing of where the bag came from. Followed only from a file itself, never on the way
+   * from a run (whose output may share its bytes with an older bag's file).
+   */
+  contains?: Set<string>;
 }
 
 /** An output file as a manifest lists it (path relative to the outputs folder). */
@@ -177,6 +183,7 @@ export function buildLineage(
         fn.paths = pushUnique(fn.paths, path);
         fn.label = fn.paths.join(", ");
         edge(fn.id, id);
+        (g.contains ??= new Set()).add(`${fn.id}\0${id}`);
       }
       if (files.length) dataByFiles.set(filesKey(files, true), id);
     }
@@ -236,13 +243,18 @@ export function buildLineage(
   return g;
 }
 
-function walk(next: Map<NodeId, Set<NodeId>>, g: LineageGraph, id: NodeId): NodeId[] {
+function walk(
+  next: Map<NodeId, Set<NodeId>>,
+  g: LineageGraph,
+  id: NodeId,
+  skip: (from: NodeId, to: NodeId) => boolean = () => false,
+): NodeId[] {
   const seen = new Set<NodeId>([id]);
   const out: NodeId[] = [];
   const queue: NodeId[] = [id];
   for (let i = 0; i < queue.length; i++) {
     for (const n of next.get(queue[i]!) ?? []) {
-      if (seen.has(n) || !g.nodes.has(n)) continue;
+      if (seen.has(n) || !g.nodes.has(n) || skip(queue[i]!, n)) continue;
       seen.add(n);
       out.push(n);
       queue.push(n);
@@ -253,7 +265,7 @@ function walk(next: Map<NodeId, Set<NodeId>>, g: LineageGraph, id: NodeId): Node
 
 /** Everything derived from id, any number of hops (breadth first, id itself left out). */
 export function descendants(g: LineageGraph, id: NodeId): NodeId[] {
-  return walk(g.children, g, id);
+  return walk(g.children, g, id, (from, to) => from !== id && Boolean(g.contains?.has(`${from}\0${to}`)));
 }
 
 /** Everything id was derived from, any number of hops (breadth first, id itself left out). */

@@ -241,3 +241,29 @@ describe("lineage graph", () => {
     expect([...(g2.parents.get(dataNode(sha("9"))) ?? [])]).toEqual([runNode("prep-2")]);
   });
 });
+
+describe("bytes shared by chance", () => {
+  it("a run whose output has the bytes of a file in an older bag is not that bag's origin", () => {
+    const older = record({
+      runId: "train-old",
+      model: "m",
+      data: [{ name: "rows", digest: sha("7"), payloadIdentity: sha("8") }],
+      outputs: [{ path: "model.bin", sha256: hex("5") }],
+    });
+    const copier = record({
+      runId: "copier",
+      model: "m",
+      data: [{ name: "rows", digest: sha("7"), payloadIdentity: sha("8") }],
+      // Its output has the bytes of rows.csv, a file of the bag both runs read.
+      outputs: [{ path: "model.bin", sha256: hex("6") }],
+    });
+    const files = new Map([[dataNode(sha("8")), [{ path: "data/rows.csv", sha256: hex("6") }]]]);
+    const g = buildLineage([older, copier], new Map(), files);
+    expect(descendants(g, runNode("copier"))).not.toContain(runNode("train-old"));
+    expect(descendants(g, runNode("copier"))).toEqual([fileNode(hex("6"))]);
+    // Named by its bytes, the file still leads to the runs that read a bag holding it.
+    expect(descendants(g, fileNode(hex("6")))).toEqual(
+      expect.arrayContaining([runNode("train-old"), runNode("copier")]),
+    );
+  });
+});
