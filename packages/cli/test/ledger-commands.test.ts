@@ -1,7 +1,7 @@
 // The ledger commands as a user meets them: export by run id, candidate sets by commit, and a
 // data_valid failure that names the changed file. Host runtime: no engine needed.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,7 +39,8 @@ describe("ledger commands", () => {
     const r = cli(p.dir, "compare", `commit:${head(p.dir)}`, "--json");
     expect(r.code, r.stderr).toBe(0);
     const runs = (JSON.parse(r.stdout) as { verdict: { candidateRuns: string[] } }).verdict.candidateRuns;
-    expect(runs).toEqual([a, b]);
+    // Oldest first; two runs of one second sort by the id's random part.
+    expect([...runs].sort()).toEqual([a, b].sort());
     expect(runs).not.toContain(p.production);
   });
 
@@ -61,6 +62,23 @@ describe("ledger commands", () => {
     expect(r.stdout).toMatch(
       /data_valid: \S+: a bag no longer validates \(bag rows: changed data\/rows\.csv\)/,
     );
+  });
+});
+
+describe("records this machine saw verified", () => {
+  it("a deleted invalidation record is refused, never read as 'nothing invalidated'", () => {
+    const p = ledgerProject();
+    const run = p.train(0.9);
+    expect(cli(p.dir, "invalidate", run, "--reason", "trained on a leaked test set").code).toBe(0);
+    expect(cli(p.dir, "log").code).toBe(0);
+    const folder = join(p.dir, ".track-run/ledger/invalidations");
+    for (const n of readdirSync(folder)) rmSync(join(folder, n));
+    const r = cli(p.dir, "compare", run);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /invalidations\/\S+\.sigstore\.json, signed and verified when this machine read the ledger/,
+    );
+    rmSync(p.dir, { recursive: true, force: true });
   });
 });
 

@@ -62,6 +62,8 @@ export async function checkPromotionCopies(
 
 interface Anchors {
   models: Record<string, { seq: number; recordDigest: string }>;
+  /** Names of counting invalidation records this machine saw verified. */
+  invalidations?: string[];
 }
 
 /** The anchors of one ledger on this machine: a JSON file beside its index. */
@@ -74,6 +76,32 @@ export class ProductionAnchors {
       return doc && typeof doc.models === "object" && doc.models ? doc : { models: {} };
     } catch {
       return { models: {} };
+    }
+  }
+
+  /** Refuses a ledger that lost a counting invalidation record this machine saw; then remembers the new ones. */
+  checkInvalidations(s: LedgerSnapshot, counting: readonly string[]): void {
+    const anchors = this.read();
+    const seen = anchors.invalidations ?? [];
+    const now = new Set(counting);
+    const gone = seen.filter((n) => !now.has(n));
+    if (gone.length)
+      throw new CheckFailedError(
+        "invalidation-deleted",
+        `${s.describe("invalidations")}: ${gone.map((n) => `invalidations/${n}`).join(", ")}, signed and verified when this machine read the ledger (${this.path}), ${gone.length === 1 ? "is" : "are"} gone; restore the ledger from its history`,
+      );
+    const added = counting.filter((n) => !seen.includes(n));
+    if (added.length) this.write({ ...anchors, invalidations: [...seen, ...added].sort() });
+  }
+
+  private write(anchors: Anchors): void {
+    try {
+      fs.mkdirSync(dirname(this.path), { recursive: true });
+      const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
+      fs.writeFileSync(tmp, `${JSON.stringify(anchors, null, 2)}\n`, { flag: "wx" });
+      fs.renameSync(tmp, this.path);
+    } catch {
+      // A read-only cache only loses the anchor, never the check of the records themselves.
     }
   }
 
@@ -99,14 +127,7 @@ export class ProductionAnchors {
     const head = chain.head;
     if (head && head.pointer.seq > (seen?.seq ?? 0)) {
       anchors.models[model] = { seq: head.pointer.seq, recordDigest: head.recordDigest };
-      try {
-        fs.mkdirSync(dirname(this.path), { recursive: true });
-        const tmp = `${this.path}.${process.pid}-${randomBytes(4).toString("hex")}.tmp`;
-        fs.writeFileSync(tmp, `${JSON.stringify(anchors, null, 2)}\n`, { flag: "wx" });
-        fs.renameSync(tmp, this.path);
-      } catch {
-        // A read-only cache only loses the anchor, never the check of the chain itself.
-      }
+      this.write(anchors);
     }
   }
 }

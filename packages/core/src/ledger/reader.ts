@@ -101,12 +101,7 @@ export class LedgerReader {
         const chain = await verifyChain(this.snapshot, model, this.trust, this.memo);
         // The chain against evidence it does not hold: copies beside promoted runs, this machine's anchor.
         await checkPromotionCopies(this.snapshot, model, chain, await this.runs(), this.trust, this.memo);
-        if (this.index)
-          new ProductionAnchors(this.index.path.replace(/\.sqlite$/, ".anchors.json")).check(
-            this.snapshot,
-            model,
-            chain,
-          );
+        this.anchors()?.check(this.snapshot, model, chain);
         return chain;
       })();
       this.chains.set(model, c);
@@ -179,8 +174,23 @@ export class LedgerReader {
    * every run, output, bag and promotion derived from what stands.
    */
   invalidations(): Promise<Invalidations> {
-    this.invalid ??= readInvalidations(this, this.memo);
+    this.invalid ??= (async () => {
+      const inv = await readInvalidations(this, this.memo);
+      // A counting record this machine saw cannot silently disappear.
+      this.anchors()?.checkInvalidations(
+        this.snapshot,
+        inv.records.filter((r) => r.counts).map((r) => r.name),
+      );
+      return inv;
+    })();
     return this.invalid;
+  }
+
+  /** This machine's anchors of the ledger, beside its index (none without an index). */
+  private anchors(): ProductionAnchors | undefined {
+    return this.index
+      ? new ProductionAnchors(this.index.path.replace(/\.sqlite$/, ".anchors.json"))
+      : undefined;
   }
 
   /** The verified reproductions of a run: only signed, trusted records naming its signed manifest count. */
