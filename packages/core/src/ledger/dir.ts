@@ -39,7 +39,20 @@ function readPlain(path: string): Buffer | undefined {
     throw new UnreadableRecordFile(`${path} is larger than ${MAX_FILE_BYTES} bytes`);
   const fd = fs.openSync(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
-    return fs.readFileSync(fd);
+    // What was opened, not what was looked at: a file swapped in between is checked again.
+    const opened = fs.fstatSync(fd);
+    if (!opened.isFile() || opened.size > MAX_FILE_BYTES)
+      throw new UnreadableRecordFile(
+        `${path} changed while it was read: not a plain file of at most ${MAX_FILE_BYTES} bytes`,
+      );
+    const body = Buffer.alloc(opened.size);
+    let read = 0;
+    while (read < body.length) {
+      const n = fs.readSync(fd, body, read, body.length - read, read);
+      if (n === 0) break;
+      read += n;
+    }
+    return body.subarray(0, read);
   } finally {
     fs.closeSync(fd);
   }
