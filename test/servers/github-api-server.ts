@@ -1,4 +1,5 @@
-// A local GitHub REST API for the calls track-run makes (issue comments, commit statuses), with
+// A local GitHub REST API for the calls track-run makes (issue comments, commit statuses,
+// attestations, and the look-up by subject digest that `gh attestation verify` makes), with
 // every request checked against GitHub's published OpenAPI description (@octokit/openapi) and
 // every response it sends checked too, so the real Octokit client is exercised on real shapes.
 // Tokens: one that may write, one read-only (as a fork's pull request gets), anything else 401.
@@ -175,6 +176,25 @@ export interface StoredStatus {
   target_url: string | null;
 }
 
+export interface StoredAttestation {
+  id: number;
+  /** The request body's bundle, as sent. */
+  bundle: Record<string, unknown>;
+}
+
+/** The in-toto statement inside a bundle's DSSE envelope (undefined when there is none). */
+function statementOf(
+  bundle: Record<string, unknown>,
+): { predicateType?: string; subject?: Array<{ digest?: Record<string, string> }> } | undefined {
+  const payload = (bundle.dsseEnvelope as { payload?: unknown } | undefined)?.payload;
+  if (typeof payload !== "string") return undefined;
+  try {
+    return JSON.parse(Buffer.from(payload, "base64").toString("utf8"));
+  } catch {
+    return undefined;
+  }
+}
+
 export interface GitHubApiServer {
   url: string;
   writeToken: string;
@@ -183,6 +203,7 @@ export interface GitHubApiServer {
   repo: string;
   comments: Map<number, StoredComment>;
   statuses: StoredStatus[];
+  attestations: StoredAttestation[];
   /** Every request, as "METHOD /path?query". */
   requests: string[];
   /** Requests or responses that do not conform to the OpenAPI description. */
@@ -212,6 +233,7 @@ export async function startGitHubApi(
   let nextId = 1_000_000;
   const comments = new Map<number, StoredComment>();
   const statuses: StoredStatus[] = [];
+  const attestations: StoredAttestation[] = [];
   const requests: string[] = [];
   const violations: string[] = [];
   let race: { left: number; waiting: Array<() => void> } | undefined;
@@ -395,6 +417,28 @@ export async function startGitHubApi(
           creator: user(),
         });
       }
+      case "POST /repos/{owner}/{repo}/attestations": {
+        const a = { id: nextId++, bundle: (body as { bundle: Record<string, unknown> }).bundle };
+        attestations.push(a);
+        return send(route, 201, { id: a.id });
+      }
+      case "GET /repos/{owner}/{repo}/attestations/{subject_digest}": {
+        // As GitHub answers `gh attestation verify`: every stored bundle with a subject of this digest.
+        const [alg, hex] = params.subject_digest!.split(":");
+        const predicateType = url.searchParams.get("predicate_type");
+        const found = attestations.filter((a) => {
+          const st = statementOf(a.bundle);
+          if (predicateType && st?.predicateType !== predicateType) return false;
+          return (st?.subject ?? []).some((x) => alg && x.digest?.[alg] === hex);
+        });
+        return send(route, 200, {
+          attestations: found.map((a) => ({
+            bundle: a.bundle,
+            repository_id: 1,
+            bundle_url: `${base}/attestations/${a.id}/bundle`,
+          })),
+        });
+      }
       default:
         violations.push(`${method} ${route.template}: not served by this test server`);
         return send(undefined, 501, { message: "not implemented here" });
@@ -419,6 +463,7 @@ export async function startGitHubApi(
     repo,
     comments,
     statuses,
+    attestations,
     requests,
     violations,
     raceCreates(n: number) {

@@ -17,6 +17,7 @@ import { loadTrust, type SigningPlan } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
 import { ledgerOptions } from "../../ledger.js";
 import { flag, signingPlan } from "../../signing.js";
+import { attestRun } from "./attest.js";
 import { restoreCaches, saveCaches } from "./cache.js";
 
 const lines = (name: string) =>
@@ -188,6 +189,24 @@ async function run(): Promise<void> {
   core.setOutput("bundle", result.bundlePath);
   core.setOutput("manifest", result.manifestPath);
   core.setOutput("digest", result.digest);
+  if (core.getInput("attest").trim().toLowerCase() !== "false") {
+    const a = await attestRun(result, {
+      token: core.getInput("github-token"),
+      repository: process.env.GITHUB_REPOSITORY,
+      serverUrl: process.env.GITHUB_SERVER_URL ?? "https://github.com",
+    });
+    if ("skipped" in a) core.info(`track-run: no attestation: ${a.skipped}`);
+    else if (a.stored) {
+      core.setOutput("attestation-id", String(a.id));
+      core.setOutput("attestation-url", a.url);
+      core.info(
+        `track-run: attestation stored for ${plural(result.manifest.outputs.length, "output")}: ${a.url}`,
+      );
+    } else
+      core.warning(
+        `track-run: the record was not stored as a GitHub attestation: ${a.reason}. It stays in the ledger; \`track-run attest ${result.runId}\` stores it later`,
+      );
+  }
   await writeSummary(result);
   if (result.status.state !== "succeeded")
     core.setFailed(`run ${result.runId} ${result.status.state}: ${result.status.reason ?? ""}`);
