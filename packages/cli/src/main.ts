@@ -8,6 +8,7 @@ import { registerQuery } from "./commands/query.js";
 import { registerReproduce } from "./commands/reproduce.js";
 import { registerRun } from "./commands/run.js";
 import { registerSign } from "./commands/sign.js";
+import { registerVerifyArtifact } from "./commands/verify-artifact.js";
 import { reportError } from "./output.js";
 import { CommanderError, commanderExitCode, makeProgram } from "./program.js";
 
@@ -59,6 +60,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerRun(program, run);
   registerReproduce(program, run);
   registerSign(program, run);
+  registerVerifyArtifact(program, run);
   const unknown = unknownCommandWithHelp(program, argv);
   // Parsed without the help flag, Commander names the unknown command (with a suggestion) and exits 2.
   const args = unknown === undefined ? [...argv] : argv.filter((a) => !HELP_FLAGS.has(a));

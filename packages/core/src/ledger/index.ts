@@ -1,6 +1,16 @@
 // The ledger: where runs and production live. Commands read it only through LedgerReader, which
 // verifies every record before anything shows or decides on it.
 export { type ProductionChain, type Promotion, verifyChain } from "./chain.js";
+export {
+  checkDeployable,
+  type DeployableResult,
+  type DeployedPromotion,
+  deployedPromotion,
+  type NotDeployableCode,
+  type NotDeployableReason,
+  parseDigest,
+  sha256OfFile,
+} from "./deployable.js";
 export { diffRuns, type RunDiff } from "./diff.js";
 export { DirLedger } from "./dir.js";
 export { GitLedger, type GitLedgerOptions, parseGitLedgerUri } from "./git.js";
