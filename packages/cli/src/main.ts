@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { registerAttest } from "./commands/attest.js";
 import { registerBag } from "./commands/bag.js";
 import { registerDoctor } from "./commands/doctor.js";
 import { registerInvalidate } from "./commands/invalidate.js";
@@ -51,6 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const { program, run } = makeProgram((c) => {
     code = c;
   });
+  registerAttest(program, run);
   registerBag(program, run);
   registerDoctor(program, run);
   registerPin(program, run);
