@@ -1,6 +1,7 @@
 // The workflows users copy, read as GitHub reads them: least permissions, third-party actions
 // pinned by commit, this repository's actions given only the inputs they declare, and the pull
-// request workflow never sending a fork to the self-hosted GPU runners on its own.
+// request workflow never sending a fork to the self-hosted GPU runners on its own; attestations
+// written only by the run tracked on push to main.
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -71,6 +72,28 @@ describe("workflows", () => {
       expect(job.if, name).toContain("'safe-to-train'");
     }
     expect(JSON.stringify(w.on)).not.toContain("pull_request_target");
+  });
+
+  it("attestations: write only where the root action tracks a run on push, never for pull requests", () => {
+    for (const f of files) {
+      const w = read(f);
+      const events = typeof w.on === "string" ? [w.on] : Object.keys(w.on as object);
+      const pullRequest = events.some((e) => e.startsWith("pull_request"));
+      for (const [name, job] of Object.entries(w.jobs)) {
+        const track = job.steps.find((s) => s.uses === "./");
+        const granted = job.permissions?.attestations;
+        if (granted === undefined) {
+          // The root action would try to store and warn: a job without the permission turns it off.
+          if (track) expect(track.with?.attest, `${f} ${name}`).toBe(false);
+          continue;
+        }
+        expect(granted, `${f} ${name}`).toBe("write");
+        expect(track, `${f} ${name}: attestations: write without the root action`).toBeDefined();
+        expect(pullRequest, `${f} ${name}: attestations: write on a pull request`).toBe(false);
+        expect(events, `${f} ${name}`).toContain("push");
+        expect(job.if ?? "", `${f} ${name}`).toContain("github.event_name == 'push'");
+      }
+    }
   });
 
   it("every action in this repository runs on node24 from a bundled file that exists", () => {
