@@ -30,6 +30,13 @@ export {
   type Subject,
 } from "./statement.js";
 export {
+  type BundleTimestamp,
+  bundleTimestamps,
+  type TimestampOptions,
+  TimestampUnavailableError,
+  timestampBundle,
+} from "./timestamp.js";
+export {
   DEFAULT_TRUST_FILE,
   loadTrust,
   readTrustFile,

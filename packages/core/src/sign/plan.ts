@@ -6,11 +6,14 @@ import { type SerializedBundle, signStatement, type UnsignedEnvelope, unsignedEn
 import { type KeylessOptions, signKeyless } from "./keyless.js";
 import type { PrivateKeyInfo } from "./keys.js";
 import type { Statement } from "./statement.js";
+import { type TimestampOptions, timestampBundle } from "./timestamp.js";
 
 export interface SigningPlan {
   keyless?: KeylessOptions;
   key?: PrivateKeyInfo;
   unsigned?: boolean;
+  /** A timestamp authority for key-signed bundles (keyless ones carry Rekor's time already). */
+  tsa?: TimestampOptions;
 }
 
 export type SignedRecord =
@@ -39,7 +42,19 @@ export async function signRecord(statement: Statement, plan: SigningPlan): Promi
       if (plan.key) notes.push(`fell back to the local key ${plan.key.keyId}`);
     }
   }
-  if (plan.key) return { method: "key", document: signStatement(statement, plan.key), notes };
+  if (plan.key) {
+    let document = signStatement(statement, plan.key);
+    if (plan.tsa) {
+      try {
+        document = await timestampBundle(document, plan.tsa);
+      } catch (e) {
+        const warning = `${(e as Error).message}; the record is kept signed, without a timestamp`;
+        notes.push(warning);
+        plan.tsa.onWarning?.(warning);
+      }
+    }
+    return { method: "key", document, notes };
+  }
   throw new SigningFailedError(
     plan.keyless
       ? "the record could not be signed: Sigstore failed and no fallback key is configured; it was kept unsigned"

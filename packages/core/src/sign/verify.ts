@@ -22,6 +22,7 @@ import {
   STATEMENT_TYPE,
   type Statement,
 } from "./statement.js";
+import { bundleTimestamps } from "./timestamp.js";
 
 export interface VerifyCheck {
   name: string;
@@ -41,6 +42,8 @@ export interface VerifyReport {
   manifest?: RunManifest;
   /** "sha256:…" of the payload whose signature was checked: the identity of the signed statement. */
   payloadDigest?: string;
+  /** When a timestamp authority says the signature existed (RFC 3161), as ISO 8601; set when checked. */
+  timestamp?: string;
 }
 
 /** The most signatures an envelope may carry: each costs a full signature check. */
@@ -53,7 +56,7 @@ export interface VerifyOptions {
   keys: readonly PublicKeyInfo[];
   /** Keyless signers accepted: OIDC issuer and subject patterns. */
   identities?: readonly IdentityRule[];
-  /** Sigstore trusted root (trusted_root.json) for keyless bundles. */
+  /** Sigstore trusted root (trusted_root.json): for keyless bundles, and the timestamp authorities of timestamped ones. */
   trustedRoot?: unknown;
   /** Folder the subjects' names are relative to (the outputs folder); unset: subjects are not checked. */
   subjectsDir?: string;
@@ -190,6 +193,11 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
     if (verified) {
       report.keyId = verified.keyId;
       add("signature", true, `signed by trusted key ${verified.keyId}`);
+      const t = await checkTimestamps(doc, verified, o.trustedRoot);
+      if (t) {
+        add("timestamp", t.ok, t.detail);
+        if (t.ok && t.time) report.timestamp = t.time;
+      }
     } else add("signature", false, problems.join("; "));
   }
 
@@ -354,6 +362,54 @@ function promotionChecks(statement: Statement, recordDir: string | undefined): V
     });
   }
   return checks;
+}
+
+/**
+ * The RFC 3161 timestamps of a key-signed bundle (undefined when it has none: nothing to check).
+ * Against a trusted root that lists timestamp authorities, each must be a timestamp by one of them
+ * over this signature, within the authority's validity, as Sigstore verifiers require; without one,
+ * the time is reported as unchecked.
+ */
+async function checkTimestamps(
+  doc: unknown,
+  key: PublicKeyInfo,
+  trustedRoot: unknown,
+): Promise<{ ok: boolean; detail: string; time?: string } | undefined> {
+  let stamps: Awaited<ReturnType<typeof bundleTimestamps>>;
+  try {
+    stamps = await bundleTimestamps(doc);
+  } catch (e) {
+    return { ok: false, detail: `the bundle's RFC 3161 timestamp cannot be read: ${(e as Error).message}` };
+  }
+  if (stamps.length === 0) return undefined;
+  const when = stamps.map((t) => t.signingTime.toISOString()).join(", ");
+  const authorities = (trustedRoot as { timestampAuthorities?: unknown[] } | undefined)?.timestampAuthorities;
+  if (!Array.isArray(authorities) || authorities.length === 0)
+    return {
+      ok: true,
+      detail: `RFC 3161 timestamp ${when}, not checked: pass --trusted-root FILE listing its timestamp authority`,
+    };
+  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => import("@sigstore/verify"));
+  const { TrustedRoot } = await loadCommonJs(() => import("@sigstore/protobuf-specs"));
+  try {
+    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
+      publicKey: key.key,
+      validFor: () => true,
+    }));
+    new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: stamps.length }).verify(
+      toSignedEntity(bundleFromJSON(doc)),
+    );
+  } catch (e) {
+    return {
+      ok: false,
+      detail: `the RFC 3161 timestamp does not verify against the trusted root's timestamp authorities: ${(e as Error).message}`,
+    };
+  }
+  return {
+    ok: true,
+    detail: `RFC 3161 timestamp ${when}, by a timestamp authority of the trusted root`,
+    time: stamps[0]!.signingTime.toISOString(),
+  };
 }
 
 /** A keyless bundle: certificate chain to the trusted root, Rekor entry, signature, then the identity policy. */

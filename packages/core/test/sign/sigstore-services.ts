@@ -1,16 +1,29 @@
-// Fulcio and Rekor, as @sigstore/mock implements them, served for real on loopback, with the
-// trusted root that vouches for them.
+// Fulcio, Rekor and a timestamp authority, as @sigstore/mock implements them, served for real on
+// loopback, with the trusted root that vouches for them. Files put in `files` are served on GET
+// (a TUF repository, for clients that fetch their trusted root that way).
 
 import { createHash, generateKeyPairSync } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler } from "@sigstore/mock";
+import {
+  fulcioHandler,
+  initializeCA,
+  initializeCTLog,
+  initializeTLog,
+  initializeTSA,
+  rekorHandler,
+  tsaHandler,
+} from "@sigstore/mock";
 
 export interface SigstoreServices {
   url: string;
   trustedRoot: unknown;
   /** Requests seen, by path. */
   hits: Map<string, number>;
+  /** Served on GET, by path. */
+  files: Map<string, Buffer>;
+  /** Answer the next `count` requests to `path` with HTTP 503 (an unavailable service). */
+  failNext(path: string, count: number): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +56,8 @@ const p256 = () => generateKeyPairSync("ec", { namedCurve: "P-256" });
 
 export async function startSigstore(): Promise<SigstoreServices> {
   const hits = new Map<string, number>();
+  const files = new Map<string, Buffer>();
+  const failing = new Map<string, number>();
   let handlers: Array<{
     path: string;
     fn: (body: string) => Promise<{ statusCode: number; response: unknown; contentType?: string }>;
@@ -53,6 +68,17 @@ export async function startSigstore(): Promise<SigstoreServices> {
     req.on("end", async () => {
       const path = (req.url ?? "").split("?")[0]!;
       hits.set(path, (hits.get(path) ?? 0) + 1);
+      const fails = failing.get(path) ?? 0;
+      if (fails > 0) {
+        failing.set(path, fails - 1);
+        res.writeHead(503).end("unavailable");
+        return;
+      }
+      const file = files.get(path);
+      if (req.method === "GET" && file) {
+        res.writeHead(200, { "Content-Type": "application/octet-stream" }).end(file);
+        return;
+      }
       const h = handlers.find((x) => x.path === path);
       if (!h || req.method !== "POST") {
         res.writeHead(404).end();
@@ -77,7 +103,13 @@ export async function startSigstore(): Promise<SigstoreServices> {
     path: mockRekor.path,
     fn: (body: string) => mockRekor.fn(JSON.stringify(canonicalDsse(JSON.parse(body)))),
   };
-  handlers = [fulcioHandler(ca), rekor] as typeof handlers;
+  // The mock writes the time with however many millisecond digits it has ("…05.3Z"), which
+  // Sigstore's parser refuses unless there are three; real authorities write whole seconds or
+  // three digits. So its clock is fixed at a whole second.
+  const tsa = await initializeTSA(p256(), new Date(Math.floor(Date.now() / 1000) * 1000));
+  handlers = [fulcioHandler(ca), rekor, tsaHandler(tsa)] as typeof handlers;
+  const certBytes = (c: ArrayBufferView) =>
+    Buffer.from(c.buffer, c.byteOffset, c.byteLength).toString("base64");
   const der = (k: { publicKey: import("node:crypto").KeyObject }) =>
     k.publicKey.export({ type: "spki", format: "der" });
   const logInstance = (keys: { publicKey: import("node:crypto").KeyObject }, logId: Buffer) => ({
@@ -104,9 +136,29 @@ export async function startSigstore(): Promise<SigstoreServices> {
       },
     ],
     ctlogs: [logInstance(ctKeys, Buffer.from(ctLog.logID.buffer))],
-    timestampAuthorities: [],
+    timestampAuthorities: [
+      {
+        subject: { organization: "sigstore.mock", commonName: "tsa" },
+        uri: `${url}/api/v1/timestamp`,
+        // The signing certificate first, then the root.
+        certChain: {
+          certificates: [
+            { rawBytes: certBytes(tsa.intCertificate) },
+            { rawBytes: certBytes(tsa.rootCertificate) },
+          ],
+        },
+        validFor: { start: "2000-01-01T00:00:00Z" },
+      },
+    ],
   };
-  return { url, trustedRoot, hits, close: () => new Promise<void>((r) => server.close(() => r())) };
+  return {
+    url,
+    trustedRoot,
+    hits,
+    files,
+    failNext: (path, count) => failing.set(path, count),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
 }
 
 /** An unsigned OIDC token with GitHub Actions' claims (the mock Fulcio reads, it does not verify). */
