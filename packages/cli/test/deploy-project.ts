@@ -9,8 +9,8 @@ import { trackRun } from "./ledger-project.js";
 
 export interface DeployProject {
   dir: string;
-  /** Records a run whose model.bin is "model <accuracy>\n"; returns its id. */
-  train(accuracy: number): string;
+  /** Records a run whose model.bin is "model <accuracy>\n" (with extra `run` flags); returns its id. */
+  train(accuracy: number, flags?: string[]): string;
   /** The bytes a run trained at this accuracy wrote. */
   modelBytes(accuracy: number): string;
   /** track-run in the project; throws with its output when it fails. */
@@ -40,12 +40,13 @@ export function deployProject(): DeployProject {
     return r.stdout;
   };
   const modelBytes = (accuracy: number) => `model ${accuracy}\n`;
-  const train = (accuracy: number) => {
+  const train = (accuracy: number, flags: string[] = []) => {
     writeFileSync(join(dir, ".metrics.txt"), `::track-run metric name=accuracy value=${accuracy}\n`);
     writeFileSync(join(dir, ".acc"), modelBytes(accuracy));
     const out = ok([
       "run",
       "--json",
+      ...flags,
       "--model",
       "spam",
       "--runtime",

@@ -96,6 +96,23 @@ describe("track-run verify-artifact", () => {
     expect(b.reasons[0]!.message).toMatch(/invalidations\/\S+: trained on leaked labels/);
     expect(b.reasons.map((x) => x.code)).not.toContain("gate-fails");
 
+    // An unsigned run, promoted under a policy that does not ask for signatures: never deployable.
+    const unsigned = p.train(0.95, ["--unsigned"]);
+    writeFileSync(
+      join(p.dir, "out/relaxed.yml"),
+      "model: spam\nmetrics:\n  accuracy: { direction: higher }\n",
+    );
+    p.ok(["promote", unsigned, "--model", "spam", "--policy", "out/relaxed.yml"]);
+    writeFileSync(join(p.dir, "out/unsigned.bin"), p.modelBytes(0.95));
+    const notSigned = v(["out/unsigned.bin", "--json", "--policy", "out/relaxed.yml"]);
+    expect(notSigned.status).toBe(1);
+    expect(JSON.parse(notSigned.stdout)).toMatchObject({
+      runId: unsigned,
+      promotion: { seq: 4 },
+      verdict: { pass: true },
+      reasons: [{ code: "not-verified", runId: unsigned }],
+    });
+
     // Bad input: exit 2, one line.
     const neither = v(["nosuch.bin"]);
     expect(neither.status).toBe(2);

@@ -137,7 +137,7 @@ function whyNotDeployed(
       runId: run.runId,
       message: `it is an output of run ${run.runId}, which was never promoted to production of ${model}${inEnv(environment)}; ${now}`,
     };
-  const next = scope.find((p) => p.pointer.seq > last.pointer.seq)!;
+  const next = scope.find((p) => p.pointer.seq > last.pointer.seq) ?? target;
   const rolledBack = next.pointer.kind === "rollback" && next.pointer.previous?.runId === run.runId;
   return rolledBack
     ? {
