@@ -3,7 +3,7 @@
 // server, RUNNER_TEMP), on a clone of this repository and its spam-filter example:
 //   push to main: track -> promote (production #1)
 //   pull request (params.json: 4 epochs): track x2 (a seed matrix) -> compare: comment + status
-//   merge: promote the candidate (production #2) -> reproduce it: bitwise.
+//   merge: promote the candidate (production #2) -> reproduce it: bitwise -> verify its model file.
 import { spawnSync } from "node:child_process";
 import { generateKeyPairSync } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
@@ -184,6 +184,26 @@ describe.skipIf(!engine)("the whole story through the bundled actions", () => {
     expect(rep.summary).toContain(`✅ spam-filter run ${candidates[0]}: bitwise`);
     // The time per epoch is a curve: it differs from run to run and is listed, never deciding.
     expect(rep.summary).toMatch(/curve train\/epoch_seconds differs at \d+ of \d+ steps/);
+
+    // Deploy: the production model's file verifies (its bitwise reproduction wrote the same bytes);
+    // the replaced model and the other seed's do not, naming why.
+    const model = (run: string) => join(repo, ".track-run/work", run, "outputs/model.json");
+    const verify = (file: string) =>
+      act("verify", { file, model: "spam-filter", policy, environment: "production" }, mergeEnv);
+    const deployable = await verify(model(candidates[0]!));
+    expect(deployable.stdout).not.toMatch(/::error::/);
+    expect(deployable.outputs).toMatchObject({
+      verified: "true",
+      "run-id": candidates[0],
+      commit: head,
+      promotion: "2",
+    });
+    const replaced = await verify(model(base.outputs["run-id"]!));
+    expect(replaced.code).toBe(1);
+    expect(replaced.stdout).toContain(`promoted as #1 and replaced by #2 (run ${candidates[0]})`);
+    const otherSeed = await verify(model(candidates[1]!));
+    expect(otherSeed.code).toBe(1);
+    expect(otherSeed.stdout).toContain(`run ${candidates[1]}, which was never promoted`);
     expect(api.violations).toEqual([]);
   });
 });
