@@ -66202,7 +66202,7 @@ function whyNotDeployed(chain, scope, run2, target, environment) {
       runId: run2.runId,
       message: `it is an output of run ${run2.runId}, which was never promoted to production of ${model}${inEnv(environment)}; ${now}`
     };
-  const next = scope.find((p) => p.pointer.seq > last.pointer.seq);
+  const next = scope.find((p) => p.pointer.seq > last.pointer.seq) ?? target;
   const rolledBack = next.pointer.kind === "rollback" && next.pointer.previous?.runId === run2.runId;
   return rolledBack ? {
     code: "rolled-back",
