@@ -17,6 +17,7 @@ interface InvalidateFlags {
   trustedRoot?: string;
   key?: string;
   keyless?: boolean;
+  tsa?: string;
   json?: boolean;
 }
 
@@ -39,6 +40,10 @@ function command(program: Command, run: CommandRunner, action: InvalidationActio
     .option("--trusted-root <FILE>", "Sigstore trusted root for keyless records")
     .option("--key <FILE>", "sign the record with this key")
     .option("--keyless", "sign the record with Sigstore")
+    .option(
+      "--tsa <URL>",
+      "RFC 3161 timestamp authority for a key-signed record (default: $TRACK_RUN_TSA_URL)",
+    )
     .addOption(jsonOption())
     .action((ref: string, f: InvalidateFlags) => run(f, (out) => invalidateCommand(action, ref, f, out)));
 }

@@ -129,7 +129,11 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       .option("--policy <FILE>", "the model's gate (default .track-run/policy.yml)")
       .option("--environment <NAME>", "the deployment environment, recorded (GitHub: the job's environment)")
       .option("--key <FILE>", "sign the promotion record with this key")
-      .option("--keyless", "sign the promotion record with Sigstore"),
+      .option("--keyless", "sign the promotion record with Sigstore")
+      .option(
+        "--tsa <URL>",
+        "RFC 3161 timestamp authority for a key-signed record (default: $TRACK_RUN_TSA_URL)",
+      ),
   )
     .addOption(jsonOption())
     .action(
@@ -142,6 +146,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           environment?: string;
           key?: string;
           keyless?: boolean;
+          tsa?: string;
           json?: boolean;
         },
       ) =>
@@ -189,11 +194,24 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       .description("restore the previous production run, as a new (rollback) promotion")
       .requiredOption("--model <NAME>", "the model")
       .option("--key <FILE>", "sign the record with this key")
-      .option("--keyless", "sign the record with Sigstore"),
+      .option("--keyless", "sign the record with Sigstore")
+      .option(
+        "--tsa <URL>",
+        "RFC 3161 timestamp authority for a key-signed record (default: $TRACK_RUN_TSA_URL)",
+      ),
   )
     .addOption(jsonOption())
     .action(
-      (f: TrustFlags & { model: string; ledger?: string; key?: string; keyless?: boolean; json?: boolean }) =>
+      (
+        f: TrustFlags & {
+          model: string;
+          ledger?: string;
+          key?: string;
+          keyless?: boolean;
+          tsa?: string;
+          json?: boolean;
+        },
+      ) =>
         run(f, async (out) => {
           assertName("model", f.model, "--model");
           const store = await ledgerFor(f.ledger ?? readEnvironment().ledger);

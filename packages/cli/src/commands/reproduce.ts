@@ -25,6 +25,7 @@ interface ReproduceFlags {
   key?: string;
   keyless?: boolean;
   unsigned?: boolean;
+  tsa?: string;
   json?: boolean;
 }
 
@@ -131,6 +132,10 @@ export function registerReproduce(program: Command, run: CommandRunner): void {
     .option("--key <FILE>", "sign the reproduction's record with this key")
     .option("--keyless", "sign the reproduction's record with Sigstore")
     .option("--unsigned", "do not sign the reproduction's record")
+    .option(
+      "--tsa <URL>",
+      "RFC 3161 timestamp authority for a key-signed record (default: $TRACK_RUN_TSA_URL)",
+    )
     .addOption(jsonOption())
     .action((runArg: string, flags: ReproduceFlags) =>
       run(flags, (out) => reproduceCommand(runArg, flags, out)),

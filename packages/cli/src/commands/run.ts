@@ -21,25 +21,52 @@ interface RunFlags extends RunOptions {
   key?: string;
   keyless?: boolean;
   unsigned?: boolean;
+  tsa?: string;
   json?: boolean;
   trust?: string;
   trustedKey?: string[];
 }
 
-/** The signing plan: --unsigned, --keyless (with a key as fallback when one is configured), a key, or the local default key, made on first use. */
+type SigningFlags = { key?: string; keyless?: boolean; unsigned?: boolean; tsa?: string };
+
+/**
+ * The signing plan: --unsigned, --keyless (with a key as fallback when one is configured), a key, or the local default key, made on first use.
+ * A key-signed record is timestamped by --tsa (or `tsa:`, or $TRACK_RUN_TSA_URL); when that fails the warning is printed here.
+ */
 export async function localSigningPlan(
-  flags: { key?: string; keyless?: boolean; unsigned?: boolean },
+  flags: SigningFlags,
   out: Output,
   cfg: Config = {},
 ): Promise<SigningPlan> {
-  return signingPlan(flags, cfg, out);
+  const plan = await signingPlan(flags, cfg, out);
+  if (plan.tsa) plan.tsa.onWarning = (m) => out.warn(m);
+  return plan;
 }
 
-async function signingPlan(
-  flags: { key?: string; keyless?: boolean; unsigned?: boolean },
-  cfg: Config,
-  out: Output,
-): Promise<SigningPlan> {
+/** The timestamp authority of --tsa, `tsa:` in the config, or $TRACK_RUN_TSA_URL, checked to be an http(s) URL. */
+export function timestampAuthority(flag: string | undefined, cfg: Config = {}): { url: string } | undefined {
+  const [url, source] =
+    flag !== undefined
+      ? [flag, `--tsa "${flag}"`]
+      : cfg.tsa !== undefined
+        ? [cfg.tsa, `tsa: "${cfg.tsa}" in the config`]
+        : [process.env.TRACK_RUN_TSA_URL, `TRACK_RUN_TSA_URL "${process.env.TRACK_RUN_TSA_URL}"`];
+  if (!url) return undefined;
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.username || parsed.password)
+    throw new UsageError(
+      "bad-tsa",
+      `${source} is not a timestamp authority URL: give http(s)://HOST[/PATH] without credentials, e.g. https://timestamp.sigstore.dev`,
+    );
+  return { url };
+}
+
+async function signingPlan(flags: SigningFlags, cfg: Config, out: Output): Promise<SigningPlan> {
   const s = await import("@track-run/core/sign");
   const signing = cfg.signing as { key?: string; keyless?: true; unsigned?: true } | undefined;
   if (flags.unsigned || (signing?.unsigned && !flags.key && !flags.keyless)) return { unsigned: true };
@@ -72,6 +99,10 @@ async function signingPlan(
       );
     }
     plan.key = s.readPrivateKey(`${DEFAULT_KEY}.key`);
+  }
+  if (plan.key) {
+    const tsa = timestampAuthority(flags.tsa, cfg);
+    if (tsa) plan.tsa = tsa;
   }
   return plan;
 }
@@ -147,6 +178,10 @@ export function registerRun(program: Command, run: CommandRunner): void {
     .option("--key <FILE>", "sign with this private key")
     .option("--keyless", "sign with Sigstore (needs id-token: write in GitHub Actions)")
     .option("--unsigned", "do not sign; the record says so")
+    .option(
+      "--tsa <URL>",
+      "RFC 3161 timestamp authority for a key-signed record (default: tsa: in the config, then $TRACK_RUN_TSA_URL)",
+    )
     .option("--trust <FILE>", "trust file for runs read as data (default .track-run/trust.json when present)")
     .option("--trusted-key <PUB...>", "a public key trusted to have signed runs read as data, repeatable")
     .option("--strict", "refuse a dirty tree and an image without a repository digest")

@@ -90,6 +90,7 @@ interface SignOptions {
   fulcioUrl?: string;
   rekorUrl?: string;
   unsigned?: boolean;
+  tsa?: string;
   json?: boolean;
 }
 
@@ -127,6 +128,11 @@ async function signCommand(path: string, opts: SignOptions, out: Output): Promis
   else {
     if (opts.keyless) plan.keyless = await keylessOptions(opts);
     if (!opts.keyless || hasKey) plan.key = await signingKey(opts.key);
+    if (plan.key) {
+      const { timestampAuthority } = await import("./run.js");
+      const tsa = timestampAuthority(opts.tsa);
+      if (tsa) plan.tsa = tsa;
+    }
   }
   let record: SignedRecord;
   try {
@@ -143,9 +149,16 @@ async function signCommand(path: string, opts: SignOptions, out: Output): Promis
   for (const n of record.notes) out.warn(n);
   await writeAtomic(opts.out, `${JSON.stringify(record.document, null, 2)}\n`);
   const what = record.method === "unsigned" ? "UNSIGNED envelope" : `signed (${record.method}) bundle`;
+  const timestamped = Boolean(
+    (
+      record.document as {
+        verificationMaterial?: { timestampVerificationData?: { rfc3161Timestamps?: unknown[] } };
+      }
+    ).verificationMaterial?.timestampVerificationData?.rfc3161Timestamps?.length,
+  );
   out.result(
-    { bundle: opts.out, method: record.method, subjects: statement.subject.length },
-    () => `${what} ${opts.out} (${statement.subject.length} subjects)`,
+    { bundle: opts.out, method: record.method, subjects: statement.subject.length, timestamped },
+    () => `${what} ${opts.out} (${statement.subject.length} subjects${timestamped ? ", timestamped" : ""})`,
   );
   return 0;
 }
@@ -208,6 +221,10 @@ export function registerSign(program: Command, run: CommandRunner): void {
       "Rekor for --keyless (default: Sigstore's public instance, or $TRACK_RUN_REKOR_URL)",
     )
     .option("--unsigned", "write an unsigned DSSE envelope instead, recorded as unsigned")
+    .option(
+      "--tsa <URL>",
+      "RFC 3161 timestamp authority for a key-signed bundle (default: $TRACK_RUN_TSA_URL); kept without a timestamp, with a warning, when it cannot be reached",
+    )
     .addOption(jsonOption())
     .action((path: string, opts: SignOptions) => run(opts, (out) => signCommand(path, opts, out)));
 
@@ -219,7 +236,10 @@ export function registerSign(program: Command, run: CommandRunner): void {
     .argument("<BUNDLE>", "bundle (*.sigstore.json) or unsigned envelope")
     .option("--key <PUB...>", "trusted public key, repeatable")
     .option("--trust <FILE>", "trust file (default .track-run/trust.json if present)")
-    .option("--trusted-root <FILE>", "Sigstore trusted root (trusted_root.json) for keyless bundles")
+    .option(
+      "--trusted-root <FILE>",
+      "Sigstore trusted root (trusted_root.json) for keyless bundles and the timestamp authorities of timestamped ones",
+    )
     .option("--outputs <DIR>", "check the subjects against the files in this folder")
     .option(
       "--deep",
@@ -410,6 +430,7 @@ async function verifyCommand(path: string, opts: VerifyOptionsCli, out: Output):
       keyId: report.keyId,
       identity: report.identity,
       signed: report.signed,
+      timestamp: report.timestamp,
       runId: report.manifest?.runId,
       checks: report.checks,
     },

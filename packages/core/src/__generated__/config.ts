@@ -50,6 +50,10 @@ export interface Config {
         unsigned: true;
       };
   /**
+   * RFC 3161 timestamp authority for key-signed records (its base URL, or the full endpoint), e.g. https://timestamp.sigstore.dev; a record it cannot timestamp is kept without a timestamp, with a warning.
+   */
+  tsa?: string;
+  /**
    * @minItems 1
    */
   command?: [string, ...string[]];

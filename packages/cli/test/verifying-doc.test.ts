@@ -1,0 +1,203 @@
+// docs/verifying.md, run: records signed by the command line (a key with --tsa against the mock
+// timestamp authority; keyless against the mock Fulcio and Rekor) are checked by the page's own
+// scripts, copied from it, with the stock `sigstore` client reading its trusted root from a TUF
+// repository on loopback, and with `@sigstore/verify` reading trusted_root.json.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { githubToken, type SigstoreServices, startSigstore } from "../../core/test/sign/sigstore-services.js";
+import { tufRepo } from "../../core/test/sign/tuf-repo.js";
+
+const repoRoot = new URL("../../../", import.meta.url).pathname;
+const bin = join(repoRoot, "packages/cli/bin/track-run.js");
+const PREDICATE = "https://track-run.dev/attestation/run-manifest/v1";
+const WORKFLOW = "https://github.com/acme/models/.github/workflows/train.yml@refs/heads/main";
+
+function exec(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...env } });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  exec([bin, ...args], { TRACK_RUN_SIGNING_KEY: "", TRACK_RUN_KEY: "", TRACK_RUN_TSA_URL: "", ...env });
+
+/** The fenced block that follows `<!-- test: NAME -->` in docs/verifying.md, written to the work folder. */
+function docScript(name: string): string {
+  const doc = readFileSync(join(repoRoot, "docs/verifying.md"), "utf8");
+  const m = new RegExp(`<!-- test: ${name.replace(".", "\\.")} -->\\n\`\`\`js\\n([\\s\\S]*?)\\n\`\`\``).exec(
+    doc,
+  );
+  if (!m) throw new Error(`docs/verifying.md has no script ${name}`);
+  const path = join(root, name);
+  writeFileSync(path, m[1]!);
+  return path;
+}
+
+let svc: SigstoreServices;
+let root: string;
+let tufEnv: NodeJS.ProcessEnv;
+beforeAll(async () => {
+  svc = await startSigstore();
+  const repo = tufRepo(svc.trustedRoot);
+  for (const [name, bytes] of repo.files) svc.files.set(`/tuf/${name}`, bytes);
+  root = mkdtempSync(join(tmpdir(), "track-run-verifying-"));
+  // The scripts import the packages a user installs: this repository's node_modules stands in.
+  symlinkSync(join(repoRoot, "node_modules"), join(root, "node_modules"));
+  writeFileSync(join(root, "tuf-root.json"), repo.root);
+  writeFileSync(join(root, "trusted_root.json"), JSON.stringify(svc.trustedRoot));
+  tufEnv = {
+    SIGSTORE_TUF_MIRROR: `${svc.url}/tuf`,
+    SIGSTORE_TUF_ROOT: join(root, "tuf-root.json"),
+    // The client's TUF cache goes under the data folder.
+    XDG_DATA_HOME: join(root, "data"),
+  };
+  writeFileSync(
+    join(root, "m.json"),
+    JSON.stringify({
+      schemaVersion: "1",
+      runId: "tsa-1",
+      model: "demo",
+      code: { kind: "content", contentDigest: "0".repeat(64) },
+      data: [],
+      environment: { runtime: "host" },
+      invocation: { command: ["true"] },
+      outputs: [{ path: "model.bin", sha256: "a".repeat(64), size: 1 }],
+      metrics: { final: [] },
+      status: { state: "succeeded", exitCode: 0 },
+      timing: { startedAt: "2026-01-01T00:00:00Z", finishedAt: "2026-01-01T00:00:01Z" },
+    }),
+  );
+  expect((await cli(["keygen", "--out", join(root, "k")])).code).toBe(0);
+});
+afterAll(async () => {
+  await svc.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe("docs/verifying.md, run", () => {
+  it("a record signed with --tsa verifies with the page's sigstore script; one without a timestamp fails there", async () => {
+    const s = await cli([
+      "sign",
+      join(root, "m.json"),
+      "--key",
+      join(root, "k.key"),
+      "--tsa",
+      svc.url,
+      "--out",
+      join(root, "stamped.sigstore.json"),
+      "--json",
+    ]);
+    expect(s.stderr).toBe("");
+    expect(JSON.parse(s.stdout)).toMatchObject({ method: "key", timestamped: true });
+
+    const script = docScript("verify-key.mjs");
+    const ok = await exec([script, join(root, "stamped.sigstore.json"), join(root, "k.pub")], tufEnv);
+    expect(ok.stderr).toBe("");
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toBe(`verified: ${PREDICATE}, run tsa-1\n  ${"a".repeat(64)}  model.bin\n`);
+
+    const u = await cli([
+      "sign",
+      join(root, "m.json"),
+      "--key",
+      join(root, "k.key"),
+      "--out",
+      join(root, "plain.sigstore.json"),
+      "--json",
+    ]);
+    expect(JSON.parse(u.stdout)).toMatchObject({ method: "key", timestamped: false });
+    const refused = await exec([script, join(root, "plain.sigstore.json"), join(root, "k.pub")], tufEnv);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr.trim()).toBe("NOT verified: TIMESTAMP_ERROR expected 1 timestamps, got 0");
+
+    // The page's @sigstore/verify script, with the trusted root as a file.
+    const byRoot = docScript("verify-root.mjs");
+    const viaFile = await exec([
+      byRoot,
+      join(root, "stamped.sigstore.json"),
+      join(root, "k.pub"),
+      join(root, "trusted_root.json"),
+    ]);
+    expect(viaFile.stderr).toBe("");
+    expect(viaFile.stdout).toBe("verified\n");
+    const plainViaFile = await exec([
+      byRoot,
+      join(root, "plain.sigstore.json"),
+      join(root, "k.pub"),
+      join(root, "trusted_root.json"),
+    ]);
+    expect(plainViaFile.code).toBe(1);
+    expect(plainViaFile.stderr).toMatch(/^NOT verified: TIMESTAMP_ERROR/);
+  });
+
+  it("track-run verify checks and prints the timestamp; TRACK_RUN_TSA_URL stands for --tsa", async () => {
+    const s = await cli(
+      ["sign", join(root, "m.json"), "--key", join(root, "k.key"), "--out", join(root, "env.sigstore.json")],
+      { TRACK_RUN_TSA_URL: svc.url },
+    );
+    expect(s.code).toBe(0);
+    expect(s.stdout).toMatch(/, timestamped\)$/m);
+    const v = await cli([
+      "verify",
+      join(root, "env.sigstore.json"),
+      "--key",
+      join(root, "k.pub"),
+      "--trusted-root",
+      join(root, "trusted_root.json"),
+      "--json",
+    ]);
+    expect(v.code).toBe(0);
+    const r = JSON.parse(v.stdout) as {
+      ok: boolean;
+      timestamp?: string;
+      checks: Array<{ name: string; ok: boolean }>;
+    };
+    expect(r.ok).toBe(true);
+    expect(r.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(r.checks.find((c) => c.name === "timestamp")?.ok).toBe(true);
+  });
+
+  it("a --tsa that is not an http(s) URL is bad usage, named", async () => {
+    const r = await cli([
+      "sign",
+      join(root, "m.json"),
+      "--key",
+      join(root, "k.key"),
+      "--tsa",
+      "ftp://tsa.example",
+      "--out",
+      join(root, "x.sigstore.json"),
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--tsa "ftp:\/\/tsa\.example" is not a timestamp authority URL/);
+  });
+
+  it("a keyless record verifies with the page's keyless script, for the workflow that signed it only", async () => {
+    const s = await cli(
+      ["sign", join(root, "m.json"), "--keyless", "--out", join(root, "keyless.sigstore.json")],
+      {
+        SIGSTORE_ID_TOKEN: githubToken(),
+        TRACK_RUN_FULCIO_URL: svc.url,
+        TRACK_RUN_REKOR_URL: svc.url,
+      },
+    );
+    expect(s.code).toBe(0);
+    const script = docScript("verify-keyless.mjs");
+    const ok = await exec([script, join(root, "keyless.sigstore.json"), WORKFLOW], tufEnv);
+    expect(ok.stderr).toBe("");
+    expect(ok.stdout).toBe(`verified: ${PREDICATE}, run tsa-1, signed by ${WORKFLOW}\n`);
+    const other = await exec(
+      [script, join(root, "keyless.sigstore.json"), WORKFLOW.replace("acme/models", "acme/other")],
+      tufEnv,
+    );
+    expect(other.code).toBe(1);
+    expect(other.stderr).toMatch(/^NOT verified: /);
+  });
+});
