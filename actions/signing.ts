@@ -1,5 +1,6 @@
 // How an action signs what it records, from its inputs: signing-key (a secret PEM), keyless
-// (Sigstore with the job's OIDC token), or unsigned. One place for every action.
+// (Sigstore with the job's OIDC token), or unsigned; tsa-url timestamps key-signed records. One
+// place for every action.
 import * as core from "@actions/core";
 import { UsageError } from "@track-run/core/errors";
 import { loadCommonJs } from "@track-run/core/interop";
@@ -25,6 +26,17 @@ export async function signingPlan(what: string): Promise<SigningPlan> {
       rekorURL: process.env.TRACK_RUN_REKOR_URL ?? DEFAULT_REKOR_URL,
       getToken: () => core.getIDToken("sigstore"),
     };
+  }
+  // A key-signed record gets an RFC 3161 timestamp when a timestamp authority is given; one that
+  // cannot be reached costs a warning, never the record.
+  const tsa = core.getInput("tsa-url").trim() || process.env.TRACK_RUN_TSA_URL;
+  if (plan.key && tsa) {
+    if (!/^https?:\/\/[^/@\s]+/.test(tsa))
+      throw new UsageError(
+        "bad-tsa",
+        `input tsa-url "${tsa}" is not an http(s) URL of a timestamp authority`,
+      );
+    plan.tsa = { url: tsa, onWarning: (m) => core.warning(m) };
   }
   if (!plan.key && !plan.keyless) {
     throw new UsageError(

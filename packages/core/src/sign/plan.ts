@@ -49,8 +49,8 @@ export async function signRecord(statement: Statement, plan: SigningPlan): Promi
         document = await timestampBundle(document, plan.tsa);
       } catch (e) {
         const warning = `${(e as Error).message}; the record is kept signed, without a timestamp`;
-        notes.push(warning);
-        plan.tsa.onWarning?.(warning);
+        if (plan.tsa.onWarning) plan.tsa.onWarning(warning);
+        else notes.push(warning);
       }
     }
     return { method: "key", document, notes };

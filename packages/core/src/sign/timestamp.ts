@@ -18,7 +18,7 @@ export interface TimestampOptions {
   backoffMs?: number;
   /** Per request (default 10 s). */
   timeoutMs?: number;
-  /** Told when the record is kept without a timestamp (the CLI prints it, an action warns). */
+  /** Told when the record is kept without a timestamp (the CLI prints it, an action warns); unset: it is one of the record's notes. */
   onWarning?: (message: string) => void;
 }
 
@@ -98,7 +98,7 @@ export async function timestampBundle(
   const cause = last as { message?: string; cause?: { message?: string } } | undefined;
   const why = [cause?.message, cause?.cause?.message].filter(Boolean).join(": ");
   throw new TimestampUnavailableError(
-    `no timestamp from the timestamp authority ${o.url} after ${retries + 1} attempts: ${why || String(last)}`,
+    `no timestamp from the timestamp authority ${o.url} after ${retries + 1} attempt${retries === 0 ? "" : "s"}: ${why || String(last)}`,
     last,
   );
 }
