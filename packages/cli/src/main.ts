@@ -5,6 +5,7 @@ import { registerDoctor } from "./commands/doctor.js";
 import { registerInvalidate } from "./commands/invalidate.js";
 import { registerLedger } from "./commands/ledger.js";
 import { registerPin } from "./commands/pin.js";
+import { registerPull } from "./commands/pull.js";
 import { registerQuery } from "./commands/query.js";
 import { registerReproduce } from "./commands/reproduce.js";
 import { registerRun } from "./commands/run.js";
@@ -58,6 +59,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerPin(program, run);
   registerLedger(program, run);
   registerQuery(program, run);
+  registerPull(program, run);
   registerInvalidate(program, run);
   registerRun(program, run);
   registerReproduce(program, run);

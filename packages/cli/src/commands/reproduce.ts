@@ -8,6 +8,7 @@ import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import { displaySafe, type Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
+import { registryAccess } from "../registry.js";
 import { gitLedgerOptions, readerFor, readJsonFile, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
 import { runDetails } from "./format.js";
@@ -105,6 +106,15 @@ async function reproduceCommand(run: string, flags: ReproduceFlags, out: Output)
     ...userOfThisProcess(),
     onStep: (m) => out.info(`track-run: ${m}`),
     onLine: (_s, l) => out.info(l),
+    // Data that was a recorded run's outputs, not here: pulled from that run's OCI artifact, checked.
+    runOutputs: async (id) =>
+      (await import("@track-run/core/run")).findOrPullRunOutputs(
+        await readerFor(ledger, trust),
+        id,
+        resolve(flags.repo, ".track-run", "work"),
+        (m) => out.info(`track-run: ${m}`),
+        await registryAccess(out),
+      ),
   });
   for (const w of report.warnings) out.warn(w);
   out.result(report, () => reportText(report));

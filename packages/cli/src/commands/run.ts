@@ -7,6 +7,7 @@ import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
+import { registryAccess } from "../registry.js";
 import { gitLedgerOptions, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
 
@@ -131,6 +132,7 @@ function summary(r: TrackResult): string {
     `time     ${m.timing.wallSeconds?.toFixed(1)} s${m.timing.peakMemoryBytes ? `, peak memory ${(m.timing.peakMemoryBytes / 2 ** 20).toFixed(0)} MiB` : ""}`,
     `signed   ${r.signing}`,
     `record   ${r.recordDir}`,
+    ...(r.artifact ? [`artifact ${r.artifact.reference}`] : []),
   ];
   return lines.join("\n");
 }
@@ -175,6 +177,10 @@ export function registerRun(program: Command, run: CommandRunner): void {
     .option("--timeout <SECONDS>", "kill the run after this long (status failed: timeout)")
     .option("--memory <SIZE>", "container memory limit, e.g. 4g (an out-of-memory kill is recorded as such)")
     .option("--ledger <URI>", "where the record goes (default dir:.track-run/ledger)")
+    .option(
+      "--artifacts <oci://REGISTRY/REPO>",
+      "push the run's signed outputs there as one OCI artifact, the signed bundle attached (credentials: TRACK_RUN_REGISTRY_USER/PASSWORD or ~/.docker/config.json)",
+    )
     .option("--key <FILE>", "sign with this private key")
     .option("--keyless", "sign with Sigstore (needs id-token: write in GitHub Actions)")
     .option("--unsigned", "do not sign; the record says so")
@@ -227,6 +233,9 @@ export function registerRun(program: Command, run: CommandRunner): void {
             cacheDir: cacheDirFor(),
             ledgerOptions: gitLedgerOptions(),
             ...(trust ? { trust } : {}),
+            ...(spec.artifacts || spec.data.some((d) => d.fromRun)
+              ? { registry: await registryAccess(out) }
+              : {}),
             ...userOfThisProcess(),
             signal: controller.signal,
             onLine: (_stream, line) => out.info(line),
@@ -243,6 +252,7 @@ export function registerRun(program: Command, run: CommandRunner): void {
               digest: result.digest,
               signing: result.signing,
               record: result.recordDir,
+              ...(result.artifact ? { artifact: result.artifact.reference } : {}),
             },
             () => summary(result),
           );

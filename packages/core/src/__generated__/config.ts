@@ -36,6 +36,10 @@ export interface Config {
   seed?: number;
   timeout?: number;
   ledger?: string;
+  /**
+   * Where the run's signed outputs are pushed as one OCI artifact, with the signed bundle attached as a referrer: oci://REGISTRY/REPOSITORY.
+   */
+  artifacts?: string;
   signing?:
     | {
         /**

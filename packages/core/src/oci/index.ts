@@ -27,6 +27,7 @@ export {
   referrersTag,
 } from "./client.js";
 export { credentialsFor, type RegistryCredentials } from "./credentials.js";
+export { publishRun, type RegistryAccess, registryClient } from "./publish.js";
 export { artifactHint, matchLayers, type PulledOutputs, pullDigest, pullOutputs, pullRun } from "./pull.js";
 export {
   DIGEST_PATTERN,

@@ -61,6 +61,11 @@ export interface ReproduceOptions {
   onStep?: (m: string) => void;
   onLine?: (stream: "stdout" | "stderr", line: string) => void;
   ledgerOptions?: GitLedgerOptions;
+  /**
+   * For data that was a recorded run's outputs (run:RUN) and is not where it was: the folder of
+   * that run's outputs here, found or pulled from its OCI artifact and checked against its signed record.
+   */
+  runOutputs?: (runId: string) => Promise<string | undefined>;
 }
 
 export interface ReproduceReport {
@@ -207,6 +212,10 @@ export async function reproduceRun(o: ReproduceOptions): Promise<ReproduceReport
       let path = d.location ? locate(d.location, [repo, resolve(o.repo)]) : undefined;
       if (!path && o.cacheDir && fs.existsSync(cachedBagPath(o.cacheDir, d.digest)))
         path = cachedBagPath(o.cacheDir, d.digest);
+      if (!path && d.fromRun?.runId && o.runOutputs) {
+        const folder = await o.runOutputs(d.fromRun.runId);
+        if (folder) path = d.fromRun.path ? join(folder, d.fromRun.path) : folder;
+      }
       if (!path)
         throw new NotReproducible(
           `data ${d.name}: ${d.location === undefined ? "no location is recorded" : isAbsolute(d.location) ? `${d.location} does not exist` : `${d.location} is neither in the recorded code nor in ${o.repo}`}, and no cached copy of ${d.digest} is here`,

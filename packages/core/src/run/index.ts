@@ -20,7 +20,7 @@ export { LABEL_KEY, LABEL_VALUE_MAX, mergeLabels, parseLabel, parseLabelLine } f
 export { dataLocation, resolveDataLocation } from "./location.js";
 export { collectMetrics, flattenMetrics, parseCurves, parseMetricLine, readDvclive } from "./metrics.js";
 export { type OutputSelection, selectOutputs } from "./outputs.js";
-export { findParentRuns, outputsFolderOf, resolveRunInputs } from "./pipeline.js";
+export { findOrPullRunOutputs, findParentRuns, outputsFolderOf, resolveRunInputs } from "./pipeline.js";
 export { buildManifest, maskManifest, type RunSink, recordRun } from "./record.js";
 export { parseRunData, parseSize, type RunOptions, readRunConfig, resolveRunSpec } from "./spec.js";
 export {

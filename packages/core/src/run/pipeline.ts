@@ -2,7 +2,8 @@
 // NAME=run:RUN[/PATH]`) or found by payload identity (a plain --data folder whose files are exactly
 // a recorded run's outputs, or a sub-folder of them). The recorded run is read through the verified
 // reader; only a verified record counts. Its outputs are found on this machine in the work folder it
-// ran in, and every file is checked against its signed sha256 before the run starts.
+// ran in (or, when not there, pulled from the OCI artifact its record names), and every file is
+// checked against its signed sha256 before the run starts.
 import * as fs from "node:fs";
 import { join, resolve } from "node:path";
 import type { DataPin, RunManifest } from "../__generated__/index.js";
@@ -10,6 +11,8 @@ import { hashFiles } from "../bag/hash.js";
 import { outputFolderIdentities } from "../bag/identity.js";
 import { CheckFailedError, UsageError } from "../errors.js";
 import type { LedgerReader } from "../ledger/reader.js";
+import { type RegistryAccess, registryClient } from "../oci/publish.js";
+import { artifactHint, pullRun } from "../oci/pull.js";
 import { quoteInput } from "../util/names.js";
 import type { TrackSpec } from "./track.js";
 
@@ -35,6 +38,32 @@ export function rememberOutputsFolder(work: string, outputs: string): void {
 }
 
 /**
+ * Where a run's outputs are on this machine; when they are not here but its record names an OCI
+ * artifact, they are pulled into <work>/<run>/outputs, every file checked against the run's signed
+ * record (the record must be verified). Undefined when neither.
+ */
+export async function findOrPullRunOutputs(
+  reader: LedgerReader,
+  runId: string,
+  workRoot: string,
+  step: (m: string) => void,
+  registry?: RegistryAccess,
+  given = `run:${runId}`,
+): Promise<string | undefined> {
+  const folder = outputsFolderOf(workRoot, runId);
+  if (folder || !(await artifactHint(reader, runId))) return folder;
+  const dest = join(workRoot, runId, "outputs");
+  step(`pulling run ${runId}'s outputs from its OCI artifact`);
+  await pullRun(reader, runId, {
+    outDir: dest,
+    client: (ref) => registryClient(ref, registry),
+    flag: given,
+    onStep: step,
+  });
+  return dest;
+}
+
+/**
  * The data of the spec with each run: input replaced by the folder of that run's outputs (or the
  * sub-folder named), after checking every signed output file there. Exit 1 when the run's record
  * is not verified, or a file is changed or missing; exit 2 when the run or the sub-folder does not exist.
@@ -44,6 +73,7 @@ export async function resolveRunInputs(
   reader: LedgerReader,
   workRoot: string,
   step: (m: string) => void,
+  registry?: RegistryAccess,
 ): Promise<{ data: TrackSpec["data"]; warnings: string[] }> {
   const warnings: string[] = [];
   const out: TrackSpec["data"] = [];
@@ -62,11 +92,11 @@ export async function resolveRunInputs(
         `${given}: the record of run ${runId} is ${record.trust}, not verified, so its outputs are not used as data; trust its signer (--trusted-key, or .track-run/trust.json)`,
         { details: record.problems },
       );
-    const folder = outputsFolderOf(workRoot, runId);
+    const folder = await findOrPullRunOutputs(reader, runId, workRoot, step, registry, given);
     if (!folder)
       throw new UsageError(
         "run-outputs-missing",
-        `${given}: the outputs of run ${runId} are not on this machine (looked in ${join(workRoot, runId, "outputs")}); run it here first, or give its outputs as a folder or bag`,
+        `${given}: the outputs of run ${runId} are not on this machine (looked in ${join(workRoot, runId, "outputs")}) and its record names no OCI artifact; run it here first, pull them (track-run pull ${runId} --from oci://REGISTRY/REPO --out DIR), or give its outputs as a folder or bag`,
       );
     const prefix = sub ? `${sub}/` : "";
     const wanted = record.manifest.outputs.filter((o) => o.path.startsWith(prefix));

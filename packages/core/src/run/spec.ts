@@ -32,6 +32,8 @@ export interface RunOptions {
   timeout?: string | number;
   memory?: string;
   ledger?: string;
+  /** oci://REGISTRY/REPO: push the run's signed outputs there. */
+  artifacts?: string;
   strict?: boolean;
   allowNoGit?: boolean;
 }
@@ -184,6 +186,8 @@ export function resolveRunSpec(
       throw fsInputError(`--params "${params}"`, Object.assign(new Error("missing"), { code: "ENOENT" }));
     spec.params = params;
   }
+  const artifacts = o.artifacts || cfg.artifacts;
+  if (artifacts) spec.artifacts = artifacts;
   if (seed !== undefined) spec.seed = seed;
   if (timeout !== undefined) spec.timeoutSeconds = timeout;
   if (memory) spec.memoryBytes = parseSize(memory, "--memory");

@@ -16,6 +16,9 @@ import { openLedger } from "../ledger/open.js";
 import { LedgerReader } from "../ledger/reader.js";
 import type { Trust } from "../ledger/records.js";
 import { canonicalDigest } from "../manifest/canonical.js";
+import type { ArtifactRecord } from "../oci/artifact.js";
+import { publishRun, type RegistryAccess } from "../oci/publish.js";
+import { parseOciReference } from "../oci/reference.js";
 import type { BuildOptions, RunnerContext } from "../pin/env.js";
 import type { SignedRecord, SigningPlan } from "../sign/plan.js";
 import { newOrEmptyFolderProblem, readInputText } from "../util/files.js";
@@ -62,6 +65,8 @@ export interface TrackSpec {
   strictImage?: boolean;
   /** Links of the manifest (a reproduction names the run it reproduces). */
   links?: RunManifest["links"];
+  /** oci://REGISTRY/REPO: a succeeded run's signed outputs are pushed there as one artifact (oci/). */
+  artifacts?: string;
 }
 
 export interface TrackContext {
@@ -86,6 +91,8 @@ export interface TrackContext {
   ledgerOptions?: GitLedgerOptions;
   /** Whose records count when a run reads a recorded run's outputs (run: data, and linking by payload identity); none trusted when absent. */
   trust?: Trust;
+  /** Registry credentials and retry notes, for --artifacts and run: data pulled from a registry. */
+  registry?: RegistryAccess;
 }
 
 export interface TrackResult {
@@ -97,6 +104,8 @@ export interface TrackResult {
   signing: SignedRecord["method"] | "failed";
   /** How each bag was obtained: as given, from the content cache, or fetched into it (the action caches those). */
   dataSources: Array<{ name: string; source: Materialized["source"]; digest?: string; path: string }>;
+  /** The OCI artifact the outputs were pushed as (with --artifacts). */
+  artifact?: ArtifactRecord;
   /** Folder of the run in the ledger, and its two main files. */
   recordDir: string;
   manifestPath: string;
@@ -148,6 +157,13 @@ function preflight(spec: TrackSpec): void {
   }
   if (spec.timeoutSeconds !== undefined && !(spec.timeoutSeconds > 0))
     problems.push("--timeout must be a positive number of seconds");
+  if (spec.artifacts !== undefined) {
+    try {
+      parseOciReference(spec.artifacts, "--artifacts");
+    } catch (e) {
+      problems.push((e as Error).message);
+    }
+  }
   const outputsProblem = spec.outputs ? newOrEmptyFolderProblem(spec.outputs, "--outputs") : undefined;
   if (outputsProblem) problems.push(`${outputsProblem}, so that only this run's files are recorded`);
   if (problems.length) {
@@ -185,7 +201,7 @@ export async function trackRun(given: TrackSpec, ctx: TrackContext): Promise<Tra
     const pipelineWarnings: string[] = [];
     if (reader && spec.data.some((d) => d.fromRun)) {
       const workRoot = resolve(ctx.workRoot ?? join(repo, ".track-run", "work"));
-      const resolved = await resolveRunInputs(spec.data, reader, workRoot, step);
+      const resolved = await resolveRunInputs(spec.data, reader, workRoot, step, ctx.registry);
       spec = { ...spec, data: resolved.data };
       pipelineWarnings.push(...resolved.warnings);
     }
@@ -228,6 +244,38 @@ export async function trackRun(given: TrackSpec, ctx: TrackContext): Promise<Tra
       warnings: warnings.map(mask),
     };
     if (recorded.signingError) throw Object.assign(recorded.signingError, { result });
+    if (spec.artifacts && manifest.status.state === "succeeded" && manifest.outputs.length) {
+      step(`pushing ${manifest.outputs.length} output(s) to ${spec.artifacts}`);
+      try {
+        result.artifact = await publishRun(ledger, {
+          artifacts: spec.artifacts,
+          manifest,
+          manifestDigest: result.digest,
+          outputsDir: prepared.outputs,
+          ...(recorded.record && recorded.record.method !== "unsigned"
+            ? { bundle: recorded.record.document }
+            : {}),
+          ...(ctx.registry ? { access: ctx.registry } : {}),
+          onStep: step,
+        });
+        step(`outputs pushed as ${result.artifact.reference}`);
+      } catch (e) {
+        if (e instanceof TrackRunError)
+          throw Object.assign(
+            new TrackRunError(
+              e.code,
+              `run ${manifest.runId} is recorded, but its outputs were not pushed: ${e.message}`,
+              {
+                kind: e.kind,
+                cause: e,
+                details: e.details,
+              },
+            ),
+            { result },
+          );
+        throw e;
+      }
+    }
     return result;
   } catch (e) {
     throw maskError(e, mask);
