@@ -4,6 +4,7 @@ import { join } from "node:path";
 import * as core from "@actions/core";
 import { workflowRunFromEnvironment } from "@track-run/core/github";
 import { assertName } from "@track-run/core/names";
+import { credentialsFor } from "@track-run/core/oci";
 import { runnerFromEnvironment } from "@track-run/core/pin";
 import {
   readRunConfig,
@@ -52,6 +53,7 @@ function readSpec(plan: SigningPlan): TrackSpec {
       timeout: core.getInput("timeout"),
       memory: core.getInput("memory"),
       ledger: core.getInput("ledger"),
+      artifacts: core.getInput("artifacts"),
       strict: flag("strict"),
     },
     command ? ["sh", "-c", command] : [],
@@ -163,7 +165,16 @@ async function run(): Promise<void> {
     cacheDir,
     ledgerOptions: ledgerOptions(cacheDir),
     // The action's own secrets are masked in the record and the log too, should the command print them.
-    secrets: [core.getInput("github-token"), core.getInput("signing-key")].filter((v) => v !== ""),
+    secrets: [
+      core.getInput("github-token"),
+      core.getInput("signing-key"),
+      process.env.TRACK_RUN_REGISTRY_PASSWORD ?? "",
+    ].filter((v) => v !== ""),
+    // Registry credentials: TRACK_RUN_REGISTRY_USER/PASSWORD, or a docker login's ~/.docker/config.json.
+    registry: {
+      credentials: (registry) => credentialsFor(registry, { env: process.env, home: homedir() }),
+      onRetry: (m) => core.info(`track-run: ${m}`),
+    },
     ...(spec.data.length
       ? {
           trust: loadTrust({
@@ -189,6 +200,7 @@ async function run(): Promise<void> {
   core.setOutput("bundle", result.bundlePath);
   core.setOutput("manifest", result.manifestPath);
   core.setOutput("digest", result.digest);
+  if (result.artifact) core.setOutput("artifact", result.artifact.reference);
   if (core.getInput("attest").trim().toLowerCase() !== "false") {
     const a = await attestRun(result, {
       token: core.getInput("github-token"),
