@@ -61494,7 +61494,7 @@ function info(message) {
   process.stdout.write(message + os4.EOL);
 }
 
-// ../../work/main/packages/core/src/errors.ts
+// packages/core/src/errors.ts
 var TrackRunError = class extends Error {
   code;
   kind;
@@ -61581,17 +61581,17 @@ function fsOutputError(what, e) {
   return new UsageError("output-unwritable", `${what} cannot be written: ${words}`, { cause: e });
 }
 
-// ../../work/main/packages/core/src/sign/statement.ts
+// packages/core/src/sign/statement.ts
 var STATEMENT_TYPE = "https://in-toto.io/Statement/v1";
 var MANIFEST_PREDICATE_TYPE = "https://track-run.dev/attestation/run-manifest/v1";
 var PROMOTION_PREDICATE_TYPE = "https://track-run.dev/attestation/promotion/v1";
 var REPRODUCTION_PREDICATE_TYPE = "https://track-run.dev/attestation/reproduction/v1";
 var INVALIDATION_PREDICATE_TYPE = "https://track-run.dev/attestation/invalidation/v1";
 
-// ../../work/main/packages/core/src/ledger/records.ts
+// packages/core/src/ledger/records.ts
 import { createHash as createHash3 } from "node:crypto";
 
-// ../../work/main/packages/core/src/manifest/canonical.ts
+// packages/core/src/manifest/canonical.ts
 import { createHash } from "node:crypto";
 
 // ../../work/main/node_modules/canonicalize/lib/canonicalize.js
@@ -61660,7 +61660,7 @@ function canonicalize(object, seen = /* @__PURE__ */ new Set()) {
   return result;
 }
 
-// ../../work/main/packages/core/src/manifest/canonical.ts
+// packages/core/src/manifest/canonical.ts
 function canonicalJson(value) {
   const s = canonicalize(value);
   if (s === void 0) throw new Error("value has no JSON form");
@@ -61670,7 +61670,7 @@ function canonicalDigest(value) {
   return `sha256:${createHash("sha256").update(canonicalJson(value)).digest("hex")}`;
 }
 
-// ../../work/main/packages/core/src/sign/dsse.ts
+// packages/core/src/sign/dsse.ts
 import { sign, verify } from "node:crypto";
 var INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
 function pae(payloadType, body) {
@@ -61692,17 +61692,17 @@ function decodeBase64(s) {
   return Buffer.from(s.replace(/-/g, "+").replace(/_/g, "/"), "base64");
 }
 
-// ../../work/main/packages/core/src/sign/verify.ts
+// packages/core/src/sign/verify.ts
 var import_bundle2 = __toESM(require_dist2(), 1);
 import { createHash as createHash2 } from "node:crypto";
 import * as fs4 from "node:fs";
 import { basename, join as join2 } from "node:path";
 
-// ../../work/main/packages/core/src/schema/validate.ts
+// packages/core/src/schema/validate.ts
 var import__ = __toESM(require__(), 1);
 var import_ajv_formats = __toESM(require_dist3(), 1);
 
-// ../../work/main/schemas/config.schema.json
+// schemas/config.schema.json
 var config_schema_default = {
   $schema: "https://json-schema.org/draft/2020-12/schema",
   $id: "https://track-run.dev/schemas/config/v1",
@@ -61877,7 +61877,7 @@ var config_schema_default = {
   }
 };
 
-// ../../work/main/schemas/manifest.schema.json
+// schemas/manifest.schema.json
 var manifest_schema_default = {
   $schema: "https://json-schema.org/draft/2020-12/schema",
   $id: "https://track-run.dev/schemas/manifest/v1",
@@ -62548,7 +62548,7 @@ var manifest_schema_default = {
   }
 };
 
-// ../../work/main/schemas/policy.schema.json
+// schemas/policy.schema.json
 var policy_schema_default = {
   $schema: "https://json-schema.org/draft/2020-12/schema",
   $id: "https://track-run.dev/schemas/policy/v1",
@@ -62608,7 +62608,7 @@ var policy_schema_default = {
   }
 };
 
-// ../../work/main/schemas/trust.schema.json
+// schemas/trust.schema.json
 var trust_schema_default = {
   $schema: "https://json-schema.org/draft/2020-12/schema",
   $id: "https://track-run.dev/schemas/trust/v1",
@@ -62703,7 +62703,7 @@ var trust_schema_default = {
   ]
 };
 
-// ../../work/main/packages/core/src/schema/validate.ts
+// packages/core/src/schema/validate.ts
 var schemas = {
   manifest: manifest_schema_default,
   policy: policy_schema_default,
@@ -62780,13 +62780,13 @@ function validateDocument(kind, doc, source) {
   return doc;
 }
 
-// ../../work/main/packages/core/src/util/interop.ts
+// packages/core/src/util/interop.ts
 async function loadCommonJs(load) {
   const ns = await load();
   return ns.default ?? ns;
 }
 
-// ../../work/main/packages/core/src/util/names.ts
+// packages/core/src/util/names.ts
 var NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 var NAME_RULE = "use letters, digits, '.', '_' and '-', starting with a letter or digit, at most 128 characters";
 var NOUN = { run: "run id", model: "model name", data: "data name" };
@@ -62824,7 +62824,7 @@ function outputPathProblem(value) {
   return void 0;
 }
 
-// ../../work/main/packages/core/src/util/safe-fs.ts
+// packages/core/src/util/safe-fs.ts
 import * as fs3 from "node:fs";
 import { dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
 var { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_APPEND } = fs3.constants;
@@ -62921,7 +62921,7 @@ function resolveInside(root, rel) {
   return { ok: true, path: real };
 }
 
-// ../../work/main/packages/core/src/sign/identity.ts
+// packages/core/src/sign/identity.ts
 function describeIdentity(issuer, subject) {
   const id = { issuer, subject };
   const m = /^https:\/\/github\.com\/([^/]+\/[^/]+)\/(\.github\/workflows\/[^@]+@.+)$/.exec(subject);
@@ -62944,7 +62944,7 @@ function matchIdentity(id, rules) {
   );
 }
 
-// ../../work/main/packages/core/src/sign/timestamp.ts
+// packages/core/src/sign/timestamp.ts
 var import_bundle = __toESM(require_dist2(), 1);
 async function bundleTimestamps(doc) {
   const raw = doc?.verificationMaterial?.timestampVerificationData?.rfc3161Timestamps;
@@ -62957,7 +62957,7 @@ async function bundleTimestamps(doc) {
   });
 }
 
-// ../../work/main/packages/core/src/sign/verify.ts
+// packages/core/src/sign/verify.ts
 var MAX_SIGNATURES = 8;
 async function verifyBundle(doc, o) {
   const checks = [];
@@ -63277,7 +63277,7 @@ async function verifyKeyless(doc, o) {
   };
 }
 
-// ../../work/main/packages/core/src/ledger/types.ts
+// packages/core/src/ledger/types.ts
 function promotionFileName(seq) {
   return `${String(seq).padStart(6, "0")}.sigstore.json`;
 }
@@ -63287,7 +63287,7 @@ function promotionCopyName(model, seq) {
 }
 var PROMOTION_COPY = /^promotion-(.+)-(\d{6})\.sigstore\.json$/;
 
-// ../../work/main/packages/core/src/ledger/records.ts
+// packages/core/src/ledger/records.ts
 var sha256Hex = (b) => createHash3("sha256").update(b).digest("hex");
 var TAIL_BYTES = 64 * 1024;
 var BUNDLE = "bundle.sigstore.json";
@@ -63516,7 +63516,7 @@ async function checkRunRecord(s, runId, trust, memo) {
   return record;
 }
 
-// ../../work/main/packages/core/src/ledger/chain.ts
+// packages/core/src/ledger/chain.ts
 function broken(s, model, path, why) {
   return new CheckFailedError(
     "broken-promotion-chain",
@@ -63624,11 +63624,11 @@ async function verifyChain(s, model, trust, memo) {
   return { model, promotions, ...head ? { head } : {}, interrupted, leftovers };
 }
 
-// ../../work/main/packages/core/src/ledger/deployable.ts
+// packages/core/src/ledger/deployable.ts
 import { createHash as createHash7 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
 
-// ../../work/main/packages/core/src/report/number.ts
+// packages/core/src/report/number.ts
 function formatNumber(x, digits = 4) {
   if (x === void 0) return "\u2013";
   if (!Number.isFinite(x)) return String(x);
@@ -63637,7 +63637,7 @@ function formatNumber(x, digits = 4) {
   return fixed.includes("e") ? String(Number(fixed)) : fixed.replace(/(\.\d*?)0+$/, "$1").replace(/\.$/, "");
 }
 
-// ../../work/main/packages/core/src/policy/stats.ts
+// packages/core/src/policy/stats.ts
 function describe2(values) {
   const n = values.length;
   const mean = values.reduce((a, b) => a + b, 0) / n;
@@ -63721,7 +63721,7 @@ function improvementTest(candidate, baseline, direction) {
   return { p: studentTUpper(t, df), df, t, method: "one-sample" };
 }
 
-// ../../work/main/packages/core/src/policy/gate.ts
+// packages/core/src/policy/gate.ts
 var listed = (what, files, at = 5) => files?.length ? `${what} ${files.slice(0, at).join(", ")}${files.length > at ? ` and ${files.length - at} more` : ""}` : void 0;
 function describeDataChange(c) {
   const parts = [listed("changed", c.changed), listed("added", c.added), listed("removed", c.removed)].filter(
@@ -63931,10 +63931,10 @@ function evaluateGate(policy, candidates, baseline) {
   };
 }
 
-// ../../work/main/packages/core/src/bag/identity.ts
+// packages/core/src/bag/identity.ts
 import { createHash as createHash4 } from "node:crypto";
 
-// ../../work/main/packages/core/src/bag/paths.ts
+// packages/core/src/bag/paths.ts
 function encodeManifestPath(path) {
   return path.replace(/%/g, "%25").replace(/\r/g, "%0D").replace(/\n/g, "%0A");
 }
@@ -64006,7 +64006,7 @@ function nearMatch(missing, present) {
   return void 0;
 }
 
-// ../../work/main/packages/core/src/bag/tagfiles.ts
+// packages/core/src/bag/tagfiles.ts
 var SUPPORTED_VERSIONS = ["0.93", "0.94", "0.95", "0.96", "0.97", "1.0"];
 var ALGORITHMS = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
 var WEAK_ALGORITHMS = /* @__PURE__ */ new Set(["md5", "sha1"]);
@@ -64170,7 +64170,7 @@ function formatOxum(bytes, files) {
   return `${bytes}.${files}`;
 }
 
-// ../../work/main/packages/core/src/bag/identity.ts
+// packages/core/src/bag/identity.ts
 function identityOf(lines) {
   const sorted = lines.map((l) => ({ key: Buffer.from(l.path, "utf8"), line: `${l.sha256.toLowerCase()}  ${l.path}
 ` })).sort((a, b) => Buffer.compare(a.key, b.key));
@@ -64208,7 +64208,7 @@ function outputFolderIdentities(outputs) {
   return out;
 }
 
-// ../../work/main/packages/core/src/ledger/graph.ts
+// packages/core/src/ledger/graph.ts
 var runNode = (runId) => `run:${runId}`;
 var fileNode = (hex) => `file:${hex}`;
 var dataNode = (identity) => `data:${identity}`;
@@ -64367,10 +64367,10 @@ function descendants(g, id) {
   return walk(g.children, g, id, (from, to) => from !== id && Boolean(g.contains?.has(`${from}\0${to}`)));
 }
 
-// ../../work/main/packages/core/src/sign/bundle.ts
+// packages/core/src/sign/bundle.ts
 var import_bundle3 = __toESM(require_dist2(), 1);
 
-// ../../work/main/packages/core/src/ledger/lineage.ts
+// packages/core/src/ledger/lineage.ts
 async function readLineage(reader) {
   const notes = [];
   const records = await reader.runs();
@@ -64399,7 +64399,7 @@ async function readLineage(reader) {
   return { graph: buildLineage(records, chains, payloadFiles), notes };
 }
 
-// ../../work/main/packages/core/src/ledger/anchor.ts
+// packages/core/src/ledger/anchor.ts
 import { randomBytes } from "node:crypto";
 import * as fs5 from "node:fs";
 import { dirname as dirname2 } from "node:path";
@@ -64500,7 +64500,7 @@ var ProductionAnchors = class {
   }
 };
 
-// ../../work/main/packages/core/src/ledger/reader.ts
+// packages/core/src/ledger/reader.ts
 var LedgerReader = class _LedgerReader {
   constructor(store, snapshot, trust, index) {
     this.store = store;
@@ -64678,7 +64678,7 @@ var LedgerReader = class _LedgerReader {
   }
 };
 
-// ../../work/main/packages/core/src/ledger/invalidation.ts
+// packages/core/src/ledger/invalidation.ts
 var INVALIDATIONS_FOLDER = "invalidations";
 var NODE = /^(run|data|file|promotion):\S+$/;
 function predicateProblems(p, where) {
@@ -64815,10 +64815,10 @@ async function productionHeads(reader, g, derived) {
   return out;
 }
 
-// ../../work/main/packages/core/src/ledger/promote.ts
+// packages/core/src/ledger/promote.ts
 import { existsSync as existsSync5 } from "node:fs";
 
-// ../../work/main/packages/core/src/bag/read.ts
+// packages/core/src/bag/read.ts
 var tarStream = __toESM(require_tar_stream(), 1);
 import { createHash as createHash6 } from "node:crypto";
 import * as fs9 from "node:fs";
@@ -64826,7 +64826,7 @@ import { join as join5, resolve as resolve2 } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 
-// ../../work/main/packages/core/src/bag/hash.ts
+// packages/core/src/bag/hash.ts
 import * as crypto3 from "node:crypto";
 import * as fs6 from "node:fs";
 import { availableParallelism } from "node:os";
@@ -64964,7 +64964,7 @@ function digestBytes(alg, data) {
   return crypto3.hash(alg, data, "hex");
 }
 
-// ../../work/main/packages/core/src/bag/stat-cache.ts
+// packages/core/src/bag/stat-cache.ts
 import { createHash as createHash5 } from "node:crypto";
 import * as fs7 from "node:fs";
 import { dirname as dirname3, join as join3 } from "node:path";
@@ -65077,7 +65077,7 @@ var StatCache = class _StatCache {
   }
 };
 
-// ../../work/main/packages/core/src/bag/walk.ts
+// packages/core/src/bag/walk.ts
 import * as fs8 from "node:fs";
 import { join as join4 } from "node:path";
 function walkTree(root, options = {}) {
@@ -65152,7 +65152,7 @@ function walkTree(root, options = {}) {
   return out;
 }
 
-// ../../work/main/packages/core/src/bag/read.ts
+// packages/core/src/bag/read.ts
 function locateBag(path, label = "bag") {
   let st;
   try {
@@ -65358,7 +65358,7 @@ function tagText(tagFiles, name) {
   return b === void 0 ? void 0 : decodeTagFile(b, bagEncoding(tagFiles));
 }
 
-// ../../work/main/packages/core/src/bag/diff.ts
+// packages/core/src/bag/diff.ts
 function diffPayloadManifests(recorded, current) {
   const parse = (t) => {
     const p = parseManifest(t, "manifest-sha256.txt");
@@ -65376,10 +65376,10 @@ function diffPayloadManifests(recorded, current) {
   return out;
 }
 
-// ../../work/main/packages/core/src/bag/materialize.ts
+// packages/core/src/bag/materialize.ts
 import { join as join7, resolve as resolve4 } from "node:path";
 
-// ../../work/main/packages/core/src/util/files.ts
+// packages/core/src/util/files.ts
 import { randomBytes as randomBytes2 } from "node:crypto";
 import * as fs10 from "node:fs";
 import { basename as basename2, dirname as dirname4, join as join6, resolve as resolve3 } from "node:path";
@@ -65470,7 +65470,7 @@ function removeDeadPartials(dir) {
   return removed;
 }
 
-// ../../work/main/packages/core/src/bag/build.ts
+// packages/core/src/bag/build.ts
 function buildTagFiles(input) {
   const files = /* @__PURE__ */ new Map();
   const oxum = formatOxum(input.bytes, input.payload.size);
@@ -65522,7 +65522,7 @@ function tempSibling(target) {
   return partialSibling(target);
 }
 
-// ../../work/main/packages/core/src/bag/check.ts
+// packages/core/src/bag/check.ts
 async function checkBag(c, mode, onProgress) {
   const errors = [];
   const warnings = [];
@@ -65784,16 +65784,16 @@ function collectEntries(name, kind, lines, version, errors, warnings, written) {
   return entries;
 }
 
-// ../../work/main/packages/core/src/bag/materialize.ts
+// packages/core/src/bag/materialize.ts
 function cachedBagPath(cacheDir, digest) {
   return join7(cacheDir, "bags", digest.replace(/^sha256:/, ""));
 }
 
-// ../../work/main/packages/core/src/bag/pin.ts
+// packages/core/src/bag/pin.ts
 import * as fs12 from "node:fs";
 import { join as join9, resolve as resolve6 } from "node:path";
 
-// ../../work/main/packages/core/src/bag/create.ts
+// packages/core/src/bag/create.ts
 import * as fs11 from "node:fs";
 import { dirname as dirname5, join as join8, resolve as resolve5 } from "node:path";
 var DEFAULT_AGENT = "track-run";
@@ -65954,7 +65954,7 @@ async function createBag(source, out, options = {}) {
   }
 }
 
-// ../../work/main/packages/core/src/bag/pin.ts
+// packages/core/src/bag/pin.ts
 var CANONICAL_AGENT = "track-run";
 async function pinData(path, options = {}) {
   const loc = locateBag(path, "data");
@@ -66089,7 +66089,7 @@ function fromReport(report, source, abs, given) {
   };
 }
 
-// ../../work/main/packages/core/src/run/location.ts
+// packages/core/src/run/location.ts
 import { isAbsolute as isAbsolute2, join as join10, relative as relative2, resolve as resolve7, sep as sep2 } from "node:path";
 var URL_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
 function resolveDataLocation(location, root) {
@@ -66097,7 +66097,7 @@ function resolveDataLocation(location, root) {
   return isAbsolute2(location) ? location : resolve7(root, location);
 }
 
-// ../../work/main/packages/core/src/ledger/promote.ts
+// packages/core/src/ledger/promote.ts
 async function provenanceOf(reader, run2, checkData, where = {}) {
   const dataChanges = checkData ? await dataChangesOf(reader, run2, where) : void 0;
   const reproductions = (await reader.reproductionsOf(run2)).filter(
@@ -66153,7 +66153,7 @@ async function dataChangesOf(reader, run2, where) {
   return out;
 }
 
-// ../../work/main/packages/core/src/ledger/deployable.ts
+// packages/core/src/ledger/deployable.ts
 function parseDigest(value, what = "DIGEST") {
   const m = /^(?:sha256:)?([0-9a-fA-F]{64})$/.exec(value.trim());
   if (!m)
@@ -66330,12 +66330,12 @@ async function checkDeployable(o) {
   };
 }
 
-// ../../work/main/packages/core/src/ledger/dir.ts
+// packages/core/src/ledger/dir.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
 import * as fs14 from "node:fs";
 import { dirname as dirname6, join as join12, resolve as resolve8 } from "node:path";
 
-// ../../work/main/packages/core/src/ledger/run-index.ts
+// packages/core/src/ledger/run-index.ts
 import { createHash as createHash8 } from "node:crypto";
 import * as fs13 from "node:fs";
 import { join as join11 } from "node:path";
@@ -66534,7 +66534,7 @@ function openRunIndex(cacheDir, uri) {
   return cacheDir ? RunIndex.open(cacheDir, uri) : Promise.resolve(void 0);
 }
 
-// ../../work/main/packages/core/src/ledger/dir.ts
+// packages/core/src/ledger/dir.ts
 var MAX_FILE_BYTES = 256 * 1024 * 1024;
 var UnreadableRecordFile = class extends Error {
 };
@@ -66827,12 +66827,12 @@ function isLink(path) {
   }
 }
 
-// ../../work/main/packages/core/src/ledger/git.ts
+// packages/core/src/ledger/git.ts
 import { createHash as createHash9 } from "node:crypto";
 import * as fs15 from "node:fs";
 import { join as join13 } from "node:path";
 
-// ../../work/main/packages/core/src/ledger/http.ts
+// packages/core/src/ledger/http.ts
 async function collect(body) {
   if (!body) return void 0;
   const parts = [];
@@ -66867,7 +66867,7 @@ var fetchHttp = {
   }
 };
 
-// ../../work/main/packages/core/src/ledger/receive-pack.ts
+// packages/core/src/ledger/receive-pack.ts
 var ZERO = "0".repeat(40);
 function pktLine(s) {
   const body = Buffer.from(s, "utf8");
@@ -66933,7 +66933,7 @@ async function receivePack(o) {
   throw new Error(`the remote did not say whether ${ref} was updated (${lines.join("; ")})`);
 }
 
-// ../../work/main/packages/core/src/ledger/git.ts
+// packages/core/src/ledger/git.ts
 var Conflict = class extends Error {
 };
 var GitLedger = class {
@@ -67326,7 +67326,7 @@ function parseGitLedgerUri(uri) {
   return { url, branch };
 }
 
-// ../../work/main/packages/core/src/ledger/open.ts
+// packages/core/src/ledger/open.ts
 import { join as join14 } from "node:path";
 function openLedger(uri, git) {
   if (uri.startsWith("dir:") && uri.length > 4) return new DirLedger(uri.slice(4));
@@ -67340,7 +67340,7 @@ function openLedger(uri, git) {
   );
 }
 
-// ../../work/main/packages/core/src/schema/files.ts
+// packages/core/src/schema/files.ts
 var import_yaml = __toESM(require_dist6(), 1);
 import { existsSync as existsSync8 } from "node:fs";
 var DEFAULT_POLICY = ".track-run/policy.yml";
@@ -67364,7 +67364,7 @@ function readPolicyFile(path, required = false) {
   return validateDocument("policy", doc, file);
 }
 
-// ../../work/main/packages/core/src/sign/keys.ts
+// packages/core/src/sign/keys.ts
 import {
   createHash as createHash10,
   createPrivateKey,
@@ -67403,7 +67403,7 @@ function readPublicKey(path) {
   return parsePublicKey(pem, `public key "${path}"`);
 }
 
-// ../../work/main/packages/core/src/sign/trust.ts
+// packages/core/src/sign/trust.ts
 var import_yaml2 = __toESM(require_dist6(), 1);
 import * as fs16 from "node:fs";
 import { dirname as dirname7, resolve as resolve9 } from "node:path";
