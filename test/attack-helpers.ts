@@ -369,8 +369,6 @@ export async function makeProject(kind: Kind, top: string): Promise<Project> {
       project: dir,
       cli: cliIn(dir, ledger),
       async edit(fn) {
-        // The machine under attack has read the ledger before (its local anchor knows production).
-        await cliIn(dir, ledger)("log");
         if (!server) {
           fn(ledgerDir);
           return;

@@ -49,9 +49,18 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     fs.rmSync(top, { recursive: true, force: true });
   });
 
-  /** The attack's fixture, edited by the attacker; the checks that hold whatever the commands said. */
-  async function attack(name: string, edit?: (ledger: string, f: Fixture) => void) {
+  /**
+   * The attack's fixture, edited by the attacker. By default the machine under attack reads the
+   * ledger for the first time after the attack (a fresh CI job); with `seen`, it read the ledger
+   * before (its cache keeps what it saw verified).
+   */
+  async function attack(
+    name: string,
+    edit?: (ledger: string, f: Fixture) => void,
+    o: { seen?: boolean } = {},
+  ) {
     const f = await project.fixture(name);
+    if (o.seen) worked(await f.cli("log"));
     if (edit) await f.edit((l) => edit(l, f));
     const models = f.models();
     const outside = f.outside();
@@ -440,12 +449,16 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
   });
 
   it("the whole promotion history deleted, and its signed copies beside the promoted runs too: a machine that read the ledger before refuses, never 'no production'", async () => {
-    const a = await attack("history-and-copies-gone", (l) => {
-      fs.rmSync(join(l, "models/spam"), { recursive: true });
-      for (const run of fs.readdirSync(join(l, "runs")))
-        for (const n of fs.readdirSync(runDir(l, run)).filter((n) => n.startsWith("promotion-spam-")))
-          fs.rmSync(join(runDir(l, run), n));
-    });
+    const a = await attack(
+      "history-and-copies-gone",
+      (l) => {
+        fs.rmSync(join(l, "models/spam"), { recursive: true });
+        for (const run of fs.readdirSync(join(l, "runs")))
+          for (const n of fs.readdirSync(runDir(l, run)).filter((n) => n.startsWith("promotion-spam-")))
+            fs.rmSync(join(runDir(l, run), n));
+      },
+      { seen: true },
+    );
     refused(await a.f.cli("compare", a.B), /spam/);
     refused(await a.f.cli("promote", a.B, "--model", "spam"), /spam/);
     a.unchanged();
@@ -463,16 +476,34 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     a.unchanged();
   });
 
+  /** Removes the head record (#2) of spam and points production.json at #1: a shorter chain that verifies. */
+  const rewind = (l: string) => {
+    for (const p of promotionFiles(l, "spam", 2)) fs.rmSync(p);
+    const first = promotionFiles(l, "spam", 1).find((p) => p.endsWith(".sigstore.json"))!;
+    const doc = readJson(first) as { dsseEnvelope: { payload: string } };
+    const pointer = (
+      JSON.parse(Buffer.from(doc.dsseEnvelope.payload, "base64").toString("utf8")) as { predicate: unknown }
+    ).predicate;
+    writeJson(join(l, "models/spam/production.json"), pointer);
+  };
+
   it("the chain's head removed and production.json rewound to the record before it (a shorter history that verifies): refused", async () => {
-    const a = await attack("history-rewound", (l) => {
-      for (const p of promotionFiles(l, "spam", 2)) fs.rmSync(p);
-      const first = promotionFiles(l, "spam", 1).find((p) => p.endsWith(".sigstore.json"))!;
-      const doc = readJson(first) as { dsseEnvelope: { payload: string } };
-      const pointer = (
-        JSON.parse(Buffer.from(doc.dsseEnvelope.payload, "base64").toString("utf8")) as { predicate: unknown }
-      ).predicate;
-      writeJson(join(l, "models/spam/production.json"), pointer);
-    });
+    const a = await attack("history-rewound", rewind);
+    refused(await a.f.cli("compare", a.B), HISTORY);
+    refused(await a.f.cli("promote", a.B, "--model", "spam"), HISTORY);
+    a.unchanged();
+  });
+
+  it("the chain rewound and the signed copy of its head deleted too, on a machine that read the ledger before: refused", async () => {
+    const a = await attack(
+      "history-rewound-seen",
+      (l, f) => {
+        rewind(l);
+        for (const n of fs.readdirSync(runDir(l, f.runs.P2)).filter((n) => n.startsWith("promotion-spam-")))
+          fs.rmSync(join(runDir(l, f.runs.P2), n));
+      },
+      { seen: true },
+    );
     refused(await a.f.cli("compare", a.B), HISTORY);
     refused(await a.f.cli("promote", a.B, "--model", "spam"), HISTORY);
     a.unchanged();
