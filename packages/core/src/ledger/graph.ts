@@ -183,7 +183,8 @@ export function buildLineage(
         fn.paths = pushUnique(fn.paths, path);
         fn.label = fn.paths.join(", ");
         edge(fn.id, id);
-        (g.contains ??= new Set()).add(`${fn.id}\0${id}`);
+        g.contains ??= new Set();
+        g.contains.add(`${fn.id}\0${id}`);
       }
       if (files.length) dataByFiles.set(filesKey(files, true), id);
     }
