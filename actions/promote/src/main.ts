@@ -1,7 +1,9 @@
+import { homedir } from "node:os";
 import * as core from "@actions/core";
 import { UsageError } from "@track-run/core/errors";
 import { workflowRunFromEnvironment } from "@track-run/core/github";
 import {
+  LedgerReader,
   openLedger,
   openRunIndex,
   type ProductionPointer,
@@ -9,6 +11,7 @@ import {
   rollbackModel,
 } from "@track-run/core/ledger";
 import { assertName } from "@track-run/core/names";
+import { credentialsFor, tagPromotedRun } from "@track-run/core/oci";
 import { describeRule } from "@track-run/core/policy";
 import { readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
@@ -85,6 +88,21 @@ async function run(): Promise<void> {
       )
       .write();
     core.info(`track-run: promoted ${runId} to production of ${model} (#${r.pointer.seq})`);
+    const tag = core.getInput("tag").trim();
+    if (tag && tag !== "false") {
+      // `tag: true` tags with the environment's name (else production); any other value is the tag.
+      const name = tag === "true" ? core.getInput("environment") || "production" : tag;
+      const tagged = await tagPromotedRun(await LedgerReader.open(ledger, trust), runId, name, {
+        access: {
+          credentials: (registry) => credentialsFor(registry, { env: process.env, home: homedir() }),
+          onRetry: (m) => core.info(`track-run: ${m}`),
+        },
+        onStep: (m) => core.info(`track-run: ${m}`),
+      });
+      for (const n of tagged.notes) core.warning(n);
+      if (tagged.artifact) core.setOutput("artifact", tagged.artifact);
+      if (tagged.image) core.setOutput("image", tagged.image);
+    }
     return;
   }
   core.setOutput("promoted", "false");

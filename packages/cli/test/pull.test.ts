@@ -39,11 +39,26 @@ describe.runIf(registryUp)("run --artifacts, pull, and run: data from a registry
   it("pushes outputs, pulls them by run and by digest, and feeds a run on another checkout", () => {
     const dir = project();
     const repo = `oci://127.0.0.1:5000/track-run-test/cli-${randomBytes(4).toString("hex")}`;
-    const r = cli(dir, ["run", "--json", "--runtime", "host", "--model", "spam", "--artifacts", repo, "--", "sh", "-c", TRAIN("w1")]);
+    const r = cli(dir, [
+      "run",
+      "--json",
+      "--runtime",
+      "host",
+      "--model",
+      "spam",
+      "--artifacts",
+      repo,
+      "--",
+      "sh",
+      "-c",
+      TRAIN("w1"),
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout) as { runId: string; artifact: string };
     expect(res.artifact).toMatch(new RegExp(`^${repo}@sha256:[0-9a-f]{64}$`));
-    const hint = JSON.parse(fs.readFileSync(join(dir, ".track-run/ledger/runs", res.runId, "artifact.json"), "utf8"));
+    const hint = JSON.parse(
+      fs.readFileSync(join(dir, ".track-run/ledger/runs", res.runId, "artifact.json"), "utf8"),
+    );
     expect(hint.reference).toBe(res.artifact);
     expect(hint.bundle.via).toBe("tag");
 
@@ -75,18 +90,48 @@ describe.runIf(registryUp)("run --artifacts, pull, and run: data from a registry
     const ledger = `dir:${join(dir, ".track-run/ledger")}`;
     const key = join(dir, ".track-run/keys/signing.pub");
     const downstream = cli(other, [
-      "run", "--json", "--runtime", "host", "--model", "eval", "--ledger", ledger, "--trusted-key", key,
-      "--data", `model=run:${res.runId}`, "--", "sh", "-c", 'test "$(cat "$TRACK_RUN_DATA/model/model/weights.bin")" = w1',
+      "run",
+      "--json",
+      "--runtime",
+      "host",
+      "--model",
+      "eval",
+      "--ledger",
+      ledger,
+      "--trusted-key",
+      key,
+      "--data",
+      `model=run:${res.runId}`,
+      "--",
+      "sh",
+      "-c",
+      'test "$(cat "$TRACK_RUN_DATA/model/model/weights.bin")" = w1',
     ]);
     expect(downstream.status, downstream.stderr).toBe(0);
     expect(downstream.stderr).toContain(`pulling run ${res.runId}'s outputs from its OCI artifact`);
 
     // The (unsigned) hint pointed at another run's artifact: refused naming the file, nothing written.
-    const r2 = cli(dir, ["run", "--json", "--runtime", "host", "--model", "spam", "--artifacts", repo, "--", "sh", "-c", TRAIN("w2")]);
+    const r2 = cli(dir, [
+      "run",
+      "--json",
+      "--runtime",
+      "host",
+      "--model",
+      "spam",
+      "--artifacts",
+      repo,
+      "--",
+      "sh",
+      "-c",
+      TRAIN("w2"),
+    ]);
     expect(r2.status, r2.stderr).toBe(0);
     const second = JSON.parse(r2.stdout) as { artifact: string };
     const hintPath = join(dir, ".track-run/ledger/runs", res.runId, "artifact.json");
-    fs.writeFileSync(hintPath, JSON.stringify({ ...hint, reference: second.artifact, digest: second.artifact.split("@")[1] }));
+    fs.writeFileSync(
+      hintPath,
+      JSON.stringify({ ...hint, reference: second.artifact, digest: second.artifact.split("@")[1] }),
+    );
     const swapped = cli(dir, ["pull", res.runId, "--out", "swapped"]);
     expect(swapped.status).toBe(1);
     expect(swapped.stderr).toContain("model/weights.bin: changed");
@@ -95,15 +140,72 @@ describe.runIf(registryUp)("run --artifacts, pull, and run: data from a registry
 
   it("tells a run that names no artifact how to give one", () => {
     const dir = project();
-    const r = cli(dir, ["run", "--json", "--runtime", "host", "--model", "spam", "--", "sh", "-c", TRAIN("w")]);
+    const r = cli(dir, [
+      "run",
+      "--json",
+      "--runtime",
+      "host",
+      "--model",
+      "spam",
+      "--",
+      "sh",
+      "-c",
+      TRAIN("w"),
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const id = (JSON.parse(r.stdout) as { runId: string }).runId;
     const p = cli(dir, ["pull", id, "--out", "o"]);
     expect(p.status).toBe(2);
     expect(p.stderr).toContain("names no artifact");
     expect(p.stderr).toContain("--from oci://REGISTRY/REPO");
-    const bad = cli(dir, ["run", "--runtime", "host", "--model", "spam", "--artifacts", "127.0.0.1:5000/x", "--", "true"]);
+    const bad = cli(dir, [
+      "run",
+      "--runtime",
+      "host",
+      "--model",
+      "spam",
+      "--artifacts",
+      "127.0.0.1:5000/x",
+      "--",
+      "true",
+    ]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain("--artifacts must start with oci://");
+  });
+
+  it("promote --tag tags the promoted run's artifact in the registry (production, or the name given)", async () => {
+    const dir = project();
+    writeTree(dir, {
+      ".track-run/policy.yml": "model: spam\nmetrics:\n  accuracy: { direction: higher, min: 0.5 }\n",
+    });
+    const name = `track-run-test/tag-${randomBytes(4).toString("hex")}`;
+    const repo = `oci://127.0.0.1:5000/${name}`;
+    const r = cli(dir, [
+      "run",
+      "--json",
+      "--runtime",
+      "host",
+      "--model",
+      "spam",
+      "--artifacts",
+      repo,
+      "--",
+      "sh",
+      "-c",
+      `${TRAIN("w")} && echo '::track-run metric name=accuracy value=0.9'`,
+    ]);
+    expect(r.status, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout) as { runId: string; artifact: string };
+    const p = cli(dir, ["promote", res.runId, "--model", "spam", "--tag", "--json"]);
+    expect(p.status, p.stderr).toBe(0);
+    expect(JSON.parse(p.stdout).tagged).toMatchObject({ artifact: `${repo}:production` });
+    const head = await fetch(`http://127.0.0.1:5000/v2/${name}/manifests/production`, {
+      method: "HEAD",
+      headers: { accept: "application/vnd.oci.image.manifest.v1+json" },
+    });
+    expect(head.headers.get("docker-content-digest")).toBe(res.artifact.split("@")[1]);
+    const bad = cli(dir, ["promote", res.runId, "--model", "spam", "--tag", "no/slash"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--tag "no/slash" is not a registry tag');
   });
 });

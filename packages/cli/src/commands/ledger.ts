@@ -6,6 +6,7 @@ import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import { displaySafe, type Output, terminalSafe } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
+import { registryAccess } from "../registry.js";
 import { indexFor, ledgerFor, readerFor, readPolicy, readTrust } from "../trust.js";
 import { cacheDirFor } from "./bag.js";
 import { localSigningPlan } from "./run.js";
@@ -128,6 +129,10 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       .requiredOption("--model <NAME>", "the model")
       .option("--policy <FILE>", "the model's gate (default .track-run/policy.yml)")
       .option("--environment <NAME>", "the deployment environment, recorded (GitHub: the job's environment)")
+      .option(
+        "--tag [NAME]",
+        "once promoted, tag the run's outputs artifact and image in their registry (default tag: the environment, else production)",
+      )
       .option("--key <FILE>", "sign the promotion record with this key")
       .option("--keyless", "sign the promotion record with Sigstore")
       .option(
@@ -144,6 +149,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           ledger?: string;
           policy?: string;
           environment?: string;
+          tag?: string | boolean;
           key?: string;
           keyless?: boolean;
           tsa?: string;
@@ -153,6 +159,11 @@ export function registerLedger(program: Command, run: CommandRunner): void {
         run(f, async (out) => {
           assertName("run", runId, "promote RUN");
           assertName("model", f.model, "--model");
+          if (typeof f.tag === "string" && !(await import("@track-run/core/oci")).TAG_PATTERN.test(f.tag))
+            throw new UsageError(
+              "usage",
+              `--tag "${f.tag}" is not a registry tag: letters, digits, '_', '.' and '-', at most 128 characters`,
+            );
           const policy = (await readPolicy(f.policy, true))!;
           if (policy.model !== f.model)
             throw new UsageError("usage", `the policy is for model ${policy.model}, not ${f.model}`);
@@ -179,6 +190,17 @@ export function registerLedger(program: Command, run: CommandRunner): void {
             },
           });
           printNotes(out, r.notes);
+          if (r.promoted && f.tag) {
+            const tag = typeof f.tag === "string" ? f.tag : (f.environment ?? "production");
+            const { tagPromotedRun } = await import("@track-run/core/oci");
+            const tagged = await tagPromotedRun(await readerFor(store.uri, await trustFrom(f)), runId, tag, {
+              access: await registryAccess(out),
+              onStep: (m) => out.info(`track-run: ${m}`),
+            });
+            printNotes(out, tagged.notes);
+            for (const t of [tagged.artifact, tagged.image]) if (t) out.info(`track-run: tagged ${t}`);
+            Object.assign(r, { tagged });
+          }
           out.result(r, () =>
             r.promoted
               ? `promoted ${runId} to production of ${f.model} (#${r.pointer!.seq}, previous ${r.pointer!.previous?.runId ?? "none"})`

@@ -37,3 +37,4 @@ export {
   parseOciReference,
   TAG_PATTERN,
 } from "./reference.js";
+export { type TaggedRun, tagPromotedRun } from "./tag.js";
