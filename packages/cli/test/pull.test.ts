@@ -110,6 +110,28 @@ describe.runIf(registryUp)("run --artifacts, pull, and run: data from a registry
     expect(downstream.status, downstream.stderr).toBe(0);
     expect(downstream.stderr).toContain(`pulling run ${res.runId}'s outputs from its OCI artifact`);
 
+    // Reproducing that run on a third checkout: its data (run:RUN) is not where it was, so it is pulled too.
+    const evalId = (JSON.parse(downstream.stdout) as { runId: string }).runId;
+    fs.rmSync(join(other, ".track-run/work"), { recursive: true, force: true });
+    const third = mkdtempSync(join(tmpdir(), "track-run-pull-third-"));
+    expect(spawnSync("git", ["clone", "-q", dir, third]).status).toBe(0);
+    const otherKey = join(other, ".track-run/keys/signing.pub");
+    const again = cli(third, [
+      "reproduce",
+      evalId,
+      "--ledger",
+      ledger,
+      "--trusted-key",
+      key,
+      otherKey,
+      "--json",
+    ]);
+    expect(again.stderr).toContain(`pulling run ${res.runId}'s outputs from its OCI artifact`);
+    expect(again.status, again.stderr).toBe(0);
+    expect(
+      fs.readFileSync(join(third, ".track-run/work", res.runId, "outputs/model/weights.bin"), "utf8"),
+    ).toBe("w1");
+
     // The (unsigned) hint pointed at another run's artifact: refused naming the file, nothing written.
     const r2 = cli(dir, [
       "run",
