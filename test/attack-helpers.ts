@@ -3,12 +3,14 @@
 // runs and signed promotions; copies of it for each attack; the attacker's edits (straight into the
 // folder, or clone + edit + commit + push with the real git, as anyone with push access can); and
 // what a user can observe afterwards (exit code, message, the ledger's models, files outside).
+
+import { AsyncLocalStorage } from "node:async_hooks";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { expect } from "vitest";
+import { type ExpectStatic, expect, it } from "vitest";
 import { type GitServer, startGitServer } from "../packages/core/test/git-server.js";
 
 const cliPackage = new URL("../packages/cli/", import.meta.url).pathname;
@@ -76,9 +78,9 @@ export function exec(
     let stderr = "";
     // A command that hangs (reading a FIFO, say) is killed: its exit code is then null.
     const timer = setTimeout(() => {
-      stderr += `\n[killed after ${(o.timeoutMs ?? 30_000) / 1000} s: it hung]`;
+      stderr += `\n[killed after ${(o.timeoutMs ?? 60_000) / 1000} s: it hung]`;
       child.kill("SIGKILL");
-    }, o.timeoutMs ?? 30_000);
+    }, o.timeoutMs ?? 60_000);
     child.stdout.on("data", (d) => (stdout += d));
     child.stderr.on("data", (d) => (stderr += d));
     child.on("close", (code) => {
@@ -111,34 +113,79 @@ const STACK = /^\s+at .+(:\d+:\d+\)?|\(native\)|\(node:.+\))$/m;
 
 // The checks below are soft: every command of an attack runs and each hole is reported, not only the first.
 
+const running = new AsyncLocalStorage<ExpectStatic>();
+
+/** The running attack's expect (attacks of one ledger kind run side by side). */
+export const check = (): ExpectStatic => running.getStore() ?? expect;
+
+/** At most this many attacks at a time: each runs its commands one after another. */
+const SLOTS = 3;
+let busy = 0;
+const queue: Array<() => void> = [];
+async function inSlot<T>(fn: () => Promise<T>): Promise<T> {
+  if (busy >= SLOTS) await new Promise<void>((r) => queue.push(r));
+  busy++;
+  try {
+    return await fn();
+  } finally {
+    busy--;
+    queue.shift()?.();
+  }
+}
+
+/** An attack: a test run side by side with the other attacks on its kind of ledger. */
+export function attackTest(name: string, fn: () => Promise<void>): void {
+  it.concurrent(name, ({ expect: local }) => inSlot(() => running.run(local, fn)));
+}
+
 /** Neither a crash (exit 70, a signal) nor a stack trace. */
 export function noCrash(r: Result): void {
-  expect.soft(r.code, `no exit code: killed?${said(r)}`).not.toBeNull();
-  expect.soft(r.code, `exit 70 is a bug${said(r)}`).not.toBe(70);
-  expect.soft(STACK.test(r.text), `a stack trace${said(r)}`).toBe(false);
+  check()
+    .soft(r.code, `no exit code: killed?${said(r)}`)
+    .not.toBeNull();
+  check()
+    .soft(r.code, `exit 70 is a bug${said(r)}`)
+    .not.toBe(70);
+  check()
+    .soft(STACK.test(r.text), `a stack trace${said(r)}`)
+    .toBe(false);
 }
 
 /** The command refused: exit 1 or 2, no crash, and its message names each of `names`. */
 export function refused(r: Result, ...names: Array<string | RegExp>): void {
-  expect.soft([1, 2], `refused with exit 1 or 2${said(r)}`).toContain(r.code);
+  check()
+    .soft([1, 2], `refused with exit 1 or 2${said(r)}`)
+    .toContain(r.code);
   noCrash(r);
   for (const n of names) {
-    if (typeof n === "string") expect.soft(r.text.includes(n), `the message names ${n}${said(r)}`).toBe(true);
-    else expect.soft(n.test(r.text), `the message matches ${n}${said(r)}`).toBe(true);
+    if (typeof n === "string")
+      check()
+        .soft(r.text.includes(n), `the message names ${n}${said(r)}`)
+        .toBe(true);
+    else
+      check()
+        .soft(n.test(r.text), `the message matches ${n}${said(r)}`)
+        .toBe(true);
   }
 }
 
 /** Exit 2 (bad input), naming the input (the value, or a pattern for what names it). */
 export function badInput(r: Result, input: string | RegExp): void {
-  expect.soft(r.code, `exit 2 for bad input ${input}${said(r)}`).toBe(2);
+  check()
+    .soft(r.code, `exit 2 for bad input ${input}${said(r)}`)
+    .toBe(2);
   noCrash(r);
   const named = typeof input === "string" ? r.text.includes(input) : input.test(r.text);
-  expect.soft(named, `the message names ${input}${said(r)}`).toBe(true);
+  check()
+    .soft(named, `the message names ${input}${said(r)}`)
+    .toBe(true);
 }
 
 /** The command worked: exit 0, no crash. */
 export function worked(r: Result): void {
-  expect.soft(r.code, `exit 0${said(r)}`).toBe(0);
+  check()
+    .soft(r.code, `exit 0${said(r)}`)
+    .toBe(0);
   noCrash(r);
 }
 
