@@ -11,6 +11,7 @@ import type { LedgerReader } from "../ledger/reader.js";
 import type { Trust } from "../ledger/records.js";
 import { verifyBundle } from "../sign/verify.js";
 import { newOrEmptyFolderProblem, partialSibling } from "../util/files.js";
+import { isOutputPath } from "../util/names.js";
 import {
   ARTIFACT_RECORD,
   type ArtifactRecord,
@@ -95,6 +96,13 @@ export async function pullOutputs(
     throw new CheckFailedError(
       "not-an-outputs-artifact",
       `${where} is not a track-run outputs artifact (artifactType ${JSON.stringify(manifest.artifactType ?? null)})`,
+    );
+  // Paths come from the signed record, never from the artifact; still, none may leave the folder.
+  const unsafe = o.outputs.find((x) => !isOutputPath(x.path));
+  if (unsafe)
+    throw new CheckFailedError(
+      "bad-output-path",
+      `the signed record names an output path ${JSON.stringify(unsafe.path)} outside the outputs folder`,
     );
   const layers = matchLayers(manifest, o.outputs, where);
   fs.mkdirSync(dirname(o.outDir), { recursive: true });
