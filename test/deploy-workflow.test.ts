@@ -26,35 +26,33 @@ const read = (f: string) =>
   };
 
 describe("deploy.yml", () => {
-  it("verifies the model file before the push to serving, with read-only permissions", () => {
+  it("pulls the production model, verifies it, then pushes it to serving, with read-only permissions", () => {
     const w = read("deploy.yml");
     expect(Object.keys(w.on).sort()).toEqual(["workflow_dispatch", "workflow_run"]);
     expect((w.on.workflow_run as { workflows: string[] }).workflows).toEqual(["promote"]);
     const job = w.jobs.deploy!;
-    expect(job.permissions).toEqual({ contents: "read", actions: "read" });
-    const download = job.steps.findIndex((s) => s.uses?.startsWith("actions/download-artifact@"));
+    expect(job.permissions).toEqual({ contents: "read", packages: "read" });
+    const pull = job.steps.findIndex((s) => s.run?.includes("track-run pull"));
     const verify = job.steps.findIndex((s) => s.uses === "./actions/verify");
     const push = job.steps.findIndex((s) => s.run?.includes("deploying"));
-    expect(download).toBeGreaterThanOrEqual(0);
-    expect(verify).toBeGreaterThan(download);
+    expect(pull).toBeGreaterThanOrEqual(0);
+    expect(verify).toBeGreaterThan(pull);
     expect(push).toBeGreaterThan(verify);
+    // The file verified is the file pulled, and the file pushed is the file verified.
+    const out = /--out "\$RUNNER_TEMP\/(\S+)"/.exec(job.steps[pull]!.run!)?.[1];
     const v = job.steps[verify]!;
+    expect(v.with?.file).toBe(`\${{ runner.temp }}/${out}/model.json`);
     expect(v.with).toMatchObject({ model: "spam-filter", environment: "production" });
-    // The file pushed is the file verified, and what it names comes from verify's outputs.
     expect(job.steps[push]!.env?.MODEL_FILE).toBe(v.with?.file);
     expect(job.steps[push]!.env?.RUN_ID).toContain("steps.verify.outputs.run-id");
-    expect(job.steps[push]!.run).not.toMatch(/\$\{\{/);
+    // Expressions reach the scripts only through env, never spliced into them.
+    for (const s of job.steps) if (s.run) expect(s.run).not.toMatch(/\$\{\{/);
   });
 
-  it("the promote workflow uploads the model it trained, under the name deploy.yml downloads", () => {
-    const upload = read("promote.yml").jobs.train!.steps.find((s) =>
-      s.uses?.startsWith("actions/upload-artifact@"),
-    );
-    const download = read("deploy.yml").jobs.deploy!.steps.find((s) =>
-      s.uses?.startsWith("actions/download-artifact@"),
-    );
-    expect(upload?.with?.name).toBe("model");
-    expect(download?.with?.name).toBe(upload?.with?.name);
-    expect(upload?.with?.path).toMatch(/\/model\.json$/);
+  it("the promote workflow pushes the outputs of the run it trains to the registry deploy.yml pulls from", () => {
+    const train = read("promote.yml").jobs.train!;
+    const track = train.steps.find((s) => s.uses === "./");
+    expect(track?.with?.artifacts).toMatch(/^oci:\/\//);
+    expect(train.permissions?.packages).toBe("write");
   });
 });
