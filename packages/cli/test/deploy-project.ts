@@ -19,7 +19,8 @@ export interface DeployProject {
   production: string;
 }
 
-export function deployProject(): DeployProject {
+/** `runFlags` go to every `track-run run` (e.g. `--artifacts oci://…`). */
+export function deployProject(o: { runFlags?: string[] } = {}): DeployProject {
   const dir = mkdtempSync(join(tmpdir(), "track-run-deploy-project-"));
   writeTree(dir, {
     "data/rows.csv": "1\n2\n",
@@ -46,6 +47,7 @@ export function deployProject(): DeployProject {
     const out = ok([
       "run",
       "--json",
+      ...(o.runFlags ?? []),
       ...flags,
       "--model",
       "spam",
