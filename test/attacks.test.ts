@@ -95,6 +95,45 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
   }
 
   attackTest(
+    "the control: on the ledger as recorded, the same commands pass (compare, verify-artifact, promote, rollback)",
+    async () => {
+      const a = await attack("control");
+      worked(await a.f.cli("compare", a.B));
+      worked(await a.f.cli("verify-artifact", "data/rows.csv", "--model", "spam"));
+      worked(await a.f.cli("show", a.P2));
+      worked(await a.f.cli("promote", a.B, "--model", "spam"));
+      check().soft(a.f.production()?.runId, "B promoted").toBe(a.B);
+      worked(await a.f.cli("rollback", "--model", "spam"));
+      check().soft(a.f.production()?.runId, "rolled back to P2").toBe(a.P2);
+      a.outsideUnchanged();
+    },
+  );
+
+  attackTest(
+    "files edited after this machine verified them (same size, times put back): refused all the same",
+    async () => {
+      const a = await attack(
+        "edited-after-seen",
+        (l, f) => {
+          const sameSize = (path: string, from: string, to: string) => {
+            const st = fs.statSync(path);
+            const body = fs.readFileSync(path, "utf8");
+            fs.writeFileSync(path, body.replace(from, to));
+            fs.utimesSync(path, st.atime, st.mtime);
+          };
+          sameSize(join(runDir(l, f.runs.B), "metrics.json"), "0.87", "0.99");
+          sameSize(join(runDir(l, f.runs.P2), "manifest.json"), '"value": 0.86', '"value": 0.12');
+        },
+        { seen: true },
+      );
+      refused(await a.f.cli("compare", a.B), "metrics.json");
+      refused(await a.f.cli("promote", a.B, "--model", "spam"), "metrics.json");
+      notShownUnmarked(await a.f.cli("show", a.P2), "0.12", "manifest.json");
+      a.unchanged();
+    },
+  );
+
+  attackTest(
     "the production run's manifest.json edited (accuracy lowered): a worse candidate neither passes nor is promoted",
     async () => {
       const a = await attack("prod-manifest", (l, f) => {
@@ -129,6 +168,7 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
         refused(await a.f.cli("compare", a.B), "production.json");
         refused(await a.f.cli("promote", a.B, "--model", "spam"), "production.json");
         refused(await a.f.cli("rollback", "--model", "spam"), "production.json");
+        refused(await a.f.cli("verify-artifact", "data/rows.csv", "--model", "spam"), "production.json");
         a.unchanged();
       },
     );
@@ -422,6 +462,7 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
       refused(await a.f.cli("compare", a.B), HISTORY);
       refused(await a.f.cli("promote", a.B, "--model", "spam"), HISTORY);
       refused(await a.f.cli("rollback", "--model", "spam"), HISTORY);
+      refused(await a.f.cli("verify-artifact", "data/rows.csv", "--model", "spam"), HISTORY);
       a.unchanged();
     });
 
