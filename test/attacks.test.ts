@@ -827,6 +827,25 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
   );
 
   attackTest(
+    "invalidation records signed by a key the trust file does not name: they neither invalidate nor revalidate",
+    async () => {
+      const a = await attack("untrusted-invalidation");
+      const evil = ["--trusted-key", ".track-run/keys/evil.pub", "--key", ".track-run/keys/evil.key"];
+      // The attacker invalidates a good candidate with their own key: no denial of the gate.
+      worked(await a.f.cli("invalidate", a.B, "--reason", "sabotage", ...evil));
+      worked(await a.f.cli("compare", a.B));
+      // The trusted key invalidates the candidate; the attacker revalidates it with their own key.
+      worked(await a.f.cli("invalidate", a.B, "--reason", "trained on leaked test rows"));
+      worked(await a.f.cli("revalidate", a.B, "--reason", "all fine", ...evil));
+      const models = a.f.models();
+      refused(await a.f.cli("compare", a.B), /invalidat/i);
+      refused(await a.f.cli("promote", a.B, "--model", "spam"), /invalidat/i);
+      check().soft(a.f.models(), "nothing promoted").toEqual(models);
+      a.outsideUnchanged();
+    },
+  );
+
+  attackTest(
     "runs/X a symbolic link to a signed record outside the ledger: refused by name, nothing written there",
     async () => {
       const link = freshRunId(5);
