@@ -23,6 +23,13 @@ export {
 } from "./keys.js";
 export { type SignedRecord, SigningFailedError, type SigningPlan, signRecord } from "./plan.js";
 export {
+  type BundleLogEntry,
+  bundleLogEntries,
+  logBundle,
+  type TransparencyLogOptions,
+  TransparencyLogUnavailableError,
+} from "./rekor.js";
+export {
   buildStatement,
   MANIFEST_PREDICATE_TYPE,
   STATEMENT_TYPE,

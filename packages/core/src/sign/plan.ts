@@ -5,6 +5,7 @@ import { TrackRunError } from "../errors.js";
 import { type SerializedBundle, signStatement, type UnsignedEnvelope, unsignedEnvelope } from "./bundle.js";
 import { type KeylessOptions, signKeyless } from "./keyless.js";
 import type { PrivateKeyInfo } from "./keys.js";
+import { logBundle, type TransparencyLogOptions } from "./rekor.js";
 import type { Statement } from "./statement.js";
 import { type TimestampOptions, timestampBundle } from "./timestamp.js";
 
@@ -14,6 +15,8 @@ export interface SigningPlan {
   unsigned?: boolean;
   /** A timestamp authority for key-signed bundles (keyless ones carry Rekor's time already). */
   tsa?: TimestampOptions;
+  /** A Rekor to log key-signed bundles in (keyless ones are logged by keyless signing itself). */
+  rekor?: TransparencyLogOptions;
 }
 
 export type SignedRecord =
@@ -50,6 +53,15 @@ export async function signRecord(statement: Statement, plan: SigningPlan): Promi
       } catch (e) {
         const warning = `${(e as Error).message}; the record is kept signed, without a timestamp`;
         if (plan.tsa.onWarning) plan.tsa.onWarning(warning);
+        else notes.push(warning);
+      }
+    }
+    if (plan.rekor) {
+      try {
+        document = await logBundle(document, plan.key, plan.rekor);
+      } catch (e) {
+        const warning = `${(e as Error).message}; the record is kept signed, without a transparency-log entry`;
+        if (plan.rekor.onWarning) plan.rekor.onWarning(warning);
         else notes.push(warning);
       }
     }

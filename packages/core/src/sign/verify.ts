@@ -14,6 +14,7 @@ import { resolveInside } from "../util/safe-fs.js";
 import { decodeBase64, INTOTO_PAYLOAD_TYPE, pae, verifyPae } from "./dsse.js";
 import { describeIdentity, type IdentityRule, matchIdentity, type SignerIdentity } from "./identity.js";
 import type { PublicKeyInfo } from "./keys.js";
+import { bundleLogEntries } from "./rekor.js";
 import {
   INVALIDATION_PREDICATE_TYPE,
   MANIFEST_PREDICATE_TYPE,
@@ -198,6 +199,8 @@ export async function verifyBundle(doc: unknown, o: VerifyOptions): Promise<Veri
         add("timestamp", t.ok, t.detail);
         if (t.ok && t.time) report.timestamp = t.time;
       }
+      const l = await checkLogEntries(doc, verified, o.trustedRoot);
+      if (l) add("transparency-log", l.ok, l.detail);
     } else add("signature", false, problems.join("; "));
   }
 
@@ -396,8 +399,9 @@ async function checkTimestamps(
       publicKey: key.key,
       validFor: () => true,
     }));
+    // The Rekor entry, if any, is checked on its own (checkLogEntries).
     new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: stamps.length }).verify(
-      toSignedEntity(bundleFromJSON(doc)),
+      toSignedEntity(bundleFromJSON(withMaterial(doc, { tlogEntries: [] }))),
     );
   } catch (e) {
     return {
@@ -410,6 +414,63 @@ async function checkTimestamps(
     detail: `RFC 3161 timestamp ${when}, by a timestamp authority of the trusted root`,
     time: stamps[0]!.signingTime.toISOString(),
   };
+}
+
+/** The bundle with parts of its verification material replaced, to check one kind of evidence alone. */
+function withMaterial(doc: unknown, replace: Record<string, unknown>): unknown {
+  const d = doc as { verificationMaterial?: Record<string, unknown> };
+  return { ...d, verificationMaterial: { ...d.verificationMaterial, ...replace } };
+}
+
+/**
+ * The Rekor entries of a key-signed bundle (undefined when it has none: nothing to check). Against
+ * a trusted root that lists transparency logs, each must be an entry of one of them (signed entry
+ * timestamp, inclusion proof) that logs this envelope's signature and payload, as Sigstore
+ * verifiers require; without one, the entry is reported as unchecked (the key still decides).
+ */
+async function checkLogEntries(
+  doc: unknown,
+  key: PublicKeyInfo,
+  trustedRoot: unknown,
+): Promise<{ ok: boolean; detail: string } | undefined> {
+  const entries = bundleLogEntries(doc);
+  if (entries.length === 0) return undefined;
+  const what = entries
+    .map(
+      (e) =>
+        `Rekor entry ${e.logIndex}${e.hasPromise ? `, integrated ${e.integratedTime.toISOString()}` : ""}`,
+    )
+    .join("; ");
+  const logs = (trustedRoot as { tlogs?: unknown[] } | undefined)?.tlogs;
+  if (!Array.isArray(logs) || logs.length === 0)
+    return {
+      ok: true,
+      detail: `${what}, not checked: pass --trusted-root FILE listing its transparency log`,
+    };
+  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => import("@sigstore/verify"));
+  const { TrustedRoot } = await loadCommonJs(() => import("@sigstore/protobuf-specs"));
+  try {
+    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
+      publicKey: key.key,
+      validFor: () => true,
+    }));
+    // The RFC 3161 timestamps, if any, are checked on their own (checkTimestamps).
+    new Verifier(material, {
+      tlogThreshold: entries.length,
+      ctlogThreshold: 0,
+      timestampThreshold: 0,
+    }).verify(
+      toSignedEntity(
+        bundleFromJSON(withMaterial(doc, { timestampVerificationData: { rfc3161Timestamps: [] } })),
+      ),
+    );
+  } catch (e) {
+    return {
+      ok: false,
+      detail: `the Rekor entry does not verify against the trusted root's transparency logs: ${(e as Error).message}`,
+    };
+  }
+  return { ok: true, detail: `${what}, in a transparency log of the trusted root` };
 }
 
 /** A keyless bundle: certificate chain to the trusted root, Rekor entry, signature, then the identity policy. */
