@@ -18,6 +18,7 @@ interface InvalidateFlags {
   key?: string;
   keyless?: boolean;
   tsa?: string;
+  rekor?: string;
   json?: boolean;
 }
 
@@ -44,6 +45,7 @@ function command(program: Command, run: CommandRunner, action: InvalidationActio
       "--tsa <URL>",
       "RFC 3161 timestamp authority for a key-signed record (default: $TRACK_RUN_TSA_URL)",
     )
+    .option("--rekor <URL>", "Rekor to log a key-signed record in (default: $TRACK_RUN_REKOR_URL)")
     .addOption(jsonOption())
     .action((ref: string, f: InvalidateFlags) => run(f, (out) => invalidateCommand(action, ref, f, out)));
 }

@@ -138,7 +138,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       .option(
         "--tsa <URL>",
         "RFC 3161 timestamp authority for a key-signed record (default: $TRACK_RUN_TSA_URL)",
-      ),
+      )
+      .option("--rekor <URL>", "Rekor to log a key-signed record in (default: $TRACK_RUN_REKOR_URL)"),
   )
     .addOption(jsonOption())
     .action(
@@ -153,6 +154,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           key?: string;
           keyless?: boolean;
           tsa?: string;
+          rekor?: string;
           json?: boolean;
         },
       ) =>
@@ -220,7 +222,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       .option(
         "--tsa <URL>",
         "RFC 3161 timestamp authority for a key-signed record (default: $TRACK_RUN_TSA_URL)",
-      ),
+      )
+      .option("--rekor <URL>", "Rekor to log a key-signed record in (default: $TRACK_RUN_REKOR_URL)"),
   )
     .addOption(jsonOption())
     .action(
@@ -231,6 +234,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
           key?: string;
           keyless?: boolean;
           tsa?: string;
+          rekor?: string;
           json?: boolean;
         },
       ) =>

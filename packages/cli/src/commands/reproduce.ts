@@ -27,6 +27,7 @@ interface ReproduceFlags {
   keyless?: boolean;
   unsigned?: boolean;
   tsa?: string;
+  rekor?: string;
   json?: boolean;
 }
 
@@ -146,6 +147,7 @@ export function registerReproduce(program: Command, run: CommandRunner): void {
       "--tsa <URL>",
       "RFC 3161 timestamp authority for a key-signed record (default: $TRACK_RUN_TSA_URL)",
     )
+    .option("--rekor <URL>", "Rekor to log a key-signed record in (default: $TRACK_RUN_REKOR_URL)")
     .addOption(jsonOption())
     .action((runArg: string, flags: ReproduceFlags) =>
       run(flags, (out) => reproduceCommand(runArg, flags, out)),

@@ -23,16 +23,18 @@ interface RunFlags extends RunOptions {
   keyless?: boolean;
   unsigned?: boolean;
   tsa?: string;
+  rekor?: string;
   json?: boolean;
   trust?: string;
   trustedKey?: string[];
 }
 
-type SigningFlags = { key?: string; keyless?: boolean; unsigned?: boolean; tsa?: string };
+type SigningFlags = { key?: string; keyless?: boolean; unsigned?: boolean; tsa?: string; rekor?: string };
 
 /**
  * The signing plan: --unsigned, --keyless (with a key as fallback when one is configured), a key, or the local default key, made on first use.
- * A key-signed record is timestamped by --tsa (or `tsa:`, or $TRACK_RUN_TSA_URL); when that fails the warning is printed here.
+ * A key-signed record is timestamped by --tsa (or `tsa:`, or $TRACK_RUN_TSA_URL) and logged in the Rekor of --rekor (or
+ * `rekor:`, or $TRACK_RUN_REKOR_URL); when either fails the warning is printed here.
  */
 export async function localSigningPlan(
   flags: SigningFlags,
@@ -41,17 +43,42 @@ export async function localSigningPlan(
 ): Promise<SigningPlan> {
   const plan = await signingPlan(flags, cfg, out);
   if (plan.tsa) plan.tsa.onWarning = (m) => out.warn(m);
+  if (plan.rekor) plan.rekor.onWarning = (m) => out.warn(m);
   return plan;
 }
 
 /** The timestamp authority of --tsa, `tsa:` in the config, or $TRACK_RUN_TSA_URL, checked to be an http(s) URL. */
 export function timestampAuthority(flag: string | undefined, cfg: Config = {}): { url: string } | undefined {
+  return serviceUrl(
+    "tsa",
+    "TRACK_RUN_TSA_URL",
+    flag,
+    cfg.tsa,
+    "timestamp authority",
+    "https://timestamp.sigstore.dev",
+  );
+}
+
+/** The Rekor of --rekor, `rekor:` in the config, or $TRACK_RUN_REKOR_URL, checked to be an http(s) URL. */
+export function transparencyLog(flag: string | undefined, cfg: Config = {}): { url: string } | undefined {
+  return serviceUrl("rekor", "TRACK_RUN_REKOR_URL", flag, cfg.rekor, "Rekor", "https://rekor.sigstore.dev");
+}
+
+function serviceUrl(
+  name: "tsa" | "rekor",
+  envName: string,
+  flag: string | undefined,
+  configured: string | undefined,
+  what: string,
+  example: string,
+): { url: string } | undefined {
+  const env = process.env[envName];
   const [url, source] =
     flag !== undefined
-      ? [flag, `--tsa "${flag}"`]
-      : cfg.tsa !== undefined
-        ? [cfg.tsa, `tsa: "${cfg.tsa}" in the config`]
-        : [process.env.TRACK_RUN_TSA_URL, `TRACK_RUN_TSA_URL "${process.env.TRACK_RUN_TSA_URL}"`];
+      ? [flag, `--${name} "${flag}"`]
+      : configured !== undefined
+        ? [configured, `${name}: "${configured}" in the config`]
+        : [env, `${envName} "${env}"`];
   if (!url) return undefined;
   let parsed: URL | undefined;
   try {
@@ -61,8 +88,8 @@ export function timestampAuthority(flag: string | undefined, cfg: Config = {}): 
   }
   if (!parsed || !/^https?:$/.test(parsed.protocol) || parsed.username || parsed.password)
     throw new UsageError(
-      "bad-tsa",
-      `${source} is not a timestamp authority URL: give http(s)://HOST[/PATH] without credentials, e.g. https://timestamp.sigstore.dev`,
+      `bad-${name}`,
+      `${source} is not a ${what} URL: give http(s)://HOST[/PATH] without credentials, e.g. ${example}`,
     );
   return { url };
 }
@@ -104,6 +131,8 @@ async function signingPlan(flags: SigningFlags, cfg: Config, out: Output): Promi
   if (plan.key) {
     const tsa = timestampAuthority(flags.tsa, cfg);
     if (tsa) plan.tsa = tsa;
+    const rekor = transparencyLog(flags.rekor, cfg);
+    if (rekor) plan.rekor = rekor;
   }
   return plan;
 }
@@ -187,6 +216,10 @@ export function registerRun(program: Command, run: CommandRunner): void {
     .option(
       "--tsa <URL>",
       "RFC 3161 timestamp authority for a key-signed record (default: tsa: in the config, then $TRACK_RUN_TSA_URL)",
+    )
+    .option(
+      "--rekor <URL>",
+      "Rekor to log a key-signed record in (default: rekor: in the config, then $TRACK_RUN_REKOR_URL)",
     )
     .option("--trust <FILE>", "trust file for runs read as data (default .track-run/trust.json when present)")
     .option("--trusted-key <PUB...>", "a public key trusted to have signed runs read as data, repeatable")

@@ -91,6 +91,7 @@ interface SignOptions {
   rekorUrl?: string;
   unsigned?: boolean;
   tsa?: string;
+  rekor?: string;
   json?: boolean;
 }
 
@@ -129,9 +130,11 @@ async function signCommand(path: string, opts: SignOptions, out: Output): Promis
     if (opts.keyless) plan.keyless = await keylessOptions(opts);
     if (!opts.keyless || hasKey) plan.key = await signingKey(opts.key);
     if (plan.key) {
-      const { timestampAuthority } = await import("./run.js");
+      const { timestampAuthority, transparencyLog } = await import("./run.js");
       const tsa = timestampAuthority(opts.tsa);
       if (tsa) plan.tsa = tsa;
+      const rekor = transparencyLog(opts.rekor);
+      if (rekor) plan.rekor = rekor;
     }
   }
   let record: SignedRecord;
@@ -149,16 +152,20 @@ async function signCommand(path: string, opts: SignOptions, out: Output): Promis
   for (const n of record.notes) out.warn(n);
   await writeAtomic(opts.out, `${JSON.stringify(record.document, null, 2)}\n`);
   const what = record.method === "unsigned" ? "UNSIGNED envelope" : `signed (${record.method}) bundle`;
-  const timestamped = Boolean(
-    (
-      record.document as {
-        verificationMaterial?: { timestampVerificationData?: { rfc3161Timestamps?: unknown[] } };
-      }
-    ).verificationMaterial?.timestampVerificationData?.rfc3161Timestamps?.length,
-  );
+  const material = (
+    record.document as {
+      verificationMaterial?: {
+        timestampVerificationData?: { rfc3161Timestamps?: unknown[] };
+        tlogEntries?: unknown[];
+      };
+    }
+  ).verificationMaterial;
+  const timestamped = Boolean(material?.timestampVerificationData?.rfc3161Timestamps?.length);
+  const logged = Boolean(material?.tlogEntries?.length);
   out.result(
-    { bundle: opts.out, method: record.method, subjects: statement.subject.length, timestamped },
-    () => `${what} ${opts.out} (${statement.subject.length} subjects${timestamped ? ", timestamped" : ""})`,
+    { bundle: opts.out, method: record.method, subjects: statement.subject.length, timestamped, logged },
+    () =>
+      `${what} ${opts.out} (${statement.subject.length} subjects${timestamped ? ", timestamped" : ""}${logged ? ", in Rekor" : ""})`,
   );
   return 0;
 }
@@ -224,6 +231,10 @@ export function registerSign(program: Command, run: CommandRunner): void {
     .option(
       "--tsa <URL>",
       "RFC 3161 timestamp authority for a key-signed bundle (default: $TRACK_RUN_TSA_URL); kept without a timestamp, with a warning, when it cannot be reached",
+    )
+    .option(
+      "--rekor <URL>",
+      "Rekor to log a key-signed bundle in (default: $TRACK_RUN_REKOR_URL), so that Sigstore clients verify it at their default thresholds; kept without an entry, with a warning, when it cannot be reached",
     )
     .addOption(jsonOption())
     .action((path: string, opts: SignOptions) => run(opts, (out) => signCommand(path, opts, out)));

@@ -58,6 +58,10 @@ export interface Config {
    */
   tsa?: string;
   /**
+   * Rekor transparency log to record key-signed records in (its base URL), e.g. https://rekor.sigstore.dev, so that Sigstore clients verify them at their default thresholds; a record it cannot log is kept without an entry, with a warning.
+   */
+  rekor?: string;
+  /**
    * @minItems 1
    */
   command?: [string, ...string[]];
