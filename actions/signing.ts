@@ -1,6 +1,6 @@
 // How an action signs what it records, from its inputs: signing-key (a secret PEM), keyless
-// (Sigstore with the job's OIDC token), or unsigned; tsa-url timestamps key-signed records. One
-// place for every action.
+// (Sigstore with the job's OIDC token), or unsigned; tsa-url timestamps key-signed records and
+// rekor-url logs them in Rekor. One place for every action.
 import * as core from "@actions/core";
 import { UsageError } from "@track-run/core/errors";
 import { loadCommonJs } from "@track-run/core/interop";
@@ -37,6 +37,13 @@ export async function signingPlan(what: string): Promise<SigningPlan> {
         `input tsa-url "${tsa}" is not an http(s) URL of a timestamp authority`,
       );
     plan.tsa = { url: tsa, onWarning: (m) => core.warning(m) };
+  }
+  // Logged in Rekor when one is given, so Sigstore clients verify it at their default thresholds.
+  const rekor = core.getInput("rekor-url").trim() || process.env.TRACK_RUN_REKOR_URL;
+  if (plan.key && rekor) {
+    if (!/^https?:\/\/[^/@\s]+/.test(rekor))
+      throw new UsageError("bad-rekor", `input rekor-url "${rekor}" is not an http(s) URL of a Rekor`);
+    plan.rekor = { url: rekor, onWarning: (m) => core.warning(m) };
   }
   if (!plan.key && !plan.keyless) {
     throw new UsageError(
