@@ -21546,7 +21546,7 @@ var require_serialized = __commonJS({
     var protobuf_specs_1 = require_dist();
     var bundle_1 = require_bundle();
     var validate_1 = require_validate();
-    var bundleFromJSON3 = (obj) => {
+    var bundleFromJSON4 = (obj) => {
       const bundle = protobuf_specs_1.Bundle.fromJSON(obj);
       switch (bundle.mediaType) {
         case bundle_1.BUNDLE_V01_MEDIA_TYPE:
@@ -21561,7 +21561,7 @@ var require_serialized = __commonJS({
       }
       return bundle;
     };
-    exports.bundleFromJSON = bundleFromJSON3;
+    exports.bundleFromJSON = bundleFromJSON4;
     var bundleToJSON2 = (bundle) => {
       return protobuf_specs_1.Bundle.toJSON(bundle);
     };
@@ -67026,7 +67026,7 @@ function decodeBase64(s) {
 }
 
 // packages/core/src/sign/verify.ts
-var import_bundle2 = __toESM(require_dist2(), 1);
+var import_bundle3 = __toESM(require_dist2(), 1);
 import { createHash as createHash2 } from "node:crypto";
 import * as fs4 from "node:fs";
 import { basename, join as join2 } from "node:path";
@@ -67179,6 +67179,12 @@ var config_schema_default = {
       format: "uri",
       pattern: "^https?://",
       description: "RFC 3161 timestamp authority for key-signed records (its base URL, or the full endpoint), e.g. https://timestamp.sigstore.dev; a record it cannot timestamp is kept without a timestamp, with a warning."
+    },
+    rekor: {
+      type: "string",
+      format: "uri",
+      pattern: "^https?://",
+      description: "Rekor transparency log to record key-signed records in (its base URL), e.g. https://rekor.sigstore.dev, so that Sigstore clients verify them at their default thresholds; a record it cannot log is kept without an entry, with a warning."
     },
     command: {
       type: "array",
@@ -68277,8 +68283,20 @@ function matchIdentity(id, rules) {
   );
 }
 
-// packages/core/src/sign/timestamp.ts
+// packages/core/src/sign/rekor.ts
 var import_bundle = __toESM(require_dist2(), 1);
+function bundleLogEntries(doc) {
+  const raw = doc?.verificationMaterial?.tlogEntries;
+  if (!Array.isArray(raw)) return [];
+  return raw.map((e) => ({
+    logIndex: String(e?.logIndex ?? "?"),
+    integratedTime: new Date(Number(e?.integratedTime ?? 0) * 1e3),
+    hasPromise: Boolean(e?.inclusionPromise)
+  }));
+}
+
+// packages/core/src/sign/timestamp.ts
+var import_bundle2 = __toESM(require_dist2(), 1);
 async function bundleTimestamps(doc) {
   const raw = doc?.verificationMaterial?.timestampVerificationData?.rfc3161Timestamps;
   if (!Array.isArray(raw) || raw.length === 0) return [];
@@ -68307,7 +68325,7 @@ async function verifyBundle(doc, o) {
   );
   if (d && typeof d === "object" && "mediaType" in d) {
     try {
-      (0, import_bundle2.bundleFromJSON)(doc);
+      (0, import_bundle3.bundleFromJSON)(doc);
     } catch (e) {
       add("bundle", false, `not a valid Sigstore bundle: ${e.message}`);
       return report;
@@ -68403,6 +68421,8 @@ async function verifyBundle(doc, o) {
         add("timestamp", t.ok, t.detail);
         if (t.ok && t.time) report.timestamp = t.time;
       }
+      const l = await checkLogEntries(doc, verified, o.trustedRoot);
+      if (l) add("transparency-log", l.ok, l.detail);
     } else add("signature", false, problems.join("; "));
   }
   let statement;
@@ -68551,7 +68571,7 @@ async function checkTimestamps(doc, key, trustedRoot) {
       validFor: () => true
     }));
     new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: stamps.length }).verify(
-      toSignedEntity((0, import_bundle2.bundleFromJSON)(doc))
+      toSignedEntity((0, import_bundle3.bundleFromJSON)(withMaterial(doc, { tlogEntries: [] })))
     );
   } catch (e) {
     return {
@@ -68564,6 +68584,46 @@ async function checkTimestamps(doc, key, trustedRoot) {
     detail: `RFC 3161 timestamp ${when}, by a timestamp authority of the trusted root`,
     time: stamps[0].signingTime.toISOString()
   };
+}
+function withMaterial(doc, replace) {
+  const d = doc;
+  return { ...d, verificationMaterial: { ...d.verificationMaterial, ...replace } };
+}
+async function checkLogEntries(doc, key, trustedRoot) {
+  const entries = bundleLogEntries(doc);
+  if (entries.length === 0) return void 0;
+  const what = entries.map(
+    (e) => `Rekor entry ${e.logIndex}${e.hasPromise ? `, integrated ${e.integratedTime.toISOString()}` : ""}`
+  ).join("; ");
+  const logs = trustedRoot?.tlogs;
+  if (!Array.isArray(logs) || logs.length === 0)
+    return {
+      ok: true,
+      detail: `${what}, not checked: pass --trusted-root FILE listing its transparency log`
+    };
+  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist5(), 1)));
+  const { TrustedRoot } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist(), 1)));
+  try {
+    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
+      publicKey: key.key,
+      validFor: () => true
+    }));
+    new Verifier(material, {
+      tlogThreshold: entries.length,
+      ctlogThreshold: 0,
+      timestampThreshold: 0
+    }).verify(
+      toSignedEntity(
+        (0, import_bundle3.bundleFromJSON)(withMaterial(doc, { timestampVerificationData: { rfc3161Timestamps: [] } }))
+      )
+    );
+  } catch (e) {
+    return {
+      ok: false,
+      detail: `the Rekor entry does not verify against the trusted root's transparency logs: ${e.message}`
+    };
+  }
+  return { ok: true, detail: `${what}, in a transparency log of the trusted root` };
 }
 async function verifyKeyless(doc, o) {
   if (!o.trustedRoot) {
@@ -68578,7 +68638,7 @@ async function verifyKeyless(doc, o) {
   try {
     const material = toTrustMaterial(TrustedRoot.fromJSON(o.trustedRoot));
     signer = new Verifier(material, { tlogThreshold: 1, ctlogThreshold: 1 }).verify(
-      toSignedEntity((0, import_bundle2.bundleFromJSON)(doc))
+      toSignedEntity((0, import_bundle3.bundleFromJSON)(doc))
     );
   } catch (e) {
     return {
@@ -69395,7 +69455,7 @@ function descendants(g, id) {
 }
 
 // packages/core/src/sign/bundle.ts
-var import_bundle3 = __toESM(require_dist2(), 1);
+var import_bundle4 = __toESM(require_dist2(), 1);
 
 // packages/core/src/ledger/lineage.ts
 async function readLineage(reader) {
