@@ -1,5 +1,6 @@
-// docs/verifying.md, run: records signed by the command line (a key with --tsa against the mock
-// timestamp authority; keyless against the mock Fulcio and Rekor) are checked by the page's own
+// docs/verifying.md, run: records signed by the command line (a key with --rekor against the mock
+// Rekor and with --tsa against the mock timestamp authority; keyless against the mock Fulcio and
+// Rekor) are checked by the page's own
 // scripts, copied from it, with the stock `sigstore` client reading its trusted root from a TUF
 // repository on loopback, and with `@sigstore/verify` reading trusted_root.json.
 import { spawn } from "node:child_process";
@@ -26,7 +27,13 @@ function exec(args: string[], env: NodeJS.ProcessEnv = {}) {
   });
 }
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
-  exec([bin, ...args], { TRACK_RUN_SIGNING_KEY: "", TRACK_RUN_KEY: "", TRACK_RUN_TSA_URL: "", ...env });
+  exec([bin, ...args], {
+    TRACK_RUN_SIGNING_KEY: "",
+    TRACK_RUN_KEY: "",
+    TRACK_RUN_TSA_URL: "",
+    TRACK_RUN_REKOR_URL: "",
+    ...env,
+  });
 
 /** The fenced block that follows `<!-- test: NAME -->` in docs/verifying.md, written to the work folder. */
 function docScript(name: string): string {
@@ -82,59 +89,110 @@ afterAll(async () => {
 });
 
 describe("docs/verifying.md, run", () => {
-  it("a record signed with --tsa verifies with the page's sigstore script; one without a timestamp fails there", async () => {
-    const s = await cli([
-      "sign",
-      join(root, "m.json"),
-      "--key",
-      join(root, "k.key"),
-      "--tsa",
-      svc.url,
-      "--out",
-      join(root, "stamped.sigstore.json"),
-      "--json",
-    ]);
+  it("a record signed with --rekor verifies with the page's sigstore script at default thresholds; one timestamped only, or neither, fails there", async () => {
+    const sign = (out: string, extra: string[]) =>
+      cli([
+        "sign",
+        join(root, "m.json"),
+        "--key",
+        join(root, "k.key"),
+        ...extra,
+        "--out",
+        join(root, out),
+        "--json",
+      ]);
+    const l = await sign("logged.sigstore.json", ["--rekor", svc.url]);
+    expect(l.stderr).toBe("");
+    expect(JSON.parse(l.stdout)).toMatchObject({ method: "key", timestamped: false, logged: true });
+    const s = await sign("stamped.sigstore.json", ["--tsa", svc.url]);
     expect(s.stderr).toBe("");
-    expect(JSON.parse(s.stdout)).toMatchObject({ method: "key", timestamped: true });
+    expect(JSON.parse(s.stdout)).toMatchObject({ method: "key", timestamped: true, logged: false });
+    const u = await sign("plain.sigstore.json", []);
+    expect(JSON.parse(u.stdout)).toMatchObject({ method: "key", timestamped: false, logged: false });
 
     const script = docScript("verify-key.mjs");
-    const ok = await exec([script, join(root, "stamped.sigstore.json"), join(root, "k.pub")], tufEnv);
+    const ok = await exec([script, join(root, "logged.sigstore.json"), join(root, "k.pub")], tufEnv);
     expect(ok.stderr).toBe("");
     expect(ok.code).toBe(0);
     expect(ok.stdout).toBe(`verified: ${PREDICATE}, run tsa-1\n  ${"a".repeat(64)}  model.bin\n`);
-
-    const u = await cli([
-      "sign",
-      join(root, "m.json"),
-      "--key",
-      join(root, "k.key"),
-      "--out",
-      join(root, "plain.sigstore.json"),
-      "--json",
-    ]);
-    expect(JSON.parse(u.stdout)).toMatchObject({ method: "key", timestamped: false });
+    const stampedOnly = await exec(
+      [script, join(root, "stamped.sigstore.json"), join(root, "k.pub")],
+      tufEnv,
+    );
+    expect(stampedOnly.code).toBe(1);
+    expect(stampedOnly.stderr.trim()).toBe("NOT verified: TLOG_ERROR expected 1 tlog entries, got 0");
     const refused = await exec([script, join(root, "plain.sigstore.json"), join(root, "k.pub")], tufEnv);
     expect(refused.code).toBe(1);
     expect(refused.stderr.trim()).toBe("NOT verified: TIMESTAMP_ERROR expected 1 timestamps, got 0");
 
-    // The page's @sigstore/verify script, with the trusted root as a file.
+    // The page's script for a record timestamped only: the log requirement lowered, the timestamp kept.
+    const tsaScript = docScript("verify-key-tsa.mjs");
+    const stamped = await exec([tsaScript, join(root, "stamped.sigstore.json"), join(root, "k.pub")], tufEnv);
+    expect(stamped.stderr).toBe("");
+    expect(stamped.stdout).toBe("verified (timestamp only, no log entry)\n");
+    const plain = await exec([tsaScript, join(root, "plain.sigstore.json"), join(root, "k.pub")], tufEnv);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr.trim()).toBe("NOT verified: TIMESTAMP_ERROR expected 1 timestamps, got 0");
+
+    // The page's @sigstore/verify script, with the trusted root as a file, at its defaults.
     const byRoot = docScript("verify-root.mjs");
-    const viaFile = await exec([
-      byRoot,
-      join(root, "stamped.sigstore.json"),
-      join(root, "k.pub"),
-      join(root, "trusted_root.json"),
-    ]);
-    expect(viaFile.stderr).toBe("");
-    expect(viaFile.stdout).toBe("verified\n");
-    const plainViaFile = await exec([
-      byRoot,
-      join(root, "plain.sigstore.json"),
-      join(root, "k.pub"),
-      join(root, "trusted_root.json"),
-    ]);
+    const viaFile = (name: string) =>
+      exec([byRoot, join(root, name), join(root, "k.pub"), join(root, "trusted_root.json")]);
+    const loggedViaFile = await viaFile("logged.sigstore.json");
+    expect(loggedViaFile.stderr).toBe("");
+    expect(loggedViaFile.stdout).toBe("verified\n");
+    const stampedViaFile = await viaFile("stamped.sigstore.json");
+    expect(stampedViaFile.code).toBe(1);
+    expect(stampedViaFile.stderr).toMatch(/^NOT verified: TLOG_ERROR/);
+    const plainViaFile = await viaFile("plain.sigstore.json");
     expect(plainViaFile.code).toBe(1);
     expect(plainViaFile.stderr).toMatch(/^NOT verified: TIMESTAMP_ERROR/);
+  });
+
+  it("TRACK_RUN_REKOR_URL stands for --rekor; track-run verify checks the entry against the trusted root", async () => {
+    const s = await cli(
+      [
+        "sign",
+        join(root, "m.json"),
+        "--key",
+        join(root, "k.key"),
+        "--out",
+        join(root, "env-rekor.sigstore.json"),
+      ],
+      { TRACK_RUN_REKOR_URL: svc.url },
+    );
+    expect(s.code).toBe(0);
+    expect(s.stdout).toMatch(/, in Rekor\)$/m);
+    const v = await cli([
+      "verify",
+      join(root, "env-rekor.sigstore.json"),
+      "--key",
+      join(root, "k.pub"),
+      "--trusted-root",
+      join(root, "trusted_root.json"),
+      "--json",
+    ]);
+    expect(v.code).toBe(0);
+    const r = JSON.parse(v.stdout) as {
+      ok: boolean;
+      checks: Array<{ name: string; ok: boolean; detail: string }>;
+    };
+    expect(r.ok).toBe(true);
+    expect(r.checks.find((c) => c.name === "transparency-log")?.detail).toMatch(
+      /in a transparency log of the trusted root$/,
+    );
+    const bad = await cli([
+      "sign",
+      join(root, "m.json"),
+      "--key",
+      join(root, "k.key"),
+      "--rekor",
+      "ftp://rekor.example",
+      "--out",
+      join(root, "x.sigstore.json"),
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--rekor "ftp:\/\/rekor\.example" is not a Rekor URL/);
   });
 
   it("track-run verify checks and prints the timestamp; TRACK_RUN_TSA_URL stands for --tsa", async () => {
