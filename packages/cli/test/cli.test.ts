@@ -628,7 +628,7 @@ describe("track-run compare, promote, rollback, log, diff, lineage", () => {
     // Lineage: the output file (same bytes as the data file) names the run that produced it.
     const sha = createHash("sha256").update("1\n2\n3\n").digest("hex");
     const lineage = cli(["lineage", sha], { cwd: dir });
-    expect(lineage.stdout).toMatch(new RegExp(`produced by ${better} as model\\.bin`));
+    expect(lineage.stdout).toMatch(new RegExp(`^file model\\.bin.*\\n  <- run ${better} \\(spam\\)`));
     expect(cli(["lineage", "nothex"], { cwd: dir }).code).toBe(2);
 
     const rb = cli(["rollback", "--model", "spam"], { cwd: dir });

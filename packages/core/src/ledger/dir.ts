@@ -94,15 +94,32 @@ class DirSnapshot implements LedgerSnapshot {
     private readonly root: string,
   ) {}
 
+  /** runs/ is a real folder or absent: a link or a file in its place is damage, never "no runs". */
+  private runsFolder(): string {
+    const dir = join(this.root, "runs");
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(dir);
+    } catch {
+      return dir;
+    }
+    if (!st.isDirectory())
+      throw new CheckFailedError(
+        "damaged-ledger",
+        `${dir} is ${st.isSymbolicLink() ? "a symbolic link" : "not a folder"}: the ledger never makes one; restore the ledger from its history`,
+      );
+    return dir;
+  }
+
   async listRuns(): Promise<string[]> {
-    return listPlainDir(join(this.root, "runs"))
+    return listPlainDir(this.runsFolder())
       .filter((e) => !e.name.startsWith("."))
       .map((e) => e.name)
       .sort();
   }
 
   async listRunFiles(runId: string): Promise<string[] | undefined> {
-    const dir = join(this.root, "runs", runId);
+    const dir = join(this.runsFolder(), runId);
     try {
       if (!fs.lstatSync(dir).isDirectory()) return undefined;
     } catch {
@@ -112,7 +129,7 @@ class DirSnapshot implements LedgerSnapshot {
   }
 
   async readRunFile(runId: string, name: string): Promise<Buffer | undefined> {
-    return readPlain(join(this.root, "runs", runId, name));
+    return readPlain(join(this.runsFolder(), runId, name));
   }
 
   /** The stat signature of the run folder's files (see run-index.ts). */
