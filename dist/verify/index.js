@@ -66661,11 +66661,27 @@ var DirSnapshot = class {
   }
   uri;
   root;
+  /** runs/ is a real folder or absent: a link or a file in its place is damage, never "no runs". */
+  runsFolder() {
+    const dir = join12(this.root, "runs");
+    let st;
+    try {
+      st = fs14.lstatSync(dir);
+    } catch {
+      return dir;
+    }
+    if (!st.isDirectory())
+      throw new CheckFailedError(
+        "damaged-ledger",
+        `${dir} is ${st.isSymbolicLink() ? "a symbolic link" : "not a folder"}: the ledger never makes one; restore the ledger from its history`
+      );
+    return dir;
+  }
   async listRuns() {
-    return listPlainDir(join12(this.root, "runs")).filter((e) => !e.name.startsWith(".")).map((e) => e.name).sort();
+    return listPlainDir(this.runsFolder()).filter((e) => !e.name.startsWith(".")).map((e) => e.name).sort();
   }
   async listRunFiles(runId) {
-    const dir = join12(this.root, "runs", runId);
+    const dir = join12(this.runsFolder(), runId);
     try {
       if (!fs14.lstatSync(dir).isDirectory()) return void 0;
     } catch {
@@ -66674,7 +66690,7 @@ var DirSnapshot = class {
     return fs14.readdirSync(dir).sort();
   }
   async readRunFile(runId, name) {
-    return readPlain(join12(this.root, "runs", runId, name));
+    return readPlain(join12(this.runsFolder(), runId, name));
   }
   /** The stat signature of the run folder's files (see run-index.ts). */
   async runKey(runId) {
