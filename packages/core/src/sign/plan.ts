@@ -8,6 +8,7 @@ import type { PrivateKeyInfo } from "./keys.js";
 import { logBundle, type TransparencyLogOptions } from "./rekor.js";
 import type { Statement } from "./statement.js";
 import { type TimestampOptions, timestampBundle } from "./timestamp.js";
+import type { WitnessOptions } from "./witness.js";
 
 export interface SigningPlan {
   keyless?: KeylessOptions;
@@ -33,6 +34,24 @@ export class SigningFailedError extends TrackRunError {
   }
 }
 
+/** The bundle as the witness returns it, or, when the witness fails, as it was, with a warning. */
+async function witnessed<O extends WitnessOptions>(
+  document: SerializedBundle,
+  o: O,
+  witness: (document: SerializedBundle, o: O) => Promise<SerializedBundle>,
+  without: string,
+  notes: string[],
+): Promise<SerializedBundle> {
+  try {
+    return await witness(document, o);
+  } catch (e) {
+    const warning = `${(e as Error).message}; the record is kept signed, without ${without}`;
+    if (o.onWarning) o.onWarning(warning);
+    else notes.push(warning);
+    return document;
+  }
+}
+
 export async function signRecord(statement: Statement, plan: SigningPlan): Promise<SignedRecord> {
   if (plan.unsigned)
     return { method: "unsigned", document: unsignedEnvelope(statement), notes: ["unsigned on request"] };
@@ -46,25 +65,17 @@ export async function signRecord(statement: Statement, plan: SigningPlan): Promi
     }
   }
   if (plan.key) {
-    let document = signStatement(statement, plan.key);
-    if (plan.tsa) {
-      try {
-        document = await timestampBundle(document, plan.tsa);
-      } catch (e) {
-        const warning = `${(e as Error).message}; the record is kept signed, without a timestamp`;
-        if (plan.tsa.onWarning) plan.tsa.onWarning(warning);
-        else notes.push(warning);
-      }
-    }
-    if (plan.rekor) {
-      try {
-        document = await logBundle(document, plan.key, plan.rekor);
-      } catch (e) {
-        const warning = `${(e as Error).message}; the record is kept signed, without a transparency-log entry`;
-        if (plan.rekor.onWarning) plan.rekor.onWarning(warning);
-        else notes.push(warning);
-      }
-    }
+    const key = plan.key;
+    let document = signStatement(statement, key);
+    if (plan.tsa) document = await witnessed(document, plan.tsa, timestampBundle, "a timestamp", notes);
+    if (plan.rekor)
+      document = await witnessed(
+        document,
+        plan.rekor,
+        (d, o) => logBundle(d, key, o),
+        "a transparency-log entry",
+        notes,
+      );
     return { method: "key", document, notes };
   }
   throw new SigningFailedError(

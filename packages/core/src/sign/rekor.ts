@@ -3,30 +3,23 @@
 // integrated time, signed entry timestamp, inclusion proof) goes into
 // verificationMaterial.tlogEntries, as sigstore-js puts it in its own bundles. With it, Sigstore
 // verifiers find the log entry and the time of signing they require at their default thresholds.
-// sigstore-js's Rekor witness speaks the protocol; retries are ours, so that an unreachable log
-// costs a bounded wait and never the record.
+// sigstore-js's Rekor witness speaks the protocol; retries are ours (witness.ts), so that an
+// unreachable log costs a bounded wait and never the record.
 import { bundleFromJSON } from "@sigstore/bundle";
-import { TrackRunError } from "../errors.js";
 import { loadCommonJs } from "../util/interop.js";
 import type { SerializedBundle } from "./bundle.js";
 import { decodeBase64 } from "./dsse.js";
 import type { PublicKeyInfo } from "./keys.js";
+import { firstSignature, type WitnessOptions, WitnessUnavailableError, withRetries } from "./witness.js";
 
-export interface TransparencyLogOptions {
+export interface TransparencyLogOptions extends WitnessOptions {
   /** Rekor's base URL (https://rekor.sigstore.dev, or your own instance). */
   url: string;
-  /** Attempts after the first (default 3), with backoff doubling from backoffMs (default 1 s). */
-  retries?: number;
-  backoffMs?: number;
-  /** Per request (default 10 s). */
-  timeoutMs?: number;
-  /** Told when the record is kept without a log entry (the CLI prints it, an action warns); unset: it is one of the record's notes. */
-  onWarning?: (message: string) => void;
 }
 
-export class TransparencyLogUnavailableError extends TrackRunError {
+export class TransparencyLogUnavailableError extends WitnessUnavailableError {
   constructor(message: string, cause: unknown) {
-    super("tlog-unavailable", message, { kind: "check", cause });
+    super("tlog-unavailable", message, cause);
     this.name = "TransparencyLogUnavailableError";
   }
 }
@@ -55,9 +48,7 @@ export async function logBundle(
   key: PublicKeyInfo,
   o: TransparencyLogOptions,
 ): Promise<SerializedBundle> {
-  const sig = (bundle as { dsseEnvelope?: { signatures?: Array<{ sig?: string }> } }).dsseEnvelope
-    ?.signatures?.[0]?.sig;
-  const signature = typeof sig === "string" ? decodeBase64(sig) : undefined;
+  const signature = firstSignature(bundle);
   if (!signature)
     throw new TransparencyLogUnavailableError("the bundle has no DSSE signature to log", undefined);
   const { RekorWitness } = await loadCommonJs(() => import("@sigstore/sign"));
@@ -71,11 +62,9 @@ export async function logBundle(
     retry: { retries: 0 },
   });
   const content = bundleFromJSON(bundle).content;
-  const retries = o.retries ?? 3;
-  let delay = o.backoffMs ?? 1000;
-  let last: unknown;
-  for (let attempt = 0; attempt <= retries; attempt++) {
-    try {
+  return withRetries(
+    o,
+    async () => {
       const { tlogEntries } = await witness.testify(content, key.pem);
       const entries = tlogEntries.map((e) => {
         const body = JSON.parse(Buffer.from(e.canonicalizedBody).toString("utf8")) as {
@@ -96,19 +85,9 @@ export async function logBundle(
         ...bundle,
         verificationMaterial: { ...material, tlogEntries: [...(material.tlogEntries ?? []), ...entries] },
       } as SerializedBundle;
-    } catch (e) {
-      last = e;
-      if (attempt < retries) {
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 30_000);
-      }
-    }
-  }
-  const cause = last as { message?: string; cause?: { message?: string } } | undefined;
-  const why = [cause?.message, cause?.cause?.message].filter(Boolean).join(": ");
-  throw new TransparencyLogUnavailableError(
-    `no transparency-log entry from Rekor ${o.url} after ${retries + 1} attempt${retries === 0 ? "" : "s"}: ${why || String(last)}`,
-    last,
+    },
+    `no transparency-log entry from Rekor ${o.url}`,
+    (message, cause) => new TransparencyLogUnavailableError(message, cause),
   );
 }
 

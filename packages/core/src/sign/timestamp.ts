@@ -2,29 +2,22 @@
 // signature's digest, and the bundle carries its answer in
 // verificationMaterial.timestampVerificationData, where Sigstore verifiers look for the time of
 // signing. sigstore-js's TSA witness speaks the protocol (POST {artifactHash, hashAlgorithm} to
-// /api/v1/timestamp); retries are ours, so that an unreachable TSA costs a bounded wait and never
-// the record.
+// /api/v1/timestamp); retries are ours (witness.ts), so that an unreachable TSA costs a bounded
+// wait and never the record.
 import { bundleFromJSON } from "@sigstore/bundle";
-import { TrackRunError } from "../errors.js";
 import { loadCommonJs } from "../util/interop.js";
 import type { SerializedBundle } from "./bundle.js";
 import { decodeBase64 } from "./dsse.js";
+import { firstSignature, type WitnessOptions, WitnessUnavailableError, withRetries } from "./witness.js";
 
-export interface TimestampOptions {
+export interface TimestampOptions extends WitnessOptions {
   /** The timestamp authority: its base URL (…/api/v1/timestamp is added) or the full endpoint. */
   url: string;
-  /** Attempts after the first (default 3), with backoff doubling from backoffMs (default 1 s). */
-  retries?: number;
-  backoffMs?: number;
-  /** Per request (default 10 s). */
-  timeoutMs?: number;
-  /** Told when the record is kept without a timestamp (the CLI prints it, an action warns); unset: it is one of the record's notes. */
-  onWarning?: (message: string) => void;
 }
 
-export class TimestampUnavailableError extends TrackRunError {
+export class TimestampUnavailableError extends WitnessUnavailableError {
   constructor(message: string, cause: unknown) {
-    super("timestamp-unavailable", message, { kind: "check", cause });
+    super("timestamp-unavailable", message, cause);
     this.name = "TimestampUnavailableError";
   }
 }
@@ -33,13 +26,6 @@ export class TimestampUnavailableError extends TrackRunError {
 export interface BundleTimestamp {
   signingTime: Date;
   der: Buffer;
-}
-
-/** The signature a timestamp covers: the envelope's first signature, as sigstore-js stamps it. */
-function firstSignature(bundle: SerializedBundle): Buffer | undefined {
-  const sig = (bundle as { dsseEnvelope?: { signatures?: Array<{ sig?: string }> } }).dsseEnvelope
-    ?.signatures?.[0]?.sig;
-  return typeof sig === "string" ? decodeBase64(sig) : undefined;
 }
 
 /**
@@ -63,11 +49,9 @@ export async function timestampBundle(
     retry: { retries: 0 },
   });
   const content = bundleFromJSON(bundle).content;
-  const retries = o.retries ?? 3;
-  let delay = o.backoffMs ?? 1000;
-  let last: unknown;
-  for (let attempt = 0; attempt <= retries; attempt++) {
-    try {
+  return withRetries(
+    o,
+    async () => {
       const { rfc3161Timestamps } = await witness.testify(content);
       const stamps = rfc3161Timestamps.map((t) => {
         const der = Buffer.from(t.signedTimestamp);
@@ -87,19 +71,9 @@ export async function timestampBundle(
           timestampVerificationData: { rfc3161Timestamps: [...existing, ...stamps] },
         },
       } as SerializedBundle;
-    } catch (e) {
-      last = e;
-      if (attempt < retries) {
-        await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, 30_000);
-      }
-    }
-  }
-  const cause = last as { message?: string; cause?: { message?: string } } | undefined;
-  const why = [cause?.message, cause?.cause?.message].filter(Boolean).join(": ");
-  throw new TimestampUnavailableError(
-    `no timestamp from the timestamp authority ${o.url} after ${retries + 1} attempt${retries === 0 ? "" : "s"}: ${why || String(last)}`,
-    last,
+    },
+    `no timestamp from the timestamp authority ${o.url}`,
+    (message, cause) => new TimestampUnavailableError(message, cause),
   );
 }
 
