@@ -392,17 +392,10 @@ async function checkTimestamps(
       ok: true,
       detail: `RFC 3161 timestamp ${when}, not checked: pass --trusted-root FILE listing its timestamp authority`,
     };
-  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => import("@sigstore/verify"));
-  const { TrustedRoot } = await loadCommonJs(() => import("@sigstore/protobuf-specs"));
+  const verify = await keyVerifier(key, trustedRoot);
   try {
-    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
-      publicKey: key.key,
-      validFor: () => true,
-    }));
     // The Rekor entry, if any, is checked on its own (checkLogEntries).
-    new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: stamps.length }).verify(
-      toSignedEntity(bundleFromJSON(withMaterial(doc, { tlogEntries: [] }))),
-    );
+    verify(withMaterial(doc, { tlogEntries: [] }), { tlogThreshold: 0, timestampThreshold: stamps.length });
   } catch (e) {
     return {
       ok: false,
@@ -413,6 +406,25 @@ async function checkTimestamps(
     ok: true,
     detail: `RFC 3161 timestamp ${when}, by a timestamp authority of the trusted root`,
     time: stamps[0]!.signingTime.toISOString(),
+  };
+}
+
+/**
+ * A check of a key-signed bundle by sigstore-js's verifier against the trusted root, with this key
+ * as the signer's and the given thresholds (no certificate logs): it throws when the bundle fails.
+ */
+async function keyVerifier(
+  key: PublicKeyInfo,
+  trustedRoot: unknown,
+): Promise<(doc: unknown, thresholds: { tlogThreshold: number; timestampThreshold: number }) => void> {
+  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => import("@sigstore/verify"));
+  const { TrustedRoot } = await loadCommonJs(() => import("@sigstore/protobuf-specs"));
+  return (doc, thresholds) => {
+    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
+      publicKey: key.key,
+      validFor: () => true,
+    }));
+    new Verifier(material, { ...thresholds, ctlogThreshold: 0 }).verify(toSignedEntity(bundleFromJSON(doc)));
   };
 }
 
@@ -447,23 +459,13 @@ async function checkLogEntries(
       ok: true,
       detail: `${what}, not checked: pass --trusted-root FILE listing its transparency log`,
     };
-  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => import("@sigstore/verify"));
-  const { TrustedRoot } = await loadCommonJs(() => import("@sigstore/protobuf-specs"));
+  const verify = await keyVerifier(key, trustedRoot);
   try {
-    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
-      publicKey: key.key,
-      validFor: () => true,
-    }));
     // The RFC 3161 timestamps, if any, are checked on their own (checkTimestamps).
-    new Verifier(material, {
+    verify(withMaterial(doc, { timestampVerificationData: { rfc3161Timestamps: [] } }), {
       tlogThreshold: entries.length,
-      ctlogThreshold: 0,
       timestampThreshold: 0,
-    }).verify(
-      toSignedEntity(
-        bundleFromJSON(withMaterial(doc, { timestampVerificationData: { rfc3161Timestamps: [] } })),
-      ),
-    );
+    });
   } catch (e) {
     return {
       ok: false,
