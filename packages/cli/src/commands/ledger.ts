@@ -17,6 +17,17 @@ export interface TrustFlags {
   trustedRoot?: string;
 }
 
+/** The flags of a command that writes a signed promotion record of a model: promote, rollback. */
+type SignedPromotionFlags = TrustFlags & {
+  model: string;
+  ledger?: string;
+  key?: string;
+  keyless?: boolean;
+  tsa?: string;
+  rekor?: string;
+  json?: boolean;
+};
+
 const trustFrom = (f: TrustFlags) =>
   readTrust({
     ...(f.trustedKey ? { trustedKeys: f.trustedKey } : {}),
@@ -145,18 +156,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
     .action(
       (
         runId: string,
-        f: TrustFlags & {
-          model: string;
-          ledger?: string;
-          policy?: string;
-          environment?: string;
-          tag?: string | boolean;
-          key?: string;
-          keyless?: boolean;
-          tsa?: string;
-          rekor?: string;
-          json?: boolean;
-        },
+        f: SignedPromotionFlags & { policy?: string; environment?: string; tag?: string | boolean },
       ) =>
         run(f, async (out) => {
           assertName("run", runId, "promote RUN");
@@ -226,32 +226,21 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       .option("--rekor <URL>", "Rekor to log a key-signed record in (default: $TRACK_RUN_REKOR_URL)"),
   )
     .addOption(jsonOption())
-    .action(
-      (
-        f: TrustFlags & {
-          model: string;
-          ledger?: string;
-          key?: string;
-          keyless?: boolean;
-          tsa?: string;
-          rekor?: string;
-          json?: boolean;
-        },
-      ) =>
-        run(f, async (out) => {
-          assertName("model", f.model, "--model");
-          const store = await ledgerFor(f.ledger ?? readEnvironment().ledger);
-          const { rollbackModel } = await import("@track-run/core/ledger");
-          const p = await rollbackModel({
-            store,
-            trust: await trustFrom(f),
-            model: f.model,
-            signing: await localSigningPlan(f, out),
-            by: process.env.GITHUB_ACTOR ? { actor: process.env.GITHUB_ACTOR } : {},
-          });
-          out.result(p, () => `rolled back ${f.model} to ${p.runId} (#${p.seq}; was ${p.previous?.runId})`);
-          return 0;
-        }),
+    .action((f: SignedPromotionFlags) =>
+      run(f, async (out) => {
+        assertName("model", f.model, "--model");
+        const store = await ledgerFor(f.ledger ?? readEnvironment().ledger);
+        const { rollbackModel } = await import("@track-run/core/ledger");
+        const p = await rollbackModel({
+          store,
+          trust: await trustFrom(f),
+          model: f.model,
+          signing: await localSigningPlan(f, out),
+          by: process.env.GITHUB_ACTOR ? { actor: process.env.GITHUB_ACTOR } : {},
+        });
+        out.result(p, () => `rolled back ${f.model} to ${p.runId} (#${p.seq}; was ${p.previous?.runId})`);
+        return 0;
+      }),
     );
 
   withTrustOptions(
