@@ -13,20 +13,11 @@ import {
   sha256OfFile,
 } from "@track-run/core/ledger";
 import { assertName } from "@track-run/core/names";
+import { markdownText as esc } from "@track-run/core/report";
 import { readPolicyFile } from "@track-run/core/schema";
 import { loadTrust } from "@track-run/core/sign";
 import { failStep } from "../../fail.js";
 import { defaultCacheDir, ledgerOptions } from "../../ledger.js";
-
-/** Text from a record in markdown: no table break, no HTML, no line of its own, no direction override. */
-const esc = (s: string) =>
-  s
-    .replace(/\|/g, "\\|")
-    .replace(/</g, "&lt;")
-    .replace(
-      /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
-      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
-    );
 
 interface Inputs {
   file?: string;

@@ -16,7 +16,7 @@ export const marker = (model: string) => `<!-- track-run:compare model=${model} 
 
 const num = formatNumber;
 /** Text from a record in markdown: no table break, no HTML, no line of its own, no direction override. */
-const esc = (s: string) =>
+export const markdownText = (s: string) =>
   s
     .replace(/\|/g, "\\|")
     .replace(/</g, "&lt;")
@@ -24,6 +24,7 @@ const esc = (s: string) =>
       /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
       (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
     );
+const esc = markdownText;
 
 export interface ReportInput {
   verdict: GateVerdict;
