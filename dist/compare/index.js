@@ -68563,16 +68563,9 @@ async function checkTimestamps(doc, key, trustedRoot) {
       ok: true,
       detail: `RFC 3161 timestamp ${when}, not checked: pass --trusted-root FILE listing its timestamp authority`
     };
-  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist5(), 1)));
-  const { TrustedRoot } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist(), 1)));
+  const verify2 = await keyVerifier(key, trustedRoot);
   try {
-    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
-      publicKey: key.key,
-      validFor: () => true
-    }));
-    new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: stamps.length }).verify(
-      toSignedEntity((0, import_bundle3.bundleFromJSON)(withMaterial(doc, { tlogEntries: [] })))
-    );
+    verify2(withMaterial(doc, { tlogEntries: [] }), { tlogThreshold: 0, timestampThreshold: stamps.length });
   } catch (e) {
     return {
       ok: false,
@@ -68583,6 +68576,17 @@ async function checkTimestamps(doc, key, trustedRoot) {
     ok: true,
     detail: `RFC 3161 timestamp ${when}, by a timestamp authority of the trusted root`,
     time: stamps[0].signingTime.toISOString()
+  };
+}
+async function keyVerifier(key, trustedRoot) {
+  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist5(), 1)));
+  const { TrustedRoot } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist(), 1)));
+  return (doc, thresholds) => {
+    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
+      publicKey: key.key,
+      validFor: () => true
+    }));
+    new Verifier(material, { ...thresholds, ctlogThreshold: 0 }).verify(toSignedEntity((0, import_bundle3.bundleFromJSON)(doc)));
   };
 }
 function withMaterial(doc, replace) {
@@ -68601,22 +68605,12 @@ async function checkLogEntries(doc, key, trustedRoot) {
       ok: true,
       detail: `${what}, not checked: pass --trusted-root FILE listing its transparency log`
     };
-  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist5(), 1)));
-  const { TrustedRoot } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist(), 1)));
+  const verify2 = await keyVerifier(key, trustedRoot);
   try {
-    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
-      publicKey: key.key,
-      validFor: () => true
-    }));
-    new Verifier(material, {
+    verify2(withMaterial(doc, { timestampVerificationData: { rfc3161Timestamps: [] } }), {
       tlogThreshold: entries.length,
-      ctlogThreshold: 0,
       timestampThreshold: 0
-    }).verify(
-      toSignedEntity(
-        (0, import_bundle3.bundleFromJSON)(withMaterial(doc, { timestampVerificationData: { rfc3161Timestamps: [] } }))
-      )
-    );
+    });
   } catch (e) {
     return {
       ok: false,
@@ -72583,10 +72577,11 @@ function historyChart(name, history, summary2) {
 var COMMENT_LIMIT = 65536;
 var marker = (model) => `<!-- track-run:compare model=${model} -->`;
 var num2 = formatNumber;
-var esc = (s) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(
+var markdownText = (s) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(
   /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
   (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
 );
+var esc = markdownText;
 var signed = formatDelta;
 function changeCell(m, alpha) {
   if (m.better === void 0) return "";

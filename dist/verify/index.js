@@ -3668,8 +3668,8 @@ var require_webidl = __commonJS({
       return new TypeError(`${message.header}: ${message.message}`);
     };
     webidl.errors.conversionFailed = function(context) {
-      const plural = context.types.length === 1 ? "" : " one of";
-      const message = `${context.argument} could not be converted to${plural}: ${context.types.join(", ")}.`;
+      const plural2 = context.types.length === 1 ? "" : " one of";
+      const message = `${context.argument} could not be converted to${plural2}: ${context.types.join(", ")}.`;
       return webidl.errors.exception({
         header: context.prefix,
         message
@@ -11232,9 +11232,9 @@ var require_pluralizer = __commonJS({
       this: "these"
     };
     module.exports = class Pluralizer {
-      constructor(singular, plural) {
+      constructor(singular, plural2) {
         this.singular = singular;
-        this.plural = plural;
+        this.plural = plural2;
       }
       pluralize(count) {
         const one = count === 1;
@@ -63230,16 +63230,9 @@ async function checkTimestamps(doc, key, trustedRoot) {
       ok: true,
       detail: `RFC 3161 timestamp ${when}, not checked: pass --trusted-root FILE listing its timestamp authority`
     };
-  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist5(), 1)));
-  const { TrustedRoot } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist(), 1)));
+  const verify2 = await keyVerifier(key, trustedRoot);
   try {
-    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
-      publicKey: key.key,
-      validFor: () => true
-    }));
-    new Verifier(material, { tlogThreshold: 0, ctlogThreshold: 0, timestampThreshold: stamps.length }).verify(
-      toSignedEntity((0, import_bundle3.bundleFromJSON)(withMaterial(doc, { tlogEntries: [] })))
-    );
+    verify2(withMaterial(doc, { tlogEntries: [] }), { tlogThreshold: 0, timestampThreshold: stamps.length });
   } catch (e) {
     return {
       ok: false,
@@ -63250,6 +63243,17 @@ async function checkTimestamps(doc, key, trustedRoot) {
     ok: true,
     detail: `RFC 3161 timestamp ${when}, by a timestamp authority of the trusted root`,
     time: stamps[0].signingTime.toISOString()
+  };
+}
+async function keyVerifier(key, trustedRoot) {
+  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist5(), 1)));
+  const { TrustedRoot } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist(), 1)));
+  return (doc, thresholds) => {
+    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
+      publicKey: key.key,
+      validFor: () => true
+    }));
+    new Verifier(material, { ...thresholds, ctlogThreshold: 0 }).verify(toSignedEntity((0, import_bundle3.bundleFromJSON)(doc)));
   };
 }
 function withMaterial(doc, replace) {
@@ -63268,22 +63272,12 @@ async function checkLogEntries(doc, key, trustedRoot) {
       ok: true,
       detail: `${what}, not checked: pass --trusted-root FILE listing its transparency log`
     };
-  const { Verifier, toSignedEntity, toTrustMaterial } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist5(), 1)));
-  const { TrustedRoot } = await loadCommonJs(() => Promise.resolve().then(() => __toESM(require_dist(), 1)));
+  const verify2 = await keyVerifier(key, trustedRoot);
   try {
-    const material = toTrustMaterial(TrustedRoot.fromJSON(trustedRoot), () => ({
-      publicKey: key.key,
-      validFor: () => true
-    }));
-    new Verifier(material, {
+    verify2(withMaterial(doc, { timestampVerificationData: { rfc3161Timestamps: [] } }), {
       tlogThreshold: entries.length,
-      ctlogThreshold: 0,
       timestampThreshold: 0
-    }).verify(
-      toSignedEntity(
-        (0, import_bundle3.bundleFromJSON)(withMaterial(doc, { timestampVerificationData: { rfc3161Timestamps: [] } }))
-      )
-    );
+    });
   } catch (e) {
     return {
       ok: false,
@@ -67417,6 +67411,12 @@ function openLedger(uri, git) {
   );
 }
 
+// packages/core/src/report/markdown.ts
+var markdownText = (s) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(
+  /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
+  (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+);
+
 // packages/core/src/schema/files.ts
 var import_yaml = __toESM(require_dist6(), 1);
 import { existsSync as existsSync8 } from "node:fs";
@@ -67545,10 +67545,6 @@ function ledgerOptions(cacheDir = defaultCacheDir()) {
 }
 
 // actions/verify/src/main.ts
-var esc = (s) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(
-  /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g,
-  (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
-);
 function readInputs() {
   const model = assertName("model", getInput("model", { required: true }), "input model");
   const file = getInput("file");
@@ -67573,11 +67569,11 @@ function readInputs() {
   };
 }
 async function summary2(r, what) {
-  const where = `${esc(r.model)}${r.environment ? ` (environment ${esc(r.environment)})` : ""}`;
+  const where = `${markdownText(r.model)}${r.environment ? ` (environment ${markdownText(r.environment)})` : ""}`;
   const s = summary;
   if (r.deployable) {
     const p = r.promotion;
-    s.addHeading(`\u2705 ${esc(what)} is the production model of ${where}`, 3).addTable([
+    s.addHeading(`\u2705 ${markdownText(what)} is the production model of ${where}`, 3).addTable([
       [
         { data: "run", header: true },
         { data: "commit", header: true },
@@ -67586,22 +67582,22 @@ async function summary2(r, what) {
         { data: "verdict", header: true }
       ],
       [
-        esc(r.runId ?? ""),
-        esc(r.commit ?? "\u2013"),
-        esc(r.outputPath ?? ""),
-        esc(
+        markdownText(r.runId ?? ""),
+        markdownText(r.commit ?? "\u2013"),
+        markdownText(r.outputPath ?? ""),
+        markdownText(
           `#${p.seq} ${p.kind}, ${p.at}${p.by.actor ? ` by ${p.by.actor}` : ""}${p.by.environment ? `, ${p.by.environment}` : ""}`
         ),
         r.verdict ? r.verdict.pass ? "pass" : "fail" : "not re-run (no policy)"
       ]
     ]);
   } else {
-    s.addHeading(`\u26D4 ${esc(what)} is not the production model of ${where}`, 3).addList(
-      r.reasons.map((x) => esc(x.message))
+    s.addHeading(`\u26D4 ${markdownText(what)} is not the production model of ${where}`, 3).addList(
+      r.reasons.map((x) => markdownText(x.message))
     );
   }
   s.addRaw(`Digest \`${r.digest}\`.`, true);
-  if (r.notes.length) s.addList(r.notes.map(esc));
+  if (r.notes.length) s.addList(r.notes.map(markdownText));
   await s.write();
 }
 async function run() {
