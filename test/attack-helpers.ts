@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { type ExpectStatic, expect, it } from "vitest";
+import { hostRunArgs } from "../packages/cli/test/ledger-project.js";
 import { type GitServer, startGitServer } from "../packages/core/test/git-server.js";
 
 const cliPackage = new URL("../packages/cli/", import.meta.url).pathname;
@@ -359,18 +360,10 @@ export async function makeProject(kind: Kind, top: string): Promise<Project> {
   const train = async (accuracy: number, model = "spam") => {
     const r = mustSucceed(
       await cli(
-        "run",
-        "--json",
-        "--model",
-        model,
-        "--runtime",
-        "host",
-        "--data",
-        "rows=data",
-        "--",
-        "sh",
-        "-c",
-        `cp data/rows.csv "$TRACK_RUN_OUTPUTS/model.bin"; echo training ${model}; echo '{"accuracy": ${accuracy}}' > "$TRACK_RUN_METRICS"`,
+        ...hostRunArgs(
+          `cp data/rows.csv "$TRACK_RUN_OUTPUTS/model.bin"; echo training ${model}; echo '{"accuracy": ${accuracy}}' > "$TRACK_RUN_METRICS"`,
+          { model },
+        ),
       ),
     );
     return (JSON.parse(r.stdout) as { runId: string }).runId;

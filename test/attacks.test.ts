@@ -9,6 +9,7 @@ import * as fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe } from "vitest";
+import { hostRunArgs } from "../packages/cli/test/ledger-project.js";
 import {
   attackTest,
   badInput,
@@ -471,18 +472,10 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
     async () => {
       const a = await attack("untrusted-key");
       const evil = await a.f.cli(
-        "run",
-        "--json",
-        "--model",
-        "spam",
-        "--runtime",
-        "host",
-        "--key",
-        ".track-run/keys/evil.key",
-        "--",
-        "sh",
-        "-c",
-        `echo '{"accuracy": 0.81}' > "$TRACK_RUN_METRICS"`,
+        ...hostRunArgs(`echo '{"accuracy": 0.81}' > "$TRACK_RUN_METRICS"`, {
+          data: false,
+          flags: ["--key", ".track-run/keys/evil.key"],
+        }),
       );
       worked(evil);
       const E = (JSON.parse(evil.stdout) as { runId: string }).runId;
@@ -729,18 +722,10 @@ describe.each(kinds)("an adversary with write access to a %s: ledger", (kind) =>
         })),
       );
       const evil = await a.f.cli(
-        "run",
-        "--json",
-        "--model",
-        "spam",
-        "--runtime",
-        "host",
-        "--key",
-        ".track-run/keys/evil.key",
-        "--",
-        "sh",
-        "-c",
-        `touch ${pwned("untrusted")}; echo '{"accuracy": 0.9}' > "$TRACK_RUN_METRICS"`,
+        ...hostRunArgs(`touch ${pwned("untrusted")}; echo '{"accuracy": 0.9}' > "$TRACK_RUN_METRICS"`, {
+          data: false,
+          flags: ["--key", ".track-run/keys/evil.key"],
+        }),
       );
       worked(evil);
       const E = (JSON.parse(evil.stdout) as { runId: string }).runId;

@@ -1,16 +1,16 @@
 // A project for the deploy checks (`verify-artifact`, actions/verify): model spam, each run writing
 // a model file of its own bytes (model.bin holds the run's accuracy), recorded and signed by the
 // CLI on the host runtime, one run promoted to production.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { commitAll, writeTree } from "../../core/test/helpers.js";
-import { trackRun } from "./ledger-project.js";
+import { hostTrainer, trackRun } from "./ledger-project.js";
 
 export interface DeployProject {
   dir: string;
   /** Records a run whose model.bin is "model <accuracy>\n" (with extra `run` flags); returns its id. */
-  train(accuracy: number, flags?: string[]): string;
+  train(accuracy: number, flags?: readonly string[]): string;
   /** The bytes a run trained at this accuracy wrote. */
   modelBytes(accuracy: number): string;
   /** track-run in the project; throws with its output when it fails. */
@@ -41,27 +41,7 @@ export function deployProject(o: { runFlags?: string[] } = {}): DeployProject {
     return r.stdout;
   };
   const modelBytes = (accuracy: number) => `model ${accuracy}\n`;
-  const train = (accuracy: number, flags: string[] = []) => {
-    writeFileSync(join(dir, ".metrics.txt"), `::track-run metric name=accuracy value=${accuracy}\n`);
-    writeFileSync(join(dir, ".acc"), modelBytes(accuracy));
-    const out = ok([
-      "run",
-      "--json",
-      ...(o.runFlags ?? []),
-      ...flags,
-      "--model",
-      "spam",
-      "--runtime",
-      "host",
-      "--data",
-      "rows=data",
-      "--",
-      "sh",
-      "-c",
-      "cp .acc $TRACK_RUN_OUTPUTS/model.bin; cat .metrics.txt",
-    ]);
-    return (JSON.parse(out) as { runId: string }).runId;
-  };
+  const train = hostTrainer(dir, { modelBytes, runFlags: o.runFlags });
   const production = train(0.85);
   ok(["promote", production, "--model", "spam", "--environment", "production"]);
   return { dir, train, modelBytes, ok, production };

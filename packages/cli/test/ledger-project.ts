@@ -12,6 +12,63 @@ export function trackRun(dir: string, args: string[]) {
   return spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: "utf8" });
 }
 
+/**
+ * The arguments of `track-run run --json` recording a run of `model` (default spam) on the host
+ * runtime that runs `script` in sh, with the data rows=data unless `data` is false; `flags` are
+ * further `run` flags.
+ */
+export function hostRunArgs(
+  script: string,
+  o: { model?: string; data?: boolean; flags?: readonly string[] } = {},
+): string[] {
+  return [
+    "run",
+    "--json",
+    ...(o.flags ?? []),
+    "--model",
+    o.model ?? "spam",
+    "--runtime",
+    "host",
+    ...(o.data === false ? [] : ["--data", "rows=data"]),
+    "--",
+    "sh",
+    "-c",
+    script,
+  ];
+}
+
+/**
+ * Training of model spam in the project at `dir` on the host runtime: a run reports accuracy (and
+ * each of `metrics` at 1) from .metrics.txt and writes the output model.bin, a copy of
+ * data/rows.csv, or modelBytes(accuracy) by way of .acc when modelBytes is given (both files in
+ * the project's .gitignore). `runFlags` go to every run, `flags` to one; returns the run's id.
+ */
+export function hostTrainer(
+  dir: string,
+  o: {
+    metrics?: readonly string[];
+    modelBytes?: (accuracy: number) => string;
+    runFlags?: readonly string[];
+  } = {},
+): (accuracy: number, flags?: readonly string[]) => string {
+  return (accuracy, flags = []) => {
+    const lines = [
+      `::track-run metric name=accuracy value=${accuracy}`,
+      ...(o.metrics ?? []).map((m) => `::track-run metric name=${m} value=1`),
+    ];
+    writeFileSync(join(dir, ".metrics.txt"), `${lines.join("\n")}\n`);
+    if (o.modelBytes) writeFileSync(join(dir, ".acc"), o.modelBytes(accuracy));
+    const args = hostRunArgs(
+      `cp ${o.modelBytes ? ".acc" : "data/rows.csv"} $TRACK_RUN_OUTPUTS/model.bin; cat .metrics.txt`,
+      { flags: [...(o.runFlags ?? []), ...flags] },
+    );
+    const r = trackRun(dir, args);
+    if (r.status !== 0)
+      throw new Error(`track-run ${args.join(" ")}: exit ${r.status}\n${r.stdout}${r.stderr}`);
+    return (JSON.parse(r.stdout) as { runId: string }).runId;
+  };
+}
+
 export interface LedgerProject {
   dir: string;
   /** Records a run of model spam reporting accuracy (and each extra metric at 1); returns its id. */
@@ -42,29 +99,7 @@ export function ledgerProject(o: { extraMetrics?: number; promote?: boolean } = 
     ].join("\n"),
   });
   commitAll(dir);
-  const train = (accuracy: number) => {
-    const lines = [
-      `::track-run metric name=accuracy value=${accuracy}`,
-      ...metrics.map((m) => `::track-run metric name=${m} value=1`),
-    ];
-    writeFileSync(join(dir, ".metrics.txt"), `${lines.join("\n")}\n`);
-    const r = trackRun(dir, [
-      "run",
-      "--json",
-      "--model",
-      "spam",
-      "--runtime",
-      "host",
-      "--data",
-      "rows=data",
-      "--",
-      "sh",
-      "-c",
-      "cp data/rows.csv $TRACK_RUN_OUTPUTS/model.bin; cat .metrics.txt",
-    ]);
-    if (r.status !== 0) throw new Error(r.stderr);
-    return (JSON.parse(r.stdout) as { runId: string }).runId;
-  };
+  const train = hostTrainer(dir, { metrics });
   if (o.promote === false) return { dir, train, production: "" };
   const production = train(0.85);
   const p = trackRun(dir, ["promote", production, "--model", "spam"]);

@@ -1,6 +1,6 @@
 // `show` and `log` as a user reads them, through the real CLI on a real ledger.
 import { describe, expect, it } from "vitest";
-import { ledgerProject, trackRun } from "./ledger-project.js";
+import { hostRunArgs, ledgerProject, trackRun } from "./ledger-project.js";
 
 describe("show and log", () => {
   it("log keeps its production legend for when a run is in production", () => {
@@ -16,20 +16,13 @@ describe("show and log", () => {
 
   it("show gives a failed run's params, seed, timing and the end of its log", () => {
     const p = ledgerProject({ promote: false });
-    const r = trackRun(p.dir, [
-      "run",
-      "--json",
-      "--model",
-      "spam",
-      "--runtime",
-      "host",
-      "--seed",
-      "11",
-      "--",
-      "sh",
-      "-c",
-      "echo loading; echo 'ValueError: epochs must be positive' >&2; exit 3",
-    ]);
+    const r = trackRun(
+      p.dir,
+      hostRunArgs("echo loading; echo 'ValueError: epochs must be positive' >&2; exit 3", {
+        data: false,
+        flags: ["--seed", "11"],
+      }),
+    );
     const runId = (JSON.parse(r.stdout) as { runId: string }).runId;
     const show = trackRun(p.dir, ["show", runId]);
     expect(show.stdout).toContain(": failed (");
