@@ -2,38 +2,12 @@
 // canonicalised as real Rekor does); the bundles are checked by the stock `sigstore` npm client at
 // its DEFAULT thresholds (one log entry, one time of signing), its trusted root fetched from a TUF
 // repository served by the same loopback server.
-import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { verify as sigstoreVerify } from "sigstore";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  buildStatement,
-  generateKeys,
-  type KeyAlgorithm,
-  readPrivateKey,
-  readPublicKey,
-  signRecord,
-  verifyBundle,
-} from "../../src/index.js";
-import { tempDir } from "../helpers.js";
+import { describe, expect, it } from "vitest";
+import { buildStatement, signRecord, verifyBundle } from "../../src/index.js";
 import { sampleManifest } from "./fixtures.js";
-import { type SigstoreServices, startSigstore } from "./sigstore-services.js";
-import { tufRepo } from "./tuf-repo.js";
+import { keyPair, statement, witnessServices } from "./witness-fixtures.js";
 
-let svc: SigstoreServices;
-let tufRootJson: Buffer;
-beforeAll(async () => {
-  svc = await startSigstore();
-  const repo = tufRepo(svc.trustedRoot);
-  for (const [name, bytes] of repo.files) svc.files.set(`/tuf/${name}`, bytes);
-  tufRootJson = repo.root;
-});
-afterAll(() => svc.close());
-
-const statement = buildStatement(
-  sampleManifest([{ path: "model.bin", sha256: createHash("sha256").update("w").digest("hex"), size: 1 }]),
-);
+const w = witnessServices();
 const REKOR_PATH = "/api/v1/log/entries";
 
 type Material = {
@@ -43,33 +17,16 @@ type Material = {
   };
 };
 
-function keyPair(algorithm: KeyAlgorithm = "p256") {
-  const k = generateKeys(join(tempDir(), "signing"), algorithm);
-  return { key: readPrivateKey(k.privateKey), pub: readPublicKey(k.publicKey), pubPath: k.publicKey };
-}
-
-/** The stock client exactly as a user calls it: a key by the bundle's hint, the trusted root from TUF, no thresholds given. */
-function stockVerify(bundle: unknown, pubPath: string, keyId: string) {
-  const tufRoot = join(tempDir(), "root.json");
-  writeFileSync(tufRoot, tufRootJson);
-  return sigstoreVerify(bundle as Parameters<typeof sigstoreVerify>[0], {
-    keySelector: (hint) => (hint === keyId ? readFileSync(pubPath, "utf8") : undefined),
-    tufMirrorURL: `${svc.url}/tuf`,
-    tufRootPath: tufRoot,
-    tufCachePath: tempDir(),
-  });
-}
-
 describe("Rekor entries on key-signed bundles", () => {
   it("the trusted root served by TUF lists the mock Rekor's key", () => {
-    const root = svc.trustedRoot as { tlogs: Array<{ baseUrl: string }> };
-    expect(root.tlogs.map((t) => t.baseUrl)).toEqual([svc.url]);
+    const root = w.svc.trustedRoot as { tlogs: Array<{ baseUrl: string }> };
+    expect(root.tlogs.map((t) => t.baseUrl)).toEqual([w.svc.url]);
   });
 
   for (const algorithm of ["p256", "ed25519"] as const) {
     it(`a ${algorithm} key-signed bundle logged in Rekor verifies with the stock client at default thresholds; the same bundle without its entry does not`, async () => {
       const k = keyPair(algorithm);
-      const r = await signRecord(statement, { key: k.key, rekor: { url: svc.url, retries: 0 } });
+      const r = await signRecord(statement, { key: k.key, rekor: { url: w.svc.url, retries: 0 } });
       expect(r.method).toBe("key");
       expect(r.notes).toEqual([]);
       const b = r.document as unknown as Material;
@@ -77,18 +34,18 @@ describe("Rekor entries on key-signed bundles", () => {
       expect(b.verificationMaterial.tlogEntries![0]!.inclusionPromise).toBeDefined();
       expect(b.verificationMaterial.timestampVerificationData?.rfc3161Timestamps ?? []).toEqual([]);
 
-      const signer = await stockVerify(r.document, k.pubPath, k.key.keyId);
+      const signer = await w.stockVerify(r.document, k.pubPath, k.key.keyId);
       expect(signer.key.export({ type: "spki", format: "pem" })).toBe(k.pub.pem);
 
       const bare = structuredClone(b);
       bare.verificationMaterial.tlogEntries = [];
-      await expect(stockVerify(bare, k.pubPath, k.key.keyId)).rejects.toMatchObject({
+      await expect(w.stockVerify(bare, k.pubPath, k.key.keyId)).rejects.toMatchObject({
         code: "TIMESTAMP_ERROR",
         message: "expected 1 timestamps, got 0",
       });
 
       // Ours: the key decides; the entry is checked against a trusted root that lists the log.
-      const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: svc.trustedRoot });
+      const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: w.svc.trustedRoot });
       expect(v.checks.filter((c) => !c.ok)).toEqual([]);
       expect(v.checks.find((c) => c.name === "transparency-log")?.detail).toMatch(
         /^Rekor entry \d+, integrated \S+Z, in a transparency log of the trusted root$/,
@@ -105,36 +62,36 @@ describe("Rekor entries on key-signed bundles", () => {
     const k = keyPair();
     const r = await signRecord(statement, {
       key: k.key,
-      tsa: { url: svc.url, retries: 0 },
-      rekor: { url: svc.url, retries: 0 },
+      tsa: { url: w.svc.url, retries: 0 },
+      rekor: { url: w.svc.url, retries: 0 },
     });
     const b = r.document as unknown as Material;
     expect(b.verificationMaterial.tlogEntries).toHaveLength(1);
     expect(b.verificationMaterial.timestampVerificationData?.rfc3161Timestamps).toHaveLength(1);
-    await expect(stockVerify(r.document, k.pubPath, k.key.keyId)).resolves.toBeDefined();
+    await expect(w.stockVerify(r.document, k.pubPath, k.key.keyId)).resolves.toBeDefined();
     const bare = structuredClone(b);
     bare.verificationMaterial.tlogEntries = [];
-    await expect(stockVerify(bare, k.pubPath, k.key.keyId)).rejects.toMatchObject({
+    await expect(w.stockVerify(bare, k.pubPath, k.key.keyId)).rejects.toMatchObject({
       code: "TLOG_ERROR",
       message: "expected 1 tlog entries, got 0",
     });
-    const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: svc.trustedRoot });
+    const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: w.svc.trustedRoot });
     expect(v.checks.filter((c) => !c.ok)).toEqual([]);
     expect(v.checks.map((c) => c.name)).toEqual(expect.arrayContaining(["timestamp", "transparency-log"]));
   });
 
   it("an entry moved onto another bundle fails the stock client and our check", async () => {
     const k = keyPair();
-    const a = await signRecord(statement, { key: k.key, rekor: { url: svc.url, retries: 0 } });
+    const a = await signRecord(statement, { key: k.key, rekor: { url: w.svc.url, retries: 0 } });
     const b = await signRecord(buildStatement(sampleManifest([])), { key: k.key });
     const forged = structuredClone(b.document) as unknown as Material;
     forged.verificationMaterial.tlogEntries = (
       a.document as unknown as Material
     ).verificationMaterial.tlogEntries;
-    await expect(stockVerify(forged, k.pubPath, k.key.keyId)).rejects.toMatchObject({
+    await expect(w.stockVerify(forged, k.pubPath, k.key.keyId)).rejects.toMatchObject({
       code: "TLOG_BODY_ERROR",
     });
-    const v = await verifyBundle(forged, { keys: [k.pub], trustedRoot: svc.trustedRoot });
+    const v = await verifyBundle(forged, { keys: [k.pub], trustedRoot: w.svc.trustedRoot });
     expect(v.ok).toBe(false);
     expect(v.checks.find((c) => c.name === "transparency-log")?.detail).toMatch(
       /^the Rekor entry does not verify against the trusted root's transparency logs: /,
@@ -143,8 +100,8 @@ describe("Rekor entries on key-signed bundles", () => {
 
   it("an entry from a log the trusted root does not list fails our check", async () => {
     const k = keyPair();
-    const r = await signRecord(statement, { key: k.key, rekor: { url: svc.url, retries: 0 } });
-    const root = structuredClone(svc.trustedRoot) as {
+    const r = await signRecord(statement, { key: k.key, rekor: { url: w.svc.url, retries: 0 } });
+    const root = structuredClone(w.svc.trustedRoot) as {
       tlogs: Array<{ publicKey: unknown }>;
       ctlogs: Array<{ publicKey: unknown }>;
     };
@@ -156,12 +113,15 @@ describe("Rekor entries on key-signed bundles", () => {
 
   it("retries a Rekor that fails, then logs the bundle", async () => {
     const k = keyPair();
-    const before = svc.hits.get(REKOR_PATH) ?? 0;
-    svc.failNext(REKOR_PATH, 2);
-    const r = await signRecord(statement, { key: k.key, rekor: { url: svc.url, retries: 2, backoffMs: 5 } });
-    expect((svc.hits.get(REKOR_PATH) ?? 0) - before).toBe(3);
+    const before = w.svc.hits.get(REKOR_PATH) ?? 0;
+    w.svc.failNext(REKOR_PATH, 2);
+    const r = await signRecord(statement, {
+      key: k.key,
+      rekor: { url: w.svc.url, retries: 2, backoffMs: 5 },
+    });
+    expect((w.svc.hits.get(REKOR_PATH) ?? 0) - before).toBe(3);
     expect(r.notes).toEqual([]);
-    await expect(stockVerify(r.document, k.pubPath, k.key.keyId)).resolves.toBeDefined();
+    await expect(w.stockVerify(r.document, k.pubPath, k.key.keyId)).resolves.toBeDefined();
   });
 
   it("keeps the record signed, without an entry and with a warning, when Rekor stays unreachable", async () => {
@@ -183,7 +143,7 @@ describe("Rekor entries on key-signed bundles", () => {
     });
     expect(told.notes).toEqual([]);
     expect(warnings).toEqual([expect.stringMatching(/after 1 attempt: .*without a transparency-log entry$/)]);
-    const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: svc.trustedRoot });
+    const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: w.svc.trustedRoot });
     expect(v.ok).toBe(true);
     expect(v.checks.map((c) => c.name)).not.toContain("transparency-log");
   });

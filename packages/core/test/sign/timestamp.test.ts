@@ -1,65 +1,26 @@
 // RFC 3161 timestamps on key-signed bundles, from @sigstore/mock's timestamp authority served on
 // loopback; the bundles are checked by the stock `sigstore` npm client, which reads its trusted root
 // from a TUF repository (served by the same loopback server).
-import { createHash } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { verify as sigstoreVerify } from "sigstore";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  buildStatement,
-  generateKeys,
-  type KeyAlgorithm,
-  readPrivateKey,
-  readPublicKey,
-  signRecord,
-  verifyBundle,
-} from "../../src/index.js";
-import { tempDir } from "../helpers.js";
+import { describe, expect, it } from "vitest";
+import { buildStatement, signRecord, verifyBundle } from "../../src/index.js";
 import { sampleManifest } from "./fixtures.js";
-import { type SigstoreServices, startSigstore } from "./sigstore-services.js";
-import { tufRepo } from "./tuf-repo.js";
+import { keyPair, statement, witnessServices } from "./witness-fixtures.js";
 
-let svc: SigstoreServices;
-let tufRootJson: Buffer;
-beforeAll(async () => {
-  svc = await startSigstore();
-  const repo = tufRepo(svc.trustedRoot);
-  for (const [name, bytes] of repo.files) svc.files.set(`/tuf/${name}`, bytes);
-  tufRootJson = repo.root;
-});
-afterAll(() => svc.close());
-
-const statement = buildStatement(
-  sampleManifest([{ path: "model.bin", sha256: createHash("sha256").update("w").digest("hex"), size: 1 }]),
-);
+const w = witnessServices();
 const TSA_PATH = "/api/v1/timestamp";
 
-function keyPair(algorithm: KeyAlgorithm = "p256") {
-  const k = generateKeys(join(tempDir(), "signing"), algorithm);
-  return { key: readPrivateKey(k.privateKey), pub: readPublicKey(k.publicKey), pubPath: k.publicKey };
-}
-
-/** The stock client, as a user calls it: the public key by the bundle's hint, the trusted root from TUF. */
-function stockVerify(bundle: unknown, pubPath: string, keyId: string) {
-  const tufRoot = join(tempDir(), "root.json");
-  writeFileSync(tufRoot, tufRootJson);
-  return sigstoreVerify(bundle as Parameters<typeof sigstoreVerify>[0], {
-    keySelector: (hint) => (hint === keyId ? readFileSync(pubPath, "utf8") : undefined),
-    tufMirrorURL: `${svc.url}/tuf`,
-    tufRootPath: tufRoot,
-    tufCachePath: tempDir(),
-    // A key-signed bundle has no transparency-log entry (keyless ones do); the timestamp threshold
-    // stays at its default of 1.
-    tlogThreshold: 0,
-  });
-}
+/**
+ * The stock client, as a user calls it. A key-signed bundle has no transparency-log entry (keyless
+ * ones do); the timestamp threshold stays at its default of 1.
+ */
+const stockVerify = (bundle: unknown, pubPath: string, keyId: string) =>
+  w.stockVerify(bundle, pubPath, keyId, { tlogThreshold: 0 });
 
 describe("RFC 3161 timestamps on key-signed bundles", () => {
   for (const algorithm of ["p256", "ed25519"] as const) {
     it(`a ${algorithm} key-signed, timestamped bundle verifies with the stock sigstore client and with ours`, async () => {
       const k = keyPair(algorithm);
-      const r = await signRecord(statement, { key: k.key, tsa: { url: svc.url, retries: 0 } });
+      const r = await signRecord(statement, { key: k.key, tsa: { url: w.svc.url, retries: 0 } });
       expect(r.method).toBe("key");
       expect(r.notes).toEqual([]);
       const b = r.document as {
@@ -70,7 +31,7 @@ describe("RFC 3161 timestamps on key-signed bundles", () => {
       const signer = await stockVerify(r.document, k.pubPath, k.key.keyId);
       expect(signer.key.export({ type: "spki", format: "pem" })).toBe(k.pub.pem);
 
-      const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: svc.trustedRoot });
+      const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: w.svc.trustedRoot });
       expect(v.checks.filter((c) => !c.ok)).toEqual([]);
       expect(v.checks.find((c) => c.name === "timestamp")?.detail).toMatch(
         /^RFC 3161 timestamp \S+Z, by a timestamp authority of the trusted root$/,
@@ -94,7 +55,7 @@ describe("RFC 3161 timestamps on key-signed bundles", () => {
       message: "expected 1 timestamps, got 0",
     });
     // Ours accepts it on the key alone, with no timestamp check.
-    const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: svc.trustedRoot });
+    const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: w.svc.trustedRoot });
     expect(v.ok).toBe(true);
     expect(v.checks.map((c) => c.name)).not.toContain("timestamp");
     expect(v.timestamp).toBeUndefined();
@@ -103,7 +64,7 @@ describe("RFC 3161 timestamps on key-signed bundles", () => {
   it("the stock client refuses a timestamped bundle signed by another key", async () => {
     const k = keyPair();
     const other = keyPair();
-    const r = await signRecord(statement, { key: k.key, tsa: { url: svc.url, retries: 0 } });
+    const r = await signRecord(statement, { key: k.key, tsa: { url: w.svc.url, retries: 0 } });
     await expect(stockVerify(r.document, other.pubPath, k.key.keyId)).rejects.toMatchObject({
       code: "SIGNATURE_ERROR",
     });
@@ -111,8 +72,8 @@ describe("RFC 3161 timestamps on key-signed bundles", () => {
 
   it("a timestamp from an authority the trusted root does not list fails our check; without a root it is reported unchecked", async () => {
     const k = keyPair();
-    const r = await signRecord(statement, { key: k.key, tsa: { url: svc.url, retries: 0 } });
-    const root = structuredClone(svc.trustedRoot) as {
+    const r = await signRecord(statement, { key: k.key, tsa: { url: w.svc.url, retries: 0 } });
+    const root = structuredClone(w.svc.trustedRoot) as {
       timestampAuthorities: Array<{ certChain: { certificates: unknown[] } }>;
       certificateAuthorities: Array<{ certChain: { certificates: unknown[] } }>;
     };
@@ -133,13 +94,13 @@ describe("RFC 3161 timestamps on key-signed bundles", () => {
 
   it("a timestamp over another signature fails our check", async () => {
     const k = keyPair();
-    const a = await signRecord(statement, { key: k.key, tsa: { url: svc.url, retries: 0 } });
+    const a = await signRecord(statement, { key: k.key, tsa: { url: w.svc.url, retries: 0 } });
     const b = await signRecord(buildStatement(sampleManifest([])), { key: k.key });
     const forged = structuredClone(b.document) as { verificationMaterial: Record<string, unknown> };
     forged.verificationMaterial.timestampVerificationData = (
       a.document as { verificationMaterial: Record<string, unknown> }
     ).verificationMaterial.timestampVerificationData;
-    const v = await verifyBundle(forged, { keys: [k.pub], trustedRoot: svc.trustedRoot });
+    const v = await verifyBundle(forged, { keys: [k.pub], trustedRoot: w.svc.trustedRoot });
     expect(v.ok).toBe(false);
     expect(v.checks.find((c) => c.name === "timestamp")?.ok).toBe(false);
     await expect(stockVerify(forged, k.pubPath, k.key.keyId)).rejects.toMatchObject({
@@ -149,10 +110,10 @@ describe("RFC 3161 timestamps on key-signed bundles", () => {
 
   it("retries a timestamp authority that fails, then gets the timestamp", async () => {
     const k = keyPair();
-    const before = svc.hits.get(TSA_PATH) ?? 0;
-    svc.failNext(TSA_PATH, 2);
-    const r = await signRecord(statement, { key: k.key, tsa: { url: svc.url, retries: 2, backoffMs: 5 } });
-    expect((svc.hits.get(TSA_PATH) ?? 0) - before).toBe(3);
+    const before = w.svc.hits.get(TSA_PATH) ?? 0;
+    w.svc.failNext(TSA_PATH, 2);
+    const r = await signRecord(statement, { key: k.key, tsa: { url: w.svc.url, retries: 2, backoffMs: 5 } });
+    expect((w.svc.hits.get(TSA_PATH) ?? 0) - before).toBe(3);
     expect(r.notes).toEqual([]);
     await expect(stockVerify(r.document, k.pubPath, k.key.keyId)).resolves.toBeDefined();
   });
@@ -177,7 +138,7 @@ describe("RFC 3161 timestamps on key-signed bundles", () => {
     expect(told.notes).toEqual([]);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatch(/after 1 attempt: .*kept signed, without a timestamp$/);
-    const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: svc.trustedRoot });
+    const v = await verifyBundle(r.document, { keys: [k.pub], trustedRoot: w.svc.trustedRoot });
     expect(v.ok).toBe(true);
     expect(v.timestamp).toBeUndefined();
   });
