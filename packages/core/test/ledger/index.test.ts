@@ -2,14 +2,11 @@
 // the records' files; an edit, a damaged database or another trust policy means verifying again; a
 // git: ledger is fetched shallow, and a promotion from a shallow cache lands.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
-  buildStatement,
-  generateKeys,
   LedgerReader,
   type LedgerSnapshot,
   type LedgerStore,
@@ -17,43 +14,14 @@ import {
   type Policy,
   promoteRun,
   RunIndex,
-  type RunManifest,
   readPrivateKey,
-  readPublicKey,
   runIndexPath,
-  signStatement,
 } from "../../src/index.js";
-import { type GitServer, startGitServer } from "../git-server.js";
 import { tempDir } from "../helpers.js";
-import { sampleManifest } from "../sign/fixtures.js";
+import { ledgerSuite, manifest } from "./ledger-fixtures.js";
 
-let git: GitServer;
-let keys: string;
-const suite = mkdtempSync(join(tmpdir(), "track-run-index-"));
-beforeAll(async () => {
-  mkdirSync(join(suite, "git"));
-  git = await startGitServer(join(suite, "git"));
-  keys = join(suite, "keys");
-  generateKeys(join(keys, "k"));
-  generateKeys(join(keys, "other"));
-});
-afterAll(async () => {
-  await git.close();
-  rmSync(suite, { recursive: true, force: true });
-});
-
-function manifest(runId: string, accuracy: number): RunManifest {
-  const m = sampleManifest([{ path: "model.bin", sha256: "1".repeat(64), size: 1 }]);
-  return { ...m, runId, metrics: { final: [{ name: "accuracy", value: accuracy, stage: "test" }] } };
-}
-async function record(ledger: LedgerStore, m: RunManifest): Promise<void> {
-  const bundle = signStatement(buildStatement(m), readPrivateKey(join(keys, "k.key")));
-  await ledger.putRun(m.runId, {
-    "manifest.json": JSON.stringify(m),
-    "bundle.sigstore.json": JSON.stringify(bundle),
-  });
-}
-const trust = (name = "k") => ({ keys: [readPublicKey(join(keys, `${name}.pub`))] });
+const suite = ledgerSuite("index", ["k", "other"]);
+const { record, trust } = suite;
 
 /** The store, with every file read of its snapshots counted. */
 function counting(store: LedgerStore): { store: LedgerStore; reads: () => number } {
@@ -91,12 +59,7 @@ async function read(store: LedgerStore, cache: string, t = trust()) {
 const settle = () => new Promise((r) => setTimeout(r, 2100));
 
 describe.each(["dir", "git"] as const)("the index over a %s ledger", (kind) => {
-  const open = (): { store: LedgerStore; bare?: string } => {
-    if (kind === "dir") return { store: openLedger(`dir:${tempDir()}`) };
-    const name = `ledger-${Math.random().toString(36).slice(2, 8)}`;
-    const bare = git.repo(name);
-    return { store: openLedger(`git:${git.url(name)}#track-run-ledger`, { cacheDir: tempDir() }), bare };
-  };
+  const open = () => suite.open(kind);
 
   it("a second command reads the records from the index, without reading their files; an edit is caught", async () => {
     const { store } = open();
@@ -201,8 +164,8 @@ describe("a git: ledger read from an empty cache", () => {
 
   it("is fetched shallow (the tip only), and a promotion from that shallow cache lands", async () => {
     const name = "shallow";
-    const bare = git.repo(name);
-    const uri = `git:${git.url(name)}#track-run-ledger`;
+    const bare = suite.git.repo(name);
+    const uri = `git:${suite.git.url(name)}#track-run-ledger`;
     const writer = openLedger(uri, { cacheDir: tempDir() });
     for (let i = 0; i < 5; i++) await record(writer, manifest(`run-${i}`, 0.9 + i / 100));
 
@@ -224,7 +187,7 @@ describe("a git: ledger read from an empty cache", () => {
       policy,
       runId: "run-3",
       trust: trust(),
-      signing: { key: readPrivateKey(join(keys, "k.key")) },
+      signing: { key: readPrivateKey(join(suite.keys, "k.key")) },
       by: { actor: "ci" },
     });
     expect(r.promoted).toBe(true);

@@ -1,42 +1,24 @@
 import { execFileSync, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   buildStatement,
   canonicalDigest,
-  generateKeys,
   LedgerReader,
   type LedgerStore,
   openLedger,
   type Policy,
   promoteRun,
-  type RunManifest,
   readPrivateKey,
-  readPublicKey,
   rollbackModel,
-  signStatement,
   unsignedEnvelope,
 } from "../../src/index.js";
-import { type GitServer, startGitServer } from "../git-server.js";
 import { tempDir } from "../helpers.js";
-import { sampleManifest } from "../sign/fixtures.js";
+import { ledgerSuite, manifest } from "./ledger-fixtures.js";
 
-let git: GitServer;
-let keys: string;
-// Suite-wide folders (tempDir() is removed after each test).
-const suite = mkdtempSync(join(tmpdir(), "track-run-ledger-"));
-beforeAll(async () => {
-  mkdirSync(join(suite, "git"));
-  git = await startGitServer(join(suite, "git"));
-  keys = join(suite, "keys");
-  generateKeys(join(keys, "k"));
-});
-afterAll(async () => {
-  await git.close();
-  rmSync(suite, { recursive: true, force: true });
-});
+const suite = ledgerSuite("ledger");
+const { record, trust } = suite;
 
 const policy: Policy = {
   model: "spam-classifier",
@@ -44,29 +26,12 @@ const policy: Policy = {
   provenance: { signed: true },
 };
 
-function manifest(runId: string, accuracy: number): RunManifest {
-  const m = sampleManifest([{ path: "model.bin", sha256: "1".repeat(64), size: 1 }]);
-  return { ...m, runId, metrics: { final: [{ name: "accuracy", value: accuracy, stage: "test" }] } };
-}
-async function record(ledger: LedgerStore, m: RunManifest): Promise<void> {
-  const bundle = signStatement(buildStatement(m), readPrivateKey(join(keys, "k.key")));
-  await ledger.putRun(m.runId, {
-    "manifest.json": JSON.stringify(m),
-    "bundle.sigstore.json": JSON.stringify(bundle),
-  });
-}
-const trust = () => ({ keys: [readPublicKey(join(keys, "k.pub"))] });
 const production = async (ledger: LedgerStore) =>
   (await LedgerReader.open(ledger, trust())).production("spam-classifier");
-const signing = () => ({ key: readPrivateKey(join(keys, "k.key")) });
+const signing = () => ({ key: readPrivateKey(join(suite.keys, "k.key")) });
 
 describe.each(["dir", "git"] as const)("the %s ledger", (kind) => {
-  const open = (): LedgerStore => {
-    if (kind === "dir") return openLedger(`dir:${tempDir()}`);
-    const name = `ledger-${Math.random().toString(36).slice(2, 8)}`;
-    git.repo(name);
-    return openLedger(`git:${git.url(name)}#track-run-ledger`, { cacheDir: tempDir() });
-  };
+  const open = () => suite.open(kind).store;
 
   it("records runs, promotes through the gate with a signed record, and rolls back as a new promotion", async () => {
     const ledger = open();
@@ -145,8 +110,8 @@ describe.each(["dir", "git"] as const)("the %s ledger", (kind) => {
 describe("the git ledger under contention", () => {
   it("10 processes promote at once: exactly one wins each round, no update is lost, history is linear", async () => {
     const name = "contended";
-    const bare = git.repo(name);
-    const uri = `git:${git.url(name)}#track-run-ledger`;
+    const bare = suite.git.repo(name);
+    const uri = `git:${suite.git.url(name)}#track-run-ledger`;
     const setup = openLedger(uri, { cacheDir: tempDir() });
     const rounds = 3;
     for (let r = 0; r < rounds; r++)
@@ -170,9 +135,9 @@ describe("the git ledger under contention", () => {
             "--policy",
             policyFile,
             "--trusted-key",
-            join(keys, "k.pub"),
+            join(suite.keys, "k.pub"),
             "--key",
-            join(keys, "k.key"),
+            join(suite.keys, "k.key"),
             "--json",
           ],
           { env: { ...process.env, TRACK_RUN_CACHE: tempDir() }, stdio: ["ignore", "pipe", "pipe"] },
