@@ -15,6 +15,7 @@ import type { GitLedgerOptions } from "../ledger/git.js";
 import { openLedger } from "../ledger/open.js";
 import { LedgerReader } from "../ledger/reader.js";
 import type { Trust } from "../ledger/records.js";
+import { openRunIndex } from "../ledger/run-index.js";
 import { canonicalDigest } from "../manifest/canonical.js";
 import type { ArtifactRecord } from "../oci/artifact.js";
 import { publishRun, type RegistryAccess } from "../oci/publish.js";
@@ -197,7 +198,11 @@ export async function trackRun(given: TrackSpec, ctx: TrackContext): Promise<Tra
     // A ledger that cannot take the record is refused before anything runs.
     await ledger.ready();
     // Runs read as data: one snapshot of the ledger, read only when the run has data.
-    const reader = spec.data.length ? await LedgerReader.open(ledger, ctx.trust ?? { keys: [] }) : undefined;
+    // With the local index (under the cache folder) records verified before are not read again.
+    const index = spec.data.length ? await openRunIndex(ctx.cacheDir, ledger.identity) : undefined;
+    const reader = spec.data.length
+      ? await LedgerReader.open(ledger, ctx.trust ?? { keys: [] }, index ? { index } : {})
+      : undefined;
     const pipelineWarnings: string[] = [];
     if (reader && spec.data.some((d) => d.fromRun)) {
       const workRoot = resolve(ctx.workRoot ?? join(repo, ".track-run", "work"));
