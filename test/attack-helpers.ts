@@ -22,6 +22,15 @@ const distListing = () =>
     .sort();
 
 let built: Promise<string> | undefined;
+let builtDir: string | undefined;
+
+/** Removes the copy of the command line (after the last attack of the file). */
+export function removeBuiltCli(): void {
+  if (builtDir) fs.rmSync(builtDir, { recursive: true, force: true });
+  builtDir = undefined;
+  built = undefined;
+}
+
 /**
  * The built command line (`node scripts/bundle.mjs --cli`), copied once for the whole file so that
  * every command of the suite runs the same build, even while the working tree is rebuilt beside it.
@@ -29,7 +38,7 @@ let built: Promise<string> | undefined;
 export function builtCli(): Promise<string> {
   built ??= (async () => {
     const dir = fs.mkdtempSync(join(tmpdir(), "track-run-attacks-cli-"));
-    process.once("exit", () => fs.rmSync(dir, { recursive: true, force: true }));
+    builtDir = dir;
     for (let i = 0; i < 120; i++) {
       const before = distListing();
       fs.rmSync(join(dir, "dist"), { recursive: true, force: true });

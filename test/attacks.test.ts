@@ -25,6 +25,7 @@ import {
   promotionFiles,
   readJson,
   refused,
+  removeBuiltCli,
   runDir,
   said,
   truncate,
@@ -34,6 +35,8 @@ import {
 } from "./attack-helpers.js";
 
 const kinds: Kind[] = ["dir", "git"];
+
+afterAll(() => removeBuiltCli());
 
 /** How a listing marks a record that does not count. */
 const MARKED = /damaged|unsigned|untrusted|not verified|not signed/i;
