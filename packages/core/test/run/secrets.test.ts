@@ -14,6 +14,7 @@ import {
   stripUrlCredentialsIn,
 } from "../../src/util/secrets.js";
 import { commitAll, holeyBagOf, tempDir, writeTree } from "../helpers.js";
+import { hostRunSpec } from "./host-run.js";
 
 const PEM = [
   "-----BEGIN PRIVATE KEY-----",
@@ -90,8 +91,6 @@ describe("a tracked run", () => {
     const repo = tempDir();
     writeTree(repo, { "data/train/rows.csv": "1\n2\n", "train.txt": "x" });
     commitAll(repo);
-    const keyDir = tempDir();
-    generateKeys(join(keyDir, "k"));
     const WANDB = "wandb-0123456789abcdef";
     const DBPASS = "hunter2hunter2";
     const script = [
@@ -107,16 +106,7 @@ describe("a tracked run", () => {
     ].join("");
     const steps: string[] = [];
     const r = await trackRun(
-      {
-        model: "demo",
-        command: [process.execPath, "-e", script],
-        repo,
-        runtime: "host",
-        data: [{ name: "train", path: join(repo, "data/train") }],
-        env: ["SIGNING_PEM", "WANDB_KEY", "DB_PASS", "API_TOKEN", "EPOCHS"],
-        ledger: `dir:${join(repo, ".track-run/ledger")}`,
-        signing: { key: readPrivateKey(join(keyDir, "k.key")) },
-      },
+      hostRunSpec(repo, script, { env: ["SIGNING_PEM", "WANDB_KEY", "DB_PASS", "API_TOKEN", "EPOCHS"] }),
       {
         env: {
           PATH: process.env.PATH,

@@ -19,6 +19,7 @@ import {
 } from "../../src/index.js";
 import { BUSYBOX, docker, dockerUp, PYTHON, registryUp, requireEngine } from "../docker-helpers.js";
 import { failure, tempDir, writeTree } from "../helpers.js";
+import { hostRunSpec } from "./host-run.js";
 
 const TRAIN = `
 import json, os, random, sys
@@ -261,22 +262,9 @@ describe.skipIf(!dockerUp)("track a run on the real engine", () => {
 describe("track a run on the host", () => {
   it("runs without Docker and records the interpreters instead of an image", async () => {
     const repo = project();
-    const keyDir = tempDir();
-    generateKeys(join(keyDir, "k"));
     const script =
       "const fs=require('fs');fs.writeFileSync(process.env.TRACK_RUN_OUTPUTS+'/out.txt',fs.readFileSync(process.env.TRACK_RUN_DATA+'/train/rows.csv'));console.log('::track-run metric name=rows value=3')";
-    const r = await trackRun(
-      {
-        model: "demo",
-        command: [process.execPath, "-e", script],
-        repo,
-        runtime: "host",
-        data: [{ name: "train", path: join(repo, "data/train") }],
-        ledger: `dir:${join(repo, ".track-run/ledger")}`,
-        signing: { key: readPrivateKey(join(keyDir, "k.key")) },
-      },
-      { env: { PATH: process.env.PATH } },
-    );
+    const r = await trackRun(hostRunSpec(repo, script), { env: { PATH: process.env.PATH } });
     expect(r.status.state).toBe("succeeded");
     expect(r.manifest.environment.runtime).toBe("host");
     expect(r.manifest.environment.image).toBeUndefined();
@@ -291,23 +279,11 @@ requireEngine();
 describe("--metrics", () => {
   it("reads the final metrics from a file the command writes among its outputs", async () => {
     const repo = project();
-    const keyDir = tempDir();
-    generateKeys(join(keyDir, "k"));
     const script =
       "const fs=require('fs');fs.mkdirSync(process.env.TRACK_RUN_OUTPUTS+'/eval');fs.writeFileSync(process.env.TRACK_RUN_METRICS, JSON.stringify({test:{f1:0.81}}))";
-    const r = await trackRun(
-      {
-        model: "demo",
-        command: [process.execPath, "-e", script],
-        repo,
-        runtime: "host",
-        data: [],
-        metricsFile: "eval/metrics.json",
-        ledger: `dir:${join(repo, ".track-run/ledger")}`,
-        signing: { key: readPrivateKey(join(keyDir, "k.key")) },
-      },
-      { env: { PATH: process.env.PATH } },
-    );
+    const r = await trackRun(hostRunSpec(repo, script, { data: [], metricsFile: "eval/metrics.json" }), {
+      env: { PATH: process.env.PATH },
+    });
     expect(r.manifest.metrics.final).toEqual([{ name: "f1", value: 0.81, stage: "test" }]);
     expect(r.manifest.outputs.map((o) => o.path)).toEqual(["eval/metrics.json"]);
     const bad = await failure(
