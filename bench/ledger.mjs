@@ -16,7 +16,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { build } from "esbuild";
-import { cli, cliEnv, root } from "./lib.mjs";
+import { cli, cliEnv, gitEnv, root } from "./lib.mjs";
 
 const args = process.argv.slice(2);
 const value = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
@@ -26,15 +26,8 @@ const sizes = value("--runs", "100,1000")
   .sort((a, b) => a - b);
 const repeat = Number(value("--repeat", 2));
 const work = mkdtempSync(join(tmpdir(), "track-run-ledger-bench-"));
-const genv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: "b",
-  GIT_AUTHOR_EMAIL: "b@e",
-  GIT_COMMITTER_NAME: "b",
-  GIT_COMMITTER_EMAIL: "b@e",
-};
 const gitSync = (argv, o = {}) => {
-  const r = spawnSync("git", argv, { env: genv, encoding: "utf8", maxBuffer: 1 << 30, ...o });
+  const r = spawnSync("git", argv, { env: gitEnv, encoding: "utf8", maxBuffer: 1 << 30, ...o });
   if (r.status !== 0) throw new Error(`git ${argv.join(" ")}: ${r.stderr}`);
   return r.stdout;
 };
@@ -108,25 +101,24 @@ writeFileSync(
 const trackRun = (argv, cache, o = {}) =>
   exec(cli, argv, { env: { ...cliEnv, TRACK_RUN_CACHE: cache }, cwd: proj, ...o });
 const trainCmd = ["--", "sh", "-c", 'echo \'{"accuracy": 0.9}\' > "$TRACK_RUN_METRICS"'];
+/** One `run` of model bench on the host, signed by the bench key, recorded in `ledger`. */
+const runArgv = (ledger, ...flags) => [
+  "run",
+  "--runtime",
+  "host",
+  "--model",
+  "bench",
+  "--metrics",
+  "metrics.json",
+  "--key",
+  key,
+  "--ledger",
+  ledger,
+  ...flags,
+  ...trainCmd,
+];
 const template = join(work, "template");
-await trackRun(
-  [
-    "run",
-    "--runtime",
-    "host",
-    "--model",
-    "bench",
-    "--metrics",
-    "metrics.json",
-    "--key",
-    key,
-    "--ledger",
-    `dir:${template}`,
-    "--json",
-    ...trainCmd,
-  ],
-  join(work, "cache-template"),
-);
+await trackRun(runArgv(`dir:${template}`, "--json"), join(work, "cache-template"));
 const templateRun = readdirSync(join(template, "runs"))[0];
 const templateFiles = Object.fromEntries(
   readdirSync(join(template, "runs", templateRun)).map((f) => [
@@ -206,20 +198,7 @@ async function measure(kind, uri, n) {
       "--key",
       key,
     ],
-    run: () => [
-      "run",
-      "--runtime",
-      "host",
-      "--model",
-      "bench",
-      "--metrics",
-      "metrics.json",
-      "--key",
-      key,
-      "--ledger",
-      uri,
-      ...trainCmd,
-    ],
+    run: () => runArgv(uri),
   };
   for (const [name, argv] of Object.entries(commands)) {
     const first = await trackRun(argv(), warmCache, { allowFail: true });
@@ -287,7 +266,7 @@ async function indexBuild(bare, uri, n) {
       server.url(`ledger-${n}`),
       dest,
     ],
-    { env: genv },
+    { env: gitEnv },
   );
   const cloneBytes = server.traffic.bytesOut - before;
   rmSync(dest, { recursive: true, force: true });

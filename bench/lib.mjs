@@ -6,6 +6,14 @@ export const node = join(root, "node_modules/.bin/node");
 /** The launcher, run as `npx track-run` runs it: through its shebang, with the pinned Node first on PATH. */
 export const cli = join(root, "packages/cli/bin/track-run.js");
 export const cliEnv = { ...process.env, PATH: `${join(root, "node_modules/.bin")}:${process.env.PATH}` };
+/** The environment of the benches' git commands: a fixed author and committer. */
+export const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_NAME: "b",
+  GIT_AUTHOR_EMAIL: "b@e",
+  GIT_COMMITTER_NAME: "b",
+  GIT_COMMITTER_EMAIL: "b@e",
+};
 
 /** --dir (default bench/.data) and --runs (default `runs`) from the command line. */
 export function options(runs) {

@@ -7,18 +7,11 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { best, cli, cliEnv, options } from "./lib.mjs";
+import { best, cli, cliEnv, gitEnv, options } from "./lib.mjs";
 
 const { runs } = options(5);
 const image = "track-run/busybox:1";
 const repo = mkdtempSync(join(tmpdir(), "track-run-overhead-"));
-const genv = {
-  ...process.env,
-  GIT_AUTHOR_NAME: "b",
-  GIT_AUTHOR_EMAIL: "b@e",
-  GIT_COMMITTER_NAME: "b",
-  GIT_COMMITTER_EMAIL: "b@e",
-};
 writeFileSync(join(repo, "README"), "bench\n");
 writeFileSync(join(repo, ".gitignore"), ".track-run/\n");
 for (const a of [
@@ -26,7 +19,7 @@ for (const a of [
   ["add", "-A"],
   ["commit", "-q", "-m", "x"],
 ])
-  execFileSync("git", a, { cwd: repo, env: genv });
+  execFileSync("git", a, { cwd: repo, env: gitEnv });
 mkdirSync(join(repo, ".track-run"), { recursive: true });
 execFileSync(cli, ["keygen", "--out", join(repo, ".track-run/key")], { env: cliEnv });
 
