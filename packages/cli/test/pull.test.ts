@@ -35,24 +35,27 @@ function project(): string {
 const TRAIN = (weights: string) =>
   `mkdir -p "$TRACK_RUN_OUTPUTS/model" && printf '${weights}' > "$TRACK_RUN_OUTPUTS/model/weights.bin" && echo notes > "$TRACK_RUN_OUTPUTS/notes.txt"`;
 
+/** `run --json` of model spam on the host running `script`, its outputs pushed to `artifacts` when given. */
+const runSpam = (dir: string, script: string, artifacts?: string) =>
+  cli(dir, [
+    "run",
+    "--json",
+    "--runtime",
+    "host",
+    "--model",
+    "spam",
+    ...(artifacts ? ["--artifacts", artifacts] : []),
+    "--",
+    "sh",
+    "-c",
+    script,
+  ]);
+
 describe.runIf(registryUp)("run --artifacts, pull, and run: data from a registry", () => {
   it("pushes outputs, pulls them by run and by digest, and feeds a run on another checkout", () => {
     const dir = project();
     const repo = `oci://127.0.0.1:5000/track-run-test/cli-${randomBytes(4).toString("hex")}`;
-    const r = cli(dir, [
-      "run",
-      "--json",
-      "--runtime",
-      "host",
-      "--model",
-      "spam",
-      "--artifacts",
-      repo,
-      "--",
-      "sh",
-      "-c",
-      TRAIN("w1"),
-    ]);
+    const r = runSpam(dir, TRAIN("w1"), repo);
     expect(r.status, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout) as { runId: string; artifact: string };
     expect(res.artifact).toMatch(new RegExp(`^${repo}@sha256:[0-9a-f]{64}$`));
@@ -133,20 +136,7 @@ describe.runIf(registryUp)("run --artifacts, pull, and run: data from a registry
     ).toBe("w1");
 
     // The (unsigned) hint pointed at another run's artifact: refused naming the file, nothing written.
-    const r2 = cli(dir, [
-      "run",
-      "--json",
-      "--runtime",
-      "host",
-      "--model",
-      "spam",
-      "--artifacts",
-      repo,
-      "--",
-      "sh",
-      "-c",
-      TRAIN("w2"),
-    ]);
+    const r2 = runSpam(dir, TRAIN("w2"), repo);
     expect(r2.status, r2.stderr).toBe(0);
     const second = JSON.parse(r2.stdout) as { artifact: string };
     const hintPath = join(dir, ".track-run/ledger/runs", res.runId, "artifact.json");
@@ -162,18 +152,7 @@ describe.runIf(registryUp)("run --artifacts, pull, and run: data from a registry
 
   it("tells a run that names no artifact how to give one", () => {
     const dir = project();
-    const r = cli(dir, [
-      "run",
-      "--json",
-      "--runtime",
-      "host",
-      "--model",
-      "spam",
-      "--",
-      "sh",
-      "-c",
-      TRAIN("w"),
-    ]);
+    const r = runSpam(dir, TRAIN("w"));
     expect(r.status, r.stderr).toBe(0);
     const id = (JSON.parse(r.stdout) as { runId: string }).runId;
     const p = cli(dir, ["pull", id, "--out", "o"]);
@@ -202,20 +181,7 @@ describe.runIf(registryUp)("run --artifacts, pull, and run: data from a registry
     });
     const name = `track-run-test/tag-${randomBytes(4).toString("hex")}`;
     const repo = `oci://127.0.0.1:5000/${name}`;
-    const r = cli(dir, [
-      "run",
-      "--json",
-      "--runtime",
-      "host",
-      "--model",
-      "spam",
-      "--artifacts",
-      repo,
-      "--",
-      "sh",
-      "-c",
-      `${TRAIN("w")} && echo '::track-run metric name=accuracy value=0.9'`,
-    ]);
+    const r = runSpam(dir, `${TRAIN("w")} && echo '::track-run metric name=accuracy value=0.9'`, repo);
     expect(r.status, r.stderr).toBe(0);
     const res = JSON.parse(r.stdout) as { runId: string; artifact: string };
     const p = cli(dir, ["promote", res.runId, "--model", "spam", "--tag", "--json"]);
