@@ -78,6 +78,16 @@ function client(address: string, repo: string, o: ConstructorParameters<typeof O
   return new OciClient(parseOciReference(`oci://${address}/${repo}`, "test"), { backoffMs: 10, ...o });
 }
 
+/** Pushes the run's outputs (in `outputs`) as its artifact, with the bundle when given. */
+function pushOutputs(c: OciClient, m: ReturnType<typeof fakeManifest>, outputs: string, bundle?: Buffer) {
+  return pushRunArtifact(c, {
+    manifest: m,
+    manifestDigest: canonicalDigest(m),
+    outputsDir: outputs,
+    ...(bundle ? { bundle } : {}),
+  });
+}
+
 describe("references and credentials", () => {
   it("parses oci:// addresses, refusing credentials and bad names with the fix", () => {
     expect(parseOciReference("oci://127.0.0.1:5000/acme/models", "--artifacts")).toMatchObject({
@@ -131,12 +141,7 @@ describe.runIf(registryUp)("against docker-registry on 127.0.0.1:5000", () => {
     const { bundle, trust } = await signed(m);
     const repo = freshRepo();
     const c = client(REGISTRY, repo);
-    const pushed = await pushRunArtifact(c, {
-      manifest: m,
-      manifestDigest: canonicalDigest(m),
-      outputsDir: outputs,
-      bundle,
-    });
+    const pushed = await pushOutputs(c, m, outputs, bundle);
     expect(pushed.bundle?.via).toBe("tag");
     expect(pushed.tags).toEqual([m.runId]);
 
@@ -171,12 +176,7 @@ describe.runIf(registryUp)("against docker-registry on 127.0.0.1:5000", () => {
     expect(referrer.layers[0]?.mediaType).toBe(BUNDLE_ARTIFACT_TYPE);
 
     // Pushing again is idempotent: the same digest, the referrer listed once.
-    const again = await pushRunArtifact(c, {
-      manifest: m,
-      manifestDigest: canonicalDigest(m),
-      outputsDir: outputs,
-      bundle,
-    });
+    const again = await pushOutputs(c, m, outputs, bundle);
     expect(again.digest).toBe(pushed.digest);
     expect((await c.referrers(pushed.digest, BUNDLE_ARTIFACT_TYPE)).referrers).toHaveLength(1);
 
@@ -201,11 +201,7 @@ describe.runIf(registryUp)("against docker-registry on 127.0.0.1:5000", () => {
     const m = fakeManifest("20260101-000000-bbbbbb", outputs, { "model.bin": "good", "notes.txt": "n" });
     const repo = freshRepo();
     const c = client(REGISTRY, repo);
-    const pushed = await pushRunArtifact(c, {
-      manifest: m,
-      manifestDigest: canonicalDigest(m),
-      outputsDir: outputs,
-    });
+    const pushed = await pushOutputs(c, m, outputs);
     const changed = m.outputs.map((o) => (o.path === "model.bin" ? { ...o, sha256: sha256("evil") } : o));
     const parent = tempDir();
     const out = join(parent, "out");
@@ -237,11 +233,7 @@ describe.runIf(registryUp)("against docker-registry on 127.0.0.1:5000", () => {
     });
     await new Promise<void>((r) => tamper.listen(0, "127.0.0.1", () => r()));
     try {
-      const pushed = await pushRunArtifact(client(REGISTRY, repo), {
-        manifest: m,
-        manifestDigest: canonicalDigest(m),
-        outputsDir: outputs,
-      });
+      const pushed = await pushOutputs(client(REGISTRY, repo), m, outputs);
       const address = `127.0.0.1:${(tamper.address() as net.AddressInfo).port}`;
       const out = join(tempDir(), "out");
       const err = await pullOutputs(client(address, repo, { retries: 0 }), {
@@ -275,12 +267,7 @@ describe.runIf(registryUp)("against docker-registry on 127.0.0.1:5000", () => {
       const repo = freshRepo();
       // Chunks of 100 kB: the model goes up in PATCH requests; the small file in one PUT.
       const c = client(proxy.address, repo, { chunkSize: 100_000, onRetry: (x) => retries.push(x) });
-      const pushed = await pushRunArtifact(c, {
-        manifest: m,
-        manifestDigest: canonicalDigest(m),
-        outputsDir: outputs,
-        bundle,
-      });
+      const pushed = await pushOutputs(c, m, outputs, bundle);
       expect(proxy.injected.length).toBeGreaterThanOrEqual(4);
       expect(retries.length).toBeGreaterThanOrEqual(4);
       const out = join(tempDir(), "out");
@@ -321,28 +308,15 @@ describe.runIf(registryUp && hasHtpasswd)("against a docker-registry with basic 
       const { bundle, trust } = await signed(m);
       const repo = freshRepo();
       const anonymous = client(reg.address, repo);
-      const err = await pushRunArtifact(anonymous, {
-        manifest: m,
-        manifestDigest: canonicalDigest(m),
-        outputsDir: outputs,
-      }).catch((e) => e);
+      const err = await pushOutputs(anonymous, m, outputs).catch((e) => e);
       expect(err).toBeInstanceOf(RegistryError);
       expect(err.message).toMatch(/needs a user and password; give credentials as TRACK_RUN_REGISTRY_USER/);
       const wrong = client(reg.address, repo, { credentials: { username: "ci", password: "nope-secret" } });
-      const err2 = await pushRunArtifact(wrong, {
-        manifest: m,
-        manifestDigest: canonicalDigest(m),
-        outputsDir: outputs,
-      }).catch((e) => e);
+      const err2 = await pushOutputs(wrong, m, outputs).catch((e) => e);
       expect(err2.message).toMatch(/401.*credentials are refused/);
       expect(err2.message).not.toContain("nope-secret");
       const c = client(reg.address, repo, { credentials: { username: "ci", password: "pa55word" } });
-      const pushed = await pushRunArtifact(c, {
-        manifest: m,
-        manifestDigest: canonicalDigest(m),
-        outputsDir: outputs,
-        bundle,
-      });
+      const pushed = await pushOutputs(c, m, outputs, bundle);
       const out = join(tempDir(), "out");
       const pulled = await pullDigest(c, pushed.digest, trust, { outDir: out }).catch((e) => e);
       expect(pulled.details ?? []).toEqual([]);
@@ -402,12 +376,7 @@ describe("the referrers API (a loopback server answering it: docker-registry 2.x
       const m = fakeManifest("20260101-000000-ffffff", outputs, { "model.bin": "w" });
       const { bundle } = await signed(m);
       const c = client(address, "acme/models");
-      const pushed = await pushRunArtifact(c, {
-        manifest: m,
-        manifestDigest: canonicalDigest(m),
-        outputsDir: outputs,
-        bundle,
-      });
+      const pushed = await pushOutputs(c, m, outputs, bundle);
       expect(pushed.bundle?.via).toBe("api");
       // No fallback tag was written.
       expect(seen.filter((s) => s.includes("sha256-"))).toEqual([]);
