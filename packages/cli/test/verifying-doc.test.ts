@@ -88,6 +88,25 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
+/** `track-run verify FILE --key k.pub --trusted-root trusted_root.json --json` in the suite's folder: exit 0, and its result. */
+async function verifyWithRoot(file: string) {
+  const v = await cli([
+    "verify",
+    join(root, file),
+    "--key",
+    join(root, "k.pub"),
+    "--trusted-root",
+    join(root, "trusted_root.json"),
+    "--json",
+  ]);
+  expect(v.code).toBe(0);
+  return JSON.parse(v.stdout) as {
+    ok: boolean;
+    timestamp?: string;
+    checks: Array<{ name: string; ok: boolean; detail: string }>;
+  };
+}
+
 describe("docs/verifying.md, run", () => {
   it("a record signed with --rekor verifies with the page's sigstore script at default thresholds; one timestamped only, or neither, fails there", async () => {
     const sign = (out: string, extra: string[]) =>
@@ -163,20 +182,7 @@ describe("docs/verifying.md, run", () => {
     );
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/, in Rekor\)$/m);
-    const v = await cli([
-      "verify",
-      join(root, "env-rekor.sigstore.json"),
-      "--key",
-      join(root, "k.pub"),
-      "--trusted-root",
-      join(root, "trusted_root.json"),
-      "--json",
-    ]);
-    expect(v.code).toBe(0);
-    const r = JSON.parse(v.stdout) as {
-      ok: boolean;
-      checks: Array<{ name: string; ok: boolean; detail: string }>;
-    };
+    const r = await verifyWithRoot("env-rekor.sigstore.json");
     expect(r.ok).toBe(true);
     expect(r.checks.find((c) => c.name === "transparency-log")?.detail).toMatch(
       /in a transparency log of the trusted root$/,
@@ -202,21 +208,7 @@ describe("docs/verifying.md, run", () => {
     );
     expect(s.code).toBe(0);
     expect(s.stdout).toMatch(/, timestamped\)$/m);
-    const v = await cli([
-      "verify",
-      join(root, "env.sigstore.json"),
-      "--key",
-      join(root, "k.pub"),
-      "--trusted-root",
-      join(root, "trusted_root.json"),
-      "--json",
-    ]);
-    expect(v.code).toBe(0);
-    const r = JSON.parse(v.stdout) as {
-      ok: boolean;
-      timestamp?: string;
-      checks: Array<{ name: string; ok: boolean }>;
-    };
+    const r = await verifyWithRoot("env.sigstore.json");
     expect(r.ok).toBe(true);
     expect(r.timestamp).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(r.checks.find((c) => c.name === "timestamp")?.ok).toBe(true);
