@@ -12,7 +12,7 @@ const MARKER = "<!-- track-run:compare model=spam -->";
 /** The ledger project with candidates at the given accuracies. */
 function project(candidates: number[], extraMetrics = 0): { dir: string; runs: string[] } {
   const p = ledgerProject({ extraMetrics });
-  return { dir: p.dir, runs: candidates.map(p.train) };
+  return { dir: p.dir, runs: candidates.map((accuracy) => p.train(accuracy)) };
 }
 
 describe("actions/compare (bundled) against the local GitHub API", () => {
