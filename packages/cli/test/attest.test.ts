@@ -43,6 +43,8 @@ describe("track-run attest (local GitHub API)", () => {
 
   it("stores the run's bundle file as it is, and prints the attestation", async () => {
     const runId = project.train(0.9);
+    // Read once before: the run then comes from the local index, which keeps no bundle.
+    expect((await cli(project.dir, ["log"], env(api.writeToken))).code).toBe(0);
     const r = await cli(
       project.dir,
       ["attest", runId, "--token-env", "GH_WRITE", "--json"],

@@ -77,7 +77,8 @@ async function attestCommand(runArg: string, flags: AttestFlags, out: Output): P
     );
 
   const reader = await openReader(flags);
-  const record = await reader.require(runId);
+  // The bundle as stored (a record read from the index has none of its own).
+  const record = await reader.requireDocument(runId);
   if (record.trust !== "verified") {
     const why =
       record.trust === "unsigned"

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { readEnvironment } from "../context.js";
 import type { Output } from "../output.js";
 import { type CommandRunner, jsonOption } from "../program.js";
-import { ledgerFor, readTrust } from "../trust.js";
+import { indexFor, ledgerFor, readTrust } from "../trust.js";
 import { localSigningPlan } from "./run.js";
 
 interface InvalidateFlags {
@@ -71,8 +71,10 @@ async function invalidateCommand(
   });
   const workflowRun = workflowRunFromEnvironment(process.env);
   const actor = process.env.GITHUB_ACTOR ?? process.env.USER;
+  const index = await indexFor(store);
   const r = await recordInvalidation({
     store,
+    ...(index ? { index } : {}),
     trust,
     action,
     ref,

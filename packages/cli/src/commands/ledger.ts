@@ -231,8 +231,10 @@ export function registerLedger(program: Command, run: CommandRunner): void {
         assertName("model", f.model, "--model");
         const store = await ledgerFor(f.ledger ?? readEnvironment().ledger);
         const { rollbackModel } = await import("@track-run/core/ledger");
+        const index = await indexFor(store);
         const p = await rollbackModel({
           store,
+          ...(index ? { index } : {}),
           trust: await trustFrom(f),
           model: f.model,
           signing: await localSigningPlan(f, out),
@@ -323,10 +325,10 @@ export function registerLedger(program: Command, run: CommandRunner): void {
             throw new UsageError("usage", "--up and --down together: leave both out for both ways");
           if (f.mermaid && f.json) throw new UsageError("usage", "--mermaid and --json together: choose one");
           const reader = await openReader(f);
-          const { lineageMermaid, lineageTree, lineageView, readLineage, resolveNodes } = await import(
+          const { lineageMermaid, lineageTree, lineageView, resolveNodes } = await import(
             "@track-run/core/ledger"
           );
-          const { graph, notes } = await readLineage(reader);
+          const { graph, notes } = await reader.lineage();
           printNotes(out, notes);
           // Everything derived from an invalidated input is marked.
           (await import("@track-run/core/ledger")).markLineage(graph, await reader.invalidations());

@@ -121,7 +121,7 @@ export function registerQuery(program: Command, run: CommandRunner): void {
         const records = await reader.runs();
         let runs: Set<string> | undefined;
         if (f.derivedFrom !== undefined || f.ancestorOf !== undefined) {
-          const { graph, notes } = await q.readLineage(reader);
+          const { graph, notes } = await reader.lineage();
           printNotes(out, notes);
           const pick = (ref: string, walk: typeof q.descendants) => {
             const ids = new Set<string>();

@@ -348,9 +348,9 @@ async function exportLedgerProv(
     ...(f.trustedRoot ? { trustedRoot: f.trustedRoot } : {}),
   });
   const reader = await readerFor(f.ledger ?? readEnvironment().ledger, trust);
-  const { lineageProv, lineageView, readLineage, resolveNodes } = await import("@track-run/core/ledger");
+  const { lineageProv, lineageView, resolveNodes } = await import("@track-run/core/ledger");
   const records = await reader.runs();
-  const { graph, notes } = await readLineage(reader);
+  const { graph, notes } = await reader.lineage();
   for (const note of notes) out.warn(note);
   let wanted: Set<string> | undefined;
   if (f.lineage !== undefined) {

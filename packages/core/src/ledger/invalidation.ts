@@ -16,9 +16,9 @@ import {
   resolveNodes,
   runNode,
 } from "./graph.js";
-import { readLineage } from "./lineage.js";
 import { LedgerReader } from "./reader.js";
 import { checkSignature, type RecordTrust, type SignatureVerdict, type Trust } from "./records.js";
+import type { RunIndex } from "./run-index.js";
 import type { LedgerSnapshot, LedgerStore } from "./types.js";
 
 export { INVALIDATION_PREDICATE_TYPE };
@@ -221,7 +221,7 @@ export async function readInvalidations(
   const records = await readInvalidationRecords(reader.snapshot, reader.trust, memo);
   const standing = standingInvalidations(records);
   if (standing.size === 0) return { records, standing, marks: new Map(), production: [] };
-  const g = (await readLineage(reader)).graph;
+  const g = (await reader.lineage()).graph;
   const marks = markDerived(g, standing);
   const production = (await productionHeads(reader, g, (n) => marks.has(n))).map((p) => ({
     ...p,
@@ -310,6 +310,8 @@ export interface InvalidationResult {
 export async function recordInvalidation(o: {
   store: LedgerStore;
   trust: Trust;
+  /** The local index: records verified before are not read again. */
+  index?: RunIndex;
   action: InvalidationAction;
   ref: string;
   reason: string;
@@ -324,8 +326,8 @@ export async function recordInvalidation(o: {
       "unsigned-invalidation",
       `an ${o.action === "invalidate" ? "invalidation" : "revalidation"} record must be signed: give --key or --keyless`,
     );
-  const reader = await LedgerReader.open(o.store, o.trust);
-  const g = (await readLineage(reader)).graph;
+  const reader = await LedgerReader.open(o.store, o.trust, o.index ? { index: o.index } : {});
+  const g = (await reader.lineage()).graph;
   const nodes = resolveNodes(g, o.ref);
   if (nodes.length === 0)
     throw new UsageError(

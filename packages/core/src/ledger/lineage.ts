@@ -32,7 +32,7 @@ export async function readLineage(reader: LedgerReader): Promise<{ graph: Lineag
       }
     }
     if (!m.data.some((d) => d.payloadManifest)) continue;
-    const { payloadManifests } = await reader.forReproduction(r.runId);
+    const payloadManifests = await reader.payloadManifests(m);
     for (const d of m.data) {
       const text = payloadManifests[d.name];
       if (text === undefined) continue;

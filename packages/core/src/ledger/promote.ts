@@ -23,7 +23,7 @@ import { diffRuns, type RunDiff } from "./diff.js";
 import { runNode } from "./graph.js";
 import { describeMarks, productionWarnings } from "./invalidation.js";
 import { LedgerReader } from "./reader.js";
-import { type RunRecord, sha256Hex, type Trust } from "./records.js";
+import type { RunRecord, Trust } from "./records.js";
 import type { RunIndex } from "./run-index.js";
 import type { LedgerStore, ProductionPointer } from "./types.js";
 
@@ -49,15 +49,9 @@ export async function diffRecorded(
   repo?: string,
 ): Promise<RunDiff> {
   const manifests = new Map<string, string | undefined>();
-  for (const r of [from, to]) {
-    for (const d of r.data) {
-      const body = await reader.snapshot
-        .readRunFile(r.runId, `data-${d.name}.manifest-sha256.txt`)
-        .catch(() => undefined);
-      const ok = body && d.payloadManifest !== undefined && sha256Hex(body) === d.payloadManifest;
-      manifests.set(`${r.runId}/${d.name}`, ok ? body.toString("utf8") : undefined);
-    }
-  }
+  for (const r of [from, to])
+    for (const [name, text] of Object.entries(await reader.payloadManifests(r)))
+      manifests.set(`${r.runId}/${name}`, text);
   return diffRuns(from, to, {
     dataManifest: (runId, name) => manifests.get(`${runId}/${name}`),
     changedFiles: (a, b) => {
@@ -190,7 +184,7 @@ async function dataChangesOf(reader: LedgerReader, run: LoadedRun, where: DataPl
       continue;
     }
     if (pin.digest === d.digest) continue;
-    const recorded = (await reader.forReproduction(run.runId)).payloadManifests[d.name];
+    const recorded = (await reader.payloadManifests(run.manifest))[d.name];
     if (!recorded) {
       out.push({
         name: d.name,
@@ -418,7 +412,9 @@ export async function promoteRun(o: {
     previousRecord: current?.recordDigest ?? null,
   };
   if (!(await o.store.appendPromotion(model, pointer, await signedPointer(pointer, o.signing)))) {
-    const now = (await (await LedgerReader.open(o.store, o.trust)).production(model)).head?.pointer;
+    const now = (
+      await (await LedgerReader.open(o.store, o.trust, o.index ? { index: o.index } : {})).production(model)
+    ).head?.pointer;
     return {
       promoted: false,
       verdict: outcome.verdict,
@@ -437,9 +433,11 @@ export async function rollbackModel(o: {
   signing: SigningPlan;
   by: Promoter;
   now?: Date;
+  /** The local index: records verified before are not read again. */
+  index?: RunIndex;
 }): Promise<ProductionPointer> {
   const model = assertName("model", o.model, "--model");
-  const reader = await LedgerReader.open(o.store, o.trust);
+  const reader = await LedgerReader.open(o.store, o.trust, o.index ? { index: o.index } : {});
   const current = (await chainForWriting(o.store, reader, model)).head;
   if (!current)
     throw new UsageError("nothing-in-production", `model ${model} has nothing in production to roll back`);

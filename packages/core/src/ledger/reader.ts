@@ -2,10 +2,13 @@
 // snapshot of the ledger per command (one fetch on a git: ledger), each record verified once and its
 // verdict remembered by its digest. Nothing unverified counts for a decision: unsigned and untrusted
 // records are shown marked, damaged ones are reported with their path and never used.
+import type { RunManifest } from "../__generated__/index.js";
 import { CheckFailedError, UsageError } from "../errors.js";
 import { checkPromotionCopies, ProductionAnchors } from "./anchor.js";
 import { type ProductionChain, verifyChain } from "./chain.js";
+import type { LineageGraph } from "./graph.js";
 import { type Invalidations, readInvalidations } from "./invalidation.js";
+import { readLineage } from "./lineage.js";
 import { type RunRecord, type SignatureVerdict, sha256Hex, type Trust, verifyRunRecord } from "./records.js";
 import type { RunIndex } from "./run-index.js";
 import type { LedgerSnapshot, LedgerStore } from "./types.js";
@@ -19,11 +22,15 @@ export interface Reproduction {
   counts: boolean;
 }
 
+/** A record a command decides or shows on: not damaged, with its signed manifest. */
+export type LoadedRecord = RunRecord & { manifest: RunManifest };
+
 export class LedgerReader {
   private readonly records = new Map<string, Promise<RunRecord>>();
   private readonly chains = new Map<string, Promise<ProductionChain>>();
   private readonly memo = new Map<string, Promise<SignatureVerdict>>();
   private all?: Promise<RunRecord[]>;
+  private graph?: Promise<{ graph: LineageGraph; notes: string[] }>;
   private invalid?: Promise<Invalidations>;
 
   private constructor(
@@ -67,14 +74,14 @@ export class LedgerReader {
    * A run a command is asked to decide or show: exit 2 when there is no such run, exit 1 (naming
    * its path and every problem) when the record is damaged.
    */
-  async require(runId: string): Promise<RunRecord & { manifest: NonNullable<RunRecord["manifest"]> }> {
+  async require(runId: string): Promise<LoadedRecord> {
     const r = await this.find(runId);
     if (!r) throw new UsageError("no-such-run", `run ${runId} is not in ${this.uri}; see \`track-run log\``);
     if (r.trust === "damaged" || !r.manifest)
       throw new CheckFailedError("damaged-record", `the record of run ${runId} is damaged (${r.where})`, {
         details: r.problems,
       });
-    return r as RunRecord & { manifest: NonNullable<RunRecord["manifest"]> };
+    return r as LoadedRecord;
   }
 
   /** Every run of the ledger, each verified once (damaged ones included, marked). */
@@ -144,29 +151,42 @@ export class LedgerReader {
   async forReproduction(
     runId: string,
   ): Promise<{ bundle: unknown; payloadManifests: Record<string, string> }> {
-    let record = await this.require(runId);
-    // The index keeps no bundle: read and verify this one record again.
-    if (record.document === undefined) {
-      const fresh = await verifyRunRecord(this.snapshot, runId, this.trust, this.memo);
-      if (fresh.trust === "damaged" || !fresh.manifest)
-        throw new CheckFailedError(
-          "damaged-record",
-          `the record of run ${runId} is damaged (${fresh.where})`,
-          {
-            details: fresh.problems,
-          },
-        );
-      record = fresh as typeof record;
-    }
-    const payloadManifests: Record<string, string> = {};
-    for (const d of record.manifest.data) {
+    const record = await this.requireDocument(runId);
+    return { bundle: record.document, payloadManifests: await this.payloadManifests(record.manifest) };
+  }
+
+  /** A run as require() gives it, with its stored bundle (the index keeps none: then read and verified again). */
+  async requireDocument(runId: string): Promise<LoadedRecord> {
+    const record = await this.require(runId);
+    if (record.document !== undefined) return record;
+    const fresh = await verifyRunRecord(this.snapshot, runId, this.trust, this.memo);
+    if (fresh.trust === "damaged" || !fresh.manifest)
+      throw new CheckFailedError("damaged-record", `the record of run ${runId} is damaged (${fresh.where})`, {
+        details: fresh.problems,
+      });
+    return fresh as LoadedRecord;
+  }
+
+  /**
+   * The bags' payload manifests stored beside a run, by data name: each one that matches the digest
+   * its signed manifest holds (data[].payloadManifest); others are left out.
+   */
+  async payloadManifests(manifest: RunManifest): Promise<Record<string, string>> {
+    const out: Record<string, string> = {};
+    for (const d of manifest.data) {
+      if (d.payloadManifest === undefined) continue;
       const body = await this.snapshot
-        .readRunFile(runId, `data-${d.name}.manifest-sha256.txt`)
+        .readRunFile(manifest.runId, `data-${d.name}.manifest-sha256.txt`)
         .catch(() => undefined);
-      if (body && d.payloadManifest !== undefined && sha256Hex(body) === d.payloadManifest)
-        payloadManifests[d.name] = body.toString("utf8");
+      if (body && sha256Hex(body) === d.payloadManifest) out[d.name] = body.toString("utf8");
     }
-    return { bundle: record.document, payloadManifests };
+    return out;
+  }
+
+  /** The whole ledger's lineage graph, built once per reader. */
+  lineage(): Promise<{ graph: LineageGraph; notes: string[] }> {
+    this.graph ??= readLineage(this);
+    return this.graph;
   }
 
   /**
