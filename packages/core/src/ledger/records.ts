@@ -1,9 +1,11 @@
 // Verifying one run folder of a ledger snapshot: the bundle against the trust policy, the folder's
 // name against the signed run id, and every stored file the signed record covers against its
 // signed digest. The manifest a command uses is the signed predicate, never manifest.json.
+
 import { createHash } from "node:crypto";
 import type { RunManifest } from "../__generated__/index.js";
 import { canonicalDigest } from "../manifest/canonical.js";
+import { LOG_TAIL_BYTES } from "../manifest/log.js";
 import { decodeBase64 } from "../sign/dsse.js";
 import type { IdentityRule } from "../sign/identity.js";
 import type { PublicKeyInfo } from "../sign/keys.js";
@@ -58,7 +60,6 @@ export interface RunRecord {
 
 export const sha256Hex = (b: Uint8Array | string): string => createHash("sha256").update(b).digest("hex");
 
-const TAIL_BYTES = 64 * 1024;
 const BUNDLE = "bundle.sigstore.json";
 const UNSIGNED = "record.unsigned.json";
 
@@ -137,14 +138,6 @@ export function statementOf(doc: unknown): Statement | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** sha256 of a bundle's DSSE payload: the identity of a signed record, whatever its JSON layout. */
-export function payloadDigest(doc: unknown): string | undefined {
-  const d = doc as { dsseEnvelope?: { payload?: unknown }; payload?: unknown } | null;
-  const payload = d?.dsseEnvelope?.payload ?? d?.payload;
-  const bytes = typeof payload === "string" ? decodeBase64(payload) : undefined;
-  return bytes ? `sha256:${sha256Hex(bytes)}` : undefined;
 }
 
 export interface SignatureVerdict {
@@ -269,7 +262,7 @@ async function storedFileProblems(
   else if (
     !m.status.logDigest &&
     m.status.logTailDigest &&
-    sha256Hex(log.subarray(-TAIL_BYTES)) !== m.status.logTailDigest
+    sha256Hex(log.subarray(-LOG_TAIL_BYTES)) !== m.status.logTailDigest
   )
     problems.push(
       `${at("log.txt")}: its last 64 KiB do not match the signed tail digest (edited after signing)`,

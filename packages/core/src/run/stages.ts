@@ -2,6 +2,7 @@
 // image), prepare (the run's folders, environment and mounts), execute (the command, its log),
 // collect (metrics, outputs, status). The record stage (manifest, signature, ledger) is record.ts;
 // trackRun (track.ts) calls them in order.
+
 import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { join, resolve } from "node:path";
@@ -19,6 +20,7 @@ import { type Materialized, materializeBag } from "../bag/materialize.js";
 import { type DataPinResult, pinData } from "../bag/pin.js";
 import { walkTree } from "../bag/walk.js";
 import { TrackRunError, UsageError } from "../errors.js";
+import { LOG_TAIL_BYTES } from "../manifest/log.js";
 import { pinCode } from "../pin/code.js";
 import { pinEnvironment } from "../pin/env.js";
 import { OUTPUT_PATH_RULE, outputPathProblem, quoteInput } from "../util/names.js";
@@ -38,8 +40,6 @@ import { dataLocation } from "./location.js";
 import { collectMetrics, parseMetricLine } from "./metrics.js";
 import { type OutputSelection, selectOutputs } from "./outputs.js";
 import type { TrackContext, TrackSpec } from "./track.js";
-
-const TAIL_BYTES = 64 * 1024;
 
 export function newRunId(now: Date): string {
   const t = now.toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
@@ -293,6 +293,8 @@ export interface Executed {
   labelProblems: string[];
   /** The last 64 KiB of the log. */
   tail: Buffer;
+  /** sha256 of the whole log, hashed as it was written. */
+  logDigest: string;
   logPath: string;
   finishedAt: Date;
 }
@@ -314,7 +316,9 @@ export async function executeRun(
     : new HostExecutor();
   const logPath = join(prepared.work, "log.txt");
   const log = fs.openSync(logPath, "w");
-  let tail = Buffer.alloc(0);
+  // The log is hashed as it is written, and its tail kept without copying it for every line.
+  const logHash = createHash("sha256");
+  const tail = new LogTail(LOG_TAIL_BYTES);
   const lines: MetricValue[] = [];
   const labels: Record<string, string> = {};
   const labelProblems: string[] = [];
@@ -343,7 +347,8 @@ export async function executeRun(
       onLine: (stream, line) => {
         const bytes = Buffer.from(`${line}\n`);
         fs.writeSync(log, bytes);
-        tail = Buffer.concat([tail, bytes]).subarray(-TAIL_BYTES);
+        logHash.update(bytes);
+        tail.push(bytes);
         const m = parseMetricLine(line);
         if (m) lines.push(m);
         const l = m ? undefined : parseLabelLine(line);
@@ -362,10 +367,28 @@ export async function executeRun(
     lines,
     labels,
     labelProblems,
-    tail,
+    tail: tail.bytes(),
+    logDigest: logHash.digest("hex"),
     logPath,
     finishedAt: (ctx.now ?? (() => new Date()))(),
   };
+}
+
+/** The last `size` bytes of what was pushed, kept as chunks and joined once. */
+class LogTail {
+  private chunks: Buffer[] = [];
+  private length = 0;
+  constructor(private readonly size: number) {}
+  push(b: Buffer): void {
+    this.chunks.push(b);
+    this.length += b.length;
+    // Drop whole chunks that fall out of the window (the first one left may straddle it).
+    while (this.chunks.length > 1 && this.length - this.chunks[0]!.length >= this.size)
+      this.length -= this.chunks.shift()!.length;
+  }
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks).subarray(-this.size);
+  }
 }
 
 // 4. Collect -----------------------------------------------------------------------------------
@@ -397,7 +420,7 @@ export async function collectRun(
   if (outcome.reason) status.reason = outcome.reason;
   if (outcome.exitCode !== undefined) status.exitCode = outcome.exitCode;
   status.logTailDigest = createHash("sha256").update(executed.tail).digest("hex");
-  status.logDigest = createHash("sha256").update(fs.readFileSync(executed.logPath)).digest("hex");
+  status.logDigest = executed.logDigest;
   const hashed = await hashOutputs(outputs, {
     roles: spec.outputRoles ?? [],
     track: spec.track ?? "all",
