@@ -1,9 +1,9 @@
 // Plain data folders are kept in the content cache by digest, as holey bags are: a run's data can
 // then be found for a reproduction after the folder moved or changed. The copy is the folder's
 // canonical bag (the same bag `pin data --out` writes), so its digest is the run's data pin.
-import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join } from "node:path";
+import { tempSibling } from "./build.js";
 import { createBag } from "./create.js";
 import { cachedBagPath } from "./materialize.js";
 import { CANONICAL_AGENT } from "./pin.js";
@@ -21,7 +21,8 @@ export async function keepInCache(
   const dest = cachedBagPath(cacheDir, digest);
   if (fs.existsSync(join(dest, "bagit.txt"))) return dest;
   fs.mkdirSync(dirname(dest), { recursive: true });
-  const tmp = join(dirname(dest), `.keep-${process.pid}-${randomBytes(4).toString("hex")}.partial`);
+  // `.NAME.PID.RANDOM.partial`: what a killed run left here is removed by the next one.
+  const tmp = tempSibling(dest);
   try {
     const bag = await createBag(folder, tmp, { softwareAgent: CANONICAL_AGENT, noDate: true });
     if (bag.digest !== digest) return undefined;

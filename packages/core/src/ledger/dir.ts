@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { CheckFailedError, fsInputError, UsageError } from "../errors.js";
+import { processAlive } from "../util/files.js";
 import { statKey } from "./run-index.js";
 import {
   type LedgerSnapshot,
@@ -68,21 +69,13 @@ function listPlainDir(path: string): fs.Dirent[] {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** Leftover of a killed writer: `.<anything>-<pid>-<hex>.(partial|tmp|pending)` whose process is gone. */
 const LEFTOVER = /^\..*-(\d+)-[0-9a-f]{8}\.(partial|tmp|pending)$/;
 export const isDeadLeftover = (name: string): boolean => {
   const m = LEFTOVER.exec(name);
-  return Boolean(m && !pidAlive(Number(m[1])));
+  if (!m) return false;
+  const pid = Number(m[1]);
+  return pid <= 0 || !processAlive(pid);
 };
 
 const tmpName = (base: string, ext: "partial" | "tmp" | "pending") =>

@@ -87,6 +87,6 @@ export {
   type SortKey,
 } from "./query.js";
 export { LedgerReader, type Reproduction } from "./reader.js";
-export { payloadDigest, type RecordTrust, type RunRecord, statementOf, type Trust } from "./records.js";
+export { type RecordTrust, type RunRecord, statementOf, type Trust } from "./records.js";
 export { openRunIndex, RunIndex, runIndexPath, trustFingerprint } from "./run-index.js";
 export type { LedgerSnapshot, LedgerStore, ProductionPointer } from "./types.js";
