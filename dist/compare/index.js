@@ -67003,6 +67003,9 @@ function canonicalDigest(value) {
   return `sha256:${createHash("sha256").update(canonicalJson(value)).digest("hex")}`;
 }
 
+// packages/core/src/manifest/log.ts
+var LOG_TAIL_BYTES = 64 * 1024;
+
 // packages/core/src/sign/dsse.ts
 import { sign, verify } from "node:crypto";
 var INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json";
@@ -68676,7 +68679,6 @@ var PROMOTION_COPY = /^promotion-(.+)-(\d{6})\.sigstore\.json$/;
 
 // packages/core/src/ledger/records.ts
 var sha256Hex = (b) => createHash3("sha256").update(b).digest("hex");
-var TAIL_BYTES = 64 * 1024;
 var BUNDLE = "bundle.sigstore.json";
 var UNSIGNED = "record.unsigned.json";
 async function readFile(s, runId, name, problems) {
@@ -68813,7 +68815,7 @@ async function storedFileProblems(s, runId, m, statement, files) {
     if (m.status.logDigest || m.status.logTailDigest) problems.push(`${at("log.txt")} is missing`);
   } else if (m.status.logDigest && sha256Hex(log) !== m.status.logDigest)
     problems.push(`${at("log.txt")} does not match its signed digest (edited after signing)`);
-  else if (!m.status.logDigest && m.status.logTailDigest && sha256Hex(log.subarray(-TAIL_BYTES)) !== m.status.logTailDigest)
+  else if (!m.status.logDigest && m.status.logTailDigest && sha256Hex(log.subarray(-LOG_TAIL_BYTES)) !== m.status.logTailDigest)
     problems.push(
       `${at("log.txt")}: its last 64 KiB do not match the signed tail digest (edited after signing)`
     );
@@ -69451,35 +69453,6 @@ function descendants(g, id) {
 // packages/core/src/sign/bundle.ts
 var import_bundle4 = __toESM(require_dist2(), 1);
 
-// packages/core/src/ledger/lineage.ts
-async function readLineage(reader) {
-  const notes = [];
-  const records = await reader.runs();
-  const chains = /* @__PURE__ */ new Map();
-  const payloadFiles = /* @__PURE__ */ new Map();
-  for (const r of records) {
-    const m = r.manifest;
-    if (!m || r.trust === "damaged") continue;
-    if (!chains.has(m.model)) {
-      try {
-        chains.set(m.model, await reader.production(m.model));
-      } catch (e) {
-        notes.push(e.message);
-        chains.set(m.model, { model: m.model, promotions: [], interrupted: false, leftovers: [] });
-      }
-    }
-    if (!m.data.some((d) => d.payloadManifest)) continue;
-    const { payloadManifests } = await reader.forReproduction(r.runId);
-    for (const d of m.data) {
-      const text = payloadManifests[d.name];
-      if (text === void 0) continue;
-      const id = dataNode(d.payloadIdentity ?? d.digest);
-      if (!payloadFiles.has(id)) payloadFiles.set(id, parsePayloadManifest(text));
-    }
-  }
-  return { graph: buildLineage(records, chains, payloadFiles), notes };
-}
-
 // packages/core/src/ledger/anchor.ts
 import { randomBytes } from "node:crypto";
 import * as fs5 from "node:fs";
@@ -69581,6 +69554,35 @@ var ProductionAnchors = class {
   }
 };
 
+// packages/core/src/ledger/lineage.ts
+async function readLineage(reader) {
+  const notes = [];
+  const records = await reader.runs();
+  const chains = /* @__PURE__ */ new Map();
+  const payloadFiles = /* @__PURE__ */ new Map();
+  for (const r of records) {
+    const m = r.manifest;
+    if (!m || r.trust === "damaged") continue;
+    if (!chains.has(m.model)) {
+      try {
+        chains.set(m.model, await reader.production(m.model));
+      } catch (e) {
+        notes.push(e.message);
+        chains.set(m.model, { model: m.model, promotions: [], interrupted: false, leftovers: [] });
+      }
+    }
+    if (!m.data.some((d) => d.payloadManifest)) continue;
+    const payloadManifests = await reader.payloadManifests(m);
+    for (const d of m.data) {
+      const text = payloadManifests[d.name];
+      if (text === void 0) continue;
+      const id = dataNode(d.payloadIdentity ?? d.digest);
+      if (!payloadFiles.has(id)) payloadFiles.set(id, parsePayloadManifest(text));
+    }
+  }
+  return { graph: buildLineage(records, chains, payloadFiles), notes };
+}
+
 // packages/core/src/ledger/reader.ts
 var LedgerReader = class _LedgerReader {
   constructor(store, snapshot, trust, index) {
@@ -69597,6 +69599,7 @@ var LedgerReader = class _LedgerReader {
   chains = /* @__PURE__ */ new Map();
   memo = /* @__PURE__ */ new Map();
   all;
+  graph;
   invalid;
   /**
    * Reads the ledger at one snapshot (fetched once for a git: ledger); with `index`, records whose
@@ -69700,26 +69703,37 @@ var LedgerReader = class _LedgerReader {
    * manifests (each checked against its signed digest), by data name.
    */
   async forReproduction(runId) {
-    let record = await this.require(runId);
-    if (record.document === void 0) {
-      const fresh = await verifyRunRecord(this.snapshot, runId, this.trust, this.memo);
-      if (fresh.trust === "damaged" || !fresh.manifest)
-        throw new CheckFailedError(
-          "damaged-record",
-          `the record of run ${runId} is damaged (${fresh.where})`,
-          {
-            details: fresh.problems
-          }
-        );
-      record = fresh;
+    const record = await this.requireDocument(runId);
+    return { bundle: record.document, payloadManifests: await this.payloadManifests(record.manifest) };
+  }
+  /** A run as require() gives it, with its stored bundle (the index keeps none: then read and verified again). */
+  async requireDocument(runId) {
+    const record = await this.require(runId);
+    if (record.document !== void 0) return record;
+    const fresh = await verifyRunRecord(this.snapshot, runId, this.trust, this.memo);
+    if (fresh.trust === "damaged" || !fresh.manifest)
+      throw new CheckFailedError("damaged-record", `the record of run ${runId} is damaged (${fresh.where})`, {
+        details: fresh.problems
+      });
+    return fresh;
+  }
+  /**
+   * The bags' payload manifests stored beside a run, by data name: each one that matches the digest
+   * its signed manifest holds (data[].payloadManifest); others are left out.
+   */
+  async payloadManifests(manifest) {
+    const out = {};
+    for (const d of manifest.data) {
+      if (d.payloadManifest === void 0) continue;
+      const body = await this.snapshot.readRunFile(manifest.runId, `data-${d.name}.manifest-sha256.txt`).catch(() => void 0);
+      if (body && sha256Hex(body) === d.payloadManifest) out[d.name] = body.toString("utf8");
     }
-    const payloadManifests = {};
-    for (const d of record.manifest.data) {
-      const body = await this.snapshot.readRunFile(runId, `data-${d.name}.manifest-sha256.txt`).catch(() => void 0);
-      if (body && d.payloadManifest !== void 0 && sha256Hex(body) === d.payloadManifest)
-        payloadManifests[d.name] = body.toString("utf8");
-    }
-    return { bundle: record.document, payloadManifests };
+    return out;
+  }
+  /** The whole ledger's lineage graph, built once per reader. */
+  lineage() {
+    this.graph ??= readLineage(this);
+    return this.graph;
   }
   /**
    * The invalidation records (each verified once, uncounted ones kept and marked), what stands, and
@@ -69869,7 +69883,7 @@ async function readInvalidations(reader, memo) {
   const records = await readInvalidationRecords(reader.snapshot, reader.trust, memo);
   const standing = standingInvalidations(records);
   if (standing.size === 0) return { records, standing, marks: /* @__PURE__ */ new Map(), production: [] };
-  const g = (await readLineage(reader)).graph;
+  const g = (await reader.lineage()).graph;
   const marks = markDerived(g, standing);
   const production = (await productionHeads(reader, g, (n) => marks.has(n))).map((p) => ({
     ...p,
@@ -71295,13 +71309,9 @@ async function loadRun(reader, runId) {
 }
 async function diffRecorded(reader, from, to, repo) {
   const manifests = /* @__PURE__ */ new Map();
-  for (const r of [from, to]) {
-    for (const d of r.data) {
-      const body = await reader.snapshot.readRunFile(r.runId, `data-${d.name}.manifest-sha256.txt`).catch(() => void 0);
-      const ok = body && d.payloadManifest !== void 0 && sha256Hex(body) === d.payloadManifest;
-      manifests.set(`${r.runId}/${d.name}`, ok ? body.toString("utf8") : void 0);
-    }
-  }
+  for (const r of [from, to])
+    for (const [name, text] of Object.entries(await reader.payloadManifests(r)))
+      manifests.set(`${r.runId}/${name}`, text);
   return diffRuns(from, to, {
     dataManifest: (runId, name) => manifests.get(`${runId}/${name}`),
     changedFiles: (a, b) => {
@@ -71398,7 +71408,7 @@ async function dataChangesOf(reader, run2, where) {
       continue;
     }
     if (pin.digest === d.digest) continue;
-    const recorded = (await reader.forReproduction(run2.runId)).payloadManifests[d.name];
+    const recorded = (await reader.payloadManifests(run2.manifest))[d.name];
     if (!recorded) {
       out.push({
         name: d.name,
@@ -71732,19 +71742,12 @@ function listPlainDir(path) {
     return [];
   }
 }
-function pidAlive(pid) {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e.code === "EPERM";
-  }
-}
 var LEFTOVER = /^\..*-(\d+)-[0-9a-f]{8}\.(partial|tmp|pending)$/;
 var isDeadLeftover = (name) => {
   const m = LEFTOVER.exec(name);
-  return Boolean(m && !pidAlive(Number(m[1])));
+  if (!m) return false;
+  const pid = Number(m[1]);
+  return pid <= 0 || !processAlive(pid);
 };
 var tmpName = (base, ext) => `.${base}-${process.pid}-${randomBytes3(4).toString("hex")}.${ext}`;
 var DirSnapshot = class {
