@@ -3,9 +3,12 @@
 // server, RUNNER_TEMP), on a clone of this repository and its spam-filter example:
 //   push to main: track -> promote (production #1)
 //   pull request (params.json: 4 epochs): track x2 (a seed matrix) -> compare: comment + status
-//   merge: promote the candidate (production #2) -> reproduce it: bitwise -> verify its model file.
+//   merge: promote the candidate (production #2) -> reproduce it: bitwise -> verify its model file;
+//   deploy: on a fresh clone at another path, pull the production model by its OCI artifact's digest
+//   from the registry on 127.0.0.1:5000 and verify it (and refuse a changed byte, a model never
+//   promoted, and production once invalidated).
 import { spawnSync } from "node:child_process";
-import { generateKeyPairSync } from "node:crypto";
+import { generateKeyPairSync, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +20,13 @@ import { type GitHubApiServer, startGitHubApi } from "./servers/github-api-serve
 const root = new URL("..", import.meta.url).pathname;
 const dist = (name: string) => join(root, "dist", name, "index.js");
 const engine = spawnSync("docker", ["version"], { stdio: "ignore" }).status === 0;
+const cli = join(root, "packages/cli/bin/track-run.js");
+const registryUp = await fetch("http://127.0.0.1:5000/v2/").then(
+  (r) => r.ok,
+  () => false,
+);
+if (!registryUp && process.env.CI === "true")
+  throw new Error("no registry on 127.0.0.1:5000: .ci/run starts one");
 
 describe.skipIf(!engine)("the whole story through the bundled actions", () => {
   let api: GitHubApiServer;
@@ -44,6 +54,10 @@ describe.skipIf(!engine)("the whole story through the bundled actions", () => {
       }),
     );
     const policy = "examples/spam-filter/policy.yml";
+    // Outputs pushed as OCI artifacts to the local registry, when it runs.
+    const artifacts = registryUp
+      ? `oci://127.0.0.1:5000/track-run-story/models-${randomBytes(4).toString("hex")}`
+      : undefined;
     let runNumber = 100;
     const env = (event: string, payload: object, sha: string) => {
       const file = join(top, `event-${++runNumber}.json`);
@@ -71,6 +85,7 @@ describe.skipIf(!engine)("the whole story through the bundled actions", () => {
           config: "examples/spam-filter/track-run.yml",
           "signing-key": key,
           ...(seed ? { seed: String(seed) } : {}),
+          ...(artifacts ? { artifacts } : {}),
         },
         e,
       );
@@ -205,5 +220,69 @@ describe.skipIf(!engine)("the whole story through the bundled actions", () => {
     expect(otherSeed.code).toBe(1);
     expect(otherSeed.stdout).toContain(`run ${candidates[1]}, which was never promoted`);
     expect(api.violations).toEqual([]);
+    if (!artifacts) return;
+
+    // Deploy on another machine: a fresh clone at another path pulls the production model by the
+    // digest of its OCI artifact (checked against the signed bundle attached to it) and verifies it.
+    const ledgerDir = join(repo, ".track-run/ledger");
+    const trust = join(repo, ".track-run/trust.json");
+    const clone = join(mkdtempSync(join(tmpdir(), "track-run-story-deploy-")), "serving");
+    expect(spawnSync("git", ["clone", "-q", repo, clone]).status).toBe(0);
+    const pull = (run: string, out: string) => {
+      const { digest } = JSON.parse(readFileSync(join(ledgerDir, "runs", run, "artifact.json"), "utf8")) as {
+        digest: string;
+      };
+      const r = spawnSync(
+        process.execPath,
+        [cli, "pull", digest, "--from", artifacts, "--trust", trust, "--out", out, "--json"],
+        { cwd: clone, encoding: "utf8" },
+      );
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ runId: run, verifiedBy: "referrer" });
+      return join(out, "model.json");
+    };
+    const deploy = (file: string) =>
+      runAction(
+        dist("verify"),
+        { file, model: "spam-filter", policy, environment: "production", ledger: `dir:${ledgerDir}`, trust },
+        {
+          cwd: clone,
+          env: { ...mergeEnv, GITHUB_WORKSPACE: clone, TRACK_RUN_CACHE: join(clone, "..", "cache") },
+          runnerTemp: mkdtempSync(join(top, "runner-")),
+        },
+      );
+    const pulled = pull(candidates[0]!, "production");
+    expect(readFileSync(join(clone, pulled))).toEqual(readFileSync(model(candidates[0]!)));
+    const served = await deploy(pulled);
+    expect(served.stdout).not.toMatch(/::error::/);
+    expect(served.outputs).toMatchObject({ verified: "true", "run-id": candidates[0], promotion: "2" });
+    const bytes = readFileSync(join(clone, pulled));
+    bytes[bytes.length - 2]! ^= 1;
+    writeFileSync(join(clone, "changed.json"), bytes);
+    const changed = await deploy("changed.json");
+    expect(changed.code).toBe(1);
+    expect(changed.stdout).toMatch(/::error::changed\.json is not the production model of spam-filter/);
+    const never = await deploy(pull(candidates[1]!, "other-seed"));
+    expect(never.code).toBe(1);
+    expect(never.stdout).toContain(`run ${candidates[1]}, which was never promoted`);
+    // Production invalidated (its data found bad): the same pulled file no longer deploys.
+    writeFileSync(join(top, "ci.key"), key);
+    const inv = spawnSync(
+      process.execPath,
+      [
+        cli,
+        "invalidate",
+        candidates[0]!,
+        "--reason",
+        "trained on a leaked test set",
+        "--key",
+        join(top, "ci.key"),
+      ],
+      { cwd: repo, encoding: "utf8" },
+    );
+    expect(inv.status, inv.stderr).toBe(0);
+    const invalidated = await deploy(pulled);
+    expect(invalidated.code).toBe(1);
+    expect(invalidated.stdout).toContain("trained on a leaked test set");
   });
 });
