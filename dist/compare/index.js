@@ -69503,6 +69503,10 @@ var ProductionAnchors = class {
       return { models: {} };
     }
   }
+  /** What to do when the ledger was removed or replaced on purpose (a fresh start), not by an attacker. */
+  resetHint() {
+    return ` (if you removed or replaced this ledger on purpose, delete ${this.path} to start its history anew)`;
+  }
   /** Refuses a ledger that lost a counting invalidation record this machine saw; then remembers the new ones. */
   checkInvalidations(s, counting) {
     const anchors = this.read();
@@ -69512,7 +69516,7 @@ var ProductionAnchors = class {
     if (gone.length)
       throw new CheckFailedError(
         "invalidation-deleted",
-        `${s.describe("invalidations")}: ${gone.map((n) => `invalidations/${n}`).join(", ")}, signed and verified when this machine read the ledger (${this.path}), ${gone.length === 1 ? "is" : "are"} gone; restore the ledger from its history`
+        `${s.describe("invalidations")}: ${gone.map((n) => `invalidations/${n}`).join(", ")}, signed and verified when this machine read the ledger (${this.path}), ${gone.length === 1 ? "is" : "are"} gone; restore the ledger from its history${this.resetHint()}`
       );
     const added = counting.filter((n) => !seen.includes(n));
     if (added.length) this.write({ ...anchors, invalidations: [...seen, ...added].sort() });
@@ -69537,13 +69541,13 @@ var ProductionAnchors = class {
         throw rewound(
           s,
           model,
-          `this machine saw promotion #${seen.seq} verified (${this.path}), but the history ${chain.head ? `ends at #${chain.head.pointer.seq}` : "is empty"}: records were deleted`
+          `this machine saw promotion #${seen.seq} verified (${this.path}), but the history ${chain.head ? `ends at #${chain.head.pointer.seq}` : "is empty"}: records were deleted${this.resetHint()}`
         );
       if (at.recordDigest !== seen.recordDigest)
         throw rewound(
           s,
           model,
-          `promotion #${seen.seq} differs from the one this machine saw verified (${this.path})`
+          `promotion #${seen.seq} differs from the one this machine saw verified (${this.path})${this.resetHint()}`
         );
     }
     const head = chain.head;
