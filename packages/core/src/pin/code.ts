@@ -101,10 +101,13 @@ const NOT_A_REPO = Symbol("not-a-repository");
 // ---------------------------------------------------------------- git binary
 
 /**
- * Four git calls at once (measured: parallel beats any serial order); the pin, NOT_A_REPO, or
+ * Four git calls at once, status started first (measured: parallel beats any serial order); the pin, NOT_A_REPO, or
  * NOT_FOUND when git is not installed.
  */
 async function binaryPin(dir: string): Promise<CodePin | typeof NOT_A_REPO | typeof NOT_FOUND> {
+  // status first: it is the long one (it lstats every tracked file); each spawn blocks this thread
+  // for a moment, so the others start while it runs.
+  const statusRun = git(dir, ["status", "--porcelain=v1", "-z", "--untracked-files=all"]);
   const [revs, show, remotes, status] = await Promise.all([
     execProgram(
       "git",
@@ -119,7 +122,7 @@ async function binaryPin(dir: string): Promise<CodePin | typeof NOT_A_REPO | typ
       "HEAD",
     ]),
     gitOut(dir, ["config", "--get-regexp", "^remote\\..*\\.url$"]),
-    git(dir, ["status", "--porcelain=v1", "-z", "--untracked-files=all"]),
+    statusRun,
   ]);
   if (revs === NOT_FOUND) return NOT_FOUND;
   const lines = revs.stdout.trim().split("\n");
