@@ -65,6 +65,8 @@ export interface BagContents {
   ): Promise<Map<string, HashOutcome>>;
   /** How many payload files were actually read (the rest came from the stat cache). */
   readonly hashed: number;
+  /** Stops any hashing started ahead of time that was not asked for (a check that ended early). */
+  release?(): Promise<void>;
 }
 
 interface ParsedManifest {

@@ -7,7 +7,7 @@ import { Writable } from "node:stream";
 import { fsInputError, fsOutputError, UsageError } from "../errors.js";
 import { mkdirNoFollow, writeFileExclusive } from "../util/safe-fs.js";
 import { type BagSummary, buildTagFiles, newBagInfo, tempSibling, writeFileAtomic } from "./build.js";
-import { type HashJob, type HashProgress, hashFiles } from "./hash.js";
+import { HashPool, type HashProgress } from "./hash.js";
 import {
   backslashNames,
   backslashRefusal,
@@ -52,6 +52,8 @@ export function scanSource(
   followSymlinks: boolean,
   /** Top-level names left out (track-run's own .track-run folder when pinning a source tree). */
   ignore: readonly string[] = [],
+  /** Told of each file as it is found (hashing can start before the walk ends). */
+  onFile?: (f: WalkedFile) => void,
 ): { files: WalkedFile[]; warnings: string[] } {
   let st: fs.Stats;
   try {
@@ -67,6 +69,7 @@ export function scanSource(
   const walked = walkTree(source, {
     followSymlinks,
     ...(ignore.length ? { skip: (rel: string) => ignore.includes(rel) } : {}),
+    ...(onFile ? { onFile } : {}),
   });
   if (walked.symlinks.length > 0) {
     throw new UsageError(
@@ -104,6 +107,83 @@ export function scanSource(
   return { files: walked.files, warnings };
 }
 
+export interface PayloadHashOptions {
+  cache?: StatCache;
+  copyRoot?: string;
+  threads?: number;
+  onProgress?: (p: HashProgress) => void;
+  statTakenAt: number;
+  /** Told how many files were read (not found in the cache). */
+  onHashed?: (n: number) => void;
+}
+
+/**
+ * Hashing of a payload that starts while it is still being walked: `file` takes each walked file
+ * (looked up in the stat cache, else queued for the workers), `finish` gives the digests of all,
+ * by "data/<rel>" in path order, and refreshes the cache. `abort` stops it when the walk fails.
+ */
+export function startPayloadHashing(algs: readonly Algorithm[], o: PayloadHashOptions) {
+  const digests = new Map<string, Partial<Record<Algorithm, string>>>();
+  const jobFiles: WalkedFile[] = [];
+  const pool = new HashPool(algs, {
+    ...(o.threads ? { threads: o.threads } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  });
+  return {
+    file(f: WalkedFile): void {
+      const cached = o.copyRoot ? undefined : o.cache?.lookup(f, algs);
+      if (cached) {
+        digests.set(`data/${f.rel}`, cached);
+        return;
+      }
+      pool.add(
+        o.copyRoot
+          ? { path: f.abs, size: f.size, copyTo: join(o.copyRoot, f.rel) }
+          : { path: f.abs, size: f.size },
+      );
+      jobFiles.push(f);
+    },
+    abort(): Promise<void> {
+      return pool.close();
+    },
+    async finish(files: readonly WalkedFile[]): Promise<Map<string, Partial<Record<Algorithm, string>>>> {
+      o.onHashed?.(jobFiles.length);
+      const results = await pool.finish();
+      const changed: string[] = [];
+      results.forEach((r, i) => {
+        const f = jobFiles[i]!;
+        if (!r.ok) {
+          const err = Object.assign(new Error(r.message), { code: r.code });
+          // A full or read-only disk fails the copy into the bag, not the read of the source.
+          if (o.copyRoot && ["ENOSPC", "EDQUOT", "EROFS"].includes(String(r.code)))
+            throw fsOutputError(`the bag's copy of "${f.rel}"`, err);
+          throw fsInputError(`"${f.abs}"`, err);
+        }
+        if (r.bytes !== f.size) changed.push(f.rel);
+        digests.set(`data/${f.rel}`, r.digests);
+      });
+      if (changed.length > 0) {
+        throw new UsageError(
+          "source-changed",
+          "files changed size while being bagged; bag again when nothing writes to them",
+          {
+            details: changed.slice(0, 20),
+          },
+        );
+      }
+      // Keep manifest order independent of the walk: sorted by path.
+      const sorted = new Map([...digests.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+      if (jobFiles.length > 0)
+        o.cache?.save(
+          files,
+          new Map([...files].map((f) => [f.rel, sorted.get(`data/${f.rel}`)!])),
+          o.statTakenAt,
+        );
+      return sorted;
+    },
+  };
+}
+
 /**
  * Hashes `files` (optionally copying each to `copyRoot/rel`), using and refreshing the stat cache
  * when one is given. Returns digests by "data/<rel>".
@@ -111,67 +191,41 @@ export function scanSource(
 export async function hashPayload(
   files: readonly WalkedFile[],
   algs: readonly Algorithm[],
-  o: {
-    cache?: StatCache;
-    copyRoot?: string;
-    threads?: number;
-    onProgress?: (p: HashProgress) => void;
-    statTakenAt: number;
-    /** Told how many files were read (not found in the cache). */
-    onHashed?: (n: number) => void;
-  },
+  o: PayloadHashOptions,
 ): Promise<Map<string, Partial<Record<Algorithm, string>>>> {
-  const digests = new Map<string, Partial<Record<Algorithm, string>>>();
-  const jobs: HashJob[] = [];
-  const jobFiles: WalkedFile[] = [];
-  for (const f of files) {
-    const cached = o.copyRoot ? undefined : o.cache?.lookup(f, algs);
-    if (cached) digests.set(`data/${f.rel}`, cached);
-    else {
-      jobs.push(
-        o.copyRoot
-          ? { path: f.abs, size: f.size, copyTo: join(o.copyRoot, f.rel) }
-          : { path: f.abs, size: f.size },
-      );
-      jobFiles.push(f);
-    }
-  }
-  o.onHashed?.(jobs.length);
-  const results = await hashFiles(jobs, algs, {
-    ...(o.threads ? { threads: o.threads } : {}),
-    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+  const hashing = startPayloadHashing(algs, o);
+  for (const f of files) hashing.file(f);
+  return hashing.finish(files);
+}
+
+/** Walks `source` and hashes its files while walking (copying each under `copyRoot` when given); then builds the tag files of a new bag. */
+async function scanHashAndTag(
+  source: string,
+  options: CreateOptions,
+  copyRoot?: string,
+): Promise<{ tags: ReturnType<typeof buildTagFiles>; warnings: string[] }> {
+  const algorithms = algorithmsOf(options);
+  const hashing = startPayloadHashing(algorithms, {
+    statTakenAt: Date.now(),
+    ...(copyRoot ? { copyRoot } : {}),
+    ...(options.threads ? { threads: options.threads } : {}),
+    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
-  const changed: string[] = [];
-  results.forEach((r, i) => {
-    const f = jobFiles[i]!;
-    if (!r.ok) {
-      const err = Object.assign(new Error(r.message), { code: r.code });
-      // A full or read-only disk fails the copy into the bag, not the read of the source.
-      if (o.copyRoot && ["ENOSPC", "EDQUOT", "EROFS"].includes(String(r.code)))
-        throw fsOutputError(`the bag's copy of "${f.rel}"`, err);
-      throw fsInputError(`"${f.abs}"`, err);
-    }
-    if (r.bytes !== f.size) changed.push(f.rel);
-    digests.set(`data/${f.rel}`, r.digests);
-  });
-  if (changed.length > 0) {
-    throw new UsageError(
-      "source-changed",
-      "files changed size while being bagged; bag again when nothing writes to them",
-      {
-        details: changed.slice(0, 20),
-      },
-    );
+  let scanned: ReturnType<typeof scanSource>;
+  try {
+    scanned = scanSource(source, "source", Boolean(options.followSymlinks), [], (f) => hashing.file(f));
+  } catch (e) {
+    await hashing.abort();
+    throw e;
   }
-  // Keep manifest order independent of the walk: sorted by path.
-  const sorted = new Map([...digests.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  if (jobs.length > 0)
-    o.cache?.save(
-      files,
-      new Map([...files].map((f) => [f.rel, sorted.get(`data/${f.rel}`)!])),
-      o.statTakenAt,
-    );
-  return sorted;
+  const { files, warnings } = scanned;
+  const payload = await hashing.finish(files);
+  const info = newBagInfo(options.info ?? [], {
+    softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
+    ...baggingDate(options),
+  });
+  const tags = buildTagFiles({ payload, bytes: files.reduce((s, f) => s + f.size, 0), algorithms, info });
+  return { tags, warnings };
 }
 
 /** Hashes the payload (copying it under `copyRoot` when given) and builds the tag files of a new bag. */
@@ -247,9 +301,11 @@ export async function createBagInPlace(dir: string, options: CreateOptions = {})
       `"${dir}" is already a bag (it has bagit.txt); validate it with \`track-run bag validate\``,
     );
   }
-  const { files, warnings } = scanSource(root, "source", Boolean(options.followSymlinks));
   // No stat cache here: moving files under data/ changes their ctime, so entries would never match.
-  const { files: tags, summary } = await hashAndTag(files, options);
+  const {
+    tags: { files: tags, summary },
+    warnings,
+  } = await scanHashAndTag(root, options);
   // Move every top-level entry under a temporary folder, then name it data/.
   const tmp = join(root, `.track-run-data-${process.pid}`);
   fs.mkdirSync(tmp);

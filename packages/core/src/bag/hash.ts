@@ -83,29 +83,247 @@ function hashOne(
   }
 }
 
+let workerCode: string | undefined;
 function workerSource(): string {
-  return `
+  // Results travel back compactly: one string of every digest in job and algorithm order, the
+  // bytes read per job (-1 for a failure) and the failures apart; no object per file.
+  workerCode ??= `
 const fs = require("node:fs");
 const crypto = require("node:crypto");
 const { parentPort } = require("node:worker_threads");
 const hashOne = ${hashOne.toString()};
 const buf = Buffer.allocUnsafe(${CHUNK});
 parentPort.on("message", (m) => {
-  const results = m.jobs.map((j) => hashOne(fs, crypto, buf, j.path, m.algs, j.copyTo));
-  parentPort.postMessage({ id: m.id, results });
+  let hex = "";
+  const bytes = new Array(m.paths.length);
+  const errors = [];
+  for (let k = 0; k < m.paths.length; k++) {
+    const r = hashOne(fs, crypto, buf, m.paths[k], m.algs, m.copyTo ? m.copyTo[k] : undefined);
+    if (r.ok) {
+      for (const a of m.algs) hex += r.digests[a];
+      bytes[k] = r.bytes;
+    } else {
+      bytes[k] = -1;
+      errors.push([k, r.code, r.message]);
+    }
+  }
+  parentPort.postMessage({ id: m.id, hex, bytes, errors });
 });`;
+  return workerCode;
 }
 
 /** Below this much work, hash inline rather than start workers. */
 const INLINE_MAX_FILES = 64;
 const INLINE_MAX_BYTES = 8 * 1024 * 1024;
 /** A batch closes at this many files or bytes, to amortise messaging for small files. */
-const BATCH_FILES = 128;
+const BATCH_FILES = 256;
 const BATCH_BYTES = 16 * 1024 * 1024;
+/** Hex digits of each algorithm's digest. */
+const HEX_LENGTH: Record<Algorithm, number> = {
+  md5: 32,
+  sha1: 40,
+  sha224: 56,
+  sha256: 64,
+  sha384: 96,
+  sha512: 128,
+};
 
 export interface HashOptions {
   threads?: number;
   onProgress?: (p: HashProgress) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: number;
+}
+
+/**
+ * Hashes files as they are added, so that a walk and the hashing overlap: jobs are batched in
+ * order and handed to worker threads (started once there is enough work to pay for them) while
+ * the caller goes on finding files. `finish` gives every result, in the order the jobs were added.
+ */
+export class HashPool {
+  private readonly jobs: HashJob[] = [];
+  private readonly results: HashOutcome[] = [];
+  private readonly batches: Array<{ start: number; end: number }> = [];
+  private readonly progress: HashProgress = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
+  private readonly threads: number;
+  private slots: Slot[] | undefined;
+  private nextBatch = 0;
+  private batchStart = 0;
+  private batchBytes = 0;
+  private finishing = false;
+  private failure: unknown;
+  private settle: (() => void) | undefined;
+  private totalsKnown = false;
+
+  constructor(
+    private readonly algs: readonly Algorithm[],
+    private readonly options: HashOptions = {},
+  ) {
+    this.threads = Math.max(1, options.threads ?? availableParallelism());
+  }
+
+  /** Announces the totals for progress reports when they are known in advance. */
+  expect(files: number, bytes: number): void {
+    this.progress.filesTotal = files;
+    this.progress.bytesTotal = bytes;
+    this.totalsKnown = true;
+  }
+
+  /** Queues one file; its result will be at this index. */
+  add(job: HashJob): number {
+    const i = this.jobs.length;
+    this.jobs.push(job);
+    if (!this.totalsKnown) {
+      this.progress.filesTotal++;
+      this.progress.bytesTotal += job.size;
+    }
+    this.batchBytes += job.size;
+    if (i + 1 - this.batchStart >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) this.closeBatch();
+    return i;
+  }
+
+  private closeBatch(): void {
+    if (this.batchStart === this.jobs.length) return;
+    this.batches.push({ start: this.batchStart, end: this.jobs.length });
+    this.batchStart = this.jobs.length;
+    this.batchBytes = 0;
+    if (
+      !this.slots &&
+      this.threads > 1 &&
+      (this.jobs.length > INLINE_MAX_FILES || this.progress.bytesTotal > INLINE_MAX_BYTES)
+    )
+      this.start();
+    this.dispatch();
+  }
+
+  private start(): void {
+    const source = workerSource();
+    this.slots = Array.from({ length: this.threads }, () => {
+      const slot: Slot = {
+        worker: new Worker(source, { eval: true }),
+        inFlight: 0,
+      };
+      slot.worker.on(
+        "message",
+        (m: { id: number; hex: string; bytes: number[]; errors: Array<[number, string, string]> }) => {
+          slot.inFlight--;
+          this.receive(m);
+          this.dispatch();
+        },
+      );
+      slot.worker.on("error", (e) => this.fail(e));
+      // Until someone waits for the results, the workers do not keep the process alive.
+      if (!this.finishing) slot.worker.unref();
+      return slot;
+    });
+  }
+
+  private dispatch(): void {
+    if (this.slots) {
+      // Two batches in flight per worker hide the messaging round trip.
+      for (const slot of this.slots) {
+        while (slot.inFlight < 2 && this.nextBatch < this.batches.length) {
+          const id = this.nextBatch++;
+          const b = this.batches[id]!;
+          const jobs = this.jobs.slice(b.start, b.end);
+          slot.inFlight++;
+          slot.worker.postMessage({
+            id,
+            algs: this.algs,
+            paths: jobs.map((j) => j.path),
+            ...(jobs.some((j) => j.copyTo) ? { copyTo: jobs.map((j) => j.copyTo) } : {}),
+          });
+        }
+      }
+    }
+    this.checkDone();
+  }
+
+  private receive(m: {
+    id: number;
+    hex: string;
+    bytes: number[];
+    errors: Array<[number, string, string]>;
+  }): void {
+    const b = this.batches[m.id]!;
+    const errors = new Map(m.errors.map(([k, code, message]) => [k, { ok: false as const, code, message }]));
+    let at = 0;
+    for (let k = 0; k < m.bytes.length; k++) {
+      const n = m.bytes[k]!;
+      const job = this.jobs[b.start + k]!;
+      if (n < 0) {
+        this.results[b.start + k] = errors.get(k)!;
+        this.progress.bytesDone += job.size;
+        continue;
+      }
+      const digests: Partial<Record<Algorithm, string>> = {};
+      for (const a of this.algs) {
+        digests[a] = m.hex.slice(at, at + HEX_LENGTH[a]);
+        at += HEX_LENGTH[a];
+      }
+      this.results[b.start + k] = { ok: true, bytes: n, digests };
+      this.progress.bytesDone += n;
+    }
+    this.progress.filesDone += m.bytes.length;
+    this.options.onProgress?.(this.progress);
+  }
+
+  private fail(e: unknown): void {
+    this.failure ??= e;
+    this.settle?.();
+  }
+
+  private checkDone(): void {
+    if (!this.finishing) return;
+    if (
+      this.failure ||
+      (this.slots?.every((s) => s.inFlight === 0) && this.nextBatch === this.batches.length)
+    )
+      this.settle?.();
+  }
+
+  /** Waits for every queued file; results in the order added. The pool is closed afterwards. */
+  async finish(): Promise<HashOutcome[]> {
+    this.finishing = true;
+    if (
+      !this.slots &&
+      (this.threads === 1 ||
+        (this.jobs.length <= INLINE_MAX_FILES && this.progress.bytesTotal <= INLINE_MAX_BYTES))
+    ) {
+      const buf = Buffer.allocUnsafe(CHUNK);
+      return this.jobs.map((j) => {
+        const r = hashOne(fs, crypto, buf, j.path, this.algs, j.copyTo);
+        this.progress.filesDone++;
+        this.progress.bytesDone += r.ok ? r.bytes : j.size;
+        this.options.onProgress?.(this.progress);
+        return r;
+      });
+    }
+    if (!this.slots) this.start();
+    for (const slot of this.slots ?? []) slot.worker.ref();
+    try {
+      await new Promise<void>((resolve) => {
+        this.settle = resolve;
+        this.closeBatch();
+        this.checkDone();
+      });
+      if (this.failure) throw this.failure;
+      return this.results;
+    } finally {
+      await this.close();
+    }
+  }
+
+  /** Stops the workers without waiting for queued files (when the caller gives up). */
+  async close(): Promise<void> {
+    const slots = this.slots ?? [];
+    this.slots = [];
+    this.nextBatch = this.batches.length;
+    await Promise.all(slots.map((s) => s.worker.terminate()));
+  }
 }
 
 /** Hashes every job with every algorithm; results are in job order. */
@@ -114,83 +332,14 @@ export async function hashFiles(
   algs: readonly Algorithm[],
   options: HashOptions = {},
 ): Promise<HashOutcome[]> {
-  const bytesTotal = jobs.reduce((s, j) => s + j.size, 0);
-  const progress: HashProgress = { filesDone: 0, filesTotal: jobs.length, bytesDone: 0, bytesTotal };
-  const threads = Math.max(1, options.threads ?? availableParallelism());
   if (jobs.length === 0) return [];
-  if (threads === 1 || (jobs.length <= INLINE_MAX_FILES && bytesTotal <= INLINE_MAX_BYTES)) {
-    const buf = Buffer.allocUnsafe(CHUNK);
-    return jobs.map((j) => {
-      const r = hashOne(fs, crypto, buf, j.path, algs, j.copyTo);
-      progress.filesDone++;
-      progress.bytesDone += r.ok ? r.bytes : j.size;
-      options.onProgress?.(progress);
-      return r;
-    });
-  }
-
-  // Batches in job order; large files travel alone.
-  const batches: Array<{ start: number; end: number }> = [];
-  let start = 0;
-  let bytes = 0;
-  for (let i = 0; i < jobs.length; i++) {
-    bytes += jobs[i]!.size;
-    if (i + 1 - start >= BATCH_FILES || bytes >= BATCH_BYTES) {
-      batches.push({ start, end: i + 1 });
-      start = i + 1;
-      bytes = 0;
-    }
-  }
-  if (start < jobs.length) batches.push({ start, end: jobs.length });
-
-  const results = new Array<HashOutcome>(jobs.length);
-  const workers = Array.from(
-    { length: Math.min(threads, batches.length) },
-    () => new Worker(workerSource(), { eval: true }),
+  const pool = new HashPool(algs, options);
+  pool.expect(
+    jobs.length,
+    jobs.reduce((s, j) => s + j.size, 0),
   );
-  let next = 0;
-  try {
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve, reject) => {
-            // Two batches in flight per worker hide the messaging round trip.
-            let inFlight = 0;
-            const send = () => {
-              while (inFlight < 2 && next < batches.length) {
-                const id = next++;
-                const b = batches[id]!;
-                inFlight++;
-                w.postMessage({
-                  id,
-                  algs,
-                  jobs: jobs
-                    .slice(b.start, b.end)
-                    .map((j) => (j.copyTo ? { path: j.path, copyTo: j.copyTo } : { path: j.path })),
-                });
-              }
-              if (inFlight === 0) resolve();
-            };
-            w.on("message", (m: { id: number; results: HashOutcome[] }) => {
-              inFlight--;
-              const b = batches[m.id]!;
-              m.results.forEach((r, k) => {
-                results[b.start + k] = r;
-                progress.bytesDone += r.ok ? r.bytes : jobs[b.start + k]!.size;
-              });
-              progress.filesDone += m.results.length;
-              options.onProgress?.(progress);
-              send();
-            });
-            w.on("error", reject);
-            send();
-          }),
-      ),
-    );
-  } finally {
-    await Promise.all(workers.map((w) => w.terminate()));
-  }
-  return results;
+  for (const j of jobs) pool.add(j);
+  return pool.finish();
 }
 
 /** sha256 (or another algorithm) of bytes in memory, hex. */

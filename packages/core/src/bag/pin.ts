@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { CheckFailedError, UsageError } from "../errors.js";
 import { buildTagFiles } from "./build.js";
 import { checkBag } from "./check.js";
-import { createBag, hashPayload, scanSource } from "./create.js";
+import { createBag, scanSource, startPayloadHashing } from "./create.js";
 import type { HashProgress } from "./hash.js";
 import { payloadIdentity } from "./identity.js";
 import { locateBag, readDirContents, readTarContents, tagText } from "./read.js";
@@ -68,18 +68,36 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     const cache = options.cacheDir
       ? { stat: StatCache.open(options.cacheDir, root), statTakenAt }
       : undefined;
-    const contents = readDirContents(root, cache);
+    const contents = readDirContents(
+      root,
+      cache,
+      cache ? {} : { prehash: true, ...(options.onProgress ? { onProgress: options.onProgress } : {}) },
+    );
     const signature = cache ? contents.signature(statTakenAt) : undefined;
     const known = cache?.stat.recalled<Omit<DataPinResult, "hashed">>(signature);
-    if (known) return { ...known, ...identified(known.manifest, contents.tagFiles), hashed: 0 };
-    const report = await checkBag(contents, "full", options.onProgress);
+    // The signature covers the tag files' bytes, so the manifest read now is the one the result was
+    // recorded with: it is not stored twice, and its payload identity is the one recorded.
     const manifest = contents.tagFiles.get("manifest-sha256.txt")?.toString("utf8");
+    if (known)
+      return {
+        ...known,
+        ...(manifest !== undefined ? { manifest } : {}),
+        ...identified(manifest, contents.tagFiles, known.payloadIdentity),
+        hashed: 0,
+      };
+    let report: Awaited<ReturnType<typeof checkBag>>;
+    try {
+      report = await checkBag(contents, "full", options.onProgress);
+    } finally {
+      await contents.release?.();
+    }
     const result = {
       ...fromReport(report, "bag", root, path),
       ...(manifest !== undefined ? { manifest } : {}),
       ...identified(manifest, contents.tagFiles),
     };
-    cache?.stat.remember(signature, result);
+    const { manifest: _inTagFiles, ...recorded } = result;
+    cache?.stat.remember(signature, recorded);
     return { ...result, hashed: contents.hashed };
   }
   if (options.out) {
@@ -101,18 +119,9 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
       hashed: summary.files,
     };
   }
-  const { files, warnings } = scanSource(root, "data", false, options.ignore ?? []);
   const cache = options.cacheDir ? StatCache.open(options.cacheDir, root) : undefined;
-  let signature: string | undefined;
-  if (cache) {
-    const sig = new TreeSignature();
-    for (const f of files) sig.addFile(f);
-    signature = sig.finish(statTakenAt);
-    const known = cache.recalled<Omit<DataPinResult, "hashed">>(signature);
-    if (known) return { ...known, ...identified(known.manifest), hashed: 0 };
-  }
   let hashed = 0;
-  const payload = await hashPayload(files, ["sha256"], {
+  const hashing = startPayloadHashing(["sha256"], {
     statTakenAt,
     onHashed: (n) => {
       hashed = n;
@@ -120,6 +129,35 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     ...(cache ? { cache } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });
+  let scanned: ReturnType<typeof scanSource>;
+  try {
+    // Without a cache every file is read: hashing starts while the walk goes on. With one, the
+    // walk comes first, as the whole tree's signature may make reading anything unnecessary.
+    scanned = scanSource(
+      root,
+      "data",
+      false,
+      options.ignore ?? [],
+      cache ? undefined : (f) => hashing.file(f),
+    );
+  } catch (e) {
+    await hashing.abort();
+    throw e;
+  }
+  const { files, warnings } = scanned;
+  let signature: string | undefined;
+  if (cache) {
+    const sig = new TreeSignature();
+    for (const f of files) sig.addFile(f);
+    signature = sig.finish(statTakenAt);
+    const known = cache.recalled<Omit<DataPinResult, "hashed">>(signature);
+    if (known) {
+      await hashing.abort();
+      return { ...known, ...identified(known.manifest, undefined, known.payloadIdentity), hashed: 0 };
+    }
+    for (const f of files) hashing.file(f);
+  }
+  const payload = await hashing.finish(files);
   const bytes = files.reduce((s, f) => s + f.size, 0);
   const { summary, files: tags } = buildTagFiles({
     payload,
@@ -149,9 +187,11 @@ const INFO_LEFT_OUT = new Set(["payload-oxum", "bagging-date", "bag-size"]);
 function identified(
   manifest: string | undefined,
   tagFiles?: ReadonlyMap<string, Buffer>,
+  /** The identity already computed from this same manifest (recalled with it from the stat cache). */
+  known?: string,
 ): Pick<DataPinResult, "payloadIdentity" | "info"> {
   const out: Pick<DataPinResult, "payloadIdentity" | "info"> = {};
-  if (manifest !== undefined) out.payloadIdentity = payloadIdentity(manifest);
+  if (manifest !== undefined) out.payloadIdentity = known ?? payloadIdentity(manifest);
   const text = tagFiles ? tagText(tagFiles, "bag-info.txt") : undefined;
   const parsed = text === undefined ? undefined : parseBagInfo(text);
   if (parsed?.ok) {

@@ -7,10 +7,17 @@ import { createGunzip } from "node:zlib";
 import * as tarStream from "tar-stream";
 import { fsInputError, UsageError } from "../errors.js";
 import type { BagContents } from "./check.js";
-import { type HashOutcome, hashFiles } from "./hash.js";
+import { type HashOutcome, HashPool, type HashProgress, hashFiles } from "./hash.js";
 import { safePath } from "./paths.js";
 import { type StatCache, TreeSignature } from "./stat-cache.js";
-import { ALGORITHMS, type Algorithm, decodeTagFile, manifestAlgorithm, parseBagitTxt } from "./tagfiles.js";
+import {
+  ALGORITHMS,
+  type Algorithm,
+  decodeTagFile,
+  isAlgorithm,
+  manifestAlgorithm,
+  parseBagitTxt,
+} from "./tagfiles.js";
 import { type WalkedFile, walkTree } from "./walk.js";
 
 export type BagLocation = { kind: "dir"; path: string } | { kind: "tar"; path: string; gzip: boolean };
@@ -50,13 +57,62 @@ export interface DirBagContents extends BagContents {
   signature(takenAt: number): string | undefined;
 }
 
+export interface ReadDirOptions {
+  /**
+   * Start hashing the payload during the walk, with the algorithms the payload manifests' names
+   * give (a full validation reads every file anyway). Not with a stat cache.
+   */
+  prehash?: boolean;
+  onProgress?: (p: HashProgress) => void;
+}
+
+/** The algorithms of the payload manifests at the top of a bag, from their names alone. */
+function payloadManifestAlgorithms(root: string): Algorithm[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(root);
+  } catch {
+    return [];
+  }
+  const algs = new Set<Algorithm>();
+  for (const n of names) {
+    const m = manifestAlgorithm(n);
+    if (m?.kind === "payload" && isAlgorithm(m.alg)) algs.add(m.alg);
+  }
+  return [...algs].sort();
+}
+
 export function readDirContents(
   root: string,
   cache?: { stat: StatCache; statTakenAt: number },
+  options: ReadDirOptions = {},
 ): DirBagContents {
   // Not a bag: do not read a whole foreign tree into memory just to say so.
   const isBag = fs.existsSync(join(root, "bagit.txt"));
-  const walked = isBag ? walkTree(root) : { files: [], symlinks: [], specials: [], unreadable: [] };
+  const preAlgs = isBag && options.prehash && !cache ? payloadManifestAlgorithms(root) : [];
+  const pool =
+    preAlgs.length > 0
+      ? new HashPool(preAlgs, options.onProgress ? { onProgress: options.onProgress } : {})
+      : undefined;
+  const pooled = new Map<string, number>();
+  let walked: ReturnType<typeof walkTree>;
+  try {
+    walked = isBag
+      ? walkTree(
+          root,
+          pool
+            ? {
+                onFile: (f) => {
+                  if (f.rel.startsWith("data/")) pooled.set(f.rel, pool.add({ path: f.abs, size: f.size }));
+                },
+              }
+            : {},
+        )
+      : { files: [], symlinks: [], specials: [], unreadable: [] };
+  } catch (e) {
+    void pool?.close();
+    throw e;
+  }
   const tagFiles = new Map<string, Buffer>();
   const payload = new Map<string, number>();
   const walkedByRel = new Map<string, WalkedFile>();
@@ -81,6 +137,9 @@ export function readDirContents(
     get hashed() {
       return hashed;
     },
+    async release() {
+      await pool?.close();
+    },
     signature(takenAt) {
       const sig = new TreeSignature();
       for (const f of walkedByRel.values()) sig.addFile(f);
@@ -90,6 +149,20 @@ export function readDirContents(
     },
     async hashPayload(paths, algs, onProgress) {
       const out = new Map<string, HashOutcome>();
+      if (pool && algs.every((a) => preAlgs.includes(a))) {
+        // Hashed during the walk: every payload file was read once, with every manifest's algorithm.
+        const results = await pool.finish();
+        hashed += pooled.size;
+        for (const p of paths) {
+          const i = pooled.get(p);
+          out.set(
+            p,
+            i === undefined ? { ok: false, code: "ENOENT", message: "not found in the walk" } : results[i]!,
+          );
+        }
+        return out;
+      }
+      await pool?.close();
       const todo: WalkedFile[] = [];
       for (const p of paths) {
         const f = walkedByRel.get(p)!;
@@ -238,9 +311,14 @@ export async function readTarContents(
 /** Reads a bag's content from wherever it is. */
 export async function readBagContents(
   loc: BagLocation,
-  options: { hash?: boolean } = {},
+  options: { hash?: boolean } & ReadDirOptions = {},
 ): Promise<BagContents> {
-  return loc.kind === "dir" ? readDirContents(loc.path) : readTarContents(loc, options);
+  return loc.kind === "dir"
+    ? readDirContents(loc.path, undefined, {
+        ...(options.prehash ? { prehash: true } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      })
+    : readTarContents(loc, options.hash === undefined ? {} : { hash: options.hash });
 }
 
 /** The tag-file encoding a bag declares (UTF-8 when bagit.txt cannot be read). */

@@ -27,6 +27,8 @@ export interface WalkOptions {
   followSymlinks?: boolean;
   /** Relative paths (files or folders) to leave out, e.g. tag files when bagging in place. */
   skip?: (rel: string, isDir: boolean) => boolean;
+  /** Told of each regular file as soon as it is found (in walk order), e.g. to start hashing it. */
+  onFile?: (f: WalkedFile) => void;
 }
 
 /** Synchronous on purpose: for tens of thousands of files one thread of sync stats beats promises. */
@@ -51,7 +53,7 @@ export function walkTree(root: string, options: WalkOptions = {}): WalkResult {
       } else if (d.isFile()) {
         if (options.skip?.(rel, false)) continue;
         const s = fs.lstatSync(abs);
-        out.files.push({
+        const f: WalkedFile = {
           rel,
           abs,
           size: s.size,
@@ -59,7 +61,9 @@ export function walkTree(root: string, options: WalkOptions = {}): WalkResult {
           ctimeMs: s.ctimeMs,
           ino: s.ino,
           dev: s.dev,
-        });
+        };
+        out.files.push(f);
+        options.onFile?.(f);
       } else if (d.isSymbolicLink()) {
         if (options.skip?.(rel, false)) continue;
         if (!options.followSymlinks) {
@@ -81,7 +85,7 @@ export function walkTree(root: string, options: WalkOptions = {}): WalkResult {
           seenDirs.add(key);
           visit(target, rel);
         } else if (s.isFile()) {
-          out.files.push({
+          const f: WalkedFile = {
             rel,
             abs: target,
             size: s.size,
@@ -89,7 +93,9 @@ export function walkTree(root: string, options: WalkOptions = {}): WalkResult {
             ctimeMs: s.ctimeMs,
             ino: s.ino,
             dev: s.dev,
-          });
+          };
+          out.files.push(f);
+          options.onFile?.(f);
         } else out.specials.push(rel);
       } else {
         out.specials.push(rel);

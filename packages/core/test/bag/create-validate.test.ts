@@ -271,6 +271,63 @@ describe("bag validate", () => {
   });
 });
 
+describe("bag validate, hashing while walking", () => {
+  function manyFiles(): string {
+    const src = tempDir();
+    const files: Record<string, string> = {};
+    for (let i = 0; i < 400; i++) files[`d${i % 9}/f${i}.txt`] = `content ${i}\n`.repeat(1 + (i % 13));
+    writeTree(src, files);
+    return src;
+  }
+
+  it("reports every problem of a bag too large to hash inline, as the inline check does", async () => {
+    const src = manyFiles();
+    const bag = join(tempDir(), "bag");
+    await createBag(src, bag, { algorithms: ["sha256", "md5"] });
+    expect((await validateBag(bag)).valid).toBe(true);
+    writeFileSync(join(bag, "data/d1/f10.txt"), "content 1X\n".repeat(11)); // same size
+    appendFileSync(join(bag, "data/d2/f200.txt"), "!");
+    unlinkSync(join(bag, "data/d3/f30.txt"));
+    writeFileSync(join(bag, "data/d4/extra.bin"), "x");
+    const r = await validateBag(bag);
+    const problems = r.errors.map((e) => `${e.file}: ${e.message}`).sort();
+    expect(problems).toEqual(
+      [
+        "bag-info.txt: Payload-Oxum does not match the payload",
+        "data/d1/f10.txt: md5 checksum does not match manifest-md5.txt",
+        "data/d1/f10.txt: sha256 checksum does not match manifest-sha256.txt",
+        "data/d2/f200.txt: md5 checksum does not match manifest-md5.txt",
+        "data/d2/f200.txt: sha256 checksum does not match manifest-sha256.txt",
+        "data/d3/f30.txt: listed in manifest-md5.txt but missing from the bag",
+        "data/d3/f30.txt: listed in manifest-sha256.txt but missing from the bag",
+        "data/d4/extra.bin: is in the payload but not listed in manifest-md5.txt",
+        "data/d4/extra.bin: is in the payload but not listed in manifest-sha256.txt",
+      ].sort(),
+    );
+    expect(
+      r.errors.find((e) => e.file === "data/d1/f10.txt" && e.message.startsWith("sha256")),
+    ).toMatchObject({
+      expected: sha256("content 10\n".repeat(11)),
+      actual: sha256("content 1X\n".repeat(11)),
+    });
+    // A fast check starts no hashing: no checksum problem, the size change still seen.
+    const fast = (await validateBag(bag, { mode: "fast" })).errors.map((e) => e.message);
+    expect(fast).toContain("Payload-Oxum does not match the payload");
+    expect(fast.filter((m) => m.includes("checksum"))).toEqual([]);
+  });
+
+  it("bags in place and pins without a cache while walking, with the digests of an inline run", async () => {
+    const src = manyFiles();
+    const inline = await createBag(src, join(tempDir(), "inline"), { threads: 1, noDate: true });
+    const pinned = await pinData(src);
+    const inPlace = await createBagInPlace(src, { noDate: true });
+    expect(inPlace.digest).toBe(inline.digest);
+    expect(pinned.files).toBe(400);
+    expect((await pinData(src)).digest).toBe(inline.digest);
+    expect((await validateBag(src)).valid).toBe(true);
+  });
+});
+
 describe("bag diff", () => {
   it("lists added, removed and changed files and changed metadata, from manifests alone", async () => {
     const src = sourceTree();
