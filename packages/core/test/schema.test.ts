@@ -1,5 +1,7 @@
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import { schemaProblems, UsageError, validateDocument } from "../src/index.js";
+import { AJV_OPTIONS, schemaOf } from "../src/schema/validate.js";
 
 const goodPolicy = {
   model: "spam-classifier",
@@ -10,6 +12,15 @@ const goodPolicy = {
   provenance: { signed: true, image_pinned: true, clean_tree: true, data_valid: true, reproduced: 0 },
   significance: 0.05,
 };
+
+describe("schemas", () => {
+  it("are valid against the JSON Schema 2020-12 meta-schema (not re-checked at run time)", () => {
+    for (const kind of ["manifest", "policy", "config", "trust"] as const) {
+      const ajv = new Ajv2020(AJV_OPTIONS);
+      expect(ajv.validateSchema(schemaOf(kind)), `${kind}: ${ajv.errorsText()}`).toBe(true);
+    }
+  });
+});
 
 describe("schema validation", () => {
   it("accepts the policy shape the docs show", () => {

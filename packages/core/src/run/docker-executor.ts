@@ -62,7 +62,9 @@ export class DockerExecutor implements Executor {
       const streamEnded = new Promise<void>((r) => stream.on("end", () => r()));
       // Registered before start: the default "not-running" condition would return at once for a created container.
       const waiting = container.wait({ condition: "next-exit" });
-      await container.start();
+      const starting = container.start();
+      req.onStarting?.();
+      await starting;
       const started = Date.now();
 
       // Peak memory and CPU from the engine's stats stream.

@@ -79,6 +79,11 @@ export interface ExecRequest {
   user?: string;
   signal?: AbortSignal;
   onLine: (stream: "stdout" | "stderr", line: string) => void;
+  /**
+   * Called once the command has been asked to start, while it starts and runs: the caller's
+   * chance to do work of its own in that wait (without delaying the start).
+   */
+  onStarting?: () => void;
 }
 
 export interface GpuSample {

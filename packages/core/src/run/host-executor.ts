@@ -40,6 +40,7 @@ export class HostExecutor implements Executor {
       if (pid !== undefined) process.once("exit", onExit);
       const stdout = lineSplitter(req.secrets, (l) => req.onLine("stdout", l));
       const stderr = lineSplitter(req.secrets, (l) => req.onLine("stderr", l));
+      req.onStarting?.();
       child.stdout.on("data", (c: Buffer) => stdout.write(c));
       child.stderr.on("data", (c: Buffer) => stderr.write(c));
       let cancelled: string | undefined;

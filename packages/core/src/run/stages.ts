@@ -23,6 +23,7 @@ import { TrackRunError, UsageError } from "../errors.js";
 import { LOG_TAIL_BYTES } from "../manifest/log.js";
 import { pinCode } from "../pin/code.js";
 import { pinEnvironment } from "../pin/env.js";
+import { prepareValidator } from "../schema/validate.js";
 import { OUTPUT_PATH_RULE, outputPathProblem, quoteInput } from "../util/names.js";
 import { isSecretName, looksSecret, MASK, SecretMasker, secretsOf } from "../util/secrets.js";
 import { protectTrackRunFolder, trackRunFolderOf } from "../util/track-run-folder.js";
@@ -344,6 +345,11 @@ export async function executeRun(
       ...(spec.timeoutSeconds ? { timeoutSeconds: spec.timeoutSeconds } : {}),
       ...(ctx.user ? { user: ctx.user } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
+      // The manifest's schema is compiled while the command starts, not after it ends. On the
+      // next turn of the event loop: the start request is written first.
+      onStarting: () => {
+        setImmediate(() => prepareValidator("manifest"));
+      },
       onLine: (stream, line) => {
         const bytes = Buffer.from(`${line}\n`);
         fs.writeSync(log, bytes);
