@@ -3,7 +3,7 @@
 //   node scripts/bundle.mjs --cli      the CLI only (run by `npm ci` through prepare)
 //   node scripts/bundle.mjs --actions  the actions only
 //   node scripts/bundle.mjs --actions --outdir DIR   actions into DIR (used by check-dist)
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { build } from "esbuild";
 
@@ -25,8 +25,33 @@ const banner = {
   ].join(" "),
 };
 
+// dockerode loads its BuildKit session support (gRPC, protobufjs) and docker-modem its SSH
+// transport (ssh2) on start, whichever engine is used: a third of a tracked run's start-up. They are
+// loaded on first use instead: a plain require inside a function, which the bundle runs lazily.
+const lazyRequires = [
+  { file: /dockerode[\\/]lib[\\/]docker\.js$/, binding: "withSession", path: "./session" },
+  { file: /docker-modem[\\/]lib[\\/]modem\.js$/, binding: "ssh", path: "./ssh" },
+];
+/** @type {import('esbuild').Plugin} */
+const lazyLoad = {
+  name: "lazy-requires",
+  setup(b) {
+    for (const { file, binding, path } of lazyRequires) {
+      b.onLoad({ filter: file }, (args) => {
+        const source = readFileSync(args.path, "utf8");
+        const eager = `${binding} = require('${path}'),`;
+        if (!source.includes(eager))
+          throw new Error(`${args.path}: "${eager}" not found; update lazyRequires in scripts/bundle.mjs`);
+        const lazy = `${binding} = function () { return require('${path}').apply(this, arguments); },`;
+        return { contents: source.replace(eager, lazy), loader: "js" };
+      });
+    }
+  },
+};
+
 /** @type {import('esbuild').BuildOptions} */
 const common = {
+  plugins: [lazyLoad],
   bundle: true,
   platform: "node",
   format: "esm",
