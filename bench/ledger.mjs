@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The ledger at scale: ledgers of 100, 1,000 and 10,000 signed runs (copies of one real run's record,
 // re-signed with new run ids), on a dir: ledger and on a git: ledger served by `git http-backend` on
-// loopback. For `log`, `lineage RUN`, `compare commit:SHA`, `promote` and one `run`'s write, from a
+// loopback. For `log` (the newest 20), `query` (a filter, sorted, 10 rows), `lineage RUN`, `compare commit:SHA`, `promote` and one `run`'s write, from a
 // warm cache (the local index built) and from an empty one (a fresh CI job), it prints:
 //   - each read at the largest size against the same read at the smallest (target: within 2x, warm);
 //   - a write at the largest size against the smallest (target: within 1.5x);
@@ -182,6 +182,18 @@ async function measure(kind, uri, n) {
   const warmCache = fresh();
   const commands = {
     log: () => ["log", "--ledger", uri, "--trusted-key", pub],
+    query: () => [
+      "query",
+      "metric.accuracy>=0.7",
+      "--sort",
+      "-metric.accuracy",
+      "--limit",
+      "10",
+      "--ledger",
+      uri,
+      "--trusted-key",
+      pub,
+    ],
     lineage: () => ["lineage", runId(Math.floor(n / 2)), "--ledger", uri, "--trusted-key", pub],
     compare: () => ["compare", `commit:${commit}`, "--policy", policy, "--ledger", uri, "--trusted-key", pub],
     promote: () => [
@@ -296,7 +308,7 @@ try {
   const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
   console.log(`\nat ${large} runs against the same at ${small} runs:`);
   for (const kind of ["dir", "git"])
-    for (const cmd of ["log", "lineage", "compare", "promote", "run"]) {
+    for (const cmd of ["log", "query", "lineage", "compare", "promote", "run"]) {
       const write = cmd === "promote" || cmd === "run";
       for (const cache of ["warm", "cold"]) {
         const a = results[large][kind][cmd][cache].seconds;
@@ -311,7 +323,7 @@ try {
     "\na cold read's bytes over the wire against one `git clone --depth 1` of the ledger branch (target 1.5x):",
   );
   for (const n of sizes)
-    for (const cmd of ["log", "lineage", "compare"]) {
+    for (const cmd of ["log", "query", "lineage", "compare"]) {
       const bytes = results[n].git[cmd].cold.bytes;
       const clone = results[n].index.cloneBytes;
       console.log(

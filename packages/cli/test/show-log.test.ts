@@ -14,6 +14,24 @@ describe("show and log", () => {
     expect(trackRun(p.dir, ["log"]).stdout).toContain("(* in production)");
   });
 
+  it("log shows the newest runs (20 unless told), says how many there are, and --all shows every one", () => {
+    const p = ledgerProject({ promote: false });
+    const runs = [p.train(0.8), p.train(0.85), p.train(0.9)];
+    const two = trackRun(p.dir, ["log", "--limit", "2"]);
+    expect(two.status).toBe(0);
+    expect(two.stdout).not.toContain(runs[0]!);
+    expect(two.stdout).toContain(runs[1]!);
+    expect(two.stdout).toContain(runs[2]!);
+    expect(two.stdout).toContain("(the newest 2 of 3 runs: --limit N or --all for more)");
+    const all = trackRun(p.dir, ["log", "--all"]);
+    for (const r of runs) expect(all.stdout).toContain(r);
+    expect(all.stdout).not.toContain("the newest");
+    expect(trackRun(p.dir, ["log"]).stdout).not.toContain("the newest");
+    const bad = trackRun(p.dir, ["log", "--limit", "0"]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('--limit "0" is not a positive whole number');
+  });
+
   it("show gives a failed run's params, seed, timing and the end of its log", () => {
     const p = ledgerProject({ promote: false });
     const r = trackRun(

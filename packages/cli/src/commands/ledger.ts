@@ -251,35 +251,51 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       .description(
         "the recorded runs: run, model, commit, status, key metrics, which is in production, and each record's trust",
       )
-      .option("--model <NAME>", "only this model's runs"),
+      .option("--model <NAME>", "only this model's runs")
+      .option(
+        "-n, --limit <N>",
+        `the newest N runs (by run id, which starts with the time)`,
+        String(LOG_LIMIT),
+      )
+      .option("--all", "every run"),
   )
     .addOption(jsonOption())
-    .action((f: TrustFlags & { ledger?: string; model?: string; json?: boolean }) =>
-      run(f, async (out) => {
-        if (f.model !== undefined) assertName("model", f.model, "--model");
-        const reader = await openReader(f);
-        const rows = await logRows(reader, f.model, out);
-        const anyProduction = rows.some((r) => r.production);
-        out.result(
-          rows,
-          () =>
-            rows
-              .map((r) =>
-                r.trust === "damaged" && !r.model
-                  ? `  ${r.runId}  DAMAGED: ${r.problems.join("; ")}`
-                  : `${r.production ? "*" : " "}${r.invalidated ? "!" : " "} ${r.runId}  ${(r.model ?? "?").padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${(r.status ?? "?").padEnd(9)} ${keyMetrics(r.metrics)}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}${trustMark(r)}`,
-              )
-              .join("\n") +
-            (rows.length ? (anyProduction ? "\n(* in production)" : "") : "no runs recorded") +
-            (rows.some((r) => r.invalidated)
-              ? "\n(! derived from an invalidated input: `track-run show RUN` names it and why)"
-              : "") +
-            (rows.some((r) => r.trust !== "verified")
-              ? "\n([UNSIGNED], [UNTRUSTED] and [DAMAGED] records are shown but never count for a gate)"
-              : ""),
-        );
-        return 0;
-      }),
+    .action(
+      (f: TrustFlags & { ledger?: string; model?: string; json?: boolean; limit: string; all?: boolean }) =>
+        run(f, async (out) => {
+          if (f.model !== undefined) assertName("model", f.model, "--model");
+          const limit = f.all ? Number.POSITIVE_INFINITY : Number(f.limit);
+          if (!f.all && (!Number.isInteger(limit) || limit < 1))
+            throw new UsageError(
+              "usage",
+              `--limit "${f.limit}" is not a positive whole number; --all for every run`,
+            );
+          const reader = await openReader(f);
+          const { rows, total } = await logRows(reader, f.model, limit, out);
+          const anyProduction = rows.some((r) => r.production);
+          out.result(
+            rows,
+            () =>
+              rows
+                .map((r) =>
+                  r.trust === "damaged" && !r.model
+                    ? `  ${r.runId}  DAMAGED: ${r.problems.join("; ")}`
+                    : `${r.production ? "*" : " "}${r.invalidated ? "!" : " "} ${r.runId}  ${(r.model ?? "?").padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${(r.status ?? "?").padEnd(9)} ${keyMetrics(r.metrics)}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}${trustMark(r)}`,
+                )
+                .join("\n") +
+              (rows.length ? (anyProduction ? "\n(* in production)" : "") : "no runs recorded") +
+              (total > rows.length
+                ? `\n(the newest ${rows.length} of ${total} runs: --limit N or --all for more)`
+                : "") +
+              (rows.some((r) => r.invalidated)
+                ? "\n(! derived from an invalidated input: `track-run show RUN` names it and why)"
+                : "") +
+              (rows.some((r) => r.trust !== "verified")
+                ? "\n([UNSIGNED], [UNTRUSTED] and [DAMAGED] records are shown but never count for a gate)"
+                : ""),
+          );
+          return 0;
+        }),
     );
 
   withTrustOptions(
@@ -325,15 +341,14 @@ export function registerLedger(program: Command, run: CommandRunner): void {
             throw new UsageError("usage", "--up and --down together: leave both out for both ways");
           if (f.mermaid && f.json) throw new UsageError("usage", "--mermaid and --json together: choose one");
           const reader = await openReader(f);
-          const { lineageMermaid, lineageTree, lineageView, resolveNodes } = await import(
+          const { lineageMermaid, lineageTree, lineageView, markLineage } = await import(
             "@track-run/core/ledger"
           );
-          const { graph, notes } = await reader.lineage();
+          const direction = f.up ? "up" : f.down ? "down" : "both";
+          const { graph, roots, notes } = await reader.lineageFor(ref, direction);
           printNotes(out, notes);
           // Everything derived from an invalidated input is marked.
-          (await import("@track-run/core/ledger")).markLineage(graph, await reader.invalidations());
-          const roots = resolveNodes(graph, ref);
-          const direction = f.up ? "up" : f.down ? "down" : "both";
+          markLineage(graph, await reader.invalidations());
           const view = lineageView(graph, roots, direction);
           if (f.mermaid) {
             process.stdout.write(`${terminalSafe(lineageMermaid(graph, view))}\n`);
@@ -371,18 +386,36 @@ interface LogRow {
   invalidated?: string[];
 }
 
-/** One row per run, verified, with production from each model's verified chain. */
-async function logRows(reader: LedgerReader, model: string | undefined, out: Output): Promise<LogRow[]> {
+/** How many runs `log` shows unless told otherwise. */
+const LOG_LIMIT = 20;
+
+/**
+ * One row for each of the newest `limit` runs (of `model`), each read whole and verified, with
+ * production from each model's verified chain; `total` counts the runs there are.
+ */
+async function logRows(
+  reader: LedgerReader,
+  model: string | undefined,
+  limit: number,
+  out: Output,
+): Promise<{ rows: LogRow[]; total: number }> {
   const production = new Map<string, string | undefined>();
   const rows: LogRow[] = [];
   const { describeMarks, describeUncounted, productionWarnings } = await import("@track-run/core/ledger");
   const inv = await reader.invalidations();
   for (const r of inv.records) if (!r.counts) out.warn(describeUncounted(r));
   for (const w of productionWarnings(inv, model)) out.warn(`WARNING ${w}`);
-  for (const r of await reader.runs()) {
+  // A damaged record has no model: it is listed under any --model, so damage is never hidden.
+  const picked = [...(await reader.entries()).values()].filter(
+    (e) => !model || !e.model || e.model === model,
+  );
+  const shown = picked.slice(Math.max(0, picked.length - limit));
+  for (const e of shown) {
+    const r = await reader.find(e.runId);
+    if (!r) continue;
     // Shown with every control character escaped: one field is never a line of its own.
     const m = r.manifest && displaySafe(r.manifest);
-    if (model && m?.model !== model) continue;
+    if (model && m && m.model !== model) continue;
     if (m && !production.has(m.model)) {
       try {
         production.set(m.model, (await reader.production(m.model)).head?.pointer.runId);
@@ -409,7 +442,7 @@ async function logRows(reader: LedgerReader, model: string | undefined, out: Out
     if (invalidated.length) rows[rows.length - 1]!.invalidated = invalidated;
     if (r.trust === "damaged") out.warn(`run ${r.runId} is damaged (${r.where}): ${r.problems.join("; ")}`);
   }
-  return rows;
+  return { rows, total: picked.length };
 }
 
 async function diffCommand(

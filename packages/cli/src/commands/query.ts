@@ -118,25 +118,28 @@ export function registerQuery(program: Command, run: CommandRunner): void {
         const since = time(f.since, "--since");
         const until = time(f.until, "--until");
         const reader = await openReader(f);
-        const records = await reader.runs();
+        // The index narrows the runs the filters may match; the filters then run on each record.
+        const records = await reader.queryCandidates(parsed, {
+          ...(sort[0] ? { sort: sort[0] } : {}),
+          ...(limit !== undefined ? { limit } : {}),
+          whole: !groupBy && !since && !until && f.derivedFrom === undefined && f.ancestorOf === undefined,
+        });
         let runs: Set<string> | undefined;
-        if (f.derivedFrom !== undefined || f.ancestorOf !== undefined) {
-          const { graph, notes } = await reader.lineage();
+        const pick = async (ref: string, down: boolean) => {
+          const { graph, roots, notes } = await reader.lineageFor(ref, down ? "down" : "up");
           printNotes(out, notes);
-          const pick = (ref: string, walk: typeof q.descendants) => {
-            const ids = new Set<string>();
-            for (const root of q.resolveNodes(graph, ref))
-              for (const id of walk(graph, root)) {
-                const n = graph.nodes.get(id);
-                if (n?.kind === "run" && n.runId) ids.add(n.runId);
-              }
-            return ids;
-          };
-          if (f.derivedFrom !== undefined) runs = pick(f.derivedFrom, q.descendants);
-          if (f.ancestorOf !== undefined) {
-            const up = pick(f.ancestorOf, q.ancestors);
-            runs = runs ? new Set([...runs].filter((r) => up.has(r))) : up;
-          }
+          const ids = new Set<string>();
+          for (const root of roots)
+            for (const id of (down ? q.descendants : q.ancestors)(graph, root)) {
+              const n = graph.nodes.get(id);
+              if (n?.kind === "run" && n.runId) ids.add(n.runId);
+            }
+          return ids;
+        };
+        if (f.derivedFrom !== undefined) runs = await pick(f.derivedFrom, true);
+        if (f.ancestorOf !== undefined) {
+          const up = await pick(f.ancestorOf, false);
+          runs = runs ? new Set([...runs].filter((r) => up.has(r))) : up;
         }
         for (const r of records)
           if (r.trust === "damaged")
@@ -151,7 +154,19 @@ export function registerQuery(program: Command, run: CommandRunner): void {
           ...(since ? { since } : {}),
           ...(until ? { until } : {}),
         });
-        out.result({ rows }, () => q.queryText(rows, [...new Set([...columns, ...sort.map((s) => s.key)])]));
+        // The rows come from the listing: each shown run is read whole, and one found damaged since is left out.
+        const shown: typeof rows = [];
+        for (const row of rows) {
+          const whole = await reader.find(row.runId);
+          if (whole && whole.trust !== "damaged") shown.push(row);
+          else
+            out.warn(
+              `run ${row.runId} is damaged (${whole?.where ?? row.runId}) and left out: ${whole?.problems.join("; ") ?? "its folder is gone"}`,
+            );
+        }
+        out.result({ rows: shown }, () =>
+          q.queryText(shown, [...new Set([...columns, ...sort.map((s) => s.key)])]),
+        );
         return 0;
       }),
     );

@@ -348,25 +348,29 @@ async function exportLedgerProv(
     ...(f.trustedRoot ? { trustedRoot: f.trustedRoot } : {}),
   });
   const reader = await readerFor(f.ledger ?? readEnvironment().ledger, trust);
-  const { lineageProv, lineageView, resolveNodes } = await import("@track-run/core/ledger");
-  const records = await reader.runs();
-  const { graph, notes } = await reader.lineage();
+  const { lineageProv, lineageView } = await import("@track-run/core/ledger");
+  // One lineage: the runs around it (walk.ts); the whole ledger: every run.
+  const { graph, roots, notes } =
+    f.lineage !== undefined
+      ? await reader.lineageFor(f.lineage, "both")
+      : { ...(await reader.lineage()), roots: [] };
   for (const note of notes) out.warn(note);
-  let wanted: Set<string> | undefined;
+  let wanted: string[];
   if (f.lineage !== undefined) {
-    const roots = resolveNodes(graph, f.lineage);
     if (!roots.length)
       throw new UsageError(
         "usage",
         `--lineage "${f.lineage}": no run, output or data of the ledger has this digest; see \`track-run log\` or \`track-run show RUN\``,
       );
-    wanted = new Set(
-      lineageView(graph, roots, "both").nodes.flatMap((n) => (n.kind === "run" && n.runId ? [n.runId] : [])),
+    wanted = lineageView(graph, roots, "both").nodes.flatMap((n) =>
+      n.kind === "run" && n.runId ? [n.runId] : [],
     );
-  }
+  } else wanted = (await reader.runs()).map((r) => r.runId);
   const manifests: RunManifest[] = [];
-  for (const r of records) {
-    if (wanted && !wanted.has(r.runId)) continue;
+  for (const runId of [...new Set(wanted)].sort()) {
+    // The whole record: a listing keeps no host facts or command line.
+    const r = await reader.find(runId);
+    if (!r) continue;
     if (r.trust === "verified" && r.manifest) manifests.push(r.manifest);
     else out.warn(`run ${r.runId} is ${r.trust} and left out: ${r.problems.join("; ")}`);
   }

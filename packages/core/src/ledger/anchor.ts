@@ -29,7 +29,7 @@ export async function checkPromotionCopies(
   s: LedgerSnapshot,
   model: string,
   chain: ProductionChain,
-  runs: readonly RunRecord[],
+  runs: readonly Pick<RunRecord, "runId" | "promotionCopies">[],
   trust: Trust,
   memo: Map<string, Promise<SignatureVerdict>>,
 ): Promise<void> {

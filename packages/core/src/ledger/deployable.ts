@@ -266,7 +266,20 @@ export async function checkDeployable(o: {
     return no(reasons, { runId: target.pointer.runId, promotion: promotionOf(target) });
   }
 
-  const run = found.run as LoadedRun;
+  // Found by the listing; decided on its whole record, read and checked now.
+  const whole = await o.reader.find(found.run.runId);
+  if (!whole?.manifest || whole.trust === "damaged" || whole.manifestDigest !== target.pointer.manifestDigest)
+    return no(
+      [
+        {
+          code: "damaged",
+          runId: found.run.runId,
+          message: `the production run ${found.run.runId} has ${whole ? `a damaged record (${whole.where})` : "no record in the ledger"}`,
+        },
+      ],
+      { runId: target.pointer.runId, promotion: promotionOf(target) },
+    );
+  const run = whole as LoadedRun;
   const reasons: NotDeployableReason[] = [];
   if (run.trust !== "verified")
     reasons.push({

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { CheckFailedError, fsInputError, UsageError } from "../errors.js";
 import { processAlive } from "../util/files.js";
-import { statKey } from "./run-index.js";
+import { folderStatKey, statKey } from "./run-index.js";
 import {
   type LedgerSnapshot,
   type LedgerStore,
@@ -128,6 +128,38 @@ class DirSnapshot implements LedgerSnapshot {
   /** The stat signature of the run folder's files (see run-index.ts). */
   async runKey(runId: string): Promise<string | undefined> {
     return statKey(join(this.root, "runs", runId));
+  }
+
+  async runFolderKey(runId: string): Promise<string | undefined> {
+    try {
+      return folderStatKey(fs.lstatSync(join(this.runsFolder(), runId)));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The key of runs/ itself: a run folder added, removed or renamed, or a file added by putRunFile, changes it. */
+  async runsKey(): Promise<string | undefined> {
+    try {
+      return folderStatKey(fs.lstatSync(this.runsFolder()));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** One lstat per run folder. */
+  async runFolderKeys(runIds: readonly string[]): Promise<Map<string, string>> {
+    const dir = `${this.runsFolder()}/`;
+    const out = new Map<string, string>();
+    for (const id of runIds) {
+      let key: string | undefined;
+      try {
+        const st = fs.lstatSync(dir + id, { throwIfNoEntry: false });
+        key = st && folderStatKey(st);
+      } catch {}
+      if (key) out.set(id, key);
+    }
+    return out;
   }
 
   async listPromotionFiles(model: string): Promise<string[]> {
@@ -299,6 +331,16 @@ export class DirLedger implements LedgerStore {
     const tmp = join(dir, tmpName(name, "tmp"));
     fs.writeFileSync(tmp, body, { flag: "wx" });
     fs.renameSync(tmp, join(dir, name));
+    this.touchRuns();
+  }
+
+  /**
+   * A file added inside a run folder leaves runs/ itself as it was: its times are set to now, so a
+   * reader's listing (which trusts the index while runs/ is unchanged) looks at every run again.
+   */
+  private touchRuns(): void {
+    const now = new Date();
+    fs.utimesSync(join(this.root, "runs"), now, now);
   }
 
   async appendPromotion(model: string, pointer: ProductionPointer, record: string): Promise<boolean> {

@@ -429,6 +429,24 @@ class GitSnapshot implements LedgerSnapshot {
     return e?.type === "tree" ? `tree:${e.oid}` : undefined;
   }
 
+  /** The runs/ tree's oid: the same oid means the same runs, byte for byte. */
+  async runsKey(): Promise<string | undefined> {
+    const e = await this.entry("runs");
+    return e?.type === "tree" ? `tree:${e.oid}` : undefined;
+  }
+
+  /** On git the tree oid is both keys: any change of content changes it. */
+  runFolderKey(runId: string): Promise<string | undefined> {
+    return this.runKey(runId);
+  }
+
+  async runFolderKeys(_runIds: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    for (const e of (await this.list("runs")) ?? [])
+      if (e.type === "tree" && !e.path.startsWith(".")) out.set(e.path, `tree:${e.oid}`);
+    return out;
+  }
+
   readRunFile(runId: string, name: string): Promise<Buffer | undefined> {
     return this.read(`runs/${runId}/${name}`);
   }

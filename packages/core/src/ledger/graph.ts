@@ -244,6 +244,47 @@ export function buildLineage(
   return g;
 }
 
+/** An edge a run's record states, as the index keeps it: `run`'s parent (in) or child (out) `node`. */
+export interface RunLink {
+  run: string;
+  node: NodeId;
+  dir: "in" | "out";
+  /** A data node: the bag digest ("sha256:…") it was read as. */
+  digest?: string;
+}
+
+/**
+ * The edges buildLineage() draws from one record alone (everything but bag members, promotions and
+ * the data nodes matched by their files): what the index keeps so a lineage walks from run to run
+ * without building the whole graph (walk.ts).
+ */
+export function runLinks(
+  r: RunRecord,
+  folderIdentities: LineageOptions["outputFolderIdentities"] = outputFolderIdentities,
+): RunLink[] {
+  const m = r.manifest;
+  if (!m || r.trust === "damaged") return [];
+  const out: RunLink[] = [];
+  for (const d of m.data) {
+    const x = d as typeof d & DataExtras;
+    const node = dataNode(x.payloadIdentity ?? d.digest);
+    out.push({ run: r.runId, node, dir: "in", digest: d.digest });
+    if (x.fromRun?.runId) out.push({ run: x.fromRun.runId, node, dir: "out" });
+  }
+  for (const o of m.outputs) out.push({ run: r.runId, node: fileNode(o.sha256), dir: "out" });
+  const identities = new Set<string>();
+  const signed = (m as { outputsIdentity?: string }).outputsIdentity;
+  if (signed) identities.add(signed);
+  if (m.outputs.length) for (const [, identity] of folderIdentities(m.outputs)) identities.add(identity);
+  for (const identity of identities) out.push({ run: r.runId, node: dataNode(identity), dir: "out" });
+  const links = (m.links ?? {}) as LinkExtras;
+  const reproductionOf = r.reproduction?.of ?? links.reproductionOf;
+  for (const p of [...(links.parentRuns ?? []), ...(links.parentRun ? [links.parentRun] : [])])
+    out.push({ run: r.runId, node: runNode(p), dir: "in" });
+  if (reproductionOf) out.push({ run: r.runId, node: runNode(reproductionOf), dir: "in" });
+  return out;
+}
+
 function walk(
   next: Map<NodeId, Set<NodeId>>,
   g: LineageGraph,

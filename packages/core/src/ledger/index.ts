@@ -56,6 +56,7 @@ export {
   lineageView,
   readLineage,
 } from "./lineage.js";
+export type { CurveStats, ListedRun, ListingEntry } from "./listing.js";
 export { openLedger } from "./open.js";
 export {
   assertSeedMatrix,

@@ -221,7 +221,8 @@ export async function readInvalidations(
   const records = await readInvalidationRecords(reader.snapshot, reader.trust, memo);
   const standing = standingInvalidations(records);
   if (standing.size === 0) return { records, standing, marks: new Map(), production: [] };
-  const g = (await reader.lineage()).graph;
+  // What derives from the standing inputs (walked from them by the index where it can).
+  const g = (await reader.lineageFor([...standing.keys()], "down")).graph;
   const marks = markDerived(g, standing);
   const production = (await productionHeads(reader, g, (n) => marks.has(n))).map((p) => ({
     ...p,

@@ -13,11 +13,18 @@ import {
   parsePayloadManifest,
 } from "./graph.js";
 import type { LedgerReader } from "./reader.js";
+import type { RunRecord } from "./records.js";
 
-/** The whole ledger's lineage graph; notes name what could not be read (a broken promotion chain). */
-export async function readLineage(reader: LedgerReader): Promise<{ graph: LineageGraph; notes: string[] }> {
+/**
+ * The lineage graph of the whole ledger, or of `only` these records (walk.ts); notes name what could
+ * not be read (a broken promotion chain).
+ */
+export async function readLineage(
+  reader: LedgerReader,
+  only?: readonly RunRecord[],
+): Promise<{ graph: LineageGraph; notes: string[] }> {
   const notes: string[] = [];
-  const records = await reader.runs();
+  const records = only ?? (await reader.runs());
   const chains = new Map<string, ProductionChain>();
   const payloadFiles = new Map<string, Array<{ path: string; sha256: string }>>();
   for (const r of records) {
@@ -43,7 +50,9 @@ export async function readLineage(reader: LedgerReader): Promise<{ graph: Lineag
   return { graph: buildLineage(records, chains, payloadFiles), notes };
 }
 
-export type Direction = "up" | "down" | "both";
+export type { Direction } from "./walk.js";
+
+import type { Direction } from "./walk.js";
 
 export interface LineageView {
   roots: NodeId[];

@@ -90,14 +90,14 @@ export async function resolveRuns(
     const sha = ref.slice("commit:".length).toLowerCase();
     if (!/^[0-9a-f]{7,40}$/.test(sha)) throw new UsageError("usage", `"${ref}" must be commit:SHA (hex)`);
     const production = (await reader.production(model)).head?.pointer.runId;
-    const atCommit = (await reader.runs()).filter(
-      (r) =>
-        r.trust !== "damaged" &&
-        r.manifest?.model === model &&
-        r.manifest.code.commit?.startsWith(sha) &&
-        !r.manifest.links?.reproductionOf &&
-        r.runId !== production,
-    );
+    // Picked by the listing's columns, then each read whole: a run changed since it was indexed shows now.
+    const atCommit: RunRecord[] = [];
+    for (const e of (await reader.entries()).values()) {
+      if (e.model !== model || !e.commit?.startsWith(sha) || e.reproductionOf || e.runId === production)
+        continue;
+      const r = await reader.find(e.runId);
+      if (r && r.trust !== "damaged" && r.manifest?.model === model) atCommit.push(r);
+    }
     // Under a policy that asks for signatures, an unverified run planted at the commit is no candidate.
     const found = atCommit.filter((r) => !o.verifiedOnly || r.trust === "verified").map((r) => r.runId);
     if (found.length === 0)

@@ -13,6 +13,7 @@
 // A filter is KEY OP VALUE, OP one of = != < <= > >= ~ (contains).
 import type { RunManifest } from "../__generated__/index.js";
 import { UsageError } from "../errors.js";
+import type { CurveStats, ListedRun } from "./listing.js";
 import type { RunRecord } from "./records.js";
 
 export type Value = number | string | undefined;
@@ -157,6 +158,12 @@ export function runValue(r: RunRecord, key: string): Value {
       return m.data.map(identityOf).join(",");
   }
   const agg = /^([a-z]+):(.+)$/.exec(key);
+  if (agg && (r as ListedRun).listed) {
+    // A listing keeps each curve's aggregates (listing.ts), not its steps.
+    const stats = (r as ListedRun).curveStats?.[agg[2]!];
+    if (!stats) return agg[1] === "count" ? 0 : undefined;
+    return stats[agg[1] as keyof CurveStats];
+  }
   if (agg) {
     const values = pick(m.metrics.curves ?? [], agg[2]!)
       .sort((a, b) => (a.step ?? 0) - (b.step ?? 0))
@@ -277,10 +284,14 @@ export function queryRuns(records: readonly RunRecord[], spec: QuerySpec): Query
       (!spec.until || r.manifest.timing.startedAt <= spec.until) &&
       spec.filters.every((f) => matches(r, f)),
   );
+  // Each run's sort values, taken once.
+  const values = new Map(runs.map((r) => [r, sort.map((s) => runValue(r, s.key))]));
   runs = runs.sort((a, b) => {
-    for (const s of sort) {
-      const va = runValue(a, s.key);
-      const vb = runValue(b, s.key);
+    const xa = values.get(a)!;
+    const xb = values.get(b)!;
+    for (const [i, s] of sort.entries()) {
+      const va = xa[i];
+      const vb = xb[i];
       // A run without the value sorts last either way.
       if (va === undefined || vb === undefined) {
         const c = compare(va, vb);
@@ -292,7 +303,9 @@ export function queryRuns(records: readonly RunRecord[], spec: QuerySpec): Query
     }
     return a.runId.localeCompare(b.runId);
   });
-  let rows = runs.map((r) => toRow(r, keys));
+  let rows = (spec.groupBy || spec.limit === undefined ? runs : runs.slice(0, spec.limit)).map((r) =>
+    toRow(r, keys),
+  );
   if (spec.groupBy) {
     const key = spec.groupBy;
     const groups = new Map<string, QueryRow[]>();
@@ -371,4 +384,50 @@ export function queryText(rows: readonly QueryRow[], columns: readonly string[] 
       return lines.join("\n");
     })
     .join("\n");
+}
+
+/** The key a run's index values carry when its params nest deeper than they were listed. */
+export const PARAMS_BEYOND = "param.*";
+
+/** Every key of a run a query may filter on by the index (all but data and info), with its value. */
+export function indexedValues(r: RunRecord): Array<[string, number | string]> {
+  const m = r.manifest;
+  if (!m || r.trust === "damaged") return [];
+  const keys = ["model", "status", "trust", "commit", "run", "started", "finished", "wall"];
+  for (const f of m.metrics.final) keys.push(`metric.${metricName(f)}`);
+  const params = (path: string, v: unknown, depth: number) => {
+    if (path) keys.push(`param.${path}`);
+    if (!v || typeof v !== "object") return;
+    // Deeper than any key needs: the run is kept for every param filter (PARAMS_BEYOND).
+    if (depth >= 16) keys.push(PARAMS_BEYOND);
+    else for (const [k, x] of Object.entries(v)) params(path ? `${path}.${k}` : k, x, depth + 1);
+  };
+  params("", m.invocation.params, 0);
+  for (const k of Object.keys(labelsOf(m))) keys.push(`label.${k}`);
+  const curves = (r as ListedRun).listed
+    ? Object.keys((r as ListedRun).curveStats ?? {})
+    : [...new Set((m.metrics.curves ?? []).map(metricName))];
+  for (const c of curves) for (const a of AGGREGATES) keys.push(`${a}:${c}`);
+  const out: Array<[string, number | string]> = [];
+  for (const k of new Set(keys)) {
+    const v = k === PARAMS_BEYOND ? "" : runValue(r, k);
+    if (v !== undefined) out.push([k, v]);
+  }
+  return out;
+}
+
+/**
+ * What the index can narrow a filter to, never leaving out a run the filter passes: the runs with
+ * a value for the key (a run without one passes only `!=`), and for a number compared with < <= > >=
+ * or =, those whose number compares so (text values are kept: they compare as text).
+ */
+export function indexFilter(
+  f: Filter,
+): { key: string; op?: "<" | "<=" | ">" | ">=" | "="; num?: number } | undefined {
+  if (f.op === "!=") return undefined;
+  const key = f.key.replace(/^(param|metric|label)s\./, "$1.");
+  if (key === "data" || key.startsWith("data.") || key.startsWith("info.")) return undefined;
+  const n = asNumber(f.value);
+  if (f.op === "~" || n === undefined || key === "commit") return { key };
+  return { key, op: f.op, num: n };
 }

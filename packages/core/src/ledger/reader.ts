@@ -6,12 +6,15 @@ import type { RunManifest } from "../__generated__/index.js";
 import { CheckFailedError, UsageError } from "../errors.js";
 import { checkPromotionCopies, ProductionAnchors } from "./anchor.js";
 import { type ProductionChain, verifyChain } from "./chain.js";
-import type { LineageGraph } from "./graph.js";
+import { type LineageGraph, type NodeId, resolveNodes } from "./graph.js";
 import { type Invalidations, readInvalidations } from "./invalidation.js";
 import { readLineage } from "./lineage.js";
+import { type ListedRun, type ListingEntry, listedRun, listingEntry } from "./listing.js";
+import { type Filter, indexFilter, type SortKey } from "./query.js";
 import { type RunRecord, type SignatureVerdict, sha256Hex, type Trust, verifyRunRecord } from "./records.js";
 import type { RunIndex } from "./run-index.js";
 import type { LedgerSnapshot, LedgerStore } from "./types.js";
+import { type Direction, lineageNear } from "./walk.js";
 
 export interface Reproduction {
   runId: string;
@@ -29,7 +32,8 @@ export class LedgerReader {
   private readonly records = new Map<string, Promise<RunRecord>>();
   private readonly chains = new Map<string, Promise<ProductionChain>>();
   private readonly memo = new Map<string, Promise<SignatureVerdict>>();
-  private all?: Promise<RunRecord[]>;
+  private all?: Promise<ListedRun[]>;
+  private listing?: Promise<Map<string, ListingEntry>>;
   private graph?: Promise<{ graph: LineageGraph; notes: string[] }>;
   private invalid?: Promise<Invalidations>;
 
@@ -84,20 +88,92 @@ export class LedgerReader {
     return r as LoadedRecord;
   }
 
-  /** Every run of the ledger, each verified once (damaged ones included, marked). */
-  runs(): Promise<RunRecord[]> {
-    this.all ??= (async () => {
+  /**
+   * Every run of the ledger by its columns (model, commit, trust, reproduction, promotion copies), in
+   * run id order: from the local index for each run folder unchanged since it was verified (one stat
+   * per run on a dir: ledger, the tree oid on git:), every other run verified now (damaged ones
+   * included, marked). What a command picks from here it reads whole with find() before it shows or
+   * decides on it.
+   */
+  entries(): Promise<Map<string, ListingEntry>> {
+    this.listing ??= (async () => {
+      // runs/ as the index last listed it whole: the rows are the listing.
+      const runsKey = this.index ? await this.snapshot.runsKey?.() : undefined;
+      if (runsKey && this.index?.isComplete(runsKey, this.trust)) return this.index.allEntries(this.trust);
       const ids = await this.snapshot.listRuns();
-      const out: RunRecord[] = [];
+      const fresh =
+        this.index && this.snapshot.runFolderKeys
+          ? this.index.fresh(await this.snapshot.runFolderKeys(ids), this.trust)
+          : new Map<string, ListingEntry>();
+      const stale = ids.filter((id) => !fresh.has(id));
+      const verified = new Map<string, ListingEntry>();
       // A bounded number at a time: reads are local (a folder, or the fetched cache repository).
-      for (let i = 0; i < ids.length; i += 64) {
-        const batch = await Promise.all(ids.slice(i, i + 64).map((id) => this.find(id)));
-        for (const r of batch) if (r) out.push(r);
+      for (let i = 0; i < stale.length; i += 64) {
+        const batch = await Promise.all(stale.slice(i, i + 64).map((id) => this.find(id)));
+        for (const r of batch) if (r) verified.set(r.runId, listingEntry(r));
       }
+      const out = new Map<string, ListingEntry>();
+      for (const id of ids) {
+        const e = fresh.get(id) ?? verified.get(id);
+        if (e) out.set(id, e);
+      }
+      if (runsKey) this.index?.completeListing(runsKey, this.trust, [...out.keys()]);
       this.index?.flush();
       return out;
     })();
+    return this.listing;
+  }
+
+  /**
+   * Every run of the ledger as a listing holds it (listing.ts: the signed manifest without host
+   * facts, command line and curve steps), for listings, queries and the lineage graph.
+   */
+  runs(): Promise<ListedRun[]> {
+    this.all ??= (async () => this.listed([...(await this.entries()).keys()]))();
     return this.all;
+  }
+
+  /** These runs (of entries()) as a listing holds them, in the order given. */
+  async listed(runIds: readonly string[]): Promise<ListedRun[]> {
+    const fromIndex = this.index?.listed(new Set(runIds.filter((id) => !this.records.has(id))));
+    const out: ListedRun[] = [];
+    for (const id of runIds) {
+      const listed = fromIndex?.get(id);
+      if (listed) out.push(listed);
+      else {
+        const r = await this.find(id);
+        if (r) out.push(listedRun(r));
+      }
+    }
+    this.index?.flush();
+    return out;
+  }
+
+  /**
+   * The runs a query may return, narrowed by the index (a superset: the query still runs on each
+   * record): by its filters, and, when they pick exactly and the query takes the first `limit` by a
+   * key, to the runs that can be among those. Every run without an index or anything to narrow by.
+   */
+  async queryCandidates(
+    filters: readonly Filter[],
+    o: { sort?: SortKey; limit?: number; whole?: boolean } = {},
+  ): Promise<ListedRun[]> {
+    const entries = await this.entries();
+    let ids = [...entries.keys()];
+    const narrowed = this.index?.candidates(filters.map(indexFilter));
+    if (narrowed) ids = ids.filter((id) => narrowed.ids.has(id));
+    // `whole`: nothing but the filters decides (no time window, no lineage, no groups).
+    const exact = filters.length === 0 || narrowed?.exact === true;
+    if (this.index && o.whole && o.sort && o.limit !== undefined && exact) {
+      const top = this.index.topBy(
+        indexFilter({ key: o.sort.key, op: "=", value: "" })?.key ?? o.sort.key,
+        o.sort.descending,
+        o.limit,
+        new Set(ids),
+      );
+      if (top) ids = ids.filter((id) => top.has(id));
+    }
+    return this.listed(ids);
   }
 
   /** The model's verified promotion history and production (exit 1 naming the file when broken). */
@@ -107,7 +183,14 @@ export class LedgerReader {
       c = (async () => {
         const chain = await verifyChain(this.snapshot, model, this.trust, this.memo);
         // The chain against evidence it does not hold: copies beside promoted runs, this machine's anchor.
-        await checkPromotionCopies(this.snapshot, model, chain, await this.runs(), this.trust, this.memo);
+        await checkPromotionCopies(
+          this.snapshot,
+          model,
+          chain,
+          [...(await this.entries()).values()],
+          this.trust,
+          this.memo,
+        );
         this.anchors()?.check(this.snapshot, model, chain);
         return chain;
       })();
@@ -183,6 +266,21 @@ export class LedgerReader {
     return out;
   }
 
+  /**
+   * The lineage around what `ref` (a run id or digest) or `roots` (node ids) names, in `direction`:
+   * from the index's links when it can answer (walk.ts), else the whole ledger's graph. `roots` are
+   * what `ref` resolves to (graph.ts resolveNodes: exit 2 for what is neither a run nor a digest).
+   */
+  async lineageFor(
+    ref: string | readonly NodeId[],
+    direction: Direction,
+  ): Promise<{ graph: LineageGraph; roots: NodeId[]; notes: string[] }> {
+    const near = this.index ? await lineageNear(this, this.index, ref, direction) : undefined;
+    if (near) return near;
+    const { graph, notes } = await this.lineage();
+    return { graph, notes, roots: typeof ref === "string" ? resolveNodes(graph, ref) : [...ref] };
+  }
+
   /** The whole ledger's lineage graph, built once per reader. */
   lineage(): Promise<{ graph: LineageGraph; notes: string[] }> {
     this.graph ??= readLineage(this);
@@ -216,9 +314,12 @@ export class LedgerReader {
   /** The verified reproductions of a run: only signed, trusted records naming its signed manifest count. */
   async reproductionsOf(run: RunRecord): Promise<Reproduction[]> {
     const out: Reproduction[] = [];
-    for (const r of await this.runs()) {
-      const claim = r.reproduction;
-      if (!claim || claim.of !== run.runId || !r.manifest) continue;
+    for (const e of (await this.entries()).values()) {
+      if (e.reproductionOf !== run.runId) continue;
+      // Read whole: a reproduction counts for the gate's reproduced rule.
+      const r = await this.find(e.runId);
+      const claim = r?.reproduction;
+      if (!r || !claim || claim.of !== run.runId || !r.manifest) continue;
       const counts =
         r.trust === "verified" &&
         claim.trust === "verified" &&

@@ -1,13 +1,23 @@
 // The local index of verified run records: a SQLite database (node:sqlite) per ledger URI under the
-// cache folder. Per run folder it remembers a content key (the folder's git tree oid, or the stat
-// signature of the files a dir: ledger holds) and the record as the reader verified it, for one trust
-// fingerprint. A record whose key and fingerprint match is returned without reading its files;
-// anything else is verified as before and written back. The signed records stay the source of truth:
+// cache folder. Per run folder it remembers, for one trust fingerprint, the record as the reader
+// verified it and two keys:
+// - the content key (the folder's git tree oid, or the stat signature of every file a dir: folder
+//   holds): a record whose content key matches is returned whole without reading its files; this is
+//   how a command reads a run it shows or decides on;
+// - the folder key (the git tree oid again, or the stat of the dir: folder itself, which changes
+//   when a file is added, removed or renamed in it or the folder is replaced): a listing of the whole
+//   ledger trusts a row's columns and slim record (listing.ts) while it matches, so 10,000 runs list
+//   with one stat each. A file of a dir: folder edited in place shows as it was verified until the run
+//   is shown or decided on (read by its content key) and found damaged.
+// Anything else is verified as before and written back. The signed records stay the source of truth:
 // a database that cannot be opened, is not SQLite or has another schema is deleted and rebuilt, and
 // any failure later only turns the index off for the command.
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
+import { type NodeId, type RunLink, runLinks } from "./graph.js";
+import { type ListedRun, type ListingEntry, listedRun, listingEntry } from "./listing.js";
+import { indexedValues, type indexFilter, PARAMS_BEYOND } from "./query.js";
 import type { RunRecord, Trust } from "./records.js";
 import type { LedgerSnapshot } from "./types.js";
 
@@ -15,11 +25,11 @@ type Database = import("node:sqlite").DatabaseSync;
 type Statement = import("node:sqlite").StatementSync;
 
 /** The schema of the database; another value means the file is rebuilt. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 3;
 /** Bumped whenever verification changes what a record holds: older rows are then re-verified. */
-const VERIFIER_VERSION = 1;
+const VERIFIER_VERSION = 2;
 /** A file modified this close to the row's writing may have changed unseen within a timestamp tick. */
-const RACY_NS = 2_000_000_000n;
+const RACY_NS_NUMBER = 2e9;
 
 /** sha256 over what the reader trusts: a record verified under other keys is verified again. */
 export function trustFingerprint(trust: Trust): string {
@@ -63,13 +73,39 @@ export function statKey(dir: string): string | undefined {
   return `stat:${h.digest("hex")}@${newest}`;
 }
 
+/**
+ * A dir: run folder's folder key: `dir:<inode> <device> <mode> <mtime ms> <ctime ms>@<newest of the
+ * two, in ns>` of the folder itself (one lstat); undefined when it is no folder.
+ */
+export function folderStatKey(st: fs.Stats): string | undefined {
+  if (!st.isDirectory()) return undefined;
+  const newest = Math.max(st.mtimeMs, st.ctimeMs);
+  return `dir:${st.ino} ${st.dev} ${st.mode} ${st.mtimeMs} ${st.ctimeMs}@${Math.ceil(newest * 1e6)}`;
+}
+
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
+
+/**
+ * A key with a timestamp suffix (dir: ledgers) taken within the racy window of the row's writing
+ * (compared as doubles: their 256 ns of rounding is nothing against a 2 s window).
+ */
+function racy(key: string, writtenNs: string): boolean {
+  const at = key.lastIndexOf("@");
+  if (at < 0 || !(key.startsWith("stat:") || key.startsWith("dir:"))) return false;
+  const newest = Number(key.slice(at + 1));
+  const written = Number(writtenNs);
+  return !(Number.isFinite(newest) && Number.isFinite(written)) || newest >= written - RACY_NS_NUMBER;
+}
+
+type Pending = { runId: string; key: string; folder: string; fp: string; record: RunRecord };
 
 export class RunIndex {
   /** What this process found in the index and what it had to verify. */
   readonly counts = { hits: 0, verified: 0 };
   private readonly fingerprints = new WeakMap<Trust, string>();
-  private pending: [string, string, string, string, string][] = [];
+  private pending: Pending[] = [];
+  private refreshed: Array<[string, string]> = [];
+  private complete?: { runsKey: string; fp: string; runIds: readonly string[] };
   private flushing = false;
   private get: Statement;
   private put: Statement;
@@ -78,9 +114,10 @@ export class RunIndex {
     readonly path: string,
     private db: Database | undefined,
   ) {
-    this.get = db!.prepare("SELECT key, fp, written_ns, record FROM runs WHERE run_id = ?");
+    this.get = db!.prepare("SELECT key, folder, fp, written_ns, record FROM runs WHERE run_id = ?");
     this.put = db!.prepare(
-      "INSERT OR REPLACE INTO runs (run_id, key, fp, written_ns, record) VALUES (?, ?, ?, ?, ?)",
+      `INSERT OR REPLACE INTO runs (run_id, key, folder, fp, written_ns, trust, model, commit_sha, repro_of,
+        copies, listed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
   }
 
@@ -110,8 +147,19 @@ export class RunIndex {
         const version = (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
         if (version === 0) {
           db.exec(`BEGIN IMMEDIATE;
-            CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, key TEXT NOT NULL, fp TEXT NOT NULL,
-              written_ns TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, key TEXT NOT NULL, folder TEXT NOT NULL,
+              fp TEXT NOT NULL, written_ns TEXT NOT NULL, trust TEXT NOT NULL, model TEXT, commit_sha TEXT,
+              repro_of TEXT, copies TEXT, listed TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS links (owner TEXT NOT NULL, run TEXT NOT NULL, node TEXT NOT NULL,
+              dir TEXT NOT NULL, digest TEXT);
+            CREATE INDEX IF NOT EXISTS links_node ON links (node, dir);
+            CREATE INDEX IF NOT EXISTS links_run ON links (run, dir);
+            CREATE INDEX IF NOT EXISTS links_owner ON links (owner);
+            CREATE INDEX IF NOT EXISTS links_digest ON links (digest) WHERE digest IS NOT NULL;
+            CREATE TABLE IF NOT EXISTS vals (run_id TEXT NOT NULL, key TEXT NOT NULL, num REAL);
+            CREATE INDEX IF NOT EXISTS vals_key ON vals (key, num);
+            CREATE INDEX IF NOT EXISTS vals_run ON vals (run_id);
             PRAGMA user_version = ${SCHEMA_VERSION};
             COMMIT;`);
         } else if (version !== SCHEMA_VERSION) throw new Error(`schema version ${version}`);
@@ -150,60 +198,320 @@ export class RunIndex {
   ): Promise<RunRecord | undefined> {
     if (!this.db || !s.runKey) return verify();
     let key: string | undefined;
+    let folder: string | undefined;
     try {
+      // Both keys before anything is read: a change while verifying shows next time.
       key = await s.runKey(runId);
+      folder = (await s.runFolderKey?.(runId)) ?? key;
     } catch {
       return verify();
     }
-    if (key === undefined) return undefined;
+    if (key === undefined || folder === undefined) return undefined;
     const fp = this.fingerprint(trust);
     const hit = this.lookup(runId, key, fp);
     if (hit) {
       this.counts.hits++;
-      return hit;
+      if (hit.folder !== folder) this.queue(() => this.refreshed.push([runId, folder]));
+      return hit.record;
     }
     this.counts.verified++;
     const record = await verify();
-    const { document: _raw, ...kept } = record;
-    this.pending.push([runId, key, fp, JSON.stringify(kept), String(nowNs())]);
+    this.queue(() => this.pending.push({ runId, key, folder, fp, record }));
+    return record;
+  }
+
+  private queue(add: () => void): void {
+    add();
     if (!this.flushing) {
       this.flushing = true;
       setImmediate(() => this.flush());
     }
-    return record;
   }
 
-  private lookup(runId: string, key: string, fp: string): RunRecord | undefined {
+  private lookup(runId: string, key: string, fp: string): { record: RunRecord; folder: string } | undefined {
     if (!this.db) return undefined;
-    let row: { key: string; fp: string; written_ns: string; record: string } | undefined;
+    let row: { key: string; fp: string; written_ns: string; record: string; folder?: string } | undefined;
     try {
       row = this.get.get(runId) as typeof row;
     } catch {
       this.off();
       return undefined;
     }
-    if (!row || row.key !== key || row.fp !== fp) return undefined;
-    const at = key.lastIndexOf("@");
-    if (key.startsWith("stat:") && at > 0 && BigInt(key.slice(at + 1)) >= BigInt(row.written_ns) - RACY_NS)
-      return undefined;
+    if (!row || row.key !== key || row.fp !== fp || racy(key, row.written_ns)) return undefined;
     try {
       const r = JSON.parse(row.record) as RunRecord;
-      return r.runId === runId ? r : undefined;
+      return r.runId === runId ? { record: r, folder: row.folder ?? "" } : undefined;
     } catch {
       return undefined;
     }
+  }
+
+  /**
+   * The listing entries of the runs whose folder key (`folders`, from the snapshot) and trust
+   * fingerprint match their row, outside the racy window: what a listing may take from the index.
+   * The runs left out are to be verified (and are then written back by record()).
+   */
+  fresh(folders: ReadonlyMap<string, string>, trust: Trust): Map<string, ListingEntry> {
+    return this.entriesWhere(
+      trust,
+      (runId, folder, written) => folders.get(runId) === folder && !racy(folder, written),
+    );
+  }
+
+  /** The listing entries of the rows `take` accepts, in run id order (a row that does not parse is left out). */
+  private entriesWhere(
+    trust: Trust,
+    take: (runId: string, folder: string, written: string) => boolean,
+  ): Map<string, ListingEntry> {
+    const out = new Map<string, ListingEntry>();
+    if (!this.db) return out;
+    let rows: Array<Array<string | null>>;
+    try {
+      const st = this.db.prepare(
+        `SELECT run_id, folder, written_ns, trust, model, commit_sha, repro_of, copies FROM runs
+          WHERE fp = ? ORDER BY run_id`,
+      );
+      // Rows as arrays: 10,000 of them are read by every listing.
+      st.setReturnArrays(true);
+      rows = st.all(this.fingerprint(trust)) as unknown as Array<Array<string | null>>;
+    } catch {
+      this.off();
+      return out;
+    }
+    for (const [runId, folder, written, trustOf, model, commit, reproductionOf, copies] of rows) {
+      if (!take(runId!, folder!, written!)) continue;
+      const e: ListingEntry = { runId: runId!, trust: trustOf as ListingEntry["trust"] };
+      if (model !== null) e.model = model!;
+      if (commit !== null) e.commit = commit!;
+      if (reproductionOf !== null) e.reproductionOf = reproductionOf!;
+      if (copies !== null) e.promotionCopies = copies!.split("\n");
+      this.counts.hits++;
+      out.set(runId!, e);
+    }
+    return out;
+  }
+
+  /** The slim records (listing.ts) of these runs, by run id (a row that does not parse is left out). */
+  listed(runIds: ReadonlySet<string>): Map<string, ListedRun> {
+    const out = new Map<string, ListedRun>();
+    if (!this.db || !runIds.size) return out;
+    let rows: Array<{ run_id: string; listed: string }>;
+    try {
+      rows = this.db
+        .prepare("SELECT run_id, listed FROM runs WHERE run_id IN (SELECT value FROM json_each(?))")
+        .all(JSON.stringify([...runIds])) as typeof rows;
+    } catch {
+      this.off();
+      return out;
+    }
+    for (const row of rows) {
+      try {
+        const r = JSON.parse(row.listed) as ListedRun;
+        if (r.runId === row.run_id) out.set(row.run_id, r);
+      } catch {}
+    }
+    return out;
+  }
+
+  /**
+   * The runs a query's filters can match, by the index's values (query.ts indexFilter): a superset,
+   * the filters are then applied to their records; `exact` when it is the very set (every filter a
+   * number compared with numbers only). Undefined when no filter narrows anything.
+   */
+  candidates(
+    filters: ReadonlyArray<ReturnType<typeof indexFilter>>,
+  ): { ids: Set<string>; exact: boolean } | undefined {
+    if (!this.db) return undefined;
+    let ids: Set<string> | undefined;
+    let exact = filters.length > 0;
+    try {
+      for (const f of filters) {
+        if (!f?.op) exact = false;
+        if (!f) continue;
+        const keys = f.key.startsWith("param.") ? [f.key, PARAMS_BEYOND] : [f.key];
+        const rows = this.db
+          .prepare(
+            `SELECT run_id, num IS NULL OR key = '${PARAMS_BEYOND}' AS loose FROM vals
+              WHERE key IN (SELECT value FROM json_each(?))${f.op ? ` AND (num IS NULL OR key = '${PARAMS_BEYOND}' OR num ${f.op} ?)` : ""}`,
+          )
+          .all(...[JSON.stringify(keys), ...(f.op ? [f.num!] : [])]) as Array<{
+          run_id: string;
+          loose: number;
+        }>;
+        if (rows.some((r) => r.loose)) exact = false;
+        const these = new Set(rows.map((r) => r.run_id));
+        ids = ids ? new Set([...ids].filter((id) => these.has(id))) : these;
+      }
+    } catch {
+      this.off();
+      return undefined;
+    }
+    return ids ? { ids, exact } : undefined;
+  }
+
+  /**
+   * Of `within`, the runs that can be among the first `limit` sorted by `key`: those whose number is
+   * at least (descending; at most, ascending) the limit-th best, ties kept, and every run whose value
+   * is text. Undefined when fewer than `limit` have a number (runs without one sort last).
+   */
+  topBy(
+    key: string,
+    descending: boolean,
+    limit: number,
+    within: ReadonlySet<string>,
+  ): Set<string> | undefined {
+    if (!this.db) return undefined;
+    let rows: Array<{ run_id: string; num: number | null; key: string }>;
+    try {
+      rows = this.db
+        .prepare("SELECT run_id, num, key FROM vals WHERE key IN (SELECT value FROM json_each(?))")
+        .all(JSON.stringify(key.startsWith("param.") ? [key, PARAMS_BEYOND] : [key])) as typeof rows;
+    } catch {
+      this.off();
+      return undefined;
+    }
+    const numbers: number[] = [];
+    const loose = new Set<string>();
+    for (const r of rows) {
+      if (!within.has(r.run_id)) continue;
+      if (r.num === null || r.key === PARAMS_BEYOND) loose.add(r.run_id);
+      else numbers.push(r.num);
+    }
+    if (numbers.length < limit) return undefined;
+    numbers.sort((a, b) => (descending ? b - a : a - b));
+    const edge = numbers[limit - 1]!;
+    const out = new Set(loose);
+    for (const r of rows)
+      if (within.has(r.run_id) && r.num !== null && (descending ? r.num >= edge : r.num <= edge))
+        out.add(r.run_id);
+    return out;
+  }
+
+  /** The links of these runs in one direction (their parents: in; their children: out). */
+  linksOf(runs: readonly string[], dir: RunLink["dir"]): RunLink[] {
+    return this.links("run", runs, dir);
+  }
+
+  /** The runs linked to these nodes in one direction (readers: in; producers: out). */
+  linksTo(nodes: readonly NodeId[], dir: RunLink["dir"]): RunLink[] {
+    return this.links("node", nodes, dir);
+  }
+
+  /** The data nodes read as a bag of this digest ("sha256:…"). */
+  dataOfDigest(digest: string): NodeId[] {
+    try {
+      return (
+        this.db!.prepare("SELECT DISTINCT node FROM links WHERE digest = ?").all(digest) as Array<{
+          node: string;
+        }>
+      ).map((r) => r.node);
+    } catch {
+      return [];
+    }
+  }
+
+  private links(column: "run" | "node", values: readonly string[], dir: RunLink["dir"]): RunLink[] {
+    if (!this.db || !values.length) return [];
+    return this.db
+      .prepare(
+        `SELECT DISTINCT run, node, dir FROM links WHERE ${column} IN (SELECT value FROM json_each(?)) AND dir = ?`,
+      )
+      .all(JSON.stringify(values), dir) as unknown as RunLink[];
+  }
+
+  /**
+   * Whether the rows are the whole listing of runs/ as `runsKey` names it (the key of runs/ when a
+   * listing last went over every run folder, outside the racy window): then a listing is the rows.
+   */
+  isComplete(runsKey: string, trust: Trust): boolean {
+    if (!this.db) return false;
+    try {
+      const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
+        | { value: string }
+        | undefined;
+      if (!row) return false;
+      const [key, fp, written] = row.value.split("\n");
+      return key === runsKey && fp === this.fingerprint(trust) && !racy(runsKey, written ?? "");
+    } catch {
+      this.off();
+      return false;
+    }
+  }
+
+  /** Every row's listing entry under this trust, in run id order (what isComplete() vouches for). */
+  allEntries(trust: Trust): Map<string, ListingEntry> {
+    return this.entriesWhere(trust, () => true);
+  }
+
+  /**
+   * After a listing went over every run folder of runs/ at `runsKey` (`runIds`, each fresh or
+   * verified and queued): rows of runs gone are dropped and the key is kept, in the same transaction
+   * as the rows.
+   */
+  completeListing(runsKey: string, trust: Trust, runIds: readonly string[]): void {
+    this.complete = { runsKey, fp: this.fingerprint(trust), runIds };
   }
 
   /** Writes what was verified since the last flush, in one transaction (a busy database skips it). */
   flush(): void {
     this.flushing = false;
     const rows = this.pending;
+    const refreshed = this.refreshed;
+    const complete = this.complete;
     this.pending = [];
-    if (!this.db || !rows.length) return;
+    this.refreshed = [];
+    this.complete = undefined;
+    if (!this.db || (!rows.length && !refreshed.length && !complete)) return;
     try {
       this.db.exec("BEGIN IMMEDIATE");
       try {
-        for (const [runId, key, fp, record, at] of rows) this.put.run(runId, key, fp, at, record);
+        const at = String(nowNs());
+        const dropLinks = this.db.prepare("DELETE FROM links WHERE owner = ?");
+        const addLink = this.db.prepare(
+          "INSERT INTO links (owner, run, node, dir, digest) VALUES (?, ?, ?, ?, ?)",
+        );
+        const dropVals = this.db.prepare("DELETE FROM vals WHERE run_id = ?");
+        const addVal = this.db.prepare("INSERT INTO vals (run_id, key, num) VALUES (?, ?, ?)");
+        for (const { runId, key, folder, fp, record } of rows) {
+          dropLinks.run(runId);
+          for (const l of runLinks(record)) addLink.run(runId, l.run, l.node, l.dir, l.digest ?? null);
+          dropVals.run(runId);
+          const listed = listedRun(record);
+          for (const [k, v] of indexedValues(listed)) addVal.run(runId, k, typeof v === "number" ? v : null);
+          const { document: _raw, ...kept } = record;
+          const e = listingEntry(record);
+          this.put.run(
+            runId,
+            key,
+            folder,
+            fp,
+            at,
+            record.trust,
+            e.model ?? null,
+            e.commit ?? null,
+            e.reproductionOf ?? null,
+            // File names of one line each (names.ts): kept one per line.
+            e.promotionCopies ? e.promotionCopies.join("\n") : null,
+            JSON.stringify(listed),
+            JSON.stringify(kept),
+          );
+        }
+        // A record found by its content key under a changed folder key: the folder key is taken now.
+        const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
+        for (const [runId, folder] of refreshed) update.run(folder, at, runId);
+        if (complete) {
+          for (const [table, column] of [
+            ["runs", "run_id"],
+            ["links", "owner"],
+            ["vals", "run_id"],
+          ])
+            this.db
+              .prepare(`DELETE FROM ${table} WHERE ${column} NOT IN (SELECT value FROM json_each(?))`)
+              .run(JSON.stringify(complete.runIds));
+          this.db
+            .prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)")
+            .run(`${complete.runsKey}\n${complete.fp}\n${at}`);
+        }
         this.db.exec("COMMIT");
       } catch (e) {
         this.db.exec("ROLLBACK");

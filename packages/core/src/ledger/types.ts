@@ -50,6 +50,20 @@ export interface LedgerSnapshot {
    * index (run-index.ts) keeps verified records by it.
    */
   runKey?(runId: string): Promise<string | undefined>;
+  /**
+   * A cheaper key of the run folder that changes whenever a file is added, removed or renamed in it,
+   * or the folder is replaced (git: the tree oid again; dir: the folder's own stat). Listings trust
+   * the index's rows while it matches (run-index.ts).
+   */
+  runFolderKey?(runId: string): Promise<string | undefined>;
+  /**
+   * A key of runs/ as a whole (git: its tree oid; dir: its own stat, which changes when a run folder
+   * is added, removed or renamed, and which writers touch when they add a file to a run folder).
+   * While it matches the index's, a listing is the index's rows.
+   */
+  runsKey?(): Promise<string | undefined>;
+  /** The folder keys of these run folders (from listRuns()), by run id; folders gone are left out. */
+  runFolderKeys?(runIds: readonly string[]): Promise<Map<string, string>>;
 }
 
 export interface LedgerStore {

@@ -79,7 +79,7 @@ describe.each(["dir", "git"] as const)("the index over a %s ledger", (kind) => {
     const second = await read(store, cache);
     expect(second.counts).toEqual({ hits: 3, verified: 0 });
     expect(second.reads).toBe(0);
-    expect(second.runs).toEqual(first.runs.map(({ document: _d, ...r }) => r));
+    expect(second.runs).toEqual(first.runs);
     // A command that needs the bundle itself reads that one record again.
     expect((await second.reader.forReproduction("run-b")).bundle).toBeDefined();
 
@@ -93,10 +93,32 @@ describe.each(["dir", "git"] as const)("the index over a %s ledger", (kind) => {
     if (kind === "dir") writeFileSync(join(store.uri.slice(4), "runs", "run-b", "manifest.json"), body);
     else await store.putRunFile("run-b", "manifest.json", body);
     const third = await read(store, cache);
-    expect(third.counts).toEqual({ hits: 2, verified: 1 });
-    const b = third.runs.find((r) => r.runId === "run-b")!;
+    // Read whole, as every command that shows or decides on a run reads it: caught on either kind.
+    const b = (await third.reader.find("run-b"))!;
     expect(b.trust).toBe("damaged");
     expect(b.problems.join("\n")).toMatch(/manifest\.json differs from the signed manifest/);
+    if (kind === "git") {
+      // On git the listing's key is the folder's tree oid: the listing sees it too.
+      expect(third.counts).toEqual({ hits: 2, verified: 1 });
+      expect(third.runs.find((r) => r.runId === "run-b")!.trust).toBe("damaged");
+    } else {
+      // On dir: a file edited in place leaves the folder's stat alone: the listing shows the record
+      // as it was verified (signed content), the whole read above found the damage.
+      expect(third.runs.find((r) => r.runId === "run-b")!.trust).toBe("verified");
+    }
+    if (kind === "dir") {
+      // A file added by hand inside a run folder leaves runs/ as it was: the listing is the index's
+      // rows until runs/ changes; then every folder's key is compared, and the changed one is read again.
+      writeFileSync(join(store.uri.slice(4), "runs", "run-b", "extra.txt"), "x");
+      await settle();
+      expect((await read(store, cache)).counts.verified).toBe(0);
+      await record(store, manifest("run-d", 0.95));
+      await settle();
+      const fourth = await read(store, cache);
+      expect(fourth.counts.verified).toBe(2);
+      expect(fourth.runs.find((r) => r.runId === "run-b")!.trust).toBe("damaged");
+      expect(fourth.runs.find((r) => r.runId === "run-d")!.trust).toBe("verified");
+    }
   }, 60_000);
 
   it("a changed trust policy verifies every record again", async () => {
@@ -146,11 +168,11 @@ describe("a damaged index", () => {
     // A row whose record was edited to say another run: never returned for this one.
     const db2 = new DatabaseSync(path);
     db2
-      .prepare("UPDATE runs SET record = ? WHERE run_id = ?")
-      .run(JSON.stringify({ runId: "run-z" }), "run-a");
+      .prepare("UPDATE runs SET record = ?, listed = ? WHERE run_id = ?")
+      .run(JSON.stringify({ runId: "run-z" }), JSON.stringify({ runId: "run-z" }), "run-a");
     db2.close();
     const again = await read(store, cache);
-    expect(again.counts).toEqual({ hits: 0, verified: 1 });
+    expect(again.counts.verified).toBe(1);
     expect(again.runs[0]).toMatchObject({ runId: "run-a", trust: "verified" });
   }, 30_000);
 });
