@@ -1,4 +1,5 @@
-// Streaming file hashing on worker threads, one per core. A file is read once, in chunks into one
+// Streaming file hashing on worker threads: one per core but one, the main thread hashing too once
+// the caller waits for the results (each worker is a whole V8 heap more of memory). A file is read once, in chunks into one
 // reused buffer (never whole), and every requested algorithm is updated from the same bytes; with
 // `copyTo` the same chunks are written to a new file, so an out-of-place bag is copied and hashed
 // in one pass. Small jobs run inline: starting workers costs more than hashing a few files.
@@ -11,7 +12,7 @@ import type { Algorithm } from "./tagfiles.js";
 export interface HashJob {
   /** Absolute path of the file to read. */
   path: string;
-  /** Expected size (from stat), used to balance work; the result says what was read. */
+  /** Size from stat, used to balance work and to end a small file's read early; the result says what was read. */
   size: number;
   /** Write the bytes read to this new file too (created exclusively). */
   copyTo?: string;
@@ -41,6 +42,8 @@ function hashOne(
   path: string,
   algs: readonly string[],
   copyTo: string | undefined,
+  /** The size the walk saw; -1 when unknown. */
+  size: number,
 ): HashOutcome {
   let fd = -1;
   let out = -1;
@@ -49,9 +52,11 @@ function hashOne(
     if (copyTo) out = fsMod.openSync(copyTo, "wx", 0o644);
     let n = fsMod.readSync(fd, buf, 0, buf.length, null);
     if (n < buf.length) {
-      // Whole file in the first chunk: one-shot hashing is much faster for small files.
+      // Whole file in the first chunk: one-shot hashing is much faster for small files. A read of a
+      // regular file that gives less than asked has reached its end; when that is the size the walk
+      // saw, no second read is needed to be sure (any other count reads on until a read gives 0).
       const first = buf.subarray(0, n);
-      const rest = n === 0 ? 0 : fsMod.readSync(fd, buf, n, buf.length - n, null);
+      const rest = n === 0 || n === size ? 0 : fsMod.readSync(fd, buf, n, buf.length - n, null);
       if (rest === 0) {
         const digests: Record<string, string> = {};
         for (const a of algs) digests[a] = cryptoMod.hash(a, first, "hex");
@@ -98,7 +103,7 @@ parentPort.on("message", (m) => {
   const bytes = new Array(m.paths.length);
   const errors = [];
   for (let k = 0; k < m.paths.length; k++) {
-    const r = hashOne(fs, crypto, buf, m.paths[k], m.algs, m.copyTo ? m.copyTo[k] : undefined);
+    const r = hashOne(fs, crypto, buf, m.paths[k], m.algs, m.copyTo ? m.copyTo[k] : undefined, m.sizes[k]);
     if (r.ok) {
       for (const a of m.algs) hex += r.digests[a];
       bytes[k] = r.bytes;
@@ -146,7 +151,7 @@ interface Slot {
 export class HashPool {
   private readonly jobs: HashJob[] = [];
   private readonly results: HashOutcome[] = [];
-  private readonly batches: Array<{ start: number; end: number }> = [];
+  private readonly batches: Array<{ start: number; end: number; bytes: number }> = [];
   private readonly progress: HashProgress = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   private readonly threads: number;
   private slots: Slot[] | undefined;
@@ -157,6 +162,7 @@ export class HashPool {
   private failure: unknown;
   private settle: (() => void) | undefined;
   private totalsKnown = false;
+  private mainBuffer: Buffer | undefined;
 
   constructor(
     private readonly algs: readonly Algorithm[],
@@ -187,7 +193,7 @@ export class HashPool {
 
   private closeBatch(): void {
     if (this.batchStart === this.jobs.length) return;
-    this.batches.push({ start: this.batchStart, end: this.jobs.length });
+    this.batches.push({ start: this.batchStart, end: this.jobs.length, bytes: this.batchBytes });
     this.batchStart = this.jobs.length;
     this.batchBytes = 0;
     if (
@@ -201,9 +207,10 @@ export class HashPool {
 
   private start(): void {
     const source = workerSource();
-    this.slots = Array.from({ length: this.threads }, () => {
+    this.slots = Array.from({ length: this.threads - 1 }, () => {
       const slot: Slot = {
-        worker: new Worker(source, { eval: true }),
+        // A worker keeps one read buffer and a batch's results: a small young generation will do.
+        worker: new Worker(source, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } }),
         inFlight: 0,
       };
       slot.worker.on(
@@ -223,9 +230,13 @@ export class HashPool {
 
   private dispatch(): void {
     if (this.slots) {
-      // Two batches in flight per worker hide the messaging round trip.
+      // Two batches of small files in flight per worker hide the messaging round trip; a large batch
+      // goes alone, so that no worker sits on a queued one while the others have run out of work.
       for (const slot of this.slots) {
-        while (slot.inFlight < 2 && this.nextBatch < this.batches.length) {
+        while (
+          this.nextBatch < this.batches.length &&
+          (slot.inFlight === 0 || (slot.inFlight === 1 && this.batches[this.nextBatch]!.bytes < BATCH_BYTES))
+        ) {
           const id = this.nextBatch++;
           const b = this.batches[id]!;
           const jobs = this.jobs.slice(b.start, b.end);
@@ -234,6 +245,7 @@ export class HashPool {
             id,
             algs: this.algs,
             paths: jobs.map((j) => j.path),
+            sizes: jobs.map((j) => j.size),
             ...(jobs.some((j) => j.copyTo) ? { copyTo: jobs.map((j) => j.copyTo) } : {}),
           });
         }
@@ -271,6 +283,26 @@ export class HashPool {
     this.options.onProgress?.(this.progress);
   }
 
+  /**
+   * The main thread takes the next batch not yet handed out, hashes it, then lets the workers'
+   * replies in before taking another.
+   */
+  private hashOnMain(): void {
+    if (this.failure || this.nextBatch >= this.batches.length) return;
+    const b = this.batches[this.nextBatch++]!;
+    this.mainBuffer ??= Buffer.allocUnsafe(CHUNK);
+    for (let i = b.start; i < b.end; i++) {
+      const j = this.jobs[i]!;
+      const r = hashOne(fs, crypto, this.mainBuffer, j.path, this.algs, j.copyTo, j.size);
+      this.results[i] = r;
+      this.progress.bytesDone += r.ok ? r.bytes : j.size;
+    }
+    this.progress.filesDone += b.end - b.start;
+    this.options.onProgress?.(this.progress);
+    this.checkDone();
+    setImmediate(() => this.hashOnMain());
+  }
+
   private fail(e: unknown): void {
     this.failure ??= e;
     this.settle?.();
@@ -295,7 +327,7 @@ export class HashPool {
     ) {
       const buf = Buffer.allocUnsafe(CHUNK);
       return this.jobs.map((j) => {
-        const r = hashOne(fs, crypto, buf, j.path, this.algs, j.copyTo);
+        const r = hashOne(fs, crypto, buf, j.path, this.algs, j.copyTo, j.size);
         this.progress.filesDone++;
         this.progress.bytesDone += r.ok ? r.bytes : j.size;
         this.options.onProgress?.(this.progress);
@@ -309,6 +341,7 @@ export class HashPool {
         this.settle = resolve;
         this.closeBatch();
         this.checkDone();
+        this.hashOnMain();
       });
       if (this.failure) throw this.failure;
       return this.results;
