@@ -17,12 +17,33 @@ interface IdentityLine {
   sha256: string;
 }
 
+/** A UTF-16 surrogate: a character beyond U+FFFF, where UTF-16 order and UTF-8 byte order part. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 function identityOf(lines: readonly IdentityLine[]): string {
-  const sorted = lines
-    .map((l) => ({ key: Buffer.from(l.path, "utf8"), line: `${l.sha256.toLowerCase()}  ${l.path}\n` }))
-    .sort((a, b) => Buffer.compare(a.key, b.key));
+  // Sorted by the paths' UTF-8 bytes. Without surrogates UTF-16 order is that order, so the paths
+  // compare as strings and only a manifest with characters beyond U+FFFF has its paths encoded.
+  const order = lines.map((_, i) => i);
+  if (lines.some((l) => SURROGATE.test(l.path))) {
+    const keys = lines.map((l) => Buffer.from(l.path, "utf8"));
+    order.sort((a, b) => Buffer.compare(keys[a]!, keys[b]!));
+  } else
+    order.sort((a, b) => {
+      const x = lines[a]!.path;
+      const y = lines[b]!.path;
+      return x < y ? -1 : x > y ? 1 : 0;
+    });
   const hash = createHash("sha256");
-  for (const l of sorted) hash.update(l.line, "utf8");
+  let chunk = "";
+  for (const i of order) {
+    const l = lines[i]!;
+    chunk += `${l.sha256.toLowerCase()}  ${l.path}\n`;
+    if (chunk.length >= 65536) {
+      hash.update(chunk, "utf8");
+      chunk = "";
+    }
+  }
+  hash.update(chunk, "utf8");
   return `sha256:${hash.digest("hex")}`;
 }
 
