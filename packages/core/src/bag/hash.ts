@@ -151,7 +151,7 @@ interface Slot {
 export class HashPool {
   private readonly jobs: HashJob[] = [];
   private readonly results: HashOutcome[] = [];
-  private readonly batches: Array<{ start: number; end: number; bytes: number }> = [];
+  private readonly batches: Array<{ start: number; end: number }> = [];
   private readonly progress: HashProgress = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   private readonly threads: number;
   private slots: Slot[] | undefined;
@@ -193,7 +193,7 @@ export class HashPool {
 
   private closeBatch(): void {
     if (this.batchStart === this.jobs.length) return;
-    this.batches.push({ start: this.batchStart, end: this.jobs.length, bytes: this.batchBytes });
+    this.batches.push({ start: this.batchStart, end: this.jobs.length });
     this.batchStart = this.jobs.length;
     this.batchBytes = 0;
     if (
@@ -230,13 +230,10 @@ export class HashPool {
 
   private dispatch(): void {
     if (this.slots) {
-      // Two batches of small files in flight per worker hide the messaging round trip; a large batch
-      // goes alone, so that no worker sits on a queued one while the others have run out of work.
+      // Two batches in flight per worker hide the messaging round trip, and keep a worker busy while
+      // the main thread, hashing a batch of its own, cannot hand out the next one.
       for (const slot of this.slots) {
-        while (
-          this.nextBatch < this.batches.length &&
-          (slot.inFlight === 0 || (slot.inFlight === 1 && this.batches[this.nextBatch]!.bytes < BATCH_BYTES))
-        ) {
+        while (slot.inFlight < 2 && this.nextBatch < this.batches.length) {
           const id = this.nextBatch++;
           const b = this.batches[id]!;
           const jobs = this.jobs.slice(b.start, b.end);
