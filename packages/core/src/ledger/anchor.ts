@@ -6,16 +6,9 @@ import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname } from "node:path";
 import { CheckFailedError } from "../errors.js";
-import { PROMOTION_PREDICATE_TYPE } from "../sign/statement.js";
 import type { ProductionChain } from "./chain.js";
-import {
-  checkSignature,
-  type RunRecord,
-  readJsonRecord,
-  type SignatureVerdict,
-  type Trust,
-} from "./records.js";
-import { type LedgerSnapshot, PROMOTION_COPY, type ProductionPointer } from "./types.js";
+import type { RunRecord } from "./records.js";
+import type { LedgerSnapshot } from "./types.js";
 
 function rewound(s: LedgerSnapshot, model: string, why: string): CheckFailedError {
   return new CheckFailedError(
@@ -25,36 +18,29 @@ function rewound(s: LedgerSnapshot, model: string, why: string): CheckFailedErro
 }
 
 /** The chain against the signed promotion copies found in run folders. */
-export async function checkPromotionCopies(
+export function checkPromotionCopies(
   s: LedgerSnapshot,
   model: string,
   chain: ProductionChain,
   runs: readonly Pick<RunRecord, "runId" | "promotionCopies">[],
-  trust: Trust,
-  memo: Map<string, Promise<SignatureVerdict>>,
-): Promise<void> {
+): void {
   const head = chain.head?.pointer.seq ?? 0;
   for (const r of runs) {
-    for (const name of r.promotionCopies ?? []) {
-      if (PROMOTION_COPY.exec(name)?.[1] !== model) continue;
-      const where = s.describe(`runs/${r.runId}/${name}`);
-      const doc = await readJsonRecord(() => s.readRunFile(r.runId, name));
-      if (doc === undefined) continue;
-      const v = await checkSignature(doc, trust, PROMOTION_PREDICATE_TYPE, where, memo);
-      const p = v.statement?.predicate as unknown as Partial<ProductionPointer> | undefined;
-      if (v.trust !== "verified" || p?.model !== model || p.runId !== r.runId || typeof p.seq !== "number")
-        continue;
-      if (p.seq > head)
+    // Each copy as its run's record verified it (records.ts): only a verified copy of this model counts.
+    for (const c of r.promotionCopies ?? []) {
+      if (c.model !== model || c.seq === undefined) continue;
+      const where = s.describe(`runs/${r.runId}/${c.name}`);
+      if (c.seq > head)
         throw rewound(
           s,
           model,
-          `${where} is a signed copy of promotion #${p.seq}, but the history ${head ? `ends at #${head}` : "is empty"}: records were deleted`,
+          `${where} is a signed copy of promotion #${c.seq}, but the history ${head ? `ends at #${head}` : "is empty"}: records were deleted`,
         );
-      if (chain.promotions[p.seq - 1]?.recordDigest !== v.payloadDigest)
+      if (chain.promotions[c.seq - 1]?.recordDigest !== c.digest)
         throw rewound(
           s,
           model,
-          `${where} is a signed promotion #${p.seq} that differs from the history's #${p.seq}`,
+          `${where} is a signed promotion #${c.seq} that differs from the history's #${c.seq}`,
         );
     }
   }

@@ -3,7 +3,7 @@
 // runs reads in milliseconds from the local index. Everything here is taken from a verified (or
 // marked) record; commands that show or decide on one run read its whole record again (reader.ts).
 import type { RunManifest } from "../__generated__/index.js";
-import type { RunRecord } from "./records.js";
+import type { PromotionCopy, RunRecord } from "./records.js";
 
 /** The aggregates of one curve (by "[STAGE/]NAME"), over its steps in step order. */
 export interface CurveStats {
@@ -86,7 +86,7 @@ export interface ListingEntry {
   model?: string;
   commit?: string;
   reproductionOf?: string;
-  promotionCopies?: string[];
+  promotionCopies?: PromotionCopy[];
 }
 
 export function listingEntry(r: RunRecord): ListingEntry {

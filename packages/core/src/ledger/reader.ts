@@ -6,7 +6,7 @@ import type { RunManifest } from "../__generated__/index.js";
 import { CheckFailedError, UsageError } from "../errors.js";
 import { checkPromotionCopies, ProductionAnchors } from "./anchor.js";
 import { type ProductionChain, verifyChain } from "./chain.js";
-import { type LineageGraph, type NodeId, resolveNodes } from "./graph.js";
+import { dataNode, type LineageGraph, type NodeId, resolveNodes } from "./graph.js";
 import { type Invalidations, readInvalidations } from "./invalidation.js";
 import { readLineage } from "./lineage.js";
 import { type ListedRun, type ListingEntry, listedRun, listingEntry } from "./listing.js";
@@ -34,6 +34,7 @@ export class LedgerReader {
   private readonly memo = new Map<string, Promise<SignatureVerdict>>();
   private all?: Promise<ListedRun[]>;
   private listing?: Promise<Map<string, ListingEntry>>;
+  private state?: Promise<{ runsKey?: string; complete?: { since: string } }>;
   private graph?: Promise<{ graph: LineageGraph; notes: string[] }>;
   private invalid?: Promise<Invalidations>;
 
@@ -61,6 +62,11 @@ export class LedgerReader {
     let r = this.records.get(runId);
     if (!r) {
       r = (async () => {
+        const { runsKey, complete } = await this.listingState();
+        if (complete && runsKey?.startsWith("tree:")) {
+          const vouched = this.index?.vouchedRecord(runId, this.trust, complete.since);
+          if (vouched) return vouched.record as RunRecord;
+        }
         if (this.index)
           return (await this.index.record(this.snapshot, runId, this.trust, () =>
             verifyRunRecord(this.snapshot, runId, this.trust, this.memo),
@@ -88,6 +94,16 @@ export class LedgerReader {
     return r as LoadedRecord;
   }
 
+  /** runs/ as a whole (its key) against the index's last complete listing, once per reader. */
+  private listingState(): Promise<{ runsKey?: string; complete?: { since: string } }> {
+    this.state ??= (async () => {
+      const runsKey = this.index ? await this.snapshot.runsKey?.() : undefined;
+      const complete = runsKey ? this.index?.isComplete(runsKey, this.trust) : undefined;
+      return { ...(runsKey ? { runsKey } : {}), ...(complete ? { complete } : {}) };
+    })();
+    return this.state;
+  }
+
   /**
    * Every run of the ledger by its columns (model, commit, trust, reproduction, promotion copies), in
    * run id order: from the local index for each run folder unchanged since it was verified (one stat
@@ -98,8 +114,8 @@ export class LedgerReader {
   entries(): Promise<Map<string, ListingEntry>> {
     this.listing ??= (async () => {
       // runs/ as the index last listed it whole: the rows are the listing.
-      const runsKey = this.index ? await this.snapshot.runsKey?.() : undefined;
-      if (runsKey && this.index?.isComplete(runsKey, this.trust)) return this.index.allEntries(this.trust);
+      const { runsKey, complete } = await this.listingState();
+      if (runsKey && complete && this.index) return this.index.allEntries(this.trust);
       const ids = await this.snapshot.listRuns();
       const fresh =
         this.index && this.snapshot.runFolderKeys
@@ -150,6 +166,22 @@ export class LedgerReader {
   }
 
   /**
+   * The runs whose outputs (or a folder of them) may have one of these payload identities: by the
+   * index's links where there is one (a superset: the caller matches each run's outputs), else every run.
+   */
+  async producersOf(identities: readonly string[]): Promise<ListedRun[]> {
+    if (!this.index) return this.runs();
+    const entries = await this.entries();
+    let ids: Set<string>;
+    try {
+      ids = new Set(this.index.linksTo(identities.map(dataNode), "out").map((l) => l.run));
+    } catch {
+      return this.runs();
+    }
+    return this.listed([...entries.keys()].filter((id) => ids.has(id)));
+  }
+
+  /**
    * The runs a query may return, narrowed by the index (a superset: the query still runs on each
    * record): by its filters, and, when they pick exactly and the query takes the first `limit` by a
    * key, to the runs that can be among those. Every run without an index or anything to narrow by.
@@ -183,14 +215,7 @@ export class LedgerReader {
       c = (async () => {
         const chain = await verifyChain(this.snapshot, model, this.trust, this.memo);
         // The chain against evidence it does not hold: copies beside promoted runs, this machine's anchor.
-        await checkPromotionCopies(
-          this.snapshot,
-          model,
-          chain,
-          [...(await this.entries()).values()],
-          this.trust,
-          this.memo,
-        );
+        checkPromotionCopies(this.snapshot, model, chain, [...(await this.entries()).values()]);
         this.anchors()?.check(this.snapshot, model, chain);
         return chain;
       })();

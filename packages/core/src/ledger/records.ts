@@ -9,7 +9,12 @@ import { LOG_TAIL_BYTES } from "../manifest/log.js";
 import { decodeBase64 } from "../sign/dsse.js";
 import type { IdentityRule } from "../sign/identity.js";
 import type { PublicKeyInfo } from "../sign/keys.js";
-import { MANIFEST_PREDICATE_TYPE, REPRODUCTION_PREDICATE_TYPE, type Statement } from "../sign/statement.js";
+import {
+  MANIFEST_PREDICATE_TYPE,
+  PROMOTION_PREDICATE_TYPE,
+  REPRODUCTION_PREDICATE_TYPE,
+  type Statement,
+} from "../sign/statement.js";
 import { verifyBundle } from "../sign/verify.js";
 import { type LedgerSnapshot, PROMOTION_COPY } from "./types.js";
 
@@ -54,8 +59,19 @@ export interface RunRecord {
   reproduction?: ReproductionClaim;
   /** The bundle (or unsigned envelope) as stored, parsed. */
   document?: unknown;
-  /** Signed copies of promotion records kept in the folder (evidence of each model's history). */
-  promotionCopies?: string[];
+  /** Copies of promotion records kept in the folder (evidence of each model's history), each as it verified. */
+  promotionCopies?: PromotionCopy[];
+}
+
+/**
+ * A copy of a promotion record in a run folder: its file name and, when it verified against the
+ * trust policy as a promotion of this very run, the model, number and digest of its signed statement.
+ */
+export interface PromotionCopy {
+  name: string;
+  model?: string;
+  seq?: number;
+  digest?: string;
 }
 
 export const sha256Hex = (b: Uint8Array | string): string => createHash("sha256").update(b).digest("hex");
@@ -218,6 +234,32 @@ export async function checkSignature(
   return p;
 }
 
+/** A promotion copy in a run folder, read and verified (facts only when it verified, for this run). */
+async function promotionCopy(
+  s: LedgerSnapshot,
+  runId: string,
+  name: string,
+  trust: Trust,
+  memo: Map<string, Promise<SignatureVerdict>>,
+): Promise<PromotionCopy> {
+  const where = s.describe(`runs/${runId}/${name}`);
+  const doc = await readJsonRecord(() => s.readRunFile(runId, name));
+  if (doc === undefined) return { name };
+  const v = await checkSignature(doc, trust, PROMOTION_PREDICATE_TYPE, where, memo);
+  const p = v.statement?.predicate as unknown as
+    | { model?: unknown; runId?: unknown; seq?: unknown }
+    | undefined;
+  if (
+    v.trust !== "verified" ||
+    typeof p?.model !== "string" ||
+    p.runId !== runId ||
+    typeof p.seq !== "number" ||
+    !v.payloadDigest
+  )
+    return { name };
+  return { name, model: p.model, seq: p.seq, digest: v.payloadDigest };
+}
+
 /** The stored files the signed manifest covers, each checked against its signed digest. */
 async function storedFileProblems(
   s: LedgerSnapshot,
@@ -334,7 +376,7 @@ async function checkRunRecord(
   memo: Map<string, Promise<SignatureVerdict>>,
 ): Promise<RunRecord> {
   const where = s.describe(`runs/${runId}`);
-  let copies: string[] = [];
+  let copies: PromotionCopy[] = [];
   const damaged = (problems: string[]): RunRecord => ({
     runId,
     where,
@@ -344,7 +386,9 @@ async function checkRunRecord(
   });
   const files = await s.listRunFiles(runId);
   if (!files) return damaged([`${where} is not a run folder`]);
-  copies = files.filter((f) => PROMOTION_COPY.test(f));
+  copies = await Promise.all(
+    files.filter((f) => PROMOTION_COPY.test(f)).map((f) => promotionCopy(s, runId, f, trust, memo)),
+  );
   const problems: string[] = [];
   const name = files.includes(BUNDLE) ? BUNDLE : files.includes(UNSIGNED) ? UNSIGNED : undefined;
   if (!name) return damaged([`${where} holds no signed record (${BUNDLE} or ${UNSIGNED})`]);

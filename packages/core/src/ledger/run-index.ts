@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { type NodeId, type RunLink, runLinks } from "./graph.js";
 import { type ListedRun, type ListingEntry, listedRun, listingEntry } from "./listing.js";
 import { indexedValues, type indexFilter, PARAMS_BEYOND } from "./query.js";
-import type { RunRecord, Trust } from "./records.js";
+import type { PromotionCopy, RunRecord, Trust } from "./records.js";
 import type { LedgerSnapshot } from "./types.js";
 
 type Database = import("node:sqlite").DatabaseSync;
@@ -27,7 +27,7 @@ type Statement = import("node:sqlite").StatementSync;
 /** The schema of the database; another value means the file is rebuilt. */
 const SCHEMA_VERSION = 3;
 /** Bumped whenever verification changes what a record holds: older rows are then re-verified. */
-const VERIFIER_VERSION = 2;
+const VERIFIER_VERSION = 3;
 /** A file modified this close to the row's writing may have changed unseen within a timestamp tick. */
 const RACY_NS_NUMBER = 2e9;
 
@@ -81,6 +81,22 @@ export function folderStatKey(st: fs.Stats): string | undefined {
   if (!st.isDirectory()) return undefined;
   const newest = Math.max(st.mtimeMs, st.ctimeMs);
   return `dir:${st.ino} ${st.dev} ${st.mode} ${st.mtimeMs} ${st.ctimeMs}@${Math.ceil(newest * 1e6)}`;
+}
+
+/** Promotion copies as a column: one line each, "name TAB model TAB seq TAB digest" (names hold neither). */
+const formatCopies = (copies: readonly PromotionCopy[]): string =>
+  copies.map((c) => [c.name, c.model ?? "", c.seq ?? "", c.digest ?? ""].join("\t")).join("\n");
+
+function parseCopies(text: string): PromotionCopy[] {
+  return text.split("\n").map((line) => {
+    const [name, model, seq, digest] = line.split("\t");
+    return {
+      name: name ?? "",
+      ...(model ? { model } : {}),
+      ...(seq && /^\d+$/.test(seq) ? { seq: Number(seq) } : {}),
+      ...(digest ? { digest } : {}),
+    };
+  });
 }
 
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
@@ -284,7 +300,7 @@ export class RunIndex {
       if (model !== null) e.model = model!;
       if (commit !== null) e.commit = commit!;
       if (reproductionOf !== null) e.reproductionOf = reproductionOf!;
-      if (copies !== null) e.promotionCopies = copies!.split("\n");
+      if (copies !== null) e.promotionCopies = parseCopies(copies!);
       this.counts.hits++;
       out.set(runId!, e);
     }
@@ -423,18 +439,48 @@ export class RunIndex {
    * Whether the rows are the whole listing of runs/ as `runsKey` names it (the key of runs/ when a
    * listing last went over every run folder, outside the racy window): then a listing is the rows.
    */
-  isComplete(runsKey: string, trust: Trust): boolean {
-    if (!this.db) return false;
+  isComplete(runsKey: string, trust: Trust): { since: string } | undefined {
+    if (!this.db) return undefined;
     try {
       const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
         | { value: string }
         | undefined;
-      if (!row) return false;
+      if (!row) return undefined;
       const [key, fp, written] = row.value.split("\n");
-      return key === runsKey && fp === this.fingerprint(trust) && !racy(runsKey, written ?? "");
+      return key === runsKey && fp === this.fingerprint(trust) && written && !racy(runsKey, written)
+        ? { since: written }
+        : undefined;
     } catch {
       this.off();
-      return false;
+      return undefined;
+    }
+  }
+
+  /**
+   * A git: run's record while the runs/ tree is the one the last complete listing saw (`since`):
+   * content-addressed, so the row written then (or before) is that run's content, without reading
+   * its tree. `{}` when there is no such run; undefined when the row cannot vouch (read it as usual).
+   */
+  vouchedRecord(runId: string, trust: Trust, since: string): { record?: RunRecord } | undefined {
+    if (!this.db) return undefined;
+    let row: { fp: string; written_ns: string; record: string } | undefined;
+    try {
+      row = this.db
+        .prepare("SELECT fp, written_ns, record FROM runs WHERE run_id = ?")
+        .get(runId) as typeof row;
+    } catch {
+      this.off();
+      return undefined;
+    }
+    if (!row) return {};
+    if (row.fp !== this.fingerprint(trust) || BigInt(row.written_ns) > BigInt(since)) return undefined;
+    try {
+      const record = JSON.parse(row.record) as RunRecord;
+      if (record.runId !== runId) return undefined;
+      this.counts.hits++;
+      return { record };
+    } catch {
+      return undefined;
     }
   }
 
@@ -490,8 +536,7 @@ export class RunIndex {
             e.model ?? null,
             e.commit ?? null,
             e.reproductionOf ?? null,
-            // File names of one line each (names.ts): kept one per line.
-            e.promotionCopies ? e.promotionCopies.join("\n") : null,
+            e.promotionCopies ? formatCopies(e.promotionCopies) : null,
             JSON.stringify(listed),
             JSON.stringify(kept),
           );

@@ -85,7 +85,11 @@ export async function lineageNear(
     if (direction !== "down") walkRuns(index, roots, true, runs);
     if (direction !== "up") walkRuns(index, roots, false, runs);
     // A data node is in the graph through the runs that read it.
-    for (const l of index.linksTo(roots.filter((n) => !n.startsWith("run:")), "in")) runs.add(l.run);
+    for (const l of index.linksTo(
+      roots.filter((n) => !n.startsWith("run:")),
+      "in",
+    ))
+      runs.add(l.run);
     for (;;) {
       const records = await reader.listed([...runs].filter((id) => entries.has(id)).sort());
       const { graph, notes } = await readLineage(reader, records);

@@ -173,7 +173,7 @@ export async function findParentRuns(
   const wanted = new Set(data.filter((d) => !d.fromRun && d.payloadIdentity).map((d) => d.payloadIdentity!));
   if (!wanted.size) return found;
   const byIdentity = new Map<string, { runId: string; path?: string }>();
-  const runs = (await reader.runs())
+  const runs = (await reader.producersOf([...wanted]))
     .filter((r) => r.trust === "verified" && r.manifest)
     .sort((a, b) => (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0));
   for (const r of runs) {
