@@ -27,6 +27,13 @@ describe("show and log", () => {
     for (const r of runs) expect(all.stdout).toContain(r);
     expect(all.stdout).not.toContain("the newest");
     expect(trackRun(p.dir, ["log"]).stdout).not.toContain("the newest");
+    // What is in production is always shown, however old.
+    expect(trackRun(p.dir, ["promote", runs[0]!, "--model", "spam"]).status).toBe(0);
+    const one = trackRun(p.dir, ["log", "--limit", "1"]);
+    expect(one.stdout).toMatch(new RegExp(`^\\*\\s+${runs[0]}`, "m"));
+    expect(one.stdout).not.toContain(runs[1]!);
+    expect(one.stdout).toContain(runs[2]!);
+    expect(one.stdout).toContain("(the newest 1 of 3 runs, and production: --limit N or --all for more)");
     const bad = trackRun(p.dir, ["log", "--limit", "0"]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--limit "0" is not a positive whole number');

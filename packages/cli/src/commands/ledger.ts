@@ -285,7 +285,7 @@ export function registerLedger(program: Command, run: CommandRunner): void {
                 .join("\n") +
               (rows.length ? (anyProduction ? "\n(* in production)" : "") : "no runs recorded") +
               (total > rows.length
-                ? `\n(the newest ${rows.length} of ${total} runs: --limit N or --all for more)`
+                ? `\n(the newest ${Math.min(rows.length, limit)} of ${total} runs${rows.length > limit ? ", and production" : ""}: --limit N or --all for more)`
                 : "") +
               (rows.some((r) => r.invalidated)
                 ? "\n(! derived from an invalidated input: `track-run show RUN` names it and why)"
@@ -406,24 +406,26 @@ async function logRows(
   for (const r of inv.records) if (!r.counts) out.warn(describeUncounted(r));
   for (const w of productionWarnings(inv, model)) out.warn(`WARNING ${w}`);
   // A damaged record has no model: it is listed under any --model, so damage is never hidden.
-  const picked = [...(await reader.entries()).values()].filter(
-    (e) => !model || !e.model || e.model === model,
-  );
-  const shown = picked.slice(Math.max(0, picked.length - limit));
+  // Newest last: by finishing time (run ids begin with the second a run started), then run id.
+  const picked = [...(await reader.entries()).values()]
+    .filter((e) => !model || !e.model || e.model === model)
+    .sort((a, b) => (a.finishedAt ?? "").localeCompare(b.finishedAt ?? "") || a.runId.localeCompare(b.runId));
+  // Each model's production run is shown too, however old: what is in production is always in the log.
+  for (const m of new Set(picked.flatMap((e) => (e.model ? [e.model] : []))))
+    try {
+      production.set(m, (await reader.production(m)).head?.pointer.runId);
+    } catch (e) {
+      out.warn((e as Error).message);
+      production.set(m, undefined);
+    }
+  const inProduction = new Set(production.values());
+  const shown = picked.filter((e, i) => i >= picked.length - limit || inProduction.has(e.runId));
   for (const e of shown) {
     const r = await reader.find(e.runId);
     if (!r) continue;
     // Shown with every control character escaped: one field is never a line of its own.
     const m = r.manifest && displaySafe(r.manifest);
     if (model && m && m.model !== model) continue;
-    if (m && !production.has(m.model)) {
-      try {
-        production.set(m.model, (await reader.production(m.model)).head?.pointer.runId);
-      } catch (e) {
-        out.warn((e as Error).message);
-        production.set(m.model, undefined);
-      }
-    }
     rows.push({
       runId: r.runId,
       trust: r.trust,

@@ -86,6 +86,8 @@ export interface ListingEntry {
   model?: string;
   commit?: string;
   reproductionOf?: string;
+  /** When the run finished (the signed manifest's timing.finishedAt). */
+  finishedAt?: string;
   promotionCopies?: PromotionCopy[];
 }
 
@@ -96,6 +98,7 @@ export function listingEntry(r: RunRecord): ListingEntry {
     ...(r.manifest ? { model: r.manifest.model } : {}),
     ...(r.manifest?.code.commit ? { commit: r.manifest.code.commit } : {}),
     ...(r.manifest?.links?.reproductionOf ? { reproductionOf: r.manifest.links.reproductionOf } : {}),
+    ...(r.manifest?.timing.finishedAt ? { finishedAt: r.manifest.timing.finishedAt } : {}),
     ...(r.promotionCopies?.length ? { promotionCopies: r.promotionCopies } : {}),
   };
 }

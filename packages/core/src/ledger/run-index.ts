@@ -25,7 +25,7 @@ type Database = import("node:sqlite").DatabaseSync;
 type Statement = import("node:sqlite").StatementSync;
 
 /** The schema of the database; another value means the file is rebuilt. */
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 /** Bumped whenever verification changes what a record holds: older rows are then re-verified. */
 const VERIFIER_VERSION = 3;
 /** A file modified this close to the row's writing may have changed unseen within a timestamp tick. */
@@ -133,7 +133,7 @@ export class RunIndex {
     this.get = db!.prepare("SELECT key, folder, fp, written_ns, record FROM runs WHERE run_id = ?");
     this.put = db!.prepare(
       `INSERT OR REPLACE INTO runs (run_id, key, folder, fp, written_ns, trust, model, commit_sha, repro_of,
-        copies, listed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        finished, copies, listed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
   }
 
@@ -165,7 +165,7 @@ export class RunIndex {
           db.exec(`BEGIN IMMEDIATE;
             CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, key TEXT NOT NULL, folder TEXT NOT NULL,
               fp TEXT NOT NULL, written_ns TEXT NOT NULL, trust TEXT NOT NULL, model TEXT, commit_sha TEXT,
-              repro_of TEXT, copies TEXT, listed TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+              repro_of TEXT, finished TEXT, copies TEXT, listed TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS links (owner TEXT NOT NULL, run TEXT NOT NULL, node TEXT NOT NULL,
               dir TEXT NOT NULL, digest TEXT);
@@ -284,7 +284,7 @@ export class RunIndex {
     let rows: Array<Array<string | null>>;
     try {
       const st = this.db.prepare(
-        `SELECT run_id, folder, written_ns, trust, model, commit_sha, repro_of, copies FROM runs
+        `SELECT run_id, folder, written_ns, trust, model, commit_sha, repro_of, finished, copies FROM runs
           WHERE fp = ? ORDER BY run_id`,
       );
       // Rows as arrays: 10,000 of them are read by every listing.
@@ -294,12 +294,13 @@ export class RunIndex {
       this.off();
       return out;
     }
-    for (const [runId, folder, written, trustOf, model, commit, reproductionOf, copies] of rows) {
+    for (const [runId, folder, written, trustOf, model, commit, reproductionOf, finished, copies] of rows) {
       if (!take(runId!, folder!, written!)) continue;
       const e: ListingEntry = { runId: runId!, trust: trustOf as ListingEntry["trust"] };
       if (model !== null) e.model = model!;
       if (commit !== null) e.commit = commit!;
       if (reproductionOf !== null) e.reproductionOf = reproductionOf!;
+      if (finished !== null) e.finishedAt = finished!;
       if (copies !== null) e.promotionCopies = parseCopies(copies!);
       this.counts.hits++;
       out.set(runId!, e);
@@ -536,6 +537,7 @@ export class RunIndex {
             e.model ?? null,
             e.commit ?? null,
             e.reproductionOf ?? null,
+            e.finishedAt ?? null,
             e.promotionCopies ? formatCopies(e.promotionCopies) : null,
             JSON.stringify(listed),
             JSON.stringify(kept),
