@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import type { HttpClient } from "isomorphic-git";
 import { UsageError } from "../errors.js";
+import { CatFile, commitTree, findGit, type GitObject, parseTree, type TreeEntry } from "./cat-file.js";
 import { fetchHttp } from "./http.js";
 import { type PushOutcome, receivePack } from "./receive-pack.js";
 import {
@@ -28,6 +29,8 @@ export interface GitLedgerOptions {
   token?: string;
   author?: { name: string; email: string };
   retries?: number;
+  /** The git binary that reads the cache repository (default: git on PATH); null: isomorphic-git reads. */
+  gitBinary?: string | null;
 }
 
 interface Change {
@@ -295,7 +298,8 @@ export class GitLedger implements LedgerStore {
   async snapshot(): Promise<LedgerSnapshot> {
     const tip = await this.fetchTip();
     const { git } = await this.lib();
-    return new GitSnapshot(this.uri, git, this.gitdir, tip);
+    const bin = this.o.gitBinary === undefined ? findGit() : this.o.gitBinary;
+    return new GitSnapshot(this.uri, git, this.gitdir, tip, bin ? new CatFile(bin, this.gitdir) : undefined);
   }
 
   async putRun(runId: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<string> {
@@ -347,8 +351,6 @@ export class GitLedger implements LedgerStore {
   async repair(): Promise<void> {}
 }
 
-type TreeEntry = { mode: string; path: string; oid: string; type: "blob" | "tree" | "commit" };
-
 /** The ledger at one fetched tip, read from the local cache repository (no more network). */
 class GitSnapshot implements LedgerSnapshot {
   private readonly trees = new Map<string, Promise<TreeEntry[]>>();
@@ -361,14 +363,25 @@ class GitSnapshot implements LedgerSnapshot {
     private readonly git: Git,
     private readonly gitdir: string,
     private readonly tip: string | undefined,
+    /** The git binary's reader, where there is one (cat-file.ts); else isomorphic-git reads. */
+    private readonly cat?: CatFile,
   ) {}
+
+  /** An object of the cache repository that must be of this type. */
+  private async object(oid: string, type: string): Promise<GitObject> {
+    const o = await this.cat!.read(oid);
+    if (o.type !== type) throw new Error(`object ${oid} is a ${o.type}, not a ${type}`);
+    return o;
+  }
 
   private tree(oid: string): Promise<TreeEntry[]> {
     let t = this.trees.get(oid);
     if (!t) {
-      t = this.git
-        .readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache })
-        .then((r) => r.tree as TreeEntry[]);
+      t = this.cat
+        ? this.object(oid, "tree").then((o) => parseTree(o.body))
+        : this.git
+            .readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache })
+            .then((r) => r.tree as TreeEntry[]);
       this.trees.set(oid, t);
     }
     return t;
@@ -387,9 +400,11 @@ class GitSnapshot implements LedgerSnapshot {
   /** The entry at a path of the tip's tree (folders walked one by one, each tree read once). */
   private async entry(path: string): Promise<TreeEntry | undefined> {
     if (!this.tip) return undefined;
-    this.rootTree ??= this.git
-      .readCommit({ fs, gitdir: this.gitdir, oid: this.tip, cache: this.cache })
-      .then((c) => c.commit.tree);
+    this.rootTree ??= this.cat
+      ? this.object(this.tip, "commit").then((o) => commitTree(o.body))
+      : this.git
+          .readCommit({ fs, gitdir: this.gitdir, oid: this.tip, cache: this.cache })
+          .then((c) => c.commit.tree);
     let oid = await this.rootTree;
     let found: TreeEntry | undefined;
     for (const part of path.split("/")) {
@@ -408,6 +423,7 @@ class GitSnapshot implements LedgerSnapshot {
   private async read(path: string): Promise<Buffer | undefined> {
     const e = await this.entry(path);
     if (e?.type !== "blob") return undefined;
+    if (this.cat) return (await this.object(e.oid, "blob")).body;
     const { blob } = await this.git.readBlob({ fs, gitdir: this.gitdir, oid: e.oid, cache: this.cache });
     return Buffer.from(blob);
   }

@@ -513,18 +513,16 @@ export class RunIndex {
       this.db.exec("BEGIN IMMEDIATE");
       try {
         const at = String(nowNs());
-        const dropLinks = this.db.prepare("DELETE FROM links WHERE owner = ?");
-        const addLink = this.db.prepare(
-          "INSERT INTO links (owner, run, node, dir, digest) VALUES (?, ?, ?, ?, ?)",
-        );
-        const dropVals = this.db.prepare("DELETE FROM vals WHERE run_id = ?");
-        const addVal = this.db.prepare("INSERT INTO vals (run_id, key, num) VALUES (?, ?, ?)");
+        // Links and values go in as one JSON array each: a first build writes 10,000 runs' worth.
+        const links: unknown[] = [];
+        const vals: unknown[] = [];
+        const ids = JSON.stringify(rows.map((r) => r.runId));
+        this.db.prepare("DELETE FROM links WHERE owner IN (SELECT value FROM json_each(?))").run(ids);
+        this.db.prepare("DELETE FROM vals WHERE run_id IN (SELECT value FROM json_each(?))").run(ids);
         for (const { runId, key, folder, fp, record } of rows) {
-          dropLinks.run(runId);
-          for (const l of runLinks(record)) addLink.run(runId, l.run, l.node, l.dir, l.digest ?? null);
-          dropVals.run(runId);
+          for (const l of runLinks(record)) links.push([runId, l.run, l.node, l.dir, l.digest ?? null]);
           const listed = listedRun(record);
-          for (const [k, v] of indexedValues(listed)) addVal.run(runId, k, typeof v === "number" ? v : null);
+          for (const [k, v] of indexedValues(listed)) vals.push([runId, k, typeof v === "number" ? v : null]);
           const { document: _raw, ...kept } = record;
           const e = listingEntry(record);
           this.put.run(
@@ -543,6 +541,17 @@ export class RunIndex {
             JSON.stringify(kept),
           );
         }
+        this.db
+          .prepare(
+            `INSERT INTO links (owner, run, node, dir, digest) SELECT value ->> 0, value ->> 1, value ->> 2,
+              value ->> 3, value ->> 4 FROM json_each(?)`,
+          )
+          .run(JSON.stringify(links));
+        this.db
+          .prepare(
+            "INSERT INTO vals (run_id, key, num) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)",
+          )
+          .run(JSON.stringify(vals));
         // A record found by its content key under a changed folder key: the folder key is taken now.
         const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
         for (const [runId, folder] of refreshed) update.run(folder, at, runId);

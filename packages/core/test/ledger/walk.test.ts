@@ -3,6 +3,7 @@
 // query it narrows returns the rows a query over every run returns.
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { outputsIdentity, payloadIdentity } from "../../src/bag/identity.js";
 import {
   LedgerReader,
   type LedgerStore,
@@ -10,10 +11,9 @@ import {
   parseFilter,
   parseSort,
   queryRuns,
-  type RunManifest,
   RunIndex,
+  type RunManifest,
 } from "../../src/index.js";
-import { outputsIdentity, payloadIdentity } from "../../src/bag/identity.js";
 import type { Direction } from "../../src/ledger/walk.js";
 import { tempDir } from "../helpers.js";
 import { sampleManifest } from "../sign/fixtures.js";
@@ -137,7 +137,9 @@ describe("the index's lineage and queries", () => {
         const want = lineageView(all.graph, (await whole.lineageFor(ref, direction)).roots, direction);
         // The index answered (it did not fall back to the whole graph) and agrees with it.
         if (got.graph.nodes.size < all.graph.nodes.size) walked++;
-        expect(shape(lineageView(got.graph, got.roots, direction)), `${ref} ${direction}`).toEqual(shape(want));
+        expect(shape(lineageView(got.graph, got.roots, direction)), `${ref} ${direction}`).toEqual(
+          shape(want),
+        );
       }
     expect(walked).toBeGreaterThan(20);
     // Up from prep-1: through the raw bag's member file to the run that wrote it.
