@@ -155,14 +155,13 @@ export function registerQuery(program: Command, run: CommandRunner): void {
           ...(until ? { until } : {}),
         });
         // The rows come from the listing: each shown run is read whole, and one found damaged since is left out.
+        // A row stands only while its run, read whole now, is the record the listing holds.
+        const listed = new Map(records.map((r) => [r.runId, r]));
         const shown: typeof rows = [];
         for (const row of rows) {
-          const whole = await reader.find(row.runId);
-          if (whole && whole.trust !== "damaged") shown.push(row);
-          else
-            out.warn(
-              `run ${row.runId} is damaged (${whole?.where ?? row.runId}) and left out: ${whole?.problems.join("; ") ?? "its folder is gone"}`,
-            );
+          const changed = await reader.changedSince(listed.get(row.runId)!);
+          if (changed) out.warn(`${changed}; left out (run the query again)`);
+          else shown.push(row);
         }
         out.result({ rows: shown }, () =>
           q.queryText(shown, [...new Set([...columns, ...sort.map((s) => s.key)])]),

@@ -138,15 +138,6 @@ class DirSnapshot implements LedgerSnapshot {
     }
   }
 
-  /** The key of runs/ itself: a run folder added, removed or renamed, or a file added by putRunFile, changes it. */
-  async runsKey(): Promise<string | undefined> {
-    try {
-      return folderStatKey(fs.lstatSync(this.runsFolder()));
-    } catch {
-      return undefined;
-    }
-  }
-
   /** One lstat per run folder. */
   async runFolderKeys(runIds: readonly string[]): Promise<Map<string, string>> {
     const dir = `${this.runsFolder()}/`;
@@ -331,16 +322,6 @@ export class DirLedger implements LedgerStore {
     const tmp = join(dir, tmpName(name, "tmp"));
     fs.writeFileSync(tmp, body, { flag: "wx" });
     fs.renameSync(tmp, join(dir, name));
-    this.touchRuns();
-  }
-
-  /**
-   * A file added inside a run folder leaves runs/ itself as it was: its times are set to now, so a
-   * reader's listing (which trusts the index while runs/ is unchanged) looks at every run again.
-   */
-  private touchRuns(): void {
-    const now = new Date();
-    fs.utimesSync(join(this.root, "runs"), now, now);
   }
 
   async appendPromotion(model: string, pointer: ProductionPointer, record: string): Promise<boolean> {

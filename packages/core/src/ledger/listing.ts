@@ -19,6 +19,19 @@ export type ListedRun = RunRecord & { listed: true; curveStats?: Record<string, 
 
 const curveName = (x: { name: string; stage?: string }) => (x.stage ? `${x.stage}/${x.name}` : x.name);
 
+/** Min, max and mean of a curve's values, in one pass (a curve may have millions of steps). */
+export function aggregate(values: readonly number[]): { min: number; max: number; mean: number } {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  let sum = 0;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+    sum += v;
+  }
+  return { min, max, mean: sum / values.length };
+}
+
 /** Each curve's min, max, mean, last and count, by "[STAGE/]NAME". */
 export function curveStats(m: RunManifest): Record<string, CurveStats> | undefined {
   const curves = m.metrics.curves ?? [];
@@ -32,13 +45,7 @@ export function curveStats(m: RunManifest): Record<string, CurveStats> | undefin
   const out: Record<string, CurveStats> = {};
   for (const [k, xs] of by) {
     const values = xs.sort((a, b) => a.step - b.step).map((x) => x.value);
-    out[k] = {
-      min: Math.min(...values),
-      max: Math.max(...values),
-      mean: values.reduce((a, b) => a + b, 0) / values.length,
-      last: values[values.length - 1]!,
-      count: values.length,
-    };
+    out[k] = { ...aggregate(values), last: values[values.length - 1]!, count: values.length };
   }
   return out;
 }

@@ -13,7 +13,7 @@
 // A filter is KEY OP VALUE, OP one of = != < <= > >= ~ (contains).
 import type { RunManifest } from "../__generated__/index.js";
 import { UsageError } from "../errors.js";
-import type { CurveStats, ListedRun } from "./listing.js";
+import { aggregate, type CurveStats, type ListedRun } from "./listing.js";
 import type { RunRecord } from "./records.js";
 
 export type Value = number | string | undefined;
@@ -171,11 +171,11 @@ export function runValue(r: RunRecord, key: string): Value {
     if (!values.length) return agg[1] === "count" ? 0 : undefined;
     switch (agg[1]) {
       case "min":
-        return Math.min(...values);
+        return aggregate(values).min;
       case "max":
-        return Math.max(...values);
+        return aggregate(values).max;
       case "mean":
-        return values.reduce((a, b) => a + b, 0) / values.length;
+        return aggregate(values).mean;
       case "last":
         return values[values.length - 1];
       case "count":
@@ -194,8 +194,10 @@ export function runValue(r: RunRecord, key: string): Value {
       return found.length ? found[found.length - 1]!.value : undefined;
     }
     case "label":
-    case "labels":
-      return labelsOf(m)[rest!];
+    case "labels": {
+      const labels = labelsOf(m);
+      return Object.hasOwn(labels, rest!) ? labels[rest!] : undefined;
+    }
     case "data": {
       const d = m.data.find((x) => x.name === rest);
       return d ? identityOf(d) : undefined;
@@ -426,7 +428,9 @@ export function indexFilter(
 ): { key: string; op?: "<" | "<=" | ">" | ">=" | "="; num?: number } | undefined {
   if (f.op === "!=") return undefined;
   const key = f.key.replace(/^(param|metric|label)s\./, "$1.");
-  if (key === "data" || key.startsWith("data.") || key.startsWith("info.")) return undefined;
+  // data and info are matched on the records; a run without a curve has count:NAME 0, and no value kept.
+  if (key === "data" || key.startsWith("data.") || key.startsWith("info.") || key.startsWith("count:"))
+    return undefined;
   const n = asNumber(f.value);
   if (f.op === "~" || n === undefined || key === "commit") return { key };
   return { key, op: f.op, num: n };

@@ -34,7 +34,7 @@ export class LedgerReader {
   private readonly memo = new Map<string, Promise<SignatureVerdict>>();
   private all?: Promise<ListedRun[]>;
   private listing?: Promise<Map<string, ListingEntry>>;
-  private state?: Promise<{ runsKey?: string; complete?: { since: string } }>;
+  private state?: Promise<{ runsKey?: string; complete: boolean }>;
   private graph?: Promise<{ graph: LineageGraph; notes: string[] }>;
   private invalid?: Promise<Invalidations>;
 
@@ -63,8 +63,8 @@ export class LedgerReader {
     if (!r) {
       r = (async () => {
         const { runsKey, complete } = await this.listingState();
-        if (complete && runsKey?.startsWith("tree:")) {
-          const vouched = this.index?.vouchedRecord(runId, this.trust, complete.since);
+        if (complete && runsKey) {
+          const vouched = this.index?.vouchedRecord(runId, this.trust, runsKey);
           if (vouched) return vouched.record as RunRecord;
         }
         if (this.index)
@@ -94,12 +94,12 @@ export class LedgerReader {
     return r as LoadedRecord;
   }
 
-  /** runs/ as a whole (its key) against the index's last complete listing, once per reader. */
-  private listingState(): Promise<{ runsKey?: string; complete?: { since: string } }> {
+  /** A git: runs/ tree against the index's last complete listing, once per reader. */
+  private listingState(): Promise<{ runsKey?: string; complete: boolean }> {
     this.state ??= (async () => {
       const runsKey = this.index ? await this.snapshot.runsKey?.() : undefined;
-      const complete = runsKey ? this.index?.isComplete(runsKey, this.trust) : undefined;
-      return { ...(runsKey ? { runsKey } : {}), ...(complete ? { complete } : {}) };
+      const complete = Boolean(runsKey && this.index?.isComplete(runsKey, this.trust));
+      return { ...(runsKey ? { runsKey } : {}), complete };
     })();
     return this.state;
   }
@@ -113,14 +113,14 @@ export class LedgerReader {
    */
   entries(): Promise<Map<string, ListingEntry>> {
     this.listing ??= (async () => {
-      // runs/ as the index last listed it whole: the rows are the listing.
+      // A git: runs/ tree the index last listed whole: the rows it confirmed are the listing.
       const { runsKey, complete } = await this.listingState();
-      if (runsKey && complete && this.index) return this.index.allEntries(this.trust);
+      if (runsKey && complete && this.index) return this.index.allEntries(this.trust, runsKey);
       const ids = await this.snapshot.listRuns();
-      const fresh =
-        this.index && this.snapshot.runFolderKeys
-          ? this.index.fresh(await this.snapshot.runFolderKeys(ids), this.trust)
-          : new Map<string, ListingEntry>();
+      // Otherwise each run folder's key against its row (one stat each on dir:, the tree oid on git:).
+      const folders =
+        this.index && this.snapshot.runFolderKeys ? await this.snapshot.runFolderKeys(ids) : undefined;
+      const fresh = folders ? this.index!.fresh(folders, this.trust) : new Map<string, ListingEntry>();
       const stale = ids.filter((id) => !fresh.has(id));
       const verified = new Map<string, ListingEntry>();
       // A bounded number at a time: reads are local (a folder, or the fetched cache repository).
@@ -133,7 +133,14 @@ export class LedgerReader {
         const e = fresh.get(id) ?? verified.get(id);
         if (e) out.set(id, e);
       }
-      if (runsKey) this.index?.completeListing(runsKey, this.trust, [...out.keys()]);
+      if (runsKey && folders)
+        this.index?.completeListing(
+          runsKey,
+          this.trust,
+          new Map(
+            [...out.keys()].flatMap((id) => (folders.has(id) ? [[id, folders.get(id)!] as const] : [])),
+          ),
+        );
       this.index?.flush();
       return out;
     })();
@@ -163,6 +170,20 @@ export class LedgerReader {
     }
     this.index?.flush();
     return out;
+  }
+
+  /**
+   * A run a listing gave, read whole now: undefined when it is still the record the listing holds;
+   * else why it is not (damaged, gone, or another record since the index listed it).
+   */
+  async changedSince(listed: RunRecord): Promise<string | undefined> {
+    const whole = await this.find(listed.runId);
+    if (!whole) return `run ${listed.runId} is gone from ${this.uri}`;
+    if (whole.trust === "damaged")
+      return `run ${listed.runId} is damaged (${whole.where}): ${whole.problems.join("; ")}`;
+    if (whole.trust !== listed.trust || whole.manifestDigest !== listed.manifestDigest)
+      return `run ${listed.runId} (${whole.where}) changed since the index listed it: it is ${whole.trust} now${whole.problems.length ? ` (${whole.problems.join("; ")})` : ""}`;
+    return undefined;
   }
 
   /**
@@ -197,12 +218,8 @@ export class LedgerReader {
     // `whole`: nothing but the filters decides (no time window, no lineage, no groups).
     const exact = filters.length === 0 || narrowed?.exact === true;
     if (this.index && o.whole && o.sort && o.limit !== undefined && exact) {
-      const top = this.index.topBy(
-        indexFilter({ key: o.sort.key, op: "=", value: "" })?.key ?? o.sort.key,
-        o.sort.descending,
-        o.limit,
-        new Set(ids),
-      );
+      const key = indexFilter({ key: o.sort.key, op: "~", value: "" })?.key;
+      const top = key && this.index.topBy(key, o.sort.descending, o.limit, new Set(ids));
       if (top) ids = ids.filter((id) => top.has(id));
     }
     return this.listed(ids);

@@ -25,7 +25,7 @@ type Database = import("node:sqlite").DatabaseSync;
 type Statement = import("node:sqlite").StatementSync;
 
 /** The schema of the database; another value means the file is rebuilt. */
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 /** Bumped whenever verification changes what a record holds: older rows are then re-verified. */
 const VERIFIER_VERSION = 3;
 /** A file modified this close to the row's writing may have changed unseen within a timestamp tick. */
@@ -113,15 +113,16 @@ function racy(key: string, writtenNs: string): boolean {
   return !(Number.isFinite(newest) && Number.isFinite(written)) || newest >= written - RACY_NS_NUMBER;
 }
 
-type Pending = { runId: string; key: string; folder: string; fp: string; record: RunRecord };
+/** A verified record to write, with the time its keys were taken (the racy rule measures from it). */
+type Pending = { runId: string; key: string; folder: string; fp: string; record: RunRecord; at: string };
 
 export class RunIndex {
   /** What this process found in the index and what it had to verify. */
   readonly counts = { hits: 0, verified: 0 };
   private readonly fingerprints = new WeakMap<Trust, string>();
   private pending: Pending[] = [];
-  private refreshed: Array<[string, string]> = [];
-  private complete?: { runsKey: string; fp: string; runIds: readonly string[] };
+  private refreshed: Array<[string, string, string]> = [];
+  private complete?: { runsKey: string; fp: string; folders: ReadonlyMap<string, string> };
   private flushing = false;
   private get: Statement;
   private put: Statement;
@@ -165,7 +166,8 @@ export class RunIndex {
           db.exec(`BEGIN IMMEDIATE;
             CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, key TEXT NOT NULL, folder TEXT NOT NULL,
               fp TEXT NOT NULL, written_ns TEXT NOT NULL, trust TEXT NOT NULL, model TEXT, commit_sha TEXT,
-              repro_of TEXT, finished TEXT, copies TEXT, listed TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+              repro_of TEXT, finished TEXT, copies TEXT, listed TEXT NOT NULL, record TEXT NOT NULL,
+              generation TEXT) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS links (owner TEXT NOT NULL, run TEXT NOT NULL, node TEXT NOT NULL,
               dir TEXT NOT NULL, digest TEXT);
@@ -215,6 +217,7 @@ export class RunIndex {
     if (!this.db || !s.runKey) return verify();
     let key: string | undefined;
     let folder: string | undefined;
+    const at = String(nowNs());
     try {
       // Both keys before anything is read: a change while verifying shows next time.
       key = await s.runKey(runId);
@@ -227,12 +230,12 @@ export class RunIndex {
     const hit = this.lookup(runId, key, fp);
     if (hit) {
       this.counts.hits++;
-      if (hit.folder !== folder) this.queue(() => this.refreshed.push([runId, folder]));
+      if (hit.folder !== folder) this.queue(() => this.refreshed.push([runId, folder, at]));
       return hit.record;
     }
     this.counts.verified++;
     const record = await verify();
-    this.queue(() => this.pending.push({ runId, key, folder, fp, record }));
+    this.queue(() => this.pending.push({ runId, key, folder, fp, record, at }));
     return record;
   }
 
@@ -278,6 +281,7 @@ export class RunIndex {
   private entriesWhere(
     trust: Trust,
     take: (runId: string, folder: string, written: string) => boolean,
+    generation?: string,
   ): Map<string, ListingEntry> {
     const out = new Map<string, ListingEntry>();
     if (!this.db) return out;
@@ -285,11 +289,13 @@ export class RunIndex {
     try {
       const st = this.db.prepare(
         `SELECT run_id, folder, written_ns, trust, model, commit_sha, repro_of, finished, copies FROM runs
-          WHERE fp = ? ORDER BY run_id`,
+          WHERE fp = ?${generation ? " AND generation = ?" : ""} ORDER BY run_id`,
       );
       // Rows as arrays: 10,000 of them are read by every listing.
       st.setReturnArrays(true);
-      rows = st.all(this.fingerprint(trust)) as unknown as Array<Array<string | null>>;
+      rows = st.all(...[this.fingerprint(trust), ...(generation ? [generation] : [])]) as unknown as Array<
+        Array<string | null>
+      >;
     } catch {
       this.off();
       return out;
@@ -437,44 +443,46 @@ export class RunIndex {
   }
 
   /**
-   * Whether the rows are the whole listing of runs/ as `runsKey` names it (the key of runs/ when a
-   * listing last went over every run folder, outside the racy window): then a listing is the rows.
+   * Whether the rows confirmed under `runsKey` (a git: runs/ tree oid) are the whole listing of
+   * runs/: the last complete listing was of that tree, and every row it confirmed still is.
    */
-  isComplete(runsKey: string, trust: Trust): { since: string } | undefined {
-    if (!this.db) return undefined;
+  isComplete(runsKey: string, trust: Trust): boolean {
+    if (!this.db || !runsKey.startsWith("tree:")) return false;
     try {
       const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
         | { value: string }
         | undefined;
-      if (!row) return undefined;
-      const [key, fp, written] = row.value.split("\n");
-      return key === runsKey && fp === this.fingerprint(trust) && written && !racy(runsKey, written)
-        ? { since: written }
-        : undefined;
+      if (!row) return false;
+      const [key, fp, count] = row.value.split("\n");
+      if (key !== runsKey || fp !== this.fingerprint(trust)) return false;
+      const have = this.db
+        .prepare("SELECT count(*) AS n FROM runs WHERE fp = ? AND generation = ?")
+        .get(fp, runsKey) as { n: number };
+      return String(have.n) === count;
     } catch {
       this.off();
-      return undefined;
+      return false;
     }
   }
 
   /**
-   * A git: run's record while the runs/ tree is the one the last complete listing saw (`since`):
-   * content-addressed, so the row written then (or before) is that run's content, without reading
-   * its tree. `{}` when there is no such run; undefined when the row cannot vouch (read it as usual).
+   * A git: run's record when its row was confirmed by a complete listing of this very runs/ tree
+   * (content-addressed: the same bytes), without reading the tree. `{}` when there is no such run;
+   * undefined when the row cannot vouch (read it as usual).
    */
-  vouchedRecord(runId: string, trust: Trust, since: string): { record?: RunRecord } | undefined {
+  vouchedRecord(runId: string, trust: Trust, runsKey: string): { record?: RunRecord } | undefined {
     if (!this.db) return undefined;
-    let row: { fp: string; written_ns: string; record: string } | undefined;
+    let row: { fp: string; generation: string | null; record: string } | undefined;
     try {
       row = this.db
-        .prepare("SELECT fp, written_ns, record FROM runs WHERE run_id = ?")
+        .prepare("SELECT fp, generation, record FROM runs WHERE run_id = ?")
         .get(runId) as typeof row;
     } catch {
       this.off();
       return undefined;
     }
     if (!row) return {};
-    if (row.fp !== this.fingerprint(trust) || BigInt(row.written_ns) > BigInt(since)) return undefined;
+    if (row.fp !== this.fingerprint(trust) || row.generation !== runsKey) return undefined;
     try {
       const record = JSON.parse(row.record) as RunRecord;
       if (record.runId !== runId) return undefined;
@@ -485,18 +493,19 @@ export class RunIndex {
     }
   }
 
-  /** Every row's listing entry under this trust, in run id order (what isComplete() vouches for). */
-  allEntries(trust: Trust): Map<string, ListingEntry> {
-    return this.entriesWhere(trust, () => true);
+  /** The listing entries of the rows a complete listing of `runsKey` confirmed, in run id order. */
+  allEntries(trust: Trust, runsKey: string): Map<string, ListingEntry> {
+    return this.entriesWhere(trust, () => true, runsKey);
   }
 
   /**
-   * After a listing went over every run folder of runs/ at `runsKey` (`runIds`, each fresh or
-   * verified and queued): rows of runs gone are dropped and the key is kept, in the same transaction
-   * as the rows.
+   * After a listing went over every run folder of the git: runs/ tree `runsKey` (`folders`: each
+   * run's tree oid, every one fresh or verified and queued): rows of runs gone are dropped, each row
+   * whose folder key is that run's is confirmed under `runsKey`, and the count kept, in the same
+   * transaction as the rows.
    */
-  completeListing(runsKey: string, trust: Trust, runIds: readonly string[]): void {
-    this.complete = { runsKey, fp: this.fingerprint(trust), runIds };
+  completeListing(runsKey: string, trust: Trust, folders: ReadonlyMap<string, string>): void {
+    if (runsKey.startsWith("tree:")) this.complete = { runsKey, fp: this.fingerprint(trust), folders };
   }
 
   /** Writes what was verified since the last flush, in one transaction (a busy database skips it). */
@@ -512,14 +521,13 @@ export class RunIndex {
     try {
       this.db.exec("BEGIN IMMEDIATE");
       try {
-        const at = String(nowNs());
         // Links and values go in as one JSON array each: a first build writes 10,000 runs' worth.
         const links: unknown[] = [];
         const vals: unknown[] = [];
         const ids = JSON.stringify(rows.map((r) => r.runId));
         this.db.prepare("DELETE FROM links WHERE owner IN (SELECT value FROM json_each(?))").run(ids);
         this.db.prepare("DELETE FROM vals WHERE run_id IN (SELECT value FROM json_each(?))").run(ids);
-        for (const { runId, key, folder, fp, record } of rows) {
+        for (const { runId, key, folder, fp, record, at } of rows) {
           for (const l of runLinks(record)) links.push([runId, l.run, l.node, l.dir, l.digest ?? null]);
           const listed = listedRun(record);
           for (const [k, v] of indexedValues(listed)) vals.push([runId, k, typeof v === "number" ? v : null]);
@@ -554,8 +562,9 @@ export class RunIndex {
           .run(JSON.stringify(vals));
         // A record found by its content key under a changed folder key: the folder key is taken now.
         const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
-        for (const [runId, folder] of refreshed) update.run(folder, at, runId);
+        for (const [runId, folder, keyAt] of refreshed) update.run(folder, keyAt, runId);
         if (complete) {
+          const ids = JSON.stringify([...complete.folders.keys()]);
           for (const [table, column] of [
             ["runs", "run_id"],
             ["links", "owner"],
@@ -563,10 +572,27 @@ export class RunIndex {
           ])
             this.db
               .prepare(`DELETE FROM ${table} WHERE ${column} NOT IN (SELECT value FROM json_each(?))`)
-              .run(JSON.stringify(complete.runIds));
+              .run(ids);
+          // Confirmed: rows of this trust whose folder key is the run's in this tree.
+          this.db.exec(
+            "CREATE TEMP TABLE IF NOT EXISTS confirm (run_id TEXT PRIMARY KEY, folder TEXT) WITHOUT ROWID; DELETE FROM confirm",
+          );
           this.db
-            .prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)")
-            .run(`${complete.runsKey}\n${complete.fp}\n${at}`);
+            .prepare("INSERT INTO confirm (run_id, folder) SELECT key, value FROM json_each(?)")
+            .run(JSON.stringify(Object.fromEntries(complete.folders)));
+          this.db
+            .prepare(
+              `UPDATE runs SET generation = ? WHERE fp = ? AND folder = (SELECT folder FROM confirm
+                WHERE confirm.run_id = runs.run_id)`,
+            )
+            .run(complete.runsKey, complete.fp);
+          const n = this.db
+            .prepare("SELECT count(*) AS n FROM runs WHERE fp = ? AND generation = ?")
+            .get(complete.fp, complete.runsKey) as { n: number };
+          if (n.n === complete.folders.size)
+            this.db
+              .prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)")
+              .run(`${complete.runsKey}\n${complete.fp}\n${n.n}`);
         }
         this.db.exec("COMMIT");
       } catch (e) {

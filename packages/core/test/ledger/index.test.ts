@@ -107,17 +107,12 @@ describe.each(["dir", "git"] as const)("the index over a %s ledger", (kind) => {
       expect(third.runs.find((r) => r.runId === "run-b")!.trust).toBe("verified");
     }
     if (kind === "dir") {
-      // A file added by hand inside a run folder leaves runs/ as it was: the listing is the index's
-      // rows until runs/ changes; then every folder's key is compared, and the changed one is read again.
+      // A file added by hand inside a run folder changes the folder's stat: the listing verifies it again.
       writeFileSync(join(store.uri.slice(4), "runs", "run-b", "extra.txt"), "x");
       await settle();
-      expect((await read(store, cache)).counts.verified).toBe(0);
-      await record(store, manifest("run-d", 0.95));
-      await settle();
       const fourth = await read(store, cache);
-      expect(fourth.counts.verified).toBe(2);
+      expect(fourth.counts.verified).toBe(1);
       expect(fourth.runs.find((r) => r.runId === "run-b")!.trust).toBe("damaged");
-      expect(fourth.runs.find((r) => r.runId === "run-d")!.trust).toBe("verified");
     }
   }, 60_000);
 

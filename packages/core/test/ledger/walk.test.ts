@@ -2,9 +2,12 @@
 // on a recorded pipeline, every lineage it gives is the one the whole ledger's graph gives, and every
 // query it narrows returns the rows a query over every run returns.
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { outputsIdentity, payloadIdentity } from "../../src/bag/identity.js";
 import {
+  buildStatement,
   LedgerReader,
   type LedgerStore,
   lineageView,
@@ -13,13 +16,15 @@ import {
   queryRuns,
   RunIndex,
   type RunManifest,
+  readPrivateKey,
+  signStatement,
 } from "../../src/index.js";
 import type { Direction } from "../../src/ledger/walk.js";
 import { tempDir } from "../helpers.js";
 import { sampleManifest } from "../sign/fixtures.js";
 import { ledgerSuite } from "./ledger-fixtures.js";
 
-const suite = ledgerSuite("walk");
+const suite = ledgerSuite("walk", ["k", "other"]);
 const hex = (c: string) => c.repeat(64);
 const sha = (c: string) => `sha256:${hex(c)}`;
 
@@ -36,6 +41,8 @@ interface Step {
   extra?: Record<string, unknown>;
   accuracy?: number;
   lr?: number | string;
+  /** Steps of the train/loss curve. */
+  loss?: number;
 }
 
 function manifestOf(s: Step): RunManifest {
@@ -45,7 +52,19 @@ function manifestOf(s: Step): RunManifest {
     runId: s.runId,
     data: s.data.map((d) => ({ payloadOxum: "1.1", files: 1, bytes: 1, ...d })) as RunManifest["data"],
     invocation: { ...base.invocation, params: { lr: s.lr ?? 0.1, net: { depth: 3 } } },
-    metrics: { final: [{ name: "accuracy", value: s.accuracy ?? 0.5, stage: "test" }] },
+    metrics: {
+      final: [{ name: "accuracy", value: s.accuracy ?? 0.5, stage: "test" }],
+      ...(s.loss
+        ? {
+            curves: Array.from({ length: s.loss }, (_, step) => ({
+              name: "loss",
+              stage: "train",
+              step,
+              value: 1 / (step + 1),
+            })),
+          }
+        : {}),
+    },
     ...s.extra,
   } as RunManifest;
 }
@@ -54,7 +73,13 @@ function manifestOf(s: Step): RunManifest {
 // identity) → train-1 → eval-1 (parentRuns); repro-1 reproduces train-1; prep-2 → train-2 by
 // data[].fromRun; lone has nothing to do with the rest.
 const steps: Step[] = [
-  { runId: "make-emails", data: [], outputs: [{ path: "emails.txt", sha256: hex("f") }], accuracy: 0.1 },
+  {
+    runId: "make-emails",
+    data: [],
+    outputs: [{ path: "emails.txt", sha256: hex("f") }],
+    accuracy: 0.1,
+    loss: 2,
+  },
   {
     runId: "prep-1",
     data: [
@@ -76,6 +101,7 @@ const steps: Step[] = [
     outputs: [{ path: "model.bin", sha256: hex("5") }],
     accuracy: 0.9,
     lr: 0.05,
+    loss: 3,
   },
   {
     runId: "eval-1",
@@ -161,6 +187,13 @@ describe("the index's lineage and queries", () => {
       { filters: ["param.net.depth=3", "metric.accuracy<0.3"], sort: "run" },
       { filters: ["param.lr!=0.1"], sort: "-metric.test/accuracy", limit: 2 },
       { filters: ["model~spam"], sort: "-param.lr", limit: 2 },
+      // A run without a curve has count 0; min of a curve; names of Object.prototype are no labels.
+      { filters: ["count:train/loss<1"] },
+      { filters: ["count:train/loss=0"], sort: "run" },
+      { filters: [], sort: "count:train/loss", limit: 1 },
+      { filters: [], sort: "-count:train/loss", limit: 1 },
+      { filters: ["min:train/loss<0.4"], sort: "-min:train/loss", limit: 1 },
+      { filters: ["label.constructor>a"] },
     ];
     for (const c of cases) {
       const filters = c.filters.map(parseFilter);
@@ -176,6 +209,49 @@ describe("the index's lineage and queries", () => {
       expect(rows(narrowed), JSON.stringify(c)).toEqual(rows(whole));
       if (c.filters[0] === "metric.test/accuracy>=0.85") expect(narrowed.length).toBeLessThan(whole.length);
     }
+    index.close();
+  }, 60_000);
+
+  it("a run with a curve of 200,000 steps is listed, queried and walked like any other", async () => {
+    const { store } = suite.open("dir");
+    await suite.record(
+      store,
+      manifestOf({ runId: "long", data: [], outputs: [{ path: "m", sha256: hex("1") }], loss: 200_000 }),
+    );
+    const index = (await RunIndex.open(tempDir(), store.uri))!;
+    const reader = await LedgerReader.open(store, suite.trust(), { index });
+    const [run] = await reader.runs();
+    expect(run!.curveStats!["train/loss"]).toMatchObject({ count: 200_000, max: 1, last: 1 / 200_000 });
+    const rows = queryRuns(await reader.queryCandidates([parseFilter("min:train/loss<0.001")]), {
+      filters: [parseFilter("min:train/loss<0.001")],
+    });
+    expect(rows.map((r) => r.runId)).toEqual(["long"]);
+    expect((await reader.lineageFor("long", "both")).roots).toEqual(["run:long"]);
+    index.close();
+  }, 60_000);
+
+  it("a run rewritten in place after the index listed it is not shown as the record it was", async () => {
+    const { store } = suite.open("dir");
+    await suite.record(store, manifestOf({ runId: "x", data: [], outputs: [], accuracy: 0.5 }));
+    await new Promise((r) => setTimeout(r, 2100));
+    const index = (await RunIndex.open(tempDir(), store.uri))!;
+    const first = await LedgerReader.open(store, suite.trust(), { index });
+    const [listed] = await first.runs();
+    expect(await first.changedSince(listed!)).toBeUndefined();
+    // Rewritten in place (same inodes, the folder's stat unchanged), signed by a key the policy does not trust.
+    const evil = manifestOf({ runId: "x", data: [], outputs: [], accuracy: 0.99 });
+    const root = store.uri.slice(4);
+    writeFileSync(join(root, "runs/x/manifest.json"), JSON.stringify(evil));
+    writeFileSync(
+      join(root, "runs/x/bundle.sigstore.json"),
+      JSON.stringify(signStatement(buildStatement(evil), readPrivateKey(join(suite.keys, "other.key")))),
+    );
+    const reader = await LedgerReader.open(store, suite.trust(), { index });
+    const [again] = await reader.runs();
+    expect(again!.trust).toBe("verified");
+    expect(await reader.changedSince(again!)).toMatch(
+      /changed since the index listed it: it is untrusted now/,
+    );
     index.close();
   }, 60_000);
 });
