@@ -115,7 +115,8 @@ export class LedgerReader {
     this.listing ??= (async () => {
       // A git: runs/ tree the index last listed whole: the rows it confirmed are the listing.
       const { runsKey, complete } = await this.listingState();
-      if (runsKey && complete && this.index) return this.index.allEntries(this.trust, runsKey);
+      const whole = runsKey && complete ? this.index?.allEntries(this.trust, runsKey) : undefined;
+      if (whole) return whole;
       const ids = await this.snapshot.listRuns();
       // Otherwise each run folder's key against its row (one stat each on dir:, the tree oid on git:).
       const folders =

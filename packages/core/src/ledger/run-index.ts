@@ -25,7 +25,7 @@ type Database = import("node:sqlite").DatabaseSync;
 type Statement = import("node:sqlite").StatementSync;
 
 /** The schema of the database; another value means the file is rebuilt. */
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
 /** Bumped whenever verification changes what a record holds: older rows are then re-verified. */
 const VERIFIER_VERSION = 3;
 /** A file modified this close to the row's writing may have changed unseen within a timestamp tick. */
@@ -123,6 +123,8 @@ export class RunIndex {
   private pending: Pending[] = [];
   private refreshed: Array<[string, string, string]> = [];
   private complete?: { runsKey: string; fp: string; folders: ReadonlyMap<string, string> };
+  /** The run ids of this trust's rows, as the last listing read them. */
+  private seen?: Set<string>;
   private flushing = false;
   private get: Statement;
   private put: Statement;
@@ -166,8 +168,8 @@ export class RunIndex {
           db.exec(`BEGIN IMMEDIATE;
             CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, key TEXT NOT NULL, folder TEXT NOT NULL,
               fp TEXT NOT NULL, written_ns TEXT NOT NULL, trust TEXT NOT NULL, model TEXT, commit_sha TEXT,
-              repro_of TEXT, finished TEXT, copies TEXT, listed TEXT NOT NULL, record TEXT NOT NULL,
-              generation TEXT) WITHOUT ROWID;
+              repro_of TEXT, finished TEXT, copies TEXT, listed TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS confirmed (run_id TEXT PRIMARY KEY, folder TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS links (owner TEXT NOT NULL, run TEXT NOT NULL, node TEXT NOT NULL,
               dir TEXT NOT NULL, digest TEXT);
@@ -281,7 +283,7 @@ export class RunIndex {
   private entriesWhere(
     trust: Trust,
     take: (runId: string, folder: string, written: string) => boolean,
-    generation?: string,
+    confirmed = false,
   ): Map<string, ListingEntry> {
     const out = new Map<string, ListingEntry>();
     if (!this.db) return out;
@@ -289,18 +291,18 @@ export class RunIndex {
     try {
       const st = this.db.prepare(
         `SELECT run_id, folder, written_ns, trust, model, commit_sha, repro_of, finished, copies FROM runs
-          WHERE fp = ?${generation ? " AND generation = ?" : ""} ORDER BY run_id`,
+          ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE fp = ? ORDER BY run_id`,
       );
       // Rows as arrays: 10,000 of them are read by every listing.
       st.setReturnArrays(true);
-      rows = st.all(...[this.fingerprint(trust), ...(generation ? [generation] : [])]) as unknown as Array<
-        Array<string | null>
-      >;
+      rows = st.all(this.fingerprint(trust)) as unknown as Array<Array<string | null>>;
     } catch {
       this.off();
       return out;
     }
+    this.seen = new Set();
     for (const [runId, folder, written, trustOf, model, commit, reproductionOf, finished, copies] of rows) {
+      this.seen.add(runId!);
       if (!take(runId!, folder!, written!)) continue;
       const e: ListingEntry = { runId: runId!, trust: trustOf as ListingEntry["trust"] };
       if (model !== null) e.model = model!;
@@ -443,8 +445,8 @@ export class RunIndex {
   }
 
   /**
-   * Whether the rows confirmed under `runsKey` (a git: runs/ tree oid) are the whole listing of
-   * runs/: the last complete listing was of that tree, and every row it confirmed still is.
+   * Whether the last complete listing was of the git: runs/ tree `runsKey` under this trust: then
+   * `confirmed` holds each of its run folders' tree oid, and a row with that oid is that run's content.
    */
   isComplete(runsKey: string, trust: Trust): boolean {
     if (!this.db || !runsKey.startsWith("tree:")) return false;
@@ -452,13 +454,8 @@ export class RunIndex {
       const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
         | { value: string }
         | undefined;
-      if (!row) return false;
-      const [key, fp, count] = row.value.split("\n");
-      if (key !== runsKey || fp !== this.fingerprint(trust)) return false;
-      const have = this.db
-        .prepare("SELECT count(*) AS n FROM runs WHERE fp = ? AND generation = ?")
-        .get(fp, runsKey) as { n: number };
-      return String(have.n) === count;
+      const [key, fp] = row?.value.split("\n") ?? [];
+      return key === runsKey && fp === this.fingerprint(trust);
     } catch {
       this.off();
       return false;
@@ -466,23 +463,30 @@ export class RunIndex {
   }
 
   /**
-   * A git: run's record when its row was confirmed by a complete listing of this very runs/ tree
-   * (content-addressed: the same bytes), without reading the tree. `{}` when there is no such run;
-   * undefined when the row cannot vouch (read it as usual).
+   * A git: run's record when the complete listing of this very runs/ tree confirmed its tree oid and
+   * the row holds that oid's content (content-addressed: the same bytes), without reading the tree.
+   * `{}` when the tree has no such run; undefined when the row cannot vouch (read it as usual).
    */
   vouchedRecord(runId: string, trust: Trust, runsKey: string): { record?: RunRecord } | undefined {
     if (!this.db) return undefined;
-    let row: { fp: string; generation: string | null; record: string } | undefined;
+    const fp = this.fingerprint(trust);
+    let row: { folder: string | null; fp: string | null; record: string | null; same: number } | undefined;
     try {
+      // One statement: the listing state and the rows read together (another process may relist).
       row = this.db
-        .prepare("SELECT fp, generation, record FROM runs WHERE run_id = ?")
-        .get(runId) as typeof row;
+        .prepare(
+          `SELECT c.folder, r.fp, r.record, c.folder = r.folder AS same FROM state s
+            LEFT JOIN confirmed c ON c.run_id = ? LEFT JOIN runs r ON r.run_id = c.run_id
+            WHERE s.name = 'listing' AND s.value = ?`,
+        )
+        .get(runId, `${runsKey}\n${fp}`) as typeof row;
     } catch {
       this.off();
       return undefined;
     }
-    if (!row) return {};
-    if (row.fp !== this.fingerprint(trust) || row.generation !== runsKey) return undefined;
+    if (!row) return undefined;
+    if (row.folder === null) return {};
+    if (!row.same || row.fp !== fp || !row.record) return undefined;
     try {
       const record = JSON.parse(row.record) as RunRecord;
       if (record.runId !== runId) return undefined;
@@ -493,9 +497,27 @@ export class RunIndex {
     }
   }
 
-  /** The listing entries of the rows a complete listing of `runsKey` confirmed, in run id order. */
-  allEntries(trust: Trust, runsKey: string): Map<string, ListingEntry> {
-    return this.entriesWhere(trust, () => true, runsKey);
+  /**
+   * The listing of the tree isComplete() vouched for: every confirmed run's row with that content;
+   * undefined when a row has changed since (read every folder's key instead).
+   */
+  allEntries(trust: Trust, runsKey: string): Map<string, ListingEntry> | undefined {
+    if (!this.db) return undefined;
+    // One read transaction: the state, the confirmed runs and their rows as of one moment.
+    try {
+      this.db.exec("BEGIN");
+      try {
+        if (!this.isComplete(runsKey, trust)) return undefined;
+        const out = this.entriesWhere(trust, () => true, true);
+        const n = (this.db.prepare("SELECT count(*) AS n FROM confirmed").get() as { n: number }).n;
+        return n === out.size ? out : undefined;
+      } finally {
+        this.db?.exec("COMMIT");
+      }
+    } catch {
+      this.off();
+      return undefined;
+    }
   }
 
   /**
@@ -564,35 +586,24 @@ export class RunIndex {
         const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
         for (const [runId, folder, keyAt] of refreshed) update.run(folder, keyAt, runId);
         if (complete) {
-          const ids = JSON.stringify([...complete.folders.keys()]);
+          // Rows of runs no longer there go (the listing saw every row of this trust).
+          const gone = JSON.stringify([...(this.seen ?? [])].filter((id) => !complete.folders.has(id)));
           for (const [table, column] of [
             ["runs", "run_id"],
             ["links", "owner"],
             ["vals", "run_id"],
           ])
             this.db
-              .prepare(`DELETE FROM ${table} WHERE ${column} NOT IN (SELECT value FROM json_each(?))`)
-              .run(ids);
-          // Confirmed: rows of this trust whose folder key is the run's in this tree.
-          this.db.exec(
-            "CREATE TEMP TABLE IF NOT EXISTS confirm (run_id TEXT PRIMARY KEY, folder TEXT) WITHOUT ROWID; DELETE FROM confirm",
-          );
+              .prepare(`DELETE FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?))`)
+              .run(gone);
+          // Each run folder's tree oid in this runs/ tree, and the tree itself.
+          this.db.exec("DELETE FROM confirmed");
           this.db
-            .prepare("INSERT INTO confirm (run_id, folder) SELECT key, value FROM json_each(?)")
+            .prepare("INSERT INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)")
             .run(JSON.stringify(Object.fromEntries(complete.folders)));
           this.db
-            .prepare(
-              `UPDATE runs SET generation = ? WHERE fp = ? AND folder = (SELECT folder FROM confirm
-                WHERE confirm.run_id = runs.run_id)`,
-            )
-            .run(complete.runsKey, complete.fp);
-          const n = this.db
-            .prepare("SELECT count(*) AS n FROM runs WHERE fp = ? AND generation = ?")
-            .get(complete.fp, complete.runsKey) as { n: number };
-          if (n.n === complete.folders.size)
-            this.db
-              .prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)")
-              .run(`${complete.runsKey}\n${complete.fp}\n${n.n}`);
+            .prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)")
+            .run(`${complete.runsKey}\n${complete.fp}`);
         }
         this.db.exec("COMMIT");
       } catch (e) {
