@@ -386,30 +386,29 @@ export class RunIndex {
     within: ReadonlySet<string>,
   ): Set<string> | undefined {
     if (!this.db) return undefined;
-    let rows: Array<{ run_id: string; num: number | null; key: string }>;
+    const keys = JSON.stringify(key.startsWith("param.") ? [key, PARAMS_BEYOND] : [key]);
+    const ids = JSON.stringify([...within]);
     try {
-      rows = this.db
-        .prepare("SELECT run_id, num, key FROM vals WHERE key IN (SELECT value FROM json_each(?))")
-        .all(JSON.stringify(key.startsWith("param.") ? [key, PARAMS_BEYOND] : [key])) as typeof rows;
+      // The limit-th best number among `within` (SQLite walks the (key, num) index in order).
+      const edge = this.db
+        .prepare(
+          `SELECT num FROM vals WHERE key = ? AND num IS NOT NULL AND run_id IN (SELECT value FROM json_each(?))
+            ORDER BY num ${descending ? "DESC" : "ASC"} LIMIT 1 OFFSET ?`,
+        )
+        .get(key, ids, limit - 1) as { num: number } | undefined;
+      if (!edge) return undefined;
+      const rows = this.db
+        .prepare(
+          `SELECT DISTINCT run_id FROM vals WHERE key IN (SELECT value FROM json_each(?))
+            AND run_id IN (SELECT value FROM json_each(?))
+            AND (num IS NULL OR key = '${PARAMS_BEYOND}' OR num ${descending ? ">=" : "<="} ?)`,
+        )
+        .all(keys, ids, edge.num) as Array<{ run_id: string }>;
+      return new Set(rows.map((r) => r.run_id));
     } catch {
       this.off();
       return undefined;
     }
-    const numbers: number[] = [];
-    const loose = new Set<string>();
-    for (const r of rows) {
-      if (!within.has(r.run_id)) continue;
-      if (r.num === null || r.key === PARAMS_BEYOND) loose.add(r.run_id);
-      else numbers.push(r.num);
-    }
-    if (numbers.length < limit) return undefined;
-    numbers.sort((a, b) => (descending ? b - a : a - b));
-    const edge = numbers[limit - 1]!;
-    const out = new Set(loose);
-    for (const r of rows)
-      if (within.has(r.run_id) && r.num !== null && (descending ? r.num >= edge : r.num <= edge))
-        out.add(r.run_id);
-    return out;
   }
 
   /** The links of these runs in one direction (their parents: in; their children: out). */
