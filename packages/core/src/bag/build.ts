@@ -7,6 +7,7 @@ import { partialSibling } from "../util/files.js";
 import { writeFileExclusive } from "../util/safe-fs.js";
 import { digestBytes } from "./hash.js";
 import { payloadIdentity } from "./identity.js";
+import { encodeManifestPath } from "./paths.js";
 import {
   type Algorithm,
   type BagInfo,
@@ -33,9 +34,16 @@ export interface BagSummary {
   warnings: string[];
 }
 
+/** A payload as rows, in any order: row i is the file `path(i)` ("data/…") with its digests. */
+export interface PayloadRows {
+  count: number;
+  path(i: number): string;
+  digest(i: number, alg: Algorithm): string | undefined;
+}
+
 export interface TagFileInput {
-  /** data/… path -> digests by algorithm. */
-  payload: ReadonlyMap<string, Partial<Record<Algorithm, string>>>;
+  /** data/… path -> digests by algorithm, or the same as rows (no object per file). */
+  payload: ReadonlyMap<string, Partial<Record<Algorithm, string>>> | PayloadRows;
   bytes: number;
   algorithms: readonly Algorithm[];
   /** bag-info.txt labels in order; Payload-Oxum is set (replaced) from the payload. */
@@ -43,27 +51,63 @@ export interface TagFileInput {
   fetch?: ReadonlyArray<Omit<FetchEntry, "line">>;
 }
 
+function rowsOf(payload: TagFileInput["payload"]): PayloadRows {
+  if (!(payload instanceof Map)) return payload as PayloadRows;
+  const paths = [...payload.keys()];
+  const digests = [...payload.values()];
+  return { count: paths.length, path: (i) => paths[i]!, digest: (i, alg) => digests[i]![alg] };
+}
+
+/** A UTF-16 surrogate (a character beyond U+FFFF), or a character a manifest path encodes. */
+const NOT_PLAIN = /[\uD800-\uDFFF%\r\n]/;
+
+/**
+ * A payload manifest (lines sorted by path, as formatManifest writes them), built as one buffer
+ * from 64 KiB pieces: no line object or line string is kept per file.
+ */
+function payloadManifest(
+  rows: PayloadRows,
+  paths: readonly string[],
+  order: readonly number[],
+  alg: Algorithm,
+): Buffer {
+  const pieces: Buffer[] = [];
+  let chunk = "";
+  for (const i of order) {
+    const digest = rows.digest(i, alg);
+    if (!digest) throw new Error(`internal: no ${alg} digest for ${paths[i]}`);
+    chunk += `${digest}  ${encodeManifestPath(paths[i]!)}\n`;
+    if (chunk.length >= 65536) {
+      pieces.push(Buffer.from(chunk));
+      chunk = "";
+    }
+  }
+  pieces.push(Buffer.from(chunk));
+  return pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces);
+}
+
 export function buildTagFiles(input: TagFileInput): {
   files: Map<string, Buffer>;
   summary: Omit<BagSummary, "warnings">;
 } {
   const files = new Map<string, Buffer>();
-  const oxum = formatOxum(input.bytes, input.payload.size);
+  const rows = rowsOf(input.payload);
+  const oxum = formatOxum(input.bytes, rows.count);
   const info: BagInfo = input.info
     .filter(([k]) => k.toLowerCase() !== "payload-oxum")
     .map(([k, v]) => [k, v]);
   info.push(["Payload-Oxum", oxum]);
   files.set("bagit.txt", Buffer.from(formatBagitTxt("1.0")));
   files.set("bag-info.txt", Buffer.from(formatBagInfo(info)));
-  for (const alg of input.algorithms) {
-    const entries: Array<{ path: string; digest: string }> = [];
-    for (const [path, d] of input.payload) {
-      const digest = d[alg];
-      if (!digest) throw new Error(`internal: no ${alg} digest for ${path}`);
-      entries.push({ path, digest });
-    }
-    files.set(`manifest-${alg}.txt`, Buffer.from(formatManifest(entries)));
-  }
+  // Sorted by path as strings, as formatManifest sorts.
+  const order = Array.from({ length: rows.count }, (_, i) => i);
+  const paths = order.map((i) => rows.path(i));
+  order.sort((a, b) => (paths[a]! < paths[b]! ? -1 : paths[a]! > paths[b]! ? 1 : 0));
+  // Plain paths (nothing percent-encoded, nothing beyond U+FFFF): the manifest's lines are the
+  // payload identity's lines in its order, so the identity is the manifest's sha256.
+  const plain = !paths.some((p) => NOT_PLAIN.test(p));
+  for (const alg of input.algorithms)
+    files.set(`manifest-${alg}.txt`, payloadManifest(rows, paths, order, alg));
   if (input.fetch && input.fetch.length > 0) files.set("fetch.txt", Buffer.from(formatFetch(input.fetch)));
   const tagNames = [...files.keys()];
   let digest: string | undefined;
@@ -74,15 +118,20 @@ export function buildTagFiles(input: TagFileInput): {
     files.set(`tagmanifest-${alg}.txt`, Buffer.from(body));
     if (alg === "sha256") digest = `sha256:${digestBytes("sha256", body)}`;
   }
+  const manifest = files.get("manifest-sha256.txt");
   return {
     files,
     summary: {
       ...(digest ? { digest } : {}),
-      ...(files.has("manifest-sha256.txt")
-        ? { payloadIdentity: payloadIdentity(files.get("manifest-sha256.txt")!.toString("utf8")) }
+      ...(manifest
+        ? {
+            payloadIdentity: plain
+              ? `sha256:${digestBytes("sha256", manifest)}`
+              : payloadIdentity(manifest.toString("utf8")),
+          }
         : {}),
       payloadOxum: oxum,
-      files: input.payload.size,
+      files: rows.count,
       bytes: input.bytes,
       algorithms: [...input.algorithms],
     },

@@ -9,6 +9,7 @@ import {
   type BagInfo,
   type BagVersion,
   decodeTagFile,
+  eachManifestEntry,
   type FetchEntry,
   infoValue,
   isAlgorithm,
@@ -17,7 +18,6 @@ import {
   parseBagInfo,
   parseBagitTxt,
   parseFetch,
-  parseManifest,
   parseOxum,
   WEAK_ALGORITHMS,
 } from "./tagfiles.js";
@@ -50,23 +50,40 @@ export interface BagReport {
   fetch: FetchEntry[];
 }
 
+/** Payload paths ("data/…") with their sizes: a Map, or the same over a walk's columns. */
+export interface PayloadFiles {
+  readonly size: number;
+  has(path: string): boolean;
+  /** The file's size. */
+  get(path: string): number | undefined;
+  keys(): Iterable<string>;
+  /** The sizes, in the order of keys(). */
+  values(): Iterable<number>;
+}
+
 export interface BagContents {
   /** Every regular file outside data/, by bag-relative path, with its bytes. */
   tagFiles: Map<string, Buffer>;
   /** Every regular file under data/ ("data/…") with its size. */
-  payload: Map<string, number>;
+  payload: PayloadFiles;
   hasPayloadDir: boolean;
   /** Paths (bag-relative) that are symbolic links, fifos, devices or sockets. */
   nonRegular: string[];
+  /** Hashes `paths`; the result says each one's outcome (by path; undefined for a path not asked for). */
   hashPayload(
     paths: string[],
     algs: Algorithm[],
     onProgress?: (p: HashProgress) => void,
-  ): Promise<Map<string, HashOutcome>>;
+  ): Promise<(path: string) => HashOutcome | undefined>;
   /** How many payload files were actually read (the rest came from the stat cache). */
   readonly hashed: number;
   /** Stops any hashing started ahead of time that was not asked for (a check that ended early). */
   release?(): Promise<void>;
+  /**
+   * Present when the payload's sizes are known only once it is read (a folder walked without
+   * stat facts while its files were hashed): resolves when they are.
+   */
+  settleSizes?(): Promise<void>;
 }
 
 interface ParsedManifest {
@@ -85,8 +102,6 @@ export async function checkBag(
 ): Promise<BagReport> {
   const errors: BagProblem[] = [];
   const warnings: string[] = [];
-  let bytes = 0;
-  for (const size of c.payload.values()) bytes += size;
   const report: BagReport = {
     valid: false,
     mode,
@@ -94,10 +109,18 @@ export async function checkBag(
     warnings,
     algorithms: [],
     files: c.payload.size,
-    bytes,
+    bytes: 0,
     info: [],
     fetch: [],
   };
+  const payloadBytes = async (): Promise<number> => {
+    await c.settleSizes?.();
+    let bytes = 0;
+    for (const size of c.payload.values()) bytes += size;
+    return bytes;
+  };
+  // Sizes still being read (see settleSizes) are awaited where they are needed, once the
+  // manifests are parsed.
 
   // bagit.txt: the declaration, strictly.
   const bagitBytes = c.tagFiles.get("bagit.txt");
@@ -106,11 +129,13 @@ export async function checkBag(
       file: "bagit.txt",
       message: "bagit.txt is missing: this is not a bag (create one with `track-run bag create`)",
     });
+    report.bytes = await payloadBytes();
     return report;
   }
   const decl = parseBagitTxt(bagitBytes);
   if (!decl.ok) {
     for (const m of decl.errors) errors.push({ file: "bagit.txt", message: m });
+    report.bytes = await payloadBytes();
     return report;
   }
   warnings.push(...decl.warnings);
@@ -155,14 +180,17 @@ export async function checkBag(
       warnings.push(`${name}: unknown algorithm "${m.alg}", not checked`);
       continue;
     }
-    const parsed = parseManifest(text(name)!, name);
-    if (!parsed.ok) {
+    // Each line is checked as it is read (no array of every line); what that finds counts only
+    // when the whole manifest parses.
+    const collected = entryCollector(name, m.kind, version);
+    const parsed = eachManifestEntry(text(name)!, name, collected.add);
+    if (parsed.errors.length > 0) {
       for (const e of parsed.errors) errors.push({ file: name, message: e });
       continue;
     }
-    warnings.push(...parsed.warnings);
-    const written = new Map<string, string>();
-    const entries = collectEntries(name, m.kind, parsed.value, version, errors, warnings, written);
+    const { entries, written } = collected.finish();
+    warnings.push(...parsed.warnings, ...collected.warnings);
+    errors.push(...collected.errors);
     (m.kind === "payload" ? manifests : tagManifests).push({
       name,
       kind: m.kind,
@@ -210,7 +238,7 @@ export async function checkBag(
   // and the name as written is there, the line is read literally, with a warning.
   const literal: string[] = [];
   for (const m of [...manifests, ...tagManifests]) {
-    const present: ReadonlyMap<string, unknown> = m.kind === "payload" ? c.payload : c.tagFiles;
+    const present: { has(path: string): boolean } = m.kind === "payload" ? c.payload : c.tagFiles;
     for (const [path, raw] of m.written) {
       if (present.has(path) || !present.has(raw) || m.entries.has(raw)) continue;
       m.entries.set(raw, m.entries.get(path)!);
@@ -257,6 +285,8 @@ export async function checkBag(
   }
 
   // Payload-Oxum.
+  report.bytes = await payloadBytes();
+  const bytes = report.bytes;
   if (oxumText !== undefined) {
     const oxum = parseOxum(oxumText);
     if (!oxum)
@@ -297,9 +327,9 @@ export async function checkBag(
     }
     const paths = [...c.payload.keys()].filter((p) => manifests.some((m) => m.entries.has(p)));
     const algs = [...new Set(manifests.map((m) => m.alg))];
-    const outcomes = await c.hashPayload(paths, algs, onProgress);
+    const outcome = await c.hashPayload(paths, algs, onProgress);
     for (const path of paths) {
-      const o = outcomes.get(path);
+      const o = outcome(path);
       if (!o?.ok) {
         errors.push({ file: path, message: `cannot be read: ${o && !o.ok ? o.message : "no result"}` });
         continue;
@@ -329,56 +359,58 @@ function normalForm(s: string): string {
   return s === s.normalize("NFC") ? "NFC" : s === s.normalize("NFD") ? "NFD" : "unnormalised";
 }
 
-/** Checks each manifest line's path and folds duplicates (an error from 1.0 on, a warning before). */
-function collectEntries(
-  name: string,
-  kind: "payload" | "tag",
-  lines: ManifestEntry[],
-  version: BagVersion,
-  errors: BagProblem[],
-  warnings: string[],
-  written: Map<string, string>,
-): Map<string, string> {
+/** Checks each manifest line's path and folds duplicates (an error from 1.0 on, a warning before), line by line. */
+function entryCollector(name: string, kind: "payload" | "tag", version: BagVersion) {
+  const errors: BagProblem[] = [];
+  const warnings: string[] = [];
   const entries = new Map<string, string>();
+  /** Decoded path -> the path as written, for lines whose percent-decoding changed the name. */
+  const written = new Map<string, string>();
   let dotSlash = 0;
-  for (const e of lines) {
-    const s = safePath(e.path);
-    if (!s.ok) {
-      errors.push({
-        file: name,
-        message: `line ${e.line}: ${JSON.stringify(e.path)} is refused: ${s.reason}`,
-      });
-      continue;
-    }
-    if (s.leadingDotSlash) dotSlash++;
-    if (kind === "payload" && !isPayloadPath(s.path)) {
-      errors.push({
-        file: name,
-        message: `line ${e.line}: ${JSON.stringify(e.path)} is outside the payload folder data/`,
-      });
-      continue;
-    }
-    const prior = entries.get(s.path);
-    if (prior !== undefined) {
-      if (prior !== e.digest) {
+  return {
+    errors,
+    warnings,
+    add(e: ManifestEntry): void {
+      const s = safePath(e.path);
+      if (!s.ok) {
         errors.push({
           file: name,
-          message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice with different checksums`,
+          message: `line ${e.line}: ${JSON.stringify(e.path)} is refused: ${s.reason}`,
         });
-      } else if (version === "1.0") {
+        return;
+      }
+      if (s.leadingDotSlash) dotSlash++;
+      if (kind === "payload" && !isPayloadPath(s.path)) {
         errors.push({
           file: name,
-          message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice (RFC 8493 allows one line per file)`,
+          message: `line ${e.line}: ${JSON.stringify(e.path)} is outside the payload folder data/`,
         });
-      } else warnings.push(`${name}: ${JSON.stringify(s.path)} is listed twice with the same checksum`);
-      continue;
-    }
-    entries.set(s.path, e.digest);
-    if (e.written !== e.path) {
-      const w = safePath(e.written);
-      if (w.ok && w.path !== s.path) written.set(s.path, w.path);
-    }
-  }
-  if (dotSlash > 0) warnings.push(`${name}: ${dotSlash} path(s) start with "./"`);
-  return entries;
+        return;
+      }
+      const prior = entries.get(s.path);
+      if (prior !== undefined) {
+        if (prior !== e.digest) {
+          errors.push({
+            file: name,
+            message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice with different checksums`,
+          });
+        } else if (version === "1.0") {
+          errors.push({
+            file: name,
+            message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice (RFC 8493 allows one line per file)`,
+          });
+        } else warnings.push(`${name}: ${JSON.stringify(s.path)} is listed twice with the same checksum`);
+        return;
+      }
+      entries.set(s.path, e.digest);
+      if (e.written !== e.path) {
+        const w = safePath(e.written);
+        if (w.ok && w.path !== s.path) written.set(s.path, w.path);
+      }
+    },
+    finish(): { entries: Map<string, string>; written: Map<string, string> } {
+      if (dotSlash > 0) warnings.push(`${name}: ${dotSlash} path(s) start with "./"`);
+      return { entries, written };
+    },
+  };
 }

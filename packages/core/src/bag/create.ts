@@ -6,7 +6,14 @@ import { dirname, join, resolve } from "node:path";
 import { Writable } from "node:stream";
 import { fsInputError, fsOutputError, UsageError } from "../errors.js";
 import { mkdirNoFollow, writeFileExclusive } from "../util/safe-fs.js";
-import { type BagSummary, buildTagFiles, newBagInfo, tempSibling, writeFileAtomic } from "./build.js";
+import {
+  type BagSummary,
+  buildTagFiles,
+  newBagInfo,
+  type PayloadRows,
+  tempSibling,
+  writeFileAtomic,
+} from "./build.js";
 import { HashPool, type HashProgress } from "./hash.js";
 import {
   backslashNames,
@@ -17,7 +24,7 @@ import {
 } from "./paths.js";
 import type { StatCache } from "./stat-cache.js";
 import type { Algorithm, BagInfo } from "./tagfiles.js";
-import { type WalkedFile, walkTree } from "./walk.js";
+import { type FileTable, walkFiles } from "./walk.js";
 
 export interface CreateOptions {
   algorithms?: Algorithm[];
@@ -53,8 +60,14 @@ export function scanSource(
   /** Top-level names left out (track-run's own .track-run folder when pinning a source tree). */
   ignore: readonly string[] = [],
   /** Told of each file as it is found (hashing can start before the walk ends). */
-  onFile?: (f: WalkedFile) => void,
-): { files: WalkedFile[]; warnings: string[] } {
+  onFile?: (files: FileTable, i: number) => void,
+  /**
+   * How the files' stat facts are taken: "serial" in the walk; "parallel" on two threads (a walk
+   * that will read few files, e.g. a re-pin with a stat cache); "none" when every file is read
+   * as it is found (its size then comes from the read: see walkFiles' noStat).
+   */
+  stat: "serial" | "parallel" | "none" = "serial",
+): { files: FileTable; warnings: string[] } {
   let st: fs.Stats;
   try {
     st = fs.statSync(source);
@@ -66,10 +79,11 @@ export function scanSource(
       "input-not-directory",
       `${label} "${source}" is not a folder; give the folder to bag`,
     );
-  const walked = walkTree(source, {
+  const walked = walkFiles(source, {
     followSymlinks,
     ...(ignore.length ? { skip: (rel: string) => ignore.includes(rel) } : {}),
     ...(onFile ? { onFile } : {}),
+    ...(stat === "parallel" ? { parallelStat: true } : stat === "none" ? { noStat: true } : {}),
   });
   if (walked.symlinks.length > 0) {
     throw new UsageError(
@@ -92,7 +106,7 @@ export function scanSource(
       details: walked.unreadable.slice(0, 20).map((u) => `${u.rel}: ${u.code}`),
     });
   }
-  const names = walked.files.map((f) => f.rel);
+  const names = walked.files.rel;
   const backslashed = backslashNames(names);
   if (backslashed.length > 0)
     throw new UsageError("backslash-in-name", backslashRefusal(`${label} "${source}"`, backslashed.length), {
@@ -108,6 +122,8 @@ export function scanSource(
 }
 
 export interface PayloadHashOptions {
+  /** The folder walked (as resolved: FileTable.root), which the files' paths are relative to. */
+  root: string;
   cache?: StatCache;
   copyRoot?: string;
   threads?: number;
@@ -119,49 +135,56 @@ export interface PayloadHashOptions {
 
 /**
  * Hashing of a payload that starts while it is still being walked: `file` takes each walked file
- * (looked up in the stat cache, else queued for the workers), `finish` gives the digests of all,
- * by "data/<rel>" in path order, and refreshes the cache. `abort` stops it when the walk fails.
+ * (looked up in the stat cache, else queued for the workers), `finish` gives the digests of all
+ * as rows ("data/<rel>", in walk order) and refreshes the cache. `abort` stops it when the walk fails.
  */
 export function startPayloadHashing(algs: readonly Algorithm[], o: PayloadHashOptions) {
-  const digests = new Map<string, Partial<Record<Algorithm, string>>>();
-  const jobFiles: WalkedFile[] = [];
+  /** Per walked file: its index in the pool, or -1 when its digests came from the stat cache. */
+  const jobOf: number[] = [];
+  const cached = new Map<number, Partial<Record<Algorithm, string>>>();
   const pool = new HashPool(algs, {
+    base: o.root,
     ...(o.threads ? { threads: o.threads } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
   });
   return {
-    file(f: WalkedFile): void {
-      const cached = o.copyRoot ? undefined : o.cache?.lookup(f, algs);
-      if (cached) {
-        digests.set(`data/${f.rel}`, cached);
+    file(t: FileTable, i: number): void {
+      const hit = o.copyRoot ? undefined : o.cache?.lookup(t, i, algs);
+      if (hit) {
+        cached.set(i, hit);
+        jobOf[i] = -1;
         return;
       }
-      pool.add(
-        o.copyRoot
-          ? { path: f.abs, size: f.size, copyTo: join(o.copyRoot, f.rel) }
-          : { path: f.abs, size: f.size },
-      );
-      jobFiles.push(f);
+      jobOf[i] = pool.add(t.readPath(i), t.size[i]!, o.copyRoot ? join(o.copyRoot, t.rel[i]!) : undefined);
     },
     abort(): Promise<void> {
       return pool.close();
     },
-    async finish(files: readonly WalkedFile[]): Promise<Map<string, Partial<Record<Algorithm, string>>>> {
-      o.onHashed?.(jobFiles.length);
+    async finish(files: FileTable): Promise<PayloadRows> {
+      o.onHashed?.(pool.size);
       const results = await pool.finish();
       const changed: string[] = [];
-      results.forEach((r, i) => {
-        const f = jobFiles[i]!;
-        if (!r.ok) {
-          const err = Object.assign(new Error(r.message), { code: r.code });
+      for (let i = 0; i < files.length; i++) {
+        const j = jobOf[i]!;
+        if (j < 0) continue;
+        const n = results.bytes(j);
+        if (n < 0) {
+          const f = results.failure(j) ?? { code: "EIO", message: "not hashed" };
+          // Read without a stat first (see walkFiles' noStat): the read saw its size change.
+          if (f.code === "ECHANGED") {
+            changed.push(files.rel[i]!);
+            continue;
+          }
+          const err = Object.assign(new Error(f.message), { code: f.code });
           // A full or read-only disk fails the copy into the bag, not the read of the source.
-          if (o.copyRoot && ["ENOSPC", "EDQUOT", "EROFS"].includes(String(r.code)))
-            throw fsOutputError(`the bag's copy of "${f.rel}"`, err);
-          throw fsInputError(`"${f.abs}"`, err);
+          if (o.copyRoot && ["ENOSPC", "EDQUOT", "EROFS"].includes(String(f.code)))
+            throw fsOutputError(`the bag's copy of "${files.rel[i]}"`, err);
+          throw fsInputError(`"${files.abs(i)}"`, err);
         }
-        if (r.bytes !== f.size) changed.push(f.rel);
-        digests.set(`data/${f.rel}`, r.digests);
-      });
+        // A file the walk took no stat of has the size read; any other must have read its stat size.
+        if (files.size[i]! < 0) files.setSize(i, n);
+        else if (n !== files.size[i]) changed.push(files.rel[i]!);
+      }
       if (changed.length > 0) {
         throw new UsageError(
           "source-changed",
@@ -171,30 +194,36 @@ export function startPayloadHashing(algs: readonly Algorithm[], o: PayloadHashOp
           },
         );
       }
-      // Keep manifest order independent of the walk: sorted by path.
-      const sorted = new Map([...digests.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-      if (jobFiles.length > 0)
+      const digest = (i: number, alg: Algorithm): string | undefined => {
+        const j = jobOf[i]!;
+        return j >= 0 ? results.digest(j, alg) : cached.get(i)?.[alg];
+      };
+      if (pool.size > 0)
         o.cache?.save(
           files,
-          new Map([...files].map((f) => [f.rel, sorted.get(`data/${f.rel}`)!])),
+          (i) => {
+            const d: Partial<Record<Algorithm, string>> = {};
+            for (const a of algs) d[a] = digest(i, a)!;
+            return d;
+          },
           o.statTakenAt,
         );
-      return sorted;
+      return { count: files.length, path: (i) => `data/${files.rel[i]}`, digest };
     },
   };
 }
 
 /**
  * Hashes `files` (optionally copying each to `copyRoot/rel`), using and refreshing the stat cache
- * when one is given. Returns digests by "data/<rel>".
+ * when one is given. Returns the digests as rows.
  */
 export async function hashPayload(
-  files: readonly WalkedFile[],
+  files: FileTable,
   algs: readonly Algorithm[],
   o: PayloadHashOptions,
-): Promise<Map<string, Partial<Record<Algorithm, string>>>> {
+): Promise<PayloadRows> {
   const hashing = startPayloadHashing(algs, o);
-  for (const f of files) hashing.file(f);
+  for (let i = 0; i < files.length; i++) hashing.file(files, i);
   return hashing.finish(files);
 }
 
@@ -206,6 +235,7 @@ async function scanHashAndTag(
 ): Promise<{ tags: ReturnType<typeof buildTagFiles>; warnings: string[] }> {
   const algorithms = algorithmsOf(options);
   const hashing = startPayloadHashing(algorithms, {
+    root: resolve(source),
     statTakenAt: Date.now(),
     ...(copyRoot ? { copyRoot } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
@@ -213,7 +243,15 @@ async function scanHashAndTag(
   });
   let scanned: ReturnType<typeof scanSource>;
   try {
-    scanned = scanSource(source, "source", Boolean(options.followSymlinks), [], (f) => hashing.file(f));
+    // Every file is read as it is found: no stat of its own (the read gives its size).
+    scanned = scanSource(
+      source,
+      "source",
+      Boolean(options.followSymlinks),
+      [],
+      (t, i) => hashing.file(t, i),
+      "none",
+    );
   } catch (e) {
     await hashing.abort();
     throw e;
@@ -224,18 +262,19 @@ async function scanHashAndTag(
     softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
     ...baggingDate(options),
   });
-  const tags = buildTagFiles({ payload, bytes: files.reduce((s, f) => s + f.size, 0), algorithms, info });
+  const tags = buildTagFiles({ payload, bytes: files.bytes(), algorithms, info });
   return { tags, warnings };
 }
 
 /** Hashes the payload (copying it under `copyRoot` when given) and builds the tag files of a new bag. */
 async function hashAndTag(
-  files: readonly WalkedFile[],
+  files: FileTable,
   options: CreateOptions,
   copyRoot?: string,
 ): Promise<ReturnType<typeof buildTagFiles>> {
   const algorithms = algorithmsOf(options);
   const payload = await hashPayload(files, algorithms, {
+    root: files.root,
     statTakenAt: Date.now(),
     ...(copyRoot ? { copyRoot } : {}),
     ...(options.threads ? { threads: options.threads } : {}),
@@ -245,7 +284,7 @@ async function hashAndTag(
     softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
     ...baggingDate(options),
   });
-  return buildTagFiles({ payload, bytes: files.reduce((s, f) => s + f.size, 0), algorithms, info });
+  return buildTagFiles({ payload, bytes: files.bytes(), algorithms, info });
 }
 
 /** Bags `source` into the new folder `out`; the source is not touched. Nothing appears at `out` unless complete. */
@@ -277,9 +316,9 @@ export async function createBag(
   try {
     fs.mkdirSync(join(tmp, "data"));
     const dirs = new Set<string>();
-    for (const f of files) {
-      const i = f.rel.lastIndexOf("/");
-      if (i > 0) dirs.add(f.rel.slice(0, i));
+    for (const rel of files.rel) {
+      const i = rel.lastIndexOf("/");
+      if (i > 0) dirs.add(rel.slice(0, i));
     }
     for (const d of [...dirs].sort()) mkdirNoFollow(join(tmp, "data"), d);
     const { files: tags, summary } = await hashAndTag(files, options, join(tmp, "data"));

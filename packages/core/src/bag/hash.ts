@@ -42,13 +42,29 @@ function hashOne(
   path: string,
   algs: readonly string[],
   copyTo: string | undefined,
-  /** The size the walk saw; -1 when unknown. */
+  /**
+   * The size the walk saw; -1 when the walk took no stat facts (then the file is opened without
+   * following a link or waiting on a fifo, and refused unless a regular file of unchanged size).
+   */
   size: number,
 ): HashOutcome {
   let fd = -1;
   let out = -1;
+  const unstated = size < 0;
+  let expected = size;
   try {
-    fd = fsMod.openSync(path, "r");
+    if (unstated) {
+      const c = fsMod.constants;
+      fd = fsMod.openSync(path, c.O_RDONLY | c.O_NOFOLLOW | c.O_NONBLOCK);
+      const st = fsMod.fstatSync(fd);
+      if (!st.isFile())
+        return {
+          ok: false,
+          code: "ENOTREG",
+          message: `${path} is no longer a regular file (it changed since its folder was read)`,
+        };
+      expected = st.size;
+    } else fd = fsMod.openSync(path, "r");
     if (copyTo) out = fsMod.openSync(copyTo, "wx", 0o644);
     let n = fsMod.readSync(fd, buf, 0, buf.length, null);
     if (n < buf.length) {
@@ -56,8 +72,9 @@ function hashOne(
       // regular file that gives less than asked has reached its end; when that is the size the walk
       // saw, no second read is needed to be sure (any other count reads on until a read gives 0).
       const first = buf.subarray(0, n);
-      const rest = n === 0 || n === size ? 0 : fsMod.readSync(fd, buf, n, buf.length - n, null);
+      const rest = n === 0 || n === expected ? 0 : fsMod.readSync(fd, buf, n, buf.length - n, null);
       if (rest === 0) {
+        if (unstated && n !== expected) return changedWhileRead(path, expected, n);
         const digests: Record<string, string> = {};
         for (const a of algs) digests[a] = cryptoMod.hash(a, first, "hex");
         if (out >= 0) fsMod.writeSync(out, first);
@@ -74,6 +91,7 @@ function hashOne(
       bytes += n;
       n = fsMod.readSync(fd, buf, 0, buf.length, null);
     }
+    if (unstated && bytes !== expected) return changedWhileRead(path, expected, bytes);
     const digests: Record<string, string> = {};
     algs.forEach((a, i) => {
       digests[a] = hashes[i]!.digest("hex");
@@ -88,28 +106,48 @@ function hashOne(
   }
 }
 
+/** The outcome of a file whose size changed while it was read (see hashOne). */
+function changedWhileRead(path: string, size: number, bytes: number): HashOutcome {
+  return {
+    ok: false,
+    code: "ECHANGED",
+    message: `${path} changed size while being read (${size} bytes when opened, ${bytes} read)`,
+  };
+}
+
 let workerCode: string | undefined;
 function workerSource(): string {
   // Results travel back compactly: one string of every digest in job and algorithm order, the
-  // bytes read per job (-1 for a failure) and the failures apart; no object per file.
+  // bytes read per job (-1 for a failure) and the failures apart; no object per file. A batch of
+  // files of unknown size ("split") ends early once it has read a batch's worth of bytes: the
+  // rest comes back unread, for the pool to share out.
   workerCode ??= `
 const fs = require("node:fs");
 const crypto = require("node:crypto");
 const { parentPort } = require("node:worker_threads");
+const changedWhileRead = ${changedWhileRead.toString()};
 const hashOne = ${hashOne.toString()};
 const buf = Buffer.allocUnsafe(${CHUNK});
 parentPort.on("message", (m) => {
   let hex = "";
   const bytes = new Array(m.paths.length);
   const errors = [];
+  let read = 0;
   for (let k = 0; k < m.paths.length; k++) {
-    const r = hashOne(fs, crypto, buf, m.paths[k], m.algs, m.copyTo ? m.copyTo[k] : undefined, m.sizes[k]);
+    const p = m.paths[k];
+    const path = m.base === undefined || p.charCodeAt(0) === 47 ? p : m.base + "/" + p;
+    const r = hashOne(fs, crypto, buf, path, m.algs, m.copyTo ? m.copyTo[k] : undefined, m.sizes[k]);
     if (r.ok) {
       for (const a of m.algs) hex += r.digests[a];
       bytes[k] = r.bytes;
+      read += r.bytes;
     } else {
       bytes[k] = -1;
       errors.push([k, r.code, r.message]);
+    }
+    if (m.split && read >= ${BATCH_BYTES} && k + 1 < m.paths.length) {
+      bytes.length = k + 1;
+      break;
     }
   }
   parentPort.postMessage({ id: m.id, hex, bytes, errors });
@@ -135,6 +173,11 @@ const HEX_LENGTH: Record<Algorithm, number> = {
 
 export interface HashOptions {
   threads?: number;
+  /**
+   * Paths given to `add` that do not start with "/" are relative to this folder: the pool then
+   * keeps the caller's strings and builds each full path only to open the file.
+   */
+  base?: string;
   onProgress?: (p: HashProgress) => void;
 }
 
@@ -144,14 +187,102 @@ interface Slot {
 }
 
 /**
+ * Every result of a pool, kept compactly (no object per file): per batch one string of every
+ * digest in job and algorithm order, per job the bytes read (-1 for a failure) and where its
+ * digests start in its batch's string; failures apart.
+ */
+export class HashResults {
+  /** Per job: bytes read, -1 for a failure. */
+  private readonly read: number[] = [];
+  /** Per job: the offset of its digests in its batch's string. */
+  private readonly at: number[] = [];
+  /** Per job: its batch. */
+  private readonly batchOf: number[] = [];
+  private readonly hex: string[] = [];
+  private readonly failures = new Map<number, { code: string; message: string }>();
+  private readonly stride: number;
+  private readonly offsets: Partial<Record<Algorithm, number>> = {};
+
+  constructor(readonly algs: readonly Algorithm[]) {
+    let o = 0;
+    for (const a of algs) {
+      this.offsets[a] = o;
+      o += HEX_LENGTH[a];
+    }
+    this.stride = o;
+  }
+
+  /** Records batch `id` (jobs `start`…, in order): one digest string, the bytes per job, the failures by index in the batch. */
+  setBatch(
+    id: number,
+    start: number,
+    hex: string,
+    bytes: readonly number[],
+    errors: ReadonlyArray<[number, string, string]>,
+  ): void {
+    // Batches end in any order: the columns grow without holes (a holey array could turn into a
+    // dictionary), the slots of jobs not done yet filled later.
+    while (this.hex.length < id) this.hex.push("");
+    this.hex[id] = hex;
+    while (this.read.length < start + bytes.length) {
+      this.read.push(-1);
+      this.at.push(0);
+      this.batchOf.push(0);
+    }
+    let at = 0;
+    for (let k = 0; k < bytes.length; k++) {
+      const n = bytes[k]!;
+      this.read[start + k] = n;
+      this.batchOf[start + k] = id;
+      this.at[start + k] = at;
+      if (n >= 0) at += this.stride;
+    }
+    for (const [k, code, message] of errors) this.failures.set(start + k, { code, message });
+  }
+
+  /** Bytes read from job `i`, or -1 when it failed. */
+  bytes(i: number): number {
+    return this.read[i]!;
+  }
+
+  /** Why job `i` failed, or undefined when it did not. */
+  failure(i: number): { code: string; message: string } | undefined {
+    return this.read[i]! < 0 ? this.failures.get(i) : undefined;
+  }
+
+  /** Job `i`'s digest by `alg` (hex); undefined when it failed or `alg` was not asked for. */
+  digest(i: number, alg: Algorithm): string | undefined {
+    const o = this.offsets[alg];
+    if (o === undefined || this.read[i]! < 0) return undefined;
+    const start = this.at[i]! + o;
+    return this.hex[this.batchOf[i]!]!.slice(start, start + HEX_LENGTH[alg]);
+  }
+
+  /** Job `i`'s result as one object (for callers with few files). */
+  outcome(i: number): HashOutcome {
+    const n = this.read[i]!;
+    if (n < 0) {
+      const f = this.failures.get(i) ?? { code: "EIO", message: "not hashed" };
+      return { ok: false, code: f.code, message: f.message };
+    }
+    const digests: Partial<Record<Algorithm, string>> = {};
+    for (const a of this.algs) digests[a] = this.digest(i, a)!;
+    return { ok: true, bytes: n, digests };
+  }
+}
+
+/**
  * Hashes files as they are added, so that a walk and the hashing overlap: jobs are batched in
  * order and handed to worker threads (started once there is enough work to pay for them) while
- * the caller goes on finding files. `finish` gives every result, in the order the jobs were added.
+ * the caller goes on finding files. `finish` gives every result, by the index `add` returned.
+ * Jobs are kept as columns (paths, sizes), not as an object each.
  */
 export class HashPool {
-  private readonly jobs: HashJob[] = [];
-  private readonly results: HashOutcome[] = [];
-  private readonly batches: Array<{ start: number; end: number }> = [];
+  private readonly paths: string[] = [];
+  private readonly sizes: number[] = [];
+  private copyTo: Array<string | undefined> | undefined;
+  private readonly results: HashResults;
+  private readonly batches: number[] = [];
   private readonly progress: HashProgress = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   private readonly threads: number;
   private slots: Slot[] | undefined;
@@ -163,12 +294,20 @@ export class HashPool {
   private settle: (() => void) | undefined;
   private totalsKnown = false;
   private mainBuffer: Buffer | undefined;
+  /** The main thread found no batch to take (more may come back unread from a split batch). */
+  private mainIdle = false;
 
   constructor(
     private readonly algs: readonly Algorithm[],
     private readonly options: HashOptions = {},
   ) {
     this.threads = Math.max(1, options.threads ?? availableParallelism());
+    this.results = new HashResults(algs);
+  }
+
+  /** Jobs queued so far. */
+  get size(): number {
+    return this.paths.length;
   }
 
   /** Announces the totals for progress reports when they are known in advance. */
@@ -178,31 +317,44 @@ export class HashPool {
     this.totalsKnown = true;
   }
 
-  /** Queues one file; its result will be at this index. */
-  add(job: HashJob): number {
-    const i = this.jobs.length;
-    this.jobs.push(job);
+  /**
+   * Queues one file (`size` from stat, -1 when the walk took no stat: see hashOne; `copyTo` a new
+   * file to write its bytes to as well); its result will be at this index.
+   */
+  add(path: string, size: number, copyTo?: string): number {
+    const i = this.paths.length;
+    this.paths.push(path);
+    this.sizes.push(size);
+    if (copyTo !== undefined) {
+      this.copyTo ??= [];
+      this.copyTo[i] = copyTo;
+    }
     if (!this.totalsKnown) {
       this.progress.filesTotal++;
-      this.progress.bytesTotal += job.size;
+      if (size > 0) this.progress.bytesTotal += size;
     }
-    this.batchBytes += job.size;
+    if (size > 0) this.batchBytes += size;
     if (i + 1 - this.batchStart >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) this.closeBatch();
     return i;
   }
 
   private closeBatch(): void {
-    if (this.batchStart === this.jobs.length) return;
-    this.batches.push({ start: this.batchStart, end: this.jobs.length });
-    this.batchStart = this.jobs.length;
+    if (this.batchStart === this.paths.length) return;
+    // Batch b covers jobs batches[2b] to batches[2b+1].
+    this.batches.push(this.batchStart, this.paths.length);
+    this.batchStart = this.paths.length;
     this.batchBytes = 0;
     if (
       !this.slots &&
       this.threads > 1 &&
-      (this.jobs.length > INLINE_MAX_FILES || this.progress.bytesTotal > INLINE_MAX_BYTES)
+      (this.paths.length > INLINE_MAX_FILES || this.progress.bytesTotal > INLINE_MAX_BYTES)
     )
       this.start();
     this.dispatch();
+  }
+
+  private get batchCount(): number {
+    return this.batches.length / 2;
   }
 
   private start(): void {
@@ -217,7 +369,7 @@ export class HashPool {
         "message",
         (m: { id: number; hex: string; bytes: number[]; errors: Array<[number, string, string]> }) => {
           slot.inFlight--;
-          this.receive(m);
+          this.receive(m.id, m.hex, m.bytes, m.errors);
           this.dispatch();
         },
       );
@@ -233,17 +385,21 @@ export class HashPool {
       // Two batches in flight per worker hide the messaging round trip, and keep a worker busy while
       // the main thread, hashing a batch of its own, cannot hand out the next one.
       for (const slot of this.slots) {
-        while (slot.inFlight < 2 && this.nextBatch < this.batches.length) {
+        while (slot.inFlight < 2 && this.nextBatch < this.batchCount) {
           const id = this.nextBatch++;
-          const b = this.batches[id]!;
-          const jobs = this.jobs.slice(b.start, b.end);
+          const start = this.batches[2 * id]!;
+          const end = this.batches[2 * id + 1]!;
           slot.inFlight++;
+          const copyTo = this.copyTo?.slice(start, end);
+          const sizes = this.sizes.slice(start, end);
           slot.worker.postMessage({
             id,
             algs: this.algs,
-            paths: jobs.map((j) => j.path),
-            sizes: jobs.map((j) => j.size),
-            ...(jobs.some((j) => j.copyTo) ? { copyTo: jobs.map((j) => j.copyTo) } : {}),
+            paths: this.paths.slice(start, end),
+            ...(this.options.base !== undefined ? { base: this.options.base } : {}),
+            sizes,
+            ...(copyTo?.some((c) => c !== undefined) ? { copyTo } : {}),
+            ...(sizes.some((n) => n < 0) ? { split: true } : {}),
           });
         }
       }
@@ -251,33 +407,67 @@ export class HashPool {
     this.checkDone();
   }
 
-  private receive(m: {
-    id: number;
-    hex: string;
-    bytes: number[];
-    errors: Array<[number, string, string]>;
-  }): void {
-    const b = this.batches[m.id]!;
-    const errors = new Map(m.errors.map(([k, code, message]) => [k, { ok: false as const, code, message }]));
-    let at = 0;
-    for (let k = 0; k < m.bytes.length; k++) {
-      const n = m.bytes[k]!;
-      const job = this.jobs[b.start + k]!;
-      if (n < 0) {
-        this.results[b.start + k] = errors.get(k)!;
-        this.progress.bytesDone += job.size;
-        continue;
-      }
-      const digests: Partial<Record<Algorithm, string>> = {};
-      for (const a of this.algs) {
-        digests[a] = m.hex.slice(at, at + HEX_LENGTH[a]);
-        at += HEX_LENGTH[a];
-      }
-      this.results[b.start + k] = { ok: true, bytes: n, digests };
-      this.progress.bytesDone += n;
+  private receive(
+    id: number,
+    hex: string,
+    bytes: readonly number[],
+    errors: ReadonlyArray<[number, string, string]>,
+  ): void {
+    const start = this.batches[2 * id]!;
+    const end = this.batches[2 * id + 1]!;
+    this.results.setBatch(id, start, hex, bytes, errors);
+    // What a split batch left unread goes back in the queue a file a batch: these files are large.
+    for (let i = start + bytes.length; i < end; i++) this.batches.push(i, i + 1);
+    if (start + bytes.length < end && this.finishing && this.mainIdle) {
+      this.mainIdle = false;
+      setImmediate(() => this.hashOnMain());
     }
-    this.progress.filesDone += m.bytes.length;
+    for (let k = 0; k < bytes.length; k++) {
+      const n = bytes[k]!;
+      const size = this.sizes[start + k]!;
+      if (size < 0 && n > 0 && !this.totalsKnown) this.progress.bytesTotal += n;
+      this.progress.bytesDone += n < 0 ? Math.max(size, 0) : n;
+      // A hashed file's path is not needed again (the caller knows it): its string can go.
+      this.paths[start + k] = "";
+      if (this.copyTo) this.copyTo[start + k] = undefined;
+    }
+    this.progress.filesDone += bytes.length;
     this.options.onProgress?.(this.progress);
+  }
+
+  /** Job i's path to open (see HashOptions.base). */
+  private fullPath(i: number): string {
+    const p = this.paths[i]!;
+    const base = this.options.base;
+    return base === undefined || p.startsWith("/") ? p : `${base}/${p}`;
+  }
+
+  /** Hashes batch `id` on this thread. */
+  private hashBatchHere(id: number): void {
+    const start = this.batches[2 * id]!;
+    const end = this.batches[2 * id + 1]!;
+    this.mainBuffer ??= Buffer.allocUnsafe(CHUNK);
+    // The digests joined once, into one flat string (appending would keep every digest's own
+    // string alive under a chain of concatenations).
+    const hex: string[] = [];
+    const bytes: number[] = [];
+    const errors: Array<[number, string, string]> = [];
+    let read = 0;
+    for (let i = start; i < end; i++) {
+      const size = this.sizes[i]!;
+      const r = hashOne(fs, crypto, this.mainBuffer, this.fullPath(i), this.algs, this.copyTo?.[i], size);
+      if (r.ok) {
+        for (const a of this.algs) hex.push(r.digests[a]!);
+        bytes.push(r.bytes);
+        read += r.bytes;
+      } else {
+        bytes.push(-1);
+        errors.push([i - start, r.code, r.message]);
+      }
+      // Files of unknown size: stop at a batch's worth of bytes, as a worker does (see workerSource).
+      if (size < 0 && read >= BATCH_BYTES && i + 1 < end) break;
+    }
+    this.receive(id, hex.join(""), bytes, errors);
   }
 
   /**
@@ -285,18 +475,13 @@ export class HashPool {
    * replies in before taking another.
    */
   private hashOnMain(): void {
-    if (this.failure || this.nextBatch >= this.batches.length) return;
-    const b = this.batches[this.nextBatch++]!;
-    this.mainBuffer ??= Buffer.allocUnsafe(CHUNK);
-    for (let i = b.start; i < b.end; i++) {
-      const j = this.jobs[i]!;
-      const r = hashOne(fs, crypto, this.mainBuffer, j.path, this.algs, j.copyTo, j.size);
-      this.results[i] = r;
-      this.progress.bytesDone += r.ok ? r.bytes : j.size;
+    if (this.failure) return;
+    if (this.nextBatch >= this.batchCount) {
+      this.mainIdle = true;
+      return;
     }
-    this.progress.filesDone += b.end - b.start;
-    this.options.onProgress?.(this.progress);
-    this.checkDone();
+    this.hashBatchHere(this.nextBatch++);
+    this.dispatch();
     setImmediate(() => this.hashOnMain());
   }
 
@@ -307,29 +492,23 @@ export class HashPool {
 
   private checkDone(): void {
     if (!this.finishing) return;
-    if (
-      this.failure ||
-      (this.slots?.every((s) => s.inFlight === 0) && this.nextBatch === this.batches.length)
-    )
+    if (this.failure || (this.slots?.every((s) => s.inFlight === 0) && this.nextBatch === this.batchCount))
       this.settle?.();
   }
 
-  /** Waits for every queued file; results in the order added. The pool is closed afterwards. */
-  async finish(): Promise<HashOutcome[]> {
+  /** Waits for every queued file; results by the index `add` returned. The pool is closed afterwards. */
+  async finish(): Promise<HashResults> {
     this.finishing = true;
     if (
       !this.slots &&
       (this.threads === 1 ||
-        (this.jobs.length <= INLINE_MAX_FILES && this.progress.bytesTotal <= INLINE_MAX_BYTES))
+        (this.paths.length <= INLINE_MAX_FILES && this.progress.bytesTotal <= INLINE_MAX_BYTES))
     ) {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      return this.jobs.map((j) => {
-        const r = hashOne(fs, crypto, buf, j.path, this.algs, j.copyTo, j.size);
-        this.progress.filesDone++;
-        this.progress.bytesDone += r.ok ? r.bytes : j.size;
-        this.options.onProgress?.(this.progress);
-        return r;
-      });
+      // Few files: hashed here, one batch at a time, without starting a worker.
+      if (this.batchStart < this.paths.length) this.batches.push(this.batchStart, this.paths.length);
+      this.batchStart = this.paths.length;
+      while (this.nextBatch < this.batchCount) this.hashBatchHere(this.nextBatch++);
+      return this.results;
     }
     if (!this.slots) this.start();
     for (const slot of this.slots ?? []) slot.worker.ref();
@@ -351,7 +530,7 @@ export class HashPool {
   async close(): Promise<void> {
     const slots = this.slots ?? [];
     this.slots = [];
-    this.nextBatch = this.batches.length;
+    this.nextBatch = this.batchCount;
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }
@@ -368,8 +547,9 @@ export async function hashFiles(
     jobs.length,
     jobs.reduce((s, j) => s + j.size, 0),
   );
-  for (const j of jobs) pool.add(j);
-  return pool.finish();
+  for (const j of jobs) pool.add(j.path, j.size, j.copyTo);
+  const results = await pool.finish();
+  return jobs.map((_, i) => results.outcome(i));
 }
 
 /** sha256 (or another algorithm) of bytes in memory, hex. */

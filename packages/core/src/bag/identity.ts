@@ -9,35 +9,29 @@
 // as a bag made from its outputs folder: each output is the line of `data/<path>`.
 import { createHash } from "node:crypto";
 import { encodeManifestPath } from "./paths.js";
-import { splitLines } from "./tagfiles.js";
-
-/** One payload file: its manifest path (`data/…`, encoded) and its sha256 in hex. */
-interface IdentityLine {
-  path: string;
-  sha256: string;
-}
+import { forEachLine } from "./tagfiles.js";
 
 /** A UTF-16 surrogate: a character beyond U+FFFF, where UTF-16 order and UTF-8 byte order part. */
 const SURROGATE = /[\uD800-\uDFFF]/;
 
-function identityOf(lines: readonly IdentityLine[]): string {
+/** The identity of payload files given as two columns: manifest paths (`data/…`, encoded) and sha256 hex. */
+function identityOf(paths: readonly string[], sums: readonly string[]): string {
   // Sorted by the paths' UTF-8 bytes. Without surrogates UTF-16 order is that order, so the paths
   // compare as strings and only a manifest with characters beyond U+FFFF has its paths encoded.
-  const order = lines.map((_, i) => i);
-  if (lines.some((l) => SURROGATE.test(l.path))) {
-    const keys = lines.map((l) => Buffer.from(l.path, "utf8"));
+  const order = paths.map((_, i) => i);
+  if (paths.some((p) => SURROGATE.test(p))) {
+    const keys = paths.map((p) => Buffer.from(p, "utf8"));
     order.sort((a, b) => Buffer.compare(keys[a]!, keys[b]!));
   } else
     order.sort((a, b) => {
-      const x = lines[a]!.path;
-      const y = lines[b]!.path;
+      const x = paths[a]!;
+      const y = paths[b]!;
       return x < y ? -1 : x > y ? 1 : 0;
     });
   const hash = createHash("sha256");
   let chunk = "";
   for (const i of order) {
-    const l = lines[i]!;
-    chunk += `${l.sha256.toLowerCase()}  ${l.path}\n`;
+    chunk += `${sums[i]!.toLowerCase()}  ${paths[i]}\n`;
     if (chunk.length >= 65536) {
       hash.update(chunk, "utf8");
       chunk = "";
@@ -53,19 +47,24 @@ function identityOf(lines: readonly IdentityLine[]): string {
  * lines) and sorted by path. Throws on a line that is not "CHECKSUM PATH".
  */
 export function payloadIdentity(manifestText: string): string {
-  const lines: IdentityLine[] = [];
-  splitLines(manifestText).forEach((line, i) => {
+  const paths: string[] = [];
+  const sums: string[] = [];
+  forEachLine(manifestText, (line, number) => {
     if (line.trim() === "") return;
     const m = /^([0-9A-Fa-f]{64})[ \t]+\*?(.+)$/.exec(line);
-    if (!m) throw new Error(`manifest-sha256.txt line ${i + 1} is not "SHA256 PATH"`);
-    lines.push({ sha256: m[1]!, path: m[2]! });
+    if (!m) throw new Error(`manifest-sha256.txt line ${number} is not "SHA256 PATH"`);
+    sums.push(m[1]!);
+    paths.push(m[2]!);
   });
-  return identityOf(lines);
+  return identityOf(paths, sums);
 }
 
 /** The identity of a set of outputs (paths relative to the outputs folder): that of a bag of that folder. */
 export function outputsIdentity(outputs: ReadonlyArray<{ path: string; sha256: string }>): string {
-  return identityOf(outputs.map((o) => ({ sha256: o.sha256, path: `data/${encodeManifestPath(o.path)}` })));
+  return identityOf(
+    outputs.map((o) => `data/${encodeManifestPath(o.path)}`),
+    outputs.map((o) => o.sha256),
+  );
 }
 
 /**

@@ -99,10 +99,7 @@ export function normalizationTwins(paths: Iterable<string>): string[][] {
 }
 
 /** A file on disk that a missing listed path may have meant: same name after NFC, or after case folding. */
-export function nearMatch(
-  missing: string,
-  present: ReadonlySet<string> | ReadonlyMap<string, unknown>,
-): string | undefined {
+export function nearMatch(missing: string, present: { keys(): Iterable<string> }): string | undefined {
   const nfc = missing.normalize("NFC");
   const lower = nfc.toLowerCase();
   for (const p of present.keys()) {

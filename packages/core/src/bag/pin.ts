@@ -122,6 +122,7 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
   const cache = options.cacheDir ? StatCache.open(options.cacheDir, root) : undefined;
   let hashed = 0;
   const hashing = startPayloadHashing(["sha256"], {
+    root: resolve(root),
     statTakenAt,
     onHashed: (n) => {
       hashed = n;
@@ -138,7 +139,8 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
       "data",
       false,
       options.ignore ?? [],
-      cache ? undefined : (f) => hashing.file(f),
+      cache ? undefined : (t, i) => hashing.file(t, i),
+      cache ? "parallel" : "none",
     );
   } catch (e) {
     await hashing.abort();
@@ -148,17 +150,17 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
   let signature: string | undefined;
   if (cache) {
     const sig = new TreeSignature();
-    for (const f of files) sig.addFile(f);
+    for (let i = 0; i < files.length; i++) sig.addFile(files, i);
     signature = sig.finish(statTakenAt);
     const known = cache.recalled<Omit<DataPinResult, "hashed">>(signature);
     if (known) {
       await hashing.abort();
       return { ...known, ...identified(known.manifest, undefined, known.payloadIdentity), hashed: 0 };
     }
-    for (const f of files) hashing.file(f);
+    for (let i = 0; i < files.length; i++) hashing.file(files, i);
   }
   const payload = await hashing.finish(files);
-  const bytes = files.reduce((s, f) => s + f.size, 0);
+  const bytes = files.bytes();
   const { summary, files: tags } = buildTagFiles({
     payload,
     bytes,

@@ -6,8 +6,8 @@ import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 import * as tarStream from "tar-stream";
 import { fsInputError, UsageError } from "../errors.js";
-import type { BagContents } from "./check.js";
-import { type HashOutcome, HashPool, type HashProgress, hashFiles } from "./hash.js";
+import type { BagContents, PayloadFiles } from "./check.js";
+import { type HashOutcome, HashPool, type HashProgress, type HashResults } from "./hash.js";
 import { safePath } from "./paths.js";
 import { type StatCache, TreeSignature } from "./stat-cache.js";
 import {
@@ -18,7 +18,7 @@ import {
   manifestAlgorithm,
   parseBagitTxt,
 } from "./tagfiles.js";
-import { type WalkedFile, walkTree } from "./walk.js";
+import { FileTable, walkFiles } from "./walk.js";
 
 export type BagLocation = { kind: "dir"; path: string } | { kind: "tar"; path: string; gzip: boolean };
 
@@ -82,6 +82,30 @@ function payloadManifestAlgorithms(root: string): Algorithm[] {
   return [...algs].sort();
 }
 
+/** A walk's payload files ("data/…") with their sizes: one Map (path -> file index) over the walk's columns. */
+class WalkedPayload implements PayloadFiles {
+  constructor(
+    readonly index: Map<string, number>,
+    private readonly files: FileTable,
+  ) {}
+  get size(): number {
+    return this.index.size;
+  }
+  has(path: string): boolean {
+    return this.index.has(path);
+  }
+  get(path: string): number | undefined {
+    const i = this.index.get(path);
+    return i === undefined ? undefined : this.files.size[i];
+  }
+  keys(): Iterable<string> {
+    return this.index.keys();
+  }
+  *values(): Iterable<number> {
+    for (const i of this.index.values()) yield this.files.size[i]!;
+  }
+}
+
 export function readDirContents(
   root: string,
   cache?: { stat: StatCache; statTakenAt: number },
@@ -92,36 +116,41 @@ export function readDirContents(
   const preAlgs = isBag && options.prehash && !cache ? payloadManifestAlgorithms(root) : [];
   const pool =
     preAlgs.length > 0
-      ? new HashPool(preAlgs, options.onProgress ? { onProgress: options.onProgress } : {})
+      ? new HashPool(preAlgs, {
+          base: resolve(root),
+          ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        })
       : undefined;
-  const pooled = new Map<string, number>();
-  let walked: ReturnType<typeof walkTree>;
+  /** Payload path -> index in the walk. */
+  const index = new Map<string, number>();
+  /** Per walked file: its index in the pool hashing ahead of time. */
+  const pooled: number[] = [];
+  let walked: ReturnType<typeof walkFiles>;
   try {
     walked = isBag
-      ? walkTree(
-          root,
-          pool
-            ? {
-                onFile: (f) => {
-                  if (f.rel.startsWith("data/")) pooled.set(f.rel, pool.add({ path: f.abs, size: f.size }));
-                },
-              }
-            : {},
-        )
-      : { files: [], symlinks: [], specials: [], unreadable: [] };
+      ? walkFiles(root, {
+          // With a stat cache most files are not read: the stat pass is most of the time. Hashed
+          // while walked, a file needs no stat of its own: the read gives its size.
+          ...(cache ? { parallelStat: true } : pool ? { noStat: true } : {}),
+          onFile: (t, i) => {
+            const rel = t.rel[i]!;
+            if (!rel.startsWith("data/")) return;
+            index.set(rel, i);
+            if (pool) pooled[i] = pool.add(t.readPath(i), t.size[i]!);
+          },
+        })
+      : { files: new FileTable(resolve(root)), symlinks: [], specials: [], unreadable: [] };
   } catch (e) {
     void pool?.close();
     throw e;
   }
+  const files = walked.files;
   const tagFiles = new Map<string, Buffer>();
-  const payload = new Map<string, number>();
-  const walkedByRel = new Map<string, WalkedFile>();
-  for (const f of walked.files) {
-    if (f.rel.startsWith("data/")) {
-      payload.set(f.rel, f.size);
-      walkedByRel.set(f.rel, f);
-    } else tagFiles.set(f.rel, fs.readFileSync(f.abs));
+  for (let i = 0; i < files.length; i++) {
+    const rel = files.rel[i]!;
+    if (!rel.startsWith("data/")) tagFiles.set(rel, fs.readFileSync(files.abs(i)));
   }
+  const payload = new WalkedPayload(index, files);
   let hasPayloadDir = false;
   try {
     hasPayloadDir = fs.statSync(join(root, "data")).isDirectory();
@@ -129,10 +158,37 @@ export function readDirContents(
     hasPayloadDir = false;
   }
   let hashed = 0;
+  const notWalked: HashOutcome = { ok: false, code: "ENOENT", message: "not found in the walk" };
+  // Hashing ahead of time: the payload's sizes are those read (a file that could not be read is
+  // stat-ed instead; one that is gone counts 0, its read error is reported).
+  let settled: Promise<HashResults> | undefined;
+  const prehashed = (p: HashPool) =>
+    (settled ??= p.finish().then((results) => {
+      for (const i of index.values()) {
+        if (files.size[i]! >= 0) continue;
+        const n = results.bytes(pooled[i]!);
+        if (n >= 0) files.setSize(i, n);
+        else {
+          try {
+            files.setSize(i, fs.lstatSync(files.abs(i)).size);
+          } catch {
+            files.setSize(i, 0);
+          }
+        }
+      }
+      return results;
+    }));
   return {
     tagFiles,
     payload,
     hasPayloadDir,
+    ...(pool
+      ? {
+          async settleSizes() {
+            await prehashed(pool);
+          },
+        }
+      : {}),
     nonRegular: [...walked.symlinks, ...walked.specials, ...walked.unreadable.map((u) => u.rel)],
     get hashed() {
       return hashed;
@@ -142,49 +198,67 @@ export function readDirContents(
     },
     signature(takenAt) {
       const sig = new TreeSignature();
-      for (const f of walkedByRel.values()) sig.addFile(f);
+      for (const i of index.values()) sig.addFile(files, i);
       for (const [name, bytes] of [...tagFiles.entries()].sort(([a], [b]) => (a < b ? -1 : 1)))
         sig.addBytes(name, bytes);
       return sig.finish(takenAt);
     },
     async hashPayload(paths, algs, onProgress) {
-      const out = new Map<string, HashOutcome>();
       if (pool && algs.every((a) => preAlgs.includes(a))) {
         // Hashed during the walk: every payload file was read once, with every manifest's algorithm.
-        const results = await pool.finish();
-        hashed += pooled.size;
-        for (const p of paths) {
-          const i = pooled.get(p);
-          out.set(
-            p,
-            i === undefined ? { ok: false, code: "ENOENT", message: "not found in the walk" } : results[i]!,
-          );
-        }
-        return out;
+        const results = await prehashed(pool);
+        hashed += pool.size;
+        return (p) => {
+          const i = index.get(p);
+          return i === undefined ? notWalked : results.outcome(pooled[i]!);
+        };
       }
       await pool?.close();
-      const todo: WalkedFile[] = [];
+      // Per walked file asked for: its index in this pool, or -1 when the stat cache knew it.
+      const jobOf: number[] = [];
+      const hits = new Map<number, Partial<Record<Algorithm, string>>>();
+      const todo: number[] = [];
+      let todoBytes = 0;
       for (const p of paths) {
-        const f = walkedByRel.get(p)!;
-        const hit = cache?.stat.lookup(f, algs);
-        if (hit) out.set(p, { ok: true, bytes: f.size, digests: hit });
-        else todo.push(f);
+        const i = index.get(p);
+        if (i === undefined) continue;
+        const hit = cache?.stat.lookup(files, i, algs);
+        if (hit) {
+          hits.set(i, hit);
+          jobOf[i] = -1;
+        } else {
+          todo.push(i);
+          todoBytes += Math.max(0, files.size[i]!);
+        }
       }
+      const hashing = new HashPool(algs, { base: files.root, ...(onProgress ? { onProgress } : {}) });
+      hashing.expect(todo.length, todoBytes);
+      for (const i of todo) jobOf[i] = hashing.add(files.readPath(i), files.size[i]!);
       hashed += todo.length;
-      const results = await hashFiles(
-        todo.map((f) => ({ path: f.abs, size: f.size })),
-        algs,
-        onProgress ? { onProgress } : {},
-      );
-      todo.forEach((f, i) => {
-        out.set(f.rel, results[i]!);
-      });
+      const results = await hashing.finish();
       if (cache && todo.length > 0) {
-        const ok = new Map<string, Partial<Record<Algorithm, string>>>();
-        for (const [p, r] of out) if (r.ok && r.bytes === payload.get(p)) ok.set(p, r.digests);
-        cache.stat.save([...walkedByRel.values()], ok, cache.statTakenAt);
+        cache.stat.save(
+          files,
+          (i) => {
+            const j = jobOf[i];
+            if (j === undefined) return undefined;
+            if (j < 0) return hits.get(i);
+            if (results.bytes(j) !== files.size[i]) return undefined;
+            const d: Partial<Record<Algorithm, string>> = {};
+            for (const a of algs) d[a] = results.digest(j, a)!;
+            return d;
+          },
+          cache.statTakenAt,
+        );
       }
-      return out;
+      return (p) => {
+        const i = index.get(p);
+        if (i === undefined) return undefined;
+        const j = jobOf[i];
+        if (j === undefined) return undefined;
+        if (j >= 0) return results.outcome(j);
+        return { ok: true, bytes: files.size[i]!, digests: hits.get(i)! };
+      };
     },
   };
 }
@@ -292,18 +366,18 @@ export async function readTarContents(
     nonRegular: [...nonRegular, ...refused],
     hashed: payload.size,
     async hashPayload(paths, algs) {
-      const out = new Map<string, HashOutcome>();
-      for (const p of paths) {
+      const asked = new Set(paths);
+      return (p) => {
+        if (!asked.has(p)) return undefined;
         const d = digests.get(p);
-        if (d?.ok && algs.every((a) => d.digests[a])) out.set(p, d);
-        else
-          out.set(p, {
-            ok: false,
-            code: "EALG",
-            message: "not hashed while streaming (manifest after payload with an unexpected algorithm)",
-          });
-      }
-      return out;
+        return d?.ok && algs.every((a) => d.digests[a])
+          ? d
+          : {
+              ok: false,
+              code: "EALG",
+              message: "not hashed while streaming (manifest after payload with an unexpected algorithm)",
+            };
+      };
     },
   };
 }

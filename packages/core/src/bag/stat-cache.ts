@@ -11,7 +11,7 @@ import { createHash, type Hash } from "node:crypto";
 import * as fs from "node:fs";
 import { dirname, join } from "node:path";
 import type { Algorithm } from "./tagfiles.js";
-import type { WalkedFile } from "./walk.js";
+import type { FileTable } from "./walk.js";
 
 const FORMAT = 2;
 const RACY_MS = 2000;
@@ -46,10 +46,12 @@ export class TreeSignature {
   /** Lines not yet hashed: one update per 64 KiB rather than one per file. */
   private pending = "";
 
-  addFile(f: WalkedFile): void {
-    this.pending += `${f.rel}\0${f.size}\0${f.mtimeMs}\0${f.ctimeMs}\0${f.ino}\0${f.dev}\n`;
+  /** Adds file i of a walk. */
+  addFile(t: FileTable, i: number): void {
+    const mtimeMs = t.mtimeMs[i]!;
+    this.pending += `${t.rel[i]}\0${t.size[i]}\0${mtimeMs}\0${t.ctimeMs[i]}\0${t.ino[i]}\0${t.dev[i]}\n`;
     if (this.pending.length >= 65536) this.flush();
-    if (f.mtimeMs > this.newest) this.newest = f.mtimeMs;
+    if (mtimeMs > this.newest) this.newest = mtimeMs;
   }
 
   addBytes(name: string, bytes: Uint8Array): void {
@@ -129,32 +131,52 @@ export class StatCache {
     return this.entries;
   }
 
-  /** The cached digests for `algs` when every stat fact is unchanged, else undefined. */
-  lookup(f: WalkedFile, algs: readonly Algorithm[]): Partial<Record<Algorithm, string>> | undefined {
-    const e = this.table().get(f.rel);
+  /** The cached digests for `algs` of file i of a walk when every stat fact is unchanged, else undefined. */
+  lookup(
+    t: FileTable,
+    i: number,
+    algs: readonly Algorithm[],
+  ): Partial<Record<Algorithm, string>> | undefined {
+    const e = this.table().get(t.rel[i]!);
     if (!e) return undefined;
-    if (e[0] !== f.size || e[1] !== f.mtimeMs || e[2] !== f.ctimeMs || e[3] !== f.ino || e[4] !== f.dev)
+    const mtimeMs = t.mtimeMs[i]!;
+    if (
+      e[0] !== t.size[i] ||
+      e[1] !== mtimeMs ||
+      e[2] !== t.ctimeMs[i] ||
+      e[3] !== t.ino[i] ||
+      e[4] !== t.dev[i]
+    )
       return undefined;
     // As in git, only mtime decides raciness; ctime must still be equal, which catches a reset mtime.
-    if (f.mtimeMs >= this.writtenAt - RACY_MS) return undefined;
+    if (mtimeMs >= this.writtenAt - RACY_MS) return undefined;
     const d = e[5];
     for (const a of algs) if (!d[a]) return undefined;
     return d as Partial<Record<Algorithm, string>>;
   }
 
   /**
-   * Records what was just hashed; files absent from `present` are dropped. `statTakenAt` is when
-   * the walk began: entries modified near it are re-hashed next time (see the racy rule above).
+   * Records what was just hashed: each file of `present` with its digests (files without any, and
+   * files absent from `present`, are dropped). `statTakenAt` is when the walk began: entries
+   * modified near it are re-hashed next time (see the racy rule above).
    */
   save(
-    present: readonly WalkedFile[],
-    digests: ReadonlyMap<string, Partial<Record<Algorithm, string>>>,
+    present: FileTable,
+    digests: (i: number) => Partial<Record<Algorithm, string>> | undefined,
     statTakenAt: number,
   ): void {
     const entries: Record<string, Entry> = {};
-    for (const f of present) {
-      const d = digests.get(f.rel);
-      if (d) entries[f.rel] = [f.size, f.mtimeMs, f.ctimeMs, f.ino, f.dev, d as Record<string, string>];
+    for (let i = 0; i < present.length; i++) {
+      const d = digests(i);
+      if (d)
+        entries[present.rel[i]!] = [
+          present.size[i]!,
+          present.mtimeMs[i]!,
+          present.ctimeMs[i]!,
+          present.ino[i]!,
+          present.dev[i]!,
+          d as Record<string, string>,
+        ];
     }
     this.write(this.tableFile, {
       format: FORMAT,

@@ -134,29 +134,66 @@ export interface ManifestEntry {
   line: number;
 }
 
-/** Parses manifest lines "CHECKSUM<whitespace>PATH"; a "*" before the path (md5sum's binary mark) is noted. */
-export function parseManifest(text: string, name: string): Parsed<ManifestEntry[]> {
-  const entries: ManifestEntry[] = [];
+/**
+ * Calls `visit` with each line of `text` and its number (from 1), split as splitLines splits (LF,
+ * CRLF or CR; no trailing empty line), without an array of every line.
+ */
+export function forEachLine(text: string, visit: (line: string, number: number) => void): void {
+  const n = text.length;
+  let i = 0;
+  let number = 0;
+  while (i < n) {
+    let j = i;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      if (c === 10 || c === 13) break;
+      j++;
+    }
+    visit(text.slice(i, j), ++number);
+    i = j < n && text.charCodeAt(j) === 13 && text.charCodeAt(j + 1) === 10 ? j + 2 : j + 1;
+  }
+}
+
+/**
+ * Reads manifest lines "CHECKSUM<whitespace>PATH" one by one (a "*" before the path, md5sum's
+ * binary mark, is noted): `visit` is told of each entry, nothing is kept per line.
+ */
+export function eachManifestEntry(
+  text: string,
+  name: string,
+  visit: (e: ManifestEntry) => void,
+): { errors: string[]; warnings: string[] } {
   const errors: string[] = [];
   const warnings: string[] = [];
   let starred = 0;
-  splitLines(text).forEach((line, i) => {
+  forEachLine(text, (line, number) => {
     if (line.trim() === "") return;
     const m = /^([0-9A-Fa-f]+)[ \t]+(\*?)(.+)$/.exec(line);
     if (!m) {
-      errors.push(`${name} line ${i + 1} is not "CHECKSUM PATH": ${JSON.stringify(line)}`);
+      errors.push(`${name} line ${number} is not "CHECKSUM PATH": ${JSON.stringify(line)}`);
       return;
     }
     if (m[2]) starred++;
-    entries.push({
-      digest: m[1]!.toLowerCase(),
+    // Lower-cased only when it has capitals: the digest then stays a slice of the text, no copy.
+    const digest = m[1]!;
+    visit({
+      digest: /[A-F]/.test(digest) ? digest.toLowerCase() : digest,
       path: decodeManifestPath(m[3]!),
       written: m[3]!,
-      line: i + 1,
+      line: number,
     });
   });
   if (starred)
     warnings.push(`${name}: ${starred} line(s) mark the path with "*" (made with md5sum-style tools)`);
+  return { errors, warnings };
+}
+
+/** Parses manifest lines "CHECKSUM<whitespace>PATH"; a "*" before the path (md5sum's binary mark) is noted. */
+export function parseManifest(text: string, name: string): Parsed<ManifestEntry[]> {
+  const entries: ManifestEntry[] = [];
+  const { errors, warnings } = eachManifestEntry(text, name, (e) => {
+    entries.push(e);
+  });
   return errors.length ? { ok: false, errors } : { ok: true, value: entries, warnings };
 }
 

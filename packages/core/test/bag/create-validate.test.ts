@@ -328,6 +328,32 @@ describe("bag validate, hashing while walking", () => {
   });
 });
 
+describe("bag create and validate of large files read without a stat", () => {
+  it("shares files of 20 MiB between threads and gets the sizes and digests of a serial run", async () => {
+    const src = tempDir();
+    const big = 20 * 1024 * 1024;
+    for (let i = 0; i < 5; i++) writeFileSync(join(src, `big-${i}.bin`), Buffer.alloc(big + i, 97 + i));
+    writeTree(src, { "small/a.txt": "a", "small/b.txt": "bb" });
+    const serial = await createBag(src, join(tempDir(), "serial"), { threads: 1, noDate: true });
+    expect(serial.payloadOxum).toBe(`${5 * big + 10 + 3}.7`);
+    const pinned = await pinData(src);
+    expect(pinned).toMatchObject({ digest: serial.digest, payloadOxum: serial.payloadOxum, files: 7 });
+    const inPlace = await createBagInPlace(src, { noDate: true, threads: 2 });
+    expect(inPlace).toMatchObject({ digest: serial.digest, payloadOxum: serial.payloadOxum });
+    const manifest = readFileSync(join(src, "manifest-sha256.txt"), "utf8");
+    expect(manifest).toContain(`${sha256(Buffer.alloc(big + 3, 100))}  data/big-3.bin\n`);
+    expect(await validateBag(src)).toMatchObject({ valid: true, bytes: 5 * big + 13, files: 7 });
+    // A file grown by one byte: its checksum and the Payload-Oxum are both reported.
+    appendFileSync(join(src, "data/big-4.bin"), "x");
+    const r = await validateBag(src);
+    expect(r.errors.map((e) => `${e.file ?? ""}: ${e.message}`).sort()).toEqual([
+      "bag-info.txt: Payload-Oxum does not match the payload",
+      "data/big-4.bin: sha256 checksum does not match manifest-sha256.txt",
+    ]);
+    expect(r.bytes).toBe(5 * big + 14);
+  });
+});
+
 describe("bag diff", () => {
   it("lists added, removed and changed files and changed metadata, from manifests alone", async () => {
     const src = sourceTree();
@@ -388,6 +414,44 @@ describe("pin data", () => {
     expect(third.hashed).toBe(1);
     expect(third.digest).not.toBe(first.digest);
     expect((await pinData(src)).digest).toBe(third.digest);
+  });
+
+  it("re-pins a tree of many files (stat-ed on two threads) from the cache, and sees each change", async () => {
+    const src = tempDir();
+    const tree: Record<string, string> = {};
+    for (let i = 0; i < 1500; i++) tree[`part-${i % 3}/f-${String(i).padStart(4, "0")}.txt`] = `row ${i}\n`;
+    writeTree(src, tree);
+    const old = new Date(Date.now() - 60_000);
+    for (const rel of Object.keys(tree)) utimesSync(join(src, rel), old, old);
+    const cacheDir = tempDir();
+    const first = await pinData(src, { cacheDir });
+    expect(first).toMatchObject({ hashed: 1500, files: 1500 });
+    const second = await pinData(src, { cacheDir });
+    expect(second).toMatchObject({ hashed: 0, digest: first.digest });
+    // The same size and an old mtime, but not the one cached: re-hashed, in whichever thread's block it is.
+    writeFileSync(join(src, "part-2/f-1499.txt"), "ROW 1499\n");
+    const older = new Date(Date.now() - 120_000);
+    utimesSync(join(src, "part-2/f-1499.txt"), older, older);
+    const third = await pinData(src, { cacheDir });
+    expect(third.hashed).toBe(1);
+    expect(third.digest).not.toBe(first.digest);
+    expect((await pinData(src)).digest).toBe(third.digest);
+
+    // A bag of it: re-pinned from the cache, and a changed file (same size) refused.
+    await createBagInPlace(src);
+    const bagPin = await pinData(src, { cacheDir });
+    expect(bagPin.files).toBe(1500);
+    const onePayload = join(src, "data/part-1/f-0001.txt");
+    const stamp = new Date(Date.now() - 180_000);
+    for (const rel of Object.keys(tree)) utimesSync(join(src, "data", rel), stamp, stamp);
+    await pinData(src, { cacheDir });
+    expect((await pinData(src, { cacheDir })).hashed).toBe(0);
+    writeFileSync(onePayload, "ROW 1\n");
+    utimesSync(onePayload, stamp, stamp);
+    const err = await failure(pinData(src, { cacheDir }));
+    expect(err.details).toContain(
+      "data/part-1/f-0001.txt: sha256 checksum does not match manifest-sha256.txt",
+    );
   });
 
   it("does not trust files modified within the racy window of the cache", async () => {
