@@ -161,6 +161,8 @@ const INLINE_MAX_BYTES = 8 * 1024 * 1024;
 /** A batch closes at this many files or bytes, to amortise messaging for small files. */
 const BATCH_FILES = 256;
 const BATCH_BYTES = 16 * 1024 * 1024;
+/** Files of unknown size left for the end of a pool are stat-ed for hints up to this many (see hintSizes). */
+const HINT_MAX_FILES = 1024;
 /** Hex digits of each algorithm's digest. */
 const HEX_LENGTH: Record<Algorithm, number> = {
   md5: 32,
@@ -338,6 +340,51 @@ export class HashPool {
     return i;
   }
 
+  /**
+   * Files of unknown size (walked without a stat) that no thread has taken yet, when they are few:
+   * stat-ed for their sizes as hints, and batched again by them, so that a few large files are
+   * shared out from the start and a few small ones are hashed here without a worker. The reads
+   * still check what they read (the hints are not their expected sizes). Returns the bytes hinted.
+   */
+  private hintSizes(): number {
+    const from = this.nextBatch < this.batchCount ? this.batches[2 * this.nextBatch]! : this.batchStart;
+    const count = this.paths.length - from;
+    if (count === 0 || count > HINT_MAX_FILES) return 0;
+    const hints: number[] = [];
+    let unknown = false;
+    for (let i = from; i < this.paths.length; i++) {
+      let hint = this.sizes[i]!;
+      if (hint < 0) {
+        unknown = true;
+        try {
+          hint = fs.lstatSync(this.fullPath(i)).size;
+        } catch {
+          hint = 0; // the read will say why
+        }
+      }
+      hints.push(hint);
+    }
+    if (!unknown) return 0;
+    this.batches.length = 2 * this.nextBatch;
+    let start = from;
+    let bytes = 0;
+    let hinted = 0;
+    for (let i = from; i < this.paths.length; i++) {
+      const hint = hints[i - from]!;
+      if (this.sizes[i]! < 0) hinted += hint;
+      if (i > start && (i - start >= BATCH_FILES || bytes + hint > BATCH_BYTES)) {
+        this.batches.push(start, i);
+        start = i;
+        bytes = 0;
+      }
+      bytes += hint;
+    }
+    this.batches.push(start, this.paths.length);
+    this.batchStart = this.paths.length;
+    this.batchBytes = 0;
+    return hinted;
+  }
+
   private closeBatch(): void {
     if (this.batchStart === this.paths.length) return;
     // Batch b covers jobs batches[2b] to batches[2b+1].
@@ -499,10 +546,11 @@ export class HashPool {
   /** Waits for every queued file; results by the index `add` returned. The pool is closed afterwards. */
   async finish(): Promise<HashResults> {
     this.finishing = true;
+    const hinted = this.hintSizes();
     if (
       !this.slots &&
       (this.threads === 1 ||
-        (this.paths.length <= INLINE_MAX_FILES && this.progress.bytesTotal <= INLINE_MAX_BYTES))
+        (this.paths.length <= INLINE_MAX_FILES && this.progress.bytesTotal + hinted <= INLINE_MAX_BYTES))
     ) {
       // Few files: hashed here, one batch at a time, without starting a worker.
       if (this.batchStart < this.paths.length) this.batches.push(this.batchStart, this.paths.length);
@@ -516,7 +564,7 @@ export class HashPool {
       await new Promise<void>((resolve) => {
         this.settle = resolve;
         this.closeBatch();
-        this.checkDone();
+        this.dispatch();
         this.hashOnMain();
       });
       if (this.failure) throw this.failure;
