@@ -153,11 +153,11 @@ export function walkFiles(root: string, options: WalkOptions = {}): WalkResult {
         visit(`${absDir}/${d.name}`, rel, viaLink);
       } else if (d.isFile()) {
         if (options.skip?.(rel, false)) continue;
-        const abs = `${absDir}/${d.name}`;
         if (parallel) {
-          toStat.push(files.push(rel, UNKNOWN, viaLink ? abs : undefined));
+          toStat.push(files.push(rel, UNKNOWN, viaLink ? `${absDir}/${d.name}` : undefined));
           if (!helper && toStat.length === PARALLEL_STAT_MIN) helper = startStatHelper();
         } else {
+          const abs = `${absDir}/${d.name}`;
           const i = files.push(rel, options.noStat ? UNKNOWN : fs.lstatSync(abs), viaLink ? abs : undefined);
           options.onFile?.(files, i);
         }
@@ -221,16 +221,18 @@ function startStatHelper(): Worker {
   const source = `
 const fs = require("node:fs");
 const { parentPort } = require("node:worker_threads");
-parentPort.once("message", ({ control, facts, paths }) => {
+parentPort.once("message", ({ control, facts, root, paths }) => {
   const c = new Int32Array(control);
   const f = new Float64Array(facts);
+  // Paths relative to root ("/"-separated), or absolute (a followed link's target).
   const list = paths.split("\\0");
   const blocks = Math.ceil(list.length / ${STAT_BLOCK});
   for (let b = Atomics.add(c, 0, 1); b < blocks; b = Atomics.add(c, 0, 1)) {
     const end = Math.min(list.length, (b + 1) * ${STAT_BLOCK});
     for (let k = b * ${STAT_BLOCK}; k < end; k++) {
       try {
-        const s = fs.lstatSync(list[k]);
+        const p = list[k];
+        const s = fs.lstatSync(p.charCodeAt(0) === 47 ? p : root + "/" + p);
         f[5 * k] = s.size; f[5 * k + 1] = s.mtimeMs; f[5 * k + 2] = s.ctimeMs; f[5 * k + 3] = s.ino; f[5 * k + 4] = s.dev;
       } catch {
         f[5 * k] = -1;
@@ -250,13 +252,18 @@ function statInParallel(helper: Worker, files: FileTable, which: readonly number
   if (which.length === 0) return;
   const control = new Int32Array(new SharedArrayBuffer(8));
   const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which.length));
-  const paths = which.map((i) => files.abs(i));
-  helper.postMessage({ control: control.buffer, facts: facts.buffer, paths: paths.join("\0") });
+  // The paths go over as one string, relative to the root where they can be (the strings kept).
+  helper.postMessage({
+    control: control.buffer,
+    facts: facts.buffer,
+    root: files.root,
+    paths: which.map((i) => files.readPath(i)).join("\0"),
+  });
   const blocks = Math.ceil(which.length / STAT_BLOCK);
   for (let b = Atomics.add(control, 0, 1); b < blocks; b = Atomics.add(control, 0, 1)) {
     const end = Math.min(which.length, (b + 1) * STAT_BLOCK);
     for (let k = b * STAT_BLOCK; k < end; k++) {
-      const s = fs.lstatSync(paths[k]!);
+      const s = fs.lstatSync(files.abs(which[k]!));
       files.set(which[k]!, s.size, s.mtimeMs, s.ctimeMs, s.ino, s.dev);
     }
     Atomics.add(control, 1, 1);
@@ -269,7 +276,7 @@ function statInParallel(helper: Worker, files: FileTable, which: readonly number
     // Files of the blocks this thread took are set already; the others still have size -1.
     if (files.size[which[k]!] !== -1) continue;
     if (size < 0) {
-      const s = fs.lstatSync(paths[k]!);
+      const s = fs.lstatSync(files.abs(which[k]!));
       files.set(which[k]!, s.size, s.mtimeMs, s.ctimeMs, s.ino, s.dev);
     } else
       files.set(which[k]!, size, facts[5 * k + 1]!, facts[5 * k + 2]!, facts[5 * k + 3]!, facts[5 * k + 4]!);
