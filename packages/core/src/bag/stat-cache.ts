@@ -13,23 +13,18 @@ import { dirname, join } from "node:path";
 import type { Algorithm } from "./tagfiles.js";
 import type { FileTable } from "./walk.js";
 
-const FORMAT = 2;
+const FORMAT = 3;
 const RACY_MS = 2000;
 
-type Entry = [
-  size: number,
-  mtimeMs: number,
-  ctimeMs: number,
-  ino: number,
-  dev: number,
-  digests: Record<string, string>,
-];
-
-interface TableFile {
+/**
+ * The per-file table (format 3) is text, written and read without an object per file: a JSON
+ * header line {format, root, writtenAt}, then per file seven fields each ended by NUL (a name
+ * holds no NUL): the path, size, mtimeMs, ctimeMs, inode, device, and "alg:hex,alg:hex".
+ */
+interface TableHeader {
   format: number;
   root: string;
   writtenAt: number;
-  entries: Record<string, Entry>;
 }
 
 interface SignatureFile<T> {
@@ -74,7 +69,8 @@ export class TreeSignature {
 }
 
 export class StatCache {
-  private entries: Map<string, Entry> | undefined;
+  private entries: Map<string, number> | undefined;
+  private text = "";
   private writtenAt = 0;
   private readonly tableFile: string;
   private readonly signatureFile: string;
@@ -115,14 +111,34 @@ export class StatCache {
     } satisfies SignatureFile<T>);
   }
 
-  private table(): Map<string, Entry> {
+  /** The table's text and, per path, where its fields after the path begin (read lazily). */
+  private table(): Map<string, number> {
     if (!this.entries) {
       this.entries = new Map();
       try {
-        const parsed = JSON.parse(fs.readFileSync(this.tableFile, "utf8")) as TableFile;
-        if (parsed.format === FORMAT && parsed.root === this.root) {
-          this.entries = new Map(Object.entries(parsed.entries));
-          this.writtenAt = parsed.writtenAt;
+        const text = fs.readFileSync(this.tableFile, "utf8");
+        const eol = text.indexOf("\n");
+        const header = JSON.parse(text.slice(0, eol)) as TableHeader;
+        if (header.format === FORMAT && header.root === this.root) {
+          // Per path (a slice of the text: no copy), where its other fields begin.
+          const entries = new Map<string, number>();
+          let at = eol + 1;
+          while (at < text.length) {
+            const start = at;
+            const end = text.indexOf("\0", at);
+            if (end < 0) throw new Error("truncated");
+            const fields = end + 1;
+            at = fields;
+            for (let k = 0; k < 6; k++) {
+              const next = text.indexOf("\0", at);
+              if (next < 0) throw new Error("truncated");
+              at = next + 1;
+            }
+            entries.set(text.slice(start, end), fields);
+          }
+          this.text = text;
+          this.entries = entries;
+          this.writtenAt = header.writtenAt;
         }
       } catch {
         // No cache yet, or a damaged one: start empty.
@@ -137,20 +153,32 @@ export class StatCache {
     i: number,
     algs: readonly Algorithm[],
   ): Partial<Record<Algorithm, string>> | undefined {
-    const e = this.table().get(t.rel[i]!);
-    if (!e) return undefined;
+    const at = this.table().get(t.rel[i]!);
+    if (at === undefined) return undefined;
+    const text = this.text;
+    const f: string[] = [];
+    let from = at;
+    for (let k = 0; k < 6; k++) {
+      const end = text.indexOf("\0", from);
+      f.push(text.slice(from, end));
+      from = end + 1;
+    }
     const mtimeMs = t.mtimeMs[i]!;
     if (
-      e[0] !== t.size[i] ||
-      e[1] !== mtimeMs ||
-      e[2] !== t.ctimeMs[i] ||
-      e[3] !== t.ino[i] ||
-      e[4] !== t.dev[i]
+      Number(f[0]) !== t.size[i] ||
+      Number(f[1]) !== mtimeMs ||
+      Number(f[2]) !== t.ctimeMs[i] ||
+      Number(f[3]) !== t.ino[i] ||
+      Number(f[4]) !== t.dev[i]
     )
       return undefined;
     // As in git, only mtime decides raciness; ctime must still be equal, which catches a reset mtime.
     if (mtimeMs >= this.writtenAt - RACY_MS) return undefined;
-    const d = e[5];
+    const d: Record<string, string> = {};
+    for (const pair of f[5]!.split(",")) {
+      const colon = pair.indexOf(":");
+      d[pair.slice(0, colon)] = pair.slice(colon + 1);
+    }
     for (const a of algs) if (!d[a]) return undefined;
     return d as Partial<Record<Algorithm, string>>;
   }
@@ -158,32 +186,41 @@ export class StatCache {
   /**
    * Records what was just hashed: each file of `present` with its digests (files without any, and
    * files absent from `present`, are dropped). `statTakenAt` is when the walk began: entries
-   * modified near it are re-hashed next time (see the racy rule above).
+   * modified near it are re-hashed next time (see the racy rule above). Written in 64 KiB pieces.
    */
   save(
     present: FileTable,
     digests: (i: number) => Partial<Record<Algorithm, string>> | undefined,
     statTakenAt: number,
   ): void {
-    const entries: Record<string, Entry> = {};
-    for (let i = 0; i < present.length; i++) {
-      const d = digests(i);
-      if (d)
-        entries[present.rel[i]!] = [
-          present.size[i]!,
-          present.mtimeMs[i]!,
-          present.ctimeMs[i]!,
-          present.ino[i]!,
-          present.dev[i]!,
-          d as Record<string, string>,
-        ];
+    const tmp = `${this.tableFile}.${process.pid}.tmp`;
+    let fd = -1;
+    try {
+      fs.mkdirSync(dirname(this.tableFile), { recursive: true });
+      fd = fs.openSync(tmp, "w");
+      const header: TableHeader = { format: FORMAT, root: this.root, writtenAt: statTakenAt };
+      let chunk = `${JSON.stringify(header)}\n`;
+      for (let i = 0; i < present.length; i++) {
+        const d = digests(i);
+        if (!d) continue;
+        const sums = Object.entries(d)
+          .map(([a, hex]) => `${a}:${hex}`)
+          .join(",");
+        chunk += `${present.rel[i]}\0${present.size[i]}\0${present.mtimeMs[i]}\0${present.ctimeMs[i]}\0${present.ino[i]}\0${present.dev[i]}\0${sums}\0`;
+        if (chunk.length >= 65536) {
+          fs.writeSync(fd, chunk);
+          chunk = "";
+        }
+      }
+      fs.writeSync(fd, chunk);
+      fs.closeSync(fd);
+      fd = -1;
+      fs.renameSync(tmp, this.tableFile);
+    } catch {
+      // A cache that cannot be written only costs speed next time.
+      if (fd >= 0) fs.closeSync(fd);
+      fs.rmSync(tmp, { force: true });
     }
-    this.write(this.tableFile, {
-      format: FORMAT,
-      root: this.root,
-      writtenAt: statTakenAt,
-      entries,
-    } satisfies TableFile);
   }
 
   private write(file: string, body: unknown): void {

@@ -5,6 +5,7 @@ import {
   existsSync,
   readdirSync,
   readFileSync,
+  rmSync,
   statSync,
   symlinkSync,
   unlinkSync,
@@ -452,6 +453,30 @@ describe("pin data", () => {
     expect(err.details).toContain(
       "data/part-1/f-0001.txt: sha256 checksum does not match manifest-sha256.txt",
     );
+  });
+
+  it("re-hashes everything when the stat cache's table is damaged or of an older format", async () => {
+    const src = sourceTree();
+    const cacheDir = tempDir();
+    const old = new Date(Date.now() - 60_000);
+    for (const f of ["train.csv", "notes.txt", "nested/deep/test.csv"]) utimesSync(join(src, f), old, old);
+    const first = await pinData(src, { cacheDir });
+    const statDir = join(cacheDir, "stat");
+    const table = readdirSync(statDir).find((n) => n.endsWith(".json") && !n.endsWith(".sig.json"))!;
+    const signature = table.replace(/\.json$/, ".sig.json");
+    // The table read back (the tree's signature file set aside): nothing re-hashed.
+    unlinkSync(join(statDir, signature));
+    expect(await pinData(src, { cacheDir })).toMatchObject({ hashed: 0, digest: first.digest });
+    const text = readFileSync(join(statDir, table), "utf8");
+    for (const damaged of [
+      text.slice(0, text.length - 40),
+      text.replace(/"format":3/, '"format":2'),
+      JSON.stringify({ format: 2, root: src, writtenAt: Date.now(), entries: {} }),
+    ]) {
+      writeFileSync(join(statDir, table), damaged);
+      rmSync(join(statDir, signature), { force: true });
+      expect(await pinData(src, { cacheDir })).toMatchObject({ hashed: 3, digest: first.digest });
+    }
   });
 
   it("does not trust files modified within the racy window of the cache", async () => {
