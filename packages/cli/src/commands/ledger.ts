@@ -386,6 +386,8 @@ interface LogRow {
   invalidated?: string[];
 }
 
+const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 /** How many runs `log` shows unless told otherwise. */
 const LOG_LIMIT = 20;
 
@@ -409,7 +411,8 @@ async function logRows(
   // Newest last: by finishing time (run ids begin with the second a run started), then run id.
   const picked = [...(await reader.entries()).values()]
     .filter((e) => !model || !e.model || e.model === model)
-    .sort((a, b) => (a.finishedAt ?? "").localeCompare(b.finishedAt ?? "") || a.runId.localeCompare(b.runId));
+    // ISO times and run ids compare by code unit: no locale (10,000 of them).
+    .sort((a, b) => order(a.finishedAt ?? "", b.finishedAt ?? "") || order(a.runId, b.runId));
   // Each model's production run is shown too, however old: what is in production is always in the log.
   for (const m of new Set(picked.flatMap((e) => (e.model ? [e.model] : []))))
     try {

@@ -7,7 +7,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
-import type { Algorithm } from "./tagfiles.js";
+import { type Algorithm, DIGEST_HEX_LENGTH } from "./tagfiles.js";
 
 export interface HashJob {
   /** Absolute path of the file to read. */
@@ -163,15 +163,6 @@ const BATCH_FILES = 256;
 const BATCH_BYTES = 16 * 1024 * 1024;
 /** Files of unknown size left for the end of a pool are stat-ed for hints up to this many (see hintSizes). */
 const HINT_MAX_FILES = 1024;
-/** Hex digits of each algorithm's digest. */
-const HEX_LENGTH: Record<Algorithm, number> = {
-  md5: 32,
-  sha1: 40,
-  sha224: 56,
-  sha256: 64,
-  sha384: 96,
-  sha512: 128,
-};
 
 export interface HashOptions {
   threads?: number;
@@ -209,7 +200,7 @@ export class HashResults {
     let o = 0;
     for (const a of algs) {
       this.offsets[a] = o;
-      o += HEX_LENGTH[a];
+      o += DIGEST_HEX_LENGTH[a];
     }
     this.stride = o;
   }
@@ -257,7 +248,7 @@ export class HashResults {
     const o = this.offsets[alg];
     if (o === undefined || this.read[i]! < 0) return undefined;
     const start = this.at[i]! + o;
-    return this.hex[this.batchOf[i]!]!.slice(start, start + HEX_LENGTH[alg]);
+    return this.hex[this.batchOf[i]!]!.slice(start, start + DIGEST_HEX_LENGTH[alg]);
   }
 
   /** Job `i`'s result as one object (for callers with few files). */
