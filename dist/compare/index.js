@@ -2160,9 +2160,9 @@ var require_dispatcher_base = __commonJS({
       }
       close(callback) {
         if (callback === void 0) {
-          return new Promise((resolve11, reject) => {
+          return new Promise((resolve12, reject) => {
             this.close((err, data) => {
-              return err ? reject(err) : resolve11(data);
+              return err ? reject(err) : resolve12(data);
             });
           });
         }
@@ -2200,12 +2200,12 @@ var require_dispatcher_base = __commonJS({
           err = null;
         }
         if (callback === void 0) {
-          return new Promise((resolve11, reject) => {
+          return new Promise((resolve12, reject) => {
             this.destroy(err, (err2, data) => {
               return err2 ? (
                 /* istanbul ignore next: should never error */
                 reject(err2)
-              ) : resolve11(data);
+              ) : resolve12(data);
             });
           });
         }
@@ -4472,8 +4472,8 @@ var require_util2 = __commonJS({
     function createDeferredPromise() {
       let res;
       let rej;
-      const promise = new Promise((resolve11, reject) => {
-        res = resolve11;
+      const promise = new Promise((resolve12, reject) => {
+        res = resolve12;
         rej = reject;
       });
       return { promise, resolve: res, reject: rej };
@@ -6724,12 +6724,12 @@ upgrade: ${upgrade}\r
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve11, reject) => {
+      const waitForDrain = () => new Promise((resolve12, reject) => {
         assert(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve11;
+          callback = resolve12;
         }
       });
       socket.on("close", onDrain).on("drain", onDrain);
@@ -7399,12 +7399,12 @@ var require_client_h2 = __commonJS({
           cb();
         }
       }
-      const waitForDrain = () => new Promise((resolve11, reject) => {
+      const waitForDrain = () => new Promise((resolve12, reject) => {
         assert(callback === null);
         if (socket[kError]) {
           reject(socket[kError]);
         } else {
-          callback = resolve11;
+          callback = resolve12;
         }
       });
       h2stream.on("close", onDrain).on("drain", onDrain);
@@ -7883,16 +7883,16 @@ var require_client = __commonJS({
         return this[kNeedDrain] < 2;
       }
       async [kClose]() {
-        return new Promise((resolve11) => {
+        return new Promise((resolve12) => {
           if (this[kSize]) {
-            this[kClosedResolve] = resolve11;
+            this[kClosedResolve] = resolve12;
           } else {
-            resolve11(null);
+            resolve12(null);
           }
         });
       }
       async [kDestroy](err) {
-        return new Promise((resolve11) => {
+        return new Promise((resolve12) => {
           const requests = this[kQueue].splice(this[kPendingIdx]);
           for (let i = 0; i < requests.length; i++) {
             const request2 = requests[i];
@@ -7903,7 +7903,7 @@ var require_client = __commonJS({
               this[kClosedResolve]();
               this[kClosedResolve] = null;
             }
-            resolve11(null);
+            resolve12(null);
           };
           if (this[kHTTPContext]) {
             this[kHTTPContext].destroy(err, callback);
@@ -7954,7 +7954,7 @@ var require_client = __commonJS({
         });
       }
       try {
-        const socket = await new Promise((resolve11, reject) => {
+        const socket = await new Promise((resolve12, reject) => {
           client[kConnector]({
             host,
             hostname,
@@ -7966,7 +7966,7 @@ var require_client = __commonJS({
             if (err) {
               reject(err);
             } else {
-              resolve11(socket2);
+              resolve12(socket2);
             }
           });
         });
@@ -8302,8 +8302,8 @@ var require_pool_base = __commonJS({
         if (this[kQueue].isEmpty()) {
           await Promise.all(this[kClients].map((c) => c.close()));
         } else {
-          await new Promise((resolve11) => {
-            this[kClosedResolve] = resolve11;
+          await new Promise((resolve12) => {
+            this[kClosedResolve] = resolve12;
           });
         }
       }
@@ -9572,7 +9572,7 @@ var require_readable = __commonJS({
         if (this._readableState.closeEmitted) {
           return null;
         }
-        return await new Promise((resolve11, reject) => {
+        return await new Promise((resolve12, reject) => {
           if (this[kContentLength] > limit) {
             this.destroy(new AbortError());
           }
@@ -9585,7 +9585,7 @@ var require_readable = __commonJS({
             if (signal?.aborted) {
               reject(signal.reason ?? new AbortError());
             } else {
-              resolve11(null);
+              resolve12(null);
             }
           }).on("error", noop3).on("data", function(chunk) {
             limit -= chunk.length;
@@ -9604,7 +9604,7 @@ var require_readable = __commonJS({
     }
     async function consume(stream, type) {
       assert(!stream[kConsume]);
-      return new Promise((resolve11, reject) => {
+      return new Promise((resolve12, reject) => {
         if (isUnusable(stream)) {
           const rState = stream._readableState;
           if (rState.destroyed && rState.closeEmitted === false) {
@@ -9621,7 +9621,7 @@ var require_readable = __commonJS({
             stream[kConsume] = {
               type,
               stream,
-              resolve: resolve11,
+              resolve: resolve12,
               reject,
               length: 0,
               body: []
@@ -9691,18 +9691,18 @@ var require_readable = __commonJS({
       return buffer;
     }
     function consumeEnd(consume2) {
-      const { type, body, resolve: resolve11, stream, length } = consume2;
+      const { type, body, resolve: resolve12, stream, length } = consume2;
       try {
         if (type === "text") {
-          resolve11(chunksDecode(body, length));
+          resolve12(chunksDecode(body, length));
         } else if (type === "json") {
-          resolve11(JSON.parse(chunksDecode(body, length)));
+          resolve12(JSON.parse(chunksDecode(body, length)));
         } else if (type === "arrayBuffer") {
-          resolve11(chunksConcat(body, length).buffer);
+          resolve12(chunksConcat(body, length).buffer);
         } else if (type === "blob") {
-          resolve11(new Blob(body, { type: stream[kContentType] }));
+          resolve12(new Blob(body, { type: stream[kContentType] }));
         } else if (type === "bytes") {
-          resolve11(chunksConcat(body, length));
+          resolve12(chunksConcat(body, length));
         }
         consumeFinish(consume2);
       } catch (err) {
@@ -9959,9 +9959,9 @@ var require_api_request = __commonJS({
     };
     function request2(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve12, reject) => {
           request2.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve11(data);
+            return err ? reject(err) : resolve12(data);
           });
         });
       }
@@ -10184,9 +10184,9 @@ var require_api_stream = __commonJS({
     };
     function stream(opts, factory, callback) {
       if (callback === void 0) {
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve12, reject) => {
           stream.call(this, opts, factory, (err, data) => {
-            return err ? reject(err) : resolve11(data);
+            return err ? reject(err) : resolve12(data);
           });
         });
       }
@@ -10471,9 +10471,9 @@ var require_api_upgrade = __commonJS({
     };
     function upgrade(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve12, reject) => {
           upgrade.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve11(data);
+            return err ? reject(err) : resolve12(data);
           });
         });
       }
@@ -10565,9 +10565,9 @@ var require_api_connect = __commonJS({
     };
     function connect(opts, callback) {
       if (callback === void 0) {
-        return new Promise((resolve11, reject) => {
+        return new Promise((resolve12, reject) => {
           connect.call(this, opts, (err, data) => {
-            return err ? reject(err) : resolve11(data);
+            return err ? reject(err) : resolve12(data);
           });
         });
       }
@@ -14430,7 +14430,7 @@ var require_fetch = __commonJS({
       function dispatch({ body }) {
         const url = requestCurrentURL(request2);
         const agent = fetchParams.controller.dispatcher;
-        return new Promise((resolve11, reject) => agent.dispatch(
+        return new Promise((resolve12, reject) => agent.dispatch(
           {
             path: url.pathname + url.search,
             origin: url.origin,
@@ -14506,7 +14506,7 @@ var require_fetch = __commonJS({
               }
               this.body = new Readable({ read: resume });
               const onError = this.onError.bind(this);
-              resolve11({
+              resolve12({
                 status,
                 statusText,
                 headersList,
@@ -14549,7 +14549,7 @@ var require_fetch = __commonJS({
               for (let i = 0; i < rawHeaders.length; i += 2) {
                 headersList.append(bufferToLowerCasedHeaderName(rawHeaders[i]), rawHeaders[i + 1].toString("latin1"), true);
               }
-              resolve11({
+              resolve12({
                 status,
                 statusText: STATUS_CODES[status],
                 headersList,
@@ -18290,8 +18290,8 @@ var require_util8 = __commonJS({
       return true;
     }
     function delay(ms) {
-      return new Promise((resolve11) => {
-        setTimeout(resolve11, ms).unref();
+      return new Promise((resolve12) => {
+        setTimeout(resolve12, ms).unref();
       });
     }
     module.exports = {
@@ -19273,11 +19273,11 @@ var require_lib = __commonJS({
     })();
     var __awaiter3 = exports && exports.__awaiter || function(thisArg, _arguments, P, generator) {
       function adopt(value) {
-        return value instanceof P ? value : new P(function(resolve11) {
-          resolve11(value);
+        return value instanceof P ? value : new P(function(resolve12) {
+          resolve12(value);
         });
       }
-      return new (P || (P = Promise))(function(resolve11, reject) {
+      return new (P || (P = Promise))(function(resolve12, reject) {
         function fulfilled(value) {
           try {
             step(generator.next(value));
@@ -19293,7 +19293,7 @@ var require_lib = __commonJS({
           }
         }
         function step(result) {
-          result.done ? resolve11(result.value) : adopt(result.value).then(fulfilled, rejected);
+          result.done ? resolve12(result.value) : adopt(result.value).then(fulfilled, rejected);
         }
         step((generator = generator.apply(thisArg, _arguments || [])).next());
       });
@@ -19380,26 +19380,26 @@ var require_lib = __commonJS({
       }
       readBody() {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve11) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve12) => __awaiter3(this, void 0, void 0, function* () {
             let output = Buffer.alloc(0);
             this.message.on("data", (chunk) => {
               output = Buffer.concat([output, chunk]);
             });
             this.message.on("end", () => {
-              resolve11(output.toString());
+              resolve12(output.toString());
             });
           }));
         });
       }
       readBodyBuffer() {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve11) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve12) => __awaiter3(this, void 0, void 0, function* () {
             const chunks2 = [];
             this.message.on("data", (chunk) => {
               chunks2.push(chunk);
             });
             this.message.on("end", () => {
-              resolve11(Buffer.concat(chunks2));
+              resolve12(Buffer.concat(chunks2));
             });
           }));
         });
@@ -19607,14 +19607,14 @@ var require_lib = __commonJS({
        */
       requestRaw(info2, data) {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve11, reject) => {
+          return new Promise((resolve12, reject) => {
             function callbackForResult(err, res) {
               if (err) {
                 reject(err);
               } else if (!res) {
                 reject(new Error("Unknown error"));
               } else {
-                resolve11(res);
+                resolve12(res);
               }
             }
             this.requestRawWithCallback(info2, data, callbackForResult);
@@ -19858,12 +19858,12 @@ var require_lib = __commonJS({
         return __awaiter3(this, void 0, void 0, function* () {
           retryNumber = Math.min(ExponentialBackoffCeiling, retryNumber);
           const ms = ExponentialBackoffTimeSlice * Math.pow(2, retryNumber);
-          return new Promise((resolve11) => setTimeout(() => resolve11(), ms));
+          return new Promise((resolve12) => setTimeout(() => resolve12(), ms));
         });
       }
       _processResponse(res, options) {
         return __awaiter3(this, void 0, void 0, function* () {
-          return new Promise((resolve11, reject) => __awaiter3(this, void 0, void 0, function* () {
+          return new Promise((resolve12, reject) => __awaiter3(this, void 0, void 0, function* () {
             const statusCode = res.message.statusCode || 0;
             const response = {
               statusCode,
@@ -19871,7 +19871,7 @@ var require_lib = __commonJS({
               headers: {}
             };
             if (statusCode === HttpCodes2.NotFound) {
-              resolve11(response);
+              resolve12(response);
             }
             function dateTimeDeserializer(key, value) {
               if (typeof value === "string") {
@@ -19910,7 +19910,7 @@ var require_lib = __commonJS({
               err.result = response.result;
               reject(err);
             } else {
-              resolve11(response);
+              resolve12(response);
             }
           }));
         });
@@ -24602,7 +24602,7 @@ var require_compile = __commonJS({
       const schOrFunc = root.refs[ref];
       if (schOrFunc)
         return schOrFunc;
-      let _sch = resolve11.call(this, root, ref);
+      let _sch = resolve12.call(this, root, ref);
       if (_sch === void 0) {
         const schema = (_a = root.localRefs) === null || _a === void 0 ? void 0 : _a[ref];
         const { schemaId } = this.opts;
@@ -24629,7 +24629,7 @@ var require_compile = __commonJS({
     function sameSchemaEnv(s1, s2) {
       return s1.schema === s2.schema && s1.root === s2.root && s1.baseId === s2.baseId;
     }
-    function resolve11(root, ref) {
+    function resolve12(root, ref) {
       let sch;
       while (typeof (sch = this.refs[ref]) == "string")
         ref = sch;
@@ -25493,7 +25493,7 @@ var require_fast_uri = __commonJS({
       }
       return uri;
     }
-    function resolve11(baseURI, relativeURI, options) {
+    function resolve12(baseURI, relativeURI, options) {
       const schemelessOptions = options ? Object.assign({ scheme: "null" }, options) : { scheme: "null" };
       const {
         parsed: baseParsed,
@@ -25884,7 +25884,7 @@ var require_fast_uri = __commonJS({
     var fastUri = {
       SCHEMES,
       normalize,
-      resolve: resolve11,
+      resolve: resolve12,
       resolveComponent,
       equal,
       serialize,
@@ -34100,8 +34100,8 @@ var require_streamx = __commonJS({
             return this;
           },
           next() {
-            return new Promise(function(resolve11, reject) {
-              promiseResolve = resolve11;
+            return new Promise(function(resolve12, reject) {
+              promiseResolve = resolve12;
               promiseReject = reject;
               const data = stream.read();
               if (data !== null) ondata(data);
@@ -34134,11 +34134,11 @@ var require_streamx = __commonJS({
         }
         function destroy(err) {
           stream.destroy(err);
-          return new Promise((resolve11, reject) => {
-            if (stream._duplexState & DESTROYED) return resolve11({ value: void 0, done: true });
+          return new Promise((resolve12, reject) => {
+            if (stream._duplexState & DESTROYED) return resolve12({ value: void 0, done: true });
             stream.once("close", function() {
               if (err) reject(err);
-              else resolve11({ value: void 0, done: true });
+              else resolve12({ value: void 0, done: true });
             });
           });
         }
@@ -34182,8 +34182,8 @@ var require_streamx = __commonJS({
         const writes = pending + (ws._duplexState & WRITE_WRITING ? 1 : 0);
         if (writes === 0) return Promise.resolve(true);
         if (state.drains === null) state.drains = [];
-        return new Promise((resolve11) => {
-          state.drains.push({ writes, resolve: resolve11 });
+        return new Promise((resolve12) => {
+          state.drains.push({ writes, resolve: resolve12 });
         });
       }
       write(data) {
@@ -34288,10 +34288,10 @@ var require_streamx = __commonJS({
       cb(null);
     }
     function pipelinePromise(...streams) {
-      return new Promise((resolve11, reject) => {
+      return new Promise((resolve12, reject) => {
         return pipeline2(...streams, (err) => {
           if (err) return reject(err);
-          resolve11();
+          resolve12();
         });
       });
     }
@@ -34961,16 +34961,16 @@ var require_extract = __commonJS({
           entryCallback = null;
           cb(err);
         }
-        function onnext(resolve11, reject) {
+        function onnext(resolve12, reject) {
           if (error2) {
             return reject(error2);
           }
           if (entryStream) {
-            resolve11({ value: entryStream, done: false });
+            resolve12({ value: entryStream, done: false });
             entryStream = null;
             return;
           }
-          promiseResolve = resolve11;
+          promiseResolve = resolve12;
           promiseReject = reject;
           consumeCallback(null);
           if (extract2._finished && promiseResolve) {
@@ -34998,11 +34998,11 @@ var require_extract = __commonJS({
         function destroy(err) {
           extract2.destroy(err);
           consumeCallback(err);
-          return new Promise((resolve11, reject) => {
-            if (extract2.destroyed) return resolve11({ value: void 0, done: true });
+          return new Promise((resolve12, reject) => {
+            if (extract2.destroyed) return resolve12({ value: void 0, done: true });
             extract2.once("close", function() {
               if (err) reject(err);
-              else resolve11({ value: void 0, done: true });
+              else resolve12({ value: void 0, done: true });
             });
           });
         }
@@ -37054,8 +37054,8 @@ var require_lib2 = __commonJS({
       if (typeof cb !== "function") {
         opts = cb;
         cb = null;
-        deferred = new this.Promise(function(resolve11, reject) {
-          deferredResolve = resolve11;
+        deferred = new this.Promise(function(resolve12, reject) {
+          deferredResolve = resolve12;
           deferredReject = reject;
         });
       }
@@ -37211,17 +37211,17 @@ var require_lib2 = __commonJS({
       if (typeof cb === "function") {
         fnx(cb);
       } else {
-        return new this.Promise(function(resolve11, reject) {
+        return new this.Promise(function(resolve12, reject) {
           if (fnx.length === 1) {
             fnx(function(err, ret) {
               if (err) {
                 reject(err);
               } else {
-                resolve11(ret);
+                resolve12(ret);
               }
             });
           } else {
-            resolve11(fnx());
+            resolve12(fnx());
           }
         });
       }
@@ -41612,7 +41612,7 @@ var require_pify = __commonJS({
     "use strict";
     var processFn = (fn, options) => function(...args) {
       const P = options.promiseModule;
-      return new P((resolve11, reject) => {
+      return new P((resolve12, reject) => {
         if (options.multiArgs) {
           args.push((...result) => {
             if (options.errorFirst) {
@@ -41620,10 +41620,10 @@ var require_pify = __commonJS({
                 reject(result);
               } else {
                 result.shift();
-                resolve11(result);
+                resolve12(result);
               }
             } else {
-              resolve11(result);
+              resolve12(result);
             }
           });
         } else if (options.errorFirst) {
@@ -41631,11 +41631,11 @@ var require_pify = __commonJS({
             if (error2) {
               reject(error2);
             } else {
-              resolve11(result);
+              resolve12(result);
             }
           });
         } else {
-          args.push(resolve11);
+          args.push(resolve12);
         }
         fn.apply(this, args);
       });
@@ -46377,7 +46377,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           } catch (err2) {
             if (err2 === null || err2.code === "EEXIST") return;
             if (err2.code === "ENOENT" && attempt < retries) {
-              await new Promise((resolve11) => setTimeout(resolve11, 0));
+              await new Promise((resolve12) => setTimeout(resolve12, 0));
               continue;
             }
             throw err2;
@@ -49711,9 +49711,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           throw Error("You cannot write to a FIFO that has already been ended!");
         }
         if (this._waiting) {
-          const resolve11 = this._waiting;
+          const resolve12 = this._waiting;
           this._waiting = null;
-          resolve11({ value: chunk });
+          resolve12({ value: chunk });
         } else {
           this._queue.push(chunk);
         }
@@ -49721,9 +49721,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       end() {
         this._ended = true;
         if (this._waiting) {
-          const resolve11 = this._waiting;
+          const resolve12 = this._waiting;
           this._waiting = null;
-          resolve11({ done: true });
+          resolve12({ done: true });
         }
       }
       destroy(err) {
@@ -49742,8 +49742,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             "You cannot call read until the previous call to read has returned!"
           );
         }
-        return new Promise((resolve11) => {
-          this._waiting = resolve11;
+        return new Promise((resolve12) => {
+          this._waiting = resolve12;
         });
       }
     };
@@ -49898,7 +49898,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const acks = [];
       let nak = false;
       let done = false;
-      return new Promise((resolve11, reject) => {
+      return new Promise((resolve12, reject) => {
         forAwait(packetlines, (data) => {
           const line = data.toString("utf8").trim();
           if (line.startsWith("shallow")) {
@@ -49925,11 +49925,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             nak = true;
           }
           if (done) {
-            stream.error ? reject(stream.error) : resolve11({ shallows, unshallows, acks, nak, packfile, progress });
+            stream.error ? reject(stream.error) : resolve12({ shallows, unshallows, acks, nak, packfile, progress });
           }
         }).finally(() => {
           if (!done) {
-            stream.error ? reject(stream.error) : resolve11({ shallows, unshallows, acks, nak, packfile, progress });
+            stream.error ? reject(stream.error) : resolve12({ shallows, unshallows, acks, nak, packfile, progress });
           }
         });
       });
@@ -61929,11 +61929,11 @@ import { EOL as EOL3 } from "os";
 import { constants, promises } from "fs";
 var __awaiter = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve11) {
-      resolve11(value);
+    return value instanceof P ? value : new P(function(resolve12) {
+      resolve12(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve11, reject) {
+  return new (P || (P = Promise))(function(resolve12, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -61949,7 +61949,7 @@ var __awaiter = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve11(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve12(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -62326,11 +62326,11 @@ var httpClient = __toESM(require_lib(), 1);
 var import_undici2 = __toESM(require_undici(), 1);
 var __awaiter2 = function(thisArg, _arguments, P, generator) {
   function adopt(value) {
-    return value instanceof P ? value : new P(function(resolve11) {
-      resolve11(value);
+    return value instanceof P ? value : new P(function(resolve12) {
+      resolve12(value);
     });
   }
-  return new (P || (P = Promise))(function(resolve11, reject) {
+  return new (P || (P = Promise))(function(resolve12, reject) {
     function fulfilled(value) {
       try {
         step(generator.next(value));
@@ -62346,7 +62346,7 @@ var __awaiter2 = function(thisArg, _arguments, P, generator) {
       }
     }
     function step(result) {
-      result.done ? resolve11(result.value) : adopt(result.value).then(fulfilled, rejected);
+      result.done ? resolve12(result.value) : adopt(result.value).then(fulfilled, rejected);
     }
     step((generator = generator.apply(thisArg, _arguments || [])).next());
   });
@@ -69102,6 +69102,14 @@ function nearMatch(missing, present) {
 // packages/core/src/bag/tagfiles.ts
 var SUPPORTED_VERSIONS = ["0.93", "0.94", "0.95", "0.96", "0.97", "1.0"];
 var ALGORITHMS = ["md5", "sha1", "sha224", "sha256", "sha384", "sha512"];
+var DIGEST_HEX_LENGTH = {
+  md5: 32,
+  sha1: 40,
+  sha224: 56,
+  sha256: 64,
+  sha384: 96,
+  sha512: 128
+};
 var WEAK_ALGORITHMS = /* @__PURE__ */ new Set(["md5", "sha1"]);
 function isAlgorithm(s) {
   return ALGORITHMS.includes(s);
@@ -69191,28 +69199,50 @@ function infoValue(info2, label) {
   const l = label.toLowerCase();
   return info2.find(([k]) => k.toLowerCase() === l)?.[1];
 }
-function parseManifest(text, name) {
-  const entries = [];
+function forEachLine(text, visit) {
+  const n = text.length;
+  let i = 0;
+  let number = 0;
+  while (i < n) {
+    let j = i;
+    while (j < n) {
+      const c = text.charCodeAt(j);
+      if (c === 10 || c === 13) break;
+      j++;
+    }
+    visit(text.slice(i, j), ++number);
+    i = j < n && text.charCodeAt(j) === 13 && text.charCodeAt(j + 1) === 10 ? j + 2 : j + 1;
+  }
+}
+function eachManifestEntry(text, name, visit) {
   const errors = [];
   const warnings = [];
   let starred = 0;
-  splitLines(text).forEach((line, i) => {
+  forEachLine(text, (line, number) => {
     if (line.trim() === "") return;
     const m = /^([0-9A-Fa-f]+)[ \t]+(\*?)(.+)$/.exec(line);
     if (!m) {
-      errors.push(`${name} line ${i + 1} is not "CHECKSUM PATH": ${JSON.stringify(line)}`);
+      errors.push(`${name} line ${number} is not "CHECKSUM PATH": ${JSON.stringify(line)}`);
       return;
     }
     if (m[2]) starred++;
-    entries.push({
-      digest: m[1].toLowerCase(),
+    const digest = m[1];
+    visit({
+      digest: /[A-F]/.test(digest) ? digest.toLowerCase() : digest,
       path: decodeManifestPath(m[3]),
       written: m[3],
-      line: i + 1
+      line: number
     });
   });
   if (starred)
     warnings.push(`${name}: ${starred} line(s) mark the path with "*" (made with md5sum-style tools)`);
+  return { errors, warnings };
+}
+function parseManifest(text, name) {
+  const entries = [];
+  const { errors, warnings } = eachManifestEntry(text, name, (e) => {
+    entries.push(e);
+  });
   return errors.length ? { ok: false, errors } : { ok: true, value: entries, warnings };
 }
 function formatManifest(entries) {
@@ -69265,22 +69295,21 @@ function formatOxum(bytes, files) {
 
 // packages/core/src/bag/identity.ts
 var SURROGATE = /[\uD800-\uDFFF]/;
-function identityOf(lines) {
-  const order = lines.map((_, i) => i);
-  if (lines.some((l) => SURROGATE.test(l.path))) {
-    const keys = lines.map((l) => Buffer.from(l.path, "utf8"));
+function identityOf(paths, sums) {
+  const order = paths.map((_, i) => i);
+  if (paths.some((p) => SURROGATE.test(p))) {
+    const keys = paths.map((p) => Buffer.from(p, "utf8"));
     order.sort((a, b) => Buffer.compare(keys[a], keys[b]));
   } else
     order.sort((a, b) => {
-      const x = lines[a].path;
-      const y = lines[b].path;
+      const x = paths[a];
+      const y = paths[b];
       return x < y ? -1 : x > y ? 1 : 0;
     });
   const hash2 = createHash4("sha256");
   let chunk = "";
   for (const i of order) {
-    const l = lines[i];
-    chunk += `${l.sha256.toLowerCase()}  ${l.path}
+    chunk += `${sums[i].toLowerCase()}  ${paths[i]}
 `;
     if (chunk.length >= 65536) {
       hash2.update(chunk, "utf8");
@@ -69291,17 +69320,22 @@ function identityOf(lines) {
   return `sha256:${hash2.digest("hex")}`;
 }
 function payloadIdentity(manifestText) {
-  const lines = [];
-  splitLines(manifestText).forEach((line, i) => {
+  const paths = [];
+  const sums = [];
+  forEachLine(manifestText, (line, number) => {
     if (line.trim() === "") return;
     const m = /^([0-9A-Fa-f]{64})[ \t]+\*?(.+)$/.exec(line);
-    if (!m) throw new Error(`manifest-sha256.txt line ${i + 1} is not "SHA256 PATH"`);
-    lines.push({ sha256: m[1], path: m[2] });
+    if (!m) throw new Error(`manifest-sha256.txt line ${number} is not "SHA256 PATH"`);
+    sums.push(m[1]);
+    paths.push(m[2]);
   });
-  return identityOf(lines);
+  return identityOf(paths, sums);
 }
 function outputsIdentity(outputs) {
-  return identityOf(outputs.map((o) => ({ sha256: o.sha256, path: `data/${encodeManifestPath(o.path)}` })));
+  return identityOf(
+    outputs.map((o) => `data/${encodeManifestPath(o.path)}`),
+    outputs.map((o) => o.sha256)
+  );
 }
 function outputFolderIdentities(outputs) {
   const byFolder = /* @__PURE__ */ new Map();
@@ -70400,7 +70434,7 @@ import { existsSync as existsSync6 } from "node:fs";
 var tarStream = __toESM(require_tar_stream(), 1);
 import { createHash as createHash6 } from "node:crypto";
 import * as fs9 from "node:fs";
-import { join as join5, resolve as resolve3 } from "node:path";
+import { join as join5, resolve as resolve4 } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 
@@ -70413,14 +70447,28 @@ var CHUNK = 1024 * 1024;
 function hashOne(fsMod, cryptoMod, buf, path, algs, copyTo, size) {
   let fd = -1;
   let out = -1;
+  const unstated = size < 0;
+  let expected = size;
   try {
-    fd = fsMod.openSync(path, "r");
+    if (unstated) {
+      const c = fsMod.constants;
+      fd = fsMod.openSync(path, c.O_RDONLY | c.O_NOFOLLOW | c.O_NONBLOCK);
+      const st = fsMod.fstatSync(fd);
+      if (!st.isFile())
+        return {
+          ok: false,
+          code: "ENOTREG",
+          message: `${path} is no longer a regular file (it changed since its folder was read)`
+        };
+      expected = st.size;
+    } else fd = fsMod.openSync(path, "r");
     if (copyTo) out = fsMod.openSync(copyTo, "wx", 420);
     let n = fsMod.readSync(fd, buf, 0, buf.length, null);
     if (n < buf.length) {
       const first = buf.subarray(0, n);
-      const rest = n === 0 || n === size ? 0 : fsMod.readSync(fd, buf, n, buf.length - n, null);
+      const rest = n === 0 || n === expected ? 0 : fsMod.readSync(fd, buf, n, buf.length - n, null);
       if (rest === 0) {
+        if (unstated && n !== expected) return changedWhileRead(path, expected, n);
         const digests2 = {};
         for (const a of algs) digests2[a] = cryptoMod.hash(a, first, "hex");
         if (out >= 0) fsMod.writeSync(out, first);
@@ -70437,6 +70485,7 @@ function hashOne(fsMod, cryptoMod, buf, path, algs, copyTo, size) {
       bytes += n;
       n = fsMod.readSync(fd, buf, 0, buf.length, null);
     }
+    if (unstated && bytes !== expected) return changedWhileRead(path, expected, bytes);
     const digests = {};
     algs.forEach((a, i) => {
       digests[a] = hashes[i].digest("hex");
@@ -70450,26 +70499,42 @@ function hashOne(fsMod, cryptoMod, buf, path, algs, copyTo, size) {
     if (out >= 0) fsMod.closeSync(out);
   }
 }
+function changedWhileRead(path, size, bytes) {
+  return {
+    ok: false,
+    code: "ECHANGED",
+    message: `${path} changed size while being read (${size} bytes when opened, ${bytes} read)`
+  };
+}
 var workerCode;
 function workerSource() {
   workerCode ??= `
 const fs = require("node:fs");
 const crypto = require("node:crypto");
 const { parentPort } = require("node:worker_threads");
+const changedWhileRead = ${changedWhileRead.toString()};
 const hashOne = ${hashOne.toString()};
 const buf = Buffer.allocUnsafe(${CHUNK});
 parentPort.on("message", (m) => {
   let hex = "";
   const bytes = new Array(m.paths.length);
   const errors = [];
+  let read = 0;
   for (let k = 0; k < m.paths.length; k++) {
-    const r = hashOne(fs, crypto, buf, m.paths[k], m.algs, m.copyTo ? m.copyTo[k] : undefined, m.sizes[k]);
+    const p = m.paths[k];
+    const path = m.base === undefined || p.charCodeAt(0) === 47 ? p : m.base + "/" + p;
+    const r = hashOne(fs, crypto, buf, path, m.algs, m.copyTo ? m.copyTo[k] : undefined, m.sizes[k]);
     if (r.ok) {
       for (const a of m.algs) hex += r.digests[a];
       bytes[k] = r.bytes;
+      read += r.bytes;
     } else {
       bytes[k] = -1;
       errors.push([k, r.code, r.message]);
+    }
+    if (m.split && read >= ${BATCH_BYTES} && k + 1 < m.paths.length) {
+      bytes.length = k + 1;
+      break;
     }
   }
   parentPort.postMessage({ id: m.id, hex, bytes, errors });
@@ -70480,24 +70545,87 @@ var INLINE_MAX_FILES = 64;
 var INLINE_MAX_BYTES = 8 * 1024 * 1024;
 var BATCH_FILES = 256;
 var BATCH_BYTES = 16 * 1024 * 1024;
-var HEX_LENGTH = {
-  md5: 32,
-  sha1: 40,
-  sha224: 56,
-  sha256: 64,
-  sha384: 96,
-  sha512: 128
+var HINT_MAX_FILES = 1024;
+var HashResults = class {
+  constructor(algs) {
+    this.algs = algs;
+    let o = 0;
+    for (const a of algs) {
+      this.offsets[a] = o;
+      o += DIGEST_HEX_LENGTH[a];
+    }
+    this.stride = o;
+  }
+  algs;
+  /** Per job: bytes read, -1 for a failure. */
+  read = [];
+  /** Per job: the offset of its digests in its batch's string. */
+  at = [];
+  /** Per job: its batch. */
+  batchOf = [];
+  hex = [];
+  failures = /* @__PURE__ */ new Map();
+  stride;
+  offsets = {};
+  /** Records batch `id` (jobs `start`…, in order): one digest string, the bytes per job, the failures by index in the batch. */
+  setBatch(id, start, hex, bytes, errors) {
+    while (this.hex.length < id) this.hex.push("");
+    this.hex[id] = hex;
+    while (this.read.length < start + bytes.length) {
+      this.read.push(-1);
+      this.at.push(0);
+      this.batchOf.push(0);
+    }
+    let at = 0;
+    for (let k = 0; k < bytes.length; k++) {
+      const n = bytes[k];
+      this.read[start + k] = n;
+      this.batchOf[start + k] = id;
+      this.at[start + k] = at;
+      if (n >= 0) at += this.stride;
+    }
+    for (const [k, code2, message] of errors) this.failures.set(start + k, { code: code2, message });
+  }
+  /** Bytes read from job `i`, or -1 when it failed. */
+  bytes(i) {
+    return this.read[i];
+  }
+  /** Why job `i` failed, or undefined when it did not. */
+  failure(i) {
+    return this.read[i] < 0 ? this.failures.get(i) : void 0;
+  }
+  /** Job `i`'s digest by `alg` (hex); undefined when it failed or `alg` was not asked for. */
+  digest(i, alg) {
+    const o = this.offsets[alg];
+    if (o === void 0 || this.read[i] < 0) return void 0;
+    const start = this.at[i] + o;
+    return this.hex[this.batchOf[i]].slice(start, start + DIGEST_HEX_LENGTH[alg]);
+  }
+  /** Job `i`'s result as one object (for callers with few files). */
+  outcome(i) {
+    const n = this.read[i];
+    if (n < 0) {
+      const f = this.failures.get(i) ?? { code: "EIO", message: "not hashed" };
+      return { ok: false, code: f.code, message: f.message };
+    }
+    const digests = {};
+    for (const a of this.algs) digests[a] = this.digest(i, a);
+    return { ok: true, bytes: n, digests };
+  }
 };
 var HashPool = class {
   constructor(algs, options = {}) {
     this.algs = algs;
     this.options = options;
     this.threads = Math.max(1, options.threads ?? availableParallelism());
+    this.results = new HashResults(algs);
   }
   algs;
   options;
-  jobs = [];
-  results = [];
+  paths = [];
+  sizes = [];
+  copyTo;
+  results;
   batches = [];
   progress = { filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
   threads;
@@ -70510,32 +70638,93 @@ var HashPool = class {
   settle;
   totalsKnown = false;
   mainBuffer;
+  /** The main thread found no batch to take (more may come back unread from a split batch). */
+  mainIdle = false;
+  /** Jobs queued so far. */
+  get size() {
+    return this.paths.length;
+  }
   /** Announces the totals for progress reports when they are known in advance. */
   expect(files, bytes) {
     this.progress.filesTotal = files;
     this.progress.bytesTotal = bytes;
     this.totalsKnown = true;
   }
-  /** Queues one file; its result will be at this index. */
-  add(job) {
-    const i = this.jobs.length;
-    this.jobs.push(job);
+  /**
+   * Queues one file (`size` from stat, -1 when the walk took no stat: see hashOne; `copyTo` a new
+   * file to write its bytes to as well); its result will be at this index.
+   */
+  add(path, size, copyTo) {
+    const i = this.paths.length;
+    this.paths.push(path);
+    this.sizes.push(size);
+    if (copyTo !== void 0) {
+      this.copyTo ??= [];
+      this.copyTo[i] = copyTo;
+    }
     if (!this.totalsKnown) {
       this.progress.filesTotal++;
-      this.progress.bytesTotal += job.size;
+      if (size > 0) this.progress.bytesTotal += size;
     }
-    this.batchBytes += job.size;
+    if (size > 0) this.batchBytes += size;
     if (i + 1 - this.batchStart >= BATCH_FILES || this.batchBytes >= BATCH_BYTES) this.closeBatch();
     return i;
   }
-  closeBatch() {
-    if (this.batchStart === this.jobs.length) return;
-    this.batches.push({ start: this.batchStart, end: this.jobs.length });
-    this.batchStart = this.jobs.length;
+  /**
+   * Files of unknown size (walked without a stat) that no thread has taken yet, when they are few:
+   * stat-ed for their sizes as hints, and batched again by them, so that a few large files are
+   * shared out from the start and a few small ones are hashed here without a worker. The reads
+   * still check what they read (the hints are not their expected sizes). Returns the bytes hinted.
+   */
+  hintSizes() {
+    const from = this.nextBatch < this.batchCount ? this.batches[2 * this.nextBatch] : this.batchStart;
+    const count = this.paths.length - from;
+    if (count === 0 || count > HINT_MAX_FILES) return 0;
+    const hints = [];
+    let unknown = false;
+    for (let i = from; i < this.paths.length; i++) {
+      let hint = this.sizes[i];
+      if (hint < 0) {
+        unknown = true;
+        try {
+          hint = fs6.lstatSync(this.fullPath(i)).size;
+        } catch {
+          hint = 0;
+        }
+      }
+      hints.push(hint);
+    }
+    if (!unknown) return 0;
+    this.batches.length = 2 * this.nextBatch;
+    let start = from;
+    let bytes = 0;
+    let hinted = 0;
+    for (let i = from; i < this.paths.length; i++) {
+      const hint = hints[i - from];
+      if (this.sizes[i] < 0) hinted += hint;
+      if (i > start && (i - start >= BATCH_FILES || bytes + hint > BATCH_BYTES)) {
+        this.batches.push(start, i);
+        start = i;
+        bytes = 0;
+      }
+      bytes += hint;
+    }
+    this.batches.push(start, this.paths.length);
+    this.batchStart = this.paths.length;
     this.batchBytes = 0;
-    if (!this.slots && this.threads > 1 && (this.jobs.length > INLINE_MAX_FILES || this.progress.bytesTotal > INLINE_MAX_BYTES))
+    return hinted;
+  }
+  closeBatch() {
+    if (this.batchStart === this.paths.length) return;
+    this.batches.push(this.batchStart, this.paths.length);
+    this.batchStart = this.paths.length;
+    this.batchBytes = 0;
+    if (!this.slots && this.threads > 1 && (this.paths.length > INLINE_MAX_FILES || this.progress.bytesTotal > INLINE_MAX_BYTES))
       this.start();
     this.dispatch();
+  }
+  get batchCount() {
+    return this.batches.length / 2;
   }
   start() {
     const source = workerSource();
@@ -70549,7 +70738,7 @@ var HashPool = class {
         "message",
         (m) => {
           slot.inFlight--;
-          this.receive(m);
+          this.receive(m.id, m.hex, m.bytes, m.errors);
           this.dispatch();
         }
       );
@@ -70561,63 +70750,89 @@ var HashPool = class {
   dispatch() {
     if (this.slots) {
       for (const slot of this.slots) {
-        while (slot.inFlight < 2 && this.nextBatch < this.batches.length) {
+        while (slot.inFlight < 2 && this.nextBatch < this.batchCount) {
           const id = this.nextBatch++;
-          const b = this.batches[id];
-          const jobs = this.jobs.slice(b.start, b.end);
+          const start = this.batches[2 * id];
+          const end = this.batches[2 * id + 1];
           slot.inFlight++;
+          const copyTo = this.copyTo?.slice(start, end);
+          const sizes = this.sizes.slice(start, end);
           slot.worker.postMessage({
             id,
             algs: this.algs,
-            paths: jobs.map((j) => j.path),
-            sizes: jobs.map((j) => j.size),
-            ...jobs.some((j) => j.copyTo) ? { copyTo: jobs.map((j) => j.copyTo) } : {}
+            paths: this.paths.slice(start, end),
+            ...this.options.base !== void 0 ? { base: this.options.base } : {},
+            sizes,
+            ...copyTo?.some((c) => c !== void 0) ? { copyTo } : {},
+            ...sizes.some((n) => n < 0) ? { split: true } : {}
           });
         }
       }
     }
     this.checkDone();
   }
-  receive(m) {
-    const b = this.batches[m.id];
-    const errors = new Map(m.errors.map(([k, code2, message]) => [k, { ok: false, code: code2, message }]));
-    let at = 0;
-    for (let k = 0; k < m.bytes.length; k++) {
-      const n = m.bytes[k];
-      const job = this.jobs[b.start + k];
-      if (n < 0) {
-        this.results[b.start + k] = errors.get(k);
-        this.progress.bytesDone += job.size;
-        continue;
-      }
-      const digests = {};
-      for (const a of this.algs) {
-        digests[a] = m.hex.slice(at, at + HEX_LENGTH[a]);
-        at += HEX_LENGTH[a];
-      }
-      this.results[b.start + k] = { ok: true, bytes: n, digests };
-      this.progress.bytesDone += n;
+  receive(id, hex, bytes, errors) {
+    const start = this.batches[2 * id];
+    const end = this.batches[2 * id + 1];
+    this.results.setBatch(id, start, hex, bytes, errors);
+    for (let i = start + bytes.length; i < end; i++) this.batches.push(i, i + 1);
+    if (start + bytes.length < end && this.finishing && this.mainIdle) {
+      this.mainIdle = false;
+      setImmediate(() => this.hashOnMain());
     }
-    this.progress.filesDone += m.bytes.length;
+    for (let k = 0; k < bytes.length; k++) {
+      const n = bytes[k];
+      const size = this.sizes[start + k];
+      if (size < 0 && n > 0 && !this.totalsKnown) this.progress.bytesTotal += n;
+      this.progress.bytesDone += n < 0 ? Math.max(size, 0) : n;
+      this.paths[start + k] = "";
+      if (this.copyTo) this.copyTo[start + k] = void 0;
+    }
+    this.progress.filesDone += bytes.length;
     this.options.onProgress?.(this.progress);
+  }
+  /** Job i's path to open (see HashOptions.base). */
+  fullPath(i) {
+    const p = this.paths[i];
+    const base = this.options.base;
+    return base === void 0 || p.startsWith("/") ? p : `${base}/${p}`;
+  }
+  /** Hashes batch `id` on this thread. */
+  hashBatchHere(id) {
+    const start = this.batches[2 * id];
+    const end = this.batches[2 * id + 1];
+    this.mainBuffer ??= Buffer.allocUnsafe(CHUNK);
+    const hex = [];
+    const bytes = [];
+    const errors = [];
+    let read = 0;
+    for (let i = start; i < end; i++) {
+      const size = this.sizes[i];
+      const r = hashOne(fs6, crypto3, this.mainBuffer, this.fullPath(i), this.algs, this.copyTo?.[i], size);
+      if (r.ok) {
+        for (const a of this.algs) hex.push(r.digests[a]);
+        bytes.push(r.bytes);
+        read += r.bytes;
+      } else {
+        bytes.push(-1);
+        errors.push([i - start, r.code, r.message]);
+      }
+      if (size < 0 && read >= BATCH_BYTES && i + 1 < end) break;
+    }
+    this.receive(id, hex.join(""), bytes, errors);
   }
   /**
    * The main thread takes the next batch not yet handed out, hashes it, then lets the workers'
    * replies in before taking another.
    */
   hashOnMain() {
-    if (this.failure || this.nextBatch >= this.batches.length) return;
-    const b = this.batches[this.nextBatch++];
-    this.mainBuffer ??= Buffer.allocUnsafe(CHUNK);
-    for (let i = b.start; i < b.end; i++) {
-      const j = this.jobs[i];
-      const r = hashOne(fs6, crypto3, this.mainBuffer, j.path, this.algs, j.copyTo, j.size);
-      this.results[i] = r;
-      this.progress.bytesDone += r.ok ? r.bytes : j.size;
+    if (this.failure) return;
+    if (this.nextBatch >= this.batchCount) {
+      this.mainIdle = true;
+      return;
     }
-    this.progress.filesDone += b.end - b.start;
-    this.options.onProgress?.(this.progress);
-    this.checkDone();
+    this.hashBatchHere(this.nextBatch++);
+    this.dispatch();
     setImmediate(() => this.hashOnMain());
   }
   fail(e) {
@@ -70626,29 +70841,26 @@ var HashPool = class {
   }
   checkDone() {
     if (!this.finishing) return;
-    if (this.failure || this.slots?.every((s) => s.inFlight === 0) && this.nextBatch === this.batches.length)
+    if (this.failure || this.slots?.every((s) => s.inFlight === 0) && this.nextBatch === this.batchCount)
       this.settle?.();
   }
-  /** Waits for every queued file; results in the order added. The pool is closed afterwards. */
+  /** Waits for every queued file; results by the index `add` returned. The pool is closed afterwards. */
   async finish() {
     this.finishing = true;
-    if (!this.slots && (this.threads === 1 || this.jobs.length <= INLINE_MAX_FILES && this.progress.bytesTotal <= INLINE_MAX_BYTES)) {
-      const buf = Buffer.allocUnsafe(CHUNK);
-      return this.jobs.map((j) => {
-        const r = hashOne(fs6, crypto3, buf, j.path, this.algs, j.copyTo, j.size);
-        this.progress.filesDone++;
-        this.progress.bytesDone += r.ok ? r.bytes : j.size;
-        this.options.onProgress?.(this.progress);
-        return r;
-      });
+    const hinted = this.hintSizes();
+    if (!this.slots && (this.threads === 1 || this.paths.length <= INLINE_MAX_FILES && this.progress.bytesTotal + hinted <= INLINE_MAX_BYTES)) {
+      if (this.batchStart < this.paths.length) this.batches.push(this.batchStart, this.paths.length);
+      this.batchStart = this.paths.length;
+      while (this.nextBatch < this.batchCount) this.hashBatchHere(this.nextBatch++);
+      return this.results;
     }
     if (!this.slots) this.start();
     for (const slot of this.slots ?? []) slot.worker.ref();
     try {
-      await new Promise((resolve11) => {
-        this.settle = resolve11;
+      await new Promise((resolve12) => {
+        this.settle = resolve12;
         this.closeBatch();
-        this.checkDone();
+        this.dispatch();
         this.hashOnMain();
       });
       if (this.failure) throw this.failure;
@@ -70661,20 +70873,10 @@ var HashPool = class {
   async close() {
     const slots = this.slots ?? [];
     this.slots = [];
-    this.nextBatch = this.batches.length;
+    this.nextBatch = this.batchCount;
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 };
-async function hashFiles(jobs, algs, options = {}) {
-  if (jobs.length === 0) return [];
-  const pool = new HashPool(algs, options);
-  pool.expect(
-    jobs.length,
-    jobs.reduce((s, j) => s + j.size, 0)
-  );
-  for (const j of jobs) pool.add(j);
-  return pool.finish();
-}
 function digestBytes(alg, data) {
   return crypto3.hash(alg, data, "hex");
 }
@@ -70683,18 +70885,20 @@ function digestBytes(alg, data) {
 import { createHash as createHash5 } from "node:crypto";
 import * as fs7 from "node:fs";
 import { dirname as dirname3, join as join3 } from "node:path";
-var FORMAT = 2;
+var FORMAT = 3;
 var RACY_MS = 2e3;
 var TreeSignature = class {
   hash = createHash5("sha256");
   newest = 0;
   /** Lines not yet hashed: one update per 64 KiB rather than one per file. */
   pending = "";
-  addFile(f) {
-    this.pending += `${f.rel}\0${f.size}\0${f.mtimeMs}\0${f.ctimeMs}\0${f.ino}\0${f.dev}
+  /** Adds file i of a walk. */
+  addFile(t, i) {
+    const mtimeMs = t.mtimeMs[i];
+    this.pending += `${t.rel[i]}\0${t.size[i]}\0${mtimeMs}\0${t.ctimeMs[i]}\0${t.ino[i]}\0${t.dev[i]}
 `;
     if (this.pending.length >= 65536) this.flush();
-    if (f.mtimeMs > this.newest) this.newest = f.mtimeMs;
+    if (mtimeMs > this.newest) this.newest = mtimeMs;
   }
   addBytes(name, bytes) {
     this.pending += `${name}\0${bytes.length}\0`;
@@ -70721,6 +70925,7 @@ var StatCache = class _StatCache {
   }
   root;
   entries;
+  text = "";
   writtenAt = 0;
   tableFile;
   signatureFile;
@@ -70748,47 +70953,95 @@ var StatCache = class _StatCache {
       result
     });
   }
+  /** The table's text and, per path, where its fields after the path begin (read lazily). */
   table() {
     if (!this.entries) {
       this.entries = /* @__PURE__ */ new Map();
       try {
-        const parsed = JSON.parse(fs7.readFileSync(this.tableFile, "utf8"));
-        if (parsed.format === FORMAT && parsed.root === this.root) {
-          this.entries = new Map(Object.entries(parsed.entries));
-          this.writtenAt = parsed.writtenAt;
+        const text = fs7.readFileSync(this.tableFile, "utf8");
+        const eol = text.indexOf("\n");
+        const header = JSON.parse(text.slice(0, eol));
+        if (header.format === FORMAT && header.root === this.root) {
+          const entries = /* @__PURE__ */ new Map();
+          let at = eol + 1;
+          while (at < text.length) {
+            const start = at;
+            const end = text.indexOf("\0", at);
+            if (end < 0) throw new Error("truncated");
+            const fields = end + 1;
+            at = fields;
+            for (let k = 0; k < 6; k++) {
+              const next = text.indexOf("\0", at);
+              if (next < 0) throw new Error("truncated");
+              at = next + 1;
+            }
+            entries.set(text.slice(start, end), fields);
+          }
+          this.text = text;
+          this.entries = entries;
+          this.writtenAt = header.writtenAt;
         }
       } catch {
       }
     }
     return this.entries;
   }
-  /** The cached digests for `algs` when every stat fact is unchanged, else undefined. */
-  lookup(f, algs) {
-    const e = this.table().get(f.rel);
-    if (!e) return void 0;
-    if (e[0] !== f.size || e[1] !== f.mtimeMs || e[2] !== f.ctimeMs || e[3] !== f.ino || e[4] !== f.dev)
+  /** The cached digests for `algs` of file i of a walk when every stat fact is unchanged, else undefined. */
+  lookup(t, i, algs) {
+    const at = this.table().get(t.rel[i]);
+    if (at === void 0) return void 0;
+    const text = this.text;
+    const f = [];
+    let from = at;
+    for (let k = 0; k < 6; k++) {
+      const end = text.indexOf("\0", from);
+      f.push(text.slice(from, end));
+      from = end + 1;
+    }
+    const mtimeMs = t.mtimeMs[i];
+    if (Number(f[0]) !== t.size[i] || Number(f[1]) !== mtimeMs || Number(f[2]) !== t.ctimeMs[i] || Number(f[3]) !== t.ino[i] || Number(f[4]) !== t.dev[i])
       return void 0;
-    if (f.mtimeMs >= this.writtenAt - RACY_MS) return void 0;
-    const d = e[5];
+    if (mtimeMs >= this.writtenAt - RACY_MS) return void 0;
+    const d = {};
+    for (const pair of f[5].split(",")) {
+      const colon = pair.indexOf(":");
+      d[pair.slice(0, colon)] = pair.slice(colon + 1);
+    }
     for (const a of algs) if (!d[a]) return void 0;
     return d;
   }
   /**
-   * Records what was just hashed; files absent from `present` are dropped. `statTakenAt` is when
-   * the walk began: entries modified near it are re-hashed next time (see the racy rule above).
+   * Records what was just hashed: each file of `present` with its digests (files without any, and
+   * files absent from `present`, are dropped). `statTakenAt` is when the walk began: entries
+   * modified near it are re-hashed next time (see the racy rule above). Written in 64 KiB pieces.
    */
   save(present, digests, statTakenAt) {
-    const entries = {};
-    for (const f of present) {
-      const d = digests.get(f.rel);
-      if (d) entries[f.rel] = [f.size, f.mtimeMs, f.ctimeMs, f.ino, f.dev, d];
+    const tmp = `${this.tableFile}.${process.pid}.tmp`;
+    let fd = -1;
+    try {
+      fs7.mkdirSync(dirname3(this.tableFile), { recursive: true });
+      fd = fs7.openSync(tmp, "w");
+      const header = { format: FORMAT, root: this.root, writtenAt: statTakenAt };
+      let chunk = `${JSON.stringify(header)}
+`;
+      for (let i = 0; i < present.length; i++) {
+        const d = digests(i);
+        if (!d) continue;
+        const sums = Object.entries(d).map(([a, hex]) => `${a}:${hex}`).join(",");
+        chunk += `${present.rel[i]}\0${present.size[i]}\0${present.mtimeMs[i]}\0${present.ctimeMs[i]}\0${present.ino[i]}\0${present.dev[i]}\0${sums}\0`;
+        if (chunk.length >= 65536) {
+          fs7.writeSync(fd, chunk);
+          chunk = "";
+        }
+      }
+      fs7.writeSync(fd, chunk);
+      fs7.closeSync(fd);
+      fd = -1;
+      fs7.renameSync(tmp, this.tableFile);
+    } catch {
+      if (fd >= 0) fs7.closeSync(fd);
+      fs7.rmSync(tmp, { force: true });
     }
-    this.write(this.tableFile, {
-      format: FORMAT,
-      root: this.root,
-      writtenAt: statTakenAt,
-      entries
-    });
   }
   write(file, body) {
     try {
@@ -70803,11 +71056,87 @@ var StatCache = class _StatCache {
 
 // packages/core/src/bag/walk.ts
 import * as fs8 from "node:fs";
-import { join as join4 } from "node:path";
-function walkTree(root, options = {}) {
-  const out = { files: [], symlinks: [], specials: [], unreadable: [] };
+import { join as join4, resolve as resolve3 } from "node:path";
+import { Worker as Worker2 } from "node:worker_threads";
+var UNKNOWN = { size: -1, mtimeMs: 0, ctimeMs: 0, ino: 0, dev: 0 };
+var FileTable = class {
+  constructor(root) {
+    this.root = root;
+  }
+  root;
+  rel = [];
+  size = [];
+  mtimeMs = [];
+  ctimeMs = [];
+  ino = [];
+  dev = [];
+  /** The absolute path of a followed link's target, by index (other files are under the root). */
+  targets = /* @__PURE__ */ new Map();
+  get length() {
+    return this.rel.length;
+  }
+  push(rel, s, target) {
+    const i = this.rel.length;
+    this.rel.push(rel);
+    this.size.push(s.size);
+    this.mtimeMs.push(s.mtimeMs);
+    this.ctimeMs.push(s.ctimeMs);
+    this.ino.push(s.ino);
+    this.dev.push(s.dev);
+    if (target !== void 0) this.targets.set(i, target);
+    return i;
+  }
+  /** Sets file i's stat facts (taken after it was pushed). */
+  set(i, size, mtimeMs, ctimeMs, ino, dev) {
+    this.size[i] = size;
+    this.mtimeMs[i] = mtimeMs;
+    this.ctimeMs[i] = ctimeMs;
+    this.ino[i] = ino;
+    this.dev[i] = dev;
+  }
+  /**
+   * The path to read file i from: relative to the root (the string kept here: no new one), or
+   * absolute for a file not under the root (a followed link's target).
+   */
+  readPath(i) {
+    return this.targets.get(i) ?? this.rel[i];
+  }
+  /** The absolute path to read file i from. */
+  abs(i) {
+    return this.targets.get(i) ?? `${this.root}/${this.rel[i]}`;
+  }
+  /** Sets file i's size (known once it was read, in a walk without stat facts). */
+  setSize(i, size) {
+    this.size[i] = size;
+  }
+  /** The sum of every file's size. */
+  bytes() {
+    let n = 0;
+    for (const s of this.size) n += s;
+    return n;
+  }
+  /** File i as one object (for callers with few files). */
+  file(i) {
+    return {
+      rel: this.rel[i],
+      abs: this.abs(i),
+      size: this.size[i],
+      mtimeMs: this.mtimeMs[i],
+      ctimeMs: this.ctimeMs[i],
+      ino: this.ino[i],
+      dev: this.dev[i]
+    };
+  }
+};
+function walkFiles(root, options = {}) {
+  const base = resolve3(root);
+  const out = { files: new FileTable(base), symlinks: [], specials: [], unreadable: [] };
+  const files = out.files;
+  const parallel = Boolean(options.parallelStat);
+  let helper;
+  const toStat = [];
   const seenDirs = /* @__PURE__ */ new Set();
-  const visit = (absDir, relDir) => {
+  const visit = (absDir, relDir, viaLink) => {
     let entries;
     try {
       entries = fs8.readdirSync(absDir, { withFileTypes: true });
@@ -70818,24 +71147,19 @@ function walkTree(root, options = {}) {
     entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     for (const d of entries) {
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
-      const abs = join4(absDir, d.name);
       if (d.isDirectory()) {
         if (options.skip?.(rel, true)) continue;
-        visit(abs, rel);
+        visit(`${absDir}/${d.name}`, rel, viaLink);
       } else if (d.isFile()) {
         if (options.skip?.(rel, false)) continue;
-        const s = fs8.lstatSync(abs);
-        const f = {
-          rel,
-          abs,
-          size: s.size,
-          mtimeMs: s.mtimeMs,
-          ctimeMs: s.ctimeMs,
-          ino: s.ino,
-          dev: s.dev
-        };
-        out.files.push(f);
-        options.onFile?.(f);
+        if (parallel) {
+          toStat.push(files.push(rel, UNKNOWN, viaLink ? `${absDir}/${d.name}` : void 0));
+          if (!helper && toStat.length === PARALLEL_STAT_MIN) helper = startStatHelper();
+        } else {
+          const abs = `${absDir}/${d.name}`;
+          const i = files.push(rel, options.noStat ? UNKNOWN : fs8.lstatSync(abs), viaLink ? abs : void 0);
+          options.onFile?.(files, i);
+        }
       } else if (d.isSymbolicLink()) {
         if (options.skip?.(rel, false)) continue;
         if (!options.followSymlinks) {
@@ -70845,7 +71169,7 @@ function walkTree(root, options = {}) {
         let s;
         let target;
         try {
-          target = fs8.realpathSync(abs);
+          target = fs8.realpathSync(join4(absDir, d.name));
           s = fs8.statSync(target);
         } catch {
           out.unreadable.push({ rel, code: "EBROKENLINK" });
@@ -70855,29 +71179,95 @@ function walkTree(root, options = {}) {
           const key = `${s.dev}:${s.ino}`;
           if (seenDirs.has(key)) continue;
           seenDirs.add(key);
-          visit(target, rel);
+          visit(target, rel, true);
         } else if (s.isFile()) {
-          const f = {
-            rel,
-            abs: target,
-            size: s.size,
-            mtimeMs: s.mtimeMs,
-            ctimeMs: s.ctimeMs,
-            ino: s.ino,
-            dev: s.dev
-          };
-          out.files.push(f);
-          options.onFile?.(f);
+          const i = files.push(rel, s, target);
+          if (!parallel) options.onFile?.(files, i);
         } else out.specials.push(rel);
       } else {
         out.specials.push(rel);
       }
     }
   };
-  const rootStat = fs8.statSync(root);
-  seenDirs.add(`${rootStat.dev}:${rootStat.ino}`);
-  visit(root, "");
+  try {
+    const rootStat = fs8.statSync(base);
+    seenDirs.add(`${rootStat.dev}:${rootStat.ino}`);
+    visit(base, "", false);
+    if (parallel) {
+      if (helper) statInParallel(helper, files, toStat);
+      else
+        for (const i of toStat) {
+          const s = fs8.lstatSync(files.abs(i));
+          files.set(i, s.size, s.mtimeMs, s.ctimeMs, s.ino, s.dev);
+        }
+      if (options.onFile) for (let i = 0; i < files.length; i++) options.onFile(files, i);
+    }
+  } finally {
+    void helper?.terminate();
+  }
   return out;
+}
+var STAT_BLOCK = 512;
+var PARALLEL_STAT_MIN = 2 * STAT_BLOCK;
+function startStatHelper() {
+  const source = `
+const fs = require("node:fs");
+const { parentPort } = require("node:worker_threads");
+parentPort.once("message", ({ control, facts, root, paths }) => {
+  const c = new Int32Array(control);
+  const f = new Float64Array(facts);
+  // Paths relative to root ("/"-separated), or absolute (a followed link's target).
+  const list = paths.split("\\0");
+  const blocks = Math.ceil(list.length / ${STAT_BLOCK});
+  for (let b = Atomics.add(c, 0, 1); b < blocks; b = Atomics.add(c, 0, 1)) {
+    const end = Math.min(list.length, (b + 1) * ${STAT_BLOCK});
+    for (let k = b * ${STAT_BLOCK}; k < end; k++) {
+      try {
+        const p = list[k];
+        const s = fs.lstatSync(p.charCodeAt(0) === 47 ? p : root + "/" + p);
+        f[5 * k] = s.size; f[5 * k + 1] = s.mtimeMs; f[5 * k + 2] = s.ctimeMs; f[5 * k + 3] = s.ino; f[5 * k + 4] = s.dev;
+      } catch {
+        f[5 * k] = -1;
+      }
+    }
+    Atomics.add(c, 1, 1);
+    Atomics.notify(c, 1);
+  }
+});`;
+  const w = new Worker2(source, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+  w.unref();
+  return w;
+}
+function statInParallel(helper, files, which2) {
+  if (which2.length === 0) return;
+  const control = new Int32Array(new SharedArrayBuffer(8));
+  const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which2.length));
+  helper.postMessage({
+    control: control.buffer,
+    facts: facts.buffer,
+    root: files.root,
+    paths: which2.map((i) => files.readPath(i)).join("\0")
+  });
+  const blocks = Math.ceil(which2.length / STAT_BLOCK);
+  for (let b = Atomics.add(control, 0, 1); b < blocks; b = Atomics.add(control, 0, 1)) {
+    const end = Math.min(which2.length, (b + 1) * STAT_BLOCK);
+    for (let k = b * STAT_BLOCK; k < end; k++) {
+      const s = fs8.lstatSync(files.abs(which2[k]));
+      files.set(which2[k], s.size, s.mtimeMs, s.ctimeMs, s.ino, s.dev);
+    }
+    Atomics.add(control, 1, 1);
+  }
+  for (let done = Atomics.load(control, 1); done < blocks; done = Atomics.load(control, 1))
+    Atomics.wait(control, 1, done, 1e3);
+  for (let k = 0; k < which2.length; k++) {
+    const size = facts[5 * k];
+    if (files.size[which2[k]] !== -1) continue;
+    if (size < 0) {
+      const s = fs8.lstatSync(files.abs(which2[k]));
+      files.set(which2[k], s.size, s.mtimeMs, s.ctimeMs, s.ino, s.dev);
+    } else
+      files.set(which2[k], size, facts[5 * k + 1], facts[5 * k + 2], facts[5 * k + 3], facts[5 * k + 4]);
+  }
 }
 
 // packages/core/src/bag/read.ts
@@ -70888,7 +71278,7 @@ function locateBag(path, label = "bag") {
   } catch (e) {
     throw fsInputError(`${label} "${path}"`, e);
   }
-  if (st.isDirectory()) return { kind: "dir", path: resolve3(path) };
+  if (st.isDirectory()) return { kind: "dir", path: resolve4(path) };
   if (!st.isFile())
     throw new UsageError("not-a-bag", `${label} "${path}" is neither a folder nor a tar file`);
   const head = Buffer.alloc(512);
@@ -70899,9 +71289,9 @@ function locateBag(path, label = "bag") {
   } finally {
     fs9.closeSync(fd);
   }
-  if (n >= 2 && head[0] === 31 && head[1] === 139) return { kind: "tar", path: resolve3(path), gzip: true };
+  if (n >= 2 && head[0] === 31 && head[1] === 139) return { kind: "tar", path: resolve4(path), gzip: true };
   if (n >= 262 && head.subarray(257, 262).toString("latin1") === "ustar")
-    return { kind: "tar", path: resolve3(path), gzip: false };
+    return { kind: "tar", path: resolve4(path), gzip: false };
   throw new UsageError(
     "not-a-bag",
     `${label} "${path}" is a file but not a .tar or .tar.gz archive; give a bag folder or a tar of one`
@@ -70921,34 +71311,63 @@ function payloadManifestAlgorithms(root) {
   }
   return [...algs].sort();
 }
+var WalkedPayload = class {
+  constructor(index, files) {
+    this.index = index;
+    this.files = files;
+  }
+  index;
+  files;
+  get size() {
+    return this.index.size;
+  }
+  has(path) {
+    return this.index.has(path);
+  }
+  get(path) {
+    const i = this.index.get(path);
+    return i === void 0 ? void 0 : this.files.size[i];
+  }
+  keys() {
+    return this.index.keys();
+  }
+  *values() {
+    for (const i of this.index.values()) yield this.files.size[i];
+  }
+};
 function readDirContents(root, cache, options = {}) {
   const isBag = fs9.existsSync(join5(root, "bagit.txt"));
   const preAlgs = isBag && options.prehash && !cache ? payloadManifestAlgorithms(root) : [];
-  const pool = preAlgs.length > 0 ? new HashPool(preAlgs, options.onProgress ? { onProgress: options.onProgress } : {}) : void 0;
-  const pooled = /* @__PURE__ */ new Map();
+  const pool = preAlgs.length > 0 ? new HashPool(preAlgs, {
+    base: resolve4(root),
+    ...options.onProgress ? { onProgress: options.onProgress } : {}
+  }) : void 0;
+  const index = /* @__PURE__ */ new Map();
+  const pooled = [];
   let walked;
   try {
-    walked = isBag ? walkTree(
-      root,
-      pool ? {
-        onFile: (f) => {
-          if (f.rel.startsWith("data/")) pooled.set(f.rel, pool.add({ path: f.abs, size: f.size }));
-        }
-      } : {}
-    ) : { files: [], symlinks: [], specials: [], unreadable: [] };
+    walked = isBag ? walkFiles(root, {
+      // With a stat cache most files are not read: the stat pass is most of the time. Hashed
+      // while walked, a file needs no stat of its own: the read gives its size.
+      ...cache ? { parallelStat: true } : pool ? { noStat: true } : {},
+      onFile: (t, i) => {
+        const rel = t.rel[i];
+        if (!rel.startsWith("data/")) return;
+        index.set(rel, i);
+        if (pool) pooled[i] = pool.add(t.readPath(i), t.size[i]);
+      }
+    }) : { files: new FileTable(resolve4(root)), symlinks: [], specials: [], unreadable: [] };
   } catch (e) {
     void pool?.close();
     throw e;
   }
+  const files = walked.files;
   const tagFiles = /* @__PURE__ */ new Map();
-  const payload = /* @__PURE__ */ new Map();
-  const walkedByRel = /* @__PURE__ */ new Map();
-  for (const f of walked.files) {
-    if (f.rel.startsWith("data/")) {
-      payload.set(f.rel, f.size);
-      walkedByRel.set(f.rel, f);
-    } else tagFiles.set(f.rel, fs9.readFileSync(f.abs));
+  for (let i = 0; i < files.length; i++) {
+    const rel = files.rel[i];
+    if (!rel.startsWith("data/")) tagFiles.set(rel, fs9.readFileSync(files.abs(i)));
   }
+  const payload = new WalkedPayload(index, files);
   let hasPayloadDir = false;
   try {
     hasPayloadDir = fs9.statSync(join5(root, "data")).isDirectory();
@@ -70956,10 +71375,32 @@ function readDirContents(root, cache, options = {}) {
     hasPayloadDir = false;
   }
   let hashed = 0;
+  const notWalked = { ok: false, code: "ENOENT", message: "not found in the walk" };
+  let settled;
+  const prehashed = (p) => settled ??= p.finish().then((results) => {
+    for (const i of index.values()) {
+      if (files.size[i] >= 0) continue;
+      const n = results.bytes(pooled[i]);
+      if (n >= 0) files.setSize(i, n);
+      else {
+        try {
+          files.setSize(i, fs9.lstatSync(files.abs(i)).size);
+        } catch {
+          files.setSize(i, 0);
+        }
+      }
+    }
+    return results;
+  });
   return {
     tagFiles,
     payload,
     hasPayloadDir,
+    ...pool ? {
+      async settleSizes() {
+        await prehashed(pool);
+      }
+    } : {},
     nonRegular: [...walked.symlinks, ...walked.specials, ...walked.unreadable.map((u) => u.rel)],
     get hashed() {
       return hashed;
@@ -70969,48 +71410,65 @@ function readDirContents(root, cache, options = {}) {
     },
     signature(takenAt) {
       const sig = new TreeSignature();
-      for (const f of walkedByRel.values()) sig.addFile(f);
+      for (const i of index.values()) sig.addFile(files, i);
       for (const [name, bytes] of [...tagFiles.entries()].sort(([a], [b]) => a < b ? -1 : 1))
         sig.addBytes(name, bytes);
       return sig.finish(takenAt);
     },
     async hashPayload(paths, algs, onProgress) {
-      const out = /* @__PURE__ */ new Map();
       if (pool && algs.every((a) => preAlgs.includes(a))) {
-        const results2 = await pool.finish();
-        hashed += pooled.size;
-        for (const p of paths) {
-          const i = pooled.get(p);
-          out.set(
-            p,
-            i === void 0 ? { ok: false, code: "ENOENT", message: "not found in the walk" } : results2[i]
-          );
-        }
-        return out;
+        const results2 = await prehashed(pool);
+        hashed += pool.size;
+        return (p) => {
+          const i = index.get(p);
+          return i === void 0 ? notWalked : results2.outcome(pooled[i]);
+        };
       }
       await pool?.close();
+      const jobOf = [];
+      const hits = /* @__PURE__ */ new Map();
       const todo = [];
+      let todoBytes = 0;
       for (const p of paths) {
-        const f = walkedByRel.get(p);
-        const hit = cache?.stat.lookup(f, algs);
-        if (hit) out.set(p, { ok: true, bytes: f.size, digests: hit });
-        else todo.push(f);
+        const i = index.get(p);
+        if (i === void 0) continue;
+        const hit = cache?.stat.lookup(files, i, algs);
+        if (hit) {
+          hits.set(i, hit);
+          jobOf[i] = -1;
+        } else {
+          todo.push(i);
+          todoBytes += Math.max(0, files.size[i]);
+        }
       }
+      const hashing = new HashPool(algs, { base: files.root, ...onProgress ? { onProgress } : {} });
+      hashing.expect(todo.length, todoBytes);
+      for (const i of todo) jobOf[i] = hashing.add(files.readPath(i), files.size[i]);
       hashed += todo.length;
-      const results = await hashFiles(
-        todo.map((f) => ({ path: f.abs, size: f.size })),
-        algs,
-        onProgress ? { onProgress } : {}
-      );
-      todo.forEach((f, i) => {
-        out.set(f.rel, results[i]);
-      });
+      const results = await hashing.finish();
       if (cache && todo.length > 0) {
-        const ok = /* @__PURE__ */ new Map();
-        for (const [p, r] of out) if (r.ok && r.bytes === payload.get(p)) ok.set(p, r.digests);
-        cache.stat.save([...walkedByRel.values()], ok, cache.statTakenAt);
+        cache.stat.save(
+          files,
+          (i) => {
+            const j = jobOf[i];
+            if (j === void 0) return void 0;
+            if (j < 0) return hits.get(i);
+            if (results.bytes(j) !== files.size[i]) return void 0;
+            const d = {};
+            for (const a of algs) d[a] = results.digest(j, a);
+            return d;
+          },
+          cache.statTakenAt
+        );
       }
-      return out;
+      return (p) => {
+        const i = index.get(p);
+        if (i === void 0) return void 0;
+        const j = jobOf[i];
+        if (j === void 0) return void 0;
+        if (j >= 0) return results.outcome(j);
+        return { ok: true, bytes: files.size[i], digests: hits.get(i) };
+      };
     }
   };
 }
@@ -71107,18 +71565,16 @@ async function readTarContents(loc, options = {}) {
     nonRegular: [...nonRegular, ...refused],
     hashed: payload.size,
     async hashPayload(paths, algs) {
-      const out = /* @__PURE__ */ new Map();
-      for (const p of paths) {
+      const asked = new Set(paths);
+      return (p) => {
+        if (!asked.has(p)) return void 0;
         const d = digests.get(p);
-        if (d?.ok && algs.every((a) => d.digests[a])) out.set(p, d);
-        else
-          out.set(p, {
-            ok: false,
-            code: "EALG",
-            message: "not hashed while streaming (manifest after payload with an unexpected algorithm)"
-          });
-      }
-      return out;
+        return d?.ok && algs.every((a) => d.digests[a]) ? d : {
+          ok: false,
+          code: "EALG",
+          message: "not hashed while streaming (manifest after payload with an unexpected algorithm)"
+        };
+      };
     }
   };
 }
@@ -71151,12 +71607,12 @@ function diffPayloadManifests(recorded, current) {
 }
 
 // packages/core/src/bag/materialize.ts
-import { join as join7, resolve as resolve5 } from "node:path";
+import { join as join7, resolve as resolve6 } from "node:path";
 
 // packages/core/src/util/files.ts
 import { randomBytes as randomBytes2 } from "node:crypto";
 import * as fs10 from "node:fs";
-import { basename as basename2, dirname as dirname4, join as join6, resolve as resolve4 } from "node:path";
+import { basename as basename2, dirname as dirname4, join as join6, resolve as resolve5 } from "node:path";
 var MAX_INPUT_BYTES = 64 * 1024 * 1024;
 function readInputFile(path, what, options = {}) {
   const max = options.maxBytes ?? MAX_INPUT_BYTES;
@@ -71245,22 +71701,43 @@ function removeDeadPartials(dir) {
 }
 
 // packages/core/src/bag/build.ts
+function rowsOf(payload) {
+  if (!(payload instanceof Map)) return payload;
+  const paths = [...payload.keys()];
+  const digests = [...payload.values()];
+  return { count: paths.length, path: (i) => paths[i], digest: (i, alg) => digests[i][alg] };
+}
+var NOT_PLAIN = /[\uD800-\uDFFF%\r\n]/;
+function payloadManifest(rows, paths, order, alg) {
+  const pieces = [];
+  let chunk = "";
+  for (const i of order) {
+    const digest = rows.digest(i, alg);
+    if (!digest) throw new Error(`internal: no ${alg} digest for ${paths[i]}`);
+    chunk += `${digest}  ${encodeManifestPath(paths[i])}
+`;
+    if (chunk.length >= 65536) {
+      pieces.push(Buffer.from(chunk));
+      chunk = "";
+    }
+  }
+  pieces.push(Buffer.from(chunk));
+  return pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+}
 function buildTagFiles(input) {
   const files = /* @__PURE__ */ new Map();
-  const oxum = formatOxum(input.bytes, input.payload.size);
+  const rows = rowsOf(input.payload);
+  const oxum = formatOxum(input.bytes, rows.count);
   const info2 = input.info.filter(([k]) => k.toLowerCase() !== "payload-oxum").map(([k, v]) => [k, v]);
   info2.push(["Payload-Oxum", oxum]);
   files.set("bagit.txt", Buffer.from(formatBagitTxt("1.0")));
   files.set("bag-info.txt", Buffer.from(formatBagInfo(info2)));
-  for (const alg of input.algorithms) {
-    const entries = [];
-    for (const [path, d] of input.payload) {
-      const digest2 = d[alg];
-      if (!digest2) throw new Error(`internal: no ${alg} digest for ${path}`);
-      entries.push({ path, digest: digest2 });
-    }
-    files.set(`manifest-${alg}.txt`, Buffer.from(formatManifest(entries)));
-  }
+  const order = Array.from({ length: rows.count }, (_, i) => i);
+  const paths = order.map((i) => rows.path(i));
+  order.sort((a, b) => paths[a] < paths[b] ? -1 : paths[a] > paths[b] ? 1 : 0);
+  const plain = !paths.some((p) => NOT_PLAIN.test(p));
+  for (const alg of input.algorithms)
+    files.set(`manifest-${alg}.txt`, payloadManifest(rows, paths, order, alg));
   if (input.fetch && input.fetch.length > 0) files.set("fetch.txt", Buffer.from(formatFetch(input.fetch)));
   const tagNames = [...files.keys()];
   let digest;
@@ -71271,13 +71748,16 @@ function buildTagFiles(input) {
     files.set(`tagmanifest-${alg}.txt`, Buffer.from(body));
     if (alg === "sha256") digest = `sha256:${digestBytes("sha256", body)}`;
   }
+  const manifest = files.get("manifest-sha256.txt");
   return {
     files,
     summary: {
       ...digest ? { digest } : {},
-      ...files.has("manifest-sha256.txt") ? { payloadIdentity: payloadIdentity(files.get("manifest-sha256.txt").toString("utf8")) } : {},
+      ...manifest ? {
+        payloadIdentity: plain ? `sha256:${digestBytes("sha256", manifest)}` : payloadIdentity(manifest.toString("utf8"))
+      } : {},
       payloadOxum: oxum,
-      files: input.payload.size,
+      files: rows.count,
       bytes: input.bytes,
       algorithms: [...input.algorithms]
     }
@@ -71300,8 +71780,6 @@ function tempSibling(target) {
 async function checkBag(c, mode, onProgress) {
   const errors = [];
   const warnings = [];
-  let bytes = 0;
-  for (const size of c.payload.values()) bytes += size;
   const report = {
     valid: false,
     mode,
@@ -71309,9 +71787,15 @@ async function checkBag(c, mode, onProgress) {
     warnings,
     algorithms: [],
     files: c.payload.size,
-    bytes,
+    bytes: 0,
     info: [],
     fetch: []
+  };
+  const payloadBytes = async () => {
+    await c.settleSizes?.();
+    let bytes2 = 0;
+    for (const size of c.payload.values()) bytes2 += size;
+    return bytes2;
   };
   const bagitBytes = c.tagFiles.get("bagit.txt");
   if (!bagitBytes) {
@@ -71319,11 +71803,13 @@ async function checkBag(c, mode, onProgress) {
       file: "bagit.txt",
       message: "bagit.txt is missing: this is not a bag (create one with `track-run bag create`)"
     });
+    report.bytes = await payloadBytes();
     return report;
   }
   const decl = parseBagitTxt(bagitBytes);
   if (!decl.ok) {
     for (const m of decl.errors) errors.push({ file: "bagit.txt", message: m });
+    report.bytes = await payloadBytes();
     return report;
   }
   warnings.push(...decl.warnings);
@@ -71359,14 +71845,15 @@ async function checkBag(c, mode, onProgress) {
       warnings.push(`${name}: unknown algorithm "${m.alg}", not checked`);
       continue;
     }
-    const parsed = parseManifest(text(name), name);
-    if (!parsed.ok) {
+    const collected = entryCollector(name, m.kind, version);
+    const parsed = eachManifestEntry(text(name), name, collected.add);
+    if (parsed.errors.length > 0) {
       for (const e of parsed.errors) errors.push({ file: name, message: e });
       continue;
     }
-    warnings.push(...parsed.warnings);
-    const written = /* @__PURE__ */ new Map();
-    const entries = collectEntries(name, m.kind, parsed.value, version, errors, warnings, written);
+    const { entries, written } = collected.finish();
+    warnings.push(...parsed.warnings, ...collected.warnings);
+    errors.push(...collected.errors);
     (m.kind === "payload" ? manifests : tagManifests).push({
       name,
       kind: m.kind,
@@ -71446,6 +71933,8 @@ async function checkBag(c, mode, onProgress) {
       `payload names that differ only by Unicode normalisation (one file on macOS): ${g.map((n) => JSON.stringify(n)).join(", ")}`
     );
   }
+  report.bytes = await payloadBytes();
+  const bytes = report.bytes;
   if (oxumText !== void 0) {
     const oxum = parseOxum(oxumText);
     if (!oxum)
@@ -71484,9 +71973,9 @@ async function checkBag(c, mode, onProgress) {
     }
     const paths = [...c.payload.keys()].filter((p) => manifests.some((m) => m.entries.has(p)));
     const algs = [...new Set(manifests.map((m) => m.alg))];
-    const outcomes = await c.hashPayload(paths, algs, onProgress);
+    const outcome = await c.hashPayload(paths, algs, onProgress);
     for (const path of paths) {
-      const o = outcomes.get(path);
+      const o = outcome(path);
       if (!o?.ok) {
         errors.push({ file: path, message: `cannot be read: ${o && !o.ok ? o.message : "no result"}` });
         continue;
@@ -71513,49 +72002,58 @@ async function checkBag(c, mode, onProgress) {
 function normalForm(s) {
   return s === s.normalize("NFC") ? "NFC" : s === s.normalize("NFD") ? "NFD" : "unnormalised";
 }
-function collectEntries(name, kind, lines, version, errors, warnings, written) {
+function entryCollector(name, kind, version) {
+  const errors = [];
+  const warnings = [];
   const entries = /* @__PURE__ */ new Map();
+  const written = /* @__PURE__ */ new Map();
   let dotSlash = 0;
-  for (const e of lines) {
-    const s = safePath(e.path);
-    if (!s.ok) {
-      errors.push({
-        file: name,
-        message: `line ${e.line}: ${JSON.stringify(e.path)} is refused: ${s.reason}`
-      });
-      continue;
-    }
-    if (s.leadingDotSlash) dotSlash++;
-    if (kind === "payload" && !isPayloadPath(s.path)) {
-      errors.push({
-        file: name,
-        message: `line ${e.line}: ${JSON.stringify(e.path)} is outside the payload folder data/`
-      });
-      continue;
-    }
-    const prior = entries.get(s.path);
-    if (prior !== void 0) {
-      if (prior !== e.digest) {
+  return {
+    errors,
+    warnings,
+    add(e) {
+      const s = safePath(e.path);
+      if (!s.ok) {
         errors.push({
           file: name,
-          message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice with different checksums`
+          message: `line ${e.line}: ${JSON.stringify(e.path)} is refused: ${s.reason}`
         });
-      } else if (version === "1.0") {
+        return;
+      }
+      if (s.leadingDotSlash) dotSlash++;
+      if (kind === "payload" && !isPayloadPath(s.path)) {
         errors.push({
           file: name,
-          message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice (RFC 8493 allows one line per file)`
+          message: `line ${e.line}: ${JSON.stringify(e.path)} is outside the payload folder data/`
         });
-      } else warnings.push(`${name}: ${JSON.stringify(s.path)} is listed twice with the same checksum`);
-      continue;
+        return;
+      }
+      const prior = entries.get(s.path);
+      if (prior !== void 0) {
+        if (prior !== e.digest) {
+          errors.push({
+            file: name,
+            message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice with different checksums`
+          });
+        } else if (version === "1.0") {
+          errors.push({
+            file: name,
+            message: `line ${e.line}: ${JSON.stringify(s.path)} is listed twice (RFC 8493 allows one line per file)`
+          });
+        } else warnings.push(`${name}: ${JSON.stringify(s.path)} is listed twice with the same checksum`);
+        return;
+      }
+      entries.set(s.path, e.digest);
+      if (e.written !== e.path) {
+        const w = safePath(e.written);
+        if (w.ok && w.path !== s.path) written.set(s.path, w.path);
+      }
+    },
+    finish() {
+      if (dotSlash > 0) warnings.push(`${name}: ${dotSlash} path(s) start with "./"`);
+      return { entries, written };
     }
-    entries.set(s.path, e.digest);
-    if (e.written !== e.path) {
-      const w = safePath(e.written);
-      if (w.ok && w.path !== s.path) written.set(s.path, w.path);
-    }
-  }
-  if (dotSlash > 0) warnings.push(`${name}: ${dotSlash} path(s) start with "./"`);
-  return entries;
+  };
 }
 
 // packages/core/src/bag/materialize.ts
@@ -71565,11 +72063,11 @@ function cachedBagPath(cacheDir, digest) {
 
 // packages/core/src/bag/pin.ts
 import * as fs12 from "node:fs";
-import { join as join9, resolve as resolve7 } from "node:path";
+import { join as join9, resolve as resolve8 } from "node:path";
 
 // packages/core/src/bag/create.ts
 import * as fs11 from "node:fs";
-import { dirname as dirname5, join as join8, resolve as resolve6 } from "node:path";
+import { dirname as dirname5, join as join8, resolve as resolve7 } from "node:path";
 var DEFAULT_AGENT = "track-run";
 function baggingDate(o) {
   return o.noDate ? {} : { date: o.date ?? /* @__PURE__ */ new Date() };
@@ -71578,7 +72076,7 @@ function algorithmsOf(o) {
   const algs = o.algorithms && o.algorithms.length > 0 ? [...new Set(o.algorithms)] : ["sha256"];
   return algs;
 }
-function scanSource(source, label, followSymlinks, ignore = [], onFile) {
+function scanSource(source, label, followSymlinks, ignore = [], onFile, stat2 = "serial") {
   let st;
   try {
     st = fs11.statSync(source);
@@ -71590,10 +72088,11 @@ function scanSource(source, label, followSymlinks, ignore = [], onFile) {
       "input-not-directory",
       `${label} "${source}" is not a folder; give the folder to bag`
     );
-  const walked = walkTree(source, {
+  const walked = walkFiles(source, {
     followSymlinks,
     ...ignore.length ? { skip: (rel) => ignore.includes(rel) } : {},
-    ...onFile ? { onFile } : {}
+    ...onFile ? { onFile } : {},
+    ...stat2 === "parallel" ? { parallelStat: true } : stat2 === "none" ? { noStat: true } : {}
   });
   if (walked.symlinks.length > 0) {
     throw new UsageError(
@@ -71616,7 +72115,7 @@ function scanSource(source, label, followSymlinks, ignore = [], onFile) {
       details: walked.unreadable.slice(0, 20).map((u) => `${u.rel}: ${u.code}`)
     });
   }
-  const names = walked.files.map((f) => f.rel);
+  const names = walked.files.rel;
   const backslashed = backslashNames(names);
   if (backslashed.length > 0)
     throw new UsageError("backslash-in-name", backslashRefusal(`${label} "${source}"`, backslashed.length), {
@@ -71630,42 +72129,48 @@ function scanSource(source, label, followSymlinks, ignore = [], onFile) {
   return { files: walked.files, warnings };
 }
 function startPayloadHashing(algs, o) {
-  const digests = /* @__PURE__ */ new Map();
-  const jobFiles = [];
+  const jobOf = [];
+  const cached = /* @__PURE__ */ new Map();
   const pool = new HashPool(algs, {
+    base: o.root,
     ...o.threads ? { threads: o.threads } : {},
     ...o.onProgress ? { onProgress: o.onProgress } : {}
   });
   return {
-    file(f) {
-      const cached = o.copyRoot ? void 0 : o.cache?.lookup(f, algs);
-      if (cached) {
-        digests.set(`data/${f.rel}`, cached);
+    file(t, i) {
+      const hit = o.copyRoot ? void 0 : o.cache?.lookup(t, i, algs);
+      if (hit) {
+        cached.set(i, hit);
+        jobOf[i] = -1;
         return;
       }
-      pool.add(
-        o.copyRoot ? { path: f.abs, size: f.size, copyTo: join8(o.copyRoot, f.rel) } : { path: f.abs, size: f.size }
-      );
-      jobFiles.push(f);
+      jobOf[i] = pool.add(t.readPath(i), t.size[i], o.copyRoot ? join8(o.copyRoot, t.rel[i]) : void 0);
     },
     abort() {
       return pool.close();
     },
     async finish(files) {
-      o.onHashed?.(jobFiles.length);
+      o.onHashed?.(pool.size);
       const results = await pool.finish();
       const changed = [];
-      results.forEach((r, i) => {
-        const f = jobFiles[i];
-        if (!r.ok) {
-          const err = Object.assign(new Error(r.message), { code: r.code });
-          if (o.copyRoot && ["ENOSPC", "EDQUOT", "EROFS"].includes(String(r.code)))
-            throw fsOutputError(`the bag's copy of "${f.rel}"`, err);
-          throw fsInputError(`"${f.abs}"`, err);
+      for (let i = 0; i < files.length; i++) {
+        const j = jobOf[i];
+        if (j < 0) continue;
+        const n = results.bytes(j);
+        if (n < 0) {
+          const f = results.failure(j) ?? { code: "EIO", message: "not hashed" };
+          if (f.code === "ECHANGED") {
+            changed.push(files.rel[i]);
+            continue;
+          }
+          const err = Object.assign(new Error(f.message), { code: f.code });
+          if (o.copyRoot && ["ENOSPC", "EDQUOT", "EROFS"].includes(String(f.code)))
+            throw fsOutputError(`the bag's copy of "${files.rel[i]}"`, err);
+          throw fsInputError(`"${files.abs(i)}"`, err);
         }
-        if (r.bytes !== f.size) changed.push(f.rel);
-        digests.set(`data/${f.rel}`, r.digests);
-      });
+        if (files.size[i] < 0) files.setSize(i, n);
+        else if (n !== files.size[i]) changed.push(files.rel[i]);
+      }
       if (changed.length > 0) {
         throw new UsageError(
           "source-changed",
@@ -71675,25 +72180,33 @@ function startPayloadHashing(algs, o) {
           }
         );
       }
-      const sorted = new Map([...digests.entries()].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0));
-      if (jobFiles.length > 0)
+      const digest = (i, alg) => {
+        const j = jobOf[i];
+        return j >= 0 ? results.digest(j, alg) : cached.get(i)?.[alg];
+      };
+      if (pool.size > 0)
         o.cache?.save(
           files,
-          new Map([...files].map((f) => [f.rel, sorted.get(`data/${f.rel}`)])),
+          (i) => {
+            const d = {};
+            for (const a of algs) d[a] = digest(i, a);
+            return d;
+          },
           o.statTakenAt
         );
-      return sorted;
+      return { count: files.length, path: (i) => `data/${files.rel[i]}`, digest };
     }
   };
 }
 async function hashPayload(files, algs, o) {
   const hashing = startPayloadHashing(algs, o);
-  for (const f of files) hashing.file(f);
+  for (let i = 0; i < files.length; i++) hashing.file(files, i);
   return hashing.finish(files);
 }
 async function hashAndTag(files, options, copyRoot) {
   const algorithms = algorithmsOf(options);
   const payload = await hashPayload(files, algorithms, {
+    root: files.root,
     statTakenAt: Date.now(),
     ...copyRoot ? { copyRoot } : {},
     ...options.threads ? { threads: options.threads } : {},
@@ -71703,11 +72216,11 @@ async function hashAndTag(files, options, copyRoot) {
     softwareAgent: options.softwareAgent ?? DEFAULT_AGENT,
     ...baggingDate(options)
   });
-  return buildTagFiles({ payload, bytes: files.reduce((s, f) => s + f.size, 0), algorithms, info: info2 });
+  return buildTagFiles({ payload, bytes: files.bytes(), algorithms, info: info2 });
 }
 async function createBag(source, out, options = {}) {
-  const src = resolve6(source);
-  const dest = resolve6(out);
+  const src = resolve7(source);
+  const dest = resolve7(out);
   if (fs11.existsSync(dest))
     throw new UsageError("output-exists", `--out "${out}" already exists; choose a new path or remove it`);
   if (dest === src || dest.startsWith(`${src}/`)) {
@@ -71727,9 +72240,9 @@ async function createBag(source, out, options = {}) {
   try {
     fs11.mkdirSync(join8(tmp, "data"));
     const dirs = /* @__PURE__ */ new Set();
-    for (const f of files) {
-      const i = f.rel.lastIndexOf("/");
-      if (i > 0) dirs.add(f.rel.slice(0, i));
+    for (const rel of files.rel) {
+      const i = rel.lastIndexOf("/");
+      if (i > 0) dirs.add(rel.slice(0, i));
     }
     for (const d of [...dirs].sort()) mkdirNoFollow(join8(tmp, "data"), d);
     const { files: tags, summary: summary2 } = await hashAndTag(files, options, join8(tmp, "data"));
@@ -71813,6 +72326,7 @@ async function pinData(path, options = {}) {
   const cache = options.cacheDir ? StatCache.open(options.cacheDir, root) : void 0;
   let hashed = 0;
   const hashing = startPayloadHashing(["sha256"], {
+    root: resolve8(root),
     statTakenAt,
     onHashed: (n) => {
       hashed = n;
@@ -71827,7 +72341,8 @@ async function pinData(path, options = {}) {
       "data",
       false,
       options.ignore ?? [],
-      cache ? void 0 : (f) => hashing.file(f)
+      cache ? void 0 : (t, i) => hashing.file(t, i),
+      cache ? "parallel" : "none"
     );
   } catch (e) {
     await hashing.abort();
@@ -71837,17 +72352,17 @@ async function pinData(path, options = {}) {
   let signature;
   if (cache) {
     const sig = new TreeSignature();
-    for (const f of files) sig.addFile(f);
+    for (let i = 0; i < files.length; i++) sig.addFile(files, i);
     signature = sig.finish(statTakenAt);
     const known = cache.recalled(signature);
     if (known) {
       await hashing.abort();
       return { ...known, ...identified(known.manifest, void 0, known.payloadIdentity), hashed: 0 };
     }
-    for (const f of files) hashing.file(f);
+    for (let i = 0; i < files.length; i++) hashing.file(files, i);
   }
   const payload = await hashing.finish(files);
-  const bytes = files.reduce((s, f) => s + f.size, 0);
+  const bytes = files.bytes();
   const { summary: summary2, files: tags } = buildTagFiles({
     payload,
     bytes,
@@ -71906,17 +72421,17 @@ function fromReport(report, source, abs, given) {
     files: report.files,
     bytes: report.bytes,
     source,
-    path: resolve7(abs),
+    path: resolve8(abs),
     warnings: report.warnings
   };
 }
 
 // packages/core/src/run/location.ts
-import { isAbsolute as isAbsolute2, join as join10, relative as relative2, resolve as resolve8, sep as sep3 } from "node:path";
+import { isAbsolute as isAbsolute2, join as join10, relative as relative2, resolve as resolve9, sep as sep3 } from "node:path";
 var URL_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
 function resolveDataLocation(location, root) {
   if (URL_FORM.test(location)) return void 0;
-  return isAbsolute2(location) ? location : resolve8(root, location);
+  return isAbsolute2(location) ? location : resolve9(root, location);
 }
 
 // packages/core/src/ledger/diff.ts
@@ -72222,7 +72737,7 @@ async function historyOf(reader, policy, chain, verdict, notes) {
 // packages/core/src/ledger/dir.ts
 import { randomBytes as randomBytes3 } from "node:crypto";
 import * as fs14 from "node:fs";
-import { dirname as dirname6, join as join12, resolve as resolve9 } from "node:path";
+import { dirname as dirname6, join as join12, resolve as resolve10 } from "node:path";
 
 // packages/core/src/ledger/run-index.ts
 import { createHash as createHash7 } from "node:crypto";
@@ -72530,28 +73045,24 @@ var RunIndex = class _RunIndex {
    */
   topBy(key, descending, limit, within) {
     if (!this.db) return void 0;
-    let rows;
+    const keys = JSON.stringify(key.startsWith("param.") ? [key, PARAMS_BEYOND] : [key]);
+    const ids = JSON.stringify([...within]);
     try {
-      rows = this.db.prepare("SELECT run_id, num, key FROM vals WHERE key IN (SELECT value FROM json_each(?))").all(JSON.stringify(key.startsWith("param.") ? [key, PARAMS_BEYOND] : [key]));
+      const edge = this.db.prepare(
+        `SELECT num FROM vals WHERE key = ? AND num IS NOT NULL AND run_id IN (SELECT value FROM json_each(?))
+            ORDER BY num ${descending ? "DESC" : "ASC"} LIMIT 1 OFFSET ?`
+      ).get(key, ids, limit - 1);
+      if (!edge) return void 0;
+      const rows = this.db.prepare(
+        `SELECT DISTINCT run_id FROM vals WHERE key IN (SELECT value FROM json_each(?))
+            AND run_id IN (SELECT value FROM json_each(?))
+            AND (num IS NULL OR key = '${PARAMS_BEYOND}' OR num ${descending ? ">=" : "<="} ?)`
+      ).all(keys, ids, edge.num);
+      return new Set(rows.map((r) => r.run_id));
     } catch {
       this.off();
       return void 0;
     }
-    const numbers = [];
-    const loose = /* @__PURE__ */ new Set();
-    for (const r of rows) {
-      if (!within.has(r.run_id)) continue;
-      if (r.num === null || r.key === PARAMS_BEYOND) loose.add(r.run_id);
-      else numbers.push(r.num);
-    }
-    if (numbers.length < limit) return void 0;
-    numbers.sort((a, b) => descending ? b - a : a - b);
-    const edge = numbers[limit - 1];
-    const out = new Set(loose);
-    for (const r of rows)
-      if (within.has(r.run_id) && r.num !== null && (descending ? r.num >= edge : r.num <= edge))
-        out.add(r.run_id);
-    return out;
   }
   /** The links of these runs in one direction (their parents: in; their children: out). */
   linksOf(runs, dir) {
@@ -72889,7 +73400,7 @@ var DirLedger = class {
   uri;
   root;
   constructor(path) {
-    this.root = resolve9(path);
+    this.root = resolve10(path);
     this.uri = `dir:${path}`;
   }
   get identity() {
@@ -73106,8 +73617,8 @@ var CatFile = class {
     if (!/^[0-9a-f]{40}$/.test(oid)) return Promise.reject(new Error(`not an object id: ${oid}`));
     if (this.failed) return Promise.reject(this.failed);
     const child = this.start();
-    return new Promise((resolve11, reject) => {
-      this.pending.push({ oid, resolve: resolve11, reject });
+    return new Promise((resolve12, reject) => {
+      this.pending.push({ oid, resolve: resolve12, reject });
       this.hold(true);
       child.stdin.write(`${oid}
 `);
@@ -74003,7 +74514,7 @@ function readPublicKey(path) {
 // packages/core/src/sign/trust.ts
 var import_yaml2 = __toESM(require_dist6(), 1);
 import * as fs17 from "node:fs";
-import { dirname as dirname7, resolve as resolve10 } from "node:path";
+import { dirname as dirname7, resolve as resolve11 } from "node:path";
 function readTrustFile(path) {
   const text = readInputText(path, `trust file "${path}"`, {
     fix: "list trusted keys and identities in .track-run/trust.json"
@@ -74017,7 +74528,7 @@ function readTrustFile(path) {
   const trust = validateDocument("trust", doc, `trust file "${path}"`);
   const keys = (trust.keys ?? []).map((k, i) => {
     const where = `trust file "${path}" keys[${i}]`;
-    const info2 = k.publicKey ? parsePublicKey(k.publicKey, where) : readPublicKey(resolve10(dirname7(path), k.path));
+    const info2 = k.publicKey ? parsePublicKey(k.publicKey, where) : readPublicKey(resolve11(dirname7(path), k.path));
     if (k.keyId && k.keyId !== info2.keyId) {
       throw new UsageError(
         "trust-keyid-mismatch",
