@@ -153,9 +153,11 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     for (let i = 0; i < files.length; i++) sig.addFile(files, i);
     signature = sig.finish(statTakenAt);
     const known = cache.recalled<Omit<DataPinResult, "hashed">>(signature);
-    if (known) {
+    // The manifest is kept beside the result, as its bytes (StatCache.remember).
+    const manifest = known && signature ? (known.manifest ?? cache.recalledText(signature)) : undefined;
+    if (known && manifest !== undefined) {
       await hashing.abort();
-      return { ...known, ...identified(known.manifest, undefined, known.payloadIdentity), hashed: 0 };
+      return { ...known, manifest, ...identified(manifest, undefined, known.payloadIdentity), hashed: 0 };
     }
     for (let i = 0; i < files.length; i++) hashing.file(files, i);
   }
@@ -167,8 +169,9 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     algorithms: ["sha256"],
     info: [["Bag-Software-Agent", CANONICAL_AGENT]],
   });
+  const manifestBytes = tags.get("manifest-sha256.txt")!;
   const result: Omit<DataPinResult, "hashed"> = {
-    manifest: tags.get("manifest-sha256.txt")!.toString("utf8"),
+    manifest: manifestBytes.toString("utf8"),
     digest: summary.digest!,
     ...(summary.payloadIdentity ? { payloadIdentity: summary.payloadIdentity } : {}),
     payloadOxum: summary.payloadOxum,
@@ -178,7 +181,8 @@ export async function pinData(path: string, options: PinDataOptions = {}): Promi
     path: root,
     warnings,
   };
-  cache?.remember(signature, result);
+  const { manifest: _kept, ...recorded } = result;
+  cache?.remember(signature, recorded, manifestBytes);
   return { ...result, hashed };
 }
 

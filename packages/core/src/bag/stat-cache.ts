@@ -74,6 +74,7 @@ export class StatCache {
   private writtenAt = 0;
   private readonly tableFile: string;
   private readonly signatureFile: string;
+  private readonly textFile: string;
 
   private constructor(
     dir: string,
@@ -82,6 +83,7 @@ export class StatCache {
     const key = createHash("sha256").update(root).digest("hex").slice(0, 32);
     this.tableFile = join(dir, "stat", `${key}.json`);
     this.signatureFile = join(dir, "stat", `${key}.sig.json`);
+    this.textFile = join(dir, "stat", `${key}.sig.txt`);
   }
 
   /** The cache of the tree at `root` (absolute) under `cacheDir`; read lazily, a missing or damaged one is empty. */
@@ -100,9 +102,42 @@ export class StatCache {
     }
   }
 
-  /** Records the result a trusted tree signature gave. */
-  remember<T>(signature: string | undefined, result: T): void {
+  /**
+   * The text recorded beside the result of this exact signature (a payload manifest, kept as its
+   * bytes rather than inside the JSON); undefined when there is none for it.
+   */
+  recalledText(signature: string): string | undefined {
+    try {
+      const text = fs.readFileSync(this.textFile, "utf8");
+      const eol = text.indexOf("\n");
+      return text.slice(0, eol) === signature ? text.slice(eol + 1) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Records the result a trusted tree signature gave, and `text` beside it when given: written from
+   * its bytes as they are (a 50,000-file manifest is 4 MB; inside the JSON it would be copied twice).
+   */
+  remember<T>(signature: string | undefined, result: T, text?: Uint8Array): void {
     if (!signature) return;
+    if (text) {
+      try {
+        fs.mkdirSync(dirname(this.textFile), { recursive: true });
+        const tmp = `${this.textFile}.${process.pid}.tmp`;
+        const fd = fs.openSync(tmp, "w");
+        try {
+          fs.writeSync(fd, `${signature}\n`);
+          fs.writeSync(fd, text);
+        } finally {
+          fs.closeSync(fd);
+        }
+        fs.renameSync(tmp, this.textFile);
+      } catch {
+        return;
+      }
+    }
     this.write(this.signatureFile, {
       format: FORMAT,
       root: this.root,

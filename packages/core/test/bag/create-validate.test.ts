@@ -479,6 +479,28 @@ describe("pin data", () => {
     }
   });
 
+  it("keeps a folder's payload manifest beside its signature, and never takes one kept for another", async () => {
+    const src = sourceTree();
+    const cacheDir = tempDir();
+    const old = new Date(Date.now() - 60_000);
+    for (const f of ["train.csv", "notes.txt", "nested/deep/test.csv"]) utimesSync(join(src, f), old, old);
+    const first = await pinData(src, { cacheDir });
+    const again = await pinData(src, { cacheDir });
+    expect(again).toMatchObject({
+      hashed: 0,
+      manifest: first.manifest,
+      payloadIdentity: first.payloadIdentity,
+    });
+    const statDir = join(cacheDir, "stat");
+    const kept = readdirSync(statDir).find((n) => n.endsWith(".sig.txt"))!;
+    expect(readFileSync(join(statDir, kept), "utf8")).toContain(first.manifest!);
+    // Kept under another signature (or gone): the manifest is made again from the files' digests.
+    writeFileSync(join(statDir, kept), `${"0".repeat(64)}\n${"f".repeat(64)}  data/planted.txt\n`);
+    expect((await pinData(src, { cacheDir })).manifest).toBe(first.manifest);
+    unlinkSync(join(statDir, kept));
+    expect((await pinData(src, { cacheDir })).manifest).toBe(first.manifest);
+  });
+
   it("does not trust files modified within the racy window of the cache", async () => {
     const src = sourceTree(); // just written: mtimes are "now"
     const cacheDir = tempDir();
