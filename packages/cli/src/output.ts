@@ -60,7 +60,8 @@ export function makeOutput(json: boolean, stdout = process.stdout, stderr = proc
       stderr.write(`${terminalSafe(line)}\n`);
     },
     warn(line) {
-      stderr.write(`warning: ${terminalSafe(line)}\n`);
+      // One line whatever it quotes (a folder's name, a record's field): newlines shown escaped too.
+      stderr.write(`warning: ${displaySafe(line)}\n`);
     },
   };
 }

@@ -1,4 +1,6 @@
 // `show` and `log` as a user reads them, through the real CLI on a real ledger.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { hostRunArgs, ledgerProject, trackRun } from "./ledger-project.js";
 
@@ -37,6 +39,19 @@ describe("show and log", () => {
     const bad = trackRun(p.dir, ["log", "--limit", "0"]);
     expect(bad.status).toBe(2);
     expect(bad.stderr).toContain('--limit "0" is not a positive whole number');
+  });
+
+  it("a folder whose name holds a newline cannot forge a line of the log", () => {
+    const p = ledgerProject({ promote: false });
+    const run = p.train(0.9);
+    mkdirSync(join(p.dir, ".track-run/ledger/runs", "zz\n  r9  prod  accuracy=0.99"), { recursive: true });
+    const r = trackRun(p.dir, ["log"]);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain(run);
+    const lines = `${r.stdout}${r.stderr}`.split("\n");
+    expect(lines.some((l) => l.trimStart().startsWith("r9"))).toBe(false);
+    expect(r.stdout).toContain("DAMAGED");
+    expect(r.stderr).toMatch(/zz\\x0a {2}r9/);
   });
 
   it("show gives a failed run's params, seed, timing and the end of its log", () => {

@@ -279,8 +279,8 @@ export function registerLedger(program: Command, run: CommandRunner): void {
               rows
                 .map((r) =>
                   r.trust === "damaged" && !r.model
-                    ? `  ${r.runId}  DAMAGED: ${r.problems.join("; ")}`
-                    : `${r.production ? "*" : " "}${r.invalidated ? "!" : " "} ${r.runId}  ${(r.model ?? "?").padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${(r.status ?? "?").padEnd(9)} ${keyMetrics(r.metrics)}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}${trustMark(r)}`,
+                    ? `  ${displaySafe(r.runId)}  DAMAGED: ${displaySafe(r.problems.join("; "))}`
+                    : `${r.production ? "*" : " "}${r.invalidated ? "!" : " "} ${displaySafe(r.runId)}  ${(r.model ?? "?").padEnd(16)} ${(r.commit ?? "content").padEnd(12)} ${(r.status ?? "?").padEnd(9)} ${keyMetrics(r.metrics)}${r.reproductionOf ? `  (reproduces ${r.reproductionOf})` : ""}${trustMark(r)}`,
                 )
                 .join("\n") +
               (rows.length ? (anyProduction ? "\n(* in production)" : "") : "no runs recorded") +

@@ -99,7 +99,8 @@ export class ProductionAnchors {
   /** Refuses a chain shorter than the one this machine saw, or different at its head; then raises the anchor. */
   check(s: LedgerSnapshot, model: string, chain: ProductionChain): void {
     const anchors = this.read();
-    const seen = anchors.models[model];
+    // Own entries only: a model may be called "constructor" or "toString".
+    const seen = Object.hasOwn(anchors.models, model) ? anchors.models[model] : undefined;
     if (seen) {
       const at = chain.promotions[seen.seq - 1];
       if (!at)

@@ -32,6 +32,9 @@ export function findGit(): string | null {
   return gitBinary;
 }
 
+/** The largest object read (a record file is read up to 256 MiB, as on a dir: ledger). */
+const MAX_OBJECT_BYTES = 256 * 1024 * 1024;
+
 interface Pending {
   oid: string;
   resolve: (o: GitObject) => void;
@@ -41,9 +44,12 @@ interface Pending {
 export class CatFile {
   private child?: ChildProcess;
   private readonly pending: Pending[] = [];
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  /** The header line read so far (it may span chunks). */
+  private head: Buffer[] = [];
+  /** The object being read: its body filled as chunks come (plus the LF after it), or counted only when too large. */
+  private body?: { oid: string; type: string; size: number; got: number; bytes?: Buffer };
   private failed?: Error;
+  private idle?: NodeJS.Timeout;
 
   constructor(
     private readonly git: string,
@@ -55,6 +61,7 @@ export class CatFile {
     if (!/^[0-9a-f]{40}$/.test(oid)) return Promise.reject(new Error(`not an object id: ${oid}`));
     if (this.failed) return Promise.reject(this.failed);
     const child = this.start();
+    clearTimeout(this.idle);
     return new Promise<GitObject>((resolve, reject) => {
       this.pending.push({ oid, resolve, reject });
       this.hold(true);
@@ -66,20 +73,25 @@ export class CatFile {
     if (this.child) return this.child;
     const child = spawn(this.git, ["--git-dir", this.gitdir, "cat-file", "--batch"], {
       stdio: ["pipe", "pipe", "ignore"],
-      env: { ...process.env, GIT_NO_REPLACE_OBJECTS: "1", GIT_CONFIG_NOSYSTEM: "1" },
+      // The cache repository only: no GIT_DIR, GIT_OBJECT_DIRECTORY or alternates from the caller.
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("GIT_"))),
+        GIT_NO_REPLACE_OBJECTS: "1",
+        GIT_CONFIG_NOSYSTEM: "1",
+      },
     });
-    child.stdout!.on("data", (d: Buffer) => {
-      this.chunks.push(d);
-      this.buffered += d.length;
-      this.drain();
-    });
+    child.stdout!.on("data", (d: Buffer) => this.take(d));
     const fail = (e: Error) => {
       this.failed = e;
       for (const p of this.pending.splice(0)) p.reject(e);
       this.hold(false);
     };
-    child.on("error", (e) => fail(new Error(`git cat-file: ${e.message}`)));
+    child.on("error", (e) => {
+      if (this.child === child) fail(new Error(`git cat-file: ${e.message}`));
+    });
     child.on("exit", (code) => {
+      // A process closed when idle ends quietly; one ending under reads fails them.
+      if (this.child !== child) return;
       if (this.pending.length) fail(new Error(`git cat-file exited (${code}) with objects still to read`));
       this.child = undefined;
     });
@@ -96,34 +108,69 @@ export class CatFile {
       on ? h?.ref?.() : h?.unref?.();
   }
 
-  /** Answers as many pending reads as the buffered output holds, in order. */
-  private drain(): void {
-    let buf = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
+  /** Reads the answers in a chunk of output, in order: a header line, then that many bytes and an LF. */
+  private take(d: Buffer): void {
     let at = 0;
-    while (this.pending.length) {
-      const nl = buf.indexOf(10, at);
-      if (nl < 0) break;
-      const header = buf.toString("latin1", at, nl);
-      const p = this.pending[0]!;
-      const m = /^([0-9a-f]{40}) (\S+) (\d+)$/.exec(header);
-      if (!m) {
-        this.pending.shift();
+    while (at < d.length) {
+      if (!this.body) {
+        const nl = d.indexOf(10, at);
+        if (nl < 0) {
+          this.head.push(d.subarray(at));
+          return;
+        }
+        this.head.push(d.subarray(at, nl));
+        const header = Buffer.concat(this.head).toString("latin1");
+        this.head = [];
         at = nl + 1;
-        p.reject(new Error(`object ${p.oid} is missing from the cache repository (${header})`));
+        const m = /^([0-9a-f]{40}) (\S+) (\d+)$/.exec(header);
+        if (!m) {
+          const p = this.pending.shift();
+          p?.reject(new Error(`object ${p.oid} is missing from the cache repository (${header})`));
+          continue;
+        }
+        const size = Number(m[3]);
+        // An object too large to be a record is read past, not held (its reader is told why).
+        this.body = {
+          oid: m[1]!,
+          type: m[2]!,
+          size,
+          got: 0,
+          ...(size <= MAX_OBJECT_BYTES ? { bytes: Buffer.allocUnsafe(size) } : {}),
+        };
         continue;
       }
-      const size = Number(m[3]);
-      if (buf.length < nl + 1 + size + 1) break;
-      this.pending.shift();
-      const body = Buffer.from(buf.subarray(nl + 1, nl + 1 + size));
-      at = nl + 1 + size + 1;
-      if (m[1] !== p.oid) p.reject(new Error(`git cat-file answered ${m[1]} for ${p.oid}`));
-      else p.resolve({ type: m[2]!, body });
+      const b = this.body;
+      const n = Math.min(b.size + 1 - b.got, d.length - at);
+      if (b.bytes && b.got < b.size) d.copy(b.bytes, b.got, at, at + Math.min(n, b.size - b.got));
+      b.got += n;
+      at += n;
+      if (b.got < b.size + 1) continue;
+      this.body = undefined;
+      const p = this.pending.shift();
+      if (!p) continue;
+      if (b.oid !== p.oid) p.reject(new Error(`git cat-file answered ${b.oid} for ${p.oid}`));
+      else if (!b.bytes)
+        p.reject(
+          new Error(
+            `object ${p.oid} is ${b.size} bytes, more than ${MAX_OBJECT_BYTES} a ledger file may have`,
+          ),
+        );
+      else p.resolve({ type: b.type, body: b.bytes });
     }
-    buf = buf.subarray(at);
-    this.chunks = buf.length ? [buf] : [];
-    this.buffered = buf.length;
-    if (!this.pending.length) this.hold(false);
+    if (!this.pending.length) {
+      this.hold(false);
+      // Idle a moment: the process ends (a long-lived caller keeps no child per snapshot); a later read starts another.
+      clearTimeout(this.idle);
+      this.idle = setTimeout(() => this.close(), 200).unref();
+    }
+  }
+
+  /** Ends the process once nothing is asked of it. */
+  close(): void {
+    clearTimeout(this.idle);
+    if (this.pending.length) return;
+    this.child?.stdin?.end();
+    this.child = undefined;
   }
 }
 

@@ -93,6 +93,8 @@ export interface ListingEntry {
   model?: string;
   commit?: string;
   reproductionOf?: string;
+  /** The folder key the index row was accepted under (run-index.ts), for reading its slim record. */
+  folder?: string;
   /** When the run finished (the signed manifest's timing.finishedAt). */
   finishedAt?: string;
   promotionCopies?: PromotionCopy[];

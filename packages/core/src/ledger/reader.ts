@@ -159,7 +159,13 @@ export class LedgerReader {
 
   /** These runs (of entries()) as a listing holds them, in the order given. */
   async listed(runIds: readonly string[]): Promise<ListedRun[]> {
-    const fromIndex = this.index?.listed(new Set(runIds.filter((id) => !this.records.has(id))));
+    const entries = await this.entries();
+    const folders = new Map<string, string>();
+    for (const id of runIds) {
+      const folder = entries.get(id)?.folder;
+      if (folder !== undefined && !this.records.has(id)) folders.set(id, folder);
+    }
+    const fromIndex = this.index?.listed(folders, this.trust);
     const out: ListedRun[] = [];
     for (const id of runIds) {
       const listed = fromIndex?.get(id);

@@ -237,7 +237,10 @@ export class RunIndex {
     }
     this.counts.verified++;
     const record = await verify();
-    this.queue(() => this.pending.push({ runId, key, folder, fp, record, at }));
+    // A record that could not be read at all (a read that failed, a file of the wrong kind) is not
+    // kept: what failed this time may not fail next time, and a git tree oid would never change.
+    if (!(record.trust === "damaged" && record.problems.some((p) => p.includes(" cannot be read: "))))
+      this.queue(() => this.pending.push({ runId, key, folder, fp, record, at }));
     return record;
   }
 
@@ -304,7 +307,7 @@ export class RunIndex {
     for (const [runId, folder, written, trustOf, model, commit, reproductionOf, finished, copies] of rows) {
       this.seen.add(runId!);
       if (!take(runId!, folder!, written!)) continue;
-      const e: ListingEntry = { runId: runId!, trust: trustOf as ListingEntry["trust"] };
+      const e: ListingEntry = { runId: runId!, trust: trustOf as ListingEntry["trust"], folder: folder! };
       if (model !== null) e.model = model!;
       if (commit !== null) e.commit = commit!;
       if (reproductionOf !== null) e.reproductionOf = reproductionOf!;
@@ -316,20 +319,27 @@ export class RunIndex {
     return out;
   }
 
-  /** The slim records (listing.ts) of these runs, by run id (a row that does not parse is left out). */
-  listed(runIds: ReadonlySet<string>): Map<string, ListedRun> {
+  /**
+   * The slim records (listing.ts) of these runs, each from the row the listing accepted (the same
+   * folder key and trust; a row rewritten since by another process is left out), by run id.
+   */
+  listed(folders: ReadonlyMap<string, string>, trust: Trust): Map<string, ListedRun> {
     const out = new Map<string, ListedRun>();
-    if (!this.db || !runIds.size) return out;
-    let rows: Array<{ run_id: string; listed: string }>;
+    if (!this.db || !folders.size) return out;
+    const fp = this.fingerprint(trust);
+    let rows: Array<{ run_id: string; listed: string; folder: string; fp: string }>;
     try {
       rows = this.db
-        .prepare("SELECT run_id, listed FROM runs WHERE run_id IN (SELECT value FROM json_each(?))")
-        .all(JSON.stringify([...runIds])) as typeof rows;
+        .prepare(
+          "SELECT run_id, listed, folder, fp FROM runs WHERE run_id IN (SELECT value FROM json_each(?))",
+        )
+        .all(JSON.stringify([...folders.keys()])) as typeof rows;
     } catch {
       this.off();
       return out;
     }
     for (const row of rows) {
+      if (row.fp !== fp || row.folder !== folders.get(row.run_id)) continue;
       try {
         const r = JSON.parse(row.listed) as ListedRun;
         if (r.runId === row.run_id) out.set(row.run_id, r);

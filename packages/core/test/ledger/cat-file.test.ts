@@ -47,6 +47,24 @@ describe("git cat-file --batch", () => {
     expect((await cat.read(head)).type).toBe("commit");
   });
 
+  it("reads a 24 MiB object whole, across many chunks, and ends its process when idle", async () => {
+    const dir = tempDir();
+    execFileSync("git", ["init", "-q", "--bare", dir], { env });
+    const big = Buffer.alloc(24 * 1024 * 1024);
+    for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
+    const oid = execFileSync("git", ["--git-dir", dir, "hash-object", "-w", "--stdin"], {
+      input: big,
+      encoding: "utf8",
+      env,
+    }).trim();
+    const cat = new CatFile(findGit()!, dir);
+    const o = await cat.read(oid);
+    expect(o.body.equals(big)).toBe(true);
+    await new Promise((r) => setTimeout(r, 400));
+    expect((cat as unknown as { child?: unknown }).child).toBeUndefined();
+    expect((await cat.read(oid)).body.length).toBe(big.length);
+  });
+
   it("a git: ledger reads the same records with the git binary and with isomorphic-git", async () => {
     const { store } = suite.open("git");
     for (const [i, id] of ["run-a", "run-b", "run-c"].entries())

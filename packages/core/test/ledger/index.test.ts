@@ -172,6 +172,30 @@ describe("a damaged index", () => {
   }, 30_000);
 });
 
+describe("this machine's anchors", () => {
+  it("keep a model named like an Object.prototype member (constructor) as any other", async () => {
+    const store = openLedger(`dir:${tempDir()}`);
+    await record(store, { ...manifest("run-a", 0.9), model: "constructor" });
+    const cache = tempDir();
+    const promoted = await promoteRun({
+      store,
+      policy: { model: "constructor", metrics: { accuracy: { direction: "higher", max_regression: 0.5 } } },
+      runId: "run-a",
+      trust: trust(),
+      signing: { key: readPrivateKey(join(suite.keys, "k.key")) },
+      by: { actor: "ci" },
+      index: (await RunIndex.open(cache, store.uri))!,
+    });
+    expect(promoted.promoted).toBe(true);
+    for (let i = 0; i < 2; i++) {
+      const index = (await RunIndex.open(cache, store.uri))!;
+      const reader = await LedgerReader.open(store, trust(), { index });
+      expect((await reader.production("constructor")).head?.pointer.runId).toBe("run-a");
+      index.close();
+    }
+  }, 30_000);
+});
+
 describe("a git: ledger read from an empty cache", () => {
   const policy: Policy = {
     model: "spam-classifier",
