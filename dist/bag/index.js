@@ -23554,6 +23554,7 @@ var StatCache = class _StatCache {
     const key = createHash2("sha256").update(root).digest("hex").slice(0, 32);
     this.tableFile = join5(dir, "stat", `${key}.json`);
     this.signatureFile = join5(dir, "stat", `${key}.sig.json`);
+    this.textFile = join5(dir, "stat", `${key}.sig.txt`);
   }
   root;
   entries;
@@ -23561,6 +23562,7 @@ var StatCache = class _StatCache {
   writtenAt = 0;
   tableFile;
   signatureFile;
+  textFile;
   /** The cache of the tree at `root` (absolute) under `cacheDir`; read lazily, a missing or damaged one is empty. */
   static open(cacheDir, root) {
     return new _StatCache(cacheDir, root);
@@ -23575,9 +23577,42 @@ var StatCache = class _StatCache {
       return void 0;
     }
   }
-  /** Records the result a trusted tree signature gave. */
-  remember(signature, result) {
+  /**
+   * The text recorded beside the result of this exact signature (a payload manifest, kept as its
+   * bytes rather than inside the JSON); undefined when there is none for it.
+   */
+  recalledText(signature) {
+    try {
+      const text = fs8.readFileSync(this.textFile, "utf8");
+      const eol = text.indexOf("\n");
+      return text.slice(0, eol) === signature ? text.slice(eol + 1) : void 0;
+    } catch {
+      return void 0;
+    }
+  }
+  /**
+   * Records the result a trusted tree signature gave, and `text` beside it when given: written from
+   * its bytes as they are (a 50,000-file manifest is 4 MB; inside the JSON it would be copied twice).
+   */
+  remember(signature, result, text) {
     if (!signature) return;
+    if (text) {
+      try {
+        fs8.mkdirSync(dirname4(this.textFile), { recursive: true });
+        const tmp = `${this.textFile}.${process.pid}.tmp`;
+        const fd = fs8.openSync(tmp, "w");
+        try {
+          fs8.writeSync(fd, `${signature}
+`);
+          fs8.writeSync(fd, text);
+        } finally {
+          fs8.closeSync(fd);
+        }
+        fs8.renameSync(tmp, this.textFile);
+      } catch {
+        return;
+      }
+    }
     this.write(this.signatureFile, {
       format: FORMAT,
       root: this.root,
@@ -24351,8 +24386,8 @@ async function pinData(path, options = {}) {
       ...manifest !== void 0 ? { manifest } : {},
       ...identified(manifest, contents.tagFiles)
     };
-    const { manifest: _inTagFiles, ...recorded } = result2;
-    cache2?.stat.remember(signature2, recorded);
+    const { manifest: _inTagFiles, ...recorded2 } = result2;
+    cache2?.stat.remember(signature2, recorded2);
     return { ...result2, hashed: contents.hashed };
   }
   if (options.out) {
@@ -24406,9 +24441,10 @@ async function pinData(path, options = {}) {
     for (let i = 0; i < files.length; i++) sig.addFile(files, i);
     signature = sig.finish(statTakenAt);
     const known = cache.recalled(signature);
-    if (known) {
+    const manifest = known && signature ? known.manifest ?? cache.recalledText(signature) : void 0;
+    if (known && manifest !== void 0) {
       await hashing.abort();
-      return { ...known, ...identified(known.manifest, void 0, known.payloadIdentity), hashed: 0 };
+      return { ...known, manifest, ...identified(manifest, void 0, known.payloadIdentity), hashed: 0 };
     }
     for (let i = 0; i < files.length; i++) hashing.file(files, i);
   }
@@ -24420,8 +24456,9 @@ async function pinData(path, options = {}) {
     algorithms: ["sha256"],
     info: [["Bag-Software-Agent", CANONICAL_AGENT]]
   });
+  const manifestBytes = tags.get("manifest-sha256.txt");
   const result = {
-    manifest: tags.get("manifest-sha256.txt").toString("utf8"),
+    manifest: manifestBytes.toString("utf8"),
     digest: summary2.digest,
     ...summary2.payloadIdentity ? { payloadIdentity: summary2.payloadIdentity } : {},
     payloadOxum: summary2.payloadOxum,
@@ -24431,7 +24468,8 @@ async function pinData(path, options = {}) {
     path: root,
     warnings
   };
-  cache?.remember(signature, result);
+  const { manifest: _kept, ...recorded } = result;
+  cache?.remember(signature, recorded, manifestBytes);
   return { ...result, hashed };
 }
 var INFO_LEFT_OUT = /* @__PURE__ */ new Set(["payload-oxum", "bagging-date", "bag-size"]);

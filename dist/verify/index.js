@@ -64618,7 +64618,7 @@ var ProductionAnchors = class {
   /** Refuses a chain shorter than the one this machine saw, or different at its head; then raises the anchor. */
   check(s, model, chain) {
     const anchors = this.read();
-    const seen = anchors.models[model];
+    const seen = Object.hasOwn(anchors.models, model) ? anchors.models[model] : void 0;
     if (seen) {
       const at = chain.promotions[seen.seq - 1];
       if (!at)
@@ -65071,7 +65071,13 @@ var LedgerReader = class _LedgerReader {
   }
   /** These runs (of entries()) as a listing holds them, in the order given. */
   async listed(runIds) {
-    const fromIndex = this.index?.listed(new Set(runIds.filter((id) => !this.records.has(id))));
+    const entries = await this.entries();
+    const folders = /* @__PURE__ */ new Map();
+    for (const id of runIds) {
+      const folder = entries.get(id)?.folder;
+      if (folder !== void 0 && !this.records.has(id)) folders.set(id, folder);
+    }
+    const fromIndex = this.index?.listed(folders, this.trust);
     const out = [];
     for (const id of runIds) {
       const listed2 = fromIndex?.get(id);
@@ -65890,6 +65896,7 @@ var StatCache = class _StatCache {
     const key = createHash5("sha256").update(root).digest("hex").slice(0, 32);
     this.tableFile = join3(dir, "stat", `${key}.json`);
     this.signatureFile = join3(dir, "stat", `${key}.sig.json`);
+    this.textFile = join3(dir, "stat", `${key}.sig.txt`);
   }
   root;
   entries;
@@ -65897,6 +65904,7 @@ var StatCache = class _StatCache {
   writtenAt = 0;
   tableFile;
   signatureFile;
+  textFile;
   /** The cache of the tree at `root` (absolute) under `cacheDir`; read lazily, a missing or damaged one is empty. */
   static open(cacheDir, root) {
     return new _StatCache(cacheDir, root);
@@ -65911,9 +65919,42 @@ var StatCache = class _StatCache {
       return void 0;
     }
   }
-  /** Records the result a trusted tree signature gave. */
-  remember(signature, result) {
+  /**
+   * The text recorded beside the result of this exact signature (a payload manifest, kept as its
+   * bytes rather than inside the JSON); undefined when there is none for it.
+   */
+  recalledText(signature) {
+    try {
+      const text = fs7.readFileSync(this.textFile, "utf8");
+      const eol = text.indexOf("\n");
+      return text.slice(0, eol) === signature ? text.slice(eol + 1) : void 0;
+    } catch {
+      return void 0;
+    }
+  }
+  /**
+   * Records the result a trusted tree signature gave, and `text` beside it when given: written from
+   * its bytes as they are (a 50,000-file manifest is 4 MB; inside the JSON it would be copied twice).
+   */
+  remember(signature, result, text) {
     if (!signature) return;
+    if (text) {
+      try {
+        fs7.mkdirSync(dirname3(this.textFile), { recursive: true });
+        const tmp = `${this.textFile}.${process.pid}.tmp`;
+        const fd = fs7.openSync(tmp, "w");
+        try {
+          fs7.writeSync(fd, `${signature}
+`);
+          fs7.writeSync(fd, text);
+        } finally {
+          fs7.closeSync(fd);
+        }
+        fs7.renameSync(tmp, this.textFile);
+      } catch {
+        return;
+      }
+    }
     this.write(this.signatureFile, {
       format: FORMAT,
       root: this.root,
@@ -67268,8 +67309,8 @@ async function pinData(path, options = {}) {
       ...manifest !== void 0 ? { manifest } : {},
       ...identified(manifest, contents.tagFiles)
     };
-    const { manifest: _inTagFiles, ...recorded } = result2;
-    cache2?.stat.remember(signature2, recorded);
+    const { manifest: _inTagFiles, ...recorded2 } = result2;
+    cache2?.stat.remember(signature2, recorded2);
     return { ...result2, hashed: contents.hashed };
   }
   if (options.out) {
@@ -67323,9 +67364,10 @@ async function pinData(path, options = {}) {
     for (let i = 0; i < files.length; i++) sig.addFile(files, i);
     signature = sig.finish(statTakenAt);
     const known = cache.recalled(signature);
-    if (known) {
+    const manifest = known && signature ? known.manifest ?? cache.recalledText(signature) : void 0;
+    if (known && manifest !== void 0) {
       await hashing.abort();
-      return { ...known, ...identified(known.manifest, void 0, known.payloadIdentity), hashed: 0 };
+      return { ...known, manifest, ...identified(manifest, void 0, known.payloadIdentity), hashed: 0 };
     }
     for (let i = 0; i < files.length; i++) hashing.file(files, i);
   }
@@ -67337,8 +67379,9 @@ async function pinData(path, options = {}) {
     algorithms: ["sha256"],
     info: [["Bag-Software-Agent", CANONICAL_AGENT]]
   });
+  const manifestBytes = tags.get("manifest-sha256.txt");
   const result = {
-    manifest: tags.get("manifest-sha256.txt").toString("utf8"),
+    manifest: manifestBytes.toString("utf8"),
     digest: summary3.digest,
     ...summary3.payloadIdentity ? { payloadIdentity: summary3.payloadIdentity } : {},
     payloadOxum: summary3.payloadOxum,
@@ -67348,7 +67391,8 @@ async function pinData(path, options = {}) {
     path: root,
     warnings
   };
-  cache?.remember(signature, result);
+  const { manifest: _kept, ...recorded } = result;
+  cache?.remember(signature, recorded, manifestBytes);
   return { ...result, hashed };
 }
 var INFO_LEFT_OUT = /* @__PURE__ */ new Set(["payload-oxum", "bagging-date", "bag-size"]);
@@ -67834,7 +67878,8 @@ var RunIndex = class _RunIndex {
     }
     this.counts.verified++;
     const record = await verify2();
-    this.queue(() => this.pending.push({ runId, key, folder, fp, record, at }));
+    if (!(record.trust === "damaged" && record.problems.some((p) => p.includes(" cannot be read: "))))
+      this.queue(() => this.pending.push({ runId, key, folder, fp, record, at }));
     return record;
   }
   queue(add) {
@@ -67892,7 +67937,7 @@ var RunIndex = class _RunIndex {
     for (const [runId, folder, written, trustOf, model, commit, reproductionOf, finished, copies] of rows) {
       this.seen.add(runId);
       if (!take(runId, folder, written)) continue;
-      const e = { runId, trust: trustOf };
+      const e = { runId, trust: trustOf, folder };
       if (model !== null) e.model = model;
       if (commit !== null) e.commit = commit;
       if (reproductionOf !== null) e.reproductionOf = reproductionOf;
@@ -67903,18 +67948,25 @@ var RunIndex = class _RunIndex {
     }
     return out;
   }
-  /** The slim records (listing.ts) of these runs, by run id (a row that does not parse is left out). */
-  listed(runIds) {
+  /**
+   * The slim records (listing.ts) of these runs, each from the row the listing accepted (the same
+   * folder key and trust; a row rewritten since by another process is left out), by run id.
+   */
+  listed(folders, trust) {
     const out = /* @__PURE__ */ new Map();
-    if (!this.db || !runIds.size) return out;
+    if (!this.db || !folders.size) return out;
+    const fp = this.fingerprint(trust);
     let rows;
     try {
-      rows = this.db.prepare("SELECT run_id, listed FROM runs WHERE run_id IN (SELECT value FROM json_each(?))").all(JSON.stringify([...runIds]));
+      rows = this.db.prepare(
+        "SELECT run_id, listed, folder, fp FROM runs WHERE run_id IN (SELECT value FROM json_each(?))"
+      ).all(JSON.stringify([...folders.keys()]));
     } catch {
       this.off();
       return out;
     }
     for (const row of rows) {
+      if (row.fp !== fp || row.folder !== folders.get(row.run_id)) continue;
       try {
         const r = JSON.parse(row.listed);
         if (r.runId === row.run_id) out.set(row.run_id, r);
@@ -68513,6 +68565,7 @@ function findGit() {
   }
   return gitBinary;
 }
+var MAX_OBJECT_BYTES = 256 * 1024 * 1024;
 var CatFile = class {
   constructor(git, gitdir) {
     this.git = git;
@@ -68522,14 +68575,18 @@ var CatFile = class {
   gitdir;
   child;
   pending = [];
-  chunks = [];
-  buffered = 0;
+  /** The header line read so far (it may span chunks). */
+  head = [];
+  /** The object being read: its body filled as chunks come (plus the LF after it), or counted only when too large. */
+  body;
   failed;
+  idle;
   /** The object `oid` (40 hex digits); rejects when the repository does not hold it. */
   read(oid) {
     if (!/^[0-9a-f]{40}$/.test(oid)) return Promise.reject(new Error(`not an object id: ${oid}`));
     if (this.failed) return Promise.reject(this.failed);
     const child = this.start();
+    clearTimeout(this.idle);
     return new Promise((resolve12, reject) => {
       this.pending.push({ oid, resolve: resolve12, reject });
       this.hold(true);
@@ -68541,20 +68598,24 @@ var CatFile = class {
     if (this.child) return this.child;
     const child = spawn(this.git, ["--git-dir", this.gitdir, "cat-file", "--batch"], {
       stdio: ["pipe", "pipe", "ignore"],
-      env: { ...process.env, GIT_NO_REPLACE_OBJECTS: "1", GIT_CONFIG_NOSYSTEM: "1" }
+      // The cache repository only: no GIT_DIR, GIT_OBJECT_DIRECTORY or alternates from the caller.
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("GIT_"))),
+        GIT_NO_REPLACE_OBJECTS: "1",
+        GIT_CONFIG_NOSYSTEM: "1"
+      }
     });
-    child.stdout.on("data", (d) => {
-      this.chunks.push(d);
-      this.buffered += d.length;
-      this.drain();
-    });
+    child.stdout.on("data", (d) => this.take(d));
     const fail = (e) => {
       this.failed = e;
       for (const p of this.pending.splice(0)) p.reject(e);
       this.hold(false);
     };
-    child.on("error", (e) => fail(new Error(`git cat-file: ${e.message}`)));
+    child.on("error", (e) => {
+      if (this.child === child) fail(new Error(`git cat-file: ${e.message}`));
+    });
     child.on("exit", (code) => {
+      if (this.child !== child) return;
       if (this.pending.length) fail(new Error(`git cat-file exited (${code}) with objects still to read`));
       this.child = void 0;
     });
@@ -68570,34 +68631,66 @@ var CatFile = class {
     for (const h of [c, c.stdin, c.stdout])
       on ? h?.ref?.() : h?.unref?.();
   }
-  /** Answers as many pending reads as the buffered output holds, in order. */
-  drain() {
-    let buf = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.buffered);
+  /** Reads the answers in a chunk of output, in order: a header line, then that many bytes and an LF. */
+  take(d) {
     let at = 0;
-    while (this.pending.length) {
-      const nl = buf.indexOf(10, at);
-      if (nl < 0) break;
-      const header = buf.toString("latin1", at, nl);
-      const p = this.pending[0];
-      const m = /^([0-9a-f]{40}) (\S+) (\d+)$/.exec(header);
-      if (!m) {
-        this.pending.shift();
+    while (at < d.length) {
+      if (!this.body) {
+        const nl = d.indexOf(10, at);
+        if (nl < 0) {
+          this.head.push(d.subarray(at));
+          return;
+        }
+        this.head.push(d.subarray(at, nl));
+        const header = Buffer.concat(this.head).toString("latin1");
+        this.head = [];
         at = nl + 1;
-        p.reject(new Error(`object ${p.oid} is missing from the cache repository (${header})`));
+        const m = /^([0-9a-f]{40}) (\S+) (\d+)$/.exec(header);
+        if (!m) {
+          const p2 = this.pending.shift();
+          p2?.reject(new Error(`object ${p2.oid} is missing from the cache repository (${header})`));
+          continue;
+        }
+        const size = Number(m[3]);
+        this.body = {
+          oid: m[1],
+          type: m[2],
+          size,
+          got: 0,
+          ...size <= MAX_OBJECT_BYTES ? { bytes: Buffer.allocUnsafe(size) } : {}
+        };
         continue;
       }
-      const size = Number(m[3]);
-      if (buf.length < nl + 1 + size + 1) break;
-      this.pending.shift();
-      const body = Buffer.from(buf.subarray(nl + 1, nl + 1 + size));
-      at = nl + 1 + size + 1;
-      if (m[1] !== p.oid) p.reject(new Error(`git cat-file answered ${m[1]} for ${p.oid}`));
-      else p.resolve({ type: m[2], body });
+      const b = this.body;
+      const n = Math.min(b.size + 1 - b.got, d.length - at);
+      if (b.bytes && b.got < b.size) d.copy(b.bytes, b.got, at, at + Math.min(n, b.size - b.got));
+      b.got += n;
+      at += n;
+      if (b.got < b.size + 1) continue;
+      this.body = void 0;
+      const p = this.pending.shift();
+      if (!p) continue;
+      if (b.oid !== p.oid) p.reject(new Error(`git cat-file answered ${b.oid} for ${p.oid}`));
+      else if (!b.bytes)
+        p.reject(
+          new Error(
+            `object ${p.oid} is ${b.size} bytes, more than ${MAX_OBJECT_BYTES} a ledger file may have`
+          )
+        );
+      else p.resolve({ type: b.type, body: b.bytes });
     }
-    buf = buf.subarray(at);
-    this.chunks = buf.length ? [buf] : [];
-    this.buffered = buf.length;
-    if (!this.pending.length) this.hold(false);
+    if (!this.pending.length) {
+      this.hold(false);
+      clearTimeout(this.idle);
+      this.idle = setTimeout(() => this.close(), 200).unref();
+    }
+  }
+  /** Ends the process once nothing is asked of it. */
+  close() {
+    clearTimeout(this.idle);
+    if (this.pending.length) return;
+    this.child?.stdin?.end();
+    this.child = void 0;
   }
 };
 function parseTree(body) {
