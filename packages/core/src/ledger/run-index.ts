@@ -431,6 +431,23 @@ export class RunIndex {
     return this.links("node", nodes, dir);
   }
 
+  /**
+   * Whether a record read a bag without a payload identity (made before identities were recorded):
+   * its data node is the bag digest, which the index's links cannot match to the run that wrote its
+   * files (only the whole graph does, by the files themselves).
+   */
+  hasDataWithoutIdentity(): boolean {
+    try {
+      return (
+        this.db!.prepare(
+          "SELECT 1 FROM links WHERE dir = 'in' AND digest IS NOT NULL AND node = 'data:' || digest LIMIT 1",
+        ).get() !== undefined
+      );
+    } catch {
+      return true;
+    }
+  }
+
   /** The data nodes read as a bag of this digest ("sha256:…"). */
   dataOfDigest(digest: string): NodeId[] {
     try {

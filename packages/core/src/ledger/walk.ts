@@ -4,7 +4,7 @@
 // from those runs alone. Its ancestors and descendants of the roots are then those of the whole
 // graph. Bag members are known only from payload manifests: the walk goes on from the files of bags
 // it reached, and a lineage rooted at a file (which may be a bag member only) is left to the whole
-// graph, as is everything without an index.
+// graph, as is everything without an index or with records made before payload identities.
 import { ancestors, type LineageGraph, type NodeId, runNode } from "./graph.js";
 import { readLineage } from "./lineage.js";
 import type { LedgerReader } from "./reader.js";
@@ -78,6 +78,8 @@ export async function lineageNear(
   direction: Direction,
 ): Promise<{ graph: LineageGraph; roots: NodeId[]; notes: string[] } | undefined> {
   const entries = await reader.entries();
+  // A ledger with records made before payload identities: only the whole graph links those.
+  if (index.hasDataWithoutIdentity()) return undefined;
   const roots = typeof refOrRoots === "string" ? resolve(index, entries, refOrRoots) : [...refOrRoots];
   if (!roots || roots.some((n) => n.startsWith("file:"))) return undefined;
   const runs = new Set<string>();

@@ -33,6 +33,8 @@ const rawManifest = `${hex("f")}  data/emails.txt\n`;
 /** The raw bag's payload identity, and that of prep-1's outputs (the prepared set). */
 const rawId = payloadIdentity(rawManifest);
 const preparedId = outputsIdentity([{ path: "train.csv", sha256: hex("3") }]);
+/** train-1's outputs as a bag, which eval-1 reads. */
+const modelId = outputsIdentity([{ path: "model.bin", sha256: hex("5") }]);
 
 interface Step {
   runId: string;
@@ -105,7 +107,7 @@ const steps: Step[] = [
   },
   {
     runId: "eval-1",
-    data: [{ name: "model", digest: sha("6") }],
+    data: [{ name: "model", digest: sha("6"), payloadIdentity: modelId }],
     outputs: [{ path: "report.json", sha256: hex("7") }],
     extra: { links: { parentRuns: ["train-1"] } },
     accuracy: 0.9,
@@ -119,22 +121,22 @@ const steps: Step[] = [
   },
   {
     runId: "prep-2",
-    data: [{ name: "raw", digest: sha("2") }],
+    data: [{ name: "raw", digest: sha("2"), payloadIdentity: sha("a") }],
     outputs: [{ path: "train.csv", sha256: hex("8") }],
     accuracy: 0.7,
   },
   {
     runId: "train-2",
-    data: [{ name: "train", digest: sha("9"), fromRun: { runId: "prep-2" } }],
+    data: [{ name: "train", digest: sha("9"), payloadIdentity: sha("b"), fromRun: { runId: "prep-2" } }],
     outputs: [{ path: "model.bin", sha256: hex("c") }],
     accuracy: 0.95,
   },
   { runId: "lone", data: [], outputs: [{ path: "x.bin", sha256: hex("e") }], accuracy: 0.95 },
 ];
 
-async function recorded(): Promise<LedgerStore> {
+async function recorded(extra: Step[] = []): Promise<LedgerStore> {
   const { store } = suite.open("dir");
-  for (const s of steps) await suite.record(store, manifestOf(s));
+  for (const s of [...steps, ...extra]) await suite.record(store, manifestOf(s));
   await store.putRunFile("prep-1", "data-raw.manifest-sha256.txt", rawManifest);
   return store;
 }
@@ -171,6 +173,28 @@ describe("the index's lineage and queries", () => {
     // Up from prep-1: through the raw bag's member file to the run that wrote it.
     const up = await (await LedgerReader.open(store, suite.trust(), { index })).lineageFor("prep-1", "up");
     expect(lineageView(up.graph, up.roots, "up").nodes.map((n) => n.id)).toContain("run:make-emails");
+    index.close();
+  }, 60_000);
+
+  it("leave a ledger with a record made before payload identities to the whole graph", async () => {
+    // An old record: its bag known by digest only.
+    const store = await recorded([
+      {
+        runId: "old-eval",
+        data: [{ name: "model", digest: sha("d") }],
+        outputs: [{ path: "r", sha256: hex("9") }],
+      },
+    ]);
+    const index = (await RunIndex.open(tempDir(), store.uri))!;
+    const whole = await LedgerReader.open(store, suite.trust());
+    const all = await whole.lineage();
+    for (const ref of ["train-1", "old-eval"]) {
+      const got = await (await LedgerReader.open(store, suite.trust(), { index })).lineageFor(ref, "both");
+      expect(got.graph.nodes.size).toBe(all.graph.nodes.size);
+      expect(shape(lineageView(got.graph, got.roots, "both"))).toEqual(
+        shape(lineageView(all.graph, (await whole.lineageFor(ref, "both")).roots, "both")),
+      );
+    }
     index.close();
   }, 60_000);
 
