@@ -69945,6 +69945,7 @@ function walkRuns(index, start, up, runs) {
 }
 async function lineageNear(reader, index, refOrRoots, direction) {
   const entries = await reader.entries();
+  if (index.hasDataWithoutIdentity()) return void 0;
   const roots = typeof refOrRoots === "string" ? resolve2(index, entries, refOrRoots) : [...refOrRoots];
   if (!roots || roots.some((n) => n.startsWith("file:"))) return void 0;
   const runs = /* @__PURE__ */ new Set();
@@ -73123,6 +73124,20 @@ var RunIndex = class _RunIndex {
   /** The runs linked to these nodes in one direction (readers: in; producers: out). */
   linksTo(nodes, dir) {
     return this.links("node", nodes, dir);
+  }
+  /**
+   * Whether a record read a bag without a payload identity (made before identities were recorded):
+   * its data node is the bag digest, which the index's links cannot match to the run that wrote its
+   * files (only the whole graph does, by the files themselves).
+   */
+  hasDataWithoutIdentity() {
+    try {
+      return this.db.prepare(
+        "SELECT 1 FROM links WHERE dir = 'in' AND digest IS NOT NULL AND node = 'data:' || digest LIMIT 1"
+      ).get() !== void 0;
+    } catch {
+      return true;
+    }
   }
   /** The data nodes read as a bag of this digest ("sha256:…"). */
   dataOfDigest(digest) {
