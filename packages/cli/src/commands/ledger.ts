@@ -254,10 +254,10 @@ export function registerLedger(program: Command, run: CommandRunner): void {
       .option("--model <NAME>", "only this model's runs")
       .option(
         "-n, --limit <N>",
-        `the newest N runs (by run id, which starts with the time)`,
+        "the newest N runs by finishing time; each model's production run is shown too",
         String(LOG_LIMIT),
       )
-      .option("--all", "every run"),
+      .option("--all", "every run (instead of --limit)"),
   )
     .addOption(jsonOption())
     .action(
