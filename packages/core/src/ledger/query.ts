@@ -419,6 +419,18 @@ export function indexedValues(r: RunRecord): Array<[string, number | string]> {
 }
 
 /**
+ * A query key as the index keeps its values (indexedValues: `param.`, `metric.`, `label.` for their
+ * plural aliases); undefined for the keys it keeps none of: data and info are matched on the records,
+ * and a run without a curve has count:NAME 0 with no value kept.
+ */
+export function indexKey(queryKey: string): string | undefined {
+  const key = queryKey.replace(/^(param|metric|label)s\./, "$1.");
+  if (key === "data" || key.startsWith("data.") || key.startsWith("info.") || key.startsWith("count:"))
+    return undefined;
+  return key;
+}
+
+/**
  * What the index can narrow a filter to, never leaving out a run the filter passes: the runs with
  * a value for the key (a run without one passes only `!=`), and for a number compared with < <= > >=
  * or =, those whose number compares so (text values are kept: they compare as text).
@@ -427,10 +439,8 @@ export function indexFilter(
   f: Filter,
 ): { key: string; op?: "<" | "<=" | ">" | ">=" | "="; num?: number } | undefined {
   if (f.op === "!=") return undefined;
-  const key = f.key.replace(/^(param|metric|label)s\./, "$1.");
-  // data and info are matched on the records; a run without a curve has count:NAME 0, and no value kept.
-  if (key === "data" || key.startsWith("data.") || key.startsWith("info.") || key.startsWith("count:"))
-    return undefined;
+  const key = indexKey(f.key);
+  if (key === undefined) return undefined;
   const n = asNumber(f.value);
   if (f.op === "~" || n === undefined || key === "commit") return { key };
   return { key, op: f.op, num: n };

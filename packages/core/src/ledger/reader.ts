@@ -10,7 +10,7 @@ import { dataNode, type LineageGraph, type NodeId, resolveNodes } from "./graph.
 import { type Invalidations, readInvalidations } from "./invalidation.js";
 import { readLineage } from "./lineage.js";
 import { type ListedRun, type ListingEntry, listedRun, listingEntry } from "./listing.js";
-import { type Filter, indexFilter, type SortKey } from "./query.js";
+import { type Filter, indexFilter, indexKey, type SortKey } from "./query.js";
 import { type RunRecord, type SignatureVerdict, sha256Hex, type Trust, verifyRunRecord } from "./records.js";
 import type { RunIndex } from "./run-index.js";
 import type { LedgerSnapshot, LedgerStore } from "./types.js";
@@ -225,7 +225,7 @@ export class LedgerReader {
     // `whole`: nothing but the filters decides (no time window, no lineage, no groups).
     const exact = filters.length === 0 || narrowed?.exact === true;
     if (this.index && o.whole && o.sort && o.limit !== undefined && exact) {
-      const key = indexFilter({ key: o.sort.key, op: "~", value: "" })?.key;
+      const key = indexKey(o.sort.key);
       const top = key && this.index.topBy(key, o.sort.descending, o.limit, new Set(ids));
       if (top) ids = ids.filter((id) => top.has(id));
     }

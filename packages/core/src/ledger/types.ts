@@ -57,9 +57,9 @@ export interface LedgerSnapshot {
    */
   runFolderKey?(runId: string): Promise<string | undefined>;
   /**
-   * A key of runs/ as a whole (git: its tree oid; dir: its own stat, which changes when a run folder
-   * is added, removed or renamed, and which writers touch when they add a file to a run folder).
-   * While it matches the index's, a listing is the index's rows.
+   * A content key of runs/ as a whole (git: its tree oid; a dir: ledger has none, as a file changed
+   * inside a run folder leaves runs/ as it was). While it matches the index's last complete
+   * listing, a listing is the rows that listing confirmed.
    */
   runsKey?(): Promise<string | undefined>;
   /** The folder keys of these run folders (from listRuns()), by run id; folders gone are left out. */
