@@ -69889,11 +69889,16 @@ function indexedValues(r) {
   }
   return out;
 }
-function indexFilter(f) {
-  if (f.op === "!=") return void 0;
-  const key = f.key.replace(/^(param|metric|label)s\./, "$1.");
+function indexKey(queryKey) {
+  const key = queryKey.replace(/^(param|metric|label)s\./, "$1.");
   if (key === "data" || key.startsWith("data.") || key.startsWith("info.") || key.startsWith("count:"))
     return void 0;
+  return key;
+}
+function indexFilter(f) {
+  if (f.op === "!=") return void 0;
+  const key = indexKey(f.key);
+  if (key === void 0) return void 0;
   const n = asNumber(f.value);
   if (f.op === "~" || n === void 0 || key === "commit") return { key };
   return { key, op: f.op, num: n };
@@ -70157,7 +70162,7 @@ var LedgerReader = class _LedgerReader {
     if (narrowed) ids = ids.filter((id) => narrowed.ids.has(id));
     const exact = filters.length === 0 || narrowed?.exact === true;
     if (this.index && o.whole && o.sort && o.limit !== void 0 && exact) {
-      const key = indexFilter({ key: o.sort.key, op: "~", value: "" })?.key;
+      const key = indexKey(o.sort.key);
       const top = key && this.index.topBy(key, o.sort.descending, o.limit, new Set(ids));
       if (top) ids = ids.filter((id) => top.has(id));
     }
