@@ -49,7 +49,8 @@ function walkRuns(index: RunIndex, start: readonly NodeId[], up: boolean, runs: 
   while (queue.length) {
     const batch = queue;
     queue = [];
-    const runIds = batch.filter((n) => n.startsWith("run:")).map((n) => n.slice(4));
+    const runNodes = batch.filter((n) => n.startsWith("run:"));
+    const runIds = runNodes.map((n) => n.slice(4));
     const others = batch.filter((n) => !n.startsWith("run:"));
     for (const id of runIds) runs.add(id);
     if (up) {
@@ -57,11 +58,7 @@ function walkRuns(index: RunIndex, start: readonly NodeId[], up: boolean, runs: 
       for (const l of index.linksTo(others, "out")) reach(runNode(l.run));
     } else {
       for (const l of index.linksOf(runIds, "out")) reach(l.node);
-      for (const l of index.linksTo(
-        batch.filter((n) => n.startsWith("run:")),
-        "in",
-      ))
-        reach(runNode(l.run));
+      for (const l of index.linksTo(runNodes, "in")) reach(runNode(l.run));
       for (const l of index.linksTo(others, "in")) reach(runNode(l.run));
     }
   }
@@ -80,10 +77,10 @@ export async function lineageNear(
   const entries = await reader.entries();
   // A ledger with records made before payload identities: only the whole graph links those.
   if (index.hasDataWithoutIdentity()) return undefined;
-  const roots = typeof refOrRoots === "string" ? resolve(index, entries, refOrRoots) : [...refOrRoots];
-  if (!roots || roots.some((n) => n.startsWith("file:"))) return undefined;
   const runs = new Set<string>();
   try {
+    const roots = typeof refOrRoots === "string" ? resolve(index, entries, refOrRoots) : [...refOrRoots];
+    if (!roots || roots.some((n) => n.startsWith("file:"))) return undefined;
     if (direction !== "down") walkRuns(index, roots, true, runs);
     if (direction !== "up") walkRuns(index, roots, false, runs);
     // A data node is in the graph through the runs that read it.
