@@ -64905,7 +64905,8 @@ function walkRuns(index, start, up, runs) {
   while (queue.length) {
     const batch = queue;
     queue = [];
-    const runIds = batch.filter((n) => n.startsWith("run:")).map((n) => n.slice(4));
+    const runNodes = batch.filter((n) => n.startsWith("run:"));
+    const runIds = runNodes.map((n) => n.slice(4));
     const others = batch.filter((n) => !n.startsWith("run:"));
     for (const id of runIds) runs.add(id);
     if (up) {
@@ -64913,11 +64914,7 @@ function walkRuns(index, start, up, runs) {
       for (const l of index.linksTo(others, "out")) reach(runNode(l.run));
     } else {
       for (const l of index.linksOf(runIds, "out")) reach(l.node);
-      for (const l of index.linksTo(
-        batch.filter((n) => n.startsWith("run:")),
-        "in"
-      ))
-        reach(runNode(l.run));
+      for (const l of index.linksTo(runNodes, "in")) reach(runNode(l.run));
       for (const l of index.linksTo(others, "in")) reach(runNode(l.run));
     }
   }
@@ -64925,10 +64922,10 @@ function walkRuns(index, start, up, runs) {
 async function lineageNear(reader, index, refOrRoots, direction) {
   const entries = await reader.entries();
   if (index.hasDataWithoutIdentity()) return void 0;
-  const roots = typeof refOrRoots === "string" ? resolve2(index, entries, refOrRoots) : [...refOrRoots];
-  if (!roots || roots.some((n) => n.startsWith("file:"))) return void 0;
   const runs = /* @__PURE__ */ new Set();
   try {
+    const roots = typeof refOrRoots === "string" ? resolve2(index, entries, refOrRoots) : [...refOrRoots];
+    if (!roots || roots.some((n) => n.startsWith("file:"))) return void 0;
     if (direction !== "down") walkRuns(index, roots, true, runs);
     if (direction !== "up") walkRuns(index, roots, false, runs);
     for (const l of index.linksTo(
