@@ -18,13 +18,13 @@ export interface GitServer {
   url(name: string): string;
   repo(name: string): string;
   root: string;
-  /** What went over the wire so far: requests, and response bytes (what a reader downloads). */
-  traffic: { requests: number; bytesOut: number };
+  /** What went over the wire so far: requests, response bytes (what a reader downloads), request bytes (what a writer pushes). */
+  traffic: { requests: number; bytesOut: number; bytesIn: number };
   close(): Promise<void>;
 }
 
 export async function startGitServer(root: string): Promise<GitServer> {
-  const traffic = { requests: 0, bytesOut: 0 };
+  const traffic = { requests: 0, bytesOut: 0, bytesIn: 0 };
   const server: Server = createServer((req, res) => {
     traffic.requests++;
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -45,6 +45,7 @@ export async function startGitServer(root: string): Promise<GitServer> {
         ...(req.headers["git-protocol"] ? { GIT_PROTOCOL: String(req.headers["git-protocol"]) } : {}),
       },
     });
+    req.on("data", (d: Buffer) => (traffic.bytesIn += d.length));
     req.pipe(child.stdin);
     let head = Buffer.alloc(0);
     let headersDone = false;
@@ -84,6 +85,8 @@ export async function startGitServer(root: string): Promise<GitServer> {
       const dir = join(root, `${name}.git`);
       execFileSync("git", ["init", "-q", "--bare", "-b", "main", dir]);
       execFileSync("git", ["-C", dir, "config", "http.receivepack", "true"]);
+      // Every pushed object checked by git itself (tree order, commit headers, no dangling delta).
+      execFileSync("git", ["-C", dir, "config", "receive.fsckObjects", "true"]);
       const work = `${dir}.seed`;
       execFileSync("git", ["init", "-q", "-b", "main", work]);
       execFileSync("git", ["-C", work, "commit", "-q", "--allow-empty", "-m", "project"], { env: gitEnv });

@@ -9,6 +9,17 @@ import { join } from "node:path";
 import type { HttpClient } from "isomorphic-git";
 import { UsageError } from "../errors.js";
 import { CatFile, commitTree, findGit, type GitObject, parseTree, type TreeEntry } from "./cat-file.js";
+import {
+  commitBody,
+  diffTrees,
+  type Entry,
+  findEntry,
+  type NewObject,
+  objectId,
+  packOf,
+  treeWith,
+  writeLoose,
+} from "./git-objects.js";
 import { fetchHttp } from "./http.js";
 import { type PushOutcome, receivePack } from "./receive-pack.js";
 import {
@@ -40,10 +51,50 @@ interface Change {
 
 class Conflict extends Error {}
 
+/** The tip a write is planned on: paths looked up in the trees' bytes, each tree read once. */
+class TipView {
+  private readonly trees = new Map<string, Promise<Buffer>>();
+
+  constructor(
+    private readonly object: (oid: string) => Promise<GitObject>,
+    readonly tip: string | undefined,
+  ) {}
+
+  tree(oid: string): Promise<Buffer> {
+    let t = this.trees.get(oid);
+    if (!t) {
+      t = this.object(oid).then((o) => {
+        if (o.type !== "tree") throw new Error(`object ${oid} is a ${o.type}, not a tree`);
+        return o.body;
+      });
+      this.trees.set(oid, t);
+    }
+    return t;
+  }
+
+  async rootTree(): Promise<string | undefined> {
+    return this.tip ? commitTree((await this.object(this.tip)).body) : undefined;
+  }
+
+  /** The entry at a path of the tip (a file or a folder), or undefined. */
+  async entry(path: string): Promise<Entry | undefined> {
+    let oid = await this.rootTree();
+    let found: Entry | undefined;
+    for (const part of path.split("/")) {
+      if (!oid) return undefined;
+      found = findEntry(await this.tree(oid), part);
+      oid = found?.mode === "40000" ? found.oid : undefined;
+    }
+    return found;
+  }
+}
+
 export class GitLedger implements LedgerStore {
   readonly uri: string;
   private readonly gitdir: string;
   private mods?: { git: Git; http: Http };
+  /** The git binary's reader of the cache repository (null: there is no binary). */
+  private cat?: CatFile | null;
 
   constructor(
     private readonly url: string,
@@ -134,37 +185,31 @@ export class GitLedger implements LedgerStore {
     }
   }
 
-  private async readAt(tip: string | undefined, path: string): Promise<Buffer | undefined> {
-    if (!tip) return undefined;
+  /** An object of the cache repository: read by the git binary where there is one. */
+  private async object(oid: string): Promise<GitObject> {
+    const cat = this.catFile();
+    if (cat) return cat.read(oid);
     const { git } = await this.lib();
-    try {
-      const { blob } = await git.readBlob({ fs, gitdir: this.gitdir, oid: tip, filepath: path });
-      return Buffer.from(blob);
-    } catch {
-      return undefined;
-    }
+    const o = await git.readObject({ fs, gitdir: this.gitdir, oid, format: "content" });
+    return { type: o.type, body: Buffer.from(o.object as Uint8Array) };
   }
 
-  private async listAt(tip: string | undefined, path: string): Promise<string[]> {
-    if (!tip) return [];
-    const { git } = await this.lib();
-    try {
-      const { tree } = await git.readTree({ fs, gitdir: this.gitdir, oid: tip, filepath: path });
-      return tree.map((e) => e.path).sort();
-    } catch {
-      return [];
+  /** The git binary's reader of the cache repository (one per ledger), or none without a binary. */
+  private catFile(): CatFile | undefined {
+    if (this.cat === undefined) {
+      const bin = this.o.gitBinary === undefined ? findGit() : this.o.gitBinary;
+      this.cat = bin ? new CatFile(bin, this.gitdir) : null;
     }
+    return this.cat ?? undefined;
   }
 
-  /** A new tree: `base` with `changes` written in (nested folders made as needed). */
-  private async tree(
-    base: string | undefined,
-    changes: readonly Change[],
-    made: Set<string>,
-  ): Promise<string> {
-    const { git } = await this.lib();
-    type Node = { files: Map<string, string>; dirs: Map<string, Node>; base?: string };
-    const root: Node = { files: new Map(), dirs: new Map(), ...(base ? { base } : {}) };
+  /**
+   * The new root tree: the tip's with `changes` written in (folders made as needed). Every object it
+   * adds goes to `out`, a changed tree with the tree it replaces (a delta's base when pushed).
+   */
+  private async tree(view: TipView, changes: readonly Change[], out: NewObject[]): Promise<string> {
+    type Node = { files: Map<string, Buffer>; dirs: Map<string, Node> };
+    const root: Node = { files: new Map(), dirs: new Map() };
     for (const c of changes) {
       const parts = c.path.split("/");
       let node = root;
@@ -176,34 +221,28 @@ export class GitLedger implements LedgerStore {
         }
         node = next;
       }
-      const blob = await git.writeBlob({ fs, gitdir: this.gitdir, blob: Buffer.from(c.body) });
-      made.add(blob);
-      node.files.set(parts[parts.length - 1]!, blob);
+      node.files.set(parts[parts.length - 1]!, Buffer.from(c.body));
     }
     const write = async (node: Node, baseOid: string | undefined): Promise<string> => {
-      const entries = new Map<string, { mode: string; path: string; oid: string; type: "blob" | "tree" }>();
-      if (baseOid)
-        for (const e of (await git.readTree({ fs, gitdir: this.gitdir, oid: baseOid })).tree)
-          entries.set(e.path, e as never);
-      for (const [name, oid] of node.files)
-        entries.set(name, { mode: "100644", path: name, oid, type: "blob" });
-      for (const [name, child] of node.dirs) {
-        const existing = entries.get(name);
-        entries.set(name, {
-          mode: "040000",
-          path: name,
-          oid: await write(child, existing?.type === "tree" ? existing.oid : undefined),
-          type: "tree",
-        });
+      const base = baseOid ? await view.tree(baseOid) : undefined;
+      const set = new Map<string, Entry>();
+      for (const [name, body] of node.files) {
+        const oid = objectId("blob", body);
+        out.push({ type: "blob", oid, body });
+        set.set(name, { mode: "100644", oid });
       }
-      const oid = await git.writeTree({ fs, gitdir: this.gitdir, tree: [...entries.values()] });
-      made.add(oid);
+      for (const [name, child] of node.dirs) {
+        const existing = base ? findEntry(base, name) : undefined;
+        const oid = await write(child, existing?.mode === "40000" ? existing.oid : undefined);
+        set.set(name, { mode: "40000", oid });
+      }
+      const { body, delta } = treeWith(base, set);
+      const oid = objectId("tree", body);
+      if (oid !== baseOid)
+        out.push({ type: "tree", oid, body, ...(baseOid ? { delta: { base: baseOid, data: delta } } : {}) });
       return oid;
     };
-    const baseTree = base
-      ? (await git.readCommit({ fs, gitdir: this.gitdir, oid: base })).commit.tree
-      : undefined;
-    return write(root, baseTree);
+    return write(root, await view.rootTree());
   }
 
   /**
@@ -211,27 +250,28 @@ export class GitLedger implements LedgerStore {
    * throws Conflict when the change no longer applies); the commit goes on that tip; a rejected push
    * starts over from a fresh fetch, with backoff.
    */
-  private async update(message: string, plan: (tip: string | undefined) => Promise<Change[]>): Promise<void> {
+  private async update(message: string, plan: (tip: TipView) => Promise<Change[]>): Promise<void> {
     const { git, http } = await this.lib();
     const retries = this.o.retries ?? 8;
     let delay = 50 + Math.random() * 50;
     for (let attempt = 0; ; attempt++) {
       const tip = await this.fetchTip();
-      const changes = await plan(tip);
+      const view = new TipView((oid) => this.object(oid), tip);
+      const changes = await plan(view);
       // Every object the commit adds, and nothing else: the pack pushed.
-      const made = new Set<string>();
-      const tree = await this.tree(tip, changes, made);
-      const now = Math.floor(Date.now() / 1000);
-      const author = {
-        ...(this.o.author ?? { name: "track-run", email: "track-run@users.noreply.github.com" }),
-        timestamp: now,
-        timezoneOffset: 0,
-      };
-      const commit = await git.writeCommit({
-        fs,
-        gitdir: this.gitdir,
-        commit: { message: `${message}\n`, tree, parent: tip ? [tip] : [], author, committer: author },
+      const objects: NewObject[] = [];
+      const tree = await this.tree(view, changes, objects);
+      const body = commitBody({
+        tree,
+        ...(tip ? { parent: tip } : {}),
+        author: this.o.author ?? { name: "track-run", email: "track-run@users.noreply.github.com" },
+        seconds: Math.floor(Date.now() / 1000),
+        message: `${message}\n`,
       });
+      const commit = objectId("commit", body);
+      objects.push({ type: "commit", oid: commit, body });
+      const unique = [...new Map(objects.map((o) => [o.oid, o])).values()];
+      for (const o of unique) writeLoose(this.gitdir, o);
       await git.writeRef({
         fs,
         gitdir: this.gitdir,
@@ -239,23 +279,23 @@ export class GitLedger implements LedgerStore {
         value: commit,
         force: true,
       });
-      made.add(commit);
-      let pushed: PushOutcome;
-      try {
-        const { packfile } = await git.packObjects({
-          fs,
-          gitdir: this.gitdir,
-          oids: [...made],
-          write: false,
-        });
-        pushed = await receivePack({
+      const push = (thin: boolean) =>
+        receivePack({
           http,
           url: this.url,
           branch: this.branch,
           old: tip,
           next: commit,
-          packfile: packfile!,
+          packfile: packOf(unique, { thin }),
           ...(this.o.token ? { token: this.o.token } : {}),
+        });
+      let pushed: PushOutcome;
+      try {
+        // Trees go as deltas against the ones in the tip; a remote that no longer holds them (the
+        // branch rewritten and collected meanwhile) is sent the objects whole.
+        pushed = await push(true).catch((e: Error) => {
+          if (/did not take the pack/.test(e.message)) return push(false);
+          throw e;
         });
       } catch (e) {
         throw new UsageError(
@@ -298,13 +338,12 @@ export class GitLedger implements LedgerStore {
   async snapshot(): Promise<LedgerSnapshot> {
     const tip = await this.fetchTip();
     const { git } = await this.lib();
-    const bin = this.o.gitBinary === undefined ? findGit() : this.o.gitBinary;
-    return new GitSnapshot(this.uri, git, this.gitdir, tip, bin ? new CatFile(bin, this.gitdir) : undefined);
+    return new GitSnapshot(this.uri, git, this.gitdir, tip, this.catFile());
   }
 
   async putRun(runId: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<string> {
     await this.update(`record run ${runId}`, async (tip) => {
-      if ((await this.listAt(tip, `runs/${runId}`)).length)
+      if (await tip.entry(`runs/${runId}`))
         throw new UsageError("run-exists", `run ${runId} is already recorded in ${this.uri}`);
       return Object.entries(files).map(([name, body]) => ({ path: `runs/${runId}/${name}`, body }));
     });
@@ -314,7 +353,7 @@ export class GitLedger implements LedgerStore {
   async putFolderFile(folder: string, name: string, body: string | Uint8Array): Promise<boolean> {
     try {
       await this.update(`add ${folder}/${name}`, async (tip) => {
-        if (await this.readAt(tip, `${folder}/${name}`)) throw new Conflict();
+        if (await tip.entry(`${folder}/${name}`)) throw new Conflict();
         return [{ path: `${folder}/${name}`, body }];
       });
       return true;
@@ -333,7 +372,7 @@ export class GitLedger implements LedgerStore {
     try {
       // The record and the cache in one commit; the push is the commit point.
       await this.update(`${pointer.kind} ${model} #${pointer.seq}: ${pointer.runId}`, async (tip) => {
-        if (await this.readAt(tip, file)) throw new Conflict();
+        if (await tip.entry(file)) throw new Conflict();
         return [
           { path: file, body: record },
           { path: `models/${model}/production.json`, body: `${JSON.stringify(pointer, null, 2)}\n` },
@@ -461,6 +500,39 @@ class GitSnapshot implements LedgerSnapshot {
     for (const e of (await this.list("runs")) ?? [])
       if (e.type === "tree" && !e.path.startsWith(".")) out.set(e.path, `tree:${e.oid}`);
     return out;
+  }
+
+  async runsChangedSince(runsKey: string): Promise<Map<string, string | undefined> | undefined> {
+    const now = await this.entry("runs");
+    if (!runsKey.startsWith("tree:") || now?.type !== "tree") return undefined;
+    let before: Buffer;
+    let after: Buffer;
+    try {
+      [before, after] = await Promise.all([this.rawTree(runsKey.slice(5)), this.rawTree(now.oid)]);
+    } catch {
+      return undefined; // the earlier tree is not in the cache repository (a fresh clone)
+    }
+    const out = new Map<string, string | undefined>();
+    for (const c of diffTrees(before, after)) {
+      if (c.name.startsWith(".")) continue;
+      const folder = c.after?.mode === "40000" ? `tree:${c.after.oid}` : undefined;
+      if (folder || c.before?.mode === "40000") out.set(c.name, folder);
+    }
+    return out;
+  }
+
+  /** A tree object's bytes. */
+  private async rawTree(oid: string): Promise<Buffer> {
+    if (this.cat) return (await this.object(oid, "tree")).body;
+    const o = await this.git.readObject({
+      fs,
+      gitdir: this.gitdir,
+      oid,
+      format: "content",
+      cache: this.cache,
+    });
+    if (o.type !== "tree") throw new Error(`object ${oid} is a ${o.type}, not a tree`);
+    return Buffer.from(o.object as Uint8Array);
   }
 
   readRunFile(runId: string, name: string): Promise<Buffer | undefined> {
