@@ -117,18 +117,14 @@ export class LedgerReader {
       const { runsKey, complete } = await this.listingState();
       const whole = runsKey && complete ? this.index?.allEntries(this.trust, runsKey) : undefined;
       if (whole) return whole;
+      const grown = runsKey ? await this.extendedListing(runsKey) : undefined;
+      if (grown) return grown;
       const ids = await this.snapshot.listRuns();
       // Otherwise each run folder's key against its row (one stat each on dir:, the tree oid on git:).
       const folders =
         this.index && this.snapshot.runFolderKeys ? await this.snapshot.runFolderKeys(ids) : undefined;
       const fresh = folders ? this.index!.fresh(folders, this.trust) : new Map<string, ListingEntry>();
-      const stale = ids.filter((id) => !fresh.has(id));
-      const verified = new Map<string, ListingEntry>();
-      // A bounded number at a time: reads are local (a folder, or the fetched cache repository).
-      for (let i = 0; i < stale.length; i += 64) {
-        const batch = await Promise.all(stale.slice(i, i + 64).map((id) => this.find(id)));
-        for (const r of batch) if (r) verified.set(r.runId, listingEntry(r));
-      }
+      const verified = await this.verifiedEntries(ids.filter((id) => !fresh.has(id)));
       const out = new Map<string, ListingEntry>();
       for (const id of ids) {
         const e = fresh.get(id) ?? verified.get(id);
@@ -146,6 +142,51 @@ export class LedgerReader {
       return out;
     })();
     return this.listing;
+  }
+
+  /** These runs verified now, as listing entries (a run whose folder is gone is left out). */
+  private async verifiedEntries(ids: readonly string[]): Promise<Map<string, ListingEntry>> {
+    const verified = new Map<string, ListingEntry>();
+    // A bounded number at a time: reads are local (a folder, or the fetched cache repository).
+    for (let i = 0; i < ids.length; i += 64) {
+      const batch = await Promise.all(ids.slice(i, i + 64).map((id) => this.find(id)));
+      for (const r of batch) if (r) verified.set(r.runId, listingEntry(r));
+    }
+    return verified;
+  }
+
+  /**
+   * A git: listing made from the index's last complete listing (of an earlier runs/ tree) and the
+   * run folders the two trees differ in, each changed run taken from its row or verified: what
+   * another writer's commit costs the next reader is the runs it changed, not the ledger's size.
+   * Undefined when there is no such listing or the earlier tree is not in the cache repository.
+   */
+  private async extendedListing(runsKey: string): Promise<Map<string, ListingEntry> | undefined> {
+    const last = this.index?.lastListing(this.trust);
+    if (!last || last === runsKey || !this.snapshot.runsChangedSince) return undefined;
+    const changes = await this.snapshot.runsChangedSince(last);
+    const base = changes && this.index!.allEntries(this.trust, last, changes);
+    if (!changes || !base) return undefined;
+    const present = new Map([...changes].flatMap(([id, f]) => (f ? [[id, f] as const] : [])));
+    const fresh = this.index!.fresh(present, this.trust, { only: true });
+    const verified = await this.verifiedEntries([...present.keys()].filter((id) => !fresh.has(id)));
+    // The runs unchanged and the runs changed, in run id order (a merge of two sorted lists).
+    const ids = [...base.keys()];
+    const changed = [...present.keys()].sort();
+    const out = new Map<string, ListingEntry>();
+    for (let i = 0, j = 0; i < ids.length || j < changed.length; ) {
+      if (j >= changed.length || (i < ids.length && ids[i]! < changed[j]!)) {
+        out.set(ids[i]!, base.get(ids[i]!)!);
+        i++;
+      } else {
+        const id = changed[j++]!;
+        const e = fresh.get(id) ?? verified.get(id);
+        if (e) out.set(id, e);
+      }
+    }
+    this.index!.extendListing(last, runsKey, this.trust, changes);
+    this.index!.flush();
+    return out;
   }
 
   /**

@@ -122,7 +122,11 @@ export class RunIndex {
   private readonly fingerprints = new WeakMap<Trust, string>();
   private pending: Pending[] = [];
   private refreshed: Array<[string, string, string]> = [];
-  private complete?: { runsKey: string; fp: string; folders: ReadonlyMap<string, string> };
+  /** A listing to record as complete: every run folder's key, or the changes since a complete one. */
+  private complete?: { runsKey: string; fp: string } & (
+    | { folders: ReadonlyMap<string, string> }
+    | { from: string; changes: ReadonlyMap<string, string | undefined> }
+  );
   /** The run ids of this trust's rows, as the last listing read them. */
   private seen?: Set<string>;
   private flushing = false;
@@ -275,18 +279,30 @@ export class RunIndex {
    * fingerprint match their row, outside the racy window: what a listing may take from the index.
    * The runs left out are to be verified (and are then written back by record()).
    */
-  fresh(folders: ReadonlyMap<string, string>, trust: Trust): Map<string, ListingEntry> {
+  fresh(
+    folders: ReadonlyMap<string, string>,
+    trust: Trust,
+    o: { only?: boolean } = {},
+  ): Map<string, ListingEntry> {
     return this.entriesWhere(
       trust,
       (runId, folder, written) => folders.get(runId) === folder && !racy(folder, written),
+      false,
+      o.only ? [...folders.keys()] : undefined,
     );
   }
 
-  /** The listing entries of the rows `take` accepts, in run id order (a row that does not parse is left out). */
+  /**
+   * The listing entries of the rows `take` accepts, in run id order (a row that does not parse is
+   * left out): of every run of this trust, or of the runs `only`.
+   */
   private entriesWhere(
     trust: Trust,
     take: (runId: string, folder: string, written: string) => boolean,
     confirmed = false,
+    only?: readonly string[],
+    /** Told how many rows were read (taken or not). */
+    read?: { rows: number },
   ): Map<string, ListingEntry> {
     const out = new Map<string, ListingEntry>();
     if (!this.db) return out;
@@ -294,18 +310,23 @@ export class RunIndex {
     try {
       const st = this.db.prepare(
         `SELECT run_id, folder, written_ns, trust, model, commit_sha, repro_of, finished, copies FROM runs
-          ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE fp = ? ORDER BY run_id`,
+          ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE fp = ?
+          ${only ? "AND run_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY run_id`,
       );
       // Rows as arrays: 10,000 of them are read by every listing.
       st.setReturnArrays(true);
-      rows = st.all(this.fingerprint(trust)) as unknown as Array<Array<string | null>>;
+      const fp = this.fingerprint(trust);
+      rows = (only ? st.all(fp, JSON.stringify(only)) : st.all(fp)) as unknown as Array<Array<string | null>>;
     } catch {
       this.off();
       return out;
     }
-    this.seen = new Set();
+    if (read) read.rows = rows.length;
+    // The rows of this trust as the last whole listing read them (flush drops those of runs gone).
+    const seen = only ? undefined : new Set<string>();
+    if (seen) this.seen = seen;
     for (const [runId, folder, written, trustOf, model, commit, reproductionOf, finished, copies] of rows) {
-      this.seen.add(runId!);
+      seen?.add(runId!);
       if (!take(runId!, folder!, written!)) continue;
       const e: ListingEntry = { runId: runId!, trust: trustOf as ListingEntry["trust"], folder: folder! };
       if (model !== null) e.model = model!;
@@ -488,6 +509,21 @@ export class RunIndex {
     }
   }
 
+  /** The git: runs/ tree the last complete listing under this trust was of, if any. */
+  lastListing(trust: Trust): string | undefined {
+    if (!this.db) return undefined;
+    try {
+      const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
+        | { value: string }
+        | undefined;
+      const [key, fp] = row?.value.split("\n") ?? [];
+      return key?.startsWith("tree:") && fp === this.fingerprint(trust) ? key : undefined;
+    } catch {
+      this.off();
+      return undefined;
+    }
+  }
+
   /**
    * A git: run's record when the complete listing of this very runs/ tree confirmed its tree oid and
    * the row holds that oid's content (content-addressed: the same bytes), without reading the tree.
@@ -524,19 +560,24 @@ export class RunIndex {
   }
 
   /**
-   * The listing of the tree isComplete() vouched for: every confirmed run's row with that content;
-   * undefined when a row has changed since (read every folder's key instead).
+   * The listing of the tree isComplete() vouched for: every confirmed run's row with that content
+   * (but the runs `except`); undefined when a row has changed since (read every folder's key instead).
    */
-  allEntries(trust: Trust, runsKey: string): Map<string, ListingEntry> | undefined {
+  allEntries(
+    trust: Trust,
+    runsKey: string,
+    except?: ReadonlyMap<string, unknown>,
+  ): Map<string, ListingEntry> | undefined {
     if (!this.db) return undefined;
     // One read transaction: the state, the confirmed runs and their rows as of one moment.
     try {
       this.db.exec("BEGIN");
       try {
         if (!this.isComplete(runsKey, trust)) return undefined;
-        const out = this.entriesWhere(trust, () => true, true);
+        const read = { rows: 0 };
+        const out = this.entriesWhere(trust, (runId) => !except?.has(runId), true, undefined, read);
         const n = (this.db.prepare("SELECT count(*) AS n FROM confirmed").get() as { n: number }).n;
-        return n === out.size ? out : undefined;
+        return n === read.rows ? out : undefined;
       } finally {
         this.db?.exec("COMMIT");
       }
@@ -554,6 +595,21 @@ export class RunIndex {
    */
   completeListing(runsKey: string, trust: Trust, folders: ReadonlyMap<string, string>): void {
     if (runsKey.startsWith("tree:")) this.complete = { runsKey, fp: this.fingerprint(trust), folders };
+  }
+
+  /**
+   * After a listing of the git: runs/ tree `runsKey` made from the complete listing of `from` and
+   * the run folders that differ between the two trees (`changes`: each changed run's tree oid, or
+   * undefined for a run gone; every changed run fresh or verified and queued): the confirmed runs
+   * are changed by those alone, in the transaction that checks the index still holds `from`'s.
+   */
+  extendListing(
+    from: string,
+    runsKey: string,
+    trust: Trust,
+    changes: ReadonlyMap<string, string | undefined>,
+  ): void {
+    if (runsKey.startsWith("tree:")) this.complete = { runsKey, fp: this.fingerprint(trust), from, changes };
   }
 
   /** Writes what was verified since the last flush, in one transaction (a busy database skips it). */
@@ -611,7 +667,36 @@ export class RunIndex {
         // A record found by its content key under a changed folder key: the folder key is taken now.
         const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
         for (const [runId, folder, keyAt] of refreshed) update.run(folder, keyAt, runId);
-        if (complete) {
+        if (complete && "from" in complete) {
+          // Only on the listing it was made from (another process may have listed since).
+          const at = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
+            | { value: string }
+            | undefined;
+          if (at?.value === `${complete.from}\n${complete.fp}`) {
+            const gone = JSON.stringify(
+              [...complete.changes].filter(([, f]) => f === undefined).map(([id]) => id),
+            );
+            for (const [table, column] of [
+              ["runs", "run_id"],
+              ["links", "owner"],
+              ["vals", "run_id"],
+              ["confirmed", "run_id"],
+            ])
+              this.db
+                .prepare(`DELETE FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?))`)
+                .run(gone);
+            this.db
+              .prepare(
+                "INSERT OR REPLACE INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)",
+              )
+              .run(
+                JSON.stringify(Object.fromEntries([...complete.changes].filter(([, f]) => f !== undefined))),
+              );
+            this.db
+              .prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)")
+              .run(`${complete.runsKey}\n${complete.fp}`);
+          }
+        } else if (complete) {
           // Rows of runs no longer there go (the listing saw every row of this trust).
           const gone = JSON.stringify([...(this.seen ?? [])].filter((id) => !complete.folders.has(id)));
           for (const [table, column] of [

@@ -64,6 +64,12 @@ export interface LedgerSnapshot {
   runsKey?(): Promise<string | undefined>;
   /** The folder keys of these run folders (from listRuns()), by run id; folders gone are left out. */
   runFolderKeys?(runIds: readonly string[]): Promise<Map<string, string>>;
+  /**
+   * The run folders that differ between the runs/ of an earlier `runsKey` and this one: each
+   * changed or added run's folder key, undefined for a run gone. Undefined when the earlier runs/
+   * cannot be read (then every folder's key is compared instead).
+   */
+  runsChangedSince?(runsKey: string): Promise<Map<string, string | undefined> | undefined>;
 }
 
 export interface LedgerStore {

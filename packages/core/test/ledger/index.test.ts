@@ -24,8 +24,9 @@ const suite = ledgerSuite("index", ["k", "other"]);
 const { record, trust } = suite;
 
 /** The store, with every file read of its snapshots counted. */
-function counting(store: LedgerStore): { store: LedgerStore; reads: () => number } {
+function counting(store: LedgerStore): { store: LedgerStore; reads: () => number; listings: () => number } {
   let reads = 0;
+  let listings = 0;
   const wrapped = Object.create(store) as LedgerStore;
   wrapped.snapshot = async () => {
     const s = await store.snapshot();
@@ -33,16 +34,17 @@ function counting(store: LedgerStore): { store: LedgerStore; reads: () => number
       get(target, prop) {
         const v = Reflect.get(target, prop, target);
         if (typeof v !== "function") return v;
-        if (prop === "readRunFile")
+        if (prop === "readRunFile" || prop === "listRuns")
           return (...a: unknown[]) => {
-            reads++;
+            if (prop === "readRunFile") reads++;
+            else listings++;
             return (v as (...x: unknown[]) => unknown).apply(target, a);
           };
         return (v as (...x: unknown[]) => unknown).bind(target);
       },
     }) as LedgerSnapshot;
   };
-  return { store: wrapped, reads: () => reads };
+  return { store: wrapped, reads: () => reads, listings: () => listings };
 }
 
 async function read(store: LedgerStore, cache: string, t = trust()) {
@@ -52,7 +54,7 @@ async function read(store: LedgerStore, cache: string, t = trust()) {
   const reader = await LedgerReader.open(c.store, t, { index: index! });
   const runs = await reader.runs();
   index!.close();
-  return { runs, reads: c.reads(), counts: index!.counts, reader };
+  return { runs, reads: c.reads(), listings: c.listings(), counts: index!.counts, reader };
 }
 
 /** A dir: ledger's files are trusted by their stats only once older than the racy window. */
@@ -128,6 +130,57 @@ describe.each(["dir", "git"] as const)("the index over a %s ledger", (kind) => {
     const back = await read(store, cache);
     expect(back.counts).toEqual({ hits: 0, verified: 1 });
     expect(back.runs[0]!.trust).toBe("verified");
+  }, 60_000);
+});
+
+describe("a git: listing after other writers' commits", () => {
+  it("takes the runs they changed from the two runs/ trees, and lists what a fresh reader lists", async () => {
+    const { store, bare } = suite.open("git");
+    for (const id of ["run-a", "run-b", "run-c", "run-d", "run-e"]) await record(store, manifest(id, 0.9));
+    const cache = tempDir();
+    const first = await read(store, cache);
+    expect(first.counts).toEqual({ hits: 0, verified: 5 });
+    expect(first.listings).toBe(1);
+    const before = execFileSync("git", ["-C", bare!, "rev-parse", "track-run-ledger"], {
+      encoding: "utf8",
+    }).trim();
+
+    // Another writer: a run added, a file added to a run, a manifest edited after signing.
+    const other = openLedger(store.uri, { cacheDir: tempDir() });
+    await record(other, manifest("run-aa", 0.8));
+    await other.putRunFile("run-c", "log.txt", "more\n");
+    const edited = manifest("run-b", 0.9);
+    await other.putRunFile(
+      "run-b",
+      "manifest.json",
+      JSON.stringify({ ...edited, metrics: { final: [{ ...edited.metrics.final[0]!, value: 0.1 }] } }),
+    );
+    const next = await read(store, cache);
+    // The unchanged runs come from the index without listing runs/; the three changed are verified.
+    expect(next.listings).toBe(0);
+    expect(next.counts).toEqual({ hits: 3, verified: 3 });
+    const fresh = await read(store, tempDir());
+    expect(fresh.listings).toBe(1);
+    expect(next.runs).toEqual(fresh.runs);
+    expect(next.runs.map((r) => `${r.runId}:${r.trust}`)).toEqual([
+      "run-a:verified",
+      "run-aa:verified",
+      "run-b:damaged",
+      "run-c:verified",
+      "run-d:verified",
+      "run-e:verified",
+    ]);
+    // That listing is complete in turn: the next command reads every run from the index.
+    expect((await read(store, cache)).counts).toEqual({ hits: 6, verified: 0 });
+
+    // The branch rewound to before those commits: the runs it drops are gone from the listing.
+    execFileSync("git", ["-C", bare!, "update-ref", "refs/heads/track-run-ledger", before]);
+    const rewound = await read(store, cache);
+    expect(rewound.listings).toBe(0);
+    expect(rewound.runs.map((r) => `${r.runId}:${r.trust}`)).toEqual(
+      ["run-a", "run-b", "run-c", "run-d", "run-e"].map((id) => `${id}:verified`),
+    );
+    expect(rewound.runs).toEqual((await read(store, tempDir())).runs);
   }, 60_000);
 });
 
