@@ -9,7 +9,8 @@
 //     (target: within 1.5x);
 //   - the first index build against reading the same manifests with `git cat-file --batch`, and
 //     reading the records without the index against reading them through a built one (ratios).
-// Usage: node bench/ledger.mjs [--runs 100,1000] [--repeat 2]   (--runs 100,1000,10000 on request)
+// Usage: node bench/ledger.mjs [--runs 100,1000] [--repeat 2] [--kinds dir,git] [--commands log,run,...]
+//   (--runs 100,1000,10000 on request; --kinds and --commands measure a part only)
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -25,6 +26,11 @@ const sizes = value("--runs", "100,1000")
   .map(Number)
   .sort((a, b) => a - b);
 const repeat = Number(value("--repeat", 2));
+const kinds = value("--kinds", "dir,git").split(",");
+const allCommands = ["log", "query", "lineage", "compare", "promote", "run"];
+const only = value("--commands", allCommands.join(",")).split(",");
+for (const c of only)
+  if (!allCommands.includes(c)) throw new Error(`--commands: no command "${c}"; give some of ${allCommands}`);
 const work = mkdtempSync(join(tmpdir(), "track-run-ledger-bench-"));
 const gitSync = (argv, o = {}) => {
   const r = spawnSync("git", argv, { env: gitEnv, encoding: "utf8", maxBuffer: 1 << 30, ...o });
@@ -213,6 +219,7 @@ async function measure(kind, uri, n) {
     run: () => runArgv(uri),
   };
   for (const [name, argv] of Object.entries(commands)) {
+    if (!only.includes(name)) continue;
     const first = await trackRun(argv(), warmCache, { allowFail: true });
     let warm;
     let cold;
@@ -300,15 +307,15 @@ try {
     const dirCopy = join(work, `dir-${n}-bench`);
     cpSync(dir, dirCopy, { recursive: true, preserveTimestamps: true });
     await new Promise((r) => setTimeout(r, 2100));
-    results[n].dir = await measure("dir", `dir:${dirCopy}`, n);
-    results[n].git = await measure("git", uri, n);
+    if (kinds.includes("dir")) results[n].dir = await measure("dir", `dir:${dirCopy}`, n);
+    if (kinds.includes("git")) results[n].git = await measure("git", uri, n);
   }
   const small = sizes[0];
   const large = sizes[sizes.length - 1];
   const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
   console.log(`\nat ${large} runs against the same at ${small} runs:`);
-  for (const kind of ["dir", "git"])
-    for (const cmd of ["log", "query", "lineage", "compare", "promote", "run"]) {
+  for (const kind of kinds)
+    for (const cmd of only) {
       const write = cmd === "promote" || cmd === "run";
       for (const cache of ["warm", "cold"]) {
         const a = results[large][kind][cmd][cache].seconds;
@@ -324,6 +331,7 @@ try {
   );
   for (const n of sizes)
     for (const cmd of ["log", "query", "lineage", "compare"]) {
+      if (!kinds.includes("git") || !only.includes(cmd)) continue;
       const bytes = results[n].git[cmd].cold.bytes;
       const clone = results[n].index.cloneBytes;
       console.log(
