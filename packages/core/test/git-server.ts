@@ -18,15 +18,19 @@ export interface GitServer {
   url(name: string): string;
   repo(name: string): string;
   root: string;
-  /** What went over the wire so far: requests, response bytes (what a reader downloads), request bytes (what a writer pushes). */
-  traffic: { requests: number; bytesOut: number; bytesIn: number };
+  /**
+   * What went over the wire so far: requests, response bytes (what a reader downloads), request bytes
+   * (what a writer pushes), and every Authorization header sent.
+   */
+  traffic: { requests: number; bytesOut: number; bytesIn: number; authorizations: Set<string> };
   close(): Promise<void>;
 }
 
 export async function startGitServer(root: string): Promise<GitServer> {
-  const traffic = { requests: 0, bytesOut: 0, bytesIn: 0 };
+  const traffic = { requests: 0, bytesOut: 0, bytesIn: 0, authorizations: new Set<string>() };
   const server: Server = createServer((req, res) => {
     traffic.requests++;
+    if (req.headers.authorization) traffic.authorizations.add(req.headers.authorization);
     const url = new URL(req.url ?? "/", "http://localhost");
     const child = spawn("git", ["http-backend"], {
       env: {

@@ -1,6 +1,7 @@
 // `git:REMOTE#BRANCH`: the ledger as a branch of a git repository (default track-run-ledger of the
-// same repository), written with isomorphic-git into a bare cache repository, never a work tree,
-// and pushed over HTTPS with a token. Every change is a commit on the tip the writer fetched; a
+// same repository), kept in a bare cache repository (never a work tree): fetched shallow by the git
+// binary where there is one (git-fetch.ts; isomorphic-git otherwise), its commits written by
+// git-objects.ts and pushed over HTTPS with a token (receive-pack.ts). Every change is a commit on the tip the writer fetched; a
 // rejected push (someone else wrote first) means fetch, re-apply, retry with backoff. The branch's
 // history is the audit log, linear by construction.
 import { createHash } from "node:crypto";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import type { HttpClient } from "isomorphic-git";
 import { UsageError } from "../errors.js";
 import { CatFile, commitTree, findGit, type GitObject, parseTree, type TreeEntry } from "./cat-file.js";
+import { gitFetch, remoteTip } from "./git-fetch.js";
 import {
   commitBody,
   diffTrees,
@@ -40,7 +42,7 @@ export interface GitLedgerOptions {
   token?: string;
   author?: { name: string; email: string };
   retries?: number;
-  /** The git binary that reads the cache repository (default: git on PATH); null: isomorphic-git reads. */
+  /** The git binary that fetches and reads the cache repository (default: git on PATH); null: isomorphic-git does. */
   gitBinary?: string | null;
 }
 
@@ -148,6 +150,35 @@ export class GitLedger implements LedgerStore {
   /** Fetches the branch; its tip, or undefined when the branch does not exist yet. */
   private async fetchTip(): Promise<string | undefined> {
     const { git, http } = await this.lib();
+    const bin = this.gitBinary();
+    if (bin) {
+      const token = this.o.token ? { token: this.o.token } : {};
+      let fetched: "fetched" | "no-branch";
+      try {
+        // The remote's tip first (in this process): git is started only when the branch moved.
+        const tip = await remoteTip({ http, url: this.url, branch: this.branch, ...token });
+        if (!tip) return undefined;
+        const local = await git
+          .resolveRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` })
+          .catch(() => undefined);
+        if (local === tip) return tip;
+        fetched = await gitFetch({
+          git: bin,
+          gitdir: this.gitdir,
+          url: this.url,
+          branch: this.branch,
+          ...token,
+        });
+      } catch (e) {
+        throw new UsageError(
+          "ledger-unreachable",
+          `ledger ${this.uri} cannot be fetched: ${(e as Error).message}`,
+          { cause: e },
+        );
+      }
+      if (fetched === "no-branch") return undefined;
+      return git.resolveRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
+    }
     // The fetch tells the remote what this cache holds by the local ref the branch name expands to:
     // refs/heads/BRANCH for a writer, else refs/remotes/BRANCH, kept at the last fetched tip (never
     // refs/heads, which a writer pushes from) so that a fetch brings only what changed.
@@ -197,10 +228,15 @@ export class GitLedger implements LedgerStore {
   /** The git binary's reader of the cache repository (one per ledger), or none without a binary. */
   private catFile(): CatFile | undefined {
     if (this.cat === undefined) {
-      const bin = this.o.gitBinary === undefined ? findGit() : this.o.gitBinary;
+      const bin = this.gitBinary();
       this.cat = bin ? new CatFile(bin, this.gitdir) : null;
     }
     return this.cat ?? undefined;
+  }
+
+  /** The git binary that fetches and reads the cache repository, or null (isomorphic-git does). */
+  private gitBinary(): string | null {
+    return this.o.gitBinary === undefined ? findGit() : this.o.gitBinary;
   }
 
   /**

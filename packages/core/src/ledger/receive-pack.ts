@@ -12,7 +12,7 @@ function pktLine(s: string): Buffer {
 }
 
 /** The pkt-lines of a response (flush packets left out). */
-function pktLines(b: Buffer): string[] {
+export function pktLines(b: Buffer): string[] {
   const out: string[] = [];
   let i = 0;
   while (i + 4 <= b.length) {
@@ -33,6 +33,28 @@ function pktLines(b: Buffer): string[] {
   return out;
 }
 
+/**
+ * A remote's URL without credentials, and the basic Authorization they make: the token's (as
+ * x-access-token), or a user and password written in the URL.
+ */
+export function remoteAuth(remote: string, token?: string): { url: string; authorization?: string } {
+  const url = new URL(remote);
+  let user = decodeURIComponent(url.username);
+  let password = decodeURIComponent(url.password);
+  url.username = "";
+  url.password = "";
+  if (token) {
+    user = "x-access-token";
+    password = token;
+  }
+  return {
+    url: url.toString(),
+    ...(user || password
+      ? { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` }
+      : {}),
+  };
+}
+
 export type PushOutcome = { ok: true } | { ok: false; reason: string };
 
 /**
@@ -49,30 +71,20 @@ export async function receivePack(o: {
   packfile: Uint8Array;
   token?: string;
 }): Promise<PushOutcome> {
-  const url = new URL(o.url);
-  let user = decodeURIComponent(url.username);
-  let password = decodeURIComponent(url.password);
-  url.username = "";
-  url.password = "";
-  if (o.token) {
-    user = "x-access-token";
-    password = o.token;
-  }
+  const { url, authorization } = remoteAuth(o.url, o.token);
   const body = Buffer.concat([
     pktLine(`${o.old ?? ZERO} ${o.next} refs/heads/${o.branch}\0 report-status agent=track-run\n`),
     Buffer.from("0000", "ascii"),
     Buffer.from(o.packfile),
   ]);
   const res = await o.http.request({
-    url: `${url.toString().replace(/\/$/, "")}/git-receive-pack`,
+    url: `${url.replace(/\/$/, "")}/git-receive-pack`,
     method: "POST",
     headers: {
       "content-type": "application/x-git-receive-pack-request",
       accept: "application/x-git-receive-pack-result",
       "user-agent": "git/track-run",
-      ...(user || password
-        ? { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` }
-        : {}),
+      ...(authorization ? { authorization } : {}),
     },
     body: (async function* () {
       yield body;

@@ -105,7 +105,9 @@ describe("git objects written by a ledger write", () => {
       ["-C", dir, "diff-tree", "--name-only", objectId("tree", ta), objectId("tree", tb)],
       { encoding: "utf8" },
     );
-    expect([...new Set(changes.map((c) => c.name))].sort()).toEqual([...new Set(git.trim().split("\n"))].sort());
+    expect([...new Set(changes.map((c) => c.name))].sort()).toEqual(
+      [...new Set(git.trim().split("\n"))].sort(),
+    );
     expect(changes.find((c) => c.name === "run-0000")).toEqual({
       name: "run-0000",
       before: a.get("run-0000"),
