@@ -81,7 +81,7 @@ export function scanSource(
     );
   const walked = walkFiles(source, {
     followSymlinks,
-    ...(ignore.length ? { skip: (rel: string) => ignore.includes(rel) } : {}),
+    ...(ignore.length ? { ignore } : {}),
     ...(onFile ? { onFile } : {}),
     ...(stat === "parallel" ? { parallelStat: true } : stat === "none" ? { noStat: true } : {}),
   });

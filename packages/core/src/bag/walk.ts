@@ -4,7 +4,7 @@
 // object each: a tree of many small files stays small in memory.
 import * as fs from "node:fs";
 import { join, resolve } from "node:path";
-import { Worker } from "node:worker_threads";
+import { MessageChannel, receiveMessageOnPort, Worker } from "node:worker_threads";
 
 export interface WalkedFile {
   /** Path relative to the walk root, "/"-separated. */
@@ -104,17 +104,20 @@ export interface WalkResult {
   specials: string[];
   /** Folders that could not be read, with the reason. */
   unreadable: Array<{ rel: string; code: string }>;
+  /** Subtrees the helper thread walked (parallelStat). */
+  helperUnits?: number;
 }
 
 export interface WalkOptions {
   followSymlinks?: boolean;
-  /** Relative paths (files or folders) to leave out, e.g. tag files when bagging in place. */
-  skip?: (rel: string, isDir: boolean) => boolean;
+  /** Names at the root (files or folders) left out, e.g. track-run's own .track-run folder. */
+  ignore?: readonly string[];
   /** Told of each regular file as soon as it is found (in walk order), e.g. to start hashing it. */
   onFile?: (files: FileTable, i: number) => void;
   /**
-   * Take the files' stat facts on two threads, after the folders are read (for a walk that reads
-   * no file: a re-pin's stat pass is most of its time). onFile is then told once the walk is done.
+   * Walk on two threads (for a walk that reads no file: a re-pin's walk is most of its time): the
+   * folders are split into subtrees each thread reads and stats whole, the files of the folders
+   * above them stat-ed by both in blocks. onFile is then told once the walk is done.
    */
   parallelStat?: boolean;
   /**
@@ -128,6 +131,13 @@ export interface WalkOptions {
 export function walkFiles(root: string, options: WalkOptions = {}): WalkResult {
   const base = resolve(root);
   const out: WalkResult = { files: new FileTable(base), symlinks: [], specials: [], unreadable: [] };
+  // Followed links are walked on one thread (a cycle is found against every folder seen).
+  if (options.parallelStat && !options.followSymlinks) {
+    fs.statSync(base);
+    walkOnTwoThreads(base, options, out);
+    if (options.onFile) for (let i = 0; i < out.files.length; i++) options.onFile(out.files, i);
+    return out;
+  }
   const files = out.files;
   // With parallelStat, files are pushed with unknown facts and stat-ed once the folders are read;
   // the helper thread starts as soon as there are enough of them, while the walk goes on.
@@ -149,10 +159,10 @@ export function walkFiles(root: string, options: WalkOptions = {}): WalkResult {
     for (const d of entries) {
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
       if (d.isDirectory()) {
-        if (options.skip?.(rel, true)) continue;
+        if (!relDir && options.ignore?.includes(d.name)) continue;
         visit(`${absDir}/${d.name}`, rel, viaLink);
       } else if (d.isFile()) {
-        if (options.skip?.(rel, false)) continue;
+        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (parallel) {
           toStat.push(files.push(rel, UNKNOWN, viaLink ? `${absDir}/${d.name}` : undefined));
           if (!helper && toStat.length === PARALLEL_STAT_MIN) helper = startStatHelper();
@@ -162,7 +172,7 @@ export function walkFiles(root: string, options: WalkOptions = {}): WalkResult {
           options.onFile?.(files, i);
         }
       } else if (d.isSymbolicLink()) {
-        if (options.skip?.(rel, false)) continue;
+        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (!options.followSymlinks) {
           out.symlinks.push(rel);
           continue;
@@ -211,17 +221,210 @@ export function walkFiles(root: string, options: WalkOptions = {}): WalkResult {
 
 /** Files per block of the shared stat pass: each thread takes the next block not yet taken. */
 const STAT_BLOCK = 512;
-/** Fewer files than this are stat-ed on one thread: handing them over would cost more. */
+/** Fewer files than this are walked or stat-ed on one thread: handing them over would cost more. */
 const PARALLEL_STAT_MIN = 2 * STAT_BLOCK;
 
+/** This many subtrees or more start the helper thread before any is walked. */
+const MANY_UNITS = 16;
+
+/** What a subtree's walk found: files in walk order with 5 stat facts each (size -1: not stat-ed). */
+interface Subtree {
+  names: string[];
+  facts: number[];
+  symlinks: string[];
+  specials: string[];
+  /** "path TAB code" of folders that could not be read. */
+  unreadable: string[];
+}
+
+/**
+ * Walks the subtree `rel` of `root` (the two-thread walk's unit), reading each folder and stat-ing
+ * each regular file. Self-contained: the helper thread runs its source (walkSubtree.toString()).
+ */
+function walkSubtree(fsm: typeof fs, root: string, rel: string, into: Subtree): void {
+  const visit = (dir: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fsm.readdirSync(`${root}/${dir}`, { withFileTypes: true });
+    } catch (e) {
+      into.unreadable.push(`${dir}\t${(e as NodeJS.ErrnoException).code ?? "EIO"}`);
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const d of entries) {
+      const r = `${dir}/${d.name}`;
+      if (d.isDirectory()) visit(r);
+      else if (d.isFile()) {
+        into.names.push(r);
+        const st = fsm.lstatSync(`${root}/${r}`, { throwIfNoEntry: false });
+        if (st) into.facts.push(st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+        else into.facts.push(-1, 0, 0, 0, 0); // gone meanwhile: stat-ed again, on the main thread
+      } else if (d.isSymbolicLink()) into.symlinks.push(r);
+      else into.specials.push(r);
+    }
+  };
+  visit(rel);
+}
+
+/**
+ * The walk of a re-pin on two threads. The folders at the top are read here, down to the first
+ * folder with two subfolders or more; those subfolders are the units, each walked whole by this
+ * thread or the helper, whichever takes it first. The files above them are stat-ed after, in blocks.
+ */
+function walkOnTwoThreads(base: string, options: WalkOptions, out: WalkResult): void {
+  const units: string[] = [];
+  /** The walk in order: a file's relative path, or a unit's number. */
+  const order: Array<string | number> = [];
+  const plan = (rel: string) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(rel ? `${base}/${rel}` : base, { withFileTypes: true });
+    } catch (e) {
+      out.unreadable.push({ rel: rel || ".", code: (e as NodeJS.ErrnoException).code ?? "EIO" });
+      return;
+    }
+    if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore!.includes(d.name));
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const split = entries.filter((d) => d.isDirectory()).length >= 2;
+    for (const d of entries) {
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      if (d.isDirectory()) {
+        if (split) order.push(units.push(r) - 1);
+        else plan(r);
+      } else if (d.isFile()) order.push(r);
+      else if (d.isSymbolicLink()) out.symlinks.push(r);
+      else out.specials.push(r);
+    }
+  };
+  plan("");
+  let helper: Worker | undefined;
+  try {
+    const walked = new Array<Subtree>(units.length);
+    const control = new Int32Array(new SharedArrayBuffer(8));
+    const channel = new MessageChannel();
+    let mine = 0;
+    let files = 0;
+    const help = () => {
+      helper = startStatHelper();
+      helper.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
+        channel.port2,
+      ]);
+    };
+    // Many subtrees: the helper starts at once (it takes a while to start); few, once they prove large.
+    if (units.length >= MANY_UNITS) help();
+    for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
+      const t: Subtree = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
+      walkSubtree(fs, base, units[u]!, t);
+      walked[u] = t;
+      mine++;
+      files += t.names.length;
+      if (!helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
+    }
+    if (mine < units.length) {
+      // The helper's units: told once its last one is walked (control[1] = 1).
+      while (Atomics.load(control, 1) === 0) Atomics.wait(control, 1, 0, 1000);
+      const m = receiveMessageOnPort(channel.port1)?.message as HelperWalk;
+      out.helperUnits = m.units.length;
+      const names = m.names.split("\0");
+      for (let k = 0, at = 0; k < m.units.length; k++) {
+        const n = m.counts[k]!;
+        const t: Subtree = {
+          names: names.slice(at, at + n),
+          facts: [],
+          symlinks: [],
+          specials: [],
+          unreadable: [],
+        };
+        for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]!);
+        walked[m.units[k]!] = t;
+        at += n;
+      }
+      out.symlinks.push(...m.symlinks);
+      out.specials.push(...m.specials);
+      for (const u of m.unreadable) out.unreadable.push(unreadableOf(u));
+    }
+    channel.port1.close();
+    const table = out.files;
+    const inline: number[] = [];
+    const again: number[] = [];
+    for (const item of order) {
+      if (typeof item === "string") {
+        inline.push(table.push(item, UNKNOWN));
+        continue;
+      }
+      const t = walked[item]!;
+      for (let k = 0; k < t.names.length; k++) {
+        const f = 5 * k;
+        const i = table.push(t.names[k]!, UNKNOWN);
+        if (t.facts[f]! < 0) again.push(i);
+        else table.set(i, t.facts[f]!, t.facts[f + 1]!, t.facts[f + 2]!, t.facts[f + 3]!, t.facts[f + 4]!);
+      }
+      out.symlinks.push(...t.symlinks);
+      out.specials.push(...t.specials);
+      for (const u of t.unreadable) out.unreadable.push(unreadableOf(u));
+    }
+    if (inline.length >= PARALLEL_STAT_MIN) {
+      helper ??= startStatHelper();
+      statInParallel(helper, table, inline);
+    } else again.push(...inline);
+    // A file gone since its folder was read throws here, as on one thread.
+    for (const i of again) {
+      const st = fs.lstatSync(table.abs(i));
+      table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+    }
+  } finally {
+    void helper?.terminate();
+  }
+}
+
+/** The helper's units, in the order it walked them, with the files of each. */
+interface HelperWalk {
+  units: number[];
+  counts: number[];
+  names: string;
+  facts: Float64Array;
+  symlinks: string[];
+  specials: string[];
+  unreadable: string[];
+}
+
+const unreadableOf = (line: string) => {
+  const tab = line.lastIndexOf("\t");
+  return { rel: line.slice(0, tab), code: line.slice(tab + 1) };
+};
+
 function startStatHelper(): Worker {
-  // Shared memory: [0] the next block to take, [1] blocks done; then 5 facts per file. The helper
-  // takes blocks like the main thread does; a file it cannot stat gets size -1 and the main thread
-  // stats it again (and throws the error itself, as a walk on one thread would).
+  // Two tasks, each told by one message. "walk": units taken like the main thread takes them
+  // (control[0] the next one), walked whole, all sent back in one message, then control[1] = 1.
+  // "stat": shared memory, [0] the next block to take, [1] blocks done; then 5 facts per file. A file
+  // it cannot stat gets size -1 and the main thread stats it again (and throws the error itself, as a
+  // walk on one thread would).
   const source = `
 const fs = require("node:fs");
 const { parentPort } = require("node:worker_threads");
-parentPort.once("message", ({ control, facts, root, paths }) => {
+const walkSubtree = ${walkSubtree.toString()};
+parentPort.on("message", (m) => {
+  if (m.kind === "walk") {
+    const c = new Int32Array(m.control);
+    const units = [];
+    const counts = [];
+    const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
+    for (let u = Atomics.add(c, 0, 1); u < m.units.length; u = Atomics.add(c, 0, 1)) {
+      const before = t.names.length;
+      walkSubtree(fs, m.root, m.units[u], t);
+      units.push(u);
+      counts.push(t.names.length - before);
+    }
+    const facts = Float64Array.from(t.facts);
+    m.port.postMessage(
+      { units, counts, names: t.names.join("\\0"), facts, symlinks: t.symlinks, specials: t.specials, unreadable: t.unreadable },
+      [facts.buffer],
+    );
+    Atomics.store(c, 1, 1);
+    Atomics.notify(c, 1);
+    return;
+  }
+  const { control, facts, root, paths } = m;
   const c = new Int32Array(control);
   const f = new Float64Array(facts);
   // Paths relative to root ("/"-separated), or absolute (a followed link's target).
@@ -254,6 +457,7 @@ function statInParallel(helper: Worker, files: FileTable, which: readonly number
   const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which.length));
   // The paths go over as one string, relative to the root where they can be (the strings kept).
   helper.postMessage({
+    kind: "stat",
     control: control.buffer,
     facts: facts.buffer,
     root: files.root,
