@@ -6,7 +6,8 @@
 //   small set, the peer: bagit-python (../shared/peers/bagit-python, run as shipped, 2 processes),
 //     creating and validating a bag of a copy of the same files (the shared folder is only read)
 //   re-pin of the unchanged small set: against `git status --porcelain` over the same tree,
-//     committed (git lstats every file too; its repository lives beside the tree, not inside it)
+//     committed (git lstats every file too; its repository lives beside the tree, not inside it),
+//     and against Node's floor for the same (bench/stat-floor.mjs)
 //   peak memory: max RSS of each track-run process (GNU time)
 // Each figure is printed beside its target.
 // Usage: node bench/bag.mjs [--dir bench/.data] [--runs 3] [--only big|small]
@@ -156,6 +157,8 @@ if (only !== "big") {
     timed("git", [`--git-dir=${gitDir}`, `--work-tree=${small}`, "status", "--porcelain"]),
   );
   rmSync(gitDir, { recursive: true, force: true });
+  // The floor of any re-pin in Node: start, read every folder, lstat every file, on two threads.
+  const nodeFloor = best(runs, () => timed(node, [join(root, "bench/stat-floor.mjs"), small]));
   unbag(small);
   const faster = (peerSeconds, ours) => (peerSeconds / ours).toFixed(2);
   report(`small set, 50,000 x 4 KiB (floor sha256sum, 2 processes: ${sha256sum.seconds.toFixed(3)} s)`);
@@ -167,6 +170,9 @@ if (only !== "big") {
   );
   report(
     `  re-pin unchanged (stat cache)     ${repin.seconds.toFixed(3)} s  ratio to git status ${ratio(repin.seconds, gitStatus.seconds)} (${gitStatus.seconds.toFixed(3)} s)  (target <= 1.5)  ratio to full create ${ratio(repin.seconds, smallCreate.seconds)}; full re-hash pin ${fullPin.seconds.toFixed(3)} s`,
+  );
+  report(
+    `    Node's floor (bench/stat-floor.mjs: start, read every folder, lstat every file, 2 threads) ${nodeFloor.seconds.toFixed(3)} s: ratio to git status ${ratio(nodeFloor.seconds, gitStatus.seconds)}; the re-pin against it ${ratio(repin.seconds, nodeFloor.seconds)}`,
   );
 }
 const peak = Math.max(

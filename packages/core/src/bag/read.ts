@@ -85,11 +85,15 @@ function payloadManifestAlgorithms(root: string): Algorithm[] {
 /** A walk's payload files ("data/…") with their sizes: one Map (path -> file index) over the walk's columns. */
 class WalkedPayload implements PayloadFiles {
   constructor(
-    readonly index: Map<string, number>,
+    private readonly lookup: () => Map<string, number>,
     private readonly files: FileTable,
+    private readonly count: number,
   ) {}
+  private get index(): Map<string, number> {
+    return this.lookup();
+  }
   get size(): number {
-    return this.index.size;
+    return this.count;
   }
   has(path: string): boolean {
     return this.index.has(path);
@@ -121,8 +125,6 @@ export function readDirContents(
           ...(options.onProgress ? { onProgress: options.onProgress } : {}),
         })
       : undefined;
-  /** Payload path -> index in the walk. */
-  const index = new Map<string, number>();
   /** Per walked file: its index in the pool hashing ahead of time. */
   const pooled: number[] = [];
   let walked: ReturnType<typeof walkFiles>;
@@ -132,12 +134,13 @@ export function readDirContents(
           // With a stat cache most files are not read: the stat pass is most of the time. Hashed
           // while walked, a file needs no stat of its own: the read gives its size.
           ...(cache ? { parallelStat: true } : pool ? { noStat: true } : {}),
-          onFile: (t, i) => {
-            const rel = t.rel[i]!;
-            if (!rel.startsWith("data/")) return;
-            index.set(rel, i);
-            if (pool) pooled[i] = pool.add(t.readPath(i), t.size[i]!);
-          },
+          ...(pool
+            ? {
+                onFile: (t: FileTable, i: number) => {
+                  if (t.rel[i]!.startsWith("data/")) pooled[i] = pool.add(t.readPath(i), t.size[i]!);
+                },
+              }
+            : {}),
         })
       : { files: new FileTable(resolve(root)), symlinks: [], specials: [], unreadable: [] };
   } catch (e) {
@@ -145,12 +148,18 @@ export function readDirContents(
     throw e;
   }
   const files = walked.files;
+  /** The payload files' indexes in the walk, in walk order. */
+  const payloadFiles: number[] = [];
+  for (let i = 0; i < files.length; i++) if (files.rel[i]!.startsWith("data/")) payloadFiles.push(i);
+  /** Payload path -> index in the walk: made when a file is looked up by path (a re-pin from the cache never is). */
+  let byPath: Map<string, number> | undefined;
+  const index = () => (byPath ??= new Map(payloadFiles.map((i) => [files.rel[i]!, i])));
   const tagFiles = new Map<string, Buffer>();
   for (let i = 0; i < files.length; i++) {
     const rel = files.rel[i]!;
     if (!rel.startsWith("data/")) tagFiles.set(rel, fs.readFileSync(files.abs(i)));
   }
-  const payload = new WalkedPayload(index, files);
+  const payload = new WalkedPayload(index, files, payloadFiles.length);
   let hasPayloadDir = false;
   try {
     hasPayloadDir = fs.statSync(join(root, "data")).isDirectory();
@@ -164,7 +173,7 @@ export function readDirContents(
   let settled: Promise<HashResults> | undefined;
   const prehashed = (p: HashPool) =>
     (settled ??= p.finish().then((results) => {
-      for (const i of index.values()) {
+      for (const i of payloadFiles) {
         if (files.size[i]! >= 0) continue;
         const n = results.bytes(pooled[i]!);
         if (n >= 0) files.setSize(i, n);
@@ -198,7 +207,7 @@ export function readDirContents(
     },
     signature(takenAt) {
       const sig = new TreeSignature();
-      for (const i of index.values()) sig.addFile(files, i);
+      for (const i of payloadFiles) sig.addFile(files, i);
       for (const [name, bytes] of [...tagFiles.entries()].sort(([a], [b]) => (a < b ? -1 : 1)))
         sig.addBytes(name, bytes);
       return sig.finish(takenAt);
@@ -209,7 +218,7 @@ export function readDirContents(
         const results = await prehashed(pool);
         hashed += pool.size;
         return (p) => {
-          const i = index.get(p);
+          const i = index().get(p);
           return i === undefined ? notWalked : results.outcome(pooled[i]!);
         };
       }
@@ -220,7 +229,7 @@ export function readDirContents(
       const todo: number[] = [];
       let todoBytes = 0;
       for (const p of paths) {
-        const i = index.get(p);
+        const i = index().get(p);
         if (i === undefined) continue;
         const hit = cache?.stat.lookup(files, i, algs);
         if (hit) {
@@ -252,7 +261,7 @@ export function readDirContents(
         );
       }
       return (p) => {
-        const i = index.get(p);
+        const i = index().get(p);
         if (i === undefined) return undefined;
         const j = jobOf[i];
         if (j === undefined) return undefined;
