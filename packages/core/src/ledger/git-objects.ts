@@ -78,6 +78,15 @@ export function treeWith(
   for (const a of adds)
     if (a.name.length === 0 || a.name.includes(0) || a.name.includes(0x2f) || !/^[0-9a-f]{40}$/.test(a.e.oid))
       throw new Error(`a bad tree entry "${a.name.toString("utf8")}"`);
+  const src = base ?? Buffer.alloc(0);
+  // A base out of git's order, or holding a name twice, is damaged: a write on it could add the
+  // name again where readers do not look. So is an added name already there as the other kind.
+  checkOrder(src);
+  for (const a of adds) {
+    const there = findEntry(src, a.name.toString("utf8"));
+    if (there && (there.mode === "40000") !== a.dir)
+      throw new Error(`"${a.name.toString("utf8")}" is a file and a folder at once`);
+  }
   const steps: Step[] = [];
   const entry = (a: (typeof adds)[number]) =>
     steps.push({
@@ -91,7 +100,6 @@ export function treeWith(
   let k = 0;
   let at = 0;
   let copied = 0;
-  const src = base ?? Buffer.alloc(0);
   while (at < src.length && k < adds.length) {
     const space = src.indexOf(32, at);
     const nul = src.indexOf(0, space + 1);
@@ -99,8 +107,6 @@ export function treeWith(
     const name = src.subarray(space + 1, nul);
     const dir = src[at] === 0x34; // "40000": the one mode that starts with 4
     const c = compareNames(adds[k]!.name, adds[k]!.dir, name, dir);
-    if (c !== 0 && name.equals(adds[k]!.name))
-      throw new Error(`"${name.toString("utf8")}" is a file and a folder at once`);
     if (c > 0) {
       at = nul + 21;
       continue;
@@ -235,6 +241,21 @@ export function packOf(objects: readonly NewObject[], o: { thin: boolean }): Buf
   return Buffer.concat(parts);
 }
 
+/** Throws unless a tree's entries are in git's order, each name once (what git fsck checks). */
+function checkOrder(tree: Buffer): void {
+  let prev: { name: Buffer; dir: boolean } | undefined;
+  for (let at = 0; at < tree.length; ) {
+    const space = tree.indexOf(32, at);
+    const nul = tree.indexOf(0, space + 1);
+    if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
+    const cur = { name: tree.subarray(space + 1, nul), dir: tree[at] === 0x34 };
+    if (prev && (compareNames(prev.name, prev.dir, cur.name, cur.dir) >= 0 || prev.name.equals(cur.name)))
+      throw new Error(`a damaged tree object: "${cur.name.toString("utf8")}" out of git's order or twice`);
+    prev = cur;
+    at = nul + 21;
+  }
+}
+
 /** An entry of two trees that differs: `before` absent when added, `after` absent when removed. */
 export interface EntryChange {
   name: string;
@@ -244,9 +265,12 @@ export interface EntryChange {
 
 /**
  * The entries in which tree `b` differs from tree `a` (both tree objects' bytes): a merge of the two
- * sorted lists, entries that are the same bytes in both passed over without being parsed.
+ * sorted lists, entries that are the same bytes in both passed over without being parsed. Throws on
+ * a tree out of git's order or with a name twice (the merge would call a present entry gone).
  */
 export function diffTrees(a: Buffer, b: Buffer): EntryChange[] {
+  checkOrder(a);
+  checkOrder(b);
   const out: EntryChange[] = [];
   let i = 0;
   let j = 0;

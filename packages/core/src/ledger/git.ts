@@ -8,13 +8,14 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import type { HttpClient } from "isomorphic-git";
-import { UsageError } from "../errors.js";
+import { CheckFailedError, UsageError } from "../errors.js";
 import { CatFile, commitTree, findGit, type GitObject, parseTree, type TreeEntry } from "./cat-file.js";
 import { gitFetch, remoteTip } from "./git-fetch.js";
 import {
   commitBody,
   diffTrees,
   type Entry,
+  type EntryChange,
   findEntry,
   type NewObject,
   objectId,
@@ -296,7 +297,17 @@ export class GitLedger implements LedgerStore {
       const changes = await plan(view);
       // Every object the commit adds, and nothing else: the pack pushed.
       const objects: NewObject[] = [];
-      const tree = await this.tree(view, changes, objects);
+      let tree: string;
+      try {
+        tree = await this.tree(view, changes, objects);
+      } catch (e) {
+        // A folder of the tip no git would write (out of order, a name twice, a file where a folder is).
+        throw new CheckFailedError(
+          "damaged-ledger",
+          `ledger ${this.uri}: ${(e as Error).message}, so nothing was written; restore the branch from its history`,
+          { cause: e },
+        );
+      }
       const body = commitBody({
         tree,
         ...(tip ? { parent: tip } : {}),
@@ -466,7 +477,9 @@ class GitSnapshot implements LedgerSnapshot {
   private async named(oid: string): Promise<Map<string, TreeEntry>> {
     let m = this.byName.get(oid);
     if (!m) {
-      m = new Map((await this.tree(oid)).map((e) => [e.path, e]));
+      m = new Map();
+      // A name twice (a tree no git would write) means its first entry, as git reads it.
+      for (const e of await this.tree(oid)) if (!m.has(e.path)) m.set(e.path, e);
       this.byName.set(oid, m);
     }
     return m;
@@ -541,15 +554,17 @@ class GitSnapshot implements LedgerSnapshot {
   async runsChangedSince(runsKey: string): Promise<Map<string, string | undefined> | undefined> {
     const now = await this.entry("runs");
     if (!runsKey.startsWith("tree:") || now?.type !== "tree") return undefined;
-    let before: Buffer;
-    let after: Buffer;
+    let changes: EntryChange[];
     try {
-      [before, after] = await Promise.all([this.rawTree(runsKey.slice(5)), this.rawTree(now.oid)]);
+      const [before, after] = await Promise.all([this.rawTree(runsKey.slice(5)), this.rawTree(now.oid)]);
+      changes = diffTrees(before, after);
     } catch {
-      return undefined; // the earlier tree is not in the cache repository (a fresh clone)
+      // The earlier tree is not in the cache repository (a fresh clone), or either is not a tree git
+      // would write (out of order, a name twice): every folder's key is compared instead.
+      return undefined;
     }
     const out = new Map<string, string | undefined>();
-    for (const c of diffTrees(before, after)) {
+    for (const c of changes) {
       if (c.name.startsWith(".")) continue;
       const folder = c.after?.mode === "40000" ? `tree:${c.after.oid}` : undefined;
       if (folder || c.before?.mode === "40000") out.set(c.name, folder);

@@ -80,6 +80,34 @@ describe("git objects written by a ledger write", () => {
     );
   });
 
+  it("a tree out of git's order, or with a name twice, is refused as damaged, never written on", () => {
+    const dir = bareRepo();
+    const entry = (mode: string, name: string, tag: string) =>
+      Buffer.concat([Buffer.from(`${mode} ${name}\0`), Buffer.from(oidOf(tag), "hex")]);
+    const a = entry("100644", "a.txt", "a");
+    const b = entry("40000", "b", "b");
+    const unsorted = Buffer.concat([b, a]);
+    const twice = Buffer.concat([a, a]);
+    const set = new Map([["c", { mode: "100644", oid: oidOf("c") }]]);
+    for (const bad of [unsorted, twice]) {
+      expect(() => treeWith(bad, set)).toThrow(/damaged tree object/);
+      expect(() => diffTrees(bad, Buffer.concat([a, b]))).toThrow(/damaged tree object/);
+      expect(() => diffTrees(Buffer.concat([a, b]), bad)).toThrow(/damaged tree object/);
+    }
+    // A file added where a folder of that name is, with a name between them ("x.bak" sorts after
+    // "x" and before "x/"): refused, not written twice.
+    const base = mktree(
+      dir,
+      new Map([
+        ["production.json.bak", { mode: "100644", oid: oidOf("bak") }],
+        ["production.json", { mode: "40000", oid: oidOf("dir") }],
+      ]),
+    );
+    expect(() => treeWith(base, new Map([["production.json", { mode: "100644", oid: oidOf("f") }]]))).toThrow(
+      /a file and a folder at once/,
+    );
+  });
+
   it("two trees' differences are the entries added, removed and changed, as git diff-tree names them", () => {
     const dir = bareRepo();
     const entries = (n: number, tag: string) =>

@@ -184,6 +184,69 @@ describe("a git: listing after other writers' commits", () => {
   }, 60_000);
 });
 
+describe("a git: runs/ tree no git would write", () => {
+  it("pushed where the server does not check it, hides no run from a later listing", async () => {
+    const { store, bare } = suite.open("git");
+    for (const id of ["run-a", "run-b", "run-c"]) await record(store, manifest(id, 0.9));
+    const cache = tempDir();
+    expect((await read(store, cache)).runs).toHaveLength(3);
+    const git = (args: string[], input?: Buffer) =>
+      execFileSync("git", ["-C", bare!, ...args], { ...(input ? { input } : {}) });
+    const at = (rev: string) => git(["rev-parse", rev]).toString().trim();
+    /** A commit of `tree` on the branch's tip, put there as a plain server takes any push. */
+    const commit = (tree: string, message: string) => {
+      const c = execFileSync(
+        "git",
+        ["-C", bare!, "commit-tree", tree, "-p", at("track-run-ledger"), "-m", message],
+        {
+          env: {
+            ...process.env,
+            GIT_AUTHOR_NAME: "x",
+            GIT_AUTHOR_EMAIL: "x@e",
+            GIT_COMMITTER_NAME: "x",
+            GIT_COMMITTER_EMAIL: "x@e",
+          },
+        },
+      );
+      git(["update-ref", "refs/heads/track-run-ledger", c.toString().trim()]);
+    };
+    const cleanRoot = at("track-run-ledger^{tree}");
+    const runs = git(["cat-file", "tree", "track-run-ledger:runs"]);
+    // The same run folders, the first moved last: out of git's order.
+    const first = runs.indexOf(0) + 21;
+    const unsorted = Buffer.concat([runs.subarray(first), runs.subarray(0, first)]);
+    const badRuns = git(["hash-object", "--literally", "-t", "tree", "-w", "--stdin"], unsorted)
+      .toString()
+      .trim();
+    const root = git(["cat-file", "tree", cleanRoot]);
+    const badRoot = Buffer.from(root);
+    Buffer.from(badRuns, "hex").copy(badRoot, root.indexOf(Buffer.from("runs\0")) + 5);
+    commit(
+      git(["hash-object", "--literally", "-t", "tree", "-w", "--stdin"], badRoot).toString().trim(),
+      "reorder",
+    );
+    expect((await read(store, cache)).runs.map((r) => r.runId).sort()).toEqual(["run-a", "run-b", "run-c"]);
+    // The clean tree back: every run is listed and found, as a fresh reader lists them.
+    commit(cleanRoot, "restore");
+    const after = await read(store, cache);
+    expect(after.runs.map((r) => `${r.runId}:${r.trust}`)).toEqual(
+      ["run-a", "run-b", "run-c"].map((id) => `${id}:verified`),
+    );
+    expect((await after.reader.require("run-a")).trust).toBe("verified");
+    expect(after.runs).toEqual((await read(store, tempDir())).runs);
+    // A write on a damaged tree writes nothing, and says so.
+    commit(
+      git(["hash-object", "--literally", "-t", "tree", "-w", "--stdin"], badRoot).toString().trim(),
+      "reorder again",
+    );
+    const tipBefore = at("track-run-ledger");
+    await expect(
+      record(openLedger(store.uri, { cacheDir: tempDir() }), manifest("run-d", 0.9)),
+    ).rejects.toThrow(/damaged tree object.*nothing was written; restore the branch from its history/);
+    expect(at("track-run-ledger")).toBe(tipBefore);
+  }, 60_000);
+});
+
 describe("a dir: ledger's racy files", () => {
   it("a folder modified within 2 s of the index's writing is verified again", async () => {
     const store = openLedger(`dir:${tempDir()}`);
