@@ -635,5 +635,11 @@ export function parseGitLedgerUri(uri: string): { url: string; branch: string } 
   if (!/^https?:\/\//.test(url) || !branch) {
     throw new UsageError("bad-ledger", `ledger "${uri}" must be git:https://HOST/OWNER/REPO.git#BRANCH`);
   }
+  // A branch name git takes (git check-ref-format), and never an option or a refspec of its own.
+  if (!/^[A-Za-z0-9._/-]+$/.test(branch) || /^[-./]|\/$|\.lock$|\.\.|\/\/|\/\.|@\{/.test(branch))
+    throw new UsageError(
+      "bad-ledger",
+      `ledger "${uri}": "${branch}" is not a branch name git takes; use letters, digits, ".", "_", "-" and "/" (e.g. #track-run-ledger)`,
+    );
   return { url, branch };
 }

@@ -94,4 +94,27 @@ describe("a git: ledger's fetch", () => {
     );
     expect((e as UsageError).message).not.toContain(token);
   }, 60_000);
+
+  it("takes only branch names git takes: never an option, a refspec or a path out of refs/heads", () => {
+    for (const branch of [
+      "--upload-pack=touch x",
+      "a:refs/heads/main",
+      "a b",
+      "../x",
+      "x.lock",
+      "a..b",
+      "-x",
+      "x/",
+      "a@{1}",
+      "é",
+    ])
+      expect(() => openLedger(`git:http://127.0.0.1:1/r.git#${branch}`, { cacheDir: tempDir() })).toThrow(
+        expect.objectContaining({
+          code: "bad-ledger",
+          message: expect.stringMatching(/not a branch name git takes/),
+        }),
+      );
+    for (const branch of ["track-run-ledger", "ledgers/main", "v1.2_x"])
+      expect(openLedger(`git:http://127.0.0.1:1/r.git#${branch}`, { cacheDir: tempDir() }).uri).toMatch(/#/);
+  });
 });
