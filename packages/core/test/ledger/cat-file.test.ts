@@ -8,17 +8,10 @@ import * as git from "isomorphic-git";
 import { describe, expect, it } from "vitest";
 import { LedgerReader, openLedger } from "../../src/index.js";
 import { CatFile, commitTree, findGit, parseTree } from "../../src/ledger/cat-file.js";
-import { tempDir } from "../helpers.js";
+import { gitEnv, tempDir } from "../helpers.js";
 import { ledgerSuite, manifest } from "./ledger-fixtures.js";
 
 const suite = ledgerSuite("cat-file");
-const env = {
-  ...process.env,
-  GIT_AUTHOR_NAME: "t",
-  GIT_AUTHOR_EMAIL: "t@e",
-  GIT_COMMITTER_NAME: "t",
-  GIT_COMMITTER_EMAIL: "t@e",
-};
 
 describe("git cat-file --batch", () => {
   it("reads blobs, trees and commits as isomorphic-git does, and refuses an object it lacks", async () => {
@@ -26,9 +19,9 @@ describe("git cat-file --batch", () => {
     mkdirSync(join(dir, "runs", "r 1"), { recursive: true });
     writeFileSync(join(dir, "runs", "r 1", "manifest.json"), "{}\n");
     writeFileSync(join(dir, "é.txt"), Buffer.alloc(200_000, 7));
-    execFileSync("git", ["init", "-q", dir], { env });
-    execFileSync("git", ["-C", dir, "add", "-A"], { env });
-    execFileSync("git", ["-C", dir, "commit", "-q", "-m", "x"], { env });
+    execFileSync("git", ["init", "-q", dir], { env: gitEnv });
+    execFileSync("git", ["-C", dir, "add", "-A"], { env: gitEnv });
+    execFileSync("git", ["-C", dir, "commit", "-q", "-m", "x"], { env: gitEnv });
     const head = execFileSync("git", ["-C", dir, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
     const gitdir = join(dir, ".git");
     const cat = new CatFile(findGit()!, gitdir);
@@ -49,13 +42,13 @@ describe("git cat-file --batch", () => {
 
   it("reads a 24 MiB object whole, across many chunks, and ends its process when idle", async () => {
     const dir = tempDir();
-    execFileSync("git", ["init", "-q", "--bare", dir], { env });
+    execFileSync("git", ["init", "-q", "--bare", dir], { env: gitEnv });
     const big = Buffer.alloc(24 * 1024 * 1024);
     for (let i = 0; i < big.length; i += 4096) big.writeUInt32LE(i, i);
     const oid = execFileSync("git", ["--git-dir", dir, "hash-object", "-w", "--stdin"], {
       input: big,
       encoding: "utf8",
-      env,
+      env: gitEnv,
     }).trim();
     const cat = new CatFile(findGit()!, dir);
     const o = await cat.read(oid);

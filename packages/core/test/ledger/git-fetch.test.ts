@@ -6,17 +6,10 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LedgerReader, openLedger, UsageError } from "../../src/index.js";
-import { tempDir } from "../helpers.js";
+import { gitEnv, tempDir } from "../helpers.js";
 import { ledgerSuite, manifest } from "./ledger-fixtures.js";
 
 const suite = ledgerSuite("git-fetch");
-const env = {
-  ...process.env,
-  GIT_AUTHOR_NAME: "t",
-  GIT_AUTHOR_EMAIL: "t@e",
-  GIT_COMMITTER_NAME: "t",
-  GIT_COMMITTER_EMAIL: "t@e",
-};
 
 /** A git: ledger of `n` run folders put on the branch by git itself. */
 function seeded(n: number) {
@@ -26,7 +19,7 @@ function seeded(n: number) {
     mkdirSync(join(work, "runs", `seeded-${i}`), { recursive: true });
     writeFileSync(join(work, "runs", `seeded-${i}`, "note.txt"), `run ${i} ${"x".repeat(200)}\n`);
   }
-  const git = (...a: string[]) => execFileSync("git", ["-C", work, ...a], { env });
+  const git = (...a: string[]) => execFileSync("git", ["-C", work, ...a], { env: gitEnv });
   git("init", "-q", "-b", "track-run-ledger");
   git("add", "-A");
   git("commit", "-q", "-m", "seed");

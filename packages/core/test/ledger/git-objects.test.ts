@@ -15,19 +15,12 @@ import {
   treeWith,
   writeLoose,
 } from "../../src/ledger/git-objects.js";
-import { tempDir } from "../helpers.js";
+import { gitEnv, tempDir } from "../helpers.js";
 import { ledgerSuite, manifest } from "./ledger-fixtures.js";
 
 const suite = ledgerSuite("git-objects");
-const env = {
-  ...process.env,
-  GIT_AUTHOR_NAME: "t",
-  GIT_AUTHOR_EMAIL: "t@e",
-  GIT_COMMITTER_NAME: "t",
-  GIT_COMMITTER_EMAIL: "t@e",
-};
 const git = (dir: string, args: string[], input?: string | Buffer) =>
-  execFileSync("git", ["-C", dir, ...args], { env, input: input ?? "", maxBuffer: 1 << 28 });
+  execFileSync("git", ["-C", dir, ...args], { env: gitEnv, input: input ?? "", maxBuffer: 1 << 28 });
 const bareRepo = () => {
   const dir = tempDir();
   git(dir, ["init", "-q", "--bare"]);
@@ -158,11 +151,11 @@ describe("git objects written by a ledger write", () => {
     const tree = git(dir, ["mktree"], "").toString().trim();
     const when = { GIT_AUTHOR_DATE: "1700000000 +0000", GIT_COMMITTER_DATE: "1700000000 +0000" };
     const first = execFileSync("git", ["-C", dir, "commit-tree", tree, "-m", "record run r-1"], {
-      env: { ...env, ...when },
+      env: { ...gitEnv, ...when },
       encoding: "utf8",
     }).trim();
     const second = execFileSync("git", ["-C", dir, "commit-tree", tree, "-p", first, "-m", "add x"], {
-      env: { ...env, ...when },
+      env: { ...gitEnv, ...when },
       encoding: "utf8",
     }).trim();
     const author = { name: "t", email: "t@e" };

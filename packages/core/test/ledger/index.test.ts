@@ -17,7 +17,7 @@ import {
   readPrivateKey,
   runIndexPath,
 } from "../../src/index.js";
-import { tempDir } from "../helpers.js";
+import { gitEnv, tempDir } from "../helpers.js";
 import { ledgerSuite, manifest } from "./ledger-fixtures.js";
 
 const suite = ledgerSuite("index", ["k", "other"]);
@@ -198,15 +198,7 @@ describe("a git: runs/ tree no git would write", () => {
       const c = execFileSync(
         "git",
         ["-C", bare!, "commit-tree", tree, "-p", at("track-run-ledger"), "-m", message],
-        {
-          env: {
-            ...process.env,
-            GIT_AUTHOR_NAME: "x",
-            GIT_AUTHOR_EMAIL: "x@e",
-            GIT_COMMITTER_NAME: "x",
-            GIT_COMMITTER_EMAIL: "x@e",
-          },
-        },
+        { env: gitEnv },
       );
       git(["update-ref", "refs/heads/track-run-ledger", c.toString().trim()]);
     };
