@@ -23104,7 +23104,7 @@ import { dirname as dirname3, join as join4, resolve as resolve4 } from "node:pa
 // packages/core/src/bag/walk.ts
 import * as fs6 from "node:fs";
 import { join as join3, resolve as resolve3 } from "node:path";
-import { Worker as Worker2 } from "node:worker_threads";
+import { MessageChannel, receiveMessageOnPort, Worker as Worker2 } from "node:worker_threads";
 var UNKNOWN = { size: -1, mtimeMs: 0, ctimeMs: 0, ino: 0, dev: 0 };
 var FileTable = class {
   constructor(root) {
@@ -23178,6 +23178,12 @@ var FileTable = class {
 function walkFiles(root, options = {}) {
   const base = resolve3(root);
   const out = { files: new FileTable(base), symlinks: [], specials: [], unreadable: [] };
+  if (options.parallelStat && !options.followSymlinks) {
+    fs6.statSync(base);
+    walkOnTwoThreads(base, options, out);
+    if (options.onFile) for (let i = 0; i < out.files.length; i++) options.onFile(out.files, i);
+    return out;
+  }
   const files = out.files;
   const parallel = Boolean(options.parallelStat);
   let helper;
@@ -23195,10 +23201,10 @@ function walkFiles(root, options = {}) {
     for (const d of entries) {
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
       if (d.isDirectory()) {
-        if (options.skip?.(rel, true)) continue;
+        if (!relDir && options.ignore?.includes(d.name)) continue;
         visit(`${absDir}/${d.name}`, rel, viaLink);
       } else if (d.isFile()) {
-        if (options.skip?.(rel, false)) continue;
+        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (parallel) {
           toStat.push(files.push(rel, UNKNOWN, viaLink ? `${absDir}/${d.name}` : void 0));
           if (!helper && toStat.length === PARALLEL_STAT_MIN) helper = startStatHelper();
@@ -23208,7 +23214,7 @@ function walkFiles(root, options = {}) {
           options.onFile?.(files, i);
         }
       } else if (d.isSymbolicLink()) {
-        if (options.skip?.(rel, false)) continue;
+        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (!options.followSymlinks) {
           out.symlinks.push(rel);
           continue;
@@ -23256,11 +23262,163 @@ function walkFiles(root, options = {}) {
 }
 var STAT_BLOCK = 512;
 var PARALLEL_STAT_MIN = 2 * STAT_BLOCK;
+var MANY_UNITS = 16;
+function walkSubtree(fsm, root, rel, into) {
+  const visit = (dir) => {
+    let entries;
+    try {
+      entries = fsm.readdirSync(`${root}/${dir}`, { withFileTypes: true });
+    } catch (e) {
+      into.unreadable.push(`${dir}	${e.code ?? "EIO"}`);
+      return;
+    }
+    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    for (const d of entries) {
+      const r = `${dir}/${d.name}`;
+      if (d.isDirectory()) visit(r);
+      else if (d.isFile()) {
+        into.names.push(r);
+        const st = fsm.lstatSync(`${root}/${r}`, { throwIfNoEntry: false });
+        if (st) into.facts.push(st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+        else into.facts.push(-1, 0, 0, 0, 0);
+      } else if (d.isSymbolicLink()) into.symlinks.push(r);
+      else into.specials.push(r);
+    }
+  };
+  visit(rel);
+}
+function walkOnTwoThreads(base, options, out) {
+  const units = [];
+  const order = [];
+  const plan = (rel) => {
+    let entries;
+    try {
+      entries = fs6.readdirSync(rel ? `${base}/${rel}` : base, { withFileTypes: true });
+    } catch (e) {
+      out.unreadable.push({ rel: rel || ".", code: e.code ?? "EIO" });
+      return;
+    }
+    if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore.includes(d.name));
+    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    const split = entries.filter((d) => d.isDirectory()).length >= 2;
+    for (const d of entries) {
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      if (d.isDirectory()) {
+        if (split) order.push(units.push(r) - 1);
+        else plan(r);
+      } else if (d.isFile()) order.push(r);
+      else if (d.isSymbolicLink()) out.symlinks.push(r);
+      else out.specials.push(r);
+    }
+  };
+  plan("");
+  let helper;
+  try {
+    const walked = new Array(units.length);
+    const control = new Int32Array(new SharedArrayBuffer(8));
+    const channel = new MessageChannel();
+    let mine = 0;
+    let files = 0;
+    const help = () => {
+      helper = startStatHelper();
+      helper.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
+        channel.port2
+      ]);
+    };
+    if (units.length >= MANY_UNITS) help();
+    for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
+      const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
+      walkSubtree(fs6, base, units[u], t);
+      walked[u] = t;
+      mine++;
+      files += t.names.length;
+      if (!helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
+    }
+    if (mine < units.length) {
+      while (Atomics.load(control, 1) === 0) Atomics.wait(control, 1, 0, 1e3);
+      const m = receiveMessageOnPort(channel.port1)?.message;
+      out.helperUnits = m.units.length;
+      const names = m.names.split("\0");
+      for (let k = 0, at = 0; k < m.units.length; k++) {
+        const n = m.counts[k];
+        const t = {
+          names: names.slice(at, at + n),
+          facts: [],
+          symlinks: [],
+          specials: [],
+          unreadable: []
+        };
+        for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]);
+        walked[m.units[k]] = t;
+        at += n;
+      }
+      out.symlinks.push(...m.symlinks);
+      out.specials.push(...m.specials);
+      for (const u of m.unreadable) out.unreadable.push(unreadableOf(u));
+    }
+    channel.port1.close();
+    const table = out.files;
+    const inline = [];
+    const again = [];
+    for (const item of order) {
+      if (typeof item === "string") {
+        inline.push(table.push(item, UNKNOWN));
+        continue;
+      }
+      const t = walked[item];
+      for (let k = 0; k < t.names.length; k++) {
+        const f = 5 * k;
+        const i = table.push(t.names[k], UNKNOWN);
+        if (t.facts[f] < 0) again.push(i);
+        else table.set(i, t.facts[f], t.facts[f + 1], t.facts[f + 2], t.facts[f + 3], t.facts[f + 4]);
+      }
+      out.symlinks.push(...t.symlinks);
+      out.specials.push(...t.specials);
+      for (const u of t.unreadable) out.unreadable.push(unreadableOf(u));
+    }
+    if (inline.length >= PARALLEL_STAT_MIN) {
+      helper ??= startStatHelper();
+      statInParallel(helper, table, inline);
+    } else again.push(...inline);
+    for (const i of again) {
+      const st = fs6.lstatSync(table.abs(i));
+      table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+    }
+  } finally {
+    void helper?.terminate();
+  }
+}
+var unreadableOf = (line) => {
+  const tab = line.lastIndexOf("	");
+  return { rel: line.slice(0, tab), code: line.slice(tab + 1) };
+};
 function startStatHelper() {
   const source = `
 const fs = require("node:fs");
 const { parentPort } = require("node:worker_threads");
-parentPort.once("message", ({ control, facts, root, paths }) => {
+const walkSubtree = ${walkSubtree.toString()};
+parentPort.on("message", (m) => {
+  if (m.kind === "walk") {
+    const c = new Int32Array(m.control);
+    const units = [];
+    const counts = [];
+    const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
+    for (let u = Atomics.add(c, 0, 1); u < m.units.length; u = Atomics.add(c, 0, 1)) {
+      const before = t.names.length;
+      walkSubtree(fs, m.root, m.units[u], t);
+      units.push(u);
+      counts.push(t.names.length - before);
+    }
+    const facts = Float64Array.from(t.facts);
+    m.port.postMessage(
+      { units, counts, names: t.names.join("\\0"), facts, symlinks: t.symlinks, specials: t.specials, unreadable: t.unreadable },
+      [facts.buffer],
+    );
+    Atomics.store(c, 1, 1);
+    Atomics.notify(c, 1);
+    return;
+  }
+  const { control, facts, root, paths } = m;
   const c = new Int32Array(control);
   const f = new Float64Array(facts);
   // Paths relative to root ("/"-separated), or absolute (a followed link's target).
@@ -23290,6 +23448,7 @@ function statInParallel(helper, files, which2) {
   const control = new Int32Array(new SharedArrayBuffer(8));
   const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which2.length));
   helper.postMessage({
+    kind: "stat",
     control: control.buffer,
     facts: facts.buffer,
     root: files.root,
@@ -23340,7 +23499,7 @@ function scanSource(source, label, followSymlinks, ignore = [], onFile, stat2 = 
     );
   const walked = walkFiles(source, {
     followSymlinks,
-    ...ignore.length ? { skip: (rel) => ignore.includes(rel) } : {},
+    ...ignore.length ? { ignore } : {},
     ...onFile ? { onFile } : {},
     ...stat2 === "parallel" ? { parallelStat: true } : stat2 === "none" ? { noStat: true } : {}
   });
@@ -23763,14 +23922,19 @@ function payloadManifestAlgorithms(root) {
   return [...algs].sort();
 }
 var WalkedPayload = class {
-  constructor(index, files) {
-    this.index = index;
+  constructor(lookup, files, count) {
+    this.lookup = lookup;
     this.files = files;
+    this.count = count;
   }
-  index;
+  lookup;
   files;
+  count;
+  get index() {
+    return this.lookup();
+  }
   get size() {
-    return this.index.size;
+    return this.count;
   }
   has(path) {
     return this.index.has(path);
@@ -23793,7 +23957,6 @@ function readDirContents(root, cache, options = {}) {
     base: resolve5(root),
     ...options.onProgress ? { onProgress: options.onProgress } : {}
   }) : void 0;
-  const index = /* @__PURE__ */ new Map();
   const pooled = [];
   let walked;
   try {
@@ -23801,24 +23964,27 @@ function readDirContents(root, cache, options = {}) {
       // With a stat cache most files are not read: the stat pass is most of the time. Hashed
       // while walked, a file needs no stat of its own: the read gives its size.
       ...cache ? { parallelStat: true } : pool ? { noStat: true } : {},
-      onFile: (t, i) => {
-        const rel = t.rel[i];
-        if (!rel.startsWith("data/")) return;
-        index.set(rel, i);
-        if (pool) pooled[i] = pool.add(t.readPath(i), t.size[i]);
-      }
+      ...pool ? {
+        onFile: (t, i) => {
+          if (t.rel[i].startsWith("data/")) pooled[i] = pool.add(t.readPath(i), t.size[i]);
+        }
+      } : {}
     }) : { files: new FileTable(resolve5(root)), symlinks: [], specials: [], unreadable: [] };
   } catch (e) {
     void pool?.close();
     throw e;
   }
   const files = walked.files;
+  const payloadFiles = [];
+  for (let i = 0; i < files.length; i++) if (files.rel[i].startsWith("data/")) payloadFiles.push(i);
+  let byPath;
+  const index = () => byPath ??= new Map(payloadFiles.map((i) => [files.rel[i], i]));
   const tagFiles = /* @__PURE__ */ new Map();
   for (let i = 0; i < files.length; i++) {
     const rel = files.rel[i];
     if (!rel.startsWith("data/")) tagFiles.set(rel, fs9.readFileSync(files.abs(i)));
   }
-  const payload = new WalkedPayload(index, files);
+  const payload = new WalkedPayload(index, files, payloadFiles.length);
   let hasPayloadDir = false;
   try {
     hasPayloadDir = fs9.statSync(join6(root, "data")).isDirectory();
@@ -23829,7 +23995,7 @@ function readDirContents(root, cache, options = {}) {
   const notWalked = { ok: false, code: "ENOENT", message: "not found in the walk" };
   let settled;
   const prehashed = (p) => settled ??= p.finish().then((results) => {
-    for (const i of index.values()) {
+    for (const i of payloadFiles) {
       if (files.size[i] >= 0) continue;
       const n = results.bytes(pooled[i]);
       if (n >= 0) files.setSize(i, n);
@@ -23861,7 +24027,7 @@ function readDirContents(root, cache, options = {}) {
     },
     signature(takenAt) {
       const sig = new TreeSignature();
-      for (const i of index.values()) sig.addFile(files, i);
+      for (const i of payloadFiles) sig.addFile(files, i);
       for (const [name, bytes] of [...tagFiles.entries()].sort(([a], [b]) => a < b ? -1 : 1))
         sig.addBytes(name, bytes);
       return sig.finish(takenAt);
@@ -23871,7 +24037,7 @@ function readDirContents(root, cache, options = {}) {
         const results2 = await prehashed(pool);
         hashed += pool.size;
         return (p) => {
-          const i = index.get(p);
+          const i = index().get(p);
           return i === void 0 ? notWalked : results2.outcome(pooled[i]);
         };
       }
@@ -23881,7 +24047,7 @@ function readDirContents(root, cache, options = {}) {
       const todo = [];
       let todoBytes = 0;
       for (const p of paths) {
-        const i = index.get(p);
+        const i = index().get(p);
         if (i === void 0) continue;
         const hit = cache?.stat.lookup(files, i, algs);
         if (hit) {
@@ -23913,7 +24079,7 @@ function readDirContents(root, cache, options = {}) {
         );
       }
       return (p) => {
-        const i = index.get(p);
+        const i = index().get(p);
         if (i === void 0) return void 0;
         const j = jobOf[i];
         if (j === void 0) return void 0;

@@ -28912,12 +28912,12 @@ var require_dist3 = __commonJS({
         throw new Error(`Unknown format "${name}"`);
       return f;
     };
-    function addFormats2(ajv2, list, fs18, exportName) {
+    function addFormats2(ajv2, list, fs19, exportName) {
       var _a;
       var _b;
       (_a = (_b = ajv2.opts.code).formats) !== null && _a !== void 0 ? _a : _b.formats = (0, codegen_1._)`require("ajv-formats/dist/formats").${exportName}`;
       for (const f of list)
-        ajv2.addFormat(f, fs18[f]);
+        ajv2.addFormat(f, fs19[f]);
     }
     module.exports = exports = formatsPlugin;
     Object.defineProperty(exports, "__esModule", { value: true });
@@ -42185,20 +42185,20 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         stats: /* @__PURE__ */ new Map()
       };
     }
-    async function updateCachedIndexFile(fs18, filepath, cache) {
+    async function updateCachedIndexFile(fs19, filepath, cache) {
       const [stat2, rawIndexFile] = await Promise.all([
-        fs18.lstat(filepath),
-        fs18.read(filepath)
+        fs19.lstat(filepath),
+        fs19.read(filepath)
       ]);
       const index2 = await GitIndex.from(rawIndexFile);
       cache.map.set(filepath, index2);
       cache.stats.set(filepath, stat2);
     }
-    async function isIndexStale(fs18, filepath, cache) {
+    async function isIndexStale(fs19, filepath, cache) {
       const savedStats = cache.stats.get(filepath);
       if (savedStats === void 0) return true;
       if (savedStats === null) return false;
-      const currStats = await fs18.lstat(filepath);
+      const currStats = await fs19.lstat(filepath);
       if (currStats === null) return false;
       if (compareStats(savedStats, currStats)) return true;
       const saved = normalizeStats(savedStats);
@@ -42218,7 +42218,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @returns {Promise<any>} The result of the closure function.
        * @throws {UnmergedPathsError} If unmerged paths exist and `allowUnmerged` is `false`.
        */
-      static async acquire({ fs: fs18, gitdir, cache, allowUnmerged = true }, closure) {
+      static async acquire({ fs: fs19, gitdir, cache, allowUnmerged = true }, closure) {
         if (!cache[IndexCache]) {
           cache[IndexCache] = createCache();
         }
@@ -42227,8 +42227,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         let unmergedPaths = [];
         await acquireLock(filepath, async () => {
           const theIndexCache = cache[IndexCache];
-          if (await isIndexStale(fs18, filepath, theIndexCache)) {
-            await updateCachedIndexFile(fs18, filepath, theIndexCache);
+          if (await isIndexStale(fs19, filepath, theIndexCache)) {
+            await updateCachedIndexFile(fs19, filepath, theIndexCache);
           }
           const index2 = theIndexCache.map.get(filepath);
           unmergedPaths = index2.unmergedPaths;
@@ -42237,8 +42237,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
           result = await closure(index2);
           if (index2._dirty) {
             const buffer = await index2.toObject();
-            await fs18.write(filepath, buffer);
-            theIndexCache.stats.set(filepath, await fs18.lstat(filepath));
+            await fs19.write(filepath, buffer);
+            theIndexCache.stats.set(filepath, await fs19.lstat(filepath));
             index2._dirty = false;
           }
         });
@@ -42313,9 +42313,9 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       throw new InternalError(`Unexpected GitTree entry mode: ${mode.toString(8)}`);
     }
     var GitWalkerIndex = class {
-      constructor({ fs: fs18, gitdir, cache }) {
+      constructor({ fs: fs19, gitdir, cache }) {
         this.treePromise = GitIndexManager.acquire(
-          { fs: fs18, gitdir, cache },
+          { fs: fs19, gitdir, cache },
           async function(index2) {
             return flatFileListToDirectoryStructure(index2.entries);
           }
@@ -42406,8 +42406,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
     function STAGE() {
       const o = /* @__PURE__ */ Object.create(null);
       Object.defineProperty(o, GitWalkSymbol, {
-        value: function({ fs: fs18, gitdir, cache }) {
-          return new GitWalkerIndex({ fs: fs18, gitdir, cache });
+        value: function({ fs: fs19, gitdir, cache }) {
+          return new GitWalkerIndex({ fs: fs19, gitdir, cache });
         }
       });
       Object.freeze(o);
@@ -42694,7 +42694,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       }
       return isAbsolute4 ? `/${normalized}` : normalized;
     }
-    function join17(...args) {
+    function join18(...args) {
       if (args.length === 0) return ".";
       let joined;
       for (let i = 0; i < args.length; ++i) {
@@ -42960,8 +42960,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} opts.gitdir - The path to the `.git` directory.
        * @returns {Promise<GitConfig>} A `GitConfig` object representing the parsed configuration.
        */
-      static async get({ fs: fs18, gitdir }) {
-        const text = await fs18.read(`${gitdir}/config`, { encoding: "utf8" });
+      static async get({ fs: fs19, gitdir }) {
+        const text = await fs19.read(`${gitdir}/config`, { encoding: "utf8" });
         return GitConfig.from(text);
       }
       /**
@@ -42973,8 +42973,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {GitConfig} opts.config - The `GitConfig` object to save.
        * @returns {Promise<void>} Resolves when the configuration has been successfully saved.
        */
-      static async save({ fs: fs18, gitdir, config }) {
-        await fs18.write(`${gitdir}/config`, config.toString(), {
+      static async save({ fs: fs19, gitdir, config }) {
+        await fs19.write(`${gitdir}/config`, config.toString(), {
           encoding: "utf8"
         });
       }
@@ -43013,7 +43013,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @returns {Promise<Object>} - An object containing pruned refs.
        */
       static async updateRemoteRefs({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         remote,
         refs,
@@ -43028,7 +43028,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
             throw new InvalidOidError(value);
           }
         }
-        const config = await GitConfigManager.get({ fs: fs18, gitdir });
+        const config = await GitConfigManager.get({ fs: fs19, gitdir });
         if (!refspecs) {
           refspecs = await config.getall(`remote.${remote}.fetch`);
           if (refspecs.length === 0) {
@@ -43061,18 +43061,18 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         tagRefsToWrite.forEach(assertWritableRef);
         if (pruneTags) {
           const tags2 = await _GitRefManager.listRefs({
-            fs: fs18,
+            fs: fs19,
             gitdir,
             filepath: "refs/tags"
           });
           await _GitRefManager.deleteRefs({
-            fs: fs18,
+            fs: fs19,
             gitdir,
             refs: tags2.map((tag2) => `refs/tags/${tag2}`)
           });
         }
         for (const serverRef of tagRefsToWrite) {
-          if (!await _GitRefManager.exists({ fs: fs18, gitdir, ref: serverRef })) {
+          if (!await _GitRefManager.exists({ fs: fs19, gitdir, ref: serverRef })) {
             const oid = refs.get(serverRef);
             actualRefsToWrite.set(serverRef, oid);
           }
@@ -43088,7 +43088,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         if (prune) {
           for (const filepath of refspec.localNamespaces()) {
             const refs2 = (await _GitRefManager.listRefs({
-              fs: fs18,
+              fs: fs19,
               gitdir,
               filepath
             })).map((file) => `${filepath}/${file}`);
@@ -43099,13 +43099,13 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
             }
           }
           if (pruned.length > 0) {
-            await _GitRefManager.deleteRefs({ fs: fs18, gitdir, refs: pruned });
+            await _GitRefManager.deleteRefs({ fs: fs19, gitdir, refs: pruned });
           }
         }
         for (const [key, value] of actualRefsToWrite) {
           await acquireLock(
             key,
-            async () => fs18.write(join17(gitdir, key), `${value.trim()}
+            async () => fs19.write(join18(gitdir, key), `${value.trim()}
 `, "utf8")
           );
         }
@@ -43122,14 +43122,14 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @returns {Promise<void>}
        */
       // TODO: make this less crude?
-      static async writeRef({ fs: fs18, gitdir, ref, value }) {
+      static async writeRef({ fs: fs19, gitdir, ref, value }) {
         assertWritableRef(ref);
         if (!value.match(/[0-9a-f]{40}/)) {
           throw new InvalidOidError(value);
         }
         await acquireLock(
           ref,
-          async () => fs18.write(join17(gitdir, ref), `${value.trim()}
+          async () => fs19.write(join18(gitdir, ref), `${value.trim()}
 `, "utf8")
         );
       }
@@ -43143,11 +43143,11 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.value - The target ref.
        * @returns {Promise<void>}
        */
-      static async writeSymbolicRef({ fs: fs18, gitdir, ref, value }) {
+      static async writeSymbolicRef({ fs: fs19, gitdir, ref, value }) {
         assertWritableRef(ref);
         await acquireLock(
           ref,
-          async () => fs18.write(join17(gitdir, ref), `ref: ${value.trim()}
+          async () => fs19.write(join18(gitdir, ref), `ref: ${value.trim()}
 `, "utf8")
         );
       }
@@ -43160,8 +43160,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.ref - The ref to delete.
        * @returns {Promise<void>}
        */
-      static async deleteRef({ fs: fs18, gitdir, ref }) {
-        return _GitRefManager.deleteRefs({ fs: fs18, gitdir, refs: [ref] });
+      static async deleteRef({ fs: fs19, gitdir, ref }) {
+        return _GitRefManager.deleteRefs({ fs: fs19, gitdir, refs: [ref] });
       }
       /**
        * Deletes multiple refs.
@@ -43172,12 +43172,12 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string[]} args.refs - The refs to delete.
        * @returns {Promise<void>}
        */
-      static async deleteRefs({ fs: fs18, gitdir, refs }) {
+      static async deleteRefs({ fs: fs19, gitdir, refs }) {
         refs.forEach(assertWritableRef);
-        await Promise.all(refs.map((ref) => fs18.rm(join17(gitdir, ref))));
+        await Promise.all(refs.map((ref) => fs19.rm(join18(gitdir, ref))));
         let text = await acquireLock(
           "packed-refs",
-          async () => fs18.read(`${gitdir}/packed-refs`, { encoding: "utf8" })
+          async () => fs19.read(`${gitdir}/packed-refs`, { encoding: "utf8" })
         );
         const packed = GitPackedRefs.from(text);
         const beforeSize = packed.refs.size;
@@ -43190,7 +43190,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
           text = packed.toString();
           await acquireLock(
             "packed-refs",
-            async () => fs18.write(`${gitdir}/packed-refs`, text, { encoding: "utf8" })
+            async () => fs19.write(`${gitdir}/packed-refs`, text, { encoding: "utf8" })
           );
         }
       }
@@ -43205,7 +43205,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @returns {Promise<string>} - The resolved object ID.
        */
       static async resolve({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         ref,
         depth = void 0,
@@ -43219,17 +43219,17 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         }
         if (ref.startsWith("ref: ")) {
           ref = ref.slice("ref: ".length);
-          return _GitRefManager.resolve({ fs: fs18, gitdir, ref, depth, visited });
+          return _GitRefManager.resolve({ fs: fs19, gitdir, ref, depth, visited });
         }
         if (ref.length === 40 && /[0-9a-f]{40}/.test(ref)) {
           return ref;
         }
-        const packedMap = await _GitRefManager.packedRefs({ fs: fs18, gitdir });
+        const packedMap = await _GitRefManager.packedRefs({ fs: fs19, gitdir });
         const allpaths = refpaths(ref).filter((p) => !GIT_FILES.includes(p));
         for (const ref2 of allpaths) {
           const sha = await acquireLock(
             ref2,
-            async () => await fs18.read(`${gitdir}/${ref2}`, { encoding: "utf8" }) || packedMap.get(ref2)
+            async () => await fs19.read(`${gitdir}/${ref2}`, { encoding: "utf8" }) || packedMap.get(ref2)
           );
           if (sha) {
             if (visited.has(ref2)) {
@@ -43239,7 +43239,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
             }
             visited.add(ref2);
             return _GitRefManager.resolve({
-              fs: fs18,
+              fs: fs19,
               gitdir,
               ref: sha.trim(),
               depth,
@@ -43264,11 +43264,11 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.ref - The ref to check.
        * @returns {Promise<boolean>} - True if the ref names an unborn branch.
        */
-      static async isUnbornBranch({ fs: fs18, gitdir, ref }) {
+      static async isUnbornBranch({ fs: fs19, gitdir, ref }) {
         let target;
         try {
           target = await _GitRefManager.resolve({
-            fs: fs18,
+            fs: fs19,
             gitdir,
             ref: "HEAD",
             depth: 2
@@ -43289,9 +43289,9 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.ref - The ref to check.
        * @returns {Promise<boolean>} - True if the ref exists, false otherwise.
        */
-      static async exists({ fs: fs18, gitdir, ref }) {
+      static async exists({ fs: fs19, gitdir, ref }) {
         try {
-          await _GitRefManager.expand({ fs: fs18, gitdir, ref });
+          await _GitRefManager.expand({ fs: fs19, gitdir, ref });
           return true;
         } catch (err) {
           if (err instanceof NotFoundError) return false;
@@ -43307,16 +43307,16 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.ref - The ref to expand.
        * @returns {Promise<string>} - The full ref name.
        */
-      static async expand({ fs: fs18, gitdir, ref }) {
+      static async expand({ fs: fs19, gitdir, ref }) {
         if (ref.length === 40 && /[0-9a-f]{40}/.test(ref)) {
           return ref;
         }
-        const packedMap = await _GitRefManager.packedRefs({ fs: fs18, gitdir });
+        const packedMap = await _GitRefManager.packedRefs({ fs: fs19, gitdir });
         const allpaths = refpaths(ref).filter((p) => !GIT_FILES.includes(p));
         for (const ref2 of allpaths) {
           const refExists = await acquireLock(
             ref2,
-            async () => fs18.exists(`${gitdir}/${ref2}`)
+            async () => fs19.exists(`${gitdir}/${ref2}`)
           );
           if (refExists) return ref2;
           if (packedMap.has(ref2)) return ref2;
@@ -43384,10 +43384,10 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} [args.gitdir=join(dir, '.git')] - [required] The [git directory](dir-vs-gitdir.md) path
        * @returns {Promise<Map<string, string>>} - A map of packed refs.
        */
-      static async packedRefs({ fs: fs18, gitdir }) {
+      static async packedRefs({ fs: fs19, gitdir }) {
         const text = await acquireLock(
           "packed-refs",
-          async () => fs18.read(`${gitdir}/packed-refs`, { encoding: "utf8" })
+          async () => fs19.read(`${gitdir}/packed-refs`, { encoding: "utf8" })
         );
         const packed = GitPackedRefs.from(text);
         return packed.refs;
@@ -43401,11 +43401,11 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.filepath - The filepath prefix to match.
        * @returns {Promise<string[]>} - A sorted list of refs.
        */
-      static async listRefs({ fs: fs18, gitdir, filepath }) {
-        const packedMap = await _GitRefManager.packedRefs({ fs: fs18, gitdir });
+      static async listRefs({ fs: fs19, gitdir, filepath }) {
+        const packedMap = await _GitRefManager.packedRefs({ fs: fs19, gitdir });
         let files = null;
         try {
-          files = await fs18.readdirDeep(`${gitdir}/${filepath}`);
+          files = await fs19.readdirDeep(`${gitdir}/${filepath}`);
           files = files.map((x) => x.replace(`${gitdir}/${filepath}/`, ""));
         } catch (err) {
           files = [];
@@ -43430,15 +43430,15 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} [args.remote] - The remote to filter branches by.
        * @returns {Promise<string[]>} - A list of branch names.
        */
-      static async listBranches({ fs: fs18, gitdir, remote }) {
+      static async listBranches({ fs: fs19, gitdir, remote }) {
         if (remote) {
           return _GitRefManager.listRefs({
-            fs: fs18,
+            fs: fs19,
             gitdir,
             filepath: `refs/remotes/${remote}`
           });
         } else {
-          return _GitRefManager.listRefs({ fs: fs18, gitdir, filepath: `refs/heads` });
+          return _GitRefManager.listRefs({ fs: fs19, gitdir, filepath: `refs/heads` });
         }
       }
       /**
@@ -43449,9 +43449,9 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} [args.gitdir=join(dir, '.git')] - [required] The [git directory](dir-vs-gitdir.md) path
        * @returns {Promise<string[]>} - A list of tag names.
        */
-      static async listTags({ fs: fs18, gitdir }) {
+      static async listTags({ fs: fs19, gitdir }) {
         const tags = await _GitRefManager.listRefs({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           filepath: `refs/tags`
         });
@@ -43622,9 +43622,9 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         };
       }
     };
-    async function readObjectLoose({ fs: fs18, gitdir, oid }) {
+    async function readObjectLoose({ fs: fs19, gitdir, oid }) {
       const source = `objects/${oid.slice(0, 2)}/${oid.slice(2)}`;
-      const file = await fs18.read(`${gitdir}/${source}`);
+      const file = await fs19.read(`${gitdir}/${source}`);
       if (!file) {
         return null;
       }
@@ -44297,17 +44297,17 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
     };
     var PackfileCache = /* @__PURE__ */ Symbol("PackfileCache");
     async function loadPackIndex({
-      fs: fs18,
+      fs: fs19,
       filename,
       getExternalRefDelta,
       emitter,
       emitterPrefix
     }) {
-      const idx = await fs18.read(filename);
+      const idx = await fs19.read(filename);
       return GitPackIndex.fromIdx({ idx, getExternalRefDelta });
     }
     function readPackIndex({
-      fs: fs18,
+      fs: fs19,
       cache,
       filename,
       getExternalRefDelta,
@@ -44318,7 +44318,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       let p = cache[PackfileCache].get(filename);
       if (!p) {
         p = loadPackIndex({
-          fs: fs18,
+          fs: fs19,
           filename,
           getExternalRefDelta,
           emitter,
@@ -44342,19 +44342,19 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       return hash2.digest("hex");
     }
     async function readObjectPacked({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid,
       format = "content",
       getExternalRefDelta
     }) {
-      let list = await fs18.readdir(join17(gitdir, "objects/pack"));
+      let list = await fs19.readdir(join18(gitdir, "objects/pack"));
       list = list.filter((x) => x.endsWith(".idx"));
       for (const filename of list) {
         const indexFile = `${gitdir}/objects/pack/${filename}`;
         const p = await readPackIndex({
-          fs: fs18,
+          fs: fs19,
           cache,
           filename: indexFile,
           getExternalRefDelta
@@ -44363,7 +44363,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         if (p.offsets.has(oid)) {
           const packFile = indexFile.replace(/idx$/, "pack");
           if (!p.pack) {
-            const read = fs18.read(packFile);
+            const read = fs19.read(packFile);
             p.pack = read;
             read.catch(() => {
               if (p.pack === read) p.pack = null;
@@ -44407,7 +44407,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       }
     }
     async function _readObject({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid,
@@ -44416,17 +44416,17 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       if (!["deflated", "wrapped", "content"].includes(format)) {
         throw new InternalError(`invalid requested format "${format}"`);
       }
-      const getExternalRefDelta = (oid2) => _readObject({ fs: fs18, cache, gitdir, oid: oid2 });
+      const getExternalRefDelta = (oid2) => _readObject({ fs: fs19, cache, gitdir, oid: oid2 });
       let result;
       if (oid === "4b825dc642cb6eb9a060e54bf8d69288fbee4904") {
         result = { format: "wrapped", object: Buffer.from(`tree 0\0`) };
       }
       if (!result) {
-        result = await readObjectLoose({ fs: fs18, gitdir, oid });
+        result = await readObjectLoose({ fs: fs19, gitdir, oid });
       }
       if (!result) {
         result = await readObjectPacked({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir,
           oid,
@@ -45156,18 +45156,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return _GitCommit.from(signedCommit);
       }
     };
-    async function resolveTree({ fs: fs18, cache, gitdir, oid }) {
+    async function resolveTree({ fs: fs19, cache, gitdir, oid }) {
       if (oid === "4b825dc642cb6eb9a060e54bf8d69288fbee4904") {
         return { tree: GitTree.from([]), oid };
       }
-      const { type, object } = await _readObject({ fs: fs18, cache, gitdir, oid });
+      const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
       if (type === "tag") {
         oid = GitAnnotatedTag.from(object).parse().object;
-        return resolveTree({ fs: fs18, cache, gitdir, oid });
+        return resolveTree({ fs: fs19, cache, gitdir, oid });
       }
       if (type === "commit") {
         oid = GitCommit.from(object).parse().tree;
-        return resolveTree({ fs: fs18, cache, gitdir, oid });
+        return resolveTree({ fs: fs19, cache, gitdir, oid });
       }
       if (type !== "tree") {
         throw new ObjectTypeError(oid, type, "tree");
@@ -45175,23 +45175,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return { tree: GitTree.from(object), oid };
     }
     var GitWalkerRepo = class {
-      constructor({ fs: fs18, gitdir, ref, cache }) {
-        this.fs = fs18;
+      constructor({ fs: fs19, gitdir, ref, cache }) {
+        this.fs = fs19;
         this.cache = cache;
         this.gitdir = gitdir;
         this.mapPromise = (async () => {
           const map = /* @__PURE__ */ new Map();
           let oid;
           try {
-            oid = await GitRefManager.resolve({ fs: fs18, gitdir, ref });
+            oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref });
           } catch (e) {
-            if (e instanceof NotFoundError && await GitRefManager.isUnbornBranch({ fs: fs18, gitdir, ref })) {
+            if (e instanceof NotFoundError && await GitRefManager.isUnbornBranch({ fs: fs19, gitdir, ref })) {
               oid = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
             } else {
               throw e;
             }
           }
-          const tree = await resolveTree({ fs: fs18, cache: this.cache, gitdir, oid });
+          const tree = await resolveTree({ fs: fs19, cache: this.cache, gitdir, oid });
           tree.type = "tree";
           tree.mode = "40000";
           map.set(".", tree);
@@ -45226,7 +45226,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       async readdir(entry) {
         const filepath = entry._fullpath;
-        const { fs: fs18, cache, gitdir } = this;
+        const { fs: fs19, cache, gitdir } = this;
         const map = await this.mapPromise;
         const obj = map.get(filepath);
         if (!obj) throw new Error(`No obj for ${filepath}`);
@@ -45235,15 +45235,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (obj.type !== "tree") {
           return null;
         }
-        const { type, object } = await _readObject({ fs: fs18, cache, gitdir, oid });
+        const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
         if (type !== obj.type) {
           throw new ObjectTypeError(oid, type, obj.type);
         }
         const tree = GitTree.from(object);
         for (const entry2 of tree) {
-          map.set(join17(filepath, entry2.path), entry2);
+          map.set(join18(filepath, entry2.path), entry2);
         }
-        return tree.entries().map((entry2) => join17(filepath, entry2.path));
+        return tree.entries().map((entry2) => join18(filepath, entry2.path));
       }
       async type(entry) {
         if (entry._type === false) {
@@ -45266,10 +45266,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       async content(entry) {
         if (entry._content === false) {
           const map = await this.mapPromise;
-          const { fs: fs18, cache, gitdir } = this;
+          const { fs: fs19, cache, gitdir } = this;
           const obj = map.get(entry._fullpath);
           const oid = obj.oid;
-          const { type, object } = await _readObject({ fs: fs18, cache, gitdir, oid });
+          const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
           if (type !== "blob") {
             entry._content = void 0;
           } else {
@@ -45290,16 +45290,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     function TREE({ ref = "HEAD" } = {}) {
       const o = /* @__PURE__ */ Object.create(null);
       Object.defineProperty(o, GitWalkSymbol, {
-        value: function({ fs: fs18, gitdir, cache }) {
-          return new GitWalkerRepo({ fs: fs18, gitdir, ref, cache });
+        value: function({ fs: fs19, gitdir, cache }) {
+          return new GitWalkerRepo({ fs: fs19, gitdir, ref, cache });
         }
       });
       Object.freeze(o);
       return o;
     }
     var GitWalkerFs = class {
-      constructor({ fs: fs18, dir, gitdir, cache, refresh = true }) {
-        this.fs = fs18;
+      constructor({ fs: fs19, dir, gitdir, cache, refresh = true }) {
+        this.fs = fs19;
         this.cache = cache;
         this.dir = dir;
         this.gitdir = gitdir;
@@ -45337,10 +45337,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       async readdir(entry) {
         if (await entry.type() !== "tree") return null;
         const filepath = entry._fullpath;
-        const { fs: fs18, dir } = this;
-        const names = await fs18.readdir(join17(dir, filepath));
+        const { fs: fs19, dir } = this;
+        const names = await fs19.readdir(join18(dir, filepath));
         if (names === null) return null;
-        return names.map((name) => join17(filepath, name));
+        return names.map((name) => join18(filepath, name));
       }
       async type(entry) {
         if (entry._type === false) {
@@ -45356,8 +45356,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       async stat(entry) {
         if (entry._stat === false) {
-          const { fs: fs18, dir } = this;
-          let stat2 = await fs18.lstat(`${dir}/${entry._fullpath}`);
+          const { fs: fs19, dir } = this;
+          let stat2 = await fs19.lstat(`${dir}/${entry._fullpath}`);
           if (!stat2) {
             throw new Error(
               `ENOENT: no such file or directory, lstat '${entry._fullpath}'`
@@ -45379,17 +45379,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       async content(entry) {
         if (entry._content === false) {
-          const { fs: fs18, dir, gitdir } = this;
+          const { fs: fs19, dir, gitdir } = this;
           if (await entry.type() === "tree") {
             entry._content = void 0;
           } else {
             let content;
             if (await entry.mode() >> 12 === 10) {
-              content = await fs18.readlink(`${dir}/${entry._fullpath}`);
+              content = await fs19.readlink(`${dir}/${entry._fullpath}`);
             } else {
-              const config = await this._getGitConfig(fs18, gitdir);
+              const config = await this._getGitConfig(fs19, gitdir);
               const autocrlf = await config.get("core.autocrlf");
-              content = await fs18.read(`${dir}/${entry._fullpath}`, { autocrlf });
+              content = await fs19.read(`${dir}/${entry._fullpath}`, { autocrlf });
             }
             entry._actualSize = content.length;
             if (entry._stat && entry._stat.size === -1) {
@@ -45403,14 +45403,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       async oid(entry) {
         if (entry._oid === false) {
           const self = this;
-          const { fs: fs18, gitdir, cache } = this;
+          const { fs: fs19, gitdir, cache } = this;
           let oid;
           await GitIndexManager.acquire(
-            { fs: fs18, gitdir, cache },
+            { fs: fs19, gitdir, cache },
             async function(index2) {
               const stage = index2.entriesMap.get(entry._fullpath);
               const stats = await entry.stat();
-              const config = await self._getGitConfig(fs18, gitdir);
+              const config = await self._getGitConfig(fs19, gitdir);
               const filemode = await config.get("core.filemode");
               const trustino = typeof process !== "undefined" ? !(process.platform === "win32") : true;
               if (!stage || compareStats(stats, stage, filemode, trustino)) {
@@ -45450,30 +45450,30 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * writes a refresh right away instead of queueing it.
        */
       async flush() {
-        const { fs: fs18, gitdir, cache, refreshQueue } = this;
+        const { fs: fs19, gitdir, cache, refreshQueue } = this;
         this.refreshQueue = [];
         this.flushed = true;
         if (refreshQueue.length === 0) return;
-        await GitIndexManager.acquire({ fs: fs18, gitdir, cache }, async (index2) => {
+        await GitIndexManager.acquire({ fs: fs19, gitdir, cache }, async (index2) => {
           for (const { filepath, stage, stats, oid } of refreshQueue) {
             if (index2.entriesMap.get(filepath) !== stage) continue;
             index2.insert({ filepath, stats, oid });
           }
         });
       }
-      async _getGitConfig(fs18, gitdir) {
+      async _getGitConfig(fs19, gitdir) {
         if (this.config) {
           return this.config;
         }
-        this.config = await GitConfigManager.get({ fs: fs18, gitdir });
+        this.config = await GitConfigManager.get({ fs: fs19, gitdir });
         return this.config;
       }
     };
     function WORKDIR({ refresh = true } = {}) {
       const o = /* @__PURE__ */ Object.create(null);
       Object.defineProperty(o, GitWalkSymbol, {
-        value: function({ fs: fs18, dir, gitdir, cache }) {
-          return new GitWalkerFs({ fs: fs18, dir, gitdir, cache, refresh });
+        value: function({ fs: fs19, dir, gitdir, cache }) {
+          return new GitWalkerFs({ fs: fs19, dir, gitdir, cache, refresh });
         }
       });
       Object.freeze(o);
@@ -45532,7 +45532,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _walk({
-      fs: fs18,
+      fs: fs19,
       cache,
       dir,
       gitdir,
@@ -45549,7 +45549,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       iterate = (walk3, children) => Promise.all([...children].map(walk3))
     }) {
       const walkers = trees.map(
-        (proxy) => proxy[GitWalkSymbol]({ fs: fs18, dir, gitdir, cache })
+        (proxy) => proxy[GitWalkSymbol]({ fs: fs19, dir, gitdir, cache })
       );
       const root = new Array(walkers.length).fill(".");
       const range = arrayRange(0, walkers.length);
@@ -45613,22 +45613,22 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       }
     }
-    async function rmRecursive(fs18, filepath) {
-      const entries = await fs18.readdir(filepath);
+    async function rmRecursive(fs19, filepath) {
+      const entries = await fs19.readdir(filepath);
       if (entries == null) {
-        await fs18.rm(filepath);
+        await fs19.rm(filepath);
       } else if (entries.length) {
         await Promise.all(
           entries.map((entry) => {
-            const subpath = join17(filepath, entry);
-            return fs18.lstat(subpath).then((stat2) => {
+            const subpath = join18(filepath, entry);
+            return fs19.lstat(subpath).then((stat2) => {
               if (!stat2) return;
-              return stat2.isDirectory() ? rmRecursive(fs18, subpath) : fs18.rm(subpath);
+              return stat2.isDirectory() ? rmRecursive(fs19, subpath) : fs19.rm(subpath);
             });
           })
-        ).then(() => fs18.rmdir(filepath));
+        ).then(() => fs19.rmdir(filepath));
       } else {
-        await fs18.rmdir(filepath);
+        await fs19.rmdir(filepath);
       }
     }
     function isPromiseLike(obj) {
@@ -45645,7 +45645,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (typeof code !== "string") return false;
       return code === "ENOENT" || code === "ENOTDIR" || code.includes("ENS");
     }
-    function isPromiseFs(fs18) {
+    function isPromiseFs(fs19) {
       const test = (targetFs) => {
         try {
           return targetFs.readFile().catch((e) => e);
@@ -45653,7 +45653,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           return e;
         }
       };
-      return isPromiseLike(test(fs18));
+      return isPromiseLike(test(fs19));
     }
     var commands = [
       "readFile",
@@ -45667,25 +45667,25 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       "readlink",
       "symlink"
     ];
-    function bindFs(target, fs18) {
-      if (isPromiseFs(fs18)) {
+    function bindFs(target, fs19) {
+      if (isPromiseFs(fs19)) {
         for (const command of commands) {
-          target[`_${command}`] = fs18[command].bind(fs18);
+          target[`_${command}`] = fs19[command].bind(fs19);
         }
       } else {
         for (const command of commands) {
-          target[`_${command}`] = pify(fs18[command].bind(fs18));
+          target[`_${command}`] = pify(fs19[command].bind(fs19));
         }
       }
-      if (isPromiseFs(fs18)) {
-        if (fs18.cp) target._cp = fs18.cp.bind(fs18);
-        if (fs18.rm) target._rm = fs18.rm.bind(fs18);
-        else if (fs18.rmdir.length > 1) target._rm = fs18.rmdir.bind(fs18);
+      if (isPromiseFs(fs19)) {
+        if (fs19.cp) target._cp = fs19.cp.bind(fs19);
+        if (fs19.rm) target._rm = fs19.rm.bind(fs19);
+        else if (fs19.rmdir.length > 1) target._rm = fs19.rmdir.bind(fs19);
         else target._rm = rmRecursive.bind(null, target);
       } else {
-        if (fs18.cp) target._cp = pify(fs18.cp.bind(fs18));
-        if (fs18.rm) target._rm = pify(fs18.rm.bind(fs18));
-        else if (fs18.rmdir.length > 2) target._rm = pify(fs18.rmdir.bind(fs18));
+        if (fs19.cp) target._cp = pify(fs19.cp.bind(fs19));
+        if (fs19.rm) target._rm = pify(fs19.rm.bind(fs19));
+        else if (fs19.rmdir.length > 2) target._rm = pify(fs19.rmdir.bind(fs19));
         else target._rm = rmRecursive.bind(null, target);
       }
     }
@@ -45695,15 +45695,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        *
        * @param {Object} fs - A file system implementation to wrap.
        */
-      constructor(fs18) {
-        if (typeof fs18._original_unwrapped_fs !== "undefined") return fs18;
-        const promises3 = Object.getOwnPropertyDescriptor(fs18, "promises");
+      constructor(fs19) {
+        if (typeof fs19._original_unwrapped_fs !== "undefined") return fs19;
+        const promises3 = Object.getOwnPropertyDescriptor(fs19, "promises");
         if (promises3 && promises3.enumerable) {
-          bindFs(this, fs18.promises);
+          bindFs(this, fs19.promises);
         } else {
-          bindFs(this, fs18);
+          bindFs(this, fs19);
         }
-        this._original_unwrapped_fs = fs18;
+        this._original_unwrapped_fs = fs19;
       }
       /**
        * Return true if a file exists, false if it doesn't exist.
@@ -45917,7 +45917,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           if (isAbsolute3(submoduleGitdir)) {
             return submoduleGitdir;
           }
-          const gitdir = join17(dirname8(dotgit), submoduleGitdir);
+          const gitdir = join18(dirname8(dotgit), submoduleGitdir);
           return gitdir;
         });
       } else {
@@ -45939,7 +45939,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function abortMerge({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       commit: commit2 = "HEAD",
       cache = {}
     }) {
@@ -45947,18 +45947,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("dir", dir);
         assertParameter("gitdir", gitdir);
-        const fs18 = new FileSystem(_fs);
+        const fs19 = new FileSystem(_fs);
         const trees = [TREE({ ref: commit2 }), WORKDIR(), STAGE()];
         let unmergedPaths = [];
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         await GitIndexManager.acquire(
-          { fs: fs18, gitdir: updatedGitdir, cache },
+          { fs: fs19, gitdir: updatedGitdir, cache },
           async function(index2) {
             unmergedPaths = index2.unmergedPaths;
           }
         );
         const results = await _walk({
-          fs: fs18,
+          fs: fs19,
           cache,
           dir,
           gitdir: updatedGitdir,
@@ -45981,18 +45981,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
         });
         await GitIndexManager.acquire(
-          { fs: fs18, gitdir: updatedGitdir, cache },
+          { fs: fs19, gitdir: updatedGitdir, cache },
           async function(index2) {
             for (const entry of results) {
               if (entry === false) continue;
               if (!entry) {
-                await fs18.rmdir(`${dir}/${entry.path}`, { recursive: true });
+                await fs19.rmdir(`${dir}/${entry.path}`, { recursive: true });
                 index2.delete({ filepath: entry.path });
                 continue;
               }
               if (entry.type === "blob") {
                 const content = new TextDecoder().decode(entry.content);
-                await fs18.write(`${dir}/${entry.path}`, content, {
+                await fs19.write(`${dir}/${entry.path}`, content, {
                   mode: entry.mode
                 });
                 index2.insert({
@@ -46020,17 +46020,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {string} args.filepath - The path of the file to check.
        * @returns {Promise<boolean>} - `true` if the file is ignored, `false` otherwise.
        */
-      static async isIgnored({ fs: fs18, dir, gitdir = join17(dir, ".git"), filepath }) {
+      static async isIgnored({ fs: fs19, dir, gitdir = join18(dir, ".git"), filepath }) {
         if (basename3(filepath) === ".git") return true;
         if (filepath === ".") return false;
         let excludes = "";
-        const excludesFile = join17(gitdir, "info", "exclude");
-        if (await fs18.exists(excludesFile)) {
-          excludes = await fs18.read(excludesFile, "utf8");
+        const excludesFile = join18(gitdir, "info", "exclude");
+        if (await fs19.exists(excludesFile)) {
+          excludes = await fs19.read(excludesFile, "utf8");
         }
         const pairs = [
           {
-            gitignore: join17(dir, ".gitignore"),
+            gitignore: join18(dir, ".gitignore"),
             filepath
           }
         ];
@@ -46039,13 +46039,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           const folder = pieces.slice(0, i).join("/");
           const file = pieces.slice(i).join("/");
           pairs.push({
-            gitignore: join17(dir, folder, ".gitignore"),
+            gitignore: join18(dir, folder, ".gitignore"),
             filepath: file
           });
         }
         let ignoredStatus = false;
         for (const [index2, p] of pairs.entries()) {
-          const file = await fs18.read(p.gitignore, "utf8");
+          const file = await fs19.read(p.gitignore, "utf8");
           const ign = ignore();
           if (index2 === 0) ign.add(excludes);
           ign.add(file);
@@ -46060,7 +46060,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return ignoredStatus;
       }
     };
-    async function writeObjectLoose({ fs: fs18, gitdir, object, format, oid }) {
+    async function writeObjectLoose({ fs: fs19, gitdir, object, format, oid }) {
       if (format !== "deflated") {
         throw new InternalError(
           "GitObjectStoreLoose expects objects to write to be in deflated format"
@@ -46068,7 +46068,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       const source = `objects/${oid.slice(0, 2)}/${oid.slice(2)}`;
       const filepath = `${gitdir}/${source}`;
-      if (!await fs18.exists(filepath)) await fs18.write(filepath, object);
+      if (!await fs19.exists(filepath)) await fs19.write(filepath, object);
     }
     var supportsCompressionStream = null;
     async function deflate(buffer) {
@@ -46094,7 +46094,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _writeObject({
-      fs: fs18,
+      fs: fs19,
       gitdir,
       type,
       object,
@@ -46110,7 +46110,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         object = Buffer.from(await deflate(object));
       }
       if (!dryRun) {
-        await writeObjectLoose({ fs: fs18, gitdir, object, format: "deflated", oid });
+        await writeObjectLoose({ fs: fs19, gitdir, object, format: "deflated", oid });
       }
       return oid;
     }
@@ -46122,7 +46122,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function add({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       filepath,
       cache = {},
       force = false,
@@ -46133,17 +46133,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("dir", dir);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         await GitIndexManager.acquire(
-          { fs: fs18, gitdir: updatedGitdir, cache },
+          { fs: fs19, gitdir: updatedGitdir, cache },
           async (index2) => {
-            const config = await GitConfigManager.get({ fs: fs18, gitdir: updatedGitdir });
+            const config = await GitConfigManager.get({ fs: fs19, gitdir: updatedGitdir });
             const autocrlf = await config.get("core.autocrlf");
             return addToIndex({
               dir,
               gitdir: updatedGitdir,
-              fs: fs18,
+              fs: fs19,
               filepath,
               index: index2,
               force,
@@ -46168,7 +46168,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function addToIndex({
       dir,
       gitdir,
-      fs: fs18,
+      fs: fs19,
       filepath,
       index: index2,
       force,
@@ -46179,24 +46179,24 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const promises3 = filepath.map(async (currentFilepath) => {
         if (!force && !isTracked(index2, currentFilepath)) {
           const ignored = await GitIgnoreManager.isIgnored({
-            fs: fs18,
+            fs: fs19,
             dir,
             gitdir,
             filepath: currentFilepath
           });
           if (ignored) return;
         }
-        const stats = await fs18.lstat(join17(dir, currentFilepath));
+        const stats = await fs19.lstat(join18(dir, currentFilepath));
         if (!stats) throw new NotFoundError(currentFilepath);
         if (stats.isDirectory()) {
-          const children = await fs18.readdir(join17(dir, currentFilepath));
+          const children = await fs19.readdir(join18(dir, currentFilepath));
           if (parallel) {
             const promises4 = children.map(
               (child) => addToIndex({
                 dir,
                 gitdir,
-                fs: fs18,
-                filepath: [join17(currentFilepath, child)],
+                fs: fs19,
+                filepath: [join18(currentFilepath, child)],
                 index: index2,
                 force,
                 parallel,
@@ -46209,8 +46209,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               await addToIndex({
                 dir,
                 gitdir,
-                fs: fs18,
-                filepath: [join17(currentFilepath, child)],
+                fs: fs19,
+                filepath: [join18(currentFilepath, child)],
                 index: index2,
                 force,
                 parallel,
@@ -46219,9 +46219,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             }
           }
         } else {
-          const object = stats.isSymbolicLink() ? await fs18.readlink(join17(dir, currentFilepath)).then(posixifyPathBuffer) : await fs18.read(join17(dir, currentFilepath), { autocrlf });
+          const object = stats.isSymbolicLink() ? await fs19.readlink(join18(dir, currentFilepath)).then(posixifyPathBuffer) : await fs19.read(join18(dir, currentFilepath), { autocrlf });
           if (object === null) throw new NotFoundError(currentFilepath);
-          const oid = await _writeObject({ fs: fs18, gitdir, type: "blob", object });
+          const oid = await _writeObject({ fs: fs19, gitdir, type: "blob", object });
           index2.insert({ filepath: currentFilepath, stats, oid });
         }
       });
@@ -46236,23 +46236,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const fulfilledPromises = settledPromises.filter((settle) => settle.status === "fulfilled" && settle.value).map((settle) => settle.value);
       return fulfilledPromises;
     }
-    async function hasObjectLoose({ fs: fs18, gitdir, oid }) {
+    async function hasObjectLoose({ fs: fs19, gitdir, oid }) {
       const source = `objects/${oid.slice(0, 2)}/${oid.slice(2)}`;
-      return fs18.exists(`${gitdir}/${source}`);
+      return fs19.exists(`${gitdir}/${source}`);
     }
     async function hasObjectPacked({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid,
       getExternalRefDelta
     }) {
-      let list = await fs18.readdir(join17(gitdir, "objects/pack"));
+      let list = await fs19.readdir(join18(gitdir, "objects/pack"));
       list = list.filter((x) => x.endsWith(".idx"));
       for (const filename of list) {
         const indexFile = `${gitdir}/objects/pack/${filename}`;
         const p = await readPackIndex({
-          fs: fs18,
+          fs: fs19,
           cache,
           filename: indexFile,
           getExternalRefDelta
@@ -46265,17 +46265,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return false;
     }
     async function hasObject({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid,
       format = "content"
     }) {
-      const getExternalRefDelta = (oid2) => _readObject({ fs: fs18, cache, gitdir, oid: oid2 });
-      let result = await hasObjectLoose({ fs: fs18, gitdir, oid });
+      const getExternalRefDelta = (oid2) => _readObject({ fs: fs19, cache, gitdir, oid: oid2 });
+      let result = await hasObjectLoose({ fs: fs19, gitdir, oid });
       if (!result) {
         result = await hasObjectPacked({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir,
           oid,
@@ -46284,8 +46284,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return result;
     }
-    async function _getConfig({ fs: fs18, gitdir, path }) {
-      const config = await GitConfigManager.get({ fs: fs18, gitdir });
+    async function _getConfig({ fs: fs19, gitdir, path }) {
+      const config = await GitConfigManager.get({ fs: fs19, gitdir });
       return config.get(path);
     }
     function assignDefined(target, ...sources) {
@@ -46301,11 +46301,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return target;
     }
-    async function normalizeAuthorObject({ fs: fs18, gitdir, author, commit: commit2 }) {
+    async function normalizeAuthorObject({ fs: fs19, gitdir, author, commit: commit2 }) {
       const timestamp = Math.floor(Date.now() / 1e3);
       const defaultAuthor = {
-        name: await _getConfig({ fs: fs18, gitdir, path: "user.name" }),
-        email: await _getConfig({ fs: fs18, gitdir, path: "user.email" }) || "",
+        name: await _getConfig({ fs: fs19, gitdir, path: "user.name" }),
+        email: await _getConfig({ fs: fs19, gitdir, path: "user.email" }) || "",
         // author.email is allowed to be empty string
         timestamp,
         timezoneOffset: new Date(timestamp * 1e3).getTimezoneOffset()
@@ -46322,7 +46322,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return normalizedAuthor;
     }
     async function normalizeCommitterObject({
-      fs: fs18,
+      fs: fs19,
       gitdir,
       author,
       committer,
@@ -46330,8 +46330,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       const timestamp = Math.floor(Date.now() / 1e3);
       const defaultCommitter = {
-        name: await _getConfig({ fs: fs18, gitdir, path: "user.name" }),
-        email: await _getConfig({ fs: fs18, gitdir, path: "user.email" }) || "",
+        name: await _getConfig({ fs: fs19, gitdir, path: "user.name" }),
+        email: await _getConfig({ fs: fs19, gitdir, path: "user.email" }) || "",
         // committer.email is allowed to be empty string
         timestamp,
         timezoneOffset: new Date(timestamp * 1e3).getTimezoneOffset()
@@ -46348,20 +46348,20 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return normalizedCommitter;
     }
-    async function resolveCommit({ fs: fs18, cache, gitdir, oid }) {
-      const { type, object } = await _readObject({ fs: fs18, cache, gitdir, oid });
+    async function resolveCommit({ fs: fs19, cache, gitdir, oid }) {
+      const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
       if (type === "tag") {
         oid = GitAnnotatedTag.from(object).parse().object;
-        return resolveCommit({ fs: fs18, cache, gitdir, oid });
+        return resolveCommit({ fs: fs19, cache, gitdir, oid });
       }
       if (type !== "commit") {
         throw new ObjectTypeError(oid, type, "commit");
       }
       return { commit: GitCommit.from(object), oid };
     }
-    async function _readCommit({ fs: fs18, cache, gitdir, oid }) {
+    async function _readCommit({ fs: fs19, cache, gitdir, oid }) {
       const { commit: commit2, oid: commitOid } = await resolveCommit({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid
@@ -46375,7 +46375,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }
     var EMPTY_TREE_OID = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
     async function _commit({
-      fs: fs18,
+      fs: fs19,
       cache,
       onSign,
       gitdir,
@@ -46394,10 +46394,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       let initialCommit = false;
       let detachedHead = false;
       if (!ref) {
-        const headContent = await fs18.read(`${gitdir}/HEAD`, { encoding: "utf8" });
+        const headContent = await fs19.read(`${gitdir}/HEAD`, { encoding: "utf8" });
         detachedHead = !headContent.startsWith("ref:");
         ref = await GitRefManager.resolve({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           ref: "HEAD",
           depth: 2
@@ -46406,7 +46406,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       let refOid, refCommit;
       try {
         refOid = await GitRefManager.resolve({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           ref
         });
@@ -46415,25 +46415,25 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         initialCommit = true;
       }
       if (!initialCommit && (amend || disallowEmpty)) {
-        refCommit = await _readCommit({ fs: fs18, gitdir, oid: refOid, cache });
+        refCommit = await _readCommit({ fs: fs19, gitdir, oid: refOid, cache });
       }
       if (amend && initialCommit) {
         throw new NoCommitError(ref);
       }
-      const author = !amend ? await normalizeAuthorObject({ fs: fs18, gitdir, author: _author }) : await normalizeAuthorObject({
-        fs: fs18,
+      const author = !amend ? await normalizeAuthorObject({ fs: fs19, gitdir, author: _author }) : await normalizeAuthorObject({
+        fs: fs19,
         gitdir,
         author: _author,
         commit: refCommit.commit
       });
       if (!author) throw new MissingNameError("author");
       const committer = !amend ? await normalizeCommitterObject({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         author,
         committer: _committer
       }) : await normalizeCommitterObject({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         author,
         committer: _committer,
@@ -46441,14 +46441,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       if (!committer) throw new MissingNameError("committer");
       return GitIndexManager.acquire(
-        { fs: fs18, gitdir, cache, allowUnmerged: false },
+        { fs: fs19, gitdir, cache, allowUnmerged: false },
         async function(index2) {
           const inodes = flatFileListToDirectoryStructure(
             index2.entries.filter((entry) => !entry.flags.intentToAdd)
           );
           const inode = inodes.get(".");
           if (!tree) {
-            tree = await constructTree({ fs: fs18, gitdir, inode, dryRun });
+            tree = await constructTree({ fs: fs19, gitdir, inode, dryRun });
           }
           if (!parent) {
             if (!amend) {
@@ -46459,10 +46459,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           } else {
             parent = await Promise.all(
               parent.map(async (p) => {
-                let oid2 = await GitRefManager.resolve({ fs: fs18, gitdir, ref: p });
-                while (await hasObject({ fs: fs18, cache, gitdir, oid: oid2 })) {
+                let oid2 = await GitRefManager.resolve({ fs: fs19, gitdir, ref: p });
+                while (await hasObject({ fs: fs19, cache, gitdir, oid: oid2 })) {
                   const { type, object } = await _readObject({
-                    fs: fs18,
+                    fs: fs19,
                     cache,
                     gitdir,
                     oid: oid2
@@ -46498,7 +46498,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             comm = await GitCommit.sign(comm, onSign, signingKey);
           }
           const oid = await _writeObject({
-            fs: fs18,
+            fs: fs19,
             gitdir,
             type: "commit",
             object: comm.toObject(),
@@ -46506,7 +46506,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           });
           if (!noUpdateBranch && !dryRun) {
             await GitRefManager.writeRef({
-              fs: fs18,
+              fs: fs19,
               gitdir,
               ref: detachedHead ? "HEAD" : ref,
               value: oid
@@ -46516,12 +46516,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       );
     }
-    async function constructTree({ fs: fs18, gitdir, inode, dryRun }) {
+    async function constructTree({ fs: fs19, gitdir, inode, dryRun }) {
       const children = inode.children;
       for (const inode2 of children) {
         if (inode2.type === "tree") {
           inode2.metadata.mode = "040000";
-          inode2.metadata.oid = await constructTree({ fs: fs18, gitdir, inode: inode2, dryRun });
+          inode2.metadata.oid = await constructTree({ fs: fs19, gitdir, inode: inode2, dryRun });
         }
       }
       const entries = children.map((inode2) => ({
@@ -46532,7 +46532,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }));
       const tree = GitTree.from(entries);
       const oid = await _writeObject({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         type: "tree",
         object: tree.toObject(),
@@ -46540,9 +46540,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       return oid;
     }
-    async function resolveFilepath({ fs: fs18, cache, gitdir, oid, filepath }) {
+    async function resolveFilepath({ fs: fs19, cache, gitdir, oid, filepath }) {
       const entry = await resolveFilepathEntry({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid,
@@ -46551,7 +46551,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return entry.oid;
     }
     async function resolveFilepathEntry({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid,
@@ -46563,14 +46563,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw new InvalidFilepathError("trailing-slash");
       }
       const _oid = oid;
-      const result = await resolveTree({ fs: fs18, cache, gitdir, oid });
+      const result = await resolveTree({ fs: fs19, cache, gitdir, oid });
       const tree = result.tree;
       if (filepath === "") {
         return { mode: "040000", oid: result.oid, path: "", type: "tree" };
       } else {
         const pathArray = filepath.split("/");
         return _resolveFilepath({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir,
           tree,
@@ -46581,7 +46581,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _resolveFilepath({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       tree,
@@ -46596,7 +46596,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             return entry;
           } else {
             const { type, object } = await _readObject({
-              fs: fs18,
+              fs: fs19,
               cache,
               gitdir,
               oid: entry.oid
@@ -46606,7 +46606,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             }
             tree = GitTree.from(object);
             return _resolveFilepath({
-              fs: fs18,
+              fs: fs19,
               cache,
               gitdir,
               tree,
@@ -46620,26 +46620,26 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       throw new NotFoundError(`file or directory found at "${oid}:${filepath}"`);
     }
     async function _readTree({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid,
       filepath = void 0
     }) {
       if (filepath !== void 0) {
-        oid = await resolveFilepath({ fs: fs18, cache, gitdir, oid, filepath });
+        oid = await resolveFilepath({ fs: fs19, cache, gitdir, oid, filepath });
       }
-      const { tree, oid: treeOid } = await resolveTree({ fs: fs18, cache, gitdir, oid });
+      const { tree, oid: treeOid } = await resolveTree({ fs: fs19, cache, gitdir, oid });
       const result = {
         oid: treeOid,
         tree: tree.entries()
       };
       return result;
     }
-    async function _writeTree({ fs: fs18, gitdir, tree }) {
+    async function _writeTree({ fs: fs19, gitdir, tree }) {
       const object = GitTree.from(tree).toObject();
       const oid = await _writeObject({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         type: "tree",
         object,
@@ -46648,7 +46648,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return oid;
     }
     async function _addNote({
-      fs: fs18,
+      fs: fs19,
       cache,
       onSign,
       gitdir,
@@ -46662,14 +46662,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       let parent;
       try {
-        parent = await GitRefManager.resolve({ gitdir, fs: fs18, ref });
+        parent = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
       } catch (err) {
         if (!(err instanceof NotFoundError)) {
           throw err;
         }
       }
       const result = await _readTree({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid: parent || "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -46688,7 +46688,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         note = Buffer.from(note, "utf8");
       }
       const noteOid = await _writeObject({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         type: "blob",
         object: note,
@@ -46696,12 +46696,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       tree.push({ mode: "100644", path: oid, oid: noteOid, type: "blob" });
       const treeOid = await _writeTree({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         tree
       });
       const commitOid = await _commit({
-        fs: fs18,
+        fs: fs19,
         cache,
         onSign,
         gitdir,
@@ -46720,7 +46720,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref = "refs/notes/commits",
       oid,
       note,
@@ -46738,19 +46738,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (signingKey) {
           assertParameter("onSign", onSign);
         }
-        const fs18 = new FileSystem(_fs);
-        const author = await normalizeAuthorObject({ fs: fs18, gitdir, author: _author });
+        const fs19 = new FileSystem(_fs);
+        const author = await normalizeAuthorObject({ fs: fs19, gitdir, author: _author });
         if (!author) throw new MissingNameError("author");
         const committer = await normalizeCommitterObject({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           author,
           committer: _committer
         });
         if (!committer) throw new MissingNameError("committer");
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         return await _addNote({
-          fs: fs18,
+          fs: fs19,
           cache,
           onSign,
           gitdir: updatedGitdir,
@@ -46767,11 +46767,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _addRemote({ fs: fs18, gitdir, remote, url, force }) {
+    async function _addRemote({ fs: fs19, gitdir, remote, url, force }) {
       if (!isValidRef(remote, true)) {
         throw new InvalidRefNameError(remote, cleanGitRef.clean(remote));
       }
-      const config = await GitConfigManager.get({ fs: fs18, gitdir });
+      const config = await GitConfigManager.get({ fs: fs19, gitdir });
       if (!force) {
         const remoteNames = await config.getSubsections("remote");
         if (remoteNames.includes(remote)) {
@@ -46785,22 +46785,22 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         `remote.${remote}.fetch`,
         `+refs/heads/*:refs/remotes/${remote}/*`
       );
-      await GitConfigManager.save({ fs: fs18, gitdir, config });
+      await GitConfigManager.save({ fs: fs19, gitdir, config });
     }
     async function addRemote({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       remote,
       url,
       force = false
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("remote", remote);
         assertParameter("url", url);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _addRemote({
           fs: fsp,
@@ -46815,7 +46815,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _annotatedTag({
-      fs: fs18,
+      fs: fs19,
       cache,
       onSign,
       gitdir,
@@ -46828,15 +46828,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       force = false
     }) {
       ref = ref.startsWith("refs/tags/") ? ref : `refs/tags/${ref}`;
-      if (!force && await GitRefManager.exists({ fs: fs18, gitdir, ref })) {
+      if (!force && await GitRefManager.exists({ fs: fs19, gitdir, ref })) {
         throw new AlreadyExistsError("tag", ref);
       }
       const oid = await GitRefManager.resolve({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         ref: object || "HEAD"
       });
-      const { type } = await _readObject({ fs: fs18, cache, gitdir, oid });
+      const { type } = await _readObject({ fs: fs19, cache, gitdir, oid });
       let tagObject = GitAnnotatedTag.from({
         object: oid,
         type,
@@ -46849,18 +46849,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         tagObject = await GitAnnotatedTag.sign(tagObject, onSign, signingKey);
       }
       const value = await _writeObject({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         type: "tag",
         object: tagObject.toObject()
       });
-      await GitRefManager.writeRef({ fs: fs18, gitdir, ref, value });
+      await GitRefManager.writeRef({ fs: fs19, gitdir, ref, value });
     }
     async function annotatedTag({
       fs: _fs,
       onSign,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       tagger: _tagger,
       message = ref,
@@ -46877,16 +46877,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (signingKey) {
           assertParameter("onSign", onSign);
         }
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         const tagger = await normalizeAuthorObject({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           author: _tagger
         });
         if (!tagger) throw new MissingNameError("tagger");
         return await _annotatedTag({
-          fs: fs18,
+          fs: fs19,
           cache,
           onSign,
           gitdir: updatedGitdir,
@@ -46904,7 +46904,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _branch({
-      fs: fs18,
+      fs: fs19,
       gitdir,
       ref,
       object,
@@ -46916,24 +46916,24 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       const fullref = `refs/heads/${ref}`;
       if (!force) {
-        const exist = await GitRefManager.exists({ fs: fs18, gitdir, ref: fullref });
+        const exist = await GitRefManager.exists({ fs: fs19, gitdir, ref: fullref });
         if (exist) {
           throw new AlreadyExistsError("branch", ref, false);
         }
       }
       let oid;
       try {
-        oid = await GitRefManager.resolve({ fs: fs18, gitdir, ref: object || "HEAD" });
+        oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref: object || "HEAD" });
       } catch (e) {
         if (!(e instanceof NotFoundError)) throw e;
       }
       if (oid) {
-        oid = (await resolveCommit({ fs: fs18, cache: {}, gitdir, oid })).oid;
-        await GitRefManager.writeRef({ fs: fs18, gitdir, ref: fullref, value: oid });
+        oid = (await resolveCommit({ fs: fs19, cache: {}, gitdir, oid })).oid;
+        await GitRefManager.writeRef({ fs: fs19, gitdir, ref: fullref, value: oid });
       }
       if (checkout2) {
         await GitRefManager.writeSymbolicRef({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           ref: "HEAD",
           value: fullref
@@ -46941,19 +46941,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function branch({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       object,
       checkout: checkout2 = false,
       force = false
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _branch({
           fs: fsp,
@@ -46968,14 +46968,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function assertNoSymlinkInLeadingPath(fs18, dir, fullpath) {
+    async function assertNoSymlinkInLeadingPath(fs19, dir, fullpath) {
       const parts = fullpath.split("/");
       parts.pop();
       let current = dir;
       for (const part of parts) {
         if (part === "" || part === ".") continue;
         current = `${current}/${part}`;
-        const stats = await fs18.lstat(current);
+        const stats = await fs19.lstat(current);
         if (stats && stats.isSymbolicLink()) {
           throw new UnsafeFilepathError(fullpath);
         }
@@ -46995,7 +46995,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return filepath.startsWith(`${base}/`);
     };
     async function _checkout({
-      fs: fs18,
+      fs: fs19,
       cache,
       onProgress,
       onPostCheckout,
@@ -47016,30 +47016,30 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       let oldOid;
       if (onPostCheckout) {
         try {
-          oldOid = await GitRefManager.resolve({ fs: fs18, gitdir, ref: "HEAD" });
+          oldOid = await GitRefManager.resolve({ fs: fs19, gitdir, ref: "HEAD" });
         } catch (err) {
           oldOid = "0000000000000000000000000000000000000000";
         }
       }
       let oid;
       try {
-        oid = await GitRefManager.resolve({ fs: fs18, gitdir, ref });
+        oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref });
       } catch (err) {
         if (ref === "HEAD" || !(err instanceof NotFoundError)) throw err;
         const remoteRef = `${remote}/${ref}`;
         oid = await GitRefManager.resolve({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           ref: remoteRef
         });
         if (track) {
-          const config = await GitConfigManager.get({ fs: fs18, gitdir });
+          const config = await GitConfigManager.get({ fs: fs19, gitdir });
           await config.set(`branch.${ref}.remote`, remote);
           await config.set(`branch.${ref}.merge`, `refs/heads/${ref}`);
-          await GitConfigManager.save({ fs: fs18, gitdir, config });
+          await GitConfigManager.save({ fs: fs19, gitdir, config });
         }
         await GitRefManager.writeRef({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           ref: `refs/heads/${ref}`,
           value: oid
@@ -47047,7 +47047,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       if (!noUpdateHead) {
         try {
-          oid = (await resolveCommit({ fs: fs18, cache, gitdir, oid })).oid;
+          oid = (await resolveCommit({ fs: fs19, cache, gitdir, oid })).oid;
         } catch (err) {
           if (err instanceof NotFoundError) {
             throw new CommitNotFetchedError(ref, err.data.what);
@@ -47059,7 +47059,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         let ops;
         try {
           ops = await analyze({
-            fs: fs18,
+            fs: fs19,
             cache,
             onProgress,
             dir,
@@ -47097,7 +47097,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         let count = 0;
         const total = ops.length;
         await GitIndexManager.acquire(
-          { fs: fs18, gitdir, cache },
+          { fs: fs19, gitdir, cache },
           async function(index2) {
             await Promise.all(
               ops.filter(
@@ -47105,7 +47105,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               ).map(async function([method, fullpath]) {
                 const filepath = `${dir}/${fullpath}`;
                 if (method === "delete") {
-                  await fs18.rm(filepath);
+                  await fs19.rm(filepath);
                 }
                 index2.delete({ filepath: fullpath });
                 if (onProgress) {
@@ -47120,14 +47120,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
         );
         await GitIndexManager.acquire(
-          { fs: fs18, gitdir, cache },
+          { fs: fs19, gitdir, cache },
           async function(index2) {
             for (const [method, fullpath] of ops) {
               if (method === "rmdir" || method === "rmdir-index") {
                 const filepath = `${dir}/${fullpath}`;
                 try {
                   if (method === "rmdir") {
-                    await fs18.rmdir(filepath);
+                    await fs19.rmdir(filepath);
                   }
                   index2.delete({ filepath: fullpath });
                   if (onProgress) {
@@ -47153,8 +47153,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         await Promise.all(
           ops.filter(([method]) => method === "mkdir" || method === "mkdir-index").map(async function([_, fullpath]) {
             const filepath = `${dir}/${fullpath}`;
-            await assertNoSymlinkInLeadingPath(fs18, dir, fullpath);
-            await fs18.mkdir(filepath);
+            await assertNoSymlinkInLeadingPath(fs19, dir, fullpath);
+            await fs19.mkdir(filepath);
             if (onProgress) {
               await onProgress({
                 phase: "Updating workdir",
@@ -47171,7 +47171,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           const updateWorkingDirResults = await batchAllSettled(
             "Update Working Dir",
             eligibleOps.map(
-              ([method, fullpath, oid2, mode, chmod2]) => () => updateWorkingDir({ fs: fs18, cache, gitdir, dir }, [
+              ([method, fullpath, oid2, mode, chmod2]) => () => updateWorkingDir({ fs: fs19, cache, gitdir, dir }, [
                 method,
                 fullpath,
                 oid2,
@@ -47183,7 +47183,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             batchSize
           );
           await GitIndexManager.acquire(
-            { fs: fs18, gitdir, cache, allowUnmerged: true },
+            { fs: fs19, gitdir, cache, allowUnmerged: true },
             async function(index2) {
               await batchAllSettled(
                 "Update Index",
@@ -47197,7 +47197,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           );
         } else {
           await GitIndexManager.acquire(
-            { fs: fs18, gitdir, cache, allowUnmerged: true },
+            { fs: fs19, gitdir, cache, allowUnmerged: true },
             async function(index2) {
               const settled = await Promise.allSettled(
                 ops.filter(
@@ -47205,22 +47205,22 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                 ).map(async function([method, fullpath, oid2, mode, chmod2]) {
                   const filepath = `${dir}/${fullpath}`;
                   if (method !== "create-index" && method !== "mkdir-index") {
-                    await assertNoSymlinkInLeadingPath(fs18, dir, fullpath);
+                    await assertNoSymlinkInLeadingPath(fs19, dir, fullpath);
                     const { object } = await _readObject({
-                      fs: fs18,
+                      fs: fs19,
                       cache,
                       gitdir,
                       oid: oid2
                     });
                     if (chmod2) {
-                      await fs18.rm(filepath);
+                      await fs19.rm(filepath);
                     }
                     if (mode === 33188) {
-                      await fs18.write(filepath, object);
+                      await fs19.write(filepath, object);
                     } else if (mode === 33261) {
-                      await fs18.write(filepath, object, { mode: 511 });
+                      await fs19.write(filepath, object, { mode: 511 });
                     } else if (mode === 40960) {
-                      await fs18.writelink(filepath, object);
+                      await fs19.writelink(filepath, object);
                     } else {
                       throw new InternalError(
                         `Invalid mode 0o${mode.toString(
@@ -47229,7 +47229,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                       );
                     }
                   }
-                  const stats = await fs18.lstat(filepath);
+                  const stats = await fs19.lstat(filepath);
                   if (mode === 33261) {
                     stats.mode = 493;
                   }
@@ -47275,21 +47275,21 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       }
       if (!noUpdateHead) {
-        const fullRef = await GitRefManager.expand({ fs: fs18, gitdir, ref });
+        const fullRef = await GitRefManager.expand({ fs: fs19, gitdir, ref });
         if (fullRef.startsWith("refs/heads")) {
           await GitRefManager.writeSymbolicRef({
-            fs: fs18,
+            fs: fs19,
             gitdir,
             ref: "HEAD",
             value: fullRef
           });
         } else {
-          await GitRefManager.writeRef({ fs: fs18, gitdir, ref: "HEAD", value: oid });
+          await GitRefManager.writeRef({ fs: fs19, gitdir, ref: "HEAD", value: oid });
         }
       }
     }
     async function analyze({
-      fs: fs18,
+      fs: fs19,
       cache,
       onProgress,
       dir,
@@ -47301,7 +47301,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       let count = 0;
       return _walk({
-        fs: fs18,
+        fs: fs19,
         cache,
         dir,
         gitdir,
@@ -47553,27 +47553,27 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         console.warn(`Error inserting ${fullpath} into index:`, e);
       }
     }
-    async function updateWorkingDir({ fs: fs18, cache, gitdir, dir }, [method, fullpath, oid, mode, chmod2]) {
+    async function updateWorkingDir({ fs: fs19, cache, gitdir, dir }, [method, fullpath, oid, mode, chmod2]) {
       const filepath = `${dir}/${fullpath}`;
       if (method !== "create-index" && method !== "mkdir-index") {
-        await assertNoSymlinkInLeadingPath(fs18, dir, fullpath);
-        const { object } = await _readObject({ fs: fs18, cache, gitdir, oid });
+        await assertNoSymlinkInLeadingPath(fs19, dir, fullpath);
+        const { object } = await _readObject({ fs: fs19, cache, gitdir, oid });
         if (chmod2) {
-          await fs18.rm(filepath);
+          await fs19.rm(filepath);
         }
         if (mode === 33188) {
-          await fs18.write(filepath, object);
+          await fs19.write(filepath, object);
         } else if (mode === 33261) {
-          await fs18.write(filepath, object, { mode: 511 });
+          await fs19.write(filepath, object, { mode: 511 });
         } else if (mode === 40960) {
-          await fs18.writelink(filepath, object);
+          await fs19.writelink(filepath, object);
         } else {
           throw new InternalError(
             `Invalid mode 0o${mode.toString(8)} detected in blob ${oid}`
           );
         }
       }
-      const stats = await fs18.lstat(filepath);
+      const stats = await fs19.lstat(filepath);
       if (mode === 33261) {
         stats.mode = 493;
       }
@@ -47613,11 +47613,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return results;
     }
     async function checkout({
-      fs: fs18,
+      fs: fs19,
       onProgress,
       onPostCheckout,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       remote = "origin",
       ref: _ref,
       filepaths,
@@ -47631,12 +47631,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       batchSize = 100
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("dir", dir);
         assertParameter("gitdir", gitdir);
         const ref = _ref || "HEAD";
         const restoreFromIndex = _ref === void 0 && filepaths != null && filepaths.length > 0;
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _checkout({
           fs: fsp,
@@ -47695,10 +47695,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return { cleanMerge, mergedText };
     }
     async function mergeTree({
-      fs: fs18,
+      fs: fs19,
       cache,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       index: index2,
       ourOid,
       baseOid,
@@ -47718,7 +47718,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const deleteByUs = [];
       const deleteByTheirs = [];
       const results = await _walk({
-        fs: fs18,
+        fs: fs19,
         cache,
         dir,
         gitdir,
@@ -47779,7 +47779,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               }
               if (ours && theirs && await ours.type() === "blob" && await theirs.type() === "blob") {
                 return mergeBlobs({
-                  fs: fs18,
+                  fs: fs19,
                   gitdir,
                   path,
                   ours,
@@ -47867,7 +47867,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             const tree = new GitTree(entries);
             const object = tree.toObject();
             const oid = await _writeObject({
-              fs: fs18,
+              fs: fs19,
               gitdir,
               type: "tree",
               object,
@@ -47881,7 +47881,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (unmergedFiles.length !== 0) {
         if (dir && !abortOnConflict) {
           await _walk({
-            fs: fs18,
+            fs: fs19,
             cache,
             dir,
             gitdir,
@@ -47891,7 +47891,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               if (await entry.type() === "blob") {
                 const mode = await entry.mode();
                 const content = await entry.content();
-                await fs18.write(path, content, { mode });
+                await fs19.write(path, content, { mode });
               }
               return true;
             }
@@ -47907,7 +47907,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return results.oid;
     }
     async function mergeBlobs({
-      fs: fs18,
+      fs: fs19,
       gitdir,
       path,
       ours,
@@ -47955,7 +47955,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         path
       });
       const oid = await _writeObject({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         type: "blob",
         object: Buffer.from(mergedText, "utf8"),
@@ -47967,32 +47967,32 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       stage: STAGE,
       workdir: WORKDIR
     };
-    async function checkAndWriteBlob(fs18, gitdir, dir, filepath, oid = null) {
-      const currentFilepath = join17(dir, filepath);
-      const stats = await fs18.lstat(currentFilepath);
+    async function checkAndWriteBlob(fs19, gitdir, dir, filepath, oid = null) {
+      const currentFilepath = join18(dir, filepath);
+      const stats = await fs19.lstat(currentFilepath);
       if (!stats) throw new NotFoundError(currentFilepath);
       if (stats.isDirectory())
         throw new InternalError(
           `${currentFilepath}: file expected, but found directory`
         );
-      const objContent = oid ? await readObjectLoose({ fs: fs18, gitdir, oid }) : void 0;
+      const objContent = oid ? await readObjectLoose({ fs: fs19, gitdir, oid }) : void 0;
       let retOid = objContent ? oid : void 0;
       if (!objContent) {
         await acquireLock(currentFilepath, async () => {
-          const object = stats.isSymbolicLink() ? await fs18.readlink(currentFilepath).then(posixifyPathBuffer) : await fs18.read(currentFilepath);
+          const object = stats.isSymbolicLink() ? await fs19.readlink(currentFilepath).then(posixifyPathBuffer) : await fs19.read(currentFilepath);
           if (object === null) throw new NotFoundError(currentFilepath);
-          retOid = await _writeObject({ fs: fs18, gitdir, type: "blob", object });
+          retOid = await _writeObject({ fs: fs19, gitdir, type: "blob", object });
         });
       }
       return retOid;
     }
-    async function processTreeEntries({ fs: fs18, dir, gitdir, entries }) {
+    async function processTreeEntries({ fs: fs19, dir, gitdir, entries }) {
       async function processTreeEntry(entry) {
         if (entry.type === "tree") {
           if (!entry.oid) {
             const children = await Promise.all(entry.children.map(processTreeEntry));
             entry.oid = await _writeTree({
-              fs: fs18,
+              fs: fs19,
               gitdir,
               tree: children
             });
@@ -48000,7 +48000,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
         } else if (entry.type === "blob") {
           entry.oid = await checkAndWriteBlob(
-            fs18,
+            fs19,
             gitdir,
             dir,
             entry.path,
@@ -48014,7 +48014,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return Promise.all(entries.map(processTreeEntry));
     }
     async function writeTreeChanges({
-      fs: fs18,
+      fs: fs19,
       dir,
       gitdir,
       treePair
@@ -48024,7 +48024,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const trees = treePair.map((t) => typeof t === "string" ? _TreeMap[t]() : t);
       const changedEntries = [];
       const map = async (filepath, [head, stage]) => {
-        if (filepath === "." || await GitIgnoreManager.isIgnored({ fs: fs18, dir, gitdir, filepath })) {
+        if (filepath === "." || await GitIgnoreManager.isIgnored({ fs: fs19, dir, gitdir, filepath })) {
           return;
         }
         if (stage) {
@@ -48054,7 +48054,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           const [head, stage] = child;
           if (isStage) {
             if (stage) {
-              if (await fs18.exists(`${dir}/${stage.toString()}`)) {
+              if (await fs19.exists(`${dir}/${stage.toString()}`)) {
                 filtered.push(child);
               } else {
                 changedEntries.push([null, stage]);
@@ -48071,7 +48071,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return filtered.length ? Promise.all(filtered.map(walk3)) : [];
       };
       const entries = await _walk({
-        fs: fs18,
+        fs: fs19,
         cache: {},
         dir,
         gitdir,
@@ -48084,7 +48084,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return null;
       }
       const processedEntries = await processTreeEntries({
-        fs: fs18,
+        fs: fs19,
         dir,
         gitdir,
         entries
@@ -48095,10 +48095,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         oid: entry.oid,
         type: entry.type
       }));
-      return _writeTree({ fs: fs18, gitdir, tree: treeEntries });
+      return _writeTree({ fs: fs19, gitdir, tree: treeEntries });
     }
     async function applyTreeChanges({
-      fs: fs18,
+      fs: fs19,
       dir,
       gitdir,
       stashCommit,
@@ -48108,13 +48108,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const dirRemoved = [];
       const stageUpdated = [];
       const ops = await _walk({
-        fs: fs18,
+        fs: fs19,
         cache: {},
         dir,
         gitdir,
         trees: [TREE({ ref: parentCommit }), TREE({ ref: stashCommit })],
         map: async (filepath, [parent, stash2]) => {
-          if (filepath === "." || await GitIgnoreManager.isIgnored({ fs: fs18, dir, gitdir, filepath })) {
+          if (filepath === "." || await GitIgnoreManager.isIgnored({ fs: fs19, dir, gitdir, filepath })) {
             return;
           }
           const type = stash2 ? await stash2.type() : await parent.type();
@@ -48137,7 +48137,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                 stageUpdated.push({
                   filepath,
                   oid,
-                  stats: await fs18.lstat(join17(dir, filepath))
+                  stats: await fs19.lstat(join18(dir, filepath))
                 });
               return {
                 method: "write",
@@ -48150,46 +48150,46 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       await acquireLock(gitdir, async () => {
         for (const op of ops) {
-          const currentFilepath = join17(dir, op.filepath);
+          const currentFilepath = join18(dir, op.filepath);
           switch (op.method) {
             case "rmdir":
-              await fs18.rmdir(currentFilepath);
+              await fs19.rmdir(currentFilepath);
               break;
             case "mkdir":
-              await assertNoSymlinkInLeadingPath(fs18, dir, op.filepath);
-              await fs18.mkdir(currentFilepath);
+              await assertNoSymlinkInLeadingPath(fs19, dir, op.filepath);
+              await fs19.mkdir(currentFilepath);
               break;
             case "rm":
-              await fs18.rm(currentFilepath);
+              await fs19.rm(currentFilepath);
               break;
             case "write":
               if (!dirRemoved.some(
                 (removedDir) => currentFilepath.startsWith(removedDir)
               )) {
-                await assertNoSymlinkInLeadingPath(fs18, dir, op.filepath);
+                await assertNoSymlinkInLeadingPath(fs19, dir, op.filepath);
                 const { object } = await _readObject({
-                  fs: fs18,
+                  fs: fs19,
                   cache: {},
                   gitdir,
                   oid: op.oid
                 });
-                if (await fs18.exists(currentFilepath)) {
-                  await fs18.rm(currentFilepath);
+                if (await fs19.exists(currentFilepath)) {
+                  await fs19.rm(currentFilepath);
                 }
-                await fs18.write(currentFilepath, object);
+                await fs19.write(currentFilepath, object);
               }
               break;
           }
         }
       });
-      await GitIndexManager.acquire({ fs: fs18, gitdir, cache: {} }, async (index2) => {
+      await GitIndexManager.acquire({ fs: fs19, gitdir, cache: {} }, async (index2) => {
         stageUpdated.forEach(({ filepath, stats, oid }) => {
           index2.insert({ filepath, stats, oid });
         });
       });
     }
     async function _cherryPick({
-      fs: fs18,
+      fs: fs19,
       cache,
       dir,
       gitdir,
@@ -48201,7 +48201,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       mergeDriver
     }) {
       const { commit: cherryCommit, oid: cherryOid } = await _readCommit({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid
@@ -48213,26 +48213,26 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw new CherryPickRootCommitError(cherryOid);
       }
       const currentOid = await GitRefManager.resolve({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         ref: "HEAD"
       });
       const { commit: currentCommit } = await _readCommit({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid: currentOid
       });
       const cherryParentOid = cherryCommit.parent[0];
       const { commit: cherryParent } = await _readCommit({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid: cherryParentOid
       });
       if (dir && (!dryRun && !noUpdateBranch || !abortOnConflict)) {
         const filepaths = await findLocalChanges({
-          fs: fs18,
+          fs: fs19,
           cache,
           dir,
           gitdir,
@@ -48246,10 +48246,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       }
       const mergedTreeOid = await GitIndexManager.acquire(
-        { fs: fs18, gitdir, cache, allowUnmerged: false },
+        { fs: fs19, gitdir, cache, allowUnmerged: false },
         async (index2) => {
           return mergeTree({
-            fs: fs18,
+            fs: fs19,
             cache,
             dir,
             gitdir,
@@ -48270,7 +48270,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw mergedTreeOid;
       }
       const newOid = await _commit({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         message: cherryCommit.message,
@@ -48286,7 +48286,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       if (dir && !dryRun && !noUpdateBranch) {
         await applyTreeChanges({
-          fs: fs18,
+          fs: fs19,
           dir,
           gitdir,
           stashCommit: newOid,
@@ -48297,7 +48297,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return newOid;
     }
     async function findLocalChanges({
-      fs: fs18,
+      fs: fs19,
       cache,
       dir,
       gitdir,
@@ -48307,7 +48307,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       allTracked
     }) {
       const changed = await _walk({
-        fs: fs18,
+        fs: fs19,
         cache,
         dir,
         gitdir,
@@ -48326,7 +48326,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       if (changed.length === 0 && !allTracked) return [];
       return _walk({
-        fs: fs18,
+        fs: fs19,
         cache,
         dir,
         gitdir,
@@ -48350,7 +48350,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function cherryPick({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oid,
       cache = {},
       committer,
@@ -48363,17 +48363,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         const { commit: cherryCommit } = await _readCommit({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir: updatedGitdir,
           oid
         });
         if (cherryCommit.parent && cherryCommit.parent.length > 1) {
           return await _cherryPick({
-            fs: fs18,
+            fs: fs19,
             cache,
             dir,
             gitdir: updatedGitdir,
@@ -48386,7 +48386,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           });
         }
         const normalizedCommitter = await normalizeCommitterObject({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           committer
         });
@@ -48394,7 +48394,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           throw new MissingNameError("committer");
         }
         return await _cherryPick({
-          fs: fs18,
+          fs: fs19,
           cache,
           dir,
           gitdir: updatedGitdir,
@@ -48423,20 +48423,20 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return ref;
     }
     async function _currentBranch({
-      fs: fs18,
+      fs: fs19,
       gitdir,
       fullname = false,
       test = false
     }) {
       const ref = await GitRefManager.resolve({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         ref: "HEAD",
         depth: 2
       });
       if (test) {
         try {
-          await GitRefManager.resolve({ fs: fs18, gitdir, ref });
+          await GitRefManager.resolve({ fs: fs19, gitdir, ref });
         } catch (err) {
           if (err instanceof NotFoundError) return;
           throw err;
@@ -48867,11 +48867,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {string} [args.gitdir] - [required] The [git directory](dir-vs-gitdir.md) path
        * @returns {Promise<Set<string>>} - A set of shallow object IDs.
        */
-      static async read({ fs: fs18, gitdir }) {
-        const filepath = join17(gitdir, "shallow");
+      static async read({ fs: fs19, gitdir }) {
+        const filepath = join18(gitdir, "shallow");
         const oids = /* @__PURE__ */ new Set();
         await acquireLock(filepath, async function() {
-          const text = await fs18.read(filepath, { encoding: "utf8" });
+          const text = await fs19.read(filepath, { encoding: "utf8" });
           if (text === null) return oids;
           if (text.trim() === "") return oids;
           text.trim().split("\n").map((oid) => oids.add(oid));
@@ -48888,18 +48888,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {Set<string>} args.oids - A set of shallow object IDs to write.
        * @returns {Promise<void>}
        */
-      static async write({ fs: fs18, gitdir, oids }) {
-        const filepath = join17(gitdir, "shallow");
+      static async write({ fs: fs19, gitdir, oids }) {
+        const filepath = join18(gitdir, "shallow");
         if (oids.size > 0) {
           const text = [...oids].join("\n") + "\n";
           await acquireLock(filepath, async function() {
-            await fs18.write(filepath, text, {
+            await fs19.write(filepath, text, {
               encoding: "utf8"
             });
           });
         } else {
           await acquireLock(filepath, async function() {
-            await fs18.rm(filepath);
+            await fs19.rm(filepath);
           });
         }
       }
@@ -49207,7 +49207,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return packstream;
     }
     async function _fetch({
-      fs: fs18,
+      fs: fs19,
       cache,
       http,
       onProgress,
@@ -49231,8 +49231,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       prune = false,
       pruneTags = false
     }) {
-      const ref = _ref || await _currentBranch({ fs: fs18, gitdir, test: true });
-      const config = await GitConfigManager.get({ fs: fs18, gitdir });
+      const ref = _ref || await _currentBranch({ fs: fs19, gitdir, test: true });
+      const config = await GitConfigManager.get({ fs: fs19, gitdir });
       const remote = _remote || ref && await config.get(`branch.${ref}.remote`) || "origin";
       const url = _url || await config.get(`remote.${remote}.url`);
       if (typeof url === "undefined") {
@@ -49303,23 +49303,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (relative3) capabilities.push("deepen-relative");
       const wants = singleBranch ? [oid] : remoteRefs.values();
       const haveRefs = singleBranch ? [ref] : await GitRefManager.listRefs({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         filepath: `refs`
       });
       let haves = [];
       for (let ref2 of haveRefs) {
         try {
-          ref2 = await GitRefManager.expand({ fs: fs18, gitdir, ref: ref2 });
-          const oid2 = await GitRefManager.resolve({ fs: fs18, gitdir, ref: ref2 });
-          if (await hasObject({ fs: fs18, cache, gitdir, oid: oid2 })) {
+          ref2 = await GitRefManager.expand({ fs: fs19, gitdir, ref: ref2 });
+          const oid2 = await GitRefManager.resolve({ fs: fs19, gitdir, ref: ref2 });
+          if (await hasObject({ fs: fs19, cache, gitdir, oid: oid2 })) {
             haves.push(oid2);
           }
         } catch (err) {
         }
       }
       haves = [...new Set(haves)];
-      const oids = await GitShallowManager.read({ fs: fs18, gitdir });
+      const oids = await GitShallowManager.read({ fs: fs19, gitdir });
       const shallows = remoteHTTP.capabilities.has("shallow") ? [...oids] : [];
       const packstream = writeUploadPackRequest({
         capabilities,
@@ -49348,10 +49348,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       for (const oid2 of response.shallows) {
         if (!oids.has(oid2)) {
           try {
-            const { object } = await _readObject({ fs: fs18, cache, gitdir, oid: oid2 });
+            const { object } = await _readObject({ fs: fs19, cache, gitdir, oid: oid2 });
             const commit2 = new GitCommit(object);
             const hasParents = await Promise.all(
-              commit2.headers().parent.map((oid3) => hasObject({ fs: fs18, cache, gitdir, oid: oid3 }))
+              commit2.headers().parent.map((oid3) => hasObject({ fs: fs19, cache, gitdir, oid: oid3 }))
             );
             const haveAllParents = hasParents.length === 0 || hasParents.every((has) => has);
             if (!haveAllParents) {
@@ -49365,7 +49365,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       for (const oid2 of response.unshallows) {
         oids.delete(oid2);
       }
-      await GitShallowManager.write({ fs: fs18, gitdir, oids });
+      await GitShallowManager.write({ fs: fs19, gitdir, oids });
       if (singleBranch) {
         const refs = /* @__PURE__ */ new Map([[fullref, oid]]);
         const symrefs = /* @__PURE__ */ new Map();
@@ -49382,7 +49382,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           refs.set(key, realRef);
         }
         const { pruned } = await GitRefManager.updateRemoteRefs({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           remote,
           refs,
@@ -49395,7 +49395,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       } else {
         const { pruned } = await GitRefManager.updateRemoteRefs({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           remote,
           refs: remoteRefs,
@@ -49458,26 +49458,26 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       if (packfileSha !== "" && !emptyPackfile(packfile)) {
         res.packfile = `objects/pack/pack-${packfileSha}.pack`;
-        const fullpath = join17(gitdir, res.packfile);
-        await fs18.write(fullpath, packfile);
-        const getExternalRefDelta = (oid2) => _readObject({ fs: fs18, cache, gitdir, oid: oid2 });
+        const fullpath = join18(gitdir, res.packfile);
+        await fs19.write(fullpath, packfile);
+        const getExternalRefDelta = (oid2) => _readObject({ fs: fs19, cache, gitdir, oid: oid2 });
         const idx = await GitPackIndex.fromPack({
           pack: packfile,
           getExternalRefDelta,
           onProgress
         });
-        await fs18.write(fullpath.replace(/\.pack$/, ".idx"), await idx.toBuffer());
+        await fs19.write(fullpath.replace(/\.pack$/, ".idx"), await idx.toBuffer());
       }
       return res;
     }
     async function _init({
-      fs: fs18,
+      fs: fs19,
       bare = false,
       dir,
-      gitdir = bare ? dir : join17(dir, ".git"),
+      gitdir = bare ? dir : join18(dir, ".git"),
       defaultBranch = "master"
     }) {
-      if (await fs18.exists(gitdir + "/config")) return;
+      if (await fs19.exists(gitdir + "/config")) return;
       let folders = [
         "hooks",
         "info",
@@ -49488,9 +49488,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       ];
       folders = folders.map((dir2) => gitdir + "/" + dir2);
       for (const folder of folders) {
-        await fs18.mkdir(folder);
+        await fs19.mkdir(folder);
       }
-      await fs18.write(
+      await fs19.write(
         gitdir + "/config",
         `[core]
 	repositoryformatversion = 0
@@ -49498,11 +49498,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
 	bare = ${bare}
 ` + (bare ? "" : "	logallrefupdates = true\n") + "	symlinks = false\n	ignorecase = true\n"
       );
-      await fs18.write(gitdir + "/HEAD", `ref: refs/heads/${defaultBranch}
+      await fs19.write(gitdir + "/HEAD", `ref: refs/heads/${defaultBranch}
 `);
     }
     async function _clone({
-      fs: fs18,
+      fs: fs19,
       cache,
       http,
       onProgress,
@@ -49529,15 +49529,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       batchSize = 100
     }) {
       try {
-        await _init({ fs: fs18, gitdir });
-        await _addRemote({ fs: fs18, gitdir, remote, url, force: false });
+        await _init({ fs: fs19, gitdir });
+        await _addRemote({ fs: fs19, gitdir, remote, url, force: false });
         if (corsProxy) {
-          const config = await GitConfigManager.get({ fs: fs18, gitdir });
+          const config = await GitConfigManager.get({ fs: fs19, gitdir });
           await config.set(`http.corsProxy`, corsProxy);
-          await GitConfigManager.save({ fs: fs18, gitdir, config });
+          await GitConfigManager.save({ fs: fs19, gitdir, config });
         }
         const { defaultBranch, fetchHead } = await _fetch({
-          fs: fs18,
+          fs: fs19,
           cache,
           http,
           onProgress,
@@ -49561,7 +49561,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         ref = ref || defaultBranch;
         ref = ref.replace("refs/heads/", "");
         await _checkout({
-          fs: fs18,
+          fs: fs19,
           cache,
           onProgress,
           onPostCheckout,
@@ -49574,12 +49574,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           batchSize
         });
       } catch (err) {
-        await fs18.rmdir(gitdir, { recursive: true, maxRetries: 10 }).catch(() => void 0);
+        await fs19.rmdir(gitdir, { recursive: true, maxRetries: 10 }).catch(() => void 0);
         throw err;
       }
     }
     async function clone({
-      fs: fs18,
+      fs: fs19,
       http,
       onProgress,
       onMessage,
@@ -49588,7 +49588,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthFailure,
       onPostCheckout,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       url,
       corsProxy = void 0,
       ref = void 0,
@@ -49606,14 +49606,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       batchSize = 100
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("http", http);
         assertParameter("gitdir", gitdir);
         if (!noCheckout) {
           assertParameter("dir", dir);
         }
         assertParameter("url", url);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _clone({
           fs: fsp,
@@ -49651,7 +49651,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       message,
       author,
       committer,
@@ -49673,10 +49673,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (signingKey) {
           assertParameter("onSign", onSign);
         }
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         return await _commit({
-          fs: fs18,
+          fs: fs19,
           cache,
           onSign,
           gitdir: updatedGitdir,
@@ -49698,16 +49698,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function currentBranch({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       fullname = false,
       test = false
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _currentBranch({
           fs: fsp,
@@ -49720,34 +49720,34 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _deleteBranch({ fs: fs18, gitdir, ref }) {
+    async function _deleteBranch({ fs: fs19, gitdir, ref }) {
       ref = ref.startsWith("refs/heads/") ? ref : `refs/heads/${ref}`;
-      const exist = await GitRefManager.exists({ fs: fs18, gitdir, ref });
+      const exist = await GitRefManager.exists({ fs: fs19, gitdir, ref });
       if (!exist) {
         throw new NotFoundError(ref);
       }
-      const fullRef = await GitRefManager.expand({ fs: fs18, gitdir, ref });
-      const currentRef = await _currentBranch({ fs: fs18, gitdir, fullname: true });
+      const fullRef = await GitRefManager.expand({ fs: fs19, gitdir, ref });
+      const currentRef = await _currentBranch({ fs: fs19, gitdir, fullname: true });
       if (fullRef === currentRef) {
-        const value = await GitRefManager.resolve({ fs: fs18, gitdir, ref: fullRef });
-        await GitRefManager.writeRef({ fs: fs18, gitdir, ref: "HEAD", value });
+        const value = await GitRefManager.resolve({ fs: fs19, gitdir, ref: fullRef });
+        await GitRefManager.writeRef({ fs: fs19, gitdir, ref: "HEAD", value });
       }
-      await GitRefManager.deleteRef({ fs: fs18, gitdir, ref: fullRef });
+      await GitRefManager.deleteRef({ fs: fs19, gitdir, ref: fullRef });
       const abbrevRef = abbreviateRef(ref);
-      const config = await GitConfigManager.get({ fs: fs18, gitdir });
+      const config = await GitConfigManager.get({ fs: fs19, gitdir });
       await config.deleteSection("branch", abbrevRef);
-      await GitConfigManager.save({ fs: fs18, gitdir, config });
+      await GitConfigManager.save({ fs: fs19, gitdir, config });
     }
     async function deleteBranch({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _deleteBranch({
           fs: fsp,
@@ -49759,11 +49759,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function deleteRef({ fs: fs18, dir, gitdir = join17(dir, ".git"), ref }) {
+    async function deleteRef({ fs: fs19, dir, gitdir = join18(dir, ".git"), ref }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         await GitRefManager.deleteRef({ fs: fsp, gitdir: updatedGitdir, ref });
       } catch (err) {
@@ -49771,21 +49771,21 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _deleteRemote({ fs: fs18, gitdir, remote }) {
-      const config = await GitConfigManager.get({ fs: fs18, gitdir });
+    async function _deleteRemote({ fs: fs19, gitdir, remote }) {
+      const config = await GitConfigManager.get({ fs: fs19, gitdir });
       await config.deleteSection("remote", remote);
-      await GitConfigManager.save({ fs: fs18, gitdir, config });
+      await GitConfigManager.save({ fs: fs19, gitdir, config });
     }
     async function deleteRemote({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       remote
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("remote", remote);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _deleteRemote({
           fs: fsp,
@@ -49797,15 +49797,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _deleteTag({ fs: fs18, gitdir, ref }) {
+    async function _deleteTag({ fs: fs19, gitdir, ref }) {
       ref = ref.startsWith("refs/tags/") ? ref : `refs/tags/${ref}`;
-      await GitRefManager.deleteRef({ fs: fs18, gitdir, ref });
+      await GitRefManager.deleteRef({ fs: fs19, gitdir, ref });
     }
-    async function deleteTag({ fs: fs18, dir, gitdir = join17(dir, ".git"), ref }) {
+    async function deleteTag({ fs: fs19, dir, gitdir = join18(dir, ".git"), ref }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _deleteTag({
           fs: fsp,
@@ -49817,25 +49817,25 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function expandOidLoose({ fs: fs18, gitdir, oid: short2 }) {
+    async function expandOidLoose({ fs: fs19, gitdir, oid: short2 }) {
       const prefix = short2.slice(0, 2);
-      const objectsSuffixes = await fs18.readdir(`${gitdir}/objects/${prefix}`);
+      const objectsSuffixes = await fs19.readdir(`${gitdir}/objects/${prefix}`);
       return objectsSuffixes.map((suffix) => `${prefix}${suffix}`).filter((_oid) => _oid.startsWith(short2));
     }
     async function expandOidPacked({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid: short2,
       getExternalRefDelta
     }) {
       const results = [];
-      let list = await fs18.readdir(join17(gitdir, "objects/pack"));
+      let list = await fs19.readdir(join18(gitdir, "objects/pack"));
       list = list.filter((x) => x.endsWith(".idx"));
       for (const filename of list) {
         const indexFile = `${gitdir}/objects/pack/${filename}`;
         const p = await readPackIndex({
-          fs: fs18,
+          fs: fs19,
           cache,
           filename: indexFile,
           getExternalRefDelta
@@ -49847,11 +49847,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return results;
     }
-    async function _expandOid({ fs: fs18, cache, gitdir, oid: short2 }) {
-      const getExternalRefDelta = (oid) => _readObject({ fs: fs18, cache, gitdir, oid });
-      const results = await expandOidLoose({ fs: fs18, gitdir, oid: short2 });
+    async function _expandOid({ fs: fs19, cache, gitdir, oid: short2 }) {
+      const getExternalRefDelta = (oid) => _readObject({ fs: fs19, cache, gitdir, oid });
+      const results = await expandOidLoose({ fs: fs19, gitdir, oid: short2 });
       const packedOids = await expandOidPacked({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid: short2,
@@ -49871,17 +49871,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       throw new NotFoundError(`an object matching "${short2}"`);
     }
     async function expandOid({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oid,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _expandOid({
           fs: fsp,
@@ -49894,12 +49894,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function expandRef({ fs: fs18, dir, gitdir = join17(dir, ".git"), ref }) {
+    async function expandRef({ fs: fs19, dir, gitdir = join18(dir, ".git"), ref }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await GitRefManager.expand({
           fs: fsp,
@@ -49911,15 +49911,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _findMergeBase({ fs: fs18, cache, gitdir, oids }) {
+    async function _findMergeBase({ fs: fs19, cache, gitdir, oids }) {
       const visits = {};
       const passes = oids.length;
       const common = /* @__PURE__ */ new Set();
       const parents = /* @__PURE__ */ new Map();
-      const shallows = await GitShallowManager.read({ fs: fs18, gitdir });
+      const shallows = await GitShallowManager.read({ fs: fs19, gitdir });
       const readParents = async (oid) => {
         if (parents.has(oid)) return parents.get(oid);
-        const { object, type } = await _readObject({ fs: fs18, cache, gitdir, oid });
+        const { object, type } = await _readObject({ fs: fs19, cache, gitdir, oid });
         if (type !== "commit") {
           throw new ObjectTypeError(oid, type, "commit");
         }
@@ -49969,7 +49969,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return [...common].filter((oid) => !redundant.has(oid));
     }
     async function _merge({
-      fs: fs18,
+      fs: fs19,
       cache,
       dir,
       gitdir,
@@ -49989,31 +49989,31 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       allowUnrelatedHistories = false
     }) {
       if (ours === void 0) {
-        ours = await _currentBranch({ fs: fs18, gitdir, fullname: true });
+        ours = await _currentBranch({ fs: fs19, gitdir, fullname: true });
       }
       ours = await GitRefManager.expand({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         ref: ours
       });
       theirs = await GitRefManager.expand({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         ref: theirs
       });
       const ourOid = await GitRefManager.resolve({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         ref: ours
       });
       const { oid: theirOid } = await resolveCommit({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
-        oid: await GitRefManager.resolve({ fs: fs18, gitdir, ref: theirs })
+        oid: await GitRefManager.resolve({ fs: fs19, gitdir, ref: theirs })
       });
       const baseOids = await _findMergeBase({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oids: [ourOid, theirOid]
@@ -50034,7 +50034,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       if (fastForward2 && baseOid === ourOid) {
         if (!dryRun && !noUpdateBranch) {
-          await GitRefManager.writeRef({ fs: fs18, gitdir, ref: ours, value: theirOid });
+          await GitRefManager.writeRef({ fs: fs19, gitdir, ref: ours, value: theirOid });
         }
         return {
           oid: theirOid,
@@ -50045,10 +50045,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           throw new FastForwardError();
         }
         const tree = await GitIndexManager.acquire(
-          { fs: fs18, gitdir, cache, allowUnmerged: false },
+          { fs: fs19, gitdir, cache, allowUnmerged: false },
           async (index2) => {
             return mergeTree({
-              fs: fs18,
+              fs: fs19,
               cache,
               dir,
               gitdir,
@@ -50072,7 +50072,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           )}`;
         }
         const oid = await _commit({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir,
           message,
@@ -50094,7 +50094,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _pull({
-      fs: fs18,
+      fs: fs19,
       cache,
       http,
       onProgress,
@@ -50121,14 +50121,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       try {
         if (!ref) {
-          const head = await _currentBranch({ fs: fs18, gitdir });
+          const head = await _currentBranch({ fs: fs19, gitdir });
           if (!head) {
             throw new MissingParameterError("ref");
           }
           ref = head;
         }
         const { fetchHead, fetchHeadDescription } = await _fetch({
-          fs: fs18,
+          fs: fs19,
           cache,
           http,
           onProgress,
@@ -50148,7 +50148,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           pruneTags
         });
         await _merge({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir,
           ours: ref,
@@ -50163,7 +50163,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           noUpdateBranch: false
         });
         await _checkout({
-          fs: fs18,
+          fs: fs19,
           cache,
           onProgress,
           dir,
@@ -50178,7 +50178,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function fastForward({
-      fs: fs18,
+      fs: fs19,
       http,
       onProgress,
       onMessage,
@@ -50186,7 +50186,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthSuccess,
       onAuthFailure,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       url,
       remote,
@@ -50197,7 +50197,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("http", http);
         assertParameter("gitdir", gitdir);
         const thisWillNotBeUsed = {
@@ -50206,7 +50206,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           timestamp: Date.now(),
           timezoneOffset: 0
         };
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _pull({
           fs: fsp,
@@ -50236,7 +50236,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function fetch2({
-      fs: fs18,
+      fs: fs19,
       http,
       onProgress,
       onMessage,
@@ -50244,7 +50244,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthSuccess,
       onAuthFailure,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       remote,
       remoteRef,
@@ -50262,10 +50262,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("http", http);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _fetch({
           fs: fsp,
@@ -50298,17 +50298,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function findMergeBase({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oids,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("oids", oids);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _findMergeBase({
           fs: fsp,
@@ -50321,33 +50321,33 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _findRoot({ fs: fs18, filepath }) {
-      if (await fs18.exists(join17(filepath, ".git"))) {
+    async function _findRoot({ fs: fs19, filepath }) {
+      if (await fs19.exists(join18(filepath, ".git"))) {
         return filepath;
       } else {
         const parent = dirname8(filepath);
         if (parent === filepath) {
           throw new NotFoundError(`git root for ${filepath}`);
         }
-        return _findRoot({ fs: fs18, filepath: parent });
+        return _findRoot({ fs: fs19, filepath: parent });
       }
     }
-    async function findRoot({ fs: fs18, filepath }) {
+    async function findRoot({ fs: fs19, filepath }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("filepath", filepath);
-        return await _findRoot({ fs: new FileSystem(fs18), filepath });
+        return await _findRoot({ fs: new FileSystem(fs19), filepath });
       } catch (err) {
         err.caller = "git.findRoot";
         throw err;
       }
     }
-    async function getConfig({ fs: fs18, dir, gitdir = join17(dir, ".git"), path }) {
+    async function getConfig({ fs: fs19, dir, gitdir = join18(dir, ".git"), path }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("path", path);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _getConfig({
           fs: fsp,
@@ -50359,21 +50359,21 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _getConfigAll({ fs: fs18, gitdir, path }) {
-      const config = await GitConfigManager.get({ fs: fs18, gitdir });
+    async function _getConfigAll({ fs: fs19, gitdir, path }) {
+      const config = await GitConfigManager.get({ fs: fs19, gitdir });
       return config.getall(path);
     }
     async function getConfigAll({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       path
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("path", path);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _getConfigAll({
           fs: fsp,
@@ -50547,7 +50547,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _indexPack({
-      fs: fs18,
+      fs: fs19,
       cache,
       onProgress,
       dir,
@@ -50555,15 +50555,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       filepath
     }) {
       try {
-        filepath = join17(dir, filepath);
-        const pack = await fs18.read(filepath);
-        const getExternalRefDelta = (oid) => _readObject({ fs: fs18, cache, gitdir, oid });
+        filepath = join18(dir, filepath);
+        const pack = await fs19.read(filepath);
+        const getExternalRefDelta = (oid) => _readObject({ fs: fs19, cache, gitdir, oid });
         const idx = await GitPackIndex.fromPack({
           pack,
           getExternalRefDelta,
           onProgress
         });
-        await fs18.write(filepath.replace(/\.pack$/, ".idx"), await idx.toBuffer());
+        await fs19.write(filepath.replace(/\.pack$/, ".idx"), await idx.toBuffer());
         return {
           oids: [...idx.hashes]
         };
@@ -50573,19 +50573,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function indexPack({
-      fs: fs18,
+      fs: fs19,
       onProgress,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       filepath,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("dir", dir);
         assertParameter("gitdir", dir);
         assertParameter("filepath", filepath);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _indexPack({
           fs: fsp,
@@ -50601,19 +50601,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function init({
-      fs: fs18,
+      fs: fs19,
       bare = false,
       dir,
-      gitdir = bare ? dir : join17(dir, ".git"),
+      gitdir = bare ? dir : join18(dir, ".git"),
       defaultBranch = "master"
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         if (!bare) {
           assertParameter("dir", dir);
         }
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _init({
           fs: fsp,
@@ -50628,14 +50628,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _isDescendent({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid,
       ancestor,
       depth
     }) {
-      const shallows = await GitShallowManager.read({ fs: fs18, gitdir });
+      const shallows = await GitShallowManager.read({ fs: fs19, gitdir });
       if (!oid) {
         throw new MissingParameterError("oid");
       }
@@ -50652,7 +50652,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         const oid2 = queue.shift();
         const { type, object } = await _readObject({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir,
           oid: oid2
@@ -50676,20 +50676,20 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return false;
     }
     async function isDescendent({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oid,
       ancestor,
       depth = -1,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
         assertParameter("ancestor", ancestor);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _isDescendent({
           fs: fsp,
@@ -50705,17 +50705,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function isIgnored({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       filepath
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("dir", dir);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return GitIgnoreManager.isIgnored({
           fs: fsp,
@@ -50729,15 +50729,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function listBranches({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       remote
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return GitRefManager.listBranches({
           fs: fsp,
@@ -50749,12 +50749,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _listFiles({ fs: fs18, gitdir, ref, cache }) {
+    async function _listFiles({ fs: fs19, gitdir, ref, cache }) {
       if (ref) {
-        const oid = await GitRefManager.resolve({ gitdir, fs: fs18, ref });
+        const oid = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
         const filenames = [];
         await accumulateFilesFromOid({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir,
           oid,
@@ -50764,7 +50764,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return filenames;
       } else {
         return GitIndexManager.acquire(
-          { fs: fs18, gitdir, cache },
+          { fs: fs19, gitdir, cache },
           async function(index2) {
             return index2.entries.map((x) => x.path);
           }
@@ -50772,40 +50772,40 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function accumulateFilesFromOid({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid,
       filenames,
       prefix
     }) {
-      const { tree } = await _readTree({ fs: fs18, cache, gitdir, oid });
+      const { tree } = await _readTree({ fs: fs19, cache, gitdir, oid });
       for (const entry of tree) {
         if (entry.type === "tree") {
           await accumulateFilesFromOid({
-            fs: fs18,
+            fs: fs19,
             cache,
             gitdir,
             oid: entry.oid,
             filenames,
-            prefix: join17(prefix, entry.path)
+            prefix: join18(prefix, entry.path)
           });
         } else {
-          filenames.push(join17(prefix, entry.path));
+          filenames.push(join18(prefix, entry.path));
         }
       }
     }
     async function listFiles({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _listFiles({
           fs: fsp,
@@ -50818,10 +50818,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _listNotes({ fs: fs18, cache, gitdir, ref }) {
+    async function _listNotes({ fs: fs19, cache, gitdir, ref }) {
       let parent;
       try {
-        parent = await GitRefManager.resolve({ gitdir, fs: fs18, ref });
+        parent = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
       } catch (err) {
         if (err instanceof NotFoundError) {
           return [];
@@ -50829,7 +50829,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
       const result = await _readTree({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid: parent
@@ -50841,17 +50841,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return notes;
     }
     async function listNotes({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref = "refs/notes/commits",
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _listNotes({
           fs: fsp,
@@ -50865,15 +50865,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function listRefs({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       filepath
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return GitRefManager.listRefs({ fs: fsp, gitdir: updatedGitdir, filepath });
       } catch (err) {
@@ -50881,8 +50881,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _listRemotes({ fs: fs18, gitdir }) {
-      const config = await GitConfigManager.get({ fs: fs18, gitdir });
+    async function _listRemotes({ fs: fs19, gitdir }) {
+      const config = await GitConfigManager.get({ fs: fs19, gitdir });
       const remoteNames = await config.getSubsections("remote");
       const remotes = Promise.all(
         remoteNames.map(async (remote) => {
@@ -50892,11 +50892,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       );
       return remotes;
     }
-    async function listRemotes({ fs: fs18, dir, gitdir = join17(dir, ".git") }) {
+    async function listRemotes({ fs: fs19, dir, gitdir = join18(dir, ".git") }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _listRemotes({
           fs: fsp,
@@ -50991,11 +50991,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function listTags({ fs: fs18, dir, gitdir = join17(dir, ".git") }) {
+    async function listTags({ fs: fs19, dir, gitdir = join18(dir, ".git") }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return GitRefManager.listTags({ fs: fsp, gitdir: updatedGitdir });
       } catch (err) {
@@ -51007,17 +51007,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return a.committer.timestamp - b.committer.timestamp;
     }
     var EMPTY_OID = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
-    async function resolveFileIdInTree({ fs: fs18, cache, gitdir, oid, fileId }) {
+    async function resolveFileIdInTree({ fs: fs19, cache, gitdir, oid, fileId }) {
       if (fileId === EMPTY_OID) return;
       const _oid = oid;
       let filepath;
-      const result = await resolveTree({ fs: fs18, cache, gitdir, oid });
+      const result = await resolveTree({ fs: fs19, cache, gitdir, oid });
       const tree = result.tree;
       if (fileId === result.oid) {
         filepath = result.path;
       } else {
         filepath = await _resolveFileId({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir,
           tree,
@@ -51032,7 +51032,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return filepath;
     }
     async function _resolveFileId({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       tree,
@@ -51044,24 +51044,24 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const walks = tree.entries().map(function(entry) {
         let result;
         if (entry.oid === fileId) {
-          result = join17(parentPath, entry.path);
+          result = join18(parentPath, entry.path);
           filepaths.push(result);
         } else if (entry.type === "tree") {
           result = _readObject({
-            fs: fs18,
+            fs: fs19,
             cache,
             gitdir,
             oid: entry.oid
           }).then(function({ object }) {
             return _resolveFileId({
-              fs: fs18,
+              fs: fs19,
               cache,
               gitdir,
               tree: GitTree.from(object),
               fileId,
               oid,
               filepaths,
-              parentPath: join17(parentPath, entry.path)
+              parentPath: join18(parentPath, entry.path)
             });
           });
         }
@@ -51071,7 +51071,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return filepaths;
     }
     async function _log({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       filepath,
@@ -51094,9 +51094,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const pushCommit = (commit2) => {
         if (matchesAuthor(commit2)) commits.push(commit2);
       };
-      const shallowCommits = await GitShallowManager.read({ fs: fs18, gitdir });
-      const oid = await GitRefManager.resolve({ fs: fs18, gitdir, ref });
-      const tips = [await _readCommit({ fs: fs18, cache, gitdir, oid })];
+      const shallowCommits = await GitShallowManager.read({ fs: fs19, gitdir });
+      const oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref });
+      const tips = [await _readCommit({ fs: fs19, cache, gitdir, oid })];
       let lastFileOid;
       let lastFileMode;
       let lastCommit;
@@ -51113,7 +51113,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           let vFileEntry;
           try {
             vFileEntry = await resolveFilepathEntry({
-              fs: fs18,
+              fs: fs19,
               cache,
               gitdir,
               oid: commit2.commit.tree,
@@ -51131,7 +51131,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               let found = follow && lastFileOid;
               if (found) {
                 found = await resolveFileIdInTree({
-                  fs: fs18,
+                  fs: fs19,
                   cache,
                   gitdir,
                   oid: commit2.commit.tree,
@@ -51141,7 +51141,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                   if (Array.isArray(found)) {
                     if (lastCommit) {
                       const lastFound = await resolveFileIdInTree({
-                        fs: fs18,
+                        fs: fs19,
                         cache,
                         gitdir,
                         oid: lastCommit.commit.tree,
@@ -51186,7 +51186,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         if (!shallowCommits.has(commit2.oid)) {
           for (const oid2 of commit2.commit.parent) {
-            const commit3 = await _readCommit({ fs: fs18, cache, gitdir, oid: oid2 });
+            const commit3 = await _readCommit({ fs: fs19, cache, gitdir, oid: oid2 });
             if (!tips.map((commit4) => commit4.oid).includes(commit3.oid)) {
               tips.push(commit3);
             }
@@ -51200,7 +51200,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (includeChanges) {
         for (const commit2 of commits) {
           commit2.commit.changes = await getChanges({
-            fs: fs18,
+            fs: fs19,
             cache,
             gitdir,
             commit: commit2,
@@ -51210,10 +51210,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return commits;
     }
-    async function getChanges({ fs: fs18, cache, gitdir, commit: commit2, shallow }) {
+    async function getChanges({ fs: fs19, cache, gitdir, commit: commit2, shallow }) {
       const parent = shallow || !commit2.commit.parent[0] ? "4b825dc642cb6eb9a060e54bf8d69288fbee4904" : commit2.commit.parent[0];
       return _walk({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         trees: [TREE({ ref: commit2.oid }), TREE({ ref: parent })],
@@ -51244,9 +51244,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
     }
     async function log({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       filepath,
       ref = "HEAD",
       depth,
@@ -51259,10 +51259,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _log({
           fs: fsp,
@@ -51286,7 +51286,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ours,
       theirs,
       fastForward: fastForward2 = true,
@@ -51307,10 +51307,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (signingKey) {
           assertParameter("onSign", onSign);
         }
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         const author = await normalizeAuthorObject({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           author: _author
         });
@@ -51318,7 +51318,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           throw new MissingNameError("author");
         }
         const committer = await normalizeCommitterObject({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           author,
           committer: _committer
@@ -51327,7 +51327,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           throw new MissingNameError("committer");
         }
         return await _merge({
-          fs: fs18,
+          fs: fs19,
           cache,
           dir,
           gitdir: updatedGitdir,
@@ -51360,10 +51360,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       ref_delta: 112
     };
     async function _pack({
-      fs: fs18,
+      fs: fs19,
       cache,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oids
     }) {
       const hash2 = new Hash();
@@ -51393,20 +51393,20 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       write("00000002", "hex");
       write(padHex(8, oids.length), "hex");
       for (const oid of oids) {
-        const { type, object } = await _readObject({ fs: fs18, cache, gitdir, oid });
+        const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
         await writeObject2({ write, object, stype: type });
       }
       const digest = hash2.digest();
       outputStream.push(digest);
       return outputStream;
     }
-    async function _packObjects({ fs: fs18, cache, gitdir, oids, write }) {
-      const buffers = await _pack({ fs: fs18, cache, gitdir, oids });
+    async function _packObjects({ fs: fs19, cache, gitdir, oids, write }) {
+      const buffers = await _pack({ fs: fs19, cache, gitdir, oids });
       const packfile = Buffer.from(await collect2(buffers));
       const packfileSha = packfile.slice(-20).toString("hex");
       const filename = `pack-${packfileSha}.pack`;
       if (write) {
-        await fs18.write(join17(gitdir, `objects/pack/${filename}`), packfile);
+        await fs19.write(join18(gitdir, `objects/pack/${filename}`), packfile);
         return { filename };
       }
       return {
@@ -51415,18 +51415,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       };
     }
     async function packObjects({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oids,
       write = false,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("oids", oids);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _packObjects({
           fs: fsp,
@@ -51449,7 +51449,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthSuccess,
       onAuthFailure,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       url,
       remote,
@@ -51469,23 +51469,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       try {
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         const author = await normalizeAuthorObject({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           author: _author
         });
         if (!author) throw new MissingNameError("author");
         const committer = await normalizeCommitterObject({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           author,
           committer: _committer
         });
         if (!committer) throw new MissingNameError("committer");
         return await _pull({
-          fs: fs18,
+          fs: fs19,
           cache,
           http,
           onProgress,
@@ -51516,22 +51516,22 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function listCommitsAndTags({
-      fs: fs18,
+      fs: fs19,
       cache,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       start,
       finish
     }) {
-      const shallows = await GitShallowManager.read({ fs: fs18, gitdir });
+      const shallows = await GitShallowManager.read({ fs: fs19, gitdir });
       const startingSet = /* @__PURE__ */ new Set();
       const finishingSet = /* @__PURE__ */ new Set();
       for (const ref of start) {
-        startingSet.add(await GitRefManager.resolve({ fs: fs18, gitdir, ref }));
+        startingSet.add(await GitRefManager.resolve({ fs: fs19, gitdir, ref }));
       }
       for (const ref of finish) {
         try {
-          const oid = await GitRefManager.resolve({ fs: fs18, gitdir, ref });
+          const oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref });
           finishingSet.add(oid);
         } catch (err) {
         }
@@ -51539,7 +51539,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const visited = /* @__PURE__ */ new Set();
       async function walk3(oid) {
         visited.add(oid);
-        const { type, object } = await _readObject({ fs: fs18, cache, gitdir, oid });
+        const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
         if (type === "tag") {
           const tag2 = GitAnnotatedTag.from(object);
           const commit2 = tag2.headers().object;
@@ -51564,17 +51564,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return visited;
     }
     async function listObjects({
-      fs: fs18,
+      fs: fs19,
       cache,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oids
     }) {
       const visited = /* @__PURE__ */ new Set();
       async function walk3(oid) {
         if (visited.has(oid)) return;
         visited.add(oid);
-        const { type, object } = await _readObject({ fs: fs18, cache, gitdir, oid });
+        const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
         if (type === "tag") {
           const tag2 = GitAnnotatedTag.from(object);
           const obj = tag2.headers().object;
@@ -51653,7 +51653,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return packstream;
     }
     async function _push({
-      fs: fs18,
+      fs: fs19,
       cache,
       http,
       onProgress,
@@ -51673,11 +51673,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       headers = {},
       signal
     }) {
-      const ref = _ref || await _currentBranch({ fs: fs18, gitdir });
+      const ref = _ref || await _currentBranch({ fs: fs19, gitdir });
       if (typeof ref === "undefined") {
         throw new MissingParameterError("ref");
       }
-      const config = await GitConfigManager.get({ fs: fs18, gitdir });
+      const config = await GitConfigManager.get({ fs: fs19, gitdir });
       remote = remote || await config.get(`branch.${ref}.pushRemote`) || await config.get("remote.pushDefault") || await config.get(`branch.${ref}.remote`) || "origin";
       const url = _url || await config.get(`remote.${remote}.pushurl`) || await config.get(`remote.${remote}.url`);
       if (typeof url === "undefined") {
@@ -51690,8 +51690,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (corsProxy === void 0) {
         corsProxy = await config.get("http.corsProxy");
       }
-      const fullRef = await GitRefManager.expand({ fs: fs18, gitdir, ref });
-      const oid = _delete ? "0000000000000000000000000000000000000000" : await GitRefManager.resolve({ fs: fs18, gitdir, ref: fullRef });
+      const fullRef = await GitRefManager.expand({ fs: fs19, gitdir, ref });
+      const oid = _delete ? "0000000000000000000000000000000000000000" : await GitRefManager.resolve({ fs: fs19, gitdir, ref: fullRef });
       const GitRemoteHTTP2 = GitRemoteManager.getRemoteHelperFor({ url });
       const httpRemote = await GitRemoteHTTP2.discover({
         http,
@@ -51742,7 +51742,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           let mergebase = [];
           try {
             mergebase = await _findMergeBase({
-              fs: fs18,
+              fs: fs19,
               cache,
               gitdir,
               oids: [oid, oldoid]
@@ -51752,23 +51752,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
           for (const oid2 of mergebase) finish.push(oid2);
           if (thinPack) {
-            skipObjects = await listObjects({ fs: fs18, cache, gitdir, oids: mergebase });
+            skipObjects = await listObjects({ fs: fs19, cache, gitdir, oids: mergebase });
           }
         }
         if (!finish.includes(oid)) {
           const commits = await listCommitsAndTags({
-            fs: fs18,
+            fs: fs19,
             cache,
             gitdir,
             start: [oid],
             finish
           });
-          objects = await listObjects({ fs: fs18, cache, gitdir, oids: commits });
+          objects = await listObjects({ fs: fs19, cache, gitdir, oids: commits });
         }
         if (thinPack) {
           try {
             const ref2 = await GitRefManager.resolve({
-              fs: fs18,
+              fs: fs19,
               gitdir,
               ref: `refs/remotes/${remote}/HEAD`,
               depth: 2
@@ -51779,7 +51779,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               map: httpRemote.refs
             });
             const oids = [oid2];
-            for (const oid3 of await listObjects({ fs: fs18, cache, gitdir, oids })) {
+            for (const oid3 of await listObjects({ fs: fs19, cache, gitdir, oids })) {
               skipObjects.add(oid3);
             }
           } catch (e) {
@@ -51794,7 +51794,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             throw new PushRejectedError("tag-exists");
           }
           if (oid !== "0000000000000000000000000000000000000000" && oldoid !== "0000000000000000000000000000000000000000" && !await _isDescendent({
-            fs: fs18,
+            fs: fs19,
             cache,
             gitdir,
             oid,
@@ -51814,7 +51814,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         triplets: [{ oldoid, oid, fullRef: fullRemoteRef }]
       });
       const packstream2 = _delete ? [] : await _pack({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oids: [...objects]
@@ -51847,9 +51847,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           ""
         )}`;
         if (_delete) {
-          await GitRefManager.deleteRef({ fs: fs18, gitdir, ref: ref2 });
+          await GitRefManager.deleteRef({ fs: fs19, gitdir, ref: ref2 });
         } else {
-          await GitRefManager.writeRef({ fs: fs18, gitdir, ref: ref2, value: oid });
+          await GitRefManager.writeRef({ fs: fs19, gitdir, ref: ref2, value: oid });
         }
       }
       if (result.ok && Object.values(result.refs).every((result2) => result2.ok)) {
@@ -51861,7 +51861,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function push({
-      fs: fs18,
+      fs: fs19,
       http,
       onProgress,
       onMessage,
@@ -51870,7 +51870,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthFailure,
       onPrePush,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       remoteRef,
       remote = "origin",
@@ -51883,10 +51883,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       signal
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("http", http);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _push({
           fs: fsp,
@@ -51914,11 +51914,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function resolveBlob({ fs: fs18, cache, gitdir, oid }) {
-      const { type, object } = await _readObject({ fs: fs18, cache, gitdir, oid });
+    async function resolveBlob({ fs: fs19, cache, gitdir, oid }) {
+      const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
       if (type === "tag") {
         oid = GitAnnotatedTag.from(object).parse().object;
-        return resolveBlob({ fs: fs18, cache, gitdir, oid });
+        return resolveBlob({ fs: fs19, cache, gitdir, oid });
       }
       if (type !== "blob") {
         throw new ObjectTypeError(oid, type, "blob");
@@ -51926,17 +51926,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return { oid, blob: new Uint8Array(object) };
     }
     async function _readBlob({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       oid,
       filepath = void 0
     }) {
       if (filepath !== void 0) {
-        oid = await resolveFilepath({ fs: fs18, cache, gitdir, oid, filepath });
+        oid = await resolveFilepath({ fs: fs19, cache, gitdir, oid, filepath });
       }
       const blob = await resolveBlob({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid
@@ -51944,18 +51944,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return blob;
     }
     async function readBlob({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oid,
       filepath,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readBlob({
           fs: fsp,
@@ -51970,17 +51970,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function readCommit({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oid,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readCommit({
           fs: fsp,
@@ -51994,15 +51994,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _readNote({
-      fs: fs18,
+      fs: fs19,
       cache,
       gitdir,
       ref = "refs/notes/commits",
       oid
     }) {
-      const parent = await GitRefManager.resolve({ gitdir, fs: fs18, ref });
+      const parent = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
       const { blob } = await _readBlob({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid: parent,
@@ -52011,19 +52011,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return blob;
     }
     async function readNote({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref = "refs/notes/commits",
       oid,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readNote({
           fs: fsp,
@@ -52040,7 +52040,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function readObject({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oid,
       format = "parsed",
       filepath = void 0,
@@ -52051,11 +52051,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         if (filepath !== void 0) {
           oid = await resolveFilepath({
-            fs: fs18,
+            fs: fs19,
             cache,
             gitdir: updatedGitdir,
             oid,
@@ -52064,7 +52064,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         const _format = format === "parsed" ? "content" : format;
         const result = await _readObject({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir: updatedGitdir,
           oid,
@@ -52107,9 +52107,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _readTag({ fs: fs18, cache, gitdir, oid }) {
+    async function _readTag({ fs: fs19, cache, gitdir, oid }) {
       const { type, object } = await _readObject({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid,
@@ -52127,17 +52127,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return result;
     }
     async function readTag({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oid,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readTag({
           fs: fsp,
@@ -52151,18 +52151,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function readTree({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       oid,
       filepath = void 0,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readTree({
           fs: fsp,
@@ -52179,7 +52179,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function remove({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       filepath,
       cache = {}
     }) {
@@ -52204,7 +52204,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _removeNote({
-      fs: fs18,
+      fs: fs19,
       cache,
       onSign,
       gitdir,
@@ -52216,14 +52216,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       let parent;
       try {
-        parent = await GitRefManager.resolve({ gitdir, fs: fs18, ref });
+        parent = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
       } catch (err) {
         if (!(err instanceof NotFoundError)) {
           throw err;
         }
       }
       const result = await _readTree({
-        fs: fs18,
+        fs: fs19,
         cache,
         gitdir,
         oid: parent || "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -52231,12 +52231,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       let tree = result.tree;
       tree = tree.filter((entry) => entry.path !== oid);
       const treeOid = await _writeTree({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         tree
       });
       const commitOid = await _commit({
-        fs: fs18,
+        fs: fs19,
         cache,
         onSign,
         gitdir,
@@ -52255,7 +52255,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref = "refs/notes/commits",
       oid,
       author: _author,
@@ -52267,23 +52267,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         const author = await normalizeAuthorObject({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           author: _author
         });
         if (!author) throw new MissingNameError("author");
         const committer = await normalizeCommitterObject({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           author,
           committer: _committer
         });
         if (!committer) throw new MissingNameError("committer");
         return await _removeNote({
-          fs: fs18,
+          fs: fs19,
           cache,
           onSign,
           gitdir: updatedGitdir,
@@ -52299,7 +52299,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _renameBranch({
-      fs: fs18,
+      fs: fs19,
       gitdir,
       oldref,
       ref,
@@ -52313,27 +52313,27 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       const fulloldref = `refs/heads/${oldref}`;
       const fullnewref = `refs/heads/${ref}`;
-      const newexist = await GitRefManager.exists({ fs: fs18, gitdir, ref: fullnewref });
+      const newexist = await GitRefManager.exists({ fs: fs19, gitdir, ref: fullnewref });
       if (newexist) {
         throw new AlreadyExistsError("branch", ref, false);
       }
       const value = await GitRefManager.resolve({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         ref: fulloldref,
         depth: 1
       });
-      await GitRefManager.writeRef({ fs: fs18, gitdir, ref: fullnewref, value });
-      await GitRefManager.deleteRef({ fs: fs18, gitdir, ref: fulloldref });
+      await GitRefManager.writeRef({ fs: fs19, gitdir, ref: fullnewref, value });
+      await GitRefManager.deleteRef({ fs: fs19, gitdir, ref: fulloldref });
       const fullCurrentBranchRef = await _currentBranch({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         fullname: true
       });
       const isCurrentBranch = fullCurrentBranchRef === fulloldref;
       if (checkout2 || isCurrentBranch) {
         await GitRefManager.writeSymbolicRef({
-          fs: fs18,
+          fs: fs19,
           gitdir,
           ref: "HEAD",
           value: fullnewref
@@ -52341,19 +52341,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function renameBranch({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       oldref,
       checkout: checkout2 = false
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
         assertParameter("oldref", oldref);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _renameBranch({
           fs: fsp,
@@ -52373,7 +52373,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function resetIndex({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       filepath,
       ref,
       cache = {}
@@ -52382,13 +52382,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         let oid;
         let workdirOid;
         try {
           oid = await GitRefManager.resolve({
-            fs: fs18,
+            fs: fs19,
             gitdir: updatedGitdir,
             ref: ref || "HEAD"
           });
@@ -52398,7 +52398,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (oid) {
           try {
             oid = await resolveFilepath({
-              fs: fs18,
+              fs: fs19,
               cache,
               gitdir: updatedGitdir,
               oid,
@@ -52421,7 +52421,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           gid: 0,
           size: 0
         };
-        const object = dir && await fs18.read(join17(dir, filepath));
+        const object = dir && await fs19.read(join18(dir, filepath));
         if (object) {
           workdirOid = await hashObject$1({
             gitdir: updatedGitdir,
@@ -52429,11 +52429,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             object
           });
           if (oid === workdirOid) {
-            stats = await fs18.lstat(join17(dir, filepath));
+            stats = await fs19.lstat(join18(dir, filepath));
           }
         }
         await GitIndexManager.acquire(
-          { fs: fs18, gitdir: updatedGitdir, cache },
+          { fs: fs19, gitdir: updatedGitdir, cache },
           async function(index2) {
             index2.delete({ filepath });
             if (oid) {
@@ -52447,17 +52447,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function resolveRef({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       depth
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         const oid = await GitRefManager.resolve({
           fs: fsp,
@@ -52474,7 +52474,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function setConfig({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       path,
       value,
       append = false
@@ -52483,24 +52483,24 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("path", path);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
-        const config = await GitConfigManager.get({ fs: fs18, gitdir: updatedGitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const config = await GitConfigManager.get({ fs: fs19, gitdir: updatedGitdir });
         if (append) {
           await config.append(path, value);
         } else {
           await config.set(path, value);
         }
-        await GitConfigManager.save({ fs: fs18, gitdir: updatedGitdir, config });
+        await GitConfigManager.save({ fs: fs19, gitdir: updatedGitdir, config });
       } catch (err) {
         err.caller = "git.setConfig";
         throw err;
       }
     }
-    async function _writeCommit({ fs: fs18, gitdir, commit: commit2 }) {
+    async function _writeCommit({ fs: fs19, gitdir, commit: commit2 }) {
       const object = GitCommit.from(commit2).toObject();
       const oid = await _writeObject({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         type: "commit",
         object,
@@ -52542,9 +52542,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {string} args.dir - The working directory.
        * @param {string}[args.gitdir=join(dir, '.git')] - [required] The [git directory](dir-vs-gitdir.md) path
        */
-      constructor({ fs: fs18, dir, gitdir = join17(dir, ".git") }) {
+      constructor({ fs: fs19, dir, gitdir = join18(dir, ".git") }) {
         Object.assign(this, {
-          fs: fs18,
+          fs: fs19,
           dir,
           gitdir,
           _author: null
@@ -52572,7 +52572,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @returns {string} - The file path for the stash reference.
        */
       get refStashPath() {
-        return join17(this.gitdir, _GitStashManager.refStash);
+        return join18(this.gitdir, _GitStashManager.refStash);
       }
       /**
        * Gets the file path for the stash reflogs.
@@ -52580,7 +52580,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @returns {string} - The file path for the stash reflogs.
        */
       get refLogsStashPath() {
-        return join17(this.gitdir, _GitStashManager.refLogsStash);
+        return join18(this.gitdir, _GitStashManager.refLogsStash);
       }
       /**
        * Retrieves the author information for the stash.
@@ -52713,26 +52713,26 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return GitRefStash.getStashReflogEntry(reflogString, parsed);
       }
     };
-    async function _createStashCommit({ fs: fs18, dir, gitdir, message = "" }) {
-      const stashMgr = new GitStashManager({ fs: fs18, dir, gitdir });
+    async function _createStashCommit({ fs: fs19, dir, gitdir, message = "" }) {
+      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
       await stashMgr.getAuthor();
       const branch2 = await _currentBranch({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         fullname: false
       });
       const headCommit = await GitRefManager.resolve({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         ref: "HEAD"
       });
-      const headCommitObj = await readCommit({ fs: fs18, dir, gitdir, oid: headCommit });
+      const headCommitObj = await readCommit({ fs: fs19, dir, gitdir, oid: headCommit });
       const headMsg = headCommitObj.commit.message;
       const stashCommitParents = [headCommit];
       let stashCommitTree = null;
       let workDirCompareBase = TREE({ ref: "HEAD" });
       const indexTree = await writeTreeChanges({
-        fs: fs18,
+        fs: fs19,
         dir,
         gitdir,
         treePair: [TREE({ ref: "HEAD" }), "stage"]
@@ -52748,7 +52748,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         workDirCompareBase = STAGE();
       }
       const workingTree = await writeTreeChanges({
-        fs: fs18,
+        fs: fs19,
         dir,
         gitdir,
         treePair: [workDirCompareBase, "workdir"]
@@ -52773,9 +52773,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       return { stashCommit, stashMsg, branch: branch2, stashMgr };
     }
-    async function _stashPush({ fs: fs18, dir, gitdir, message = "" }) {
+    async function _stashPush({ fs: fs19, dir, gitdir, message = "" }) {
       const { stashCommit, stashMsg, branch: branch2, stashMgr } = await _createStashCommit({
-        fs: fs18,
+        fs: fs19,
         dir,
         gitdir,
         message
@@ -52786,7 +52786,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         message: stashMsg
       });
       await checkout({
-        fs: fs18,
+        fs: fs19,
         dir,
         gitdir,
         ref: branch2,
@@ -52796,17 +52796,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       return stashCommit;
     }
-    async function _stashCreate({ fs: fs18, dir, gitdir, message = "" }) {
+    async function _stashCreate({ fs: fs19, dir, gitdir, message = "" }) {
       const { stashCommit } = await _createStashCommit({
-        fs: fs18,
+        fs: fs19,
         dir,
         gitdir,
         message
       });
       return stashCommit;
     }
-    async function _stashApply({ fs: fs18, dir, gitdir, refIdx = 0 }) {
-      const stashMgr = new GitStashManager({ fs: fs18, dir, gitdir });
+    async function _stashApply({ fs: fs19, dir, gitdir, refIdx = 0 }) {
+      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
       const stashCommit = await stashMgr.readStashCommit(refIdx);
       const { parent: stashParents = null } = stashCommit.commit ? stashCommit.commit : {};
       if (!stashParents || !Array.isArray(stashParents)) {
@@ -52814,14 +52814,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       for (let i = 0; i < stashParents.length - 1; i++) {
         const applyingCommit = await _readCommit({
-          fs: fs18,
+          fs: fs19,
           cache: {},
           gitdir,
           oid: stashParents[i + 1]
         });
         const wasStaged = applyingCommit.commit.message.startsWith("stash-Index");
         await applyTreeChanges({
-          fs: fs18,
+          fs: fs19,
           dir,
           gitdir,
           stashCommit: stashParents[i + 1],
@@ -52830,16 +52830,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         });
       }
     }
-    async function _stashDrop({ fs: fs18, dir, gitdir, refIdx = 0 }) {
-      const stashMgr = new GitStashManager({ fs: fs18, dir, gitdir });
+    async function _stashDrop({ fs: fs19, dir, gitdir, refIdx = 0 }) {
+      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
       const stashCommit = await stashMgr.readStashCommit(refIdx);
       if (!stashCommit.commit) {
         return;
       }
       const stashRefPath = stashMgr.refStashPath;
       await acquireLock(stashRefPath, async () => {
-        if (await fs18.exists(stashRefPath)) {
-          await fs18.rm(stashRefPath);
+        if (await fs19.exists(stashRefPath)) {
+          await fs19.rm(stashRefPath);
         }
       });
       const reflogEntries = await stashMgr.readStashReflogs({ parsed: false });
@@ -52850,7 +52850,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const stashReflogPath = stashMgr.refLogsStashPath;
       await acquireLock(stashReflogPath, async () => {
         if (reflogEntries.length) {
-          await fs18.write(
+          await fs19.write(
             stashReflogPath,
             reflogEntries.reverse().join("\n") + "\n",
             "utf8"
@@ -52858,40 +52858,40 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           const lastStashCommit = reflogEntries[reflogEntries.length - 1].split(" ")[1];
           await stashMgr.writeStashRef(lastStashCommit);
         } else {
-          await fs18.rm(stashReflogPath);
+          await fs19.rm(stashReflogPath);
         }
       });
     }
-    async function _stashList({ fs: fs18, dir, gitdir }) {
-      const stashMgr = new GitStashManager({ fs: fs18, dir, gitdir });
+    async function _stashList({ fs: fs19, dir, gitdir }) {
+      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
       return stashMgr.readStashReflogs({ parsed: true });
     }
-    async function _stashClear({ fs: fs18, dir, gitdir }) {
-      const stashMgr = new GitStashManager({ fs: fs18, dir, gitdir });
+    async function _stashClear({ fs: fs19, dir, gitdir }) {
+      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
       const stashRefPath = [stashMgr.refStashPath, stashMgr.refLogsStashPath];
       await acquireLock(stashRefPath, async () => {
         await Promise.all(
           stashRefPath.map(async (path) => {
-            if (await fs18.exists(path)) {
-              return fs18.rm(path);
+            if (await fs19.exists(path)) {
+              return fs19.rm(path);
             }
           })
         );
       });
     }
-    async function _stashPop({ fs: fs18, dir, gitdir, refIdx = 0 }) {
-      await _stashApply({ fs: fs18, dir, gitdir, refIdx });
-      await _stashDrop({ fs: fs18, dir, gitdir, refIdx });
+    async function _stashPop({ fs: fs19, dir, gitdir, refIdx = 0 }) {
+      await _stashApply({ fs: fs19, dir, gitdir, refIdx });
+      await _stashDrop({ fs: fs19, dir, gitdir, refIdx });
     }
     async function stash({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       op = "push",
       message = "",
       refIdx = 0
     }) {
-      assertParameter("fs", fs18);
+      assertParameter("fs", fs19);
       assertParameter("dir", dir);
       assertParameter("gitdir", gitdir);
       assertParameter("op", op);
@@ -52906,10 +52906,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       };
       const opsNeedRefIdx = ["apply", "drop", "pop"];
       try {
-        const _fs = new FileSystem(fs18);
+        const _fs = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp: _fs, dotgit: gitdir });
         const folders = ["refs", "logs", "logs/refs"];
-        folders.map((f) => join17(updatedGitdir, f)).forEach(async (folder) => {
+        folders.map((f) => join18(updatedGitdir, f)).forEach(async (folder) => {
           if (!await _fs.exists(folder)) {
             await _fs.mkdir(folder);
           }
@@ -52939,7 +52939,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function status({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       filepath,
       cache = {},
       refresh = true
@@ -52948,18 +52948,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
-        const headTree = await getHeadTree({ fs: fs18, cache, gitdir: updatedGitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const headTree = await getHeadTree({ fs: fs19, cache, gitdir: updatedGitdir });
         const treeOid = await getOidAtPath({
-          fs: fs18,
+          fs: fs19,
           cache,
           gitdir: updatedGitdir,
           tree: headTree,
           path: filepath
         });
         const indexEntry = await GitIndexManager.acquire(
-          { fs: fs18, gitdir: updatedGitdir, cache },
+          { fs: fs19, gitdir: updatedGitdir, cache },
           async function(index2) {
             for (const entry of index2) {
               if (entry.path === filepath) return entry;
@@ -52969,7 +52969,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         );
         if (treeOid === null && indexEntry === null) {
           const ignored = await GitIgnoreManager.isIgnored({
-            fs: fs18,
+            fs: fs19,
             gitdir: updatedGitdir,
             dir,
             filepath
@@ -52978,17 +52978,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             return "ignored";
           }
         }
-        const stats = await fs18.lstat(join17(dir, filepath));
+        const stats = await fs19.lstat(join18(dir, filepath));
         const H = treeOid !== null;
         const I = indexEntry !== null;
-        const W = stats !== null && (H || I || await hasExactCasePath({ fs: fs18, dir, filepath }));
+        const W = stats !== null && (H || I || await hasExactCasePath({ fs: fs19, dir, filepath }));
         const getWorkdirOid = async () => {
           if (I && !compareStats(indexEntry, stats)) {
             return indexEntry.oid;
           } else {
-            const config = await GitConfigManager.get({ fs: fs18, gitdir: updatedGitdir });
+            const config = await GitConfigManager.get({ fs: fs19, gitdir: updatedGitdir });
             const autocrlf = await config.get("core.autocrlf");
-            const object = await fs18.read(join17(dir, filepath), { autocrlf });
+            const object = await fs19.read(join18(dir, filepath), { autocrlf });
             const workdirOid = await hashObject$1({
               gitdir: updatedGitdir,
               type: "blob",
@@ -52997,7 +52997,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             if (refresh && I && !indexEntry.flags.intentToAdd && indexEntry.oid === workdirOid) {
               if (stats.size !== -1) {
                 await GitIndexManager.acquire(
-                  { fs: fs18, gitdir: updatedGitdir, cache },
+                  { fs: fs19, gitdir: updatedGitdir, cache },
                   async function(index2) {
                     index2.insert({ filepath, stats, oid: workdirOid });
                   }
@@ -53035,13 +53035,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function hasExactCasePath({ fs: fs18, dir, filepath }) {
+    async function hasExactCasePath({ fs: fs19, dir, filepath }) {
       const segments = filepath.replace(/\\/g, "/").split("/").filter((segment) => segment !== "" && segment !== ".");
       let parent = dir;
       for (const segment of segments) {
         let entries;
         try {
-          entries = await fs18._readdir(parent);
+          entries = await fs19._readdir(parent);
         } catch (err) {
           if (err.code === "ENOENT" || err.code === "ENOTDIR") return false;
           throw err;
@@ -53049,11 +53049,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (!entries.some((entry) => entry.normalize() === segment.normalize())) {
           return false;
         }
-        parent = join17(parent, segment);
+        parent = join18(parent, segment);
       }
       return true;
     }
-    async function getOidAtPath({ fs: fs18, cache, gitdir: updatedGitdir, tree, path }) {
+    async function getOidAtPath({ fs: fs19, cache, gitdir: updatedGitdir, tree, path }) {
       if (typeof path === "string") path = path.split("/");
       const dirname9 = path.shift();
       for (const entry of tree) {
@@ -53062,14 +53062,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             return entry.oid;
           }
           const { type, object } = await _readObject({
-            fs: fs18,
+            fs: fs19,
             cache,
             gitdir: updatedGitdir,
             oid: entry.oid
           });
           if (type === "tree") {
             const tree2 = GitTree.from(object);
-            return getOidAtPath({ fs: fs18, cache, gitdir: updatedGitdir, tree: tree2, path });
+            return getOidAtPath({ fs: fs19, cache, gitdir: updatedGitdir, tree: tree2, path });
           }
           if (type === "blob") {
             throw new ObjectTypeError(entry.oid, type, "blob", path.join("/"));
@@ -53078,11 +53078,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return null;
     }
-    async function getHeadTree({ fs: fs18, cache, gitdir: updatedGitdir }) {
+    async function getHeadTree({ fs: fs19, cache, gitdir: updatedGitdir }) {
       let oid;
       try {
         oid = await GitRefManager.resolve({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           ref: "HEAD"
         });
@@ -53092,13 +53092,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         throw e;
       }
-      const { tree } = await _readTree({ fs: fs18, cache, gitdir: updatedGitdir, oid });
+      const { tree } = await _readTree({ fs: fs19, cache, gitdir: updatedGitdir, oid });
       return tree;
     }
     async function statusMatrix({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref = "HEAD",
       filepaths = ["."],
       filter,
@@ -53110,10 +53110,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         return await _walk({
-          fs: fs18,
+          fs: fs19,
           cache,
           dir,
           gitdir: updatedGitdir,
@@ -53122,7 +53122,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             if (!head && !stage && workdir) {
               if (!shouldIgnore) {
                 const isIgnored2 = await GitIgnoreManager.isIgnored({
-                  fs: fs18,
+                  fs: fs19,
                   dir,
                   filepath
                 });
@@ -53171,7 +53171,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function tag({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       object,
       force = false
@@ -53180,21 +53180,21 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fs18 = new FileSystem(_fs);
+        const fs19 = new FileSystem(_fs);
         if (ref === void 0) {
           throw new MissingParameterError("ref");
         }
         ref = ref.startsWith("refs/tags/") ? ref : `refs/tags/${ref}`;
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         const value = await GitRefManager.resolve({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           ref: object || "HEAD"
         });
-        if (!force && await GitRefManager.exists({ fs: fs18, gitdir: updatedGitdir, ref })) {
+        if (!force && await GitRefManager.exists({ fs: fs19, gitdir: updatedGitdir, ref })) {
           throw new AlreadyExistsError("tag", ref);
         }
-        await GitRefManager.writeRef({ fs: fs18, gitdir: updatedGitdir, ref, value });
+        await GitRefManager.writeRef({ fs: fs19, gitdir: updatedGitdir, ref, value });
       } catch (err) {
         err.caller = "git.tag";
         throw err;
@@ -53203,7 +53203,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function updateIndex$1({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       cache = {},
       filepath,
       oid,
@@ -53216,14 +53216,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         if (remove2) {
           return await GitIndexManager.acquire(
-            { fs: fs18, gitdir: updatedGitdir, cache },
+            { fs: fs19, gitdir: updatedGitdir, cache },
             async function(index2) {
               if (!force) {
-                const fileStats2 = await fs18.lstat(join17(dir, filepath));
+                const fileStats2 = await fs19.lstat(join18(dir, filepath));
                 if (fileStats2) {
                   if (fileStats2.isDirectory()) {
                     throw new InvalidFilepathError("directory");
@@ -53241,7 +53241,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         let fileStats;
         if (!oid) {
-          fileStats = await fs18.lstat(join17(dir, filepath));
+          fileStats = await fs19.lstat(join18(dir, filepath));
           if (!fileStats) {
             throw new NotFoundError(
               `file at "${filepath}" on disk and "remove" not set`
@@ -53252,7 +53252,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
         }
         return await GitIndexManager.acquire(
-          { fs: fs18, gitdir: updatedGitdir, cache },
+          { fs: fs19, gitdir: updatedGitdir, cache },
           async function(index2) {
             if (!add2 && !index2.has({ filepath })) {
               throw new NotFoundError(
@@ -53262,9 +53262,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             let stats;
             if (!oid) {
               stats = fileStats;
-              const object = stats.isSymbolicLink() ? await fs18.readlink(join17(dir, filepath)) : await fs18.read(join17(dir, filepath));
+              const object = stats.isSymbolicLink() ? await fs19.readlink(join18(dir, filepath)) : await fs19.read(join18(dir, filepath));
               oid = await _writeObject({
-                fs: fs18,
+                fs: fs19,
                 gitdir: updatedGitdir,
                 type: "blob",
                 format: "content",
@@ -53304,9 +53304,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function walk2({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       trees,
       map,
       reduce,
@@ -53314,10 +53314,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("trees", trees);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _walk({
           fs: fsp,
@@ -53334,12 +53334,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function writeBlob({ fs: fs18, dir, gitdir = join17(dir, ".git"), blob }) {
+    async function writeBlob({ fs: fs19, dir, gitdir = join18(dir, ".git"), blob }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("blob", blob);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _writeObject({
           fs: fsp,
@@ -53354,16 +53354,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function writeCommit({
-      fs: fs18,
+      fs: fs19,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       commit: commit2
     }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("commit", commit2);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _writeCommit({
           fs: fsp,
@@ -53378,7 +53378,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function writeObject({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       type,
       object,
       format = "parsed",
@@ -53386,8 +53386,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       encoding = void 0
     }) {
       try {
-        const fs18 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
+        const fs19 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
         if (format === "parsed") {
           switch (type) {
             case "commit":
@@ -53408,7 +53408,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           format = "content";
         }
         oid = await _writeObject({
-          fs: fs18,
+          fs: fs19,
           gitdir: updatedGitdir,
           type,
           object,
@@ -53424,7 +53424,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function writeRef({
       fs: _fs,
       dir,
-      gitdir = join17(dir, ".git"),
+      gitdir = join18(dir, ".git"),
       ref,
       value,
       force = false,
@@ -53435,29 +53435,29 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
         assertParameter("value", value);
-        const fs18 = new FileSystem(_fs);
+        const fs19 = new FileSystem(_fs);
         if (!isValidRef(ref, true)) {
           throw new InvalidRefNameError(ref, cleanGitRef.clean(ref));
         }
-        const updatedGitdir = await discoverGitdir({ fsp: fs18, dotgit: gitdir });
-        if (!force && await GitRefManager.exists({ fs: fs18, gitdir: updatedGitdir, ref })) {
+        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        if (!force && await GitRefManager.exists({ fs: fs19, gitdir: updatedGitdir, ref })) {
           throw new AlreadyExistsError("ref", ref);
         }
         if (symbolic) {
           await GitRefManager.writeSymbolicRef({
-            fs: fs18,
+            fs: fs19,
             gitdir: updatedGitdir,
             ref,
             value
           });
         } else {
           value = await GitRefManager.resolve({
-            fs: fs18,
+            fs: fs19,
             gitdir: updatedGitdir,
             ref: value
           });
           await GitRefManager.writeRef({
-            fs: fs18,
+            fs: fs19,
             gitdir: updatedGitdir,
             ref,
             value
@@ -53468,10 +53468,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _writeTag({ fs: fs18, gitdir, tag: tag2 }) {
+    async function _writeTag({ fs: fs19, gitdir, tag: tag2 }) {
       const object = GitAnnotatedTag.from(tag2).toObject();
       const oid = await _writeObject({
-        fs: fs18,
+        fs: fs19,
         gitdir,
         type: "tag",
         object,
@@ -53479,12 +53479,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       return oid;
     }
-    async function writeTag({ fs: fs18, dir, gitdir = join17(dir, ".git"), tag: tag2 }) {
+    async function writeTag({ fs: fs19, dir, gitdir = join18(dir, ".git"), tag: tag2 }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("tag", tag2);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _writeTag({
           fs: fsp,
@@ -53496,12 +53496,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function writeTree({ fs: fs18, dir, gitdir = join17(dir, ".git"), tree }) {
+    async function writeTree({ fs: fs19, dir, gitdir = join18(dir, ".git"), tree }) {
       try {
-        assertParameter("fs", fs18);
+        assertParameter("fs", fs19);
         assertParameter("gitdir", gitdir);
         assertParameter("tree", tree);
-        const fsp = new FileSystem(fs18);
+        const fsp = new FileSystem(fs19);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _writeTree({
           fs: fsp,
@@ -60542,14 +60542,14 @@ var require_parser = __commonJS({
             case "scalar":
             case "single-quoted-scalar":
             case "double-quoted-scalar": {
-              const fs18 = this.flowScalar(this.type);
+              const fs19 = this.flowScalar(this.type);
               if (atNextItem || it.value) {
-                map.items.push({ start, key: fs18, sep: [] });
+                map.items.push({ start, key: fs19, sep: [] });
                 this.onKeyLine = true;
               } else if (it.sep) {
-                this.stack.push(fs18);
+                this.stack.push(fs19);
               } else {
-                Object.assign(it, { key: fs18, sep: [] });
+                Object.assign(it, { key: fs19, sep: [] });
                 this.onKeyLine = true;
               }
               return;
@@ -60677,13 +60677,13 @@ var require_parser = __commonJS({
             case "scalar":
             case "single-quoted-scalar":
             case "double-quoted-scalar": {
-              const fs18 = this.flowScalar(this.type);
+              const fs19 = this.flowScalar(this.type);
               if (!it || it.value)
-                fc.items.push({ start: [], key: fs18, sep: [] });
+                fc.items.push({ start: [], key: fs19, sep: [] });
               else if (it.sep)
-                this.stack.push(fs18);
+                this.stack.push(fs19);
               else
-                Object.assign(it, { key: fs18, sep: [] });
+                Object.assign(it, { key: fs19, sep: [] });
               return;
             }
             case "flow-map-end":
@@ -60992,7 +60992,7 @@ var require_dist6 = __commonJS({
 });
 
 // actions/verify/src/main.ts
-import { existsSync as existsSync10, statSync as statSync8 } from "node:fs";
+import { existsSync as existsSync11, statSync as statSync8 } from "node:fs";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -65037,15 +65037,12 @@ var LedgerReader = class _LedgerReader {
       const { runsKey, complete } = await this.listingState();
       const whole = runsKey && complete ? this.index?.allEntries(this.trust, runsKey) : void 0;
       if (whole) return whole;
+      const grown = runsKey ? await this.extendedListing(runsKey) : void 0;
+      if (grown) return grown;
       const ids = await this.snapshot.listRuns();
       const folders = this.index && this.snapshot.runFolderKeys ? await this.snapshot.runFolderKeys(ids) : void 0;
       const fresh = folders ? this.index.fresh(folders, this.trust) : /* @__PURE__ */ new Map();
-      const stale = ids.filter((id) => !fresh.has(id));
-      const verified = /* @__PURE__ */ new Map();
-      for (let i = 0; i < stale.length; i += 64) {
-        const batch = await Promise.all(stale.slice(i, i + 64).map((id) => this.find(id)));
-        for (const r of batch) if (r) verified.set(r.runId, listingEntry(r));
-      }
+      const verified = await this.verifiedEntries(ids.filter((id) => !fresh.has(id)));
       const out = /* @__PURE__ */ new Map();
       for (const id of ids) {
         const e = fresh.get(id) ?? verified.get(id);
@@ -65063,6 +65060,47 @@ var LedgerReader = class _LedgerReader {
       return out;
     })();
     return this.listing;
+  }
+  /** These runs verified now, as listing entries (a run whose folder is gone is left out). */
+  async verifiedEntries(ids) {
+    const verified = /* @__PURE__ */ new Map();
+    for (let i = 0; i < ids.length; i += 64) {
+      const batch = await Promise.all(ids.slice(i, i + 64).map((id) => this.find(id)));
+      for (const r of batch) if (r) verified.set(r.runId, listingEntry(r));
+    }
+    return verified;
+  }
+  /**
+   * A git: listing made from the index's last complete listing (of an earlier runs/ tree) and the
+   * run folders the two trees differ in, each changed run taken from its row or verified: what
+   * another writer's commit costs the next reader is the runs it changed, not the ledger's size.
+   * Undefined when there is no such listing or the earlier tree is not in the cache repository.
+   */
+  async extendedListing(runsKey) {
+    const last = this.index?.lastListing(this.trust);
+    if (!last || last === runsKey || !this.snapshot.runsChangedSince) return void 0;
+    const changes = await this.snapshot.runsChangedSince(last);
+    const base = changes && this.index.allEntries(this.trust, last, changes);
+    if (!changes || !base) return void 0;
+    const present = new Map([...changes].flatMap(([id, f]) => f ? [[id, f]] : []));
+    const fresh = this.index.fresh(present, this.trust, { only: true });
+    const verified = await this.verifiedEntries([...present.keys()].filter((id) => !fresh.has(id)));
+    const ids = [...base.keys()];
+    const changed = [...present.keys()].sort();
+    const out = /* @__PURE__ */ new Map();
+    for (let i = 0, j = 0; i < ids.length || j < changed.length; ) {
+      if (j >= changed.length || i < ids.length && ids[i] < changed[j]) {
+        out.set(ids[i], base.get(ids[i]));
+        i++;
+      } else {
+        const id = changed[j++];
+        const e = fresh.get(id) ?? verified.get(id);
+        if (e) out.set(id, e);
+      }
+    }
+    this.index.extendListing(last, runsKey, this.trust, changes);
+    this.index.flush();
+    return out;
   }
   /**
    * Every run of the ledger as a listing holds it (listing.ts: the signed manifest without host
@@ -66069,7 +66107,7 @@ var StatCache = class _StatCache {
 // packages/core/src/bag/walk.ts
 import * as fs8 from "node:fs";
 import { join as join4, resolve as resolve3 } from "node:path";
-import { Worker as Worker2 } from "node:worker_threads";
+import { MessageChannel, receiveMessageOnPort, Worker as Worker2 } from "node:worker_threads";
 var UNKNOWN = { size: -1, mtimeMs: 0, ctimeMs: 0, ino: 0, dev: 0 };
 var FileTable = class {
   constructor(root) {
@@ -66143,6 +66181,12 @@ var FileTable = class {
 function walkFiles(root, options = {}) {
   const base = resolve3(root);
   const out = { files: new FileTable(base), symlinks: [], specials: [], unreadable: [] };
+  if (options.parallelStat && !options.followSymlinks) {
+    fs8.statSync(base);
+    walkOnTwoThreads(base, options, out);
+    if (options.onFile) for (let i = 0; i < out.files.length; i++) options.onFile(out.files, i);
+    return out;
+  }
   const files = out.files;
   const parallel = Boolean(options.parallelStat);
   let helper;
@@ -66160,10 +66204,10 @@ function walkFiles(root, options = {}) {
     for (const d of entries) {
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
       if (d.isDirectory()) {
-        if (options.skip?.(rel, true)) continue;
+        if (!relDir && options.ignore?.includes(d.name)) continue;
         visit(`${absDir}/${d.name}`, rel, viaLink);
       } else if (d.isFile()) {
-        if (options.skip?.(rel, false)) continue;
+        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (parallel) {
           toStat.push(files.push(rel, UNKNOWN, viaLink ? `${absDir}/${d.name}` : void 0));
           if (!helper && toStat.length === PARALLEL_STAT_MIN) helper = startStatHelper();
@@ -66173,7 +66217,7 @@ function walkFiles(root, options = {}) {
           options.onFile?.(files, i);
         }
       } else if (d.isSymbolicLink()) {
-        if (options.skip?.(rel, false)) continue;
+        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (!options.followSymlinks) {
           out.symlinks.push(rel);
           continue;
@@ -66221,11 +66265,163 @@ function walkFiles(root, options = {}) {
 }
 var STAT_BLOCK = 512;
 var PARALLEL_STAT_MIN = 2 * STAT_BLOCK;
+var MANY_UNITS = 16;
+function walkSubtree(fsm, root, rel, into) {
+  const visit = (dir) => {
+    let entries;
+    try {
+      entries = fsm.readdirSync(`${root}/${dir}`, { withFileTypes: true });
+    } catch (e) {
+      into.unreadable.push(`${dir}	${e.code ?? "EIO"}`);
+      return;
+    }
+    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    for (const d of entries) {
+      const r = `${dir}/${d.name}`;
+      if (d.isDirectory()) visit(r);
+      else if (d.isFile()) {
+        into.names.push(r);
+        const st = fsm.lstatSync(`${root}/${r}`, { throwIfNoEntry: false });
+        if (st) into.facts.push(st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+        else into.facts.push(-1, 0, 0, 0, 0);
+      } else if (d.isSymbolicLink()) into.symlinks.push(r);
+      else into.specials.push(r);
+    }
+  };
+  visit(rel);
+}
+function walkOnTwoThreads(base, options, out) {
+  const units = [];
+  const order = [];
+  const plan = (rel) => {
+    let entries;
+    try {
+      entries = fs8.readdirSync(rel ? `${base}/${rel}` : base, { withFileTypes: true });
+    } catch (e) {
+      out.unreadable.push({ rel: rel || ".", code: e.code ?? "EIO" });
+      return;
+    }
+    if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore.includes(d.name));
+    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    const split = entries.filter((d) => d.isDirectory()).length >= 2;
+    for (const d of entries) {
+      const r = rel ? `${rel}/${d.name}` : d.name;
+      if (d.isDirectory()) {
+        if (split) order.push(units.push(r) - 1);
+        else plan(r);
+      } else if (d.isFile()) order.push(r);
+      else if (d.isSymbolicLink()) out.symlinks.push(r);
+      else out.specials.push(r);
+    }
+  };
+  plan("");
+  let helper;
+  try {
+    const walked = new Array(units.length);
+    const control = new Int32Array(new SharedArrayBuffer(8));
+    const channel = new MessageChannel();
+    let mine = 0;
+    let files = 0;
+    const help = () => {
+      helper = startStatHelper();
+      helper.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
+        channel.port2
+      ]);
+    };
+    if (units.length >= MANY_UNITS) help();
+    for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
+      const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
+      walkSubtree(fs8, base, units[u], t);
+      walked[u] = t;
+      mine++;
+      files += t.names.length;
+      if (!helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
+    }
+    if (mine < units.length) {
+      while (Atomics.load(control, 1) === 0) Atomics.wait(control, 1, 0, 1e3);
+      const m = receiveMessageOnPort(channel.port1)?.message;
+      out.helperUnits = m.units.length;
+      const names = m.names.split("\0");
+      for (let k = 0, at = 0; k < m.units.length; k++) {
+        const n = m.counts[k];
+        const t = {
+          names: names.slice(at, at + n),
+          facts: [],
+          symlinks: [],
+          specials: [],
+          unreadable: []
+        };
+        for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]);
+        walked[m.units[k]] = t;
+        at += n;
+      }
+      out.symlinks.push(...m.symlinks);
+      out.specials.push(...m.specials);
+      for (const u of m.unreadable) out.unreadable.push(unreadableOf(u));
+    }
+    channel.port1.close();
+    const table = out.files;
+    const inline = [];
+    const again = [];
+    for (const item of order) {
+      if (typeof item === "string") {
+        inline.push(table.push(item, UNKNOWN));
+        continue;
+      }
+      const t = walked[item];
+      for (let k = 0; k < t.names.length; k++) {
+        const f = 5 * k;
+        const i = table.push(t.names[k], UNKNOWN);
+        if (t.facts[f] < 0) again.push(i);
+        else table.set(i, t.facts[f], t.facts[f + 1], t.facts[f + 2], t.facts[f + 3], t.facts[f + 4]);
+      }
+      out.symlinks.push(...t.symlinks);
+      out.specials.push(...t.specials);
+      for (const u of t.unreadable) out.unreadable.push(unreadableOf(u));
+    }
+    if (inline.length >= PARALLEL_STAT_MIN) {
+      helper ??= startStatHelper();
+      statInParallel(helper, table, inline);
+    } else again.push(...inline);
+    for (const i of again) {
+      const st = fs8.lstatSync(table.abs(i));
+      table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+    }
+  } finally {
+    void helper?.terminate();
+  }
+}
+var unreadableOf = (line) => {
+  const tab = line.lastIndexOf("	");
+  return { rel: line.slice(0, tab), code: line.slice(tab + 1) };
+};
 function startStatHelper() {
   const source = `
 const fs = require("node:fs");
 const { parentPort } = require("node:worker_threads");
-parentPort.once("message", ({ control, facts, root, paths }) => {
+const walkSubtree = ${walkSubtree.toString()};
+parentPort.on("message", (m) => {
+  if (m.kind === "walk") {
+    const c = new Int32Array(m.control);
+    const units = [];
+    const counts = [];
+    const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
+    for (let u = Atomics.add(c, 0, 1); u < m.units.length; u = Atomics.add(c, 0, 1)) {
+      const before = t.names.length;
+      walkSubtree(fs, m.root, m.units[u], t);
+      units.push(u);
+      counts.push(t.names.length - before);
+    }
+    const facts = Float64Array.from(t.facts);
+    m.port.postMessage(
+      { units, counts, names: t.names.join("\\0"), facts, symlinks: t.symlinks, specials: t.specials, unreadable: t.unreadable },
+      [facts.buffer],
+    );
+    Atomics.store(c, 1, 1);
+    Atomics.notify(c, 1);
+    return;
+  }
+  const { control, facts, root, paths } = m;
   const c = new Int32Array(control);
   const f = new Float64Array(facts);
   // Paths relative to root ("/"-separated), or absolute (a followed link's target).
@@ -66255,6 +66451,7 @@ function statInParallel(helper, files, which2) {
   const control = new Int32Array(new SharedArrayBuffer(8));
   const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which2.length));
   helper.postMessage({
+    kind: "stat",
     control: control.buffer,
     facts: facts.buffer,
     root: files.root,
@@ -66324,14 +66521,19 @@ function payloadManifestAlgorithms(root) {
   return [...algs].sort();
 }
 var WalkedPayload = class {
-  constructor(index, files) {
-    this.index = index;
+  constructor(lookup2, files, count) {
+    this.lookup = lookup2;
     this.files = files;
+    this.count = count;
   }
-  index;
+  lookup;
   files;
+  count;
+  get index() {
+    return this.lookup();
+  }
   get size() {
-    return this.index.size;
+    return this.count;
   }
   has(path) {
     return this.index.has(path);
@@ -66354,7 +66556,6 @@ function readDirContents(root, cache, options = {}) {
     base: resolve4(root),
     ...options.onProgress ? { onProgress: options.onProgress } : {}
   }) : void 0;
-  const index = /* @__PURE__ */ new Map();
   const pooled = [];
   let walked;
   try {
@@ -66362,24 +66563,27 @@ function readDirContents(root, cache, options = {}) {
       // With a stat cache most files are not read: the stat pass is most of the time. Hashed
       // while walked, a file needs no stat of its own: the read gives its size.
       ...cache ? { parallelStat: true } : pool ? { noStat: true } : {},
-      onFile: (t, i) => {
-        const rel = t.rel[i];
-        if (!rel.startsWith("data/")) return;
-        index.set(rel, i);
-        if (pool) pooled[i] = pool.add(t.readPath(i), t.size[i]);
-      }
+      ...pool ? {
+        onFile: (t, i) => {
+          if (t.rel[i].startsWith("data/")) pooled[i] = pool.add(t.readPath(i), t.size[i]);
+        }
+      } : {}
     }) : { files: new FileTable(resolve4(root)), symlinks: [], specials: [], unreadable: [] };
   } catch (e) {
     void pool?.close();
     throw e;
   }
   const files = walked.files;
+  const payloadFiles = [];
+  for (let i = 0; i < files.length; i++) if (files.rel[i].startsWith("data/")) payloadFiles.push(i);
+  let byPath;
+  const index = () => byPath ??= new Map(payloadFiles.map((i) => [files.rel[i], i]));
   const tagFiles = /* @__PURE__ */ new Map();
   for (let i = 0; i < files.length; i++) {
     const rel = files.rel[i];
     if (!rel.startsWith("data/")) tagFiles.set(rel, fs9.readFileSync(files.abs(i)));
   }
-  const payload = new WalkedPayload(index, files);
+  const payload = new WalkedPayload(index, files, payloadFiles.length);
   let hasPayloadDir = false;
   try {
     hasPayloadDir = fs9.statSync(join5(root, "data")).isDirectory();
@@ -66390,7 +66594,7 @@ function readDirContents(root, cache, options = {}) {
   const notWalked = { ok: false, code: "ENOENT", message: "not found in the walk" };
   let settled;
   const prehashed = (p) => settled ??= p.finish().then((results) => {
-    for (const i of index.values()) {
+    for (const i of payloadFiles) {
       if (files.size[i] >= 0) continue;
       const n = results.bytes(pooled[i]);
       if (n >= 0) files.setSize(i, n);
@@ -66422,7 +66626,7 @@ function readDirContents(root, cache, options = {}) {
     },
     signature(takenAt) {
       const sig = new TreeSignature();
-      for (const i of index.values()) sig.addFile(files, i);
+      for (const i of payloadFiles) sig.addFile(files, i);
       for (const [name, bytes] of [...tagFiles.entries()].sort(([a], [b]) => a < b ? -1 : 1))
         sig.addBytes(name, bytes);
       return sig.finish(takenAt);
@@ -66432,7 +66636,7 @@ function readDirContents(root, cache, options = {}) {
         const results2 = await prehashed(pool);
         hashed += pool.size;
         return (p) => {
-          const i = index.get(p);
+          const i = index().get(p);
           return i === void 0 ? notWalked : results2.outcome(pooled[i]);
         };
       }
@@ -66442,7 +66646,7 @@ function readDirContents(root, cache, options = {}) {
       const todo = [];
       let todoBytes = 0;
       for (const p of paths) {
-        const i = index.get(p);
+        const i = index().get(p);
         if (i === void 0) continue;
         const hit = cache?.stat.lookup(files, i, algs);
         if (hit) {
@@ -66474,7 +66678,7 @@ function readDirContents(root, cache, options = {}) {
         );
       }
       return (p) => {
-        const i = index.get(p);
+        const i = index().get(p);
         if (i === void 0) return void 0;
         const j = jobOf[i];
         if (j === void 0) return void 0;
@@ -67102,7 +67306,7 @@ function scanSource(source, label, followSymlinks, ignore = [], onFile, stat2 = 
     );
   const walked = walkFiles(source, {
     followSymlinks,
-    ...ignore.length ? { skip: (rel) => ignore.includes(rel) } : {},
+    ...ignore.length ? { ignore } : {},
     ...onFile ? { onFile } : {},
     ...stat2 === "parallel" ? { parallelStat: true } : stat2 === "none" ? { noStat: true } : {}
   });
@@ -67786,6 +67990,7 @@ var RunIndex = class _RunIndex {
   fingerprints = /* @__PURE__ */ new WeakMap();
   pending = [];
   refreshed = [];
+  /** A listing to record as complete: every run folder's key, or the changes since a complete one. */
   complete;
   /** The run ids of this trust's rows, as the last listing read them. */
   seen;
@@ -67914,31 +68119,40 @@ var RunIndex = class _RunIndex {
    * fingerprint match their row, outside the racy window: what a listing may take from the index.
    * The runs left out are to be verified (and are then written back by record()).
    */
-  fresh(folders, trust) {
+  fresh(folders, trust, o = {}) {
     return this.entriesWhere(
       trust,
-      (runId, folder, written) => folders.get(runId) === folder && !racy(folder, written)
+      (runId, folder, written) => folders.get(runId) === folder && !racy(folder, written),
+      false,
+      o.only ? [...folders.keys()] : void 0
     );
   }
-  /** The listing entries of the rows `take` accepts, in run id order (a row that does not parse is left out). */
-  entriesWhere(trust, take, confirmed = false) {
+  /**
+   * The listing entries of the rows `take` accepts, in run id order (a row that does not parse is
+   * left out): of every run of this trust, or of the runs `only`.
+   */
+  entriesWhere(trust, take, confirmed = false, only, read) {
     const out = /* @__PURE__ */ new Map();
     if (!this.db) return out;
     let rows;
     try {
       const st = this.db.prepare(
         `SELECT run_id, folder, written_ns, trust, model, commit_sha, repro_of, finished, copies FROM runs
-          ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE fp = ? ORDER BY run_id`
+          ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE fp = ?
+          ${only ? "AND run_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY run_id`
       );
       st.setReturnArrays(true);
-      rows = st.all(this.fingerprint(trust));
+      const fp = this.fingerprint(trust);
+      rows = only ? st.all(fp, JSON.stringify(only)) : st.all(fp);
     } catch {
       this.off();
       return out;
     }
-    this.seen = /* @__PURE__ */ new Set();
+    if (read) read.rows = rows.length;
+    const seen = only ? void 0 : /* @__PURE__ */ new Set();
+    if (seen) this.seen = seen;
     for (const [runId, folder, written, trustOf, model, commit, reproductionOf, finished, copies] of rows) {
-      this.seen.add(runId);
+      seen?.add(runId);
       if (!take(runId, folder, written)) continue;
       const e = { runId, trust: trustOf, folder };
       if (model !== null) e.model = model;
@@ -68083,6 +68297,18 @@ var RunIndex = class _RunIndex {
       return false;
     }
   }
+  /** The git: runs/ tree the last complete listing under this trust was of, if any. */
+  lastListing(trust) {
+    if (!this.db) return void 0;
+    try {
+      const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get();
+      const [key, fp] = row?.value.split("\n") ?? [];
+      return key?.startsWith("tree:") && fp === this.fingerprint(trust) ? key : void 0;
+    } catch {
+      this.off();
+      return void 0;
+    }
+  }
   /**
    * A git: run's record when the complete listing of this very runs/ tree confirmed its tree oid and
    * the row holds that oid's content (content-addressed: the same bytes), without reading the tree.
@@ -68116,18 +68342,19 @@ ${fp}`);
     }
   }
   /**
-   * The listing of the tree isComplete() vouched for: every confirmed run's row with that content;
-   * undefined when a row has changed since (read every folder's key instead).
+   * The listing of the tree isComplete() vouched for: every confirmed run's row with that content
+   * (but the runs `except`); undefined when a row has changed since (read every folder's key instead).
    */
-  allEntries(trust, runsKey) {
+  allEntries(trust, runsKey, except) {
     if (!this.db) return void 0;
     try {
       this.db.exec("BEGIN");
       try {
         if (!this.isComplete(runsKey, trust)) return void 0;
-        const out = this.entriesWhere(trust, () => true, true);
+        const read = { rows: 0 };
+        const out = this.entriesWhere(trust, (runId) => !except?.has(runId), true, void 0, read);
         const n = this.db.prepare("SELECT count(*) AS n FROM confirmed").get().n;
-        return n === out.size ? out : void 0;
+        return n === read.rows ? out : void 0;
       } finally {
         this.db?.exec("COMMIT");
       }
@@ -68144,6 +68371,15 @@ ${fp}`);
    */
   completeListing(runsKey, trust, folders) {
     if (runsKey.startsWith("tree:")) this.complete = { runsKey, fp: this.fingerprint(trust), folders };
+  }
+  /**
+   * After a listing of the git: runs/ tree `runsKey` made from the complete listing of `from` and
+   * the run folders that differ between the two trees (`changes`: each changed run's tree oid, or
+   * undefined for a run gone; every changed run fresh or verified and queued): the confirmed runs
+   * are changed by those alone, in the transaction that checks the index still holds `from`'s.
+   */
+  extendListing(from, runsKey, trust, changes) {
+    if (runsKey.startsWith("tree:")) this.complete = { runsKey, fp: this.fingerprint(trust), from, changes };
   }
   /** Writes what was verified since the last flush, in one transaction (a busy database skips it). */
   flush() {
@@ -68194,7 +68430,29 @@ ${fp}`);
         ).run(JSON.stringify(vals));
         const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
         for (const [runId, folder, keyAt] of refreshed) update.run(folder, keyAt, runId);
-        if (complete) {
+        if (complete && "from" in complete) {
+          const at = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get();
+          if (at?.value === `${complete.from}
+${complete.fp}`) {
+            const gone = JSON.stringify(
+              [...complete.changes].filter(([, f]) => f === void 0).map(([id]) => id)
+            );
+            for (const [table, column] of [
+              ["runs", "run_id"],
+              ["links", "owner"],
+              ["vals", "run_id"],
+              ["confirmed", "run_id"]
+            ])
+              this.db.prepare(`DELETE FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?))`).run(gone);
+            this.db.prepare(
+              "INSERT OR REPLACE INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)"
+            ).run(
+              JSON.stringify(Object.fromEntries([...complete.changes].filter(([, f]) => f !== void 0)))
+            );
+            this.db.prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)").run(`${complete.runsKey}
+${complete.fp}`);
+          }
+        } else if (complete) {
           const gone = JSON.stringify([...this.seen ?? []].filter((id) => !complete.folders.has(id)));
           for (const [table, column] of [
             ["runs", "run_id"],
@@ -68556,9 +68814,9 @@ function isLink(path) {
 }
 
 // packages/core/src/ledger/git.ts
-import { createHash as createHash9 } from "node:crypto";
-import * as fs16 from "node:fs";
-import { join as join14 } from "node:path";
+import { createHash as createHash10 } from "node:crypto";
+import * as fs17 from "node:fs";
+import { join as join15 } from "node:path";
 
 // packages/core/src/ledger/cat-file.ts
 import { spawn } from "node:child_process";
@@ -68732,6 +68990,390 @@ function commitTree(body) {
   return m[1];
 }
 
+// packages/core/src/ledger/git-fetch.ts
+import { spawn as spawn2 } from "node:child_process";
+
+// packages/core/src/ledger/receive-pack.ts
+var ZERO = "0".repeat(40);
+function pktLine(s) {
+  const body = Buffer.from(s, "utf8");
+  return Buffer.concat([Buffer.from((body.length + 4).toString(16).padStart(4, "0"), "ascii"), body]);
+}
+function pktLines(b) {
+  const out = [];
+  let i = 0;
+  while (i + 4 <= b.length) {
+    const n = Number.parseInt(b.subarray(i, i + 4).toString("ascii"), 16);
+    if (!Number.isFinite(n)) break;
+    if (n < 4) {
+      i += 4;
+      continue;
+    }
+    out.push(
+      b.subarray(i + 4, i + n).toString("utf8").replace(/\n$/, "")
+    );
+    i += n;
+  }
+  return out;
+}
+function remoteAuth(remote, token) {
+  const url = new URL(remote);
+  let user = decodeURIComponent(url.username);
+  let password = decodeURIComponent(url.password);
+  url.username = "";
+  url.password = "";
+  if (token) {
+    user = "x-access-token";
+    password = token;
+  }
+  return {
+    url: url.toString(),
+    ...user || password ? { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` } : {}
+  };
+}
+async function receivePack(o) {
+  const { url, authorization } = remoteAuth(o.url, o.token);
+  const body = Buffer.concat([
+    pktLine(`${o.old ?? ZERO} ${o.next} refs/heads/${o.branch}\0 report-status agent=track-run
+`),
+    Buffer.from("0000", "ascii"),
+    Buffer.from(o.packfile)
+  ]);
+  const res = await o.http.request({
+    url: `${url.replace(/\/$/, "")}/git-receive-pack`,
+    method: "POST",
+    headers: {
+      "content-type": "application/x-git-receive-pack-request",
+      accept: "application/x-git-receive-pack-result",
+      "user-agent": "git/track-run",
+      ...authorization ? { authorization } : {}
+    },
+    body: (async function* () {
+      yield body;
+    })()
+  });
+  const parts = [];
+  if (res.body) for await (const p of res.body) parts.push(p);
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
+  const lines = pktLines(Buffer.concat(parts));
+  const unpack = lines.find((l) => l.startsWith("unpack "));
+  if (unpack !== "unpack ok")
+    throw new Error(`the remote did not take the pack (${unpack ?? lines.join("; ")})`);
+  const ref = `refs/heads/${o.branch}`;
+  if (lines.includes(`ok ${ref}`)) return { ok: true };
+  const ng = lines.find((l) => l.startsWith(`ng ${ref} `));
+  if (ng) return { ok: false, reason: ng.slice(`ng ${ref} `.length) };
+  throw new Error(`the remote did not say whether ${ref} was updated (${lines.join("; ")})`);
+}
+
+// packages/core/src/ledger/git-fetch.ts
+var REPOSITORY_VARIABLES = /^GIT_(DIR|WORK_TREE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|INDEX_FILE|COMMON_DIR|NAMESPACE|SHALLOW_FILE|REPLACE_REF_BASE|GRAFT_FILE|CONFIG_COUNT|CONFIG_KEY_\d+|CONFIG_VALUE_\d+|CONFIG_PARAMETERS|QUARANTINE_PATH)$/;
+function gitFetch(o) {
+  const { url, authorization } = remoteAuth(o.url, o.token);
+  const env = {
+    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !REPOSITORY_VARIABLES.test(k))),
+    GIT_TERMINAL_PROMPT: "0",
+    GIT_ASKPASS: "",
+    SSH_ASKPASS: "",
+    GIT_NO_REPLACE_OBJECTS: "1"
+  };
+  if (authorization) {
+    env.GIT_CONFIG_COUNT = "1";
+    env.GIT_CONFIG_KEY_0 = `http.${url}.extraHeader`;
+    env.GIT_CONFIG_VALUE_0 = `Authorization: ${authorization}`;
+  }
+  const args = [
+    "--git-dir",
+    o.gitdir,
+    "fetch",
+    "--quiet",
+    "--no-tags",
+    "--depth",
+    "1",
+    url,
+    `+refs/heads/${o.branch}:refs/remotes/origin/${o.branch}`
+  ];
+  return new Promise((resolve12, reject) => {
+    const child = spawn2(o.git, args, { stdio: ["ignore", "ignore", "pipe"], env });
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      if (stderr.length < 64 * 1024) stderr += d.toString("utf8");
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (code === 0) resolve12("fetched");
+      else if (/couldn't find remote ref/i.test(stderr)) resolve12("no-branch");
+      else {
+        const said = stderr.trim().split("\n").filter(Boolean).pop() ?? `git fetch exited ${code}`;
+        reject(new Error(said.replace(/^fatal: /, "")));
+      }
+    });
+  });
+}
+async function remoteTip(o) {
+  const { url, authorization } = remoteAuth(o.url, o.token);
+  const res = await o.http.request({
+    url: `${url.replace(/\/$/, "")}/info/refs?service=git-upload-pack`,
+    method: "GET",
+    headers: { "user-agent": "git/track-run", ...authorization ? { authorization } : {} }
+  });
+  const parts = [];
+  if (res.body) for await (const p of res.body) parts.push(p);
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
+  const want = `refs/heads/${o.branch}`;
+  for (const line of pktLines(Buffer.concat(parts))) {
+    const m = /^([0-9a-f]{40}) ([^\0]+)/.exec(line);
+    if (m?.[2] === want) return m[1];
+  }
+  return void 0;
+}
+
+// packages/core/src/ledger/git-objects.ts
+import { createHash as createHash9 } from "node:crypto";
+import * as fs16 from "node:fs";
+import { join as join14 } from "node:path";
+import { deflateSync } from "node:zlib";
+var TYPE_CODE = { commit: 1, tree: 2, blob: 3 };
+var REF_DELTA = 7;
+function objectId(type, body) {
+  return createHash9("sha1").update(`${type} ${body.length}\0`).update(body).digest("hex");
+}
+function compareNames(a, aDir, b, bDir) {
+  const n = Math.min(a.length, b.length);
+  const c = a.compare(b, 0, n, 0, n);
+  if (c !== 0) return c;
+  const ca = a.length > n ? a[n] : aDir ? 47 : 0;
+  const cb = b.length > n ? b[n] : bDir ? 47 : 0;
+  return ca - cb;
+}
+function findEntry(tree, name) {
+  const want = Buffer.from(name, "utf8");
+  let at = 0;
+  while (at < tree.length) {
+    const space = tree.indexOf(32, at);
+    const nul = tree.indexOf(0, space + 1);
+    if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
+    if (nul - space - 1 === want.length && tree.compare(want, 0, want.length, space + 1, nul) === 0)
+      return { mode: tree.toString("latin1", at, space), oid: tree.toString("hex", nul + 1, nul + 21) };
+    at = nul + 21;
+  }
+  return void 0;
+}
+function treeWith(base, set) {
+  const adds = [...set].map(([name, e]) => ({ name: Buffer.from(name, "utf8"), dir: e.mode === "40000", e })).sort((x, y) => compareNames(x.name, x.dir, y.name, y.dir));
+  for (const a of adds)
+    if (a.name.length === 0 || a.name.includes(0) || a.name.includes(47) || !/^[0-9a-f]{40}$/.test(a.e.oid))
+      throw new Error(`a bad tree entry "${a.name.toString("utf8")}"`);
+  const src = base ?? Buffer.alloc(0);
+  checkOrder(src);
+  for (const a of adds) {
+    const there = findEntry(src, a.name.toString("utf8"));
+    if (there && there.mode === "40000" !== a.dir)
+      throw new Error(`"${a.name.toString("utf8")}" is a file and a folder at once`);
+  }
+  const steps = [];
+  const entry = (a) => steps.push({
+    insert: Buffer.concat([
+      Buffer.from(`${a.e.mode} `, "latin1"),
+      a.name,
+      Buffer.from([0]),
+      Buffer.from(a.e.oid, "hex")
+    ])
+  });
+  let k = 0;
+  let at = 0;
+  let copied = 0;
+  while (at < src.length && k < adds.length) {
+    const space = src.indexOf(32, at);
+    const nul = src.indexOf(0, space + 1);
+    if (space < 0 || nul < 0 || nul + 21 > src.length) throw new Error("a damaged tree object");
+    const name = src.subarray(space + 1, nul);
+    const dir = src[at] === 52;
+    const c = compareNames(adds[k].name, adds[k].dir, name, dir);
+    if (c > 0) {
+      at = nul + 21;
+      continue;
+    }
+    if (at > copied) steps.push({ copy: [copied, at] });
+    entry(adds[k++]);
+    if (c === 0) at = nul + 21;
+    copied = at;
+  }
+  if (src.length > copied) steps.push({ copy: [copied, src.length] });
+  while (k < adds.length) entry(adds[k++]);
+  const body = Buffer.concat(steps.map((s) => "copy" in s ? src.subarray(s.copy[0], s.copy[1]) : s.insert));
+  return { body, delta: deltaOf(src.length, body.length, steps) };
+}
+function commitBody(o) {
+  const clean = (s) => s.replace(/[<>\n\r\0]/g, "").trim();
+  const who = `${clean(o.author.name)} <${clean(o.author.email)}> ${o.seconds} +0000`;
+  return Buffer.from(
+    `tree ${o.tree}
+${o.parent ? `parent ${o.parent}
+` : ""}author ${who}
+committer ${who}
+
+${o.message}`,
+    "utf8"
+  );
+}
+function writeLoose(gitdir, o) {
+  const dir = join14(gitdir, "objects", o.oid.slice(0, 2));
+  const file = join14(dir, o.oid.slice(2));
+  if (fs16.existsSync(file)) return;
+  fs16.mkdirSync(dir, { recursive: true });
+  const tmp = join14(dir, `.tmp-${process.pid}-${o.oid.slice(2, 12)}`);
+  fs16.writeFileSync(
+    tmp,
+    deflateSync(Buffer.concat([Buffer.from(`${o.type} ${o.body.length}\0`, "latin1"), o.body]), { level: 1 })
+  );
+  fs16.renameSync(tmp, file);
+}
+function varint(n, out) {
+  while (n >= 128) {
+    out.push(n % 128 | 128);
+    n = Math.floor(n / 128);
+  }
+  out.push(n);
+}
+var MAX_COPY = 65536;
+function deltaOf(baseSize, targetSize, steps) {
+  const head = [];
+  varint(baseSize, head);
+  varint(targetSize, head);
+  const parts = [Buffer.from(head)];
+  for (const s of steps) {
+    if ("insert" in s) {
+      for (let i = 0; i < s.insert.length; i += 127) {
+        const piece = s.insert.subarray(i, i + 127);
+        parts.push(Buffer.from([piece.length]), piece);
+      }
+      continue;
+    }
+    for (let off = s.copy[0]; off < s.copy[1]; off += MAX_COPY) {
+      const n = Math.min(MAX_COPY, s.copy[1] - off);
+      const op = [128];
+      for (let i = 0; i < 4; i++) {
+        const b = Math.floor(off / 2 ** (8 * i)) & 255;
+        if (b) {
+          op[0] |= 1 << i;
+          op.push(b);
+        }
+      }
+      for (let i = 0; i < 3; i++) {
+        const b = n >> 8 * i & 255;
+        if (b) {
+          op[0] |= 16 << i;
+          op.push(b);
+        }
+      }
+      parts.push(Buffer.from(op));
+    }
+  }
+  return Buffer.concat(parts);
+}
+function packHeader(type, size) {
+  const out = [type << 4 | size & 15];
+  let rest = Math.floor(size / 16);
+  while (rest > 0) {
+    out[out.length - 1] |= 128;
+    out.push(rest & 127);
+    rest = Math.floor(rest / 128);
+  }
+  return Buffer.from(out);
+}
+function packOf(objects, o) {
+  const head = Buffer.alloc(12);
+  head.write("PACK", 0, "latin1");
+  head.writeUInt32BE(2, 4);
+  head.writeUInt32BE(objects.length, 8);
+  const parts = [head];
+  for (const obj of objects) {
+    const delta = o.thin && obj.delta && obj.delta.data.length < obj.body.length ? obj.delta : void 0;
+    if (delta)
+      parts.push(
+        packHeader(REF_DELTA, delta.data.length),
+        Buffer.from(delta.base, "hex"),
+        deflateSync(delta.data, { level: 1 })
+      );
+    else parts.push(packHeader(TYPE_CODE[obj.type], obj.body.length), deflateSync(obj.body, { level: 1 }));
+  }
+  const hash2 = createHash9("sha1");
+  for (const p of parts) hash2.update(p);
+  parts.push(hash2.digest());
+  return Buffer.concat(parts);
+}
+function checkOrder(tree) {
+  let prev;
+  for (let at = 0; at < tree.length; ) {
+    const space = tree.indexOf(32, at);
+    const nul = tree.indexOf(0, space + 1);
+    if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
+    const cur = { name: tree.subarray(space + 1, nul), dir: tree[at] === 52 };
+    if (prev && (compareNames(prev.name, prev.dir, cur.name, cur.dir) >= 0 || prev.name.equals(cur.name)))
+      throw new Error(`a damaged tree object: "${cur.name.toString("utf8")}" out of git's order or twice`);
+    prev = cur;
+    at = nul + 21;
+  }
+}
+function diffTrees(a, b) {
+  checkOrder(a);
+  checkOrder(b);
+  const out = [];
+  let i = 0;
+  let j = 0;
+  const next = (t, at) => {
+    const space = t.indexOf(32, at);
+    const nul = t.indexOf(0, space + 1);
+    if (space < 0 || nul < 0 || nul + 21 > t.length) throw new Error("a damaged tree object");
+    return { space, nul, end: nul + 21 };
+  };
+  const entry = (t, at, e) => ({
+    mode: t.toString("latin1", at, e.space),
+    oid: t.toString("hex", e.nul + 1, e.nul + 21)
+  });
+  while (i < a.length || j < b.length) {
+    if (i >= a.length) {
+      const y2 = next(b, j);
+      out.push({ name: b.toString("utf8", y2.space + 1, y2.nul), after: entry(b, j, y2) });
+      j = y2.end;
+      continue;
+    }
+    if (j >= b.length) {
+      const x2 = next(a, i);
+      out.push({ name: a.toString("utf8", x2.space + 1, x2.nul), before: entry(a, i, x2) });
+      i = x2.end;
+      continue;
+    }
+    const x = next(a, i);
+    const y = next(b, j);
+    if (x.end - i === y.end - j && a.compare(b, j, y.end, i, x.end) === 0) {
+      i = x.end;
+      j = y.end;
+      continue;
+    }
+    const c = compareNames(
+      a.subarray(x.space + 1, x.nul),
+      a[i] === 52,
+      b.subarray(y.space + 1, y.nul),
+      b[j] === 52
+    );
+    const name = (c <= 0 ? a : b).toString("utf8", (c <= 0 ? x : y).space + 1, (c <= 0 ? x : y).nul);
+    if (c < 0) {
+      out.push({ name, before: entry(a, i, x) });
+      i = x.end;
+    } else if (c > 0) {
+      out.push({ name, after: entry(b, j, y) });
+      j = y.end;
+    } else {
+      out.push({ name, before: entry(a, i, x), after: entry(b, j, y) });
+      i = x.end;
+      j = y.end;
+    }
+  }
+  return out;
+}
+
 // packages/core/src/ledger/http.ts
 async function collect(body) {
   if (!body) return void 0;
@@ -68767,74 +69409,42 @@ var fetchHttp = {
   }
 };
 
-// packages/core/src/ledger/receive-pack.ts
-var ZERO = "0".repeat(40);
-function pktLine(s) {
-  const body = Buffer.from(s, "utf8");
-  return Buffer.concat([Buffer.from((body.length + 4).toString(16).padStart(4, "0"), "ascii"), body]);
-}
-function pktLines(b) {
-  const out = [];
-  let i = 0;
-  while (i + 4 <= b.length) {
-    const n = Number.parseInt(b.subarray(i, i + 4).toString("ascii"), 16);
-    if (!Number.isFinite(n)) break;
-    if (n < 4) {
-      i += 4;
-      continue;
-    }
-    out.push(
-      b.subarray(i + 4, i + n).toString("utf8").replace(/\n$/, "")
-    );
-    i += n;
-  }
-  return out;
-}
-async function receivePack(o) {
-  const url = new URL(o.url);
-  let user = decodeURIComponent(url.username);
-  let password = decodeURIComponent(url.password);
-  url.username = "";
-  url.password = "";
-  if (o.token) {
-    user = "x-access-token";
-    password = o.token;
-  }
-  const body = Buffer.concat([
-    pktLine(`${o.old ?? ZERO} ${o.next} refs/heads/${o.branch}\0 report-status agent=track-run
-`),
-    Buffer.from("0000", "ascii"),
-    Buffer.from(o.packfile)
-  ]);
-  const res = await o.http.request({
-    url: `${url.toString().replace(/\/$/, "")}/git-receive-pack`,
-    method: "POST",
-    headers: {
-      "content-type": "application/x-git-receive-pack-request",
-      accept: "application/x-git-receive-pack-result",
-      "user-agent": "git/track-run",
-      ...user || password ? { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}` } : {}
-    },
-    body: (async function* () {
-      yield body;
-    })()
-  });
-  const parts = [];
-  if (res.body) for await (const p of res.body) parts.push(p);
-  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
-  const lines = pktLines(Buffer.concat(parts));
-  const unpack = lines.find((l) => l.startsWith("unpack "));
-  if (unpack !== "unpack ok")
-    throw new Error(`the remote did not take the pack (${unpack ?? lines.join("; ")})`);
-  const ref = `refs/heads/${o.branch}`;
-  if (lines.includes(`ok ${ref}`)) return { ok: true };
-  const ng = lines.find((l) => l.startsWith(`ng ${ref} `));
-  if (ng) return { ok: false, reason: ng.slice(`ng ${ref} `.length) };
-  throw new Error(`the remote did not say whether ${ref} was updated (${lines.join("; ")})`);
-}
-
 // packages/core/src/ledger/git.ts
 var Conflict = class extends Error {
+};
+var TipView = class {
+  constructor(object, tip) {
+    this.object = object;
+    this.tip = tip;
+  }
+  object;
+  tip;
+  trees = /* @__PURE__ */ new Map();
+  tree(oid) {
+    let t = this.trees.get(oid);
+    if (!t) {
+      t = this.object(oid).then((o) => {
+        if (o.type !== "tree") throw new Error(`object ${oid} is a ${o.type}, not a tree`);
+        return o.body;
+      });
+      this.trees.set(oid, t);
+    }
+    return t;
+  }
+  async rootTree() {
+    return this.tip ? commitTree((await this.object(this.tip)).body) : void 0;
+  }
+  /** The entry at a path of the tip (a file or a folder), or undefined. */
+  async entry(path) {
+    let oid = await this.rootTree();
+    let found;
+    for (const part of path.split("/")) {
+      if (!oid) return void 0;
+      found = findEntry(await this.tree(oid), part);
+      oid = found?.mode === "40000" ? found.oid : void 0;
+    }
+    return found;
+  }
 };
 var GitLedger = class {
   constructor(url, branch, o) {
@@ -68842,10 +69452,10 @@ var GitLedger = class {
     this.branch = branch;
     this.o = o;
     this.uri = `git:${url.replace(/\/\/[^@/]*@/, "//")}#${branch}`;
-    this.gitdir = join14(
+    this.gitdir = join15(
       o.cacheDir,
       "ledger-git",
-      createHash9("sha256").update(`${url}#${branch}`).digest("hex").slice(0, 24)
+      createHash10("sha256").update(`${url}#${branch}`).digest("hex").slice(0, 24)
     );
   }
   url;
@@ -68854,6 +69464,8 @@ var GitLedger = class {
   uri;
   gitdir;
   mods;
+  /** The git binary's reader of the cache repository (null: there is no binary). */
+  cat;
   get identity() {
     return this.uri;
   }
@@ -68861,11 +69473,11 @@ var GitLedger = class {
     if (!this.mods) {
       const git = await Promise.resolve().then(() => __toESM(require_isomorphic_git(), 1));
       this.mods = { git: git.default ?? git, http: fetchHttp };
-      if (!fs16.existsSync(join14(this.gitdir, "HEAD"))) {
-        fs16.mkdirSync(this.gitdir, { recursive: true });
-        await this.mods.git.init({ fs: fs16, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
+      if (!fs17.existsSync(join15(this.gitdir, "HEAD"))) {
+        fs17.mkdirSync(this.gitdir, { recursive: true });
+        await this.mods.git.init({ fs: fs17, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
         await this.mods.git.addRemote({
-          fs: fs16,
+          fs: fs17,
           gitdir: this.gitdir,
           remote: "origin",
           url: this.url,
@@ -68878,7 +69490,7 @@ var GitLedger = class {
   /** The branch on origin, with the token (as basic auth, never in the URL) when there is one. */
   remote(http) {
     return {
-      fs: fs16,
+      fs: fs17,
       http,
       gitdir: this.gitdir,
       remote: "origin",
@@ -68890,14 +69502,40 @@ var GitLedger = class {
   /** Fetches the branch; its tip, or undefined when the branch does not exist yet. */
   async fetchTip() {
     const { git, http } = await this.lib();
+    const bin = this.gitBinary();
+    if (bin) {
+      const token = this.o.token ? { token: this.o.token } : {};
+      let fetched;
+      try {
+        const tip = await remoteTip({ http, url: this.url, branch: this.branch, ...token });
+        if (!tip) return void 0;
+        const local = await git.resolveRef({ fs: fs17, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` }).catch(() => void 0);
+        if (local === tip) return tip;
+        fetched = await gitFetch({
+          git: bin,
+          gitdir: this.gitdir,
+          url: this.url,
+          branch: this.branch,
+          ...token
+        });
+      } catch (e) {
+        throw new UsageError(
+          "ledger-unreachable",
+          `ledger ${this.uri} cannot be fetched: ${e.message}`,
+          { cause: e }
+        );
+      }
+      if (fetched === "no-branch") return void 0;
+      return git.resolveRef({ fs: fs17, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
+    }
     try {
       const last = await git.resolveRef({
-        fs: fs16,
+        fs: fs17,
         gitdir: this.gitdir,
         ref: `refs/remotes/origin/${this.branch}`
       });
       await git.writeRef({
-        fs: fs16,
+        fs: fs17,
         gitdir: this.gitdir,
         ref: `refs/remotes/${this.branch}`,
         value: last,
@@ -68918,35 +69556,37 @@ var GitLedger = class {
       );
     }
     try {
-      return await git.resolveRef({ fs: fs16, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
+      return await git.resolveRef({ fs: fs17, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
     } catch {
       return void 0;
     }
   }
-  async readAt(tip, path) {
-    if (!tip) return void 0;
+  /** An object of the cache repository: read by the git binary where there is one. */
+  async object(oid) {
+    const cat = this.catFile();
+    if (cat) return cat.read(oid);
     const { git } = await this.lib();
-    try {
-      const { blob } = await git.readBlob({ fs: fs16, gitdir: this.gitdir, oid: tip, filepath: path });
-      return Buffer.from(blob);
-    } catch {
-      return void 0;
-    }
+    const o = await git.readObject({ fs: fs17, gitdir: this.gitdir, oid, format: "content" });
+    return { type: o.type, body: Buffer.from(o.object) };
   }
-  async listAt(tip, path) {
-    if (!tip) return [];
-    const { git } = await this.lib();
-    try {
-      const { tree } = await git.readTree({ fs: fs16, gitdir: this.gitdir, oid: tip, filepath: path });
-      return tree.map((e) => e.path).sort();
-    } catch {
-      return [];
+  /** The git binary's reader of the cache repository (one per ledger), or none without a binary. */
+  catFile() {
+    if (this.cat === void 0) {
+      const bin = this.gitBinary();
+      this.cat = bin ? new CatFile(bin, this.gitdir) : null;
     }
+    return this.cat ?? void 0;
   }
-  /** A new tree: `base` with `changes` written in (nested folders made as needed). */
-  async tree(base, changes, made) {
-    const { git } = await this.lib();
-    const root = { files: /* @__PURE__ */ new Map(), dirs: /* @__PURE__ */ new Map(), ...base ? { base } : {} };
+  /** The git binary that fetches and reads the cache repository, or null (isomorphic-git does). */
+  gitBinary() {
+    return this.o.gitBinary === void 0 ? findGit() : this.o.gitBinary;
+  }
+  /**
+   * The new root tree: the tip's with `changes` written in (folders made as needed). Every object it
+   * adds goes to `out`, a changed tree with the tree it replaces (a delta's base when pushed).
+   */
+  async tree(view, changes, out) {
+    const root = { files: /* @__PURE__ */ new Map(), dirs: /* @__PURE__ */ new Map() };
     for (const c of changes) {
       const parts = c.path.split("/");
       let node = root;
@@ -68958,32 +69598,28 @@ var GitLedger = class {
         }
         node = next;
       }
-      const blob = await git.writeBlob({ fs: fs16, gitdir: this.gitdir, blob: Buffer.from(c.body) });
-      made.add(blob);
-      node.files.set(parts[parts.length - 1], blob);
+      node.files.set(parts[parts.length - 1], Buffer.from(c.body));
     }
     const write = async (node, baseOid) => {
-      const entries = /* @__PURE__ */ new Map();
-      if (baseOid)
-        for (const e of (await git.readTree({ fs: fs16, gitdir: this.gitdir, oid: baseOid })).tree)
-          entries.set(e.path, e);
-      for (const [name, oid2] of node.files)
-        entries.set(name, { mode: "100644", path: name, oid: oid2, type: "blob" });
-      for (const [name, child] of node.dirs) {
-        const existing = entries.get(name);
-        entries.set(name, {
-          mode: "040000",
-          path: name,
-          oid: await write(child, existing?.type === "tree" ? existing.oid : void 0),
-          type: "tree"
-        });
+      const base = baseOid ? await view.tree(baseOid) : void 0;
+      const set = /* @__PURE__ */ new Map();
+      for (const [name, body2] of node.files) {
+        const oid2 = objectId("blob", body2);
+        out.push({ type: "blob", oid: oid2, body: body2 });
+        set.set(name, { mode: "100644", oid: oid2 });
       }
-      const oid = await git.writeTree({ fs: fs16, gitdir: this.gitdir, tree: [...entries.values()] });
-      made.add(oid);
+      for (const [name, child] of node.dirs) {
+        const existing = base ? findEntry(base, name) : void 0;
+        const oid2 = await write(child, existing?.mode === "40000" ? existing.oid : void 0);
+        set.set(name, { mode: "40000", oid: oid2 });
+      }
+      const { body, delta } = treeWith(base, set);
+      const oid = objectId("tree", body);
+      if (oid !== baseOid)
+        out.push({ type: "tree", oid, body, ...baseOid ? { delta: { base: baseOid, data: delta } } : {} });
       return oid;
     };
-    const baseTree = base ? (await git.readCommit({ fs: fs16, gitdir: this.gitdir, oid: base })).commit.tree : void 0;
-    return write(root, baseTree);
+    return write(root, await view.rootTree());
   }
   /**
    * The compare-and-swap loop: `plan(tip)` reads the current tip and returns the change to make (or
@@ -68996,45 +69632,52 @@ var GitLedger = class {
     let delay = 50 + Math.random() * 50;
     for (let attempt = 0; ; attempt++) {
       const tip = await this.fetchTip();
-      const changes = await plan(tip);
-      const made = /* @__PURE__ */ new Set();
-      const tree = await this.tree(tip, changes, made);
-      const now = Math.floor(Date.now() / 1e3);
-      const author = {
-        ...this.o.author ?? { name: "track-run", email: "track-run@users.noreply.github.com" },
-        timestamp: now,
-        timezoneOffset: 0
-      };
-      const commit = await git.writeCommit({
-        fs: fs16,
-        gitdir: this.gitdir,
-        commit: { message: `${message}
-`, tree, parent: tip ? [tip] : [], author, committer: author }
+      const view = new TipView((oid) => this.object(oid), tip);
+      const changes = await plan(view);
+      const objects = [];
+      let tree;
+      try {
+        tree = await this.tree(view, changes, objects);
+      } catch (e) {
+        throw new CheckFailedError(
+          "damaged-ledger",
+          `ledger ${this.uri}: ${e.message}, so nothing was written; restore the branch from its history`,
+          { cause: e }
+        );
+      }
+      const body = commitBody({
+        tree,
+        ...tip ? { parent: tip } : {},
+        author: this.o.author ?? { name: "track-run", email: "track-run@users.noreply.github.com" },
+        seconds: Math.floor(Date.now() / 1e3),
+        message: `${message}
+`
       });
+      const commit = objectId("commit", body);
+      objects.push({ type: "commit", oid: commit, body });
+      const unique = [...new Map(objects.map((o) => [o.oid, o])).values()];
+      for (const o of unique) writeLoose(this.gitdir, o);
       await git.writeRef({
-        fs: fs16,
+        fs: fs17,
         gitdir: this.gitdir,
         ref: `refs/heads/${this.branch}`,
         value: commit,
         force: true
       });
-      made.add(commit);
+      const push = (thin) => receivePack({
+        http,
+        url: this.url,
+        branch: this.branch,
+        old: tip,
+        next: commit,
+        packfile: packOf(unique, { thin }),
+        ...this.o.token ? { token: this.o.token } : {}
+      });
       let pushed;
       try {
-        const { packfile } = await git.packObjects({
-          fs: fs16,
-          gitdir: this.gitdir,
-          oids: [...made],
-          write: false
-        });
-        pushed = await receivePack({
-          http,
-          url: this.url,
-          branch: this.branch,
-          old: tip,
-          next: commit,
-          packfile,
-          ...this.o.token ? { token: this.o.token } : {}
+        pushed = await push(true).catch((e) => {
+          if (/did not take the pack/.test(e.message)) return push(false);
+          throw e;
         });
       } catch (e) {
         throw new UsageError(
@@ -69047,7 +69690,7 @@ var GitLedger = class {
       }
       if (pushed.ok) {
         await git.writeRef({
-          fs: fs16,
+          fs: fs17,
           gitdir: this.gitdir,
           ref: `refs/remotes/origin/${this.branch}`,
           value: commit,
@@ -69075,12 +69718,11 @@ var GitLedger = class {
   async snapshot() {
     const tip = await this.fetchTip();
     const { git } = await this.lib();
-    const bin = this.o.gitBinary === void 0 ? findGit() : this.o.gitBinary;
-    return new GitSnapshot(this.uri, git, this.gitdir, tip, bin ? new CatFile(bin, this.gitdir) : void 0);
+    return new GitSnapshot(this.uri, git, this.gitdir, tip, this.catFile());
   }
   async putRun(runId, files) {
     await this.update(`record run ${runId}`, async (tip) => {
-      if ((await this.listAt(tip, `runs/${runId}`)).length)
+      if (await tip.entry(`runs/${runId}`))
         throw new UsageError("run-exists", `run ${runId} is already recorded in ${this.uri}`);
       return Object.entries(files).map(([name, body]) => ({ path: `runs/${runId}/${name}`, body }));
     });
@@ -69089,7 +69731,7 @@ var GitLedger = class {
   async putFolderFile(folder, name, body) {
     try {
       await this.update(`add ${folder}/${name}`, async (tip) => {
-        if (await this.readAt(tip, `${folder}/${name}`)) throw new Conflict();
+        if (await tip.entry(`${folder}/${name}`)) throw new Conflict();
         return [{ path: `${folder}/${name}`, body }];
       });
       return true;
@@ -69105,7 +69747,7 @@ var GitLedger = class {
     const file = `models/${model}/promotions/${promotionFileName(pointer.seq)}`;
     try {
       await this.update(`${pointer.kind} ${model} #${pointer.seq}: ${pointer.runId}`, async (tip) => {
-        if (await this.readAt(tip, file)) throw new Conflict();
+        if (await tip.entry(file)) throw new Conflict();
         return [
           { path: file, body: record },
           { path: `models/${model}/production.json`, body: `${JSON.stringify(pointer, null, 2)}
@@ -69149,7 +69791,7 @@ var GitSnapshot = class {
   tree(oid) {
     let t = this.trees.get(oid);
     if (!t) {
-      t = this.cat ? this.object(oid, "tree").then((o) => parseTree(o.body)) : this.git.readTree({ fs: fs16, gitdir: this.gitdir, oid, cache: this.cache }).then((r) => r.tree);
+      t = this.cat ? this.object(oid, "tree").then((o) => parseTree(o.body)) : this.git.readTree({ fs: fs17, gitdir: this.gitdir, oid, cache: this.cache }).then((r) => r.tree);
       this.trees.set(oid, t);
     }
     return t;
@@ -69158,7 +69800,8 @@ var GitSnapshot = class {
   async named(oid) {
     let m = this.byName.get(oid);
     if (!m) {
-      m = new Map((await this.tree(oid)).map((e) => [e.path, e]));
+      m = /* @__PURE__ */ new Map();
+      for (const e of await this.tree(oid)) if (!m.has(e.path)) m.set(e.path, e);
       this.byName.set(oid, m);
     }
     return m;
@@ -69166,7 +69809,7 @@ var GitSnapshot = class {
   /** The entry at a path of the tip's tree (folders walked one by one, each tree read once). */
   async entry(path) {
     if (!this.tip) return void 0;
-    this.rootTree ??= this.cat ? this.object(this.tip, "commit").then((o) => commitTree(o.body)) : this.git.readCommit({ fs: fs16, gitdir: this.gitdir, oid: this.tip, cache: this.cache }).then((c) => c.commit.tree);
+    this.rootTree ??= this.cat ? this.object(this.tip, "commit").then((o) => commitTree(o.body)) : this.git.readCommit({ fs: fs17, gitdir: this.gitdir, oid: this.tip, cache: this.cache }).then((c) => c.commit.tree);
     let oid = await this.rootTree;
     let found;
     for (const part of path.split("/")) {
@@ -69184,7 +69827,7 @@ var GitSnapshot = class {
     const e = await this.entry(path);
     if (e?.type !== "blob") return void 0;
     if (this.cat) return (await this.object(e.oid, "blob")).body;
-    const { blob } = await this.git.readBlob({ fs: fs16, gitdir: this.gitdir, oid: e.oid, cache: this.cache });
+    const { blob } = await this.git.readBlob({ fs: fs17, gitdir: this.gitdir, oid: e.oid, cache: this.cache });
     return Buffer.from(blob);
   }
   async listRuns() {
@@ -69212,6 +69855,37 @@ var GitSnapshot = class {
     for (const e of await this.list("runs") ?? [])
       if (e.type === "tree" && !e.path.startsWith(".")) out.set(e.path, `tree:${e.oid}`);
     return out;
+  }
+  async runsChangedSince(runsKey) {
+    const now = await this.entry("runs");
+    if (!runsKey.startsWith("tree:") || now?.type !== "tree") return void 0;
+    let changes;
+    try {
+      const [before, after] = await Promise.all([this.rawTree(runsKey.slice(5)), this.rawTree(now.oid)]);
+      changes = diffTrees(before, after);
+    } catch {
+      return void 0;
+    }
+    const out = /* @__PURE__ */ new Map();
+    for (const c of changes) {
+      if (c.name.startsWith(".")) continue;
+      const folder = c.after?.mode === "40000" ? `tree:${c.after.oid}` : void 0;
+      if (folder || c.before?.mode === "40000") out.set(c.name, folder);
+    }
+    return out;
+  }
+  /** A tree object's bytes. */
+  async rawTree(oid) {
+    if (this.cat) return (await this.object(oid, "tree")).body;
+    const o = await this.git.readObject({
+      fs: fs17,
+      gitdir: this.gitdir,
+      oid,
+      format: "content",
+      cache: this.cache
+    });
+    if (o.type !== "tree") throw new Error(`object ${oid} is a ${o.type}, not a tree`);
+    return Buffer.from(o.object);
   }
   readRunFile(runId, name) {
     return this.read(`runs/${runId}/${name}`);
@@ -69248,16 +69922,21 @@ function parseGitLedgerUri(uri) {
   if (!/^https?:\/\//.test(url) || !branch) {
     throw new UsageError("bad-ledger", `ledger "${uri}" must be git:https://HOST/OWNER/REPO.git#BRANCH`);
   }
+  if (!/^[A-Za-z0-9._/-]+$/.test(branch) || /^[-./]|\/$|\.lock$|\.\.|\/\/|\/\.|@\{/.test(branch))
+    throw new UsageError(
+      "bad-ledger",
+      `ledger "${uri}": "${branch}" is not a branch name git takes; use letters, digits, ".", "_", "-" and "/" (e.g. #track-run-ledger)`
+    );
   return { url, branch };
 }
 
 // packages/core/src/ledger/open.ts
-import { join as join15 } from "node:path";
+import { join as join16 } from "node:path";
 function openLedger(uri, git) {
   if (uri.startsWith("dir:") && uri.length > 4) return new DirLedger(uri.slice(4));
   if (uri.startsWith("git:")) {
     const { url, branch } = parseGitLedgerUri(uri);
-    return new GitLedger(url, branch, git ?? { cacheDir: join15(".track-run", "cache") });
+    return new GitLedger(url, branch, git ?? { cacheDir: join16(".track-run", "cache") });
   }
   throw new UsageError(
     "bad-ledger",
@@ -69273,11 +69952,11 @@ var markdownText = (s) => s.replace(/\|/g, "\\|").replace(/</g, "&lt;").replace(
 
 // packages/core/src/schema/files.ts
 var import_yaml = __toESM(require_dist6(), 1);
-import { existsSync as existsSync8 } from "node:fs";
+import { existsSync as existsSync9 } from "node:fs";
 var DEFAULT_POLICY = ".track-run/policy.yml";
 function readPolicyFile(path, required = false) {
   const file = path || DEFAULT_POLICY;
-  if (!existsSync8(file)) {
+  if (!existsSync9(file)) {
     if (path || required)
       throw new UsageError(
         "input-missing",
@@ -69297,13 +69976,13 @@ function readPolicyFile(path, required = false) {
 
 // packages/core/src/sign/keys.ts
 import {
-  createHash as createHash10,
+  createHash as createHash11,
   createPrivateKey,
   createPublicKey,
   generateKeyPairSync
 } from "node:crypto";
 function keyIdOf(publicKey) {
-  return createHash10("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest("hex");
+  return createHash11("sha256").update(publicKey.export({ type: "spki", format: "der" })).digest("hex");
 }
 function algorithmOf(key, source) {
   if (key.asymmetricKeyType === "ed25519") return "ed25519";
@@ -69336,7 +70015,7 @@ function readPublicKey(path) {
 
 // packages/core/src/sign/trust.ts
 var import_yaml2 = __toESM(require_dist6(), 1);
-import * as fs17 from "node:fs";
+import * as fs18 from "node:fs";
 import { dirname as dirname7, resolve as resolve11 } from "node:path";
 function readTrustFile(path) {
   const text = readInputText(path, `trust file "${path}"`, {
@@ -69369,7 +70048,7 @@ function loadTrust(o) {
     identities: []
   };
   const file = o.trust || DEFAULT_TRUST_FILE;
-  if (o.trust || fs17.existsSync(file)) {
+  if (o.trust || fs18.existsSync(file)) {
     const t = readTrustFile(file);
     out.keys.push(...t.keys);
     out.identities.push(...t.identities);
@@ -69391,8 +70070,8 @@ function failStep(e) {
 
 // actions/ledger.ts
 import { homedir } from "node:os";
-import { join as join16 } from "node:path";
-var defaultCacheDir = () => process.env.TRACK_RUN_CACHE ?? join16(homedir(), ".cache", "track-run");
+import { join as join17 } from "node:path";
+var defaultCacheDir = () => process.env.TRACK_RUN_CACHE ?? join17(homedir(), ".cache", "track-run");
 function ledgerOptions(cacheDir = defaultCacheDir()) {
   const token = getInput("github-token");
   return { cacheDir, ...token ? { token } : {} };
@@ -69408,7 +70087,7 @@ function readInputs() {
       "usage",
       "inputs file and digest: give exactly one (the model file, or its sha256 digest)"
     );
-  if (file && !(existsSync10(file) && statSync8(file).isFile()))
+  if (file && !(existsSync11(file) && statSync8(file).isFile()))
     throw new UsageError("usage", `input file: "${file}" is not a file here`);
   return {
     ...file ? { file } : {},
