@@ -157,12 +157,11 @@ export function walkFiles(root: string, options: WalkOptions = {}): WalkResult {
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const d of entries) {
+      if (!relDir && options.ignore?.includes(d.name)) continue;
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
       if (d.isDirectory()) {
-        if (!relDir && options.ignore?.includes(d.name)) continue;
         visit(`${absDir}/${d.name}`, rel, viaLink);
       } else if (d.isFile()) {
-        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (parallel) {
           toStat.push(files.push(rel, UNKNOWN, viaLink ? `${absDir}/${d.name}` : undefined));
           if (!helper && toStat.length === PARALLEL_STAT_MIN) helper = startStatHelper();
@@ -172,7 +171,6 @@ export function walkFiles(root: string, options: WalkOptions = {}): WalkResult {
           options.onFile?.(files, i);
         }
       } else if (d.isSymbolicLink()) {
-        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (!options.followSymlinks) {
           out.symlinks.push(rel);
           continue;
@@ -224,22 +222,20 @@ const STAT_BLOCK = 512;
 /** Fewer files than this are walked or stat-ed on one thread: handing them over would cost more. */
 const PARALLEL_STAT_MIN = 2 * STAT_BLOCK;
 
-/** This many subtrees or more start the helper thread before any is walked. */
-const MANY_UNITS = 16;
+/** A problem a walk reports, at its place in the walk: a link, a special file, a folder it cannot read. */
+type Problem = { symlink: string } | { special: string } | { unreadable: string; code: string };
 
-/** What a subtree's walk found: files in walk order with 5 stat facts each (size -1: not stat-ed). */
+/** What a subtree's walk found: files in walk order with 5 stat facts each (size -1: stat again). */
 interface Subtree {
   names: string[];
   facts: number[];
-  symlinks: string[];
-  specials: string[];
-  /** "path TAB code" of folders that could not be read. */
-  unreadable: string[];
+  problems: Problem[];
 }
 
 /**
  * Walks the subtree `rel` of `root` (the two-thread walk's unit), reading each folder and stat-ing
  * each regular file. Self-contained: the helper thread runs its source (walkSubtree.toString()).
+ * A file it cannot stat gets size -1: the main thread stats it again, and throws what one thread would.
  */
 function walkSubtree(fsm: typeof fs, root: string, rel: string, into: Subtree): void {
   const visit = (dir: string) => {
@@ -247,7 +243,7 @@ function walkSubtree(fsm: typeof fs, root: string, rel: string, into: Subtree): 
     try {
       entries = fsm.readdirSync(`${root}/${dir}`, { withFileTypes: true });
     } catch (e) {
-      into.unreadable.push(`${dir}\t${(e as NodeJS.ErrnoException).code ?? "EIO"}`);
+      into.problems.push({ unreadable: dir, code: (e as NodeJS.ErrnoException).code ?? "EIO" });
       return;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -256,31 +252,38 @@ function walkSubtree(fsm: typeof fs, root: string, rel: string, into: Subtree): 
       if (d.isDirectory()) visit(r);
       else if (d.isFile()) {
         into.names.push(r);
-        const st = fsm.lstatSync(`${root}/${r}`, { throwIfNoEntry: false });
+        let st: fs.Stats | undefined;
+        try {
+          st = fsm.lstatSync(`${root}/${r}`);
+        } catch {}
         if (st) into.facts.push(st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
-        else into.facts.push(-1, 0, 0, 0, 0); // gone meanwhile: stat-ed again, on the main thread
-      } else if (d.isSymbolicLink()) into.symlinks.push(r);
-      else into.specials.push(r);
+        else into.facts.push(-1, 0, 0, 0, 0);
+      } else if (d.isSymbolicLink()) into.problems.push({ symlink: r });
+      else into.problems.push({ special: r });
     }
   };
   visit(rel);
 }
 
+/** This many subtrees or more start the helper thread before any is walked. */
+const MANY_UNITS = 16;
+
 /**
  * The walk of a re-pin on two threads. The folders at the top are read here, down to the first
  * folder with two subfolders or more; those subfolders are the units, each walked whole by this
  * thread or the helper, whichever takes it first. The files above them are stat-ed after, in blocks.
+ * Whatever happens to the helper (it cannot start, throws, dies), this thread walks what it left.
  */
 function walkOnTwoThreads(base: string, options: WalkOptions, out: WalkResult): void {
   const units: string[] = [];
-  /** The walk in order: a file's relative path, or a unit's number. */
-  const order: Array<string | number> = [];
+  /** The walk in order: a file's relative path, a unit's number, or a problem. */
+  const order: Array<string | number | Problem> = [];
   const plan = (rel: string) => {
     let entries: fs.Dirent[];
     try {
       entries = fs.readdirSync(rel ? `${base}/${rel}` : base, { withFileTypes: true });
     } catch (e) {
-      out.unreadable.push({ rel: rel || ".", code: (e as NodeJS.ErrnoException).code ?? "EIO" });
+      order.push({ unreadable: rel || ".", code: (e as NodeJS.ErrnoException).code ?? "EIO" });
       return;
     }
     if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore!.includes(d.name));
@@ -292,82 +295,66 @@ function walkOnTwoThreads(base: string, options: WalkOptions, out: WalkResult): 
         if (split) order.push(units.push(r) - 1);
         else plan(r);
       } else if (d.isFile()) order.push(r);
-      else if (d.isSymbolicLink()) out.symlinks.push(r);
-      else out.specials.push(r);
+      else if (d.isSymbolicLink()) order.push({ symlink: r });
+      else order.push({ special: r });
     }
   };
   plan("");
   let helper: Worker | undefined;
   try {
-    const walked = new Array<Subtree>(units.length);
+    const walked = new Array<Subtree | undefined>(units.length);
     const control = new Int32Array(new SharedArrayBuffer(8));
     const channel = new MessageChannel();
-    let mine = 0;
-    let files = 0;
+    const walkHere = (u: number) => {
+      const t: Subtree = { names: [], facts: [], problems: [] };
+      walkSubtree(fs, base, units[u]!, t);
+      walked[u] = t;
+      return t.names.length;
+    };
     const help = () => {
       helper = startStatHelper();
-      helper.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
+      helper?.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
         channel.port2,
       ]);
     };
     // Many subtrees: the helper starts at once (it takes a while to start); few, once they prove large.
     if (units.length >= MANY_UNITS) help();
+    let files = 0;
     for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
-      const t: Subtree = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
-      walkSubtree(fs, base, units[u]!, t);
-      walked[u] = t;
-      mine++;
-      files += t.names.length;
+      files += walkHere(u);
       if (!helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
     }
-    if (mine < units.length) {
-      // The helper's units: told once its last one is walked (control[1] = 1).
-      while (Atomics.load(control, 1) === 0) Atomics.wait(control, 1, 0, 1000);
-      const m = receiveMessageOnPort(channel.port1)?.message as HelperWalk;
-      out.helperUnits = m.units.length;
-      const names = m.names.split("\0");
-      for (let k = 0, at = 0; k < m.units.length; k++) {
-        const n = m.counts[k]!;
-        const t: Subtree = {
-          names: names.slice(at, at + n),
-          facts: [],
-          symlinks: [],
-          specials: [],
-          unreadable: [],
-        };
-        for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]!);
-        walked[m.units[k]!] = t;
-        at += n;
+    if (walked.includes(undefined)) {
+      // The helper's units: told once it is done with them (control[1] = 1), or it is gone.
+      while (Atomics.load(control, 1) === 0 && helper && helper.threadId !== -1)
+        Atomics.wait(control, 1, 0, 200);
+      const m = receiveMessageOnPort(channel.port1)?.message as HelperWalk | undefined;
+      if (m?.units) {
+        out.helperUnits = m.units.length;
+        const names = m.names.split("\0");
+        for (let k = 0, at = 0, p = 0; k < m.units.length; k++) {
+          const [n, np] = [m.counts[2 * k]!, m.counts[2 * k + 1]!];
+          const t: Subtree = {
+            names: names.slice(at, at + n),
+            facts: [],
+            problems: m.problems.slice(p, p + np),
+          };
+          for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]!);
+          walked[m.units[k]!] = t;
+          at += n;
+          p += np;
+        }
       }
-      out.symlinks.push(...m.symlinks);
-      out.specials.push(...m.specials);
-      for (const u of m.unreadable) out.unreadable.push(unreadableOf(u));
+      // Any unit the helper did not hand back (it failed or died) is walked here.
+      for (let u = 0; u < units.length; u++) if (!walked[u]) walkHere(u);
     }
     channel.port1.close();
     const table = out.files;
-    const inline: number[] = [];
-    const again: number[] = [];
-    for (const item of order) {
-      if (typeof item === "string") {
-        inline.push(table.push(item, UNKNOWN));
-        continue;
-      }
-      const t = walked[item]!;
-      for (let k = 0; k < t.names.length; k++) {
-        const f = 5 * k;
-        const i = table.push(t.names[k]!, UNKNOWN);
-        if (t.facts[f]! < 0) again.push(i);
-        else table.set(i, t.facts[f]!, t.facts[f + 1]!, t.facts[f + 2]!, t.facts[f + 3]!, t.facts[f + 4]!);
-      }
-      out.symlinks.push(...t.symlinks);
-      out.specials.push(...t.specials);
-      for (const u of t.unreadable) out.unreadable.push(unreadableOf(u));
-    }
-    if (inline.length >= PARALLEL_STAT_MIN) {
-      helper ??= startStatHelper();
-      statInParallel(helper, table, inline);
-    } else again.push(...inline);
-    // A file gone since its folder was read throws here, as on one thread.
+    const { inline, again } = assemble(order, walked as Subtree[], out);
+    if (inline.length >= PARALLEL_STAT_MIN) helper ??= startStatHelper();
+    if (helper && inline.length >= PARALLEL_STAT_MIN) statInParallel(helper, table, inline);
+    else again.push(...inline);
+    // A file gone or unreadable since its folder was read throws here, as on one thread.
     for (const i of again) {
       const st = fs.lstatSync(table.abs(i));
       table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
@@ -377,28 +364,62 @@ function walkOnTwoThreads(base: string, options: WalkOptions, out: WalkResult): 
   }
 }
 
-/** The helper's units, in the order it walked them, with the files of each. */
+/**
+ * The walk's files and problems in its order: the top's, and each unit's at its place. Returns the
+ * files still to stat: those above the units (`inline`), and those a unit's walk could not (`again`).
+ */
+function assemble(
+  order: ReadonlyArray<string | number | Problem>,
+  walked: readonly Subtree[],
+  out: WalkResult,
+): { inline: number[]; again: number[] } {
+  const inline: number[] = [];
+  const again: number[] = [];
+  const report = (p: Problem) => {
+    if ("symlink" in p) out.symlinks.push(p.symlink);
+    else if ("special" in p) out.specials.push(p.special);
+    else out.unreadable.push({ rel: p.unreadable, code: p.code });
+  };
+  const table = out.files;
+  for (const item of order) {
+    if (typeof item === "string") {
+      inline.push(table.push(item, UNKNOWN));
+      continue;
+    }
+    if (typeof item !== "number") {
+      report(item);
+      continue;
+    }
+    const t = walked[item]!;
+    for (let k = 0; k < t.names.length; k++) {
+      const f = 5 * k;
+      const i = table.push(t.names[k]!, UNKNOWN);
+      if (t.facts[f]! < 0) again.push(i);
+      else table.set(i, t.facts[f]!, t.facts[f + 1]!, t.facts[f + 2]!, t.facts[f + 3]!, t.facts[f + 4]!);
+    }
+    for (const p of t.problems) report(p);
+  }
+  return { inline, again };
+}
+
+/** The helper's units, in the order it walked them: per unit, its files and problems counted. */
 interface HelperWalk {
   units: number[];
+  /** Per unit: files, problems. */
   counts: number[];
   names: string;
   facts: Float64Array;
-  symlinks: string[];
-  specials: string[];
-  unreadable: string[];
+  problems: Problem[];
 }
 
-const unreadableOf = (line: string) => {
-  const tab = line.lastIndexOf("\t");
-  return { rel: line.slice(0, tab), code: line.slice(tab + 1) };
-};
-
-function startStatHelper(): Worker {
+/** The helper thread, or none where a worker cannot start (the walk then stays on this thread). */
+function startStatHelper(): Worker | undefined {
   // Two tasks, each told by one message. "walk": units taken like the main thread takes them
-  // (control[0] the next one), walked whole, all sent back in one message, then control[1] = 1.
-  // "stat": shared memory, [0] the next block to take, [1] blocks done; then 5 facts per file. A file
-  // it cannot stat gets size -1 and the main thread stats it again (and throws the error itself, as a
-  // walk on one thread would).
+  // (control[0] the next one), walked whole, all sent back in one message, then control[1] = 1
+  // (also when it fails: the main thread then walks what it did not send). "stat": shared memory,
+  // [0] the next block to take, [1] blocks done; then 5 facts per file. A file it cannot stat keeps
+  // size -1 and the main thread stats it again (and throws the error itself, as a walk on one thread
+  // would).
   const source = `
 const fs = require("node:fs");
 const { parentPort } = require("node:worker_threads");
@@ -406,22 +427,24 @@ const walkSubtree = ${walkSubtree.toString()};
 parentPort.on("message", (m) => {
   if (m.kind === "walk") {
     const c = new Int32Array(m.control);
-    const units = [];
-    const counts = [];
-    const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
-    for (let u = Atomics.add(c, 0, 1); u < m.units.length; u = Atomics.add(c, 0, 1)) {
-      const before = t.names.length;
-      walkSubtree(fs, m.root, m.units[u], t);
-      units.push(u);
-      counts.push(t.names.length - before);
+    try {
+      const units = [];
+      const counts = [];
+      const t = { names: [], facts: [], problems: [] };
+      for (let u = Atomics.add(c, 0, 1); u < m.units.length; u = Atomics.add(c, 0, 1)) {
+        const [files, problems] = [t.names.length, t.problems.length];
+        walkSubtree(fs, m.root, m.units[u], t);
+        units.push(u);
+        counts.push(t.names.length - files, t.problems.length - problems);
+      }
+      const facts = Float64Array.from(t.facts);
+      m.port.postMessage({ units, counts, names: t.names.join("\\0"), facts, problems: t.problems }, [facts.buffer]);
+    } catch {
+      m.port.postMessage({});
+    } finally {
+      Atomics.store(c, 1, 1);
+      Atomics.notify(c, 1);
     }
-    const facts = Float64Array.from(t.facts);
-    m.port.postMessage(
-      { units, counts, names: t.names.join("\\0"), facts, symlinks: t.symlinks, specials: t.specials, unreadable: t.unreadable },
-      [facts.buffer],
-    );
-    Atomics.store(c, 1, 1);
-    Atomics.notify(c, 1);
     return;
   }
   const { control, facts, root, paths } = m;
@@ -445,16 +468,21 @@ parentPort.on("message", (m) => {
     Atomics.notify(c, 1);
   }
 });`;
-  const w = new Worker(source, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-  w.unref();
-  return w;
+  try {
+    const w = new Worker(source, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    w.unref();
+    return w;
+  } catch {
+    return undefined; // e.g. a permission model without workers
+  }
 }
 
 /** Takes the stat facts of files `which` on this thread and the helper, block by block. */
 function statInParallel(helper: Worker, files: FileTable, which: readonly number[]): void {
   if (which.length === 0) return;
   const control = new Int32Array(new SharedArrayBuffer(8));
-  const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which.length));
+  // Sizes -1 until taken: a block the helper did not finish (it died) is stat-ed here after.
+  const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which.length)).fill(-1);
   // The paths go over as one string, relative to the root where they can be (the strings kept).
   helper.postMessage({
     kind: "stat",
@@ -472,9 +500,13 @@ function statInParallel(helper: Worker, files: FileTable, which: readonly number
     }
     Atomics.add(control, 1, 1);
   }
-  // Wait for the blocks the helper took (none when it had not started yet).
-  for (let done = Atomics.load(control, 1); done < blocks; done = Atomics.load(control, 1))
-    Atomics.wait(control, 1, done, 1000);
+  // Wait for the blocks the helper took (none when it had not started yet), unless it is gone.
+  for (
+    let done = Atomics.load(control, 1);
+    done < blocks && helper.threadId !== -1;
+    done = Atomics.load(control, 1)
+  )
+    Atomics.wait(control, 1, done, 200);
   for (let k = 0; k < which.length; k++) {
     const size = facts[5 * k]!;
     // Files of the blocks this thread took are set already; the others still have size -1.
