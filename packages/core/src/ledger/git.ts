@@ -10,7 +10,7 @@ import { join } from "node:path";
 import type { HttpClient } from "isomorphic-git";
 import { CheckFailedError, UsageError } from "../errors.js";
 import { CatFile, commitTree, findGit, type GitObject, parseTree, type TreeEntry } from "./cat-file.js";
-import { gitFetch, remoteTip } from "./git-fetch.js";
+import { gitFetch, gitFetchUsable, remoteTip } from "./git-fetch.js";
 import {
   commitBody,
   diffTrees,
@@ -24,7 +24,7 @@ import {
   writeLoose,
 } from "./git-objects.js";
 import { fetchHttp } from "./http.js";
-import { type PushOutcome, receivePack } from "./receive-pack.js";
+import { type PushOutcome, receivePack, remoteAuth } from "./receive-pack.js";
 import {
   type LedgerSnapshot,
   type LedgerStore,
@@ -104,7 +104,7 @@ export class GitLedger implements LedgerStore {
     private readonly branch: string,
     private readonly o: GitLedgerOptions,
   ) {
-    this.uri = `git:${url.replace(/\/\/[^@/]*@/, "//")}#${branch}`;
+    this.uri = `git:${remoteAuth(url).url}#${branch}`;
     this.gitdir = join(
       o.cacheDir,
       "ledger-git",
@@ -127,7 +127,8 @@ export class GitLedger implements LedgerStore {
           fs,
           gitdir: this.gitdir,
           remote: "origin",
-          url: this.url,
+          // Without credentials: the cache repository's config never holds a password.
+          url: remoteAuth(this.url).url,
           force: true,
         });
       }
@@ -142,6 +143,7 @@ export class GitLedger implements LedgerStore {
       http,
       gitdir: this.gitdir,
       remote: "origin",
+      url: this.url,
       ref: this.branch,
       remoteRef: this.branch,
       ...(this.o.token ? { onAuth: () => ({ username: "x-access-token", password: this.o.token! }) } : {}),
@@ -152,23 +154,24 @@ export class GitLedger implements LedgerStore {
   private async fetchTip(): Promise<string | undefined> {
     const { git, http } = await this.lib();
     const bin = this.gitBinary();
-    if (bin) {
+    if (bin && gitFetchUsable(bin)) {
       const token = this.o.token ? { token: this.o.token } : {};
       let fetched: "fetched" | "no-branch";
       try {
         // The remote's tip first (in this process): git is started only when the branch moved.
-        const tip = await remoteTip({ http, url: this.url, branch: this.branch, ...token });
-        if (!tip) return undefined;
+        const remote = await remoteTip({ http, url: this.url, branch: this.branch, ...token });
+        if (!remote.tip) return undefined;
         const local = await git
           .resolveRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` })
           .catch(() => undefined);
-        if (local === tip) return tip;
+        if (local === remote.tip) return remote.tip;
+        const { authorization } = remoteAuth(this.url, this.o.token);
         fetched = await gitFetch({
           git: bin,
           gitdir: this.gitdir,
-          url: this.url,
+          url: remote.url,
           branch: this.branch,
-          ...token,
+          ...(authorization ? { authorization } : {}),
         });
       } catch (e) {
         throw new UsageError(
@@ -636,7 +639,13 @@ export function parseGitLedgerUri(uri: string): { url: string; branch: string } 
     throw new UsageError("bad-ledger", `ledger "${uri}" must be git:https://HOST/OWNER/REPO.git#BRANCH`);
   }
   // A branch name git takes (git check-ref-format), and never an option or a refspec of its own.
-  if (!/^[A-Za-z0-9._/-]+$/.test(branch) || /^[-./]|\/$|\.lock$|\.\.|\/\/|\/\.|@\{/.test(branch))
+  // Per component: none empty, none starting with "." or ending with "." or ".lock"; no leading "-".
+  if (
+    !/^[A-Za-z0-9._/-]+$/.test(branch) ||
+    branch.startsWith("-") ||
+    branch.split("/").some((c) => !c || c.startsWith(".") || c.endsWith(".") || c.endsWith(".lock")) ||
+    branch.includes("..")
+  )
     throw new UsageError(
       "bad-ledger",
       `ledger "${uri}": "${branch}" is not a branch name git takes; use letters, digits, ".", "_", "-" and "/" (e.g. #track-run-ledger)`,

@@ -1,7 +1,8 @@
 // A git: ledger's fetch by the git binary (git-fetch.ts): after another writer's commit a warm cache
 // is sent what changed, not the ledger again; credentials travel as a header, never in a message.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -110,4 +111,72 @@ describe("a git: ledger's fetch", () => {
     for (const branch of ["track-run-ledger", "ledgers/main", "v1.2_x"])
       expect(openLedger(`git:http://127.0.0.1:1/r.git#${branch}`, { cacheDir: tempDir() }).uri).toMatch(/#/);
   });
+
+  it("never follows a redirect to another host with the token, and takes no answer that is not git's", async () => {
+    const { store } = seeded(3);
+    const token = "ghs_redirected-token-456";
+    // A server that sends every request to the real one (another origin: other host and port).
+    const seen: string[] = [];
+    const target = new URL(suite.git.url("x")).origin;
+    const hop = createHttpServer((req, res) => {
+      if (req.headers.authorization) seen.push(String(req.headers.authorization));
+      res.writeHead(301, { location: `${target}${req.url}` }).end();
+    });
+    const other = createHttpServer((req, res) => {
+      res.writeHead(200, { "content-type": "text/html" }).end("<html>please log in</html>");
+    });
+    await Promise.all([hop, other].map((srv) => new Promise<void>((r) => srv.listen(0, "127.0.0.1", r))));
+    const at = (srv: ReturnType<typeof createHttpServer>) =>
+      `git:http://localhost:${(srv.address() as { port: number }).port}/${new URL(store.uri.slice(4)).pathname.slice(1)}`;
+    try {
+      suite.git.traffic.authorizations.clear();
+      const redirected = openLedger(at(hop), { cacheDir: tempDir(), token });
+      await expect(redirected.snapshot()).rejects.toThrow(
+        /redirects to http:\/\/127\.0\.0\.1:\d+, another host or scheme/,
+      );
+      // Node's fetch dropped the header on the hop; nothing reached the other host with it.
+      expect([...suite.git.traffic.authorizations]).toEqual([]);
+      const notGit = openLedger(at(other), { cacheDir: tempDir(), token });
+      await expect(notGit.snapshot()).rejects.toThrow(
+        /did not answer as a git server \(content type "text\/html"\)/,
+      );
+    } finally {
+      await Promise.all([hop, other].map((srv) => new Promise((r) => srv.close(r))));
+    }
+    expect(seen.length).toBeGreaterThan(0); // the hop itself was sent the token (it is the ledger's URL)
+  }, 60_000);
+
+  it("fetches into one cache from several commands at once, and past a lock a killed fetch left", async () => {
+    const { store } = seeded(50);
+    const cache = tempDir();
+    const readers = () => Array.from({ length: 4 }, () => openLedger(store.uri, { cacheDir: cache }));
+    await readers()[0]!.snapshot();
+    for (let round = 0; round < 3; round++) {
+      await suite.record(openLedger(store.uri, { cacheDir: tempDir() }), manifest(`r-${round}`, 0.9));
+      const snapshots = await Promise.all(readers().map((r) => r.snapshot()));
+      for (const s of snapshots) expect(await s.listRunFiles(`r-${round}`)).toBeDefined();
+    }
+    // A fetch killed midway leaves git's lock behind: the next one goes on.
+    const gitdir = join(cache, "ledger-git", readdirSync(join(cache, "ledger-git"))[0]!);
+    writeFileSync(join(gitdir, "shallow.lock"), "");
+    await suite.record(openLedger(store.uri, { cacheDir: tempDir() }), manifest("r-last", 0.9));
+    expect(await (await readers()[0]!.snapshot()).listRunFiles("r-last")).toBeDefined();
+    expect(existsSync(join(gitdir, "track-run-fetch.lock"))).toBe(false);
+  }, 60_000);
+
+  it("keeps a password written in the ledger's URL out of the cache repository and out of every message", async () => {
+    const { store } = seeded(2);
+    const url = new URL(store.uri.slice(4).replace(/#.*/, ""));
+    url.username = "bob";
+    url.password = "pa@ss-SECRET";
+    const cache = tempDir();
+    const ledger = openLedger(`git:${url.toString()}#track-run-ledger`, { cacheDir: cache });
+    expect(ledger.uri).not.toMatch(/SECRET|bob/);
+    await ledger.snapshot();
+    await suite.record(openLedger(store.uri, { cacheDir: tempDir() }), manifest("r-1", 0.9));
+    await ledger.snapshot();
+    const gitdir = join(cache, "ledger-git", readdirSync(join(cache, "ledger-git"))[0]!);
+    for (const f of ["config", "FETCH_HEAD"])
+      if (existsSync(join(gitdir, f))) expect(readFileSync(join(gitdir, f), "utf8")).not.toMatch(/SECRET/);
+  }, 60_000);
 });
