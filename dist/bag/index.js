@@ -23199,12 +23199,11 @@ function walkFiles(root, options = {}) {
     }
     entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     for (const d of entries) {
+      if (!relDir && options.ignore?.includes(d.name)) continue;
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
       if (d.isDirectory()) {
-        if (!relDir && options.ignore?.includes(d.name)) continue;
         visit(`${absDir}/${d.name}`, rel, viaLink);
       } else if (d.isFile()) {
-        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (parallel) {
           toStat.push(files.push(rel, UNKNOWN, viaLink ? `${absDir}/${d.name}` : void 0));
           if (!helper && toStat.length === PARALLEL_STAT_MIN) helper = startStatHelper();
@@ -23214,7 +23213,6 @@ function walkFiles(root, options = {}) {
           options.onFile?.(files, i);
         }
       } else if (d.isSymbolicLink()) {
-        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (!options.followSymlinks) {
           out.symlinks.push(rel);
           continue;
@@ -23262,14 +23260,13 @@ function walkFiles(root, options = {}) {
 }
 var STAT_BLOCK = 512;
 var PARALLEL_STAT_MIN = 2 * STAT_BLOCK;
-var MANY_UNITS = 16;
 function walkSubtree(fsm, root, rel, into) {
   const visit = (dir) => {
     let entries;
     try {
       entries = fsm.readdirSync(`${root}/${dir}`, { withFileTypes: true });
     } catch (e) {
-      into.unreadable.push(`${dir}	${e.code ?? "EIO"}`);
+      into.problems.push({ unreadable: dir, code: e.code ?? "EIO" });
       return;
     }
     entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -23278,15 +23275,20 @@ function walkSubtree(fsm, root, rel, into) {
       if (d.isDirectory()) visit(r);
       else if (d.isFile()) {
         into.names.push(r);
-        const st = fsm.lstatSync(`${root}/${r}`, { throwIfNoEntry: false });
+        let st;
+        try {
+          st = fsm.lstatSync(`${root}/${r}`);
+        } catch {
+        }
         if (st) into.facts.push(st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
         else into.facts.push(-1, 0, 0, 0, 0);
-      } else if (d.isSymbolicLink()) into.symlinks.push(r);
-      else into.specials.push(r);
+      } else if (d.isSymbolicLink()) into.problems.push({ symlink: r });
+      else into.problems.push({ special: r });
     }
   };
   visit(rel);
 }
+var MANY_UNITS = 16;
 function walkOnTwoThreads(base, options, out) {
   const units = [];
   const order = [];
@@ -23295,7 +23297,7 @@ function walkOnTwoThreads(base, options, out) {
     try {
       entries = fs6.readdirSync(rel ? `${base}/${rel}` : base, { withFileTypes: true });
     } catch (e) {
-      out.unreadable.push({ rel: rel || ".", code: e.code ?? "EIO" });
+      order.push({ unreadable: rel || ".", code: e.code ?? "EIO" });
       return;
     }
     if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore.includes(d.name));
@@ -23307,8 +23309,8 @@ function walkOnTwoThreads(base, options, out) {
         if (split) order.push(units.push(r) - 1);
         else plan(r);
       } else if (d.isFile()) order.push(r);
-      else if (d.isSymbolicLink()) out.symlinks.push(r);
-      else out.specials.push(r);
+      else if (d.isSymbolicLink()) order.push({ symlink: r });
+      else order.push({ special: r });
     }
   };
   plan("");
@@ -23317,69 +23319,52 @@ function walkOnTwoThreads(base, options, out) {
     const walked = new Array(units.length);
     const control = new Int32Array(new SharedArrayBuffer(8));
     const channel = new MessageChannel();
-    let mine = 0;
-    let files = 0;
+    const walkHere = (u) => {
+      const t = { names: [], facts: [], problems: [] };
+      walkSubtree(fs6, base, units[u], t);
+      walked[u] = t;
+      return t.names.length;
+    };
     const help = () => {
       helper = startStatHelper();
-      helper.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
+      helper?.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
         channel.port2
       ]);
     };
     if (units.length >= MANY_UNITS) help();
+    let files = 0;
     for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
-      const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
-      walkSubtree(fs6, base, units[u], t);
-      walked[u] = t;
-      mine++;
-      files += t.names.length;
+      files += walkHere(u);
       if (!helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
     }
-    if (mine < units.length) {
-      while (Atomics.load(control, 1) === 0) Atomics.wait(control, 1, 0, 1e3);
+    if (walked.includes(void 0)) {
+      while (Atomics.load(control, 1) === 0 && helper && helper.threadId !== -1)
+        Atomics.wait(control, 1, 0, 200);
       const m = receiveMessageOnPort(channel.port1)?.message;
-      out.helperUnits = m.units.length;
-      const names = m.names.split("\0");
-      for (let k = 0, at = 0; k < m.units.length; k++) {
-        const n = m.counts[k];
-        const t = {
-          names: names.slice(at, at + n),
-          facts: [],
-          symlinks: [],
-          specials: [],
-          unreadable: []
-        };
-        for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]);
-        walked[m.units[k]] = t;
-        at += n;
+      if (m?.units) {
+        out.helperUnits = m.units.length;
+        const names = m.names.split("\0");
+        for (let k = 0, at = 0, p = 0; k < m.units.length; k++) {
+          const [n, np] = [m.counts[2 * k], m.counts[2 * k + 1]];
+          const t = {
+            names: names.slice(at, at + n),
+            facts: [],
+            problems: m.problems.slice(p, p + np)
+          };
+          for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]);
+          walked[m.units[k]] = t;
+          at += n;
+          p += np;
+        }
       }
-      out.symlinks.push(...m.symlinks);
-      out.specials.push(...m.specials);
-      for (const u of m.unreadable) out.unreadable.push(unreadableOf(u));
+      for (let u = 0; u < units.length; u++) if (!walked[u]) walkHere(u);
     }
     channel.port1.close();
     const table = out.files;
-    const inline = [];
-    const again = [];
-    for (const item of order) {
-      if (typeof item === "string") {
-        inline.push(table.push(item, UNKNOWN));
-        continue;
-      }
-      const t = walked[item];
-      for (let k = 0; k < t.names.length; k++) {
-        const f = 5 * k;
-        const i = table.push(t.names[k], UNKNOWN);
-        if (t.facts[f] < 0) again.push(i);
-        else table.set(i, t.facts[f], t.facts[f + 1], t.facts[f + 2], t.facts[f + 3], t.facts[f + 4]);
-      }
-      out.symlinks.push(...t.symlinks);
-      out.specials.push(...t.specials);
-      for (const u of t.unreadable) out.unreadable.push(unreadableOf(u));
-    }
-    if (inline.length >= PARALLEL_STAT_MIN) {
-      helper ??= startStatHelper();
-      statInParallel(helper, table, inline);
-    } else again.push(...inline);
+    const { inline, again } = assemble(order, walked, out);
+    if (inline.length >= PARALLEL_STAT_MIN) helper ??= startStatHelper();
+    if (helper && inline.length >= PARALLEL_STAT_MIN) statInParallel(helper, table, inline);
+    else again.push(...inline);
     for (const i of again) {
       const st = fs6.lstatSync(table.abs(i));
       table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
@@ -23388,10 +23373,35 @@ function walkOnTwoThreads(base, options, out) {
     void helper?.terminate();
   }
 }
-var unreadableOf = (line) => {
-  const tab = line.lastIndexOf("	");
-  return { rel: line.slice(0, tab), code: line.slice(tab + 1) };
-};
+function assemble(order, walked, out) {
+  const inline = [];
+  const again = [];
+  const report = (p) => {
+    if ("symlink" in p) out.symlinks.push(p.symlink);
+    else if ("special" in p) out.specials.push(p.special);
+    else out.unreadable.push({ rel: p.unreadable, code: p.code });
+  };
+  const table = out.files;
+  for (const item of order) {
+    if (typeof item === "string") {
+      inline.push(table.push(item, UNKNOWN));
+      continue;
+    }
+    if (typeof item !== "number") {
+      report(item);
+      continue;
+    }
+    const t = walked[item];
+    for (let k = 0; k < t.names.length; k++) {
+      const f = 5 * k;
+      const i = table.push(t.names[k], UNKNOWN);
+      if (t.facts[f] < 0) again.push(i);
+      else table.set(i, t.facts[f], t.facts[f + 1], t.facts[f + 2], t.facts[f + 3], t.facts[f + 4]);
+    }
+    for (const p of t.problems) report(p);
+  }
+  return { inline, again };
+}
 function startStatHelper() {
   const source = `
 const fs = require("node:fs");
@@ -23400,22 +23410,24 @@ const walkSubtree = ${walkSubtree.toString()};
 parentPort.on("message", (m) => {
   if (m.kind === "walk") {
     const c = new Int32Array(m.control);
-    const units = [];
-    const counts = [];
-    const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
-    for (let u = Atomics.add(c, 0, 1); u < m.units.length; u = Atomics.add(c, 0, 1)) {
-      const before = t.names.length;
-      walkSubtree(fs, m.root, m.units[u], t);
-      units.push(u);
-      counts.push(t.names.length - before);
+    try {
+      const units = [];
+      const counts = [];
+      const t = { names: [], facts: [], problems: [] };
+      for (let u = Atomics.add(c, 0, 1); u < m.units.length; u = Atomics.add(c, 0, 1)) {
+        const [files, problems] = [t.names.length, t.problems.length];
+        walkSubtree(fs, m.root, m.units[u], t);
+        units.push(u);
+        counts.push(t.names.length - files, t.problems.length - problems);
+      }
+      const facts = Float64Array.from(t.facts);
+      m.port.postMessage({ units, counts, names: t.names.join("\\0"), facts, problems: t.problems }, [facts.buffer]);
+    } catch {
+      m.port.postMessage({});
+    } finally {
+      Atomics.store(c, 1, 1);
+      Atomics.notify(c, 1);
     }
-    const facts = Float64Array.from(t.facts);
-    m.port.postMessage(
-      { units, counts, names: t.names.join("\\0"), facts, symlinks: t.symlinks, specials: t.specials, unreadable: t.unreadable },
-      [facts.buffer],
-    );
-    Atomics.store(c, 1, 1);
-    Atomics.notify(c, 1);
     return;
   }
   const { control, facts, root, paths } = m;
@@ -23439,14 +23451,18 @@ parentPort.on("message", (m) => {
     Atomics.notify(c, 1);
   }
 });`;
-  const w = new Worker2(source, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-  w.unref();
-  return w;
+  try {
+    const w = new Worker2(source, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    w.unref();
+    return w;
+  } catch {
+    return void 0;
+  }
 }
 function statInParallel(helper, files, which2) {
   if (which2.length === 0) return;
   const control = new Int32Array(new SharedArrayBuffer(8));
-  const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which2.length));
+  const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which2.length)).fill(-1);
   helper.postMessage({
     kind: "stat",
     control: control.buffer,
@@ -23463,8 +23479,8 @@ function statInParallel(helper, files, which2) {
     }
     Atomics.add(control, 1, 1);
   }
-  for (let done = Atomics.load(control, 1); done < blocks; done = Atomics.load(control, 1))
-    Atomics.wait(control, 1, done, 1e3);
+  for (let done = Atomics.load(control, 1); done < blocks && helper.threadId !== -1; done = Atomics.load(control, 1))
+    Atomics.wait(control, 1, done, 200);
   for (let k = 0; k < which2.length; k++) {
     const size = facts[5 * k];
     if (files.size[which2[k]] !== -1) continue;

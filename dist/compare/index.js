@@ -2577,14 +2577,14 @@ var require_connect = __commonJS({
       const sessionCache = new SessionCache(maxCachedSessions == null ? 100 : maxCachedSessions);
       timeout = timeout == null ? 1e4 : timeout;
       allowH2 = allowH2 != null ? allowH2 : false;
-      return function connect({ hostname, host, protocol, port, servername, localAddress, httpSocket }, callback) {
+      return function connect({ hostname: hostname2, host, protocol, port, servername, localAddress, httpSocket }, callback) {
         let socket;
         if (protocol === "https:") {
           if (!tls) {
             tls = __require("node:tls");
           }
           servername = servername || options.servername || util.getServerName(host) || null;
-          const sessionKey = servername || hostname;
+          const sessionKey = servername || hostname2;
           assert(sessionKey);
           const session = customSession || sessionCache.get(sessionKey) || null;
           port = port || 443;
@@ -2600,7 +2600,7 @@ var require_connect = __commonJS({
             socket: httpSocket,
             // upgrade socket connection
             port,
-            host: hostname
+            host: hostname2
           });
           socket.on("session", function(session2) {
             sessionCache.set(sessionKey, session2);
@@ -2614,14 +2614,14 @@ var require_connect = __commonJS({
             ...options,
             localAddress,
             port,
-            host: hostname
+            host: hostname2
           });
         }
         if (options.keepAlive == null || options.keepAlive) {
           const keepAliveInitialDelay = options.keepAliveInitialDelay === void 0 ? 6e4 : options.keepAliveInitialDelay;
           socket.setKeepAlive(true, keepAliveInitialDelay);
         }
-        const clearConnectTimeout = setupConnectTimeout(new WeakRef(socket), { timeout, hostname, port });
+        const clearConnectTimeout = setupConnectTimeout(new WeakRef(socket), { timeout, hostname: hostname2, port });
         socket.setNoDelay(true).once(protocol === "https:" ? "secureConnect" : "connect", function() {
           queueMicrotask(clearConnectTimeout);
           if (callback) {
@@ -7089,8 +7089,8 @@ var require_client_h2 = __commonJS({
         }
       }
       let stream;
-      const { hostname, port } = client[kUrl];
-      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname}${port ? `:${port}` : ""}`;
+      const { hostname: hostname2, port } = client[kUrl];
+      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname2}${port ? `:${port}` : ""}`;
       headers[HTTP2_HEADER_METHOD] = method;
       const abort = (error2) => {
         if (request2.aborted) {
@@ -7930,20 +7930,20 @@ var require_client = __commonJS({
     async function connect(client) {
       assert(!client[kConnecting]);
       assert(!client[kHTTPContext]);
-      let { host, hostname, protocol, port } = client[kUrl];
-      if (hostname[0] === "[") {
-        const idx = hostname.indexOf("]");
+      let { host, hostname: hostname2, protocol, port } = client[kUrl];
+      if (hostname2[0] === "[") {
+        const idx = hostname2.indexOf("]");
         assert(idx !== -1);
-        const ip = hostname.substring(1, idx);
+        const ip = hostname2.substring(1, idx);
         assert(net.isIP(ip));
-        hostname = ip;
+        hostname2 = ip;
       }
       client[kConnecting] = true;
       if (channels.beforeConnect.hasSubscribers) {
         channels.beforeConnect.publish({
           connectParams: {
             host,
-            hostname,
+            hostname: hostname2,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -7957,7 +7957,7 @@ var require_client = __commonJS({
         const socket = await new Promise((resolve12, reject) => {
           client[kConnector]({
             host,
-            hostname,
+            hostname: hostname2,
             protocol,
             port,
             servername: client[kServerName],
@@ -7990,7 +7990,7 @@ var require_client = __commonJS({
           channels.connected.publish({
             connectParams: {
               host,
-              hostname,
+              hostname: hostname2,
               protocol,
               port,
               version: client[kHTTPContext]?.version,
@@ -8011,7 +8011,7 @@ var require_client = __commonJS({
           channels.connectError.publish({
             connectParams: {
               host,
-              hostname,
+              hostname: hostname2,
               protocol,
               port,
               version: client[kHTTPContext]?.version,
@@ -8986,10 +8986,10 @@ var require_env_http_proxy_agent = __commonJS({
         }
       }
       #getProxyAgentForUrl(url) {
-        let { protocol, host: hostname, port } = url;
-        hostname = hostname.replace(/:\d*$/, "").toLowerCase();
+        let { protocol, host: hostname2, port } = url;
+        hostname2 = hostname2.replace(/:\d*$/, "").toLowerCase();
         port = Number.parseInt(port, 10) || DEFAULT_PORTS[protocol] || 0;
-        if (!this.#shouldProxy(hostname, port)) {
+        if (!this.#shouldProxy(hostname2, port)) {
           return this[kNoProxyAgent];
         }
         if (protocol === "https:") {
@@ -8997,7 +8997,7 @@ var require_env_http_proxy_agent = __commonJS({
         }
         return this[kHttpProxyAgent];
       }
-      #shouldProxy(hostname, port) {
+      #shouldProxy(hostname2, port) {
         if (this.#noProxyChanged) {
           this.#parseNoProxy();
         }
@@ -9013,11 +9013,11 @@ var require_env_http_proxy_agent = __commonJS({
             continue;
           }
           if (!/^[.*]/.test(entry.hostname)) {
-            if (hostname === entry.hostname) {
+            if (hostname2 === entry.hostname) {
               return false;
             }
           } else {
-            if (hostname.endsWith(entry.hostname.replace(/^\*/, ""))) {
+            if (hostname2.endsWith(entry.hostname.replace(/^\*/, ""))) {
               return false;
             }
           }
@@ -29684,12 +29684,12 @@ var require_dist3 = __commonJS({
         throw new Error(`Unknown format "${name}"`);
       return f;
     };
-    function addFormats2(ajv2, list, fs19, exportName) {
+    function addFormats2(ajv2, list, fs20, exportName) {
       var _a;
       var _b;
       (_a = (_b = ajv2.opts.code).formats) !== null && _a !== void 0 ? _a : _b.formats = (0, codegen_1._)`require("ajv-formats/dist/formats").${exportName}`;
       for (const f of list)
-        ajv2.addFormat(f, fs19[f]);
+        ajv2.addFormat(f, fs20[f]);
     }
     module.exports = exports = formatsPlugin;
     Object.defineProperty(exports, "__esModule", { value: true });
@@ -42957,20 +42957,20 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         stats: /* @__PURE__ */ new Map()
       };
     }
-    async function updateCachedIndexFile(fs19, filepath, cache) {
+    async function updateCachedIndexFile(fs20, filepath, cache) {
       const [stat2, rawIndexFile] = await Promise.all([
-        fs19.lstat(filepath),
-        fs19.read(filepath)
+        fs20.lstat(filepath),
+        fs20.read(filepath)
       ]);
       const index2 = await GitIndex.from(rawIndexFile);
       cache.map.set(filepath, index2);
       cache.stats.set(filepath, stat2);
     }
-    async function isIndexStale(fs19, filepath, cache) {
+    async function isIndexStale(fs20, filepath, cache) {
       const savedStats = cache.stats.get(filepath);
       if (savedStats === void 0) return true;
       if (savedStats === null) return false;
-      const currStats = await fs19.lstat(filepath);
+      const currStats = await fs20.lstat(filepath);
       if (currStats === null) return false;
       if (compareStats(savedStats, currStats)) return true;
       const saved = normalizeStats(savedStats);
@@ -42990,7 +42990,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @returns {Promise<any>} The result of the closure function.
        * @throws {UnmergedPathsError} If unmerged paths exist and `allowUnmerged` is `false`.
        */
-      static async acquire({ fs: fs19, gitdir, cache, allowUnmerged = true }, closure) {
+      static async acquire({ fs: fs20, gitdir, cache, allowUnmerged = true }, closure) {
         if (!cache[IndexCache]) {
           cache[IndexCache] = createCache();
         }
@@ -42999,8 +42999,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         let unmergedPaths = [];
         await acquireLock(filepath, async () => {
           const theIndexCache = cache[IndexCache];
-          if (await isIndexStale(fs19, filepath, theIndexCache)) {
-            await updateCachedIndexFile(fs19, filepath, theIndexCache);
+          if (await isIndexStale(fs20, filepath, theIndexCache)) {
+            await updateCachedIndexFile(fs20, filepath, theIndexCache);
           }
           const index2 = theIndexCache.map.get(filepath);
           unmergedPaths = index2.unmergedPaths;
@@ -43009,8 +43009,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
           result = await closure(index2);
           if (index2._dirty) {
             const buffer = await index2.toObject();
-            await fs19.write(filepath, buffer);
-            theIndexCache.stats.set(filepath, await fs19.lstat(filepath));
+            await fs20.write(filepath, buffer);
+            theIndexCache.stats.set(filepath, await fs20.lstat(filepath));
             index2._dirty = false;
           }
         });
@@ -43085,9 +43085,9 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       throw new InternalError(`Unexpected GitTree entry mode: ${mode.toString(8)}`);
     }
     var GitWalkerIndex = class {
-      constructor({ fs: fs19, gitdir, cache }) {
+      constructor({ fs: fs20, gitdir, cache }) {
         this.treePromise = GitIndexManager.acquire(
-          { fs: fs19, gitdir, cache },
+          { fs: fs20, gitdir, cache },
           async function(index2) {
             return flatFileListToDirectoryStructure(index2.entries);
           }
@@ -43178,8 +43178,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
     function STAGE() {
       const o = /* @__PURE__ */ Object.create(null);
       Object.defineProperty(o, GitWalkSymbol, {
-        value: function({ fs: fs19, gitdir, cache }) {
-          return new GitWalkerIndex({ fs: fs19, gitdir, cache });
+        value: function({ fs: fs20, gitdir, cache }) {
+          return new GitWalkerIndex({ fs: fs20, gitdir, cache });
         }
       });
       Object.freeze(o);
@@ -43466,7 +43466,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       }
       return isAbsolute4 ? `/${normalized}` : normalized;
     }
-    function join19(...args) {
+    function join20(...args) {
       if (args.length === 0) return ".";
       let joined;
       for (let i = 0; i < args.length; ++i) {
@@ -43732,8 +43732,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} opts.gitdir - The path to the `.git` directory.
        * @returns {Promise<GitConfig>} A `GitConfig` object representing the parsed configuration.
        */
-      static async get({ fs: fs19, gitdir }) {
-        const text = await fs19.read(`${gitdir}/config`, { encoding: "utf8" });
+      static async get({ fs: fs20, gitdir }) {
+        const text = await fs20.read(`${gitdir}/config`, { encoding: "utf8" });
         return GitConfig.from(text);
       }
       /**
@@ -43745,8 +43745,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {GitConfig} opts.config - The `GitConfig` object to save.
        * @returns {Promise<void>} Resolves when the configuration has been successfully saved.
        */
-      static async save({ fs: fs19, gitdir, config }) {
-        await fs19.write(`${gitdir}/config`, config.toString(), {
+      static async save({ fs: fs20, gitdir, config }) {
+        await fs20.write(`${gitdir}/config`, config.toString(), {
           encoding: "utf8"
         });
       }
@@ -43785,7 +43785,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @returns {Promise<Object>} - An object containing pruned refs.
        */
       static async updateRemoteRefs({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         remote,
         refs,
@@ -43800,7 +43800,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
             throw new InvalidOidError(value);
           }
         }
-        const config = await GitConfigManager.get({ fs: fs19, gitdir });
+        const config = await GitConfigManager.get({ fs: fs20, gitdir });
         if (!refspecs) {
           refspecs = await config.getall(`remote.${remote}.fetch`);
           if (refspecs.length === 0) {
@@ -43833,18 +43833,18 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         tagRefsToWrite.forEach(assertWritableRef);
         if (pruneTags) {
           const tags2 = await _GitRefManager.listRefs({
-            fs: fs19,
+            fs: fs20,
             gitdir,
             filepath: "refs/tags"
           });
           await _GitRefManager.deleteRefs({
-            fs: fs19,
+            fs: fs20,
             gitdir,
             refs: tags2.map((tag2) => `refs/tags/${tag2}`)
           });
         }
         for (const serverRef of tagRefsToWrite) {
-          if (!await _GitRefManager.exists({ fs: fs19, gitdir, ref: serverRef })) {
+          if (!await _GitRefManager.exists({ fs: fs20, gitdir, ref: serverRef })) {
             const oid = refs.get(serverRef);
             actualRefsToWrite.set(serverRef, oid);
           }
@@ -43860,7 +43860,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         if (prune) {
           for (const filepath of refspec.localNamespaces()) {
             const refs2 = (await _GitRefManager.listRefs({
-              fs: fs19,
+              fs: fs20,
               gitdir,
               filepath
             })).map((file) => `${filepath}/${file}`);
@@ -43871,13 +43871,13 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
             }
           }
           if (pruned.length > 0) {
-            await _GitRefManager.deleteRefs({ fs: fs19, gitdir, refs: pruned });
+            await _GitRefManager.deleteRefs({ fs: fs20, gitdir, refs: pruned });
           }
         }
         for (const [key, value] of actualRefsToWrite) {
           await acquireLock(
             key,
-            async () => fs19.write(join19(gitdir, key), `${value.trim()}
+            async () => fs20.write(join20(gitdir, key), `${value.trim()}
 `, "utf8")
           );
         }
@@ -43894,14 +43894,14 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @returns {Promise<void>}
        */
       // TODO: make this less crude?
-      static async writeRef({ fs: fs19, gitdir, ref, value }) {
+      static async writeRef({ fs: fs20, gitdir, ref, value }) {
         assertWritableRef(ref);
         if (!value.match(/[0-9a-f]{40}/)) {
           throw new InvalidOidError(value);
         }
         await acquireLock(
           ref,
-          async () => fs19.write(join19(gitdir, ref), `${value.trim()}
+          async () => fs20.write(join20(gitdir, ref), `${value.trim()}
 `, "utf8")
         );
       }
@@ -43915,11 +43915,11 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.value - The target ref.
        * @returns {Promise<void>}
        */
-      static async writeSymbolicRef({ fs: fs19, gitdir, ref, value }) {
+      static async writeSymbolicRef({ fs: fs20, gitdir, ref, value }) {
         assertWritableRef(ref);
         await acquireLock(
           ref,
-          async () => fs19.write(join19(gitdir, ref), `ref: ${value.trim()}
+          async () => fs20.write(join20(gitdir, ref), `ref: ${value.trim()}
 `, "utf8")
         );
       }
@@ -43932,8 +43932,8 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.ref - The ref to delete.
        * @returns {Promise<void>}
        */
-      static async deleteRef({ fs: fs19, gitdir, ref }) {
-        return _GitRefManager.deleteRefs({ fs: fs19, gitdir, refs: [ref] });
+      static async deleteRef({ fs: fs20, gitdir, ref }) {
+        return _GitRefManager.deleteRefs({ fs: fs20, gitdir, refs: [ref] });
       }
       /**
        * Deletes multiple refs.
@@ -43944,12 +43944,12 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string[]} args.refs - The refs to delete.
        * @returns {Promise<void>}
        */
-      static async deleteRefs({ fs: fs19, gitdir, refs }) {
+      static async deleteRefs({ fs: fs20, gitdir, refs }) {
         refs.forEach(assertWritableRef);
-        await Promise.all(refs.map((ref) => fs19.rm(join19(gitdir, ref))));
+        await Promise.all(refs.map((ref) => fs20.rm(join20(gitdir, ref))));
         let text = await acquireLock(
           "packed-refs",
-          async () => fs19.read(`${gitdir}/packed-refs`, { encoding: "utf8" })
+          async () => fs20.read(`${gitdir}/packed-refs`, { encoding: "utf8" })
         );
         const packed = GitPackedRefs.from(text);
         const beforeSize = packed.refs.size;
@@ -43962,7 +43962,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
           text = packed.toString();
           await acquireLock(
             "packed-refs",
-            async () => fs19.write(`${gitdir}/packed-refs`, text, { encoding: "utf8" })
+            async () => fs20.write(`${gitdir}/packed-refs`, text, { encoding: "utf8" })
           );
         }
       }
@@ -43977,7 +43977,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @returns {Promise<string>} - The resolved object ID.
        */
       static async resolve({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         ref,
         depth = void 0,
@@ -43991,17 +43991,17 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         }
         if (ref.startsWith("ref: ")) {
           ref = ref.slice("ref: ".length);
-          return _GitRefManager.resolve({ fs: fs19, gitdir, ref, depth, visited });
+          return _GitRefManager.resolve({ fs: fs20, gitdir, ref, depth, visited });
         }
         if (ref.length === 40 && /[0-9a-f]{40}/.test(ref)) {
           return ref;
         }
-        const packedMap = await _GitRefManager.packedRefs({ fs: fs19, gitdir });
+        const packedMap = await _GitRefManager.packedRefs({ fs: fs20, gitdir });
         const allpaths = refpaths(ref).filter((p) => !GIT_FILES.includes(p));
         for (const ref2 of allpaths) {
           const sha = await acquireLock(
             ref2,
-            async () => await fs19.read(`${gitdir}/${ref2}`, { encoding: "utf8" }) || packedMap.get(ref2)
+            async () => await fs20.read(`${gitdir}/${ref2}`, { encoding: "utf8" }) || packedMap.get(ref2)
           );
           if (sha) {
             if (visited.has(ref2)) {
@@ -44011,7 +44011,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
             }
             visited.add(ref2);
             return _GitRefManager.resolve({
-              fs: fs19,
+              fs: fs20,
               gitdir,
               ref: sha.trim(),
               depth,
@@ -44036,11 +44036,11 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.ref - The ref to check.
        * @returns {Promise<boolean>} - True if the ref names an unborn branch.
        */
-      static async isUnbornBranch({ fs: fs19, gitdir, ref }) {
+      static async isUnbornBranch({ fs: fs20, gitdir, ref }) {
         let target;
         try {
           target = await _GitRefManager.resolve({
-            fs: fs19,
+            fs: fs20,
             gitdir,
             ref: "HEAD",
             depth: 2
@@ -44061,9 +44061,9 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.ref - The ref to check.
        * @returns {Promise<boolean>} - True if the ref exists, false otherwise.
        */
-      static async exists({ fs: fs19, gitdir, ref }) {
+      static async exists({ fs: fs20, gitdir, ref }) {
         try {
-          await _GitRefManager.expand({ fs: fs19, gitdir, ref });
+          await _GitRefManager.expand({ fs: fs20, gitdir, ref });
           return true;
         } catch (err) {
           if (err instanceof NotFoundError) return false;
@@ -44079,16 +44079,16 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.ref - The ref to expand.
        * @returns {Promise<string>} - The full ref name.
        */
-      static async expand({ fs: fs19, gitdir, ref }) {
+      static async expand({ fs: fs20, gitdir, ref }) {
         if (ref.length === 40 && /[0-9a-f]{40}/.test(ref)) {
           return ref;
         }
-        const packedMap = await _GitRefManager.packedRefs({ fs: fs19, gitdir });
+        const packedMap = await _GitRefManager.packedRefs({ fs: fs20, gitdir });
         const allpaths = refpaths(ref).filter((p) => !GIT_FILES.includes(p));
         for (const ref2 of allpaths) {
           const refExists = await acquireLock(
             ref2,
-            async () => fs19.exists(`${gitdir}/${ref2}`)
+            async () => fs20.exists(`${gitdir}/${ref2}`)
           );
           if (refExists) return ref2;
           if (packedMap.has(ref2)) return ref2;
@@ -44156,10 +44156,10 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} [args.gitdir=join(dir, '.git')] - [required] The [git directory](dir-vs-gitdir.md) path
        * @returns {Promise<Map<string, string>>} - A map of packed refs.
        */
-      static async packedRefs({ fs: fs19, gitdir }) {
+      static async packedRefs({ fs: fs20, gitdir }) {
         const text = await acquireLock(
           "packed-refs",
-          async () => fs19.read(`${gitdir}/packed-refs`, { encoding: "utf8" })
+          async () => fs20.read(`${gitdir}/packed-refs`, { encoding: "utf8" })
         );
         const packed = GitPackedRefs.from(text);
         return packed.refs;
@@ -44173,11 +44173,11 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} args.filepath - The filepath prefix to match.
        * @returns {Promise<string[]>} - A sorted list of refs.
        */
-      static async listRefs({ fs: fs19, gitdir, filepath }) {
-        const packedMap = await _GitRefManager.packedRefs({ fs: fs19, gitdir });
+      static async listRefs({ fs: fs20, gitdir, filepath }) {
+        const packedMap = await _GitRefManager.packedRefs({ fs: fs20, gitdir });
         let files = null;
         try {
-          files = await fs19.readdirDeep(`${gitdir}/${filepath}`);
+          files = await fs20.readdirDeep(`${gitdir}/${filepath}`);
           files = files.map((x) => x.replace(`${gitdir}/${filepath}/`, ""));
         } catch (err) {
           files = [];
@@ -44202,15 +44202,15 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} [args.remote] - The remote to filter branches by.
        * @returns {Promise<string[]>} - A list of branch names.
        */
-      static async listBranches({ fs: fs19, gitdir, remote }) {
+      static async listBranches({ fs: fs20, gitdir, remote }) {
         if (remote) {
           return _GitRefManager.listRefs({
-            fs: fs19,
+            fs: fs20,
             gitdir,
             filepath: `refs/remotes/${remote}`
           });
         } else {
-          return _GitRefManager.listRefs({ fs: fs19, gitdir, filepath: `refs/heads` });
+          return _GitRefManager.listRefs({ fs: fs20, gitdir, filepath: `refs/heads` });
         }
       }
       /**
@@ -44221,9 +44221,9 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
        * @param {string} [args.gitdir=join(dir, '.git')] - [required] The [git directory](dir-vs-gitdir.md) path
        * @returns {Promise<string[]>} - A list of tag names.
        */
-      static async listTags({ fs: fs19, gitdir }) {
+      static async listTags({ fs: fs20, gitdir }) {
         const tags = await _GitRefManager.listRefs({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           filepath: `refs/tags`
         });
@@ -44394,9 +44394,9 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         };
       }
     };
-    async function readObjectLoose({ fs: fs19, gitdir, oid }) {
+    async function readObjectLoose({ fs: fs20, gitdir, oid }) {
       const source = `objects/${oid.slice(0, 2)}/${oid.slice(2)}`;
-      const file = await fs19.read(`${gitdir}/${source}`);
+      const file = await fs20.read(`${gitdir}/${source}`);
       if (!file) {
         return null;
       }
@@ -45069,17 +45069,17 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
     };
     var PackfileCache = /* @__PURE__ */ Symbol("PackfileCache");
     async function loadPackIndex({
-      fs: fs19,
+      fs: fs20,
       filename,
       getExternalRefDelta,
       emitter,
       emitterPrefix
     }) {
-      const idx = await fs19.read(filename);
+      const idx = await fs20.read(filename);
       return GitPackIndex.fromIdx({ idx, getExternalRefDelta });
     }
     function readPackIndex({
-      fs: fs19,
+      fs: fs20,
       cache,
       filename,
       getExternalRefDelta,
@@ -45090,7 +45090,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       let p = cache[PackfileCache].get(filename);
       if (!p) {
         p = loadPackIndex({
-          fs: fs19,
+          fs: fs20,
           filename,
           getExternalRefDelta,
           emitter,
@@ -45114,19 +45114,19 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       return hash2.digest("hex");
     }
     async function readObjectPacked({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid,
       format = "content",
       getExternalRefDelta
     }) {
-      let list = await fs19.readdir(join19(gitdir, "objects/pack"));
+      let list = await fs20.readdir(join20(gitdir, "objects/pack"));
       list = list.filter((x) => x.endsWith(".idx"));
       for (const filename of list) {
         const indexFile = `${gitdir}/objects/pack/${filename}`;
         const p = await readPackIndex({
-          fs: fs19,
+          fs: fs20,
           cache,
           filename: indexFile,
           getExternalRefDelta
@@ -45135,7 +45135,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
         if (p.offsets.has(oid)) {
           const packFile = indexFile.replace(/idx$/, "pack");
           if (!p.pack) {
-            const read = fs19.read(packFile);
+            const read = fs20.read(packFile);
             p.pack = read;
             read.catch(() => {
               if (p.pack === read) p.pack = null;
@@ -45179,7 +45179,7 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       }
     }
     async function _readObject({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid,
@@ -45188,17 +45188,17 @@ If you're a developer and you believe this is a bug in isomorphic-git, please fi
       if (!["deflated", "wrapped", "content"].includes(format)) {
         throw new InternalError(`invalid requested format "${format}"`);
       }
-      const getExternalRefDelta = (oid2) => _readObject({ fs: fs19, cache, gitdir, oid: oid2 });
+      const getExternalRefDelta = (oid2) => _readObject({ fs: fs20, cache, gitdir, oid: oid2 });
       let result;
       if (oid === "4b825dc642cb6eb9a060e54bf8d69288fbee4904") {
         result = { format: "wrapped", object: Buffer.from(`tree 0\0`) };
       }
       if (!result) {
-        result = await readObjectLoose({ fs: fs19, gitdir, oid });
+        result = await readObjectLoose({ fs: fs20, gitdir, oid });
       }
       if (!result) {
         result = await readObjectPacked({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir,
           oid,
@@ -45928,18 +45928,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return _GitCommit.from(signedCommit);
       }
     };
-    async function resolveTree({ fs: fs19, cache, gitdir, oid }) {
+    async function resolveTree({ fs: fs20, cache, gitdir, oid }) {
       if (oid === "4b825dc642cb6eb9a060e54bf8d69288fbee4904") {
         return { tree: GitTree.from([]), oid };
       }
-      const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
+      const { type, object } = await _readObject({ fs: fs20, cache, gitdir, oid });
       if (type === "tag") {
         oid = GitAnnotatedTag.from(object).parse().object;
-        return resolveTree({ fs: fs19, cache, gitdir, oid });
+        return resolveTree({ fs: fs20, cache, gitdir, oid });
       }
       if (type === "commit") {
         oid = GitCommit.from(object).parse().tree;
-        return resolveTree({ fs: fs19, cache, gitdir, oid });
+        return resolveTree({ fs: fs20, cache, gitdir, oid });
       }
       if (type !== "tree") {
         throw new ObjectTypeError(oid, type, "tree");
@@ -45947,23 +45947,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return { tree: GitTree.from(object), oid };
     }
     var GitWalkerRepo = class {
-      constructor({ fs: fs19, gitdir, ref, cache }) {
-        this.fs = fs19;
+      constructor({ fs: fs20, gitdir, ref, cache }) {
+        this.fs = fs20;
         this.cache = cache;
         this.gitdir = gitdir;
         this.mapPromise = (async () => {
           const map = /* @__PURE__ */ new Map();
           let oid;
           try {
-            oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref });
+            oid = await GitRefManager.resolve({ fs: fs20, gitdir, ref });
           } catch (e) {
-            if (e instanceof NotFoundError && await GitRefManager.isUnbornBranch({ fs: fs19, gitdir, ref })) {
+            if (e instanceof NotFoundError && await GitRefManager.isUnbornBranch({ fs: fs20, gitdir, ref })) {
               oid = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
             } else {
               throw e;
             }
           }
-          const tree = await resolveTree({ fs: fs19, cache: this.cache, gitdir, oid });
+          const tree = await resolveTree({ fs: fs20, cache: this.cache, gitdir, oid });
           tree.type = "tree";
           tree.mode = "40000";
           map.set(".", tree);
@@ -45998,7 +45998,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       async readdir(entry) {
         const filepath = entry._fullpath;
-        const { fs: fs19, cache, gitdir } = this;
+        const { fs: fs20, cache, gitdir } = this;
         const map = await this.mapPromise;
         const obj = map.get(filepath);
         if (!obj) throw new Error(`No obj for ${filepath}`);
@@ -46007,15 +46007,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (obj.type !== "tree") {
           return null;
         }
-        const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
+        const { type, object } = await _readObject({ fs: fs20, cache, gitdir, oid });
         if (type !== obj.type) {
           throw new ObjectTypeError(oid, type, obj.type);
         }
         const tree = GitTree.from(object);
         for (const entry2 of tree) {
-          map.set(join19(filepath, entry2.path), entry2);
+          map.set(join20(filepath, entry2.path), entry2);
         }
-        return tree.entries().map((entry2) => join19(filepath, entry2.path));
+        return tree.entries().map((entry2) => join20(filepath, entry2.path));
       }
       async type(entry) {
         if (entry._type === false) {
@@ -46038,10 +46038,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       async content(entry) {
         if (entry._content === false) {
           const map = await this.mapPromise;
-          const { fs: fs19, cache, gitdir } = this;
+          const { fs: fs20, cache, gitdir } = this;
           const obj = map.get(entry._fullpath);
           const oid = obj.oid;
-          const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
+          const { type, object } = await _readObject({ fs: fs20, cache, gitdir, oid });
           if (type !== "blob") {
             entry._content = void 0;
           } else {
@@ -46062,16 +46062,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     function TREE({ ref = "HEAD" } = {}) {
       const o = /* @__PURE__ */ Object.create(null);
       Object.defineProperty(o, GitWalkSymbol, {
-        value: function({ fs: fs19, gitdir, cache }) {
-          return new GitWalkerRepo({ fs: fs19, gitdir, ref, cache });
+        value: function({ fs: fs20, gitdir, cache }) {
+          return new GitWalkerRepo({ fs: fs20, gitdir, ref, cache });
         }
       });
       Object.freeze(o);
       return o;
     }
     var GitWalkerFs = class {
-      constructor({ fs: fs19, dir, gitdir, cache, refresh = true }) {
-        this.fs = fs19;
+      constructor({ fs: fs20, dir, gitdir, cache, refresh = true }) {
+        this.fs = fs20;
         this.cache = cache;
         this.dir = dir;
         this.gitdir = gitdir;
@@ -46109,10 +46109,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       async readdir(entry) {
         if (await entry.type() !== "tree") return null;
         const filepath = entry._fullpath;
-        const { fs: fs19, dir } = this;
-        const names = await fs19.readdir(join19(dir, filepath));
+        const { fs: fs20, dir } = this;
+        const names = await fs20.readdir(join20(dir, filepath));
         if (names === null) return null;
-        return names.map((name) => join19(filepath, name));
+        return names.map((name) => join20(filepath, name));
       }
       async type(entry) {
         if (entry._type === false) {
@@ -46128,8 +46128,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       async stat(entry) {
         if (entry._stat === false) {
-          const { fs: fs19, dir } = this;
-          let stat2 = await fs19.lstat(`${dir}/${entry._fullpath}`);
+          const { fs: fs20, dir } = this;
+          let stat2 = await fs20.lstat(`${dir}/${entry._fullpath}`);
           if (!stat2) {
             throw new Error(
               `ENOENT: no such file or directory, lstat '${entry._fullpath}'`
@@ -46151,17 +46151,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       async content(entry) {
         if (entry._content === false) {
-          const { fs: fs19, dir, gitdir } = this;
+          const { fs: fs20, dir, gitdir } = this;
           if (await entry.type() === "tree") {
             entry._content = void 0;
           } else {
             let content;
             if (await entry.mode() >> 12 === 10) {
-              content = await fs19.readlink(`${dir}/${entry._fullpath}`);
+              content = await fs20.readlink(`${dir}/${entry._fullpath}`);
             } else {
-              const config = await this._getGitConfig(fs19, gitdir);
+              const config = await this._getGitConfig(fs20, gitdir);
               const autocrlf = await config.get("core.autocrlf");
-              content = await fs19.read(`${dir}/${entry._fullpath}`, { autocrlf });
+              content = await fs20.read(`${dir}/${entry._fullpath}`, { autocrlf });
             }
             entry._actualSize = content.length;
             if (entry._stat && entry._stat.size === -1) {
@@ -46175,14 +46175,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       async oid(entry) {
         if (entry._oid === false) {
           const self = this;
-          const { fs: fs19, gitdir, cache } = this;
+          const { fs: fs20, gitdir, cache } = this;
           let oid;
           await GitIndexManager.acquire(
-            { fs: fs19, gitdir, cache },
+            { fs: fs20, gitdir, cache },
             async function(index2) {
               const stage = index2.entriesMap.get(entry._fullpath);
               const stats = await entry.stat();
-              const config = await self._getGitConfig(fs19, gitdir);
+              const config = await self._getGitConfig(fs20, gitdir);
               const filemode = await config.get("core.filemode");
               const trustino = typeof process !== "undefined" ? !(process.platform === "win32") : true;
               if (!stage || compareStats(stats, stage, filemode, trustino)) {
@@ -46222,30 +46222,30 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * writes a refresh right away instead of queueing it.
        */
       async flush() {
-        const { fs: fs19, gitdir, cache, refreshQueue } = this;
+        const { fs: fs20, gitdir, cache, refreshQueue } = this;
         this.refreshQueue = [];
         this.flushed = true;
         if (refreshQueue.length === 0) return;
-        await GitIndexManager.acquire({ fs: fs19, gitdir, cache }, async (index2) => {
+        await GitIndexManager.acquire({ fs: fs20, gitdir, cache }, async (index2) => {
           for (const { filepath, stage, stats, oid } of refreshQueue) {
             if (index2.entriesMap.get(filepath) !== stage) continue;
             index2.insert({ filepath, stats, oid });
           }
         });
       }
-      async _getGitConfig(fs19, gitdir) {
+      async _getGitConfig(fs20, gitdir) {
         if (this.config) {
           return this.config;
         }
-        this.config = await GitConfigManager.get({ fs: fs19, gitdir });
+        this.config = await GitConfigManager.get({ fs: fs20, gitdir });
         return this.config;
       }
     };
     function WORKDIR({ refresh = true } = {}) {
       const o = /* @__PURE__ */ Object.create(null);
       Object.defineProperty(o, GitWalkSymbol, {
-        value: function({ fs: fs19, dir, gitdir, cache }) {
-          return new GitWalkerFs({ fs: fs19, dir, gitdir, cache, refresh });
+        value: function({ fs: fs20, dir, gitdir, cache }) {
+          return new GitWalkerFs({ fs: fs20, dir, gitdir, cache, refresh });
         }
       });
       Object.freeze(o);
@@ -46304,7 +46304,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _walk({
-      fs: fs19,
+      fs: fs20,
       cache,
       dir,
       gitdir,
@@ -46321,7 +46321,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       iterate = (walk3, children) => Promise.all([...children].map(walk3))
     }) {
       const walkers = trees.map(
-        (proxy) => proxy[GitWalkSymbol]({ fs: fs19, dir, gitdir, cache })
+        (proxy) => proxy[GitWalkSymbol]({ fs: fs20, dir, gitdir, cache })
       );
       const root = new Array(walkers.length).fill(".");
       const range = arrayRange(0, walkers.length);
@@ -46385,22 +46385,22 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       }
     }
-    async function rmRecursive(fs19, filepath) {
-      const entries = await fs19.readdir(filepath);
+    async function rmRecursive(fs20, filepath) {
+      const entries = await fs20.readdir(filepath);
       if (entries == null) {
-        await fs19.rm(filepath);
+        await fs20.rm(filepath);
       } else if (entries.length) {
         await Promise.all(
           entries.map((entry) => {
-            const subpath = join19(filepath, entry);
-            return fs19.lstat(subpath).then((stat2) => {
+            const subpath = join20(filepath, entry);
+            return fs20.lstat(subpath).then((stat2) => {
               if (!stat2) return;
-              return stat2.isDirectory() ? rmRecursive(fs19, subpath) : fs19.rm(subpath);
+              return stat2.isDirectory() ? rmRecursive(fs20, subpath) : fs20.rm(subpath);
             });
           })
-        ).then(() => fs19.rmdir(filepath));
+        ).then(() => fs20.rmdir(filepath));
       } else {
-        await fs19.rmdir(filepath);
+        await fs20.rmdir(filepath);
       }
     }
     function isPromiseLike(obj) {
@@ -46417,7 +46417,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (typeof code2 !== "string") return false;
       return code2 === "ENOENT" || code2 === "ENOTDIR" || code2.includes("ENS");
     }
-    function isPromiseFs(fs19) {
+    function isPromiseFs(fs20) {
       const test = (targetFs) => {
         try {
           return targetFs.readFile().catch((e) => e);
@@ -46425,7 +46425,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           return e;
         }
       };
-      return isPromiseLike(test(fs19));
+      return isPromiseLike(test(fs20));
     }
     var commands = [
       "readFile",
@@ -46439,25 +46439,25 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       "readlink",
       "symlink"
     ];
-    function bindFs(target, fs19) {
-      if (isPromiseFs(fs19)) {
+    function bindFs(target, fs20) {
+      if (isPromiseFs(fs20)) {
         for (const command of commands) {
-          target[`_${command}`] = fs19[command].bind(fs19);
+          target[`_${command}`] = fs20[command].bind(fs20);
         }
       } else {
         for (const command of commands) {
-          target[`_${command}`] = pify(fs19[command].bind(fs19));
+          target[`_${command}`] = pify(fs20[command].bind(fs20));
         }
       }
-      if (isPromiseFs(fs19)) {
-        if (fs19.cp) target._cp = fs19.cp.bind(fs19);
-        if (fs19.rm) target._rm = fs19.rm.bind(fs19);
-        else if (fs19.rmdir.length > 1) target._rm = fs19.rmdir.bind(fs19);
+      if (isPromiseFs(fs20)) {
+        if (fs20.cp) target._cp = fs20.cp.bind(fs20);
+        if (fs20.rm) target._rm = fs20.rm.bind(fs20);
+        else if (fs20.rmdir.length > 1) target._rm = fs20.rmdir.bind(fs20);
         else target._rm = rmRecursive.bind(null, target);
       } else {
-        if (fs19.cp) target._cp = pify(fs19.cp.bind(fs19));
-        if (fs19.rm) target._rm = pify(fs19.rm.bind(fs19));
-        else if (fs19.rmdir.length > 2) target._rm = pify(fs19.rmdir.bind(fs19));
+        if (fs20.cp) target._cp = pify(fs20.cp.bind(fs20));
+        if (fs20.rm) target._rm = pify(fs20.rm.bind(fs20));
+        else if (fs20.rmdir.length > 2) target._rm = pify(fs20.rmdir.bind(fs20));
         else target._rm = rmRecursive.bind(null, target);
       }
     }
@@ -46467,15 +46467,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        *
        * @param {Object} fs - A file system implementation to wrap.
        */
-      constructor(fs19) {
-        if (typeof fs19._original_unwrapped_fs !== "undefined") return fs19;
-        const promises3 = Object.getOwnPropertyDescriptor(fs19, "promises");
+      constructor(fs20) {
+        if (typeof fs20._original_unwrapped_fs !== "undefined") return fs20;
+        const promises3 = Object.getOwnPropertyDescriptor(fs20, "promises");
         if (promises3 && promises3.enumerable) {
-          bindFs(this, fs19.promises);
+          bindFs(this, fs20.promises);
         } else {
-          bindFs(this, fs19);
+          bindFs(this, fs20);
         }
-        this._original_unwrapped_fs = fs19;
+        this._original_unwrapped_fs = fs20;
       }
       /**
        * Return true if a file exists, false if it doesn't exist.
@@ -46689,7 +46689,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           if (isAbsolute3(submoduleGitdir)) {
             return submoduleGitdir;
           }
-          const gitdir = join19(dirname8(dotgit), submoduleGitdir);
+          const gitdir = join20(dirname8(dotgit), submoduleGitdir);
           return gitdir;
         });
       } else {
@@ -46711,7 +46711,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function abortMerge({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       commit: commit2 = "HEAD",
       cache = {}
     }) {
@@ -46719,18 +46719,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("dir", dir);
         assertParameter("gitdir", gitdir);
-        const fs19 = new FileSystem(_fs);
+        const fs20 = new FileSystem(_fs);
         const trees = [TREE({ ref: commit2 }), WORKDIR(), STAGE()];
         let unmergedPaths = [];
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         await GitIndexManager.acquire(
-          { fs: fs19, gitdir: updatedGitdir, cache },
+          { fs: fs20, gitdir: updatedGitdir, cache },
           async function(index2) {
             unmergedPaths = index2.unmergedPaths;
           }
         );
         const results = await _walk({
-          fs: fs19,
+          fs: fs20,
           cache,
           dir,
           gitdir: updatedGitdir,
@@ -46753,18 +46753,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
         });
         await GitIndexManager.acquire(
-          { fs: fs19, gitdir: updatedGitdir, cache },
+          { fs: fs20, gitdir: updatedGitdir, cache },
           async function(index2) {
             for (const entry of results) {
               if (entry === false) continue;
               if (!entry) {
-                await fs19.rmdir(`${dir}/${entry.path}`, { recursive: true });
+                await fs20.rmdir(`${dir}/${entry.path}`, { recursive: true });
                 index2.delete({ filepath: entry.path });
                 continue;
               }
               if (entry.type === "blob") {
                 const content = new TextDecoder().decode(entry.content);
-                await fs19.write(`${dir}/${entry.path}`, content, {
+                await fs20.write(`${dir}/${entry.path}`, content, {
                   mode: entry.mode
                 });
                 index2.insert({
@@ -46792,17 +46792,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {string} args.filepath - The path of the file to check.
        * @returns {Promise<boolean>} - `true` if the file is ignored, `false` otherwise.
        */
-      static async isIgnored({ fs: fs19, dir, gitdir = join19(dir, ".git"), filepath }) {
+      static async isIgnored({ fs: fs20, dir, gitdir = join20(dir, ".git"), filepath }) {
         if (basename3(filepath) === ".git") return true;
         if (filepath === ".") return false;
         let excludes = "";
-        const excludesFile = join19(gitdir, "info", "exclude");
-        if (await fs19.exists(excludesFile)) {
-          excludes = await fs19.read(excludesFile, "utf8");
+        const excludesFile = join20(gitdir, "info", "exclude");
+        if (await fs20.exists(excludesFile)) {
+          excludes = await fs20.read(excludesFile, "utf8");
         }
         const pairs = [
           {
-            gitignore: join19(dir, ".gitignore"),
+            gitignore: join20(dir, ".gitignore"),
             filepath
           }
         ];
@@ -46811,13 +46811,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           const folder = pieces.slice(0, i).join("/");
           const file = pieces.slice(i).join("/");
           pairs.push({
-            gitignore: join19(dir, folder, ".gitignore"),
+            gitignore: join20(dir, folder, ".gitignore"),
             filepath: file
           });
         }
         let ignoredStatus = false;
         for (const [index2, p] of pairs.entries()) {
-          const file = await fs19.read(p.gitignore, "utf8");
+          const file = await fs20.read(p.gitignore, "utf8");
           const ign = ignore();
           if (index2 === 0) ign.add(excludes);
           ign.add(file);
@@ -46832,7 +46832,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return ignoredStatus;
       }
     };
-    async function writeObjectLoose({ fs: fs19, gitdir, object, format, oid }) {
+    async function writeObjectLoose({ fs: fs20, gitdir, object, format, oid }) {
       if (format !== "deflated") {
         throw new InternalError(
           "GitObjectStoreLoose expects objects to write to be in deflated format"
@@ -46840,7 +46840,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       const source = `objects/${oid.slice(0, 2)}/${oid.slice(2)}`;
       const filepath = `${gitdir}/${source}`;
-      if (!await fs19.exists(filepath)) await fs19.write(filepath, object);
+      if (!await fs20.exists(filepath)) await fs20.write(filepath, object);
     }
     var supportsCompressionStream = null;
     async function deflate(buffer) {
@@ -46866,7 +46866,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _writeObject({
-      fs: fs19,
+      fs: fs20,
       gitdir,
       type,
       object,
@@ -46882,7 +46882,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         object = Buffer.from(await deflate(object));
       }
       if (!dryRun) {
-        await writeObjectLoose({ fs: fs19, gitdir, object, format: "deflated", oid });
+        await writeObjectLoose({ fs: fs20, gitdir, object, format: "deflated", oid });
       }
       return oid;
     }
@@ -46894,7 +46894,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function add({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       filepath,
       cache = {},
       force = false,
@@ -46905,17 +46905,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("dir", dir);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         await GitIndexManager.acquire(
-          { fs: fs19, gitdir: updatedGitdir, cache },
+          { fs: fs20, gitdir: updatedGitdir, cache },
           async (index2) => {
-            const config = await GitConfigManager.get({ fs: fs19, gitdir: updatedGitdir });
+            const config = await GitConfigManager.get({ fs: fs20, gitdir: updatedGitdir });
             const autocrlf = await config.get("core.autocrlf");
             return addToIndex({
               dir,
               gitdir: updatedGitdir,
-              fs: fs19,
+              fs: fs20,
               filepath,
               index: index2,
               force,
@@ -46940,7 +46940,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function addToIndex({
       dir,
       gitdir,
-      fs: fs19,
+      fs: fs20,
       filepath,
       index: index2,
       force,
@@ -46951,24 +46951,24 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const promises3 = filepath.map(async (currentFilepath) => {
         if (!force && !isTracked(index2, currentFilepath)) {
           const ignored = await GitIgnoreManager.isIgnored({
-            fs: fs19,
+            fs: fs20,
             dir,
             gitdir,
             filepath: currentFilepath
           });
           if (ignored) return;
         }
-        const stats = await fs19.lstat(join19(dir, currentFilepath));
+        const stats = await fs20.lstat(join20(dir, currentFilepath));
         if (!stats) throw new NotFoundError(currentFilepath);
         if (stats.isDirectory()) {
-          const children = await fs19.readdir(join19(dir, currentFilepath));
+          const children = await fs20.readdir(join20(dir, currentFilepath));
           if (parallel) {
             const promises4 = children.map(
               (child) => addToIndex({
                 dir,
                 gitdir,
-                fs: fs19,
-                filepath: [join19(currentFilepath, child)],
+                fs: fs20,
+                filepath: [join20(currentFilepath, child)],
                 index: index2,
                 force,
                 parallel,
@@ -46981,8 +46981,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               await addToIndex({
                 dir,
                 gitdir,
-                fs: fs19,
-                filepath: [join19(currentFilepath, child)],
+                fs: fs20,
+                filepath: [join20(currentFilepath, child)],
                 index: index2,
                 force,
                 parallel,
@@ -46991,9 +46991,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             }
           }
         } else {
-          const object = stats.isSymbolicLink() ? await fs19.readlink(join19(dir, currentFilepath)).then(posixifyPathBuffer) : await fs19.read(join19(dir, currentFilepath), { autocrlf });
+          const object = stats.isSymbolicLink() ? await fs20.readlink(join20(dir, currentFilepath)).then(posixifyPathBuffer) : await fs20.read(join20(dir, currentFilepath), { autocrlf });
           if (object === null) throw new NotFoundError(currentFilepath);
-          const oid = await _writeObject({ fs: fs19, gitdir, type: "blob", object });
+          const oid = await _writeObject({ fs: fs20, gitdir, type: "blob", object });
           index2.insert({ filepath: currentFilepath, stats, oid });
         }
       });
@@ -47008,23 +47008,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const fulfilledPromises = settledPromises.filter((settle) => settle.status === "fulfilled" && settle.value).map((settle) => settle.value);
       return fulfilledPromises;
     }
-    async function hasObjectLoose({ fs: fs19, gitdir, oid }) {
+    async function hasObjectLoose({ fs: fs20, gitdir, oid }) {
       const source = `objects/${oid.slice(0, 2)}/${oid.slice(2)}`;
-      return fs19.exists(`${gitdir}/${source}`);
+      return fs20.exists(`${gitdir}/${source}`);
     }
     async function hasObjectPacked({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid,
       getExternalRefDelta
     }) {
-      let list = await fs19.readdir(join19(gitdir, "objects/pack"));
+      let list = await fs20.readdir(join20(gitdir, "objects/pack"));
       list = list.filter((x) => x.endsWith(".idx"));
       for (const filename of list) {
         const indexFile = `${gitdir}/objects/pack/${filename}`;
         const p = await readPackIndex({
-          fs: fs19,
+          fs: fs20,
           cache,
           filename: indexFile,
           getExternalRefDelta
@@ -47037,17 +47037,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return false;
     }
     async function hasObject({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid,
       format = "content"
     }) {
-      const getExternalRefDelta = (oid2) => _readObject({ fs: fs19, cache, gitdir, oid: oid2 });
-      let result = await hasObjectLoose({ fs: fs19, gitdir, oid });
+      const getExternalRefDelta = (oid2) => _readObject({ fs: fs20, cache, gitdir, oid: oid2 });
+      let result = await hasObjectLoose({ fs: fs20, gitdir, oid });
       if (!result) {
         result = await hasObjectPacked({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir,
           oid,
@@ -47056,8 +47056,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return result;
     }
-    async function _getConfig({ fs: fs19, gitdir, path }) {
-      const config = await GitConfigManager.get({ fs: fs19, gitdir });
+    async function _getConfig({ fs: fs20, gitdir, path }) {
+      const config = await GitConfigManager.get({ fs: fs20, gitdir });
       return config.get(path);
     }
     function assignDefined(target, ...sources) {
@@ -47073,11 +47073,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return target;
     }
-    async function normalizeAuthorObject({ fs: fs19, gitdir, author, commit: commit2 }) {
+    async function normalizeAuthorObject({ fs: fs20, gitdir, author, commit: commit2 }) {
       const timestamp = Math.floor(Date.now() / 1e3);
       const defaultAuthor = {
-        name: await _getConfig({ fs: fs19, gitdir, path: "user.name" }),
-        email: await _getConfig({ fs: fs19, gitdir, path: "user.email" }) || "",
+        name: await _getConfig({ fs: fs20, gitdir, path: "user.name" }),
+        email: await _getConfig({ fs: fs20, gitdir, path: "user.email" }) || "",
         // author.email is allowed to be empty string
         timestamp,
         timezoneOffset: new Date(timestamp * 1e3).getTimezoneOffset()
@@ -47094,7 +47094,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return normalizedAuthor;
     }
     async function normalizeCommitterObject({
-      fs: fs19,
+      fs: fs20,
       gitdir,
       author,
       committer,
@@ -47102,8 +47102,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       const timestamp = Math.floor(Date.now() / 1e3);
       const defaultCommitter = {
-        name: await _getConfig({ fs: fs19, gitdir, path: "user.name" }),
-        email: await _getConfig({ fs: fs19, gitdir, path: "user.email" }) || "",
+        name: await _getConfig({ fs: fs20, gitdir, path: "user.name" }),
+        email: await _getConfig({ fs: fs20, gitdir, path: "user.email" }) || "",
         // committer.email is allowed to be empty string
         timestamp,
         timezoneOffset: new Date(timestamp * 1e3).getTimezoneOffset()
@@ -47120,20 +47120,20 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return normalizedCommitter;
     }
-    async function resolveCommit({ fs: fs19, cache, gitdir, oid }) {
-      const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
+    async function resolveCommit({ fs: fs20, cache, gitdir, oid }) {
+      const { type, object } = await _readObject({ fs: fs20, cache, gitdir, oid });
       if (type === "tag") {
         oid = GitAnnotatedTag.from(object).parse().object;
-        return resolveCommit({ fs: fs19, cache, gitdir, oid });
+        return resolveCommit({ fs: fs20, cache, gitdir, oid });
       }
       if (type !== "commit") {
         throw new ObjectTypeError(oid, type, "commit");
       }
       return { commit: GitCommit.from(object), oid };
     }
-    async function _readCommit({ fs: fs19, cache, gitdir, oid }) {
+    async function _readCommit({ fs: fs20, cache, gitdir, oid }) {
       const { commit: commit2, oid: commitOid } = await resolveCommit({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid
@@ -47147,7 +47147,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }
     var EMPTY_TREE_OID = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
     async function _commit({
-      fs: fs19,
+      fs: fs20,
       cache,
       onSign,
       gitdir,
@@ -47166,10 +47166,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       let initialCommit = false;
       let detachedHead = false;
       if (!ref) {
-        const headContent = await fs19.read(`${gitdir}/HEAD`, { encoding: "utf8" });
+        const headContent = await fs20.read(`${gitdir}/HEAD`, { encoding: "utf8" });
         detachedHead = !headContent.startsWith("ref:");
         ref = await GitRefManager.resolve({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           ref: "HEAD",
           depth: 2
@@ -47178,7 +47178,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       let refOid, refCommit;
       try {
         refOid = await GitRefManager.resolve({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           ref
         });
@@ -47187,25 +47187,25 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         initialCommit = true;
       }
       if (!initialCommit && (amend || disallowEmpty)) {
-        refCommit = await _readCommit({ fs: fs19, gitdir, oid: refOid, cache });
+        refCommit = await _readCommit({ fs: fs20, gitdir, oid: refOid, cache });
       }
       if (amend && initialCommit) {
         throw new NoCommitError(ref);
       }
-      const author = !amend ? await normalizeAuthorObject({ fs: fs19, gitdir, author: _author }) : await normalizeAuthorObject({
-        fs: fs19,
+      const author = !amend ? await normalizeAuthorObject({ fs: fs20, gitdir, author: _author }) : await normalizeAuthorObject({
+        fs: fs20,
         gitdir,
         author: _author,
         commit: refCommit.commit
       });
       if (!author) throw new MissingNameError("author");
       const committer = !amend ? await normalizeCommitterObject({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         author,
         committer: _committer
       }) : await normalizeCommitterObject({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         author,
         committer: _committer,
@@ -47213,14 +47213,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       if (!committer) throw new MissingNameError("committer");
       return GitIndexManager.acquire(
-        { fs: fs19, gitdir, cache, allowUnmerged: false },
+        { fs: fs20, gitdir, cache, allowUnmerged: false },
         async function(index2) {
           const inodes = flatFileListToDirectoryStructure(
             index2.entries.filter((entry) => !entry.flags.intentToAdd)
           );
           const inode = inodes.get(".");
           if (!tree) {
-            tree = await constructTree({ fs: fs19, gitdir, inode, dryRun });
+            tree = await constructTree({ fs: fs20, gitdir, inode, dryRun });
           }
           if (!parent) {
             if (!amend) {
@@ -47231,10 +47231,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           } else {
             parent = await Promise.all(
               parent.map(async (p) => {
-                let oid2 = await GitRefManager.resolve({ fs: fs19, gitdir, ref: p });
-                while (await hasObject({ fs: fs19, cache, gitdir, oid: oid2 })) {
+                let oid2 = await GitRefManager.resolve({ fs: fs20, gitdir, ref: p });
+                while (await hasObject({ fs: fs20, cache, gitdir, oid: oid2 })) {
                   const { type, object } = await _readObject({
-                    fs: fs19,
+                    fs: fs20,
                     cache,
                     gitdir,
                     oid: oid2
@@ -47270,7 +47270,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             comm = await GitCommit.sign(comm, onSign, signingKey);
           }
           const oid = await _writeObject({
-            fs: fs19,
+            fs: fs20,
             gitdir,
             type: "commit",
             object: comm.toObject(),
@@ -47278,7 +47278,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           });
           if (!noUpdateBranch && !dryRun) {
             await GitRefManager.writeRef({
-              fs: fs19,
+              fs: fs20,
               gitdir,
               ref: detachedHead ? "HEAD" : ref,
               value: oid
@@ -47288,12 +47288,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       );
     }
-    async function constructTree({ fs: fs19, gitdir, inode, dryRun }) {
+    async function constructTree({ fs: fs20, gitdir, inode, dryRun }) {
       const children = inode.children;
       for (const inode2 of children) {
         if (inode2.type === "tree") {
           inode2.metadata.mode = "040000";
-          inode2.metadata.oid = await constructTree({ fs: fs19, gitdir, inode: inode2, dryRun });
+          inode2.metadata.oid = await constructTree({ fs: fs20, gitdir, inode: inode2, dryRun });
         }
       }
       const entries = children.map((inode2) => ({
@@ -47304,7 +47304,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }));
       const tree = GitTree.from(entries);
       const oid = await _writeObject({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         type: "tree",
         object: tree.toObject(),
@@ -47312,9 +47312,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       return oid;
     }
-    async function resolveFilepath({ fs: fs19, cache, gitdir, oid, filepath }) {
+    async function resolveFilepath({ fs: fs20, cache, gitdir, oid, filepath }) {
       const entry = await resolveFilepathEntry({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid,
@@ -47323,7 +47323,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return entry.oid;
     }
     async function resolveFilepathEntry({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid,
@@ -47335,14 +47335,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw new InvalidFilepathError("trailing-slash");
       }
       const _oid = oid;
-      const result = await resolveTree({ fs: fs19, cache, gitdir, oid });
+      const result = await resolveTree({ fs: fs20, cache, gitdir, oid });
       const tree = result.tree;
       if (filepath === "") {
         return { mode: "040000", oid: result.oid, path: "", type: "tree" };
       } else {
         const pathArray = filepath.split("/");
         return _resolveFilepath({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir,
           tree,
@@ -47353,7 +47353,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _resolveFilepath({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       tree,
@@ -47368,7 +47368,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             return entry;
           } else {
             const { type, object } = await _readObject({
-              fs: fs19,
+              fs: fs20,
               cache,
               gitdir,
               oid: entry.oid
@@ -47378,7 +47378,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             }
             tree = GitTree.from(object);
             return _resolveFilepath({
-              fs: fs19,
+              fs: fs20,
               cache,
               gitdir,
               tree,
@@ -47392,26 +47392,26 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       throw new NotFoundError(`file or directory found at "${oid}:${filepath}"`);
     }
     async function _readTree({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid,
       filepath = void 0
     }) {
       if (filepath !== void 0) {
-        oid = await resolveFilepath({ fs: fs19, cache, gitdir, oid, filepath });
+        oid = await resolveFilepath({ fs: fs20, cache, gitdir, oid, filepath });
       }
-      const { tree, oid: treeOid } = await resolveTree({ fs: fs19, cache, gitdir, oid });
+      const { tree, oid: treeOid } = await resolveTree({ fs: fs20, cache, gitdir, oid });
       const result = {
         oid: treeOid,
         tree: tree.entries()
       };
       return result;
     }
-    async function _writeTree({ fs: fs19, gitdir, tree }) {
+    async function _writeTree({ fs: fs20, gitdir, tree }) {
       const object = GitTree.from(tree).toObject();
       const oid = await _writeObject({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         type: "tree",
         object,
@@ -47420,7 +47420,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return oid;
     }
     async function _addNote({
-      fs: fs19,
+      fs: fs20,
       cache,
       onSign,
       gitdir,
@@ -47434,14 +47434,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       let parent;
       try {
-        parent = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
+        parent = await GitRefManager.resolve({ gitdir, fs: fs20, ref });
       } catch (err) {
         if (!(err instanceof NotFoundError)) {
           throw err;
         }
       }
       const result = await _readTree({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid: parent || "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -47460,7 +47460,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         note = Buffer.from(note, "utf8");
       }
       const noteOid = await _writeObject({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         type: "blob",
         object: note,
@@ -47468,12 +47468,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       tree.push({ mode: "100644", path: oid, oid: noteOid, type: "blob" });
       const treeOid = await _writeTree({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         tree
       });
       const commitOid = await _commit({
-        fs: fs19,
+        fs: fs20,
         cache,
         onSign,
         gitdir,
@@ -47492,7 +47492,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref = "refs/notes/commits",
       oid,
       note,
@@ -47510,19 +47510,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (signingKey) {
           assertParameter("onSign", onSign);
         }
-        const fs19 = new FileSystem(_fs);
-        const author = await normalizeAuthorObject({ fs: fs19, gitdir, author: _author });
+        const fs20 = new FileSystem(_fs);
+        const author = await normalizeAuthorObject({ fs: fs20, gitdir, author: _author });
         if (!author) throw new MissingNameError("author");
         const committer = await normalizeCommitterObject({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           author,
           committer: _committer
         });
         if (!committer) throw new MissingNameError("committer");
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         return await _addNote({
-          fs: fs19,
+          fs: fs20,
           cache,
           onSign,
           gitdir: updatedGitdir,
@@ -47539,11 +47539,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _addRemote({ fs: fs19, gitdir, remote, url, force }) {
+    async function _addRemote({ fs: fs20, gitdir, remote, url, force }) {
       if (!isValidRef(remote, true)) {
         throw new InvalidRefNameError(remote, cleanGitRef.clean(remote));
       }
-      const config = await GitConfigManager.get({ fs: fs19, gitdir });
+      const config = await GitConfigManager.get({ fs: fs20, gitdir });
       if (!force) {
         const remoteNames = await config.getSubsections("remote");
         if (remoteNames.includes(remote)) {
@@ -47557,22 +47557,22 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         `remote.${remote}.fetch`,
         `+refs/heads/*:refs/remotes/${remote}/*`
       );
-      await GitConfigManager.save({ fs: fs19, gitdir, config });
+      await GitConfigManager.save({ fs: fs20, gitdir, config });
     }
     async function addRemote({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       remote,
       url,
       force = false
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("remote", remote);
         assertParameter("url", url);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _addRemote({
           fs: fsp,
@@ -47587,7 +47587,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _annotatedTag({
-      fs: fs19,
+      fs: fs20,
       cache,
       onSign,
       gitdir,
@@ -47600,15 +47600,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       force = false
     }) {
       ref = ref.startsWith("refs/tags/") ? ref : `refs/tags/${ref}`;
-      if (!force && await GitRefManager.exists({ fs: fs19, gitdir, ref })) {
+      if (!force && await GitRefManager.exists({ fs: fs20, gitdir, ref })) {
         throw new AlreadyExistsError("tag", ref);
       }
       const oid = await GitRefManager.resolve({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         ref: object || "HEAD"
       });
-      const { type } = await _readObject({ fs: fs19, cache, gitdir, oid });
+      const { type } = await _readObject({ fs: fs20, cache, gitdir, oid });
       let tagObject = GitAnnotatedTag.from({
         object: oid,
         type,
@@ -47621,18 +47621,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         tagObject = await GitAnnotatedTag.sign(tagObject, onSign, signingKey);
       }
       const value = await _writeObject({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         type: "tag",
         object: tagObject.toObject()
       });
-      await GitRefManager.writeRef({ fs: fs19, gitdir, ref, value });
+      await GitRefManager.writeRef({ fs: fs20, gitdir, ref, value });
     }
     async function annotatedTag({
       fs: _fs,
       onSign,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       tagger: _tagger,
       message = ref,
@@ -47649,16 +47649,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (signingKey) {
           assertParameter("onSign", onSign);
         }
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         const tagger = await normalizeAuthorObject({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           author: _tagger
         });
         if (!tagger) throw new MissingNameError("tagger");
         return await _annotatedTag({
-          fs: fs19,
+          fs: fs20,
           cache,
           onSign,
           gitdir: updatedGitdir,
@@ -47676,7 +47676,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _branch({
-      fs: fs19,
+      fs: fs20,
       gitdir,
       ref,
       object,
@@ -47688,24 +47688,24 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       const fullref = `refs/heads/${ref}`;
       if (!force) {
-        const exist = await GitRefManager.exists({ fs: fs19, gitdir, ref: fullref });
+        const exist = await GitRefManager.exists({ fs: fs20, gitdir, ref: fullref });
         if (exist) {
           throw new AlreadyExistsError("branch", ref, false);
         }
       }
       let oid;
       try {
-        oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref: object || "HEAD" });
+        oid = await GitRefManager.resolve({ fs: fs20, gitdir, ref: object || "HEAD" });
       } catch (e) {
         if (!(e instanceof NotFoundError)) throw e;
       }
       if (oid) {
-        oid = (await resolveCommit({ fs: fs19, cache: {}, gitdir, oid })).oid;
-        await GitRefManager.writeRef({ fs: fs19, gitdir, ref: fullref, value: oid });
+        oid = (await resolveCommit({ fs: fs20, cache: {}, gitdir, oid })).oid;
+        await GitRefManager.writeRef({ fs: fs20, gitdir, ref: fullref, value: oid });
       }
       if (checkout2) {
         await GitRefManager.writeSymbolicRef({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           ref: "HEAD",
           value: fullref
@@ -47713,19 +47713,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function branch({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       object,
       checkout: checkout2 = false,
       force = false
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _branch({
           fs: fsp,
@@ -47740,14 +47740,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function assertNoSymlinkInLeadingPath(fs19, dir, fullpath) {
+    async function assertNoSymlinkInLeadingPath(fs20, dir, fullpath) {
       const parts = fullpath.split("/");
       parts.pop();
       let current = dir;
       for (const part of parts) {
         if (part === "" || part === ".") continue;
         current = `${current}/${part}`;
-        const stats = await fs19.lstat(current);
+        const stats = await fs20.lstat(current);
         if (stats && stats.isSymbolicLink()) {
           throw new UnsafeFilepathError(fullpath);
         }
@@ -47767,7 +47767,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return filepath.startsWith(`${base}/`);
     };
     async function _checkout({
-      fs: fs19,
+      fs: fs20,
       cache,
       onProgress,
       onPostCheckout,
@@ -47788,30 +47788,30 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       let oldOid;
       if (onPostCheckout) {
         try {
-          oldOid = await GitRefManager.resolve({ fs: fs19, gitdir, ref: "HEAD" });
+          oldOid = await GitRefManager.resolve({ fs: fs20, gitdir, ref: "HEAD" });
         } catch (err) {
           oldOid = "0000000000000000000000000000000000000000";
         }
       }
       let oid;
       try {
-        oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref });
+        oid = await GitRefManager.resolve({ fs: fs20, gitdir, ref });
       } catch (err) {
         if (ref === "HEAD" || !(err instanceof NotFoundError)) throw err;
         const remoteRef = `${remote}/${ref}`;
         oid = await GitRefManager.resolve({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           ref: remoteRef
         });
         if (track) {
-          const config = await GitConfigManager.get({ fs: fs19, gitdir });
+          const config = await GitConfigManager.get({ fs: fs20, gitdir });
           await config.set(`branch.${ref}.remote`, remote);
           await config.set(`branch.${ref}.merge`, `refs/heads/${ref}`);
-          await GitConfigManager.save({ fs: fs19, gitdir, config });
+          await GitConfigManager.save({ fs: fs20, gitdir, config });
         }
         await GitRefManager.writeRef({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           ref: `refs/heads/${ref}`,
           value: oid
@@ -47819,7 +47819,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       if (!noUpdateHead) {
         try {
-          oid = (await resolveCommit({ fs: fs19, cache, gitdir, oid })).oid;
+          oid = (await resolveCommit({ fs: fs20, cache, gitdir, oid })).oid;
         } catch (err) {
           if (err instanceof NotFoundError) {
             throw new CommitNotFetchedError(ref, err.data.what);
@@ -47831,7 +47831,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         let ops;
         try {
           ops = await analyze({
-            fs: fs19,
+            fs: fs20,
             cache,
             onProgress,
             dir,
@@ -47869,7 +47869,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         let count = 0;
         const total = ops.length;
         await GitIndexManager.acquire(
-          { fs: fs19, gitdir, cache },
+          { fs: fs20, gitdir, cache },
           async function(index2) {
             await Promise.all(
               ops.filter(
@@ -47877,7 +47877,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               ).map(async function([method, fullpath]) {
                 const filepath = `${dir}/${fullpath}`;
                 if (method === "delete") {
-                  await fs19.rm(filepath);
+                  await fs20.rm(filepath);
                 }
                 index2.delete({ filepath: fullpath });
                 if (onProgress) {
@@ -47892,14 +47892,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
         );
         await GitIndexManager.acquire(
-          { fs: fs19, gitdir, cache },
+          { fs: fs20, gitdir, cache },
           async function(index2) {
             for (const [method, fullpath] of ops) {
               if (method === "rmdir" || method === "rmdir-index") {
                 const filepath = `${dir}/${fullpath}`;
                 try {
                   if (method === "rmdir") {
-                    await fs19.rmdir(filepath);
+                    await fs20.rmdir(filepath);
                   }
                   index2.delete({ filepath: fullpath });
                   if (onProgress) {
@@ -47925,8 +47925,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         await Promise.all(
           ops.filter(([method]) => method === "mkdir" || method === "mkdir-index").map(async function([_, fullpath]) {
             const filepath = `${dir}/${fullpath}`;
-            await assertNoSymlinkInLeadingPath(fs19, dir, fullpath);
-            await fs19.mkdir(filepath);
+            await assertNoSymlinkInLeadingPath(fs20, dir, fullpath);
+            await fs20.mkdir(filepath);
             if (onProgress) {
               await onProgress({
                 phase: "Updating workdir",
@@ -47943,7 +47943,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           const updateWorkingDirResults = await batchAllSettled(
             "Update Working Dir",
             eligibleOps.map(
-              ([method, fullpath, oid2, mode, chmod2]) => () => updateWorkingDir({ fs: fs19, cache, gitdir, dir }, [
+              ([method, fullpath, oid2, mode, chmod2]) => () => updateWorkingDir({ fs: fs20, cache, gitdir, dir }, [
                 method,
                 fullpath,
                 oid2,
@@ -47955,7 +47955,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             batchSize
           );
           await GitIndexManager.acquire(
-            { fs: fs19, gitdir, cache, allowUnmerged: true },
+            { fs: fs20, gitdir, cache, allowUnmerged: true },
             async function(index2) {
               await batchAllSettled(
                 "Update Index",
@@ -47969,7 +47969,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           );
         } else {
           await GitIndexManager.acquire(
-            { fs: fs19, gitdir, cache, allowUnmerged: true },
+            { fs: fs20, gitdir, cache, allowUnmerged: true },
             async function(index2) {
               const settled = await Promise.allSettled(
                 ops.filter(
@@ -47977,22 +47977,22 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                 ).map(async function([method, fullpath, oid2, mode, chmod2]) {
                   const filepath = `${dir}/${fullpath}`;
                   if (method !== "create-index" && method !== "mkdir-index") {
-                    await assertNoSymlinkInLeadingPath(fs19, dir, fullpath);
+                    await assertNoSymlinkInLeadingPath(fs20, dir, fullpath);
                     const { object } = await _readObject({
-                      fs: fs19,
+                      fs: fs20,
                       cache,
                       gitdir,
                       oid: oid2
                     });
                     if (chmod2) {
-                      await fs19.rm(filepath);
+                      await fs20.rm(filepath);
                     }
                     if (mode === 33188) {
-                      await fs19.write(filepath, object);
+                      await fs20.write(filepath, object);
                     } else if (mode === 33261) {
-                      await fs19.write(filepath, object, { mode: 511 });
+                      await fs20.write(filepath, object, { mode: 511 });
                     } else if (mode === 40960) {
-                      await fs19.writelink(filepath, object);
+                      await fs20.writelink(filepath, object);
                     } else {
                       throw new InternalError(
                         `Invalid mode 0o${mode.toString(
@@ -48001,7 +48001,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                       );
                     }
                   }
-                  const stats = await fs19.lstat(filepath);
+                  const stats = await fs20.lstat(filepath);
                   if (mode === 33261) {
                     stats.mode = 493;
                   }
@@ -48047,21 +48047,21 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       }
       if (!noUpdateHead) {
-        const fullRef = await GitRefManager.expand({ fs: fs19, gitdir, ref });
+        const fullRef = await GitRefManager.expand({ fs: fs20, gitdir, ref });
         if (fullRef.startsWith("refs/heads")) {
           await GitRefManager.writeSymbolicRef({
-            fs: fs19,
+            fs: fs20,
             gitdir,
             ref: "HEAD",
             value: fullRef
           });
         } else {
-          await GitRefManager.writeRef({ fs: fs19, gitdir, ref: "HEAD", value: oid });
+          await GitRefManager.writeRef({ fs: fs20, gitdir, ref: "HEAD", value: oid });
         }
       }
     }
     async function analyze({
-      fs: fs19,
+      fs: fs20,
       cache,
       onProgress,
       dir,
@@ -48073,7 +48073,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       let count = 0;
       return _walk({
-        fs: fs19,
+        fs: fs20,
         cache,
         dir,
         gitdir,
@@ -48325,27 +48325,27 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         console.warn(`Error inserting ${fullpath} into index:`, e);
       }
     }
-    async function updateWorkingDir({ fs: fs19, cache, gitdir, dir }, [method, fullpath, oid, mode, chmod2]) {
+    async function updateWorkingDir({ fs: fs20, cache, gitdir, dir }, [method, fullpath, oid, mode, chmod2]) {
       const filepath = `${dir}/${fullpath}`;
       if (method !== "create-index" && method !== "mkdir-index") {
-        await assertNoSymlinkInLeadingPath(fs19, dir, fullpath);
-        const { object } = await _readObject({ fs: fs19, cache, gitdir, oid });
+        await assertNoSymlinkInLeadingPath(fs20, dir, fullpath);
+        const { object } = await _readObject({ fs: fs20, cache, gitdir, oid });
         if (chmod2) {
-          await fs19.rm(filepath);
+          await fs20.rm(filepath);
         }
         if (mode === 33188) {
-          await fs19.write(filepath, object);
+          await fs20.write(filepath, object);
         } else if (mode === 33261) {
-          await fs19.write(filepath, object, { mode: 511 });
+          await fs20.write(filepath, object, { mode: 511 });
         } else if (mode === 40960) {
-          await fs19.writelink(filepath, object);
+          await fs20.writelink(filepath, object);
         } else {
           throw new InternalError(
             `Invalid mode 0o${mode.toString(8)} detected in blob ${oid}`
           );
         }
       }
-      const stats = await fs19.lstat(filepath);
+      const stats = await fs20.lstat(filepath);
       if (mode === 33261) {
         stats.mode = 493;
       }
@@ -48385,11 +48385,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return results;
     }
     async function checkout({
-      fs: fs19,
+      fs: fs20,
       onProgress,
       onPostCheckout,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       remote = "origin",
       ref: _ref,
       filepaths,
@@ -48403,12 +48403,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       batchSize = 100
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("dir", dir);
         assertParameter("gitdir", gitdir);
         const ref = _ref || "HEAD";
         const restoreFromIndex = _ref === void 0 && filepaths != null && filepaths.length > 0;
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _checkout({
           fs: fsp,
@@ -48467,10 +48467,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return { cleanMerge, mergedText };
     }
     async function mergeTree({
-      fs: fs19,
+      fs: fs20,
       cache,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       index: index2,
       ourOid,
       baseOid,
@@ -48490,7 +48490,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const deleteByUs = [];
       const deleteByTheirs = [];
       const results = await _walk({
-        fs: fs19,
+        fs: fs20,
         cache,
         dir,
         gitdir,
@@ -48551,7 +48551,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               }
               if (ours && theirs && await ours.type() === "blob" && await theirs.type() === "blob") {
                 return mergeBlobs({
-                  fs: fs19,
+                  fs: fs20,
                   gitdir,
                   path,
                   ours,
@@ -48639,7 +48639,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             const tree = new GitTree(entries);
             const object = tree.toObject();
             const oid = await _writeObject({
-              fs: fs19,
+              fs: fs20,
               gitdir,
               type: "tree",
               object,
@@ -48653,7 +48653,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (unmergedFiles.length !== 0) {
         if (dir && !abortOnConflict) {
           await _walk({
-            fs: fs19,
+            fs: fs20,
             cache,
             dir,
             gitdir,
@@ -48663,7 +48663,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               if (await entry.type() === "blob") {
                 const mode = await entry.mode();
                 const content = await entry.content();
-                await fs19.write(path, content, { mode });
+                await fs20.write(path, content, { mode });
               }
               return true;
             }
@@ -48679,7 +48679,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return results.oid;
     }
     async function mergeBlobs({
-      fs: fs19,
+      fs: fs20,
       gitdir,
       path,
       ours,
@@ -48727,7 +48727,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         path
       });
       const oid = await _writeObject({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         type: "blob",
         object: Buffer.from(mergedText, "utf8"),
@@ -48739,32 +48739,32 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       stage: STAGE,
       workdir: WORKDIR
     };
-    async function checkAndWriteBlob(fs19, gitdir, dir, filepath, oid = null) {
-      const currentFilepath = join19(dir, filepath);
-      const stats = await fs19.lstat(currentFilepath);
+    async function checkAndWriteBlob(fs20, gitdir, dir, filepath, oid = null) {
+      const currentFilepath = join20(dir, filepath);
+      const stats = await fs20.lstat(currentFilepath);
       if (!stats) throw new NotFoundError(currentFilepath);
       if (stats.isDirectory())
         throw new InternalError(
           `${currentFilepath}: file expected, but found directory`
         );
-      const objContent = oid ? await readObjectLoose({ fs: fs19, gitdir, oid }) : void 0;
+      const objContent = oid ? await readObjectLoose({ fs: fs20, gitdir, oid }) : void 0;
       let retOid = objContent ? oid : void 0;
       if (!objContent) {
         await acquireLock(currentFilepath, async () => {
-          const object = stats.isSymbolicLink() ? await fs19.readlink(currentFilepath).then(posixifyPathBuffer) : await fs19.read(currentFilepath);
+          const object = stats.isSymbolicLink() ? await fs20.readlink(currentFilepath).then(posixifyPathBuffer) : await fs20.read(currentFilepath);
           if (object === null) throw new NotFoundError(currentFilepath);
-          retOid = await _writeObject({ fs: fs19, gitdir, type: "blob", object });
+          retOid = await _writeObject({ fs: fs20, gitdir, type: "blob", object });
         });
       }
       return retOid;
     }
-    async function processTreeEntries({ fs: fs19, dir, gitdir, entries }) {
+    async function processTreeEntries({ fs: fs20, dir, gitdir, entries }) {
       async function processTreeEntry(entry) {
         if (entry.type === "tree") {
           if (!entry.oid) {
             const children = await Promise.all(entry.children.map(processTreeEntry));
             entry.oid = await _writeTree({
-              fs: fs19,
+              fs: fs20,
               gitdir,
               tree: children
             });
@@ -48772,7 +48772,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
         } else if (entry.type === "blob") {
           entry.oid = await checkAndWriteBlob(
-            fs19,
+            fs20,
             gitdir,
             dir,
             entry.path,
@@ -48786,7 +48786,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return Promise.all(entries.map(processTreeEntry));
     }
     async function writeTreeChanges({
-      fs: fs19,
+      fs: fs20,
       dir,
       gitdir,
       treePair
@@ -48796,7 +48796,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const trees = treePair.map((t) => typeof t === "string" ? _TreeMap[t]() : t);
       const changedEntries = [];
       const map = async (filepath, [head, stage]) => {
-        if (filepath === "." || await GitIgnoreManager.isIgnored({ fs: fs19, dir, gitdir, filepath })) {
+        if (filepath === "." || await GitIgnoreManager.isIgnored({ fs: fs20, dir, gitdir, filepath })) {
           return;
         }
         if (stage) {
@@ -48826,7 +48826,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           const [head, stage] = child;
           if (isStage) {
             if (stage) {
-              if (await fs19.exists(`${dir}/${stage.toString()}`)) {
+              if (await fs20.exists(`${dir}/${stage.toString()}`)) {
                 filtered.push(child);
               } else {
                 changedEntries.push([null, stage]);
@@ -48843,7 +48843,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return filtered.length ? Promise.all(filtered.map(walk3)) : [];
       };
       const entries = await _walk({
-        fs: fs19,
+        fs: fs20,
         cache: {},
         dir,
         gitdir,
@@ -48856,7 +48856,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return null;
       }
       const processedEntries = await processTreeEntries({
-        fs: fs19,
+        fs: fs20,
         dir,
         gitdir,
         entries
@@ -48867,10 +48867,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         oid: entry.oid,
         type: entry.type
       }));
-      return _writeTree({ fs: fs19, gitdir, tree: treeEntries });
+      return _writeTree({ fs: fs20, gitdir, tree: treeEntries });
     }
     async function applyTreeChanges({
-      fs: fs19,
+      fs: fs20,
       dir,
       gitdir,
       stashCommit,
@@ -48880,13 +48880,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const dirRemoved = [];
       const stageUpdated = [];
       const ops = await _walk({
-        fs: fs19,
+        fs: fs20,
         cache: {},
         dir,
         gitdir,
         trees: [TREE({ ref: parentCommit }), TREE({ ref: stashCommit })],
         map: async (filepath, [parent, stash2]) => {
-          if (filepath === "." || await GitIgnoreManager.isIgnored({ fs: fs19, dir, gitdir, filepath })) {
+          if (filepath === "." || await GitIgnoreManager.isIgnored({ fs: fs20, dir, gitdir, filepath })) {
             return;
           }
           const type = stash2 ? await stash2.type() : await parent.type();
@@ -48909,7 +48909,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                 stageUpdated.push({
                   filepath,
                   oid,
-                  stats: await fs19.lstat(join19(dir, filepath))
+                  stats: await fs20.lstat(join20(dir, filepath))
                 });
               return {
                 method: "write",
@@ -48922,46 +48922,46 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       await acquireLock(gitdir, async () => {
         for (const op of ops) {
-          const currentFilepath = join19(dir, op.filepath);
+          const currentFilepath = join20(dir, op.filepath);
           switch (op.method) {
             case "rmdir":
-              await fs19.rmdir(currentFilepath);
+              await fs20.rmdir(currentFilepath);
               break;
             case "mkdir":
-              await assertNoSymlinkInLeadingPath(fs19, dir, op.filepath);
-              await fs19.mkdir(currentFilepath);
+              await assertNoSymlinkInLeadingPath(fs20, dir, op.filepath);
+              await fs20.mkdir(currentFilepath);
               break;
             case "rm":
-              await fs19.rm(currentFilepath);
+              await fs20.rm(currentFilepath);
               break;
             case "write":
               if (!dirRemoved.some(
                 (removedDir) => currentFilepath.startsWith(removedDir)
               )) {
-                await assertNoSymlinkInLeadingPath(fs19, dir, op.filepath);
+                await assertNoSymlinkInLeadingPath(fs20, dir, op.filepath);
                 const { object } = await _readObject({
-                  fs: fs19,
+                  fs: fs20,
                   cache: {},
                   gitdir,
                   oid: op.oid
                 });
-                if (await fs19.exists(currentFilepath)) {
-                  await fs19.rm(currentFilepath);
+                if (await fs20.exists(currentFilepath)) {
+                  await fs20.rm(currentFilepath);
                 }
-                await fs19.write(currentFilepath, object);
+                await fs20.write(currentFilepath, object);
               }
               break;
           }
         }
       });
-      await GitIndexManager.acquire({ fs: fs19, gitdir, cache: {} }, async (index2) => {
+      await GitIndexManager.acquire({ fs: fs20, gitdir, cache: {} }, async (index2) => {
         stageUpdated.forEach(({ filepath, stats, oid }) => {
           index2.insert({ filepath, stats, oid });
         });
       });
     }
     async function _cherryPick({
-      fs: fs19,
+      fs: fs20,
       cache,
       dir,
       gitdir,
@@ -48973,7 +48973,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       mergeDriver
     }) {
       const { commit: cherryCommit, oid: cherryOid } = await _readCommit({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid
@@ -48985,26 +48985,26 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw new CherryPickRootCommitError(cherryOid);
       }
       const currentOid = await GitRefManager.resolve({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         ref: "HEAD"
       });
       const { commit: currentCommit } = await _readCommit({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid: currentOid
       });
       const cherryParentOid = cherryCommit.parent[0];
       const { commit: cherryParent } = await _readCommit({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid: cherryParentOid
       });
       if (dir && (!dryRun && !noUpdateBranch || !abortOnConflict)) {
         const filepaths = await findLocalChanges({
-          fs: fs19,
+          fs: fs20,
           cache,
           dir,
           gitdir,
@@ -49018,10 +49018,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       }
       const mergedTreeOid = await GitIndexManager.acquire(
-        { fs: fs19, gitdir, cache, allowUnmerged: false },
+        { fs: fs20, gitdir, cache, allowUnmerged: false },
         async (index2) => {
           return mergeTree({
-            fs: fs19,
+            fs: fs20,
             cache,
             dir,
             gitdir,
@@ -49042,7 +49042,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw mergedTreeOid;
       }
       const newOid = await _commit({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         message: cherryCommit.message,
@@ -49058,7 +49058,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       if (dir && !dryRun && !noUpdateBranch) {
         await applyTreeChanges({
-          fs: fs19,
+          fs: fs20,
           dir,
           gitdir,
           stashCommit: newOid,
@@ -49069,7 +49069,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return newOid;
     }
     async function findLocalChanges({
-      fs: fs19,
+      fs: fs20,
       cache,
       dir,
       gitdir,
@@ -49079,7 +49079,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       allTracked
     }) {
       const changed = await _walk({
-        fs: fs19,
+        fs: fs20,
         cache,
         dir,
         gitdir,
@@ -49098,7 +49098,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       if (changed.length === 0 && !allTracked) return [];
       return _walk({
-        fs: fs19,
+        fs: fs20,
         cache,
         dir,
         gitdir,
@@ -49122,7 +49122,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function cherryPick({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oid,
       cache = {},
       committer,
@@ -49135,17 +49135,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         const { commit: cherryCommit } = await _readCommit({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir: updatedGitdir,
           oid
         });
         if (cherryCommit.parent && cherryCommit.parent.length > 1) {
           return await _cherryPick({
-            fs: fs19,
+            fs: fs20,
             cache,
             dir,
             gitdir: updatedGitdir,
@@ -49158,7 +49158,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           });
         }
         const normalizedCommitter = await normalizeCommitterObject({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           committer
         });
@@ -49166,7 +49166,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           throw new MissingNameError("committer");
         }
         return await _cherryPick({
-          fs: fs19,
+          fs: fs20,
           cache,
           dir,
           gitdir: updatedGitdir,
@@ -49195,20 +49195,20 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return ref;
     }
     async function _currentBranch({
-      fs: fs19,
+      fs: fs20,
       gitdir,
       fullname = false,
       test = false
     }) {
       const ref = await GitRefManager.resolve({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         ref: "HEAD",
         depth: 2
       });
       if (test) {
         try {
-          await GitRefManager.resolve({ fs: fs19, gitdir, ref });
+          await GitRefManager.resolve({ fs: fs20, gitdir, ref });
         } catch (err) {
           if (err instanceof NotFoundError) return;
           throw err;
@@ -49639,11 +49639,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {string} [args.gitdir] - [required] The [git directory](dir-vs-gitdir.md) path
        * @returns {Promise<Set<string>>} - A set of shallow object IDs.
        */
-      static async read({ fs: fs19, gitdir }) {
-        const filepath = join19(gitdir, "shallow");
+      static async read({ fs: fs20, gitdir }) {
+        const filepath = join20(gitdir, "shallow");
         const oids = /* @__PURE__ */ new Set();
         await acquireLock(filepath, async function() {
-          const text = await fs19.read(filepath, { encoding: "utf8" });
+          const text = await fs20.read(filepath, { encoding: "utf8" });
           if (text === null) return oids;
           if (text.trim() === "") return oids;
           text.trim().split("\n").map((oid) => oids.add(oid));
@@ -49660,18 +49660,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {Set<string>} args.oids - A set of shallow object IDs to write.
        * @returns {Promise<void>}
        */
-      static async write({ fs: fs19, gitdir, oids }) {
-        const filepath = join19(gitdir, "shallow");
+      static async write({ fs: fs20, gitdir, oids }) {
+        const filepath = join20(gitdir, "shallow");
         if (oids.size > 0) {
           const text = [...oids].join("\n") + "\n";
           await acquireLock(filepath, async function() {
-            await fs19.write(filepath, text, {
+            await fs20.write(filepath, text, {
               encoding: "utf8"
             });
           });
         } else {
           await acquireLock(filepath, async function() {
-            await fs19.rm(filepath);
+            await fs20.rm(filepath);
           });
         }
       }
@@ -49979,7 +49979,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return packstream;
     }
     async function _fetch({
-      fs: fs19,
+      fs: fs20,
       cache,
       http,
       onProgress,
@@ -50003,8 +50003,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       prune = false,
       pruneTags = false
     }) {
-      const ref = _ref || await _currentBranch({ fs: fs19, gitdir, test: true });
-      const config = await GitConfigManager.get({ fs: fs19, gitdir });
+      const ref = _ref || await _currentBranch({ fs: fs20, gitdir, test: true });
+      const config = await GitConfigManager.get({ fs: fs20, gitdir });
       const remote = _remote || ref && await config.get(`branch.${ref}.remote`) || "origin";
       const url = _url || await config.get(`remote.${remote}.url`);
       if (typeof url === "undefined") {
@@ -50075,23 +50075,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (relative3) capabilities.push("deepen-relative");
       const wants = singleBranch ? [oid] : remoteRefs.values();
       const haveRefs = singleBranch ? [ref] : await GitRefManager.listRefs({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         filepath: `refs`
       });
       let haves = [];
       for (let ref2 of haveRefs) {
         try {
-          ref2 = await GitRefManager.expand({ fs: fs19, gitdir, ref: ref2 });
-          const oid2 = await GitRefManager.resolve({ fs: fs19, gitdir, ref: ref2 });
-          if (await hasObject({ fs: fs19, cache, gitdir, oid: oid2 })) {
+          ref2 = await GitRefManager.expand({ fs: fs20, gitdir, ref: ref2 });
+          const oid2 = await GitRefManager.resolve({ fs: fs20, gitdir, ref: ref2 });
+          if (await hasObject({ fs: fs20, cache, gitdir, oid: oid2 })) {
             haves.push(oid2);
           }
         } catch (err) {
         }
       }
       haves = [...new Set(haves)];
-      const oids = await GitShallowManager.read({ fs: fs19, gitdir });
+      const oids = await GitShallowManager.read({ fs: fs20, gitdir });
       const shallows = remoteHTTP.capabilities.has("shallow") ? [...oids] : [];
       const packstream = writeUploadPackRequest({
         capabilities,
@@ -50120,10 +50120,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       for (const oid2 of response.shallows) {
         if (!oids.has(oid2)) {
           try {
-            const { object } = await _readObject({ fs: fs19, cache, gitdir, oid: oid2 });
+            const { object } = await _readObject({ fs: fs20, cache, gitdir, oid: oid2 });
             const commit2 = new GitCommit(object);
             const hasParents = await Promise.all(
-              commit2.headers().parent.map((oid3) => hasObject({ fs: fs19, cache, gitdir, oid: oid3 }))
+              commit2.headers().parent.map((oid3) => hasObject({ fs: fs20, cache, gitdir, oid: oid3 }))
             );
             const haveAllParents = hasParents.length === 0 || hasParents.every((has) => has);
             if (!haveAllParents) {
@@ -50137,7 +50137,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       for (const oid2 of response.unshallows) {
         oids.delete(oid2);
       }
-      await GitShallowManager.write({ fs: fs19, gitdir, oids });
+      await GitShallowManager.write({ fs: fs20, gitdir, oids });
       if (singleBranch) {
         const refs = /* @__PURE__ */ new Map([[fullref, oid]]);
         const symrefs = /* @__PURE__ */ new Map();
@@ -50154,7 +50154,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           refs.set(key, realRef);
         }
         const { pruned } = await GitRefManager.updateRemoteRefs({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           remote,
           refs,
@@ -50167,7 +50167,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
       } else {
         const { pruned } = await GitRefManager.updateRemoteRefs({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           remote,
           refs: remoteRefs,
@@ -50230,26 +50230,26 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       if (packfileSha !== "" && !emptyPackfile(packfile)) {
         res.packfile = `objects/pack/pack-${packfileSha}.pack`;
-        const fullpath = join19(gitdir, res.packfile);
-        await fs19.write(fullpath, packfile);
-        const getExternalRefDelta = (oid2) => _readObject({ fs: fs19, cache, gitdir, oid: oid2 });
+        const fullpath = join20(gitdir, res.packfile);
+        await fs20.write(fullpath, packfile);
+        const getExternalRefDelta = (oid2) => _readObject({ fs: fs20, cache, gitdir, oid: oid2 });
         const idx = await GitPackIndex.fromPack({
           pack: packfile,
           getExternalRefDelta,
           onProgress
         });
-        await fs19.write(fullpath.replace(/\.pack$/, ".idx"), await idx.toBuffer());
+        await fs20.write(fullpath.replace(/\.pack$/, ".idx"), await idx.toBuffer());
       }
       return res;
     }
     async function _init({
-      fs: fs19,
+      fs: fs20,
       bare = false,
       dir,
-      gitdir = bare ? dir : join19(dir, ".git"),
+      gitdir = bare ? dir : join20(dir, ".git"),
       defaultBranch = "master"
     }) {
-      if (await fs19.exists(gitdir + "/config")) return;
+      if (await fs20.exists(gitdir + "/config")) return;
       let folders = [
         "hooks",
         "info",
@@ -50260,9 +50260,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       ];
       folders = folders.map((dir2) => gitdir + "/" + dir2);
       for (const folder of folders) {
-        await fs19.mkdir(folder);
+        await fs20.mkdir(folder);
       }
-      await fs19.write(
+      await fs20.write(
         gitdir + "/config",
         `[core]
 	repositoryformatversion = 0
@@ -50270,11 +50270,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
 	bare = ${bare}
 ` + (bare ? "" : "	logallrefupdates = true\n") + "	symlinks = false\n	ignorecase = true\n"
       );
-      await fs19.write(gitdir + "/HEAD", `ref: refs/heads/${defaultBranch}
+      await fs20.write(gitdir + "/HEAD", `ref: refs/heads/${defaultBranch}
 `);
     }
     async function _clone({
-      fs: fs19,
+      fs: fs20,
       cache,
       http,
       onProgress,
@@ -50301,15 +50301,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       batchSize = 100
     }) {
       try {
-        await _init({ fs: fs19, gitdir });
-        await _addRemote({ fs: fs19, gitdir, remote, url, force: false });
+        await _init({ fs: fs20, gitdir });
+        await _addRemote({ fs: fs20, gitdir, remote, url, force: false });
         if (corsProxy) {
-          const config = await GitConfigManager.get({ fs: fs19, gitdir });
+          const config = await GitConfigManager.get({ fs: fs20, gitdir });
           await config.set(`http.corsProxy`, corsProxy);
-          await GitConfigManager.save({ fs: fs19, gitdir, config });
+          await GitConfigManager.save({ fs: fs20, gitdir, config });
         }
         const { defaultBranch, fetchHead } = await _fetch({
-          fs: fs19,
+          fs: fs20,
           cache,
           http,
           onProgress,
@@ -50333,7 +50333,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         ref = ref || defaultBranch;
         ref = ref.replace("refs/heads/", "");
         await _checkout({
-          fs: fs19,
+          fs: fs20,
           cache,
           onProgress,
           onPostCheckout,
@@ -50346,12 +50346,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           batchSize
         });
       } catch (err) {
-        await fs19.rmdir(gitdir, { recursive: true, maxRetries: 10 }).catch(() => void 0);
+        await fs20.rmdir(gitdir, { recursive: true, maxRetries: 10 }).catch(() => void 0);
         throw err;
       }
     }
     async function clone({
-      fs: fs19,
+      fs: fs20,
       http,
       onProgress,
       onMessage,
@@ -50360,7 +50360,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthFailure,
       onPostCheckout,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       url,
       corsProxy = void 0,
       ref = void 0,
@@ -50378,14 +50378,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       batchSize = 100
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("http", http);
         assertParameter("gitdir", gitdir);
         if (!noCheckout) {
           assertParameter("dir", dir);
         }
         assertParameter("url", url);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _clone({
           fs: fsp,
@@ -50423,7 +50423,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       message,
       author,
       committer,
@@ -50445,10 +50445,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (signingKey) {
           assertParameter("onSign", onSign);
         }
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         return await _commit({
-          fs: fs19,
+          fs: fs20,
           cache,
           onSign,
           gitdir: updatedGitdir,
@@ -50470,16 +50470,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function currentBranch({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       fullname = false,
       test = false
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _currentBranch({
           fs: fsp,
@@ -50492,34 +50492,34 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _deleteBranch({ fs: fs19, gitdir, ref }) {
+    async function _deleteBranch({ fs: fs20, gitdir, ref }) {
       ref = ref.startsWith("refs/heads/") ? ref : `refs/heads/${ref}`;
-      const exist = await GitRefManager.exists({ fs: fs19, gitdir, ref });
+      const exist = await GitRefManager.exists({ fs: fs20, gitdir, ref });
       if (!exist) {
         throw new NotFoundError(ref);
       }
-      const fullRef = await GitRefManager.expand({ fs: fs19, gitdir, ref });
-      const currentRef = await _currentBranch({ fs: fs19, gitdir, fullname: true });
+      const fullRef = await GitRefManager.expand({ fs: fs20, gitdir, ref });
+      const currentRef = await _currentBranch({ fs: fs20, gitdir, fullname: true });
       if (fullRef === currentRef) {
-        const value = await GitRefManager.resolve({ fs: fs19, gitdir, ref: fullRef });
-        await GitRefManager.writeRef({ fs: fs19, gitdir, ref: "HEAD", value });
+        const value = await GitRefManager.resolve({ fs: fs20, gitdir, ref: fullRef });
+        await GitRefManager.writeRef({ fs: fs20, gitdir, ref: "HEAD", value });
       }
-      await GitRefManager.deleteRef({ fs: fs19, gitdir, ref: fullRef });
+      await GitRefManager.deleteRef({ fs: fs20, gitdir, ref: fullRef });
       const abbrevRef = abbreviateRef(ref);
-      const config = await GitConfigManager.get({ fs: fs19, gitdir });
+      const config = await GitConfigManager.get({ fs: fs20, gitdir });
       await config.deleteSection("branch", abbrevRef);
-      await GitConfigManager.save({ fs: fs19, gitdir, config });
+      await GitConfigManager.save({ fs: fs20, gitdir, config });
     }
     async function deleteBranch({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _deleteBranch({
           fs: fsp,
@@ -50531,11 +50531,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function deleteRef({ fs: fs19, dir, gitdir = join19(dir, ".git"), ref }) {
+    async function deleteRef({ fs: fs20, dir, gitdir = join20(dir, ".git"), ref }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         await GitRefManager.deleteRef({ fs: fsp, gitdir: updatedGitdir, ref });
       } catch (err) {
@@ -50543,21 +50543,21 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _deleteRemote({ fs: fs19, gitdir, remote }) {
-      const config = await GitConfigManager.get({ fs: fs19, gitdir });
+    async function _deleteRemote({ fs: fs20, gitdir, remote }) {
+      const config = await GitConfigManager.get({ fs: fs20, gitdir });
       await config.deleteSection("remote", remote);
-      await GitConfigManager.save({ fs: fs19, gitdir, config });
+      await GitConfigManager.save({ fs: fs20, gitdir, config });
     }
     async function deleteRemote({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       remote
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("remote", remote);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _deleteRemote({
           fs: fsp,
@@ -50569,15 +50569,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _deleteTag({ fs: fs19, gitdir, ref }) {
+    async function _deleteTag({ fs: fs20, gitdir, ref }) {
       ref = ref.startsWith("refs/tags/") ? ref : `refs/tags/${ref}`;
-      await GitRefManager.deleteRef({ fs: fs19, gitdir, ref });
+      await GitRefManager.deleteRef({ fs: fs20, gitdir, ref });
     }
-    async function deleteTag({ fs: fs19, dir, gitdir = join19(dir, ".git"), ref }) {
+    async function deleteTag({ fs: fs20, dir, gitdir = join20(dir, ".git"), ref }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _deleteTag({
           fs: fsp,
@@ -50589,25 +50589,25 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function expandOidLoose({ fs: fs19, gitdir, oid: short2 }) {
+    async function expandOidLoose({ fs: fs20, gitdir, oid: short2 }) {
       const prefix = short2.slice(0, 2);
-      const objectsSuffixes = await fs19.readdir(`${gitdir}/objects/${prefix}`);
+      const objectsSuffixes = await fs20.readdir(`${gitdir}/objects/${prefix}`);
       return objectsSuffixes.map((suffix) => `${prefix}${suffix}`).filter((_oid) => _oid.startsWith(short2));
     }
     async function expandOidPacked({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid: short2,
       getExternalRefDelta
     }) {
       const results = [];
-      let list = await fs19.readdir(join19(gitdir, "objects/pack"));
+      let list = await fs20.readdir(join20(gitdir, "objects/pack"));
       list = list.filter((x) => x.endsWith(".idx"));
       for (const filename of list) {
         const indexFile = `${gitdir}/objects/pack/${filename}`;
         const p = await readPackIndex({
-          fs: fs19,
+          fs: fs20,
           cache,
           filename: indexFile,
           getExternalRefDelta
@@ -50619,11 +50619,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return results;
     }
-    async function _expandOid({ fs: fs19, cache, gitdir, oid: short2 }) {
-      const getExternalRefDelta = (oid) => _readObject({ fs: fs19, cache, gitdir, oid });
-      const results = await expandOidLoose({ fs: fs19, gitdir, oid: short2 });
+    async function _expandOid({ fs: fs20, cache, gitdir, oid: short2 }) {
+      const getExternalRefDelta = (oid) => _readObject({ fs: fs20, cache, gitdir, oid });
+      const results = await expandOidLoose({ fs: fs20, gitdir, oid: short2 });
       const packedOids = await expandOidPacked({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid: short2,
@@ -50643,17 +50643,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       throw new NotFoundError(`an object matching "${short2}"`);
     }
     async function expandOid({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oid,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _expandOid({
           fs: fsp,
@@ -50666,12 +50666,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function expandRef({ fs: fs19, dir, gitdir = join19(dir, ".git"), ref }) {
+    async function expandRef({ fs: fs20, dir, gitdir = join20(dir, ".git"), ref }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await GitRefManager.expand({
           fs: fsp,
@@ -50683,15 +50683,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _findMergeBase({ fs: fs19, cache, gitdir, oids }) {
+    async function _findMergeBase({ fs: fs20, cache, gitdir, oids }) {
       const visits = {};
       const passes = oids.length;
       const common = /* @__PURE__ */ new Set();
       const parents = /* @__PURE__ */ new Map();
-      const shallows = await GitShallowManager.read({ fs: fs19, gitdir });
+      const shallows = await GitShallowManager.read({ fs: fs20, gitdir });
       const readParents = async (oid) => {
         if (parents.has(oid)) return parents.get(oid);
-        const { object, type } = await _readObject({ fs: fs19, cache, gitdir, oid });
+        const { object, type } = await _readObject({ fs: fs20, cache, gitdir, oid });
         if (type !== "commit") {
           throw new ObjectTypeError(oid, type, "commit");
         }
@@ -50741,7 +50741,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return [...common].filter((oid) => !redundant.has(oid));
     }
     async function _merge({
-      fs: fs19,
+      fs: fs20,
       cache,
       dir,
       gitdir,
@@ -50761,31 +50761,31 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       allowUnrelatedHistories = false
     }) {
       if (ours === void 0) {
-        ours = await _currentBranch({ fs: fs19, gitdir, fullname: true });
+        ours = await _currentBranch({ fs: fs20, gitdir, fullname: true });
       }
       ours = await GitRefManager.expand({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         ref: ours
       });
       theirs = await GitRefManager.expand({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         ref: theirs
       });
       const ourOid = await GitRefManager.resolve({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         ref: ours
       });
       const { oid: theirOid } = await resolveCommit({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
-        oid: await GitRefManager.resolve({ fs: fs19, gitdir, ref: theirs })
+        oid: await GitRefManager.resolve({ fs: fs20, gitdir, ref: theirs })
       });
       const baseOids = await _findMergeBase({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oids: [ourOid, theirOid]
@@ -50806,7 +50806,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       if (fastForward2 && baseOid === ourOid) {
         if (!dryRun && !noUpdateBranch) {
-          await GitRefManager.writeRef({ fs: fs19, gitdir, ref: ours, value: theirOid });
+          await GitRefManager.writeRef({ fs: fs20, gitdir, ref: ours, value: theirOid });
         }
         return {
           oid: theirOid,
@@ -50817,10 +50817,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           throw new FastForwardError();
         }
         const tree = await GitIndexManager.acquire(
-          { fs: fs19, gitdir, cache, allowUnmerged: false },
+          { fs: fs20, gitdir, cache, allowUnmerged: false },
           async (index2) => {
             return mergeTree({
-              fs: fs19,
+              fs: fs20,
               cache,
               dir,
               gitdir,
@@ -50844,7 +50844,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           )}`;
         }
         const oid = await _commit({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir,
           message,
@@ -50866,7 +50866,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _pull({
-      fs: fs19,
+      fs: fs20,
       cache,
       http,
       onProgress,
@@ -50893,14 +50893,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       try {
         if (!ref) {
-          const head = await _currentBranch({ fs: fs19, gitdir });
+          const head = await _currentBranch({ fs: fs20, gitdir });
           if (!head) {
             throw new MissingParameterError("ref");
           }
           ref = head;
         }
         const { fetchHead, fetchHeadDescription } = await _fetch({
-          fs: fs19,
+          fs: fs20,
           cache,
           http,
           onProgress,
@@ -50920,7 +50920,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           pruneTags
         });
         await _merge({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir,
           ours: ref,
@@ -50935,7 +50935,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           noUpdateBranch: false
         });
         await _checkout({
-          fs: fs19,
+          fs: fs20,
           cache,
           onProgress,
           dir,
@@ -50950,7 +50950,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function fastForward({
-      fs: fs19,
+      fs: fs20,
       http,
       onProgress,
       onMessage,
@@ -50958,7 +50958,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthSuccess,
       onAuthFailure,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       url,
       remote,
@@ -50969,7 +50969,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("http", http);
         assertParameter("gitdir", gitdir);
         const thisWillNotBeUsed = {
@@ -50978,7 +50978,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           timestamp: Date.now(),
           timezoneOffset: 0
         };
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _pull({
           fs: fsp,
@@ -51008,7 +51008,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function fetch3({
-      fs: fs19,
+      fs: fs20,
       http,
       onProgress,
       onMessage,
@@ -51016,7 +51016,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthSuccess,
       onAuthFailure,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       remote,
       remoteRef,
@@ -51034,10 +51034,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("http", http);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _fetch({
           fs: fsp,
@@ -51070,17 +51070,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function findMergeBase({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oids,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("oids", oids);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _findMergeBase({
           fs: fsp,
@@ -51093,33 +51093,33 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _findRoot({ fs: fs19, filepath }) {
-      if (await fs19.exists(join19(filepath, ".git"))) {
+    async function _findRoot({ fs: fs20, filepath }) {
+      if (await fs20.exists(join20(filepath, ".git"))) {
         return filepath;
       } else {
         const parent = dirname8(filepath);
         if (parent === filepath) {
           throw new NotFoundError(`git root for ${filepath}`);
         }
-        return _findRoot({ fs: fs19, filepath: parent });
+        return _findRoot({ fs: fs20, filepath: parent });
       }
     }
-    async function findRoot({ fs: fs19, filepath }) {
+    async function findRoot({ fs: fs20, filepath }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("filepath", filepath);
-        return await _findRoot({ fs: new FileSystem(fs19), filepath });
+        return await _findRoot({ fs: new FileSystem(fs20), filepath });
       } catch (err) {
         err.caller = "git.findRoot";
         throw err;
       }
     }
-    async function getConfig({ fs: fs19, dir, gitdir = join19(dir, ".git"), path }) {
+    async function getConfig({ fs: fs20, dir, gitdir = join20(dir, ".git"), path }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("path", path);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _getConfig({
           fs: fsp,
@@ -51131,21 +51131,21 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _getConfigAll({ fs: fs19, gitdir, path }) {
-      const config = await GitConfigManager.get({ fs: fs19, gitdir });
+    async function _getConfigAll({ fs: fs20, gitdir, path }) {
+      const config = await GitConfigManager.get({ fs: fs20, gitdir });
       return config.getall(path);
     }
     async function getConfigAll({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       path
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("path", path);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _getConfigAll({
           fs: fsp,
@@ -51319,7 +51319,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _indexPack({
-      fs: fs19,
+      fs: fs20,
       cache,
       onProgress,
       dir,
@@ -51327,15 +51327,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       filepath
     }) {
       try {
-        filepath = join19(dir, filepath);
-        const pack = await fs19.read(filepath);
-        const getExternalRefDelta = (oid) => _readObject({ fs: fs19, cache, gitdir, oid });
+        filepath = join20(dir, filepath);
+        const pack = await fs20.read(filepath);
+        const getExternalRefDelta = (oid) => _readObject({ fs: fs20, cache, gitdir, oid });
         const idx = await GitPackIndex.fromPack({
           pack,
           getExternalRefDelta,
           onProgress
         });
-        await fs19.write(filepath.replace(/\.pack$/, ".idx"), await idx.toBuffer());
+        await fs20.write(filepath.replace(/\.pack$/, ".idx"), await idx.toBuffer());
         return {
           oids: [...idx.hashes]
         };
@@ -51345,19 +51345,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function indexPack({
-      fs: fs19,
+      fs: fs20,
       onProgress,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       filepath,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("dir", dir);
         assertParameter("gitdir", dir);
         assertParameter("filepath", filepath);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _indexPack({
           fs: fsp,
@@ -51373,19 +51373,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function init({
-      fs: fs19,
+      fs: fs20,
       bare = false,
       dir,
-      gitdir = bare ? dir : join19(dir, ".git"),
+      gitdir = bare ? dir : join20(dir, ".git"),
       defaultBranch = "master"
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         if (!bare) {
           assertParameter("dir", dir);
         }
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _init({
           fs: fsp,
@@ -51400,14 +51400,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _isDescendent({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid,
       ancestor,
       depth
     }) {
-      const shallows = await GitShallowManager.read({ fs: fs19, gitdir });
+      const shallows = await GitShallowManager.read({ fs: fs20, gitdir });
       if (!oid) {
         throw new MissingParameterError("oid");
       }
@@ -51424,7 +51424,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         const oid2 = queue.shift();
         const { type, object } = await _readObject({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir,
           oid: oid2
@@ -51448,20 +51448,20 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return false;
     }
     async function isDescendent({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oid,
       ancestor,
       depth = -1,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
         assertParameter("ancestor", ancestor);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _isDescendent({
           fs: fsp,
@@ -51477,17 +51477,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function isIgnored({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       filepath
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("dir", dir);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return GitIgnoreManager.isIgnored({
           fs: fsp,
@@ -51501,15 +51501,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function listBranches({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       remote
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return GitRefManager.listBranches({
           fs: fsp,
@@ -51521,12 +51521,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _listFiles({ fs: fs19, gitdir, ref, cache }) {
+    async function _listFiles({ fs: fs20, gitdir, ref, cache }) {
       if (ref) {
-        const oid = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
+        const oid = await GitRefManager.resolve({ gitdir, fs: fs20, ref });
         const filenames = [];
         await accumulateFilesFromOid({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir,
           oid,
@@ -51536,7 +51536,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return filenames;
       } else {
         return GitIndexManager.acquire(
-          { fs: fs19, gitdir, cache },
+          { fs: fs20, gitdir, cache },
           async function(index2) {
             return index2.entries.map((x) => x.path);
           }
@@ -51544,40 +51544,40 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function accumulateFilesFromOid({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid,
       filenames,
       prefix
     }) {
-      const { tree } = await _readTree({ fs: fs19, cache, gitdir, oid });
+      const { tree } = await _readTree({ fs: fs20, cache, gitdir, oid });
       for (const entry of tree) {
         if (entry.type === "tree") {
           await accumulateFilesFromOid({
-            fs: fs19,
+            fs: fs20,
             cache,
             gitdir,
             oid: entry.oid,
             filenames,
-            prefix: join19(prefix, entry.path)
+            prefix: join20(prefix, entry.path)
           });
         } else {
-          filenames.push(join19(prefix, entry.path));
+          filenames.push(join20(prefix, entry.path));
         }
       }
     }
     async function listFiles({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _listFiles({
           fs: fsp,
@@ -51590,10 +51590,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _listNotes({ fs: fs19, cache, gitdir, ref }) {
+    async function _listNotes({ fs: fs20, cache, gitdir, ref }) {
       let parent;
       try {
-        parent = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
+        parent = await GitRefManager.resolve({ gitdir, fs: fs20, ref });
       } catch (err) {
         if (err instanceof NotFoundError) {
           return [];
@@ -51601,7 +51601,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
       const result = await _readTree({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid: parent
@@ -51613,17 +51613,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return notes;
     }
     async function listNotes({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref = "refs/notes/commits",
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _listNotes({
           fs: fsp,
@@ -51637,15 +51637,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function listRefs({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       filepath
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return GitRefManager.listRefs({ fs: fsp, gitdir: updatedGitdir, filepath });
       } catch (err) {
@@ -51653,8 +51653,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _listRemotes({ fs: fs19, gitdir }) {
-      const config = await GitConfigManager.get({ fs: fs19, gitdir });
+    async function _listRemotes({ fs: fs20, gitdir }) {
+      const config = await GitConfigManager.get({ fs: fs20, gitdir });
       const remoteNames = await config.getSubsections("remote");
       const remotes = Promise.all(
         remoteNames.map(async (remote) => {
@@ -51664,11 +51664,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       );
       return remotes;
     }
-    async function listRemotes({ fs: fs19, dir, gitdir = join19(dir, ".git") }) {
+    async function listRemotes({ fs: fs20, dir, gitdir = join20(dir, ".git") }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _listRemotes({
           fs: fsp,
@@ -51763,11 +51763,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function listTags({ fs: fs19, dir, gitdir = join19(dir, ".git") }) {
+    async function listTags({ fs: fs20, dir, gitdir = join20(dir, ".git") }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return GitRefManager.listTags({ fs: fsp, gitdir: updatedGitdir });
       } catch (err) {
@@ -51779,17 +51779,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return a.committer.timestamp - b.committer.timestamp;
     }
     var EMPTY_OID = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
-    async function resolveFileIdInTree({ fs: fs19, cache, gitdir, oid, fileId }) {
+    async function resolveFileIdInTree({ fs: fs20, cache, gitdir, oid, fileId }) {
       if (fileId === EMPTY_OID) return;
       const _oid = oid;
       let filepath;
-      const result = await resolveTree({ fs: fs19, cache, gitdir, oid });
+      const result = await resolveTree({ fs: fs20, cache, gitdir, oid });
       const tree = result.tree;
       if (fileId === result.oid) {
         filepath = result.path;
       } else {
         filepath = await _resolveFileId({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir,
           tree,
@@ -51804,7 +51804,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return filepath;
     }
     async function _resolveFileId({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       tree,
@@ -51816,24 +51816,24 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const walks = tree.entries().map(function(entry) {
         let result;
         if (entry.oid === fileId) {
-          result = join19(parentPath, entry.path);
+          result = join20(parentPath, entry.path);
           filepaths.push(result);
         } else if (entry.type === "tree") {
           result = _readObject({
-            fs: fs19,
+            fs: fs20,
             cache,
             gitdir,
             oid: entry.oid
           }).then(function({ object }) {
             return _resolveFileId({
-              fs: fs19,
+              fs: fs20,
               cache,
               gitdir,
               tree: GitTree.from(object),
               fileId,
               oid,
               filepaths,
-              parentPath: join19(parentPath, entry.path)
+              parentPath: join20(parentPath, entry.path)
             });
           });
         }
@@ -51843,7 +51843,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return filepaths;
     }
     async function _log({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       filepath,
@@ -51866,9 +51866,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const pushCommit = (commit2) => {
         if (matchesAuthor(commit2)) commits.push(commit2);
       };
-      const shallowCommits = await GitShallowManager.read({ fs: fs19, gitdir });
-      const oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref });
-      const tips = [await _readCommit({ fs: fs19, cache, gitdir, oid })];
+      const shallowCommits = await GitShallowManager.read({ fs: fs20, gitdir });
+      const oid = await GitRefManager.resolve({ fs: fs20, gitdir, ref });
+      const tips = [await _readCommit({ fs: fs20, cache, gitdir, oid })];
       let lastFileOid;
       let lastFileMode;
       let lastCommit;
@@ -51885,7 +51885,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           let vFileEntry;
           try {
             vFileEntry = await resolveFilepathEntry({
-              fs: fs19,
+              fs: fs20,
               cache,
               gitdir,
               oid: commit2.commit.tree,
@@ -51903,7 +51903,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               let found = follow && lastFileOid;
               if (found) {
                 found = await resolveFileIdInTree({
-                  fs: fs19,
+                  fs: fs20,
                   cache,
                   gitdir,
                   oid: commit2.commit.tree,
@@ -51913,7 +51913,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
                   if (Array.isArray(found)) {
                     if (lastCommit) {
                       const lastFound = await resolveFileIdInTree({
-                        fs: fs19,
+                        fs: fs20,
                         cache,
                         gitdir,
                         oid: lastCommit.commit.tree,
@@ -51958,7 +51958,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         if (!shallowCommits.has(commit2.oid)) {
           for (const oid2 of commit2.commit.parent) {
-            const commit3 = await _readCommit({ fs: fs19, cache, gitdir, oid: oid2 });
+            const commit3 = await _readCommit({ fs: fs20, cache, gitdir, oid: oid2 });
             if (!tips.map((commit4) => commit4.oid).includes(commit3.oid)) {
               tips.push(commit3);
             }
@@ -51972,7 +51972,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (includeChanges) {
         for (const commit2 of commits) {
           commit2.commit.changes = await getChanges({
-            fs: fs19,
+            fs: fs20,
             cache,
             gitdir,
             commit: commit2,
@@ -51982,10 +51982,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return commits;
     }
-    async function getChanges({ fs: fs19, cache, gitdir, commit: commit2, shallow }) {
+    async function getChanges({ fs: fs20, cache, gitdir, commit: commit2, shallow }) {
       const parent = shallow || !commit2.commit.parent[0] ? "4b825dc642cb6eb9a060e54bf8d69288fbee4904" : commit2.commit.parent[0];
       return _walk({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         trees: [TREE({ ref: commit2.oid }), TREE({ ref: parent })],
@@ -52016,9 +52016,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
     }
     async function log({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       filepath,
       ref = "HEAD",
       depth,
@@ -52031,10 +52031,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _log({
           fs: fsp,
@@ -52058,7 +52058,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ours,
       theirs,
       fastForward: fastForward2 = true,
@@ -52079,10 +52079,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (signingKey) {
           assertParameter("onSign", onSign);
         }
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         const author = await normalizeAuthorObject({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           author: _author
         });
@@ -52090,7 +52090,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           throw new MissingNameError("author");
         }
         const committer = await normalizeCommitterObject({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           author,
           committer: _committer
@@ -52099,7 +52099,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           throw new MissingNameError("committer");
         }
         return await _merge({
-          fs: fs19,
+          fs: fs20,
           cache,
           dir,
           gitdir: updatedGitdir,
@@ -52132,10 +52132,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       ref_delta: 112
     };
     async function _pack({
-      fs: fs19,
+      fs: fs20,
       cache,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oids
     }) {
       const hash2 = new Hash();
@@ -52165,20 +52165,20 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       write("00000002", "hex");
       write(padHex(8, oids.length), "hex");
       for (const oid of oids) {
-        const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
+        const { type, object } = await _readObject({ fs: fs20, cache, gitdir, oid });
         await writeObject2({ write, object, stype: type });
       }
       const digest = hash2.digest();
       outputStream.push(digest);
       return outputStream;
     }
-    async function _packObjects({ fs: fs19, cache, gitdir, oids, write }) {
-      const buffers = await _pack({ fs: fs19, cache, gitdir, oids });
+    async function _packObjects({ fs: fs20, cache, gitdir, oids, write }) {
+      const buffers = await _pack({ fs: fs20, cache, gitdir, oids });
       const packfile = Buffer.from(await collect2(buffers));
       const packfileSha = packfile.slice(-20).toString("hex");
       const filename = `pack-${packfileSha}.pack`;
       if (write) {
-        await fs19.write(join19(gitdir, `objects/pack/${filename}`), packfile);
+        await fs20.write(join20(gitdir, `objects/pack/${filename}`), packfile);
         return { filename };
       }
       return {
@@ -52187,18 +52187,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       };
     }
     async function packObjects({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oids,
       write = false,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("oids", oids);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _packObjects({
           fs: fsp,
@@ -52221,7 +52221,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthSuccess,
       onAuthFailure,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       url,
       remote,
@@ -52241,23 +52241,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       try {
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         const author = await normalizeAuthorObject({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           author: _author
         });
         if (!author) throw new MissingNameError("author");
         const committer = await normalizeCommitterObject({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           author,
           committer: _committer
         });
         if (!committer) throw new MissingNameError("committer");
         return await _pull({
-          fs: fs19,
+          fs: fs20,
           cache,
           http,
           onProgress,
@@ -52288,22 +52288,22 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function listCommitsAndTags({
-      fs: fs19,
+      fs: fs20,
       cache,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       start,
       finish
     }) {
-      const shallows = await GitShallowManager.read({ fs: fs19, gitdir });
+      const shallows = await GitShallowManager.read({ fs: fs20, gitdir });
       const startingSet = /* @__PURE__ */ new Set();
       const finishingSet = /* @__PURE__ */ new Set();
       for (const ref of start) {
-        startingSet.add(await GitRefManager.resolve({ fs: fs19, gitdir, ref }));
+        startingSet.add(await GitRefManager.resolve({ fs: fs20, gitdir, ref }));
       }
       for (const ref of finish) {
         try {
-          const oid = await GitRefManager.resolve({ fs: fs19, gitdir, ref });
+          const oid = await GitRefManager.resolve({ fs: fs20, gitdir, ref });
           finishingSet.add(oid);
         } catch (err) {
         }
@@ -52311,7 +52311,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const visited = /* @__PURE__ */ new Set();
       async function walk3(oid) {
         visited.add(oid);
-        const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
+        const { type, object } = await _readObject({ fs: fs20, cache, gitdir, oid });
         if (type === "tag") {
           const tag2 = GitAnnotatedTag.from(object);
           const commit2 = tag2.headers().object;
@@ -52336,17 +52336,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return visited;
     }
     async function listObjects({
-      fs: fs19,
+      fs: fs20,
       cache,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oids
     }) {
       const visited = /* @__PURE__ */ new Set();
       async function walk3(oid) {
         if (visited.has(oid)) return;
         visited.add(oid);
-        const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
+        const { type, object } = await _readObject({ fs: fs20, cache, gitdir, oid });
         if (type === "tag") {
           const tag2 = GitAnnotatedTag.from(object);
           const obj = tag2.headers().object;
@@ -52425,7 +52425,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return packstream;
     }
     async function _push({
-      fs: fs19,
+      fs: fs20,
       cache,
       http,
       onProgress,
@@ -52445,11 +52445,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       headers = {},
       signal
     }) {
-      const ref = _ref || await _currentBranch({ fs: fs19, gitdir });
+      const ref = _ref || await _currentBranch({ fs: fs20, gitdir });
       if (typeof ref === "undefined") {
         throw new MissingParameterError("ref");
       }
-      const config = await GitConfigManager.get({ fs: fs19, gitdir });
+      const config = await GitConfigManager.get({ fs: fs20, gitdir });
       remote = remote || await config.get(`branch.${ref}.pushRemote`) || await config.get("remote.pushDefault") || await config.get(`branch.${ref}.remote`) || "origin";
       const url = _url || await config.get(`remote.${remote}.pushurl`) || await config.get(`remote.${remote}.url`);
       if (typeof url === "undefined") {
@@ -52462,8 +52462,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       if (corsProxy === void 0) {
         corsProxy = await config.get("http.corsProxy");
       }
-      const fullRef = await GitRefManager.expand({ fs: fs19, gitdir, ref });
-      const oid = _delete ? "0000000000000000000000000000000000000000" : await GitRefManager.resolve({ fs: fs19, gitdir, ref: fullRef });
+      const fullRef = await GitRefManager.expand({ fs: fs20, gitdir, ref });
+      const oid = _delete ? "0000000000000000000000000000000000000000" : await GitRefManager.resolve({ fs: fs20, gitdir, ref: fullRef });
       const GitRemoteHTTP2 = GitRemoteManager.getRemoteHelperFor({ url });
       const httpRemote = await GitRemoteHTTP2.discover({
         http,
@@ -52514,7 +52514,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           let mergebase = [];
           try {
             mergebase = await _findMergeBase({
-              fs: fs19,
+              fs: fs20,
               cache,
               gitdir,
               oids: [oid, oldoid]
@@ -52524,23 +52524,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
           for (const oid2 of mergebase) finish.push(oid2);
           if (thinPack) {
-            skipObjects = await listObjects({ fs: fs19, cache, gitdir, oids: mergebase });
+            skipObjects = await listObjects({ fs: fs20, cache, gitdir, oids: mergebase });
           }
         }
         if (!finish.includes(oid)) {
           const commits = await listCommitsAndTags({
-            fs: fs19,
+            fs: fs20,
             cache,
             gitdir,
             start: [oid],
             finish
           });
-          objects = await listObjects({ fs: fs19, cache, gitdir, oids: commits });
+          objects = await listObjects({ fs: fs20, cache, gitdir, oids: commits });
         }
         if (thinPack) {
           try {
             const ref2 = await GitRefManager.resolve({
-              fs: fs19,
+              fs: fs20,
               gitdir,
               ref: `refs/remotes/${remote}/HEAD`,
               depth: 2
@@ -52551,7 +52551,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
               map: httpRemote.refs
             });
             const oids = [oid2];
-            for (const oid3 of await listObjects({ fs: fs19, cache, gitdir, oids })) {
+            for (const oid3 of await listObjects({ fs: fs20, cache, gitdir, oids })) {
               skipObjects.add(oid3);
             }
           } catch (e) {
@@ -52566,7 +52566,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             throw new PushRejectedError("tag-exists");
           }
           if (oid !== "0000000000000000000000000000000000000000" && oldoid !== "0000000000000000000000000000000000000000" && !await _isDescendent({
-            fs: fs19,
+            fs: fs20,
             cache,
             gitdir,
             oid,
@@ -52586,7 +52586,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         triplets: [{ oldoid, oid, fullRef: fullRemoteRef }]
       });
       const packstream2 = _delete ? [] : await _pack({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oids: [...objects]
@@ -52619,9 +52619,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           ""
         )}`;
         if (_delete) {
-          await GitRefManager.deleteRef({ fs: fs19, gitdir, ref: ref2 });
+          await GitRefManager.deleteRef({ fs: fs20, gitdir, ref: ref2 });
         } else {
-          await GitRefManager.writeRef({ fs: fs19, gitdir, ref: ref2, value: oid });
+          await GitRefManager.writeRef({ fs: fs20, gitdir, ref: ref2, value: oid });
         }
       }
       if (result.ok && Object.values(result.refs).every((result2) => result2.ok)) {
@@ -52633,7 +52633,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function push({
-      fs: fs19,
+      fs: fs20,
       http,
       onProgress,
       onMessage,
@@ -52642,7 +52642,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       onAuthFailure,
       onPrePush,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       remoteRef,
       remote = "origin",
@@ -52655,10 +52655,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       signal
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("http", http);
         assertParameter("gitdir", gitdir);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _push({
           fs: fsp,
@@ -52686,11 +52686,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function resolveBlob({ fs: fs19, cache, gitdir, oid }) {
-      const { type, object } = await _readObject({ fs: fs19, cache, gitdir, oid });
+    async function resolveBlob({ fs: fs20, cache, gitdir, oid }) {
+      const { type, object } = await _readObject({ fs: fs20, cache, gitdir, oid });
       if (type === "tag") {
         oid = GitAnnotatedTag.from(object).parse().object;
-        return resolveBlob({ fs: fs19, cache, gitdir, oid });
+        return resolveBlob({ fs: fs20, cache, gitdir, oid });
       }
       if (type !== "blob") {
         throw new ObjectTypeError(oid, type, "blob");
@@ -52698,17 +52698,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return { oid, blob: new Uint8Array(object) };
     }
     async function _readBlob({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       oid,
       filepath = void 0
     }) {
       if (filepath !== void 0) {
-        oid = await resolveFilepath({ fs: fs19, cache, gitdir, oid, filepath });
+        oid = await resolveFilepath({ fs: fs20, cache, gitdir, oid, filepath });
       }
       const blob = await resolveBlob({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid
@@ -52716,18 +52716,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return blob;
     }
     async function readBlob({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oid,
       filepath,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readBlob({
           fs: fsp,
@@ -52742,17 +52742,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function readCommit({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oid,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readCommit({
           fs: fsp,
@@ -52766,15 +52766,15 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _readNote({
-      fs: fs19,
+      fs: fs20,
       cache,
       gitdir,
       ref = "refs/notes/commits",
       oid
     }) {
-      const parent = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
+      const parent = await GitRefManager.resolve({ gitdir, fs: fs20, ref });
       const { blob } = await _readBlob({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid: parent,
@@ -52783,19 +52783,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return blob;
     }
     async function readNote({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref = "refs/notes/commits",
       oid,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readNote({
           fs: fsp,
@@ -52812,7 +52812,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function readObject({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oid,
       format = "parsed",
       filepath = void 0,
@@ -52823,11 +52823,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         if (filepath !== void 0) {
           oid = await resolveFilepath({
-            fs: fs19,
+            fs: fs20,
             cache,
             gitdir: updatedGitdir,
             oid,
@@ -52836,7 +52836,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         const _format = format === "parsed" ? "content" : format;
         const result = await _readObject({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir: updatedGitdir,
           oid,
@@ -52879,9 +52879,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _readTag({ fs: fs19, cache, gitdir, oid }) {
+    async function _readTag({ fs: fs20, cache, gitdir, oid }) {
       const { type, object } = await _readObject({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid,
@@ -52899,17 +52899,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       return result;
     }
     async function readTag({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oid,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readTag({
           fs: fsp,
@@ -52923,18 +52923,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function readTree({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       oid,
       filepath = void 0,
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _readTree({
           fs: fsp,
@@ -52951,7 +52951,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function remove({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       filepath,
       cache = {}
     }) {
@@ -52976,7 +52976,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _removeNote({
-      fs: fs19,
+      fs: fs20,
       cache,
       onSign,
       gitdir,
@@ -52988,14 +52988,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     }) {
       let parent;
       try {
-        parent = await GitRefManager.resolve({ gitdir, fs: fs19, ref });
+        parent = await GitRefManager.resolve({ gitdir, fs: fs20, ref });
       } catch (err) {
         if (!(err instanceof NotFoundError)) {
           throw err;
         }
       }
       const result = await _readTree({
-        fs: fs19,
+        fs: fs20,
         cache,
         gitdir,
         oid: parent || "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
@@ -53003,12 +53003,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       let tree = result.tree;
       tree = tree.filter((entry) => entry.path !== oid);
       const treeOid = await _writeTree({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         tree
       });
       const commitOid = await _commit({
-        fs: fs19,
+        fs: fs20,
         cache,
         onSign,
         gitdir,
@@ -53027,7 +53027,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       fs: _fs,
       onSign,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref = "refs/notes/commits",
       oid,
       author: _author,
@@ -53039,23 +53039,23 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("oid", oid);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         const author = await normalizeAuthorObject({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           author: _author
         });
         if (!author) throw new MissingNameError("author");
         const committer = await normalizeCommitterObject({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           author,
           committer: _committer
         });
         if (!committer) throw new MissingNameError("committer");
         return await _removeNote({
-          fs: fs19,
+          fs: fs20,
           cache,
           onSign,
           gitdir: updatedGitdir,
@@ -53071,7 +53071,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function _renameBranch({
-      fs: fs19,
+      fs: fs20,
       gitdir,
       oldref,
       ref,
@@ -53085,27 +53085,27 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       const fulloldref = `refs/heads/${oldref}`;
       const fullnewref = `refs/heads/${ref}`;
-      const newexist = await GitRefManager.exists({ fs: fs19, gitdir, ref: fullnewref });
+      const newexist = await GitRefManager.exists({ fs: fs20, gitdir, ref: fullnewref });
       if (newexist) {
         throw new AlreadyExistsError("branch", ref, false);
       }
       const value = await GitRefManager.resolve({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         ref: fulloldref,
         depth: 1
       });
-      await GitRefManager.writeRef({ fs: fs19, gitdir, ref: fullnewref, value });
-      await GitRefManager.deleteRef({ fs: fs19, gitdir, ref: fulloldref });
+      await GitRefManager.writeRef({ fs: fs20, gitdir, ref: fullnewref, value });
+      await GitRefManager.deleteRef({ fs: fs20, gitdir, ref: fulloldref });
       const fullCurrentBranchRef = await _currentBranch({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         fullname: true
       });
       const isCurrentBranch = fullCurrentBranchRef === fulloldref;
       if (checkout2 || isCurrentBranch) {
         await GitRefManager.writeSymbolicRef({
-          fs: fs19,
+          fs: fs20,
           gitdir,
           ref: "HEAD",
           value: fullnewref
@@ -53113,19 +53113,19 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function renameBranch({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       oldref,
       checkout: checkout2 = false
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
         assertParameter("oldref", oldref);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _renameBranch({
           fs: fsp,
@@ -53145,7 +53145,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function resetIndex({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       filepath,
       ref,
       cache = {}
@@ -53154,13 +53154,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         let oid;
         let workdirOid;
         try {
           oid = await GitRefManager.resolve({
-            fs: fs19,
+            fs: fs20,
             gitdir: updatedGitdir,
             ref: ref || "HEAD"
           });
@@ -53170,7 +53170,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (oid) {
           try {
             oid = await resolveFilepath({
-              fs: fs19,
+              fs: fs20,
               cache,
               gitdir: updatedGitdir,
               oid,
@@ -53193,7 +53193,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           gid: 0,
           size: 0
         };
-        const object = dir && await fs19.read(join19(dir, filepath));
+        const object = dir && await fs20.read(join20(dir, filepath));
         if (object) {
           workdirOid = await hashObject$1({
             gitdir: updatedGitdir,
@@ -53201,11 +53201,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             object
           });
           if (oid === workdirOid) {
-            stats = await fs19.lstat(join19(dir, filepath));
+            stats = await fs20.lstat(join20(dir, filepath));
           }
         }
         await GitIndexManager.acquire(
-          { fs: fs19, gitdir: updatedGitdir, cache },
+          { fs: fs20, gitdir: updatedGitdir, cache },
           async function(index2) {
             index2.delete({ filepath });
             if (oid) {
@@ -53219,17 +53219,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function resolveRef({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       depth
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         const oid = await GitRefManager.resolve({
           fs: fsp,
@@ -53246,7 +53246,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function setConfig({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       path,
       value,
       append = false
@@ -53255,24 +53255,24 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("path", path);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
-        const config = await GitConfigManager.get({ fs: fs19, gitdir: updatedGitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
+        const config = await GitConfigManager.get({ fs: fs20, gitdir: updatedGitdir });
         if (append) {
           await config.append(path, value);
         } else {
           await config.set(path, value);
         }
-        await GitConfigManager.save({ fs: fs19, gitdir: updatedGitdir, config });
+        await GitConfigManager.save({ fs: fs20, gitdir: updatedGitdir, config });
       } catch (err) {
         err.caller = "git.setConfig";
         throw err;
       }
     }
-    async function _writeCommit({ fs: fs19, gitdir, commit: commit2 }) {
+    async function _writeCommit({ fs: fs20, gitdir, commit: commit2 }) {
       const object = GitCommit.from(commit2).toObject();
       const oid = await _writeObject({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         type: "commit",
         object,
@@ -53314,9 +53314,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @param {string} args.dir - The working directory.
        * @param {string}[args.gitdir=join(dir, '.git')] - [required] The [git directory](dir-vs-gitdir.md) path
        */
-      constructor({ fs: fs19, dir, gitdir = join19(dir, ".git") }) {
+      constructor({ fs: fs20, dir, gitdir = join20(dir, ".git") }) {
         Object.assign(this, {
-          fs: fs19,
+          fs: fs20,
           dir,
           gitdir,
           _author: null
@@ -53344,7 +53344,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @returns {string} - The file path for the stash reference.
        */
       get refStashPath() {
-        return join19(this.gitdir, _GitStashManager.refStash);
+        return join20(this.gitdir, _GitStashManager.refStash);
       }
       /**
        * Gets the file path for the stash reflogs.
@@ -53352,7 +53352,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
        * @returns {string} - The file path for the stash reflogs.
        */
       get refLogsStashPath() {
-        return join19(this.gitdir, _GitStashManager.refLogsStash);
+        return join20(this.gitdir, _GitStashManager.refLogsStash);
       }
       /**
        * Retrieves the author information for the stash.
@@ -53485,26 +53485,26 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         return GitRefStash.getStashReflogEntry(reflogString, parsed);
       }
     };
-    async function _createStashCommit({ fs: fs19, dir, gitdir, message = "" }) {
-      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
+    async function _createStashCommit({ fs: fs20, dir, gitdir, message = "" }) {
+      const stashMgr = new GitStashManager({ fs: fs20, dir, gitdir });
       await stashMgr.getAuthor();
       const branch2 = await _currentBranch({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         fullname: false
       });
       const headCommit = await GitRefManager.resolve({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         ref: "HEAD"
       });
-      const headCommitObj = await readCommit({ fs: fs19, dir, gitdir, oid: headCommit });
+      const headCommitObj = await readCommit({ fs: fs20, dir, gitdir, oid: headCommit });
       const headMsg = headCommitObj.commit.message;
       const stashCommitParents = [headCommit];
       let stashCommitTree = null;
       let workDirCompareBase = TREE({ ref: "HEAD" });
       const indexTree = await writeTreeChanges({
-        fs: fs19,
+        fs: fs20,
         dir,
         gitdir,
         treePair: [TREE({ ref: "HEAD" }), "stage"]
@@ -53520,7 +53520,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         workDirCompareBase = STAGE();
       }
       const workingTree = await writeTreeChanges({
-        fs: fs19,
+        fs: fs20,
         dir,
         gitdir,
         treePair: [workDirCompareBase, "workdir"]
@@ -53545,9 +53545,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       return { stashCommit, stashMsg, branch: branch2, stashMgr };
     }
-    async function _stashPush({ fs: fs19, dir, gitdir, message = "" }) {
+    async function _stashPush({ fs: fs20, dir, gitdir, message = "" }) {
       const { stashCommit, stashMsg, branch: branch2, stashMgr } = await _createStashCommit({
-        fs: fs19,
+        fs: fs20,
         dir,
         gitdir,
         message
@@ -53558,7 +53558,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         message: stashMsg
       });
       await checkout({
-        fs: fs19,
+        fs: fs20,
         dir,
         gitdir,
         ref: branch2,
@@ -53568,17 +53568,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       return stashCommit;
     }
-    async function _stashCreate({ fs: fs19, dir, gitdir, message = "" }) {
+    async function _stashCreate({ fs: fs20, dir, gitdir, message = "" }) {
       const { stashCommit } = await _createStashCommit({
-        fs: fs19,
+        fs: fs20,
         dir,
         gitdir,
         message
       });
       return stashCommit;
     }
-    async function _stashApply({ fs: fs19, dir, gitdir, refIdx = 0 }) {
-      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
+    async function _stashApply({ fs: fs20, dir, gitdir, refIdx = 0 }) {
+      const stashMgr = new GitStashManager({ fs: fs20, dir, gitdir });
       const stashCommit = await stashMgr.readStashCommit(refIdx);
       const { parent: stashParents = null } = stashCommit.commit ? stashCommit.commit : {};
       if (!stashParents || !Array.isArray(stashParents)) {
@@ -53586,14 +53586,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       for (let i = 0; i < stashParents.length - 1; i++) {
         const applyingCommit = await _readCommit({
-          fs: fs19,
+          fs: fs20,
           cache: {},
           gitdir,
           oid: stashParents[i + 1]
         });
         const wasStaged = applyingCommit.commit.message.startsWith("stash-Index");
         await applyTreeChanges({
-          fs: fs19,
+          fs: fs20,
           dir,
           gitdir,
           stashCommit: stashParents[i + 1],
@@ -53602,16 +53602,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         });
       }
     }
-    async function _stashDrop({ fs: fs19, dir, gitdir, refIdx = 0 }) {
-      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
+    async function _stashDrop({ fs: fs20, dir, gitdir, refIdx = 0 }) {
+      const stashMgr = new GitStashManager({ fs: fs20, dir, gitdir });
       const stashCommit = await stashMgr.readStashCommit(refIdx);
       if (!stashCommit.commit) {
         return;
       }
       const stashRefPath = stashMgr.refStashPath;
       await acquireLock(stashRefPath, async () => {
-        if (await fs19.exists(stashRefPath)) {
-          await fs19.rm(stashRefPath);
+        if (await fs20.exists(stashRefPath)) {
+          await fs20.rm(stashRefPath);
         }
       });
       const reflogEntries = await stashMgr.readStashReflogs({ parsed: false });
@@ -53622,7 +53622,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       const stashReflogPath = stashMgr.refLogsStashPath;
       await acquireLock(stashReflogPath, async () => {
         if (reflogEntries.length) {
-          await fs19.write(
+          await fs20.write(
             stashReflogPath,
             reflogEntries.reverse().join("\n") + "\n",
             "utf8"
@@ -53630,40 +53630,40 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           const lastStashCommit = reflogEntries[reflogEntries.length - 1].split(" ")[1];
           await stashMgr.writeStashRef(lastStashCommit);
         } else {
-          await fs19.rm(stashReflogPath);
+          await fs20.rm(stashReflogPath);
         }
       });
     }
-    async function _stashList({ fs: fs19, dir, gitdir }) {
-      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
+    async function _stashList({ fs: fs20, dir, gitdir }) {
+      const stashMgr = new GitStashManager({ fs: fs20, dir, gitdir });
       return stashMgr.readStashReflogs({ parsed: true });
     }
-    async function _stashClear({ fs: fs19, dir, gitdir }) {
-      const stashMgr = new GitStashManager({ fs: fs19, dir, gitdir });
+    async function _stashClear({ fs: fs20, dir, gitdir }) {
+      const stashMgr = new GitStashManager({ fs: fs20, dir, gitdir });
       const stashRefPath = [stashMgr.refStashPath, stashMgr.refLogsStashPath];
       await acquireLock(stashRefPath, async () => {
         await Promise.all(
           stashRefPath.map(async (path) => {
-            if (await fs19.exists(path)) {
-              return fs19.rm(path);
+            if (await fs20.exists(path)) {
+              return fs20.rm(path);
             }
           })
         );
       });
     }
-    async function _stashPop({ fs: fs19, dir, gitdir, refIdx = 0 }) {
-      await _stashApply({ fs: fs19, dir, gitdir, refIdx });
-      await _stashDrop({ fs: fs19, dir, gitdir, refIdx });
+    async function _stashPop({ fs: fs20, dir, gitdir, refIdx = 0 }) {
+      await _stashApply({ fs: fs20, dir, gitdir, refIdx });
+      await _stashDrop({ fs: fs20, dir, gitdir, refIdx });
     }
     async function stash({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       op = "push",
       message = "",
       refIdx = 0
     }) {
-      assertParameter("fs", fs19);
+      assertParameter("fs", fs20);
       assertParameter("dir", dir);
       assertParameter("gitdir", gitdir);
       assertParameter("op", op);
@@ -53678,10 +53678,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       };
       const opsNeedRefIdx = ["apply", "drop", "pop"];
       try {
-        const _fs = new FileSystem(fs19);
+        const _fs = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp: _fs, dotgit: gitdir });
         const folders = ["refs", "logs", "logs/refs"];
-        folders.map((f) => join19(updatedGitdir, f)).forEach(async (folder) => {
+        folders.map((f) => join20(updatedGitdir, f)).forEach(async (folder) => {
           if (!await _fs.exists(folder)) {
             await _fs.mkdir(folder);
           }
@@ -53711,7 +53711,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function status({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       filepath,
       cache = {},
       refresh = true
@@ -53720,18 +53720,18 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
-        const headTree = await getHeadTree({ fs: fs19, cache, gitdir: updatedGitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
+        const headTree = await getHeadTree({ fs: fs20, cache, gitdir: updatedGitdir });
         const treeOid = await getOidAtPath({
-          fs: fs19,
+          fs: fs20,
           cache,
           gitdir: updatedGitdir,
           tree: headTree,
           path: filepath
         });
         const indexEntry = await GitIndexManager.acquire(
-          { fs: fs19, gitdir: updatedGitdir, cache },
+          { fs: fs20, gitdir: updatedGitdir, cache },
           async function(index2) {
             for (const entry of index2) {
               if (entry.path === filepath) return entry;
@@ -53741,7 +53741,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         );
         if (treeOid === null && indexEntry === null) {
           const ignored = await GitIgnoreManager.isIgnored({
-            fs: fs19,
+            fs: fs20,
             gitdir: updatedGitdir,
             dir,
             filepath
@@ -53750,17 +53750,17 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             return "ignored";
           }
         }
-        const stats = await fs19.lstat(join19(dir, filepath));
+        const stats = await fs20.lstat(join20(dir, filepath));
         const H = treeOid !== null;
         const I = indexEntry !== null;
-        const W = stats !== null && (H || I || await hasExactCasePath({ fs: fs19, dir, filepath }));
+        const W = stats !== null && (H || I || await hasExactCasePath({ fs: fs20, dir, filepath }));
         const getWorkdirOid = async () => {
           if (I && !compareStats(indexEntry, stats)) {
             return indexEntry.oid;
           } else {
-            const config = await GitConfigManager.get({ fs: fs19, gitdir: updatedGitdir });
+            const config = await GitConfigManager.get({ fs: fs20, gitdir: updatedGitdir });
             const autocrlf = await config.get("core.autocrlf");
-            const object = await fs19.read(join19(dir, filepath), { autocrlf });
+            const object = await fs20.read(join20(dir, filepath), { autocrlf });
             const workdirOid = await hashObject$1({
               gitdir: updatedGitdir,
               type: "blob",
@@ -53769,7 +53769,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             if (refresh && I && !indexEntry.flags.intentToAdd && indexEntry.oid === workdirOid) {
               if (stats.size !== -1) {
                 await GitIndexManager.acquire(
-                  { fs: fs19, gitdir: updatedGitdir, cache },
+                  { fs: fs20, gitdir: updatedGitdir, cache },
                   async function(index2) {
                     index2.insert({ filepath, stats, oid: workdirOid });
                   }
@@ -53807,13 +53807,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function hasExactCasePath({ fs: fs19, dir, filepath }) {
+    async function hasExactCasePath({ fs: fs20, dir, filepath }) {
       const segments = filepath.replace(/\\/g, "/").split("/").filter((segment) => segment !== "" && segment !== ".");
       let parent = dir;
       for (const segment of segments) {
         let entries;
         try {
-          entries = await fs19._readdir(parent);
+          entries = await fs20._readdir(parent);
         } catch (err) {
           if (err.code === "ENOENT" || err.code === "ENOTDIR") return false;
           throw err;
@@ -53821,11 +53821,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         if (!entries.some((entry) => entry.normalize() === segment.normalize())) {
           return false;
         }
-        parent = join19(parent, segment);
+        parent = join20(parent, segment);
       }
       return true;
     }
-    async function getOidAtPath({ fs: fs19, cache, gitdir: updatedGitdir, tree, path }) {
+    async function getOidAtPath({ fs: fs20, cache, gitdir: updatedGitdir, tree, path }) {
       if (typeof path === "string") path = path.split("/");
       const dirname9 = path.shift();
       for (const entry of tree) {
@@ -53834,14 +53834,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             return entry.oid;
           }
           const { type, object } = await _readObject({
-            fs: fs19,
+            fs: fs20,
             cache,
             gitdir: updatedGitdir,
             oid: entry.oid
           });
           if (type === "tree") {
             const tree2 = GitTree.from(object);
-            return getOidAtPath({ fs: fs19, cache, gitdir: updatedGitdir, tree: tree2, path });
+            return getOidAtPath({ fs: fs20, cache, gitdir: updatedGitdir, tree: tree2, path });
           }
           if (type === "blob") {
             throw new ObjectTypeError(entry.oid, type, "blob", path.join("/"));
@@ -53850,11 +53850,11 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
       return null;
     }
-    async function getHeadTree({ fs: fs19, cache, gitdir: updatedGitdir }) {
+    async function getHeadTree({ fs: fs20, cache, gitdir: updatedGitdir }) {
       let oid;
       try {
         oid = await GitRefManager.resolve({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           ref: "HEAD"
         });
@@ -53864,13 +53864,13 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         throw e;
       }
-      const { tree } = await _readTree({ fs: fs19, cache, gitdir: updatedGitdir, oid });
+      const { tree } = await _readTree({ fs: fs20, cache, gitdir: updatedGitdir, oid });
       return tree;
     }
     async function statusMatrix({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref = "HEAD",
       filepaths = ["."],
       filter,
@@ -53882,10 +53882,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         return await _walk({
-          fs: fs19,
+          fs: fs20,
           cache,
           dir,
           gitdir: updatedGitdir,
@@ -53894,7 +53894,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             if (!head && !stage && workdir) {
               if (!shouldIgnore) {
                 const isIgnored2 = await GitIgnoreManager.isIgnored({
-                  fs: fs19,
+                  fs: fs20,
                   dir,
                   filepath
                 });
@@ -53943,7 +53943,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function tag({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       object,
       force = false
@@ -53952,21 +53952,21 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
-        const fs19 = new FileSystem(_fs);
+        const fs20 = new FileSystem(_fs);
         if (ref === void 0) {
           throw new MissingParameterError("ref");
         }
         ref = ref.startsWith("refs/tags/") ? ref : `refs/tags/${ref}`;
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         const value = await GitRefManager.resolve({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           ref: object || "HEAD"
         });
-        if (!force && await GitRefManager.exists({ fs: fs19, gitdir: updatedGitdir, ref })) {
+        if (!force && await GitRefManager.exists({ fs: fs20, gitdir: updatedGitdir, ref })) {
           throw new AlreadyExistsError("tag", ref);
         }
-        await GitRefManager.writeRef({ fs: fs19, gitdir: updatedGitdir, ref, value });
+        await GitRefManager.writeRef({ fs: fs20, gitdir: updatedGitdir, ref, value });
       } catch (err) {
         err.caller = "git.tag";
         throw err;
@@ -53975,7 +53975,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function updateIndex$1({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       cache = {},
       filepath,
       oid,
@@ -53988,14 +53988,14 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("fs", _fs);
         assertParameter("gitdir", gitdir);
         assertParameter("filepath", filepath);
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         if (remove2) {
           return await GitIndexManager.acquire(
-            { fs: fs19, gitdir: updatedGitdir, cache },
+            { fs: fs20, gitdir: updatedGitdir, cache },
             async function(index2) {
               if (!force) {
-                const fileStats2 = await fs19.lstat(join19(dir, filepath));
+                const fileStats2 = await fs20.lstat(join20(dir, filepath));
                 if (fileStats2) {
                   if (fileStats2.isDirectory()) {
                     throw new InvalidFilepathError("directory");
@@ -54013,7 +54013,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         }
         let fileStats;
         if (!oid) {
-          fileStats = await fs19.lstat(join19(dir, filepath));
+          fileStats = await fs20.lstat(join20(dir, filepath));
           if (!fileStats) {
             throw new NotFoundError(
               `file at "${filepath}" on disk and "remove" not set`
@@ -54024,7 +54024,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           }
         }
         return await GitIndexManager.acquire(
-          { fs: fs19, gitdir: updatedGitdir, cache },
+          { fs: fs20, gitdir: updatedGitdir, cache },
           async function(index2) {
             if (!add2 && !index2.has({ filepath })) {
               throw new NotFoundError(
@@ -54034,9 +54034,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
             let stats;
             if (!oid) {
               stats = fileStats;
-              const object = stats.isSymbolicLink() ? await fs19.readlink(join19(dir, filepath)) : await fs19.read(join19(dir, filepath));
+              const object = stats.isSymbolicLink() ? await fs20.readlink(join20(dir, filepath)) : await fs20.read(join20(dir, filepath));
               oid = await _writeObject({
-                fs: fs19,
+                fs: fs20,
                 gitdir: updatedGitdir,
                 type: "blob",
                 format: "content",
@@ -54076,9 +54076,9 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function walk2({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       trees,
       map,
       reduce,
@@ -54086,10 +54086,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       cache = {}
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("trees", trees);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _walk({
           fs: fsp,
@@ -54106,12 +54106,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function writeBlob({ fs: fs19, dir, gitdir = join19(dir, ".git"), blob }) {
+    async function writeBlob({ fs: fs20, dir, gitdir = join20(dir, ".git"), blob }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("blob", blob);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _writeObject({
           fs: fsp,
@@ -54126,16 +54126,16 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       }
     }
     async function writeCommit({
-      fs: fs19,
+      fs: fs20,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       commit: commit2
     }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("commit", commit2);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _writeCommit({
           fs: fsp,
@@ -54150,7 +54150,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function writeObject({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       type,
       object,
       format = "parsed",
@@ -54158,8 +54158,8 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       encoding = void 0
     }) {
       try {
-        const fs19 = new FileSystem(_fs);
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
+        const fs20 = new FileSystem(_fs);
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
         if (format === "parsed") {
           switch (type) {
             case "commit":
@@ -54180,7 +54180,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
           format = "content";
         }
         oid = await _writeObject({
-          fs: fs19,
+          fs: fs20,
           gitdir: updatedGitdir,
           type,
           object,
@@ -54196,7 +54196,7 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
     async function writeRef({
       fs: _fs,
       dir,
-      gitdir = join19(dir, ".git"),
+      gitdir = join20(dir, ".git"),
       ref,
       value,
       force = false,
@@ -54207,29 +54207,29 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         assertParameter("gitdir", gitdir);
         assertParameter("ref", ref);
         assertParameter("value", value);
-        const fs19 = new FileSystem(_fs);
+        const fs20 = new FileSystem(_fs);
         if (!isValidRef(ref, true)) {
           throw new InvalidRefNameError(ref, cleanGitRef.clean(ref));
         }
-        const updatedGitdir = await discoverGitdir({ fsp: fs19, dotgit: gitdir });
-        if (!force && await GitRefManager.exists({ fs: fs19, gitdir: updatedGitdir, ref })) {
+        const updatedGitdir = await discoverGitdir({ fsp: fs20, dotgit: gitdir });
+        if (!force && await GitRefManager.exists({ fs: fs20, gitdir: updatedGitdir, ref })) {
           throw new AlreadyExistsError("ref", ref);
         }
         if (symbolic) {
           await GitRefManager.writeSymbolicRef({
-            fs: fs19,
+            fs: fs20,
             gitdir: updatedGitdir,
             ref,
             value
           });
         } else {
           value = await GitRefManager.resolve({
-            fs: fs19,
+            fs: fs20,
             gitdir: updatedGitdir,
             ref: value
           });
           await GitRefManager.writeRef({
-            fs: fs19,
+            fs: fs20,
             gitdir: updatedGitdir,
             ref,
             value
@@ -54240,10 +54240,10 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function _writeTag({ fs: fs19, gitdir, tag: tag2 }) {
+    async function _writeTag({ fs: fs20, gitdir, tag: tag2 }) {
       const object = GitAnnotatedTag.from(tag2).toObject();
       const oid = await _writeObject({
-        fs: fs19,
+        fs: fs20,
         gitdir,
         type: "tag",
         object,
@@ -54251,12 +54251,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
       });
       return oid;
     }
-    async function writeTag({ fs: fs19, dir, gitdir = join19(dir, ".git"), tag: tag2 }) {
+    async function writeTag({ fs: fs20, dir, gitdir = join20(dir, ".git"), tag: tag2 }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("tag", tag2);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _writeTag({
           fs: fsp,
@@ -54268,12 +54268,12 @@ ${obj.gpgsig ? obj.gpgsig : ""}`;
         throw err;
       }
     }
-    async function writeTree({ fs: fs19, dir, gitdir = join19(dir, ".git"), tree }) {
+    async function writeTree({ fs: fs20, dir, gitdir = join20(dir, ".git"), tree }) {
       try {
-        assertParameter("fs", fs19);
+        assertParameter("fs", fs20);
         assertParameter("gitdir", gitdir);
         assertParameter("tree", tree);
-        const fsp = new FileSystem(fs19);
+        const fsp = new FileSystem(fs20);
         const updatedGitdir = await discoverGitdir({ fsp, dotgit: gitdir });
         return await _writeTree({
           fs: fsp,
@@ -61314,14 +61314,14 @@ var require_parser = __commonJS({
             case "scalar":
             case "single-quoted-scalar":
             case "double-quoted-scalar": {
-              const fs19 = this.flowScalar(this.type);
+              const fs20 = this.flowScalar(this.type);
               if (atNextItem || it.value) {
-                map.items.push({ start, key: fs19, sep: [] });
+                map.items.push({ start, key: fs20, sep: [] });
                 this.onKeyLine = true;
               } else if (it.sep) {
-                this.stack.push(fs19);
+                this.stack.push(fs20);
               } else {
-                Object.assign(it, { key: fs19, sep: [] });
+                Object.assign(it, { key: fs20, sep: [] });
                 this.onKeyLine = true;
               }
               return;
@@ -61449,13 +61449,13 @@ var require_parser = __commonJS({
             case "scalar":
             case "single-quoted-scalar":
             case "double-quoted-scalar": {
-              const fs19 = this.flowScalar(this.type);
+              const fs20 = this.flowScalar(this.type);
               if (!it || it.value)
-                fc.items.push({ start: [], key: fs19, sep: [] });
+                fc.items.push({ start: [], key: fs20, sep: [] });
               else if (it.sep)
-                this.stack.push(fs19);
+                this.stack.push(fs20);
               else
-                Object.assign(it, { key: fs19, sep: [] });
+                Object.assign(it, { key: fs20, sep: [] });
               return;
             }
             case "flow-map-end":
@@ -61764,8 +61764,8 @@ var require_dist6 = __commonJS({
 });
 
 // actions/compare/src/main.ts
-import { writeFileSync as writeFileSync7 } from "node:fs";
-import { join as join18 } from "node:path";
+import { writeFileSync as writeFileSync8 } from "node:fs";
+import { join as join19 } from "node:path";
 
 // node_modules/@actions/core/lib/command.js
 import * as os from "os";
@@ -69411,7 +69411,7 @@ function buildLineage(records, chains, payloadFiles, options = {}) {
   const dataByFiles = /* @__PURE__ */ new Map();
   for (const r of usable) {
     const m = r.manifest;
-    const run2 = runNode(r.runId);
+    const run3 = runNode(r.runId);
     for (const d of m.data) {
       const x = d;
       const identity = x.payloadIdentity ?? d.digest;
@@ -69420,7 +69420,7 @@ function buildLineage(records, chains, payloadFiles, options = {}) {
       n.digests = pushUnique(n.digests, d.digest);
       n.names = pushUnique(n.names, d.name);
       n.label = `${n.names.join(", ")} ${short(identity)}`;
-      edge(id, run2);
+      edge(id, run3);
       const from = x.fromRun?.runId;
       if (from && known.has(from)) edge(runNode(from), id);
     }
@@ -69430,7 +69430,7 @@ function buildLineage(records, chains, payloadFiles, options = {}) {
       delete n.inBagOnly;
       n.paths = pushUnique(n.paths, o.path);
       n.label = n.paths.join(", ");
-      edge(run2, id);
+      edge(run3, id);
     }
   }
   if (payloadFiles) {
@@ -69453,31 +69453,31 @@ function buildLineage(records, chains, payloadFiles, options = {}) {
   for (const r of usable) {
     const m = r.manifest;
     if (!m.outputs.length) continue;
-    const run2 = runNode(r.runId);
+    const run3 = runNode(r.runId);
     const byFiles = dataByFiles.get(filesKey(m.outputs, false));
-    if (byFiles) edge(run2, byFiles);
+    if (byFiles) edge(run3, byFiles);
     const identities = /* @__PURE__ */ new Set();
     const signed2 = m.outputsIdentity;
     if (signed2) identities.add(signed2);
     if (options.outputsIdentity) identities.add(options.outputsIdentity(m.outputs));
     for (const [, identity] of (options.outputFolderIdentities ?? outputFolderIdentities)(m.outputs))
       identities.add(identity);
-    for (const identity of identities) if (g.nodes.has(dataNode(identity))) edge(run2, dataNode(identity));
+    for (const identity of identities) if (g.nodes.has(dataNode(identity))) edge(run3, dataNode(identity));
   }
   for (const r of usable) {
     const m = r.manifest;
-    const run2 = runNode(r.runId);
+    const run3 = runNode(r.runId);
     const links = m.links ?? {};
     const parents = [...links.parentRuns ?? [], ...links.parentRun ? [links.parentRun] : []];
     for (const p of parents) {
       if (!known.has(p)) continue;
       const viaData = [...g.children.get(runNode(p)) ?? []].some(
-        (c) => g.nodes.get(c)?.kind === "data" && g.children.get(c)?.has(run2)
+        (c) => g.nodes.get(c)?.kind === "data" && g.children.get(c)?.has(run3)
       );
-      if (!viaData) edge(runNode(p), run2);
+      if (!viaData) edge(runNode(p), run3);
     }
-    const of = g.nodes.get(run2)?.reproductionOf;
-    if (of && known.has(of)) edge(runNode(of), run2);
+    const of = g.nodes.get(run3)?.reproductionOf;
+    if (of && known.has(of)) edge(runNode(of), run3);
   }
   for (const [model, chain] of chains) {
     for (const p of chain.promotions) {
@@ -69553,8 +69553,8 @@ function resolveNodes(g, ref) {
     return out;
   }
   if (g.nodes.has(s) && /^(run|data|file|promotion):/.test(s)) return [s];
-  const run2 = runNode(s.replace(/^run:/, ""));
-  if (g.nodes.has(run2)) return [run2];
+  const run3 = runNode(s.replace(/^run:/, ""));
+  if (g.nodes.has(run3)) return [run3];
   if (/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(s.replace(/^run:/, "")))
     throw new UsageError(
       "no-such-run",
@@ -70311,14 +70311,14 @@ var LedgerReader = class _LedgerReader {
     return this.index ? new ProductionAnchors(this.index.path.replace(/\.sqlite$/, ".anchors.json")) : void 0;
   }
   /** The verified reproductions of a run: only signed, trusted records naming its signed manifest count. */
-  async reproductionsOf(run2) {
+  async reproductionsOf(run3) {
     const out = [];
     for (const e of (await this.entries()).values()) {
-      if (e.reproductionOf !== run2.runId) continue;
+      if (e.reproductionOf !== run3.runId) continue;
       const r = await this.find(e.runId);
       const claim = r?.reproduction;
-      if (!r || !claim || claim.of !== run2.runId || !r.manifest) continue;
-      const counts = r.trust === "verified" && claim.trust === "verified" && run2.manifestDigest !== void 0 && claim.ofManifestDigest === run2.manifestDigest;
+      if (!r || !claim || claim.of !== run3.runId || !r.manifest) continue;
+      const counts = r.trust === "verified" && claim.trust === "verified" && run3.manifestDigest !== void 0 && claim.ofManifestDigest === run3.manifestDigest;
       out.push({
         runId: r.runId,
         ...claim.verdict ? { verdict: claim.verdict } : {},
@@ -71234,12 +71234,11 @@ function walkFiles(root, options = {}) {
     }
     entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     for (const d of entries) {
+      if (!relDir && options.ignore?.includes(d.name)) continue;
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
       if (d.isDirectory()) {
-        if (!relDir && options.ignore?.includes(d.name)) continue;
         visit(`${absDir}/${d.name}`, rel, viaLink);
       } else if (d.isFile()) {
-        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (parallel) {
           toStat.push(files.push(rel, UNKNOWN, viaLink ? `${absDir}/${d.name}` : void 0));
           if (!helper && toStat.length === PARALLEL_STAT_MIN) helper = startStatHelper();
@@ -71249,7 +71248,6 @@ function walkFiles(root, options = {}) {
           options.onFile?.(files, i);
         }
       } else if (d.isSymbolicLink()) {
-        if (!relDir && options.ignore?.includes(d.name)) continue;
         if (!options.followSymlinks) {
           out.symlinks.push(rel);
           continue;
@@ -71297,14 +71295,13 @@ function walkFiles(root, options = {}) {
 }
 var STAT_BLOCK = 512;
 var PARALLEL_STAT_MIN = 2 * STAT_BLOCK;
-var MANY_UNITS = 16;
 function walkSubtree(fsm, root, rel, into) {
   const visit = (dir) => {
     let entries;
     try {
       entries = fsm.readdirSync(`${root}/${dir}`, { withFileTypes: true });
     } catch (e) {
-      into.unreadable.push(`${dir}	${e.code ?? "EIO"}`);
+      into.problems.push({ unreadable: dir, code: e.code ?? "EIO" });
       return;
     }
     entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -71313,15 +71310,20 @@ function walkSubtree(fsm, root, rel, into) {
       if (d.isDirectory()) visit(r);
       else if (d.isFile()) {
         into.names.push(r);
-        const st = fsm.lstatSync(`${root}/${r}`, { throwIfNoEntry: false });
+        let st;
+        try {
+          st = fsm.lstatSync(`${root}/${r}`);
+        } catch {
+        }
         if (st) into.facts.push(st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
         else into.facts.push(-1, 0, 0, 0, 0);
-      } else if (d.isSymbolicLink()) into.symlinks.push(r);
-      else into.specials.push(r);
+      } else if (d.isSymbolicLink()) into.problems.push({ symlink: r });
+      else into.problems.push({ special: r });
     }
   };
   visit(rel);
 }
+var MANY_UNITS = 16;
 function walkOnTwoThreads(base, options, out) {
   const units = [];
   const order = [];
@@ -71330,7 +71332,7 @@ function walkOnTwoThreads(base, options, out) {
     try {
       entries = fs8.readdirSync(rel ? `${base}/${rel}` : base, { withFileTypes: true });
     } catch (e) {
-      out.unreadable.push({ rel: rel || ".", code: e.code ?? "EIO" });
+      order.push({ unreadable: rel || ".", code: e.code ?? "EIO" });
       return;
     }
     if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore.includes(d.name));
@@ -71342,8 +71344,8 @@ function walkOnTwoThreads(base, options, out) {
         if (split) order.push(units.push(r) - 1);
         else plan(r);
       } else if (d.isFile()) order.push(r);
-      else if (d.isSymbolicLink()) out.symlinks.push(r);
-      else out.specials.push(r);
+      else if (d.isSymbolicLink()) order.push({ symlink: r });
+      else order.push({ special: r });
     }
   };
   plan("");
@@ -71352,69 +71354,52 @@ function walkOnTwoThreads(base, options, out) {
     const walked = new Array(units.length);
     const control = new Int32Array(new SharedArrayBuffer(8));
     const channel = new MessageChannel();
-    let mine = 0;
-    let files = 0;
+    const walkHere = (u) => {
+      const t = { names: [], facts: [], problems: [] };
+      walkSubtree(fs8, base, units[u], t);
+      walked[u] = t;
+      return t.names.length;
+    };
     const help = () => {
       helper = startStatHelper();
-      helper.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
+      helper?.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
         channel.port2
       ]);
     };
     if (units.length >= MANY_UNITS) help();
+    let files = 0;
     for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
-      const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
-      walkSubtree(fs8, base, units[u], t);
-      walked[u] = t;
-      mine++;
-      files += t.names.length;
+      files += walkHere(u);
       if (!helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
     }
-    if (mine < units.length) {
-      while (Atomics.load(control, 1) === 0) Atomics.wait(control, 1, 0, 1e3);
+    if (walked.includes(void 0)) {
+      while (Atomics.load(control, 1) === 0 && helper && helper.threadId !== -1)
+        Atomics.wait(control, 1, 0, 200);
       const m = receiveMessageOnPort(channel.port1)?.message;
-      out.helperUnits = m.units.length;
-      const names = m.names.split("\0");
-      for (let k = 0, at = 0; k < m.units.length; k++) {
-        const n = m.counts[k];
-        const t = {
-          names: names.slice(at, at + n),
-          facts: [],
-          symlinks: [],
-          specials: [],
-          unreadable: []
-        };
-        for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]);
-        walked[m.units[k]] = t;
-        at += n;
+      if (m?.units) {
+        out.helperUnits = m.units.length;
+        const names = m.names.split("\0");
+        for (let k = 0, at = 0, p = 0; k < m.units.length; k++) {
+          const [n, np] = [m.counts[2 * k], m.counts[2 * k + 1]];
+          const t = {
+            names: names.slice(at, at + n),
+            facts: [],
+            problems: m.problems.slice(p, p + np)
+          };
+          for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]);
+          walked[m.units[k]] = t;
+          at += n;
+          p += np;
+        }
       }
-      out.symlinks.push(...m.symlinks);
-      out.specials.push(...m.specials);
-      for (const u of m.unreadable) out.unreadable.push(unreadableOf(u));
+      for (let u = 0; u < units.length; u++) if (!walked[u]) walkHere(u);
     }
     channel.port1.close();
     const table = out.files;
-    const inline = [];
-    const again = [];
-    for (const item of order) {
-      if (typeof item === "string") {
-        inline.push(table.push(item, UNKNOWN));
-        continue;
-      }
-      const t = walked[item];
-      for (let k = 0; k < t.names.length; k++) {
-        const f = 5 * k;
-        const i = table.push(t.names[k], UNKNOWN);
-        if (t.facts[f] < 0) again.push(i);
-        else table.set(i, t.facts[f], t.facts[f + 1], t.facts[f + 2], t.facts[f + 3], t.facts[f + 4]);
-      }
-      out.symlinks.push(...t.symlinks);
-      out.specials.push(...t.specials);
-      for (const u of t.unreadable) out.unreadable.push(unreadableOf(u));
-    }
-    if (inline.length >= PARALLEL_STAT_MIN) {
-      helper ??= startStatHelper();
-      statInParallel(helper, table, inline);
-    } else again.push(...inline);
+    const { inline, again } = assemble(order, walked, out);
+    if (inline.length >= PARALLEL_STAT_MIN) helper ??= startStatHelper();
+    if (helper && inline.length >= PARALLEL_STAT_MIN) statInParallel(helper, table, inline);
+    else again.push(...inline);
     for (const i of again) {
       const st = fs8.lstatSync(table.abs(i));
       table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
@@ -71423,10 +71408,35 @@ function walkOnTwoThreads(base, options, out) {
     void helper?.terminate();
   }
 }
-var unreadableOf = (line) => {
-  const tab = line.lastIndexOf("	");
-  return { rel: line.slice(0, tab), code: line.slice(tab + 1) };
-};
+function assemble(order, walked, out) {
+  const inline = [];
+  const again = [];
+  const report = (p) => {
+    if ("symlink" in p) out.symlinks.push(p.symlink);
+    else if ("special" in p) out.specials.push(p.special);
+    else out.unreadable.push({ rel: p.unreadable, code: p.code });
+  };
+  const table = out.files;
+  for (const item of order) {
+    if (typeof item === "string") {
+      inline.push(table.push(item, UNKNOWN));
+      continue;
+    }
+    if (typeof item !== "number") {
+      report(item);
+      continue;
+    }
+    const t = walked[item];
+    for (let k = 0; k < t.names.length; k++) {
+      const f = 5 * k;
+      const i = table.push(t.names[k], UNKNOWN);
+      if (t.facts[f] < 0) again.push(i);
+      else table.set(i, t.facts[f], t.facts[f + 1], t.facts[f + 2], t.facts[f + 3], t.facts[f + 4]);
+    }
+    for (const p of t.problems) report(p);
+  }
+  return { inline, again };
+}
 function startStatHelper() {
   const source = `
 const fs = require("node:fs");
@@ -71435,22 +71445,24 @@ const walkSubtree = ${walkSubtree.toString()};
 parentPort.on("message", (m) => {
   if (m.kind === "walk") {
     const c = new Int32Array(m.control);
-    const units = [];
-    const counts = [];
-    const t = { names: [], facts: [], symlinks: [], specials: [], unreadable: [] };
-    for (let u = Atomics.add(c, 0, 1); u < m.units.length; u = Atomics.add(c, 0, 1)) {
-      const before = t.names.length;
-      walkSubtree(fs, m.root, m.units[u], t);
-      units.push(u);
-      counts.push(t.names.length - before);
+    try {
+      const units = [];
+      const counts = [];
+      const t = { names: [], facts: [], problems: [] };
+      for (let u = Atomics.add(c, 0, 1); u < m.units.length; u = Atomics.add(c, 0, 1)) {
+        const [files, problems] = [t.names.length, t.problems.length];
+        walkSubtree(fs, m.root, m.units[u], t);
+        units.push(u);
+        counts.push(t.names.length - files, t.problems.length - problems);
+      }
+      const facts = Float64Array.from(t.facts);
+      m.port.postMessage({ units, counts, names: t.names.join("\\0"), facts, problems: t.problems }, [facts.buffer]);
+    } catch {
+      m.port.postMessage({});
+    } finally {
+      Atomics.store(c, 1, 1);
+      Atomics.notify(c, 1);
     }
-    const facts = Float64Array.from(t.facts);
-    m.port.postMessage(
-      { units, counts, names: t.names.join("\\0"), facts, symlinks: t.symlinks, specials: t.specials, unreadable: t.unreadable },
-      [facts.buffer],
-    );
-    Atomics.store(c, 1, 1);
-    Atomics.notify(c, 1);
     return;
   }
   const { control, facts, root, paths } = m;
@@ -71474,14 +71486,18 @@ parentPort.on("message", (m) => {
     Atomics.notify(c, 1);
   }
 });`;
-  const w = new Worker2(source, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
-  w.unref();
-  return w;
+  try {
+    const w = new Worker2(source, { eval: true, resourceLimits: { maxYoungGenerationSizeMb: 4 } });
+    w.unref();
+    return w;
+  } catch {
+    return void 0;
+  }
 }
 function statInParallel(helper, files, which2) {
   if (which2.length === 0) return;
   const control = new Int32Array(new SharedArrayBuffer(8));
-  const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which2.length));
+  const facts = new Float64Array(new SharedArrayBuffer(8 * 5 * which2.length)).fill(-1);
   helper.postMessage({
     kind: "stat",
     control: control.buffer,
@@ -71498,8 +71514,8 @@ function statInParallel(helper, files, which2) {
     }
     Atomics.add(control, 1, 1);
   }
-  for (let done = Atomics.load(control, 1); done < blocks; done = Atomics.load(control, 1))
-    Atomics.wait(control, 1, done, 1e3);
+  for (let done = Atomics.load(control, 1); done < blocks && helper.threadId !== -1; done = Atomics.load(control, 1))
+    Atomics.wait(control, 1, done, 200);
   for (let k = 0; k < which2.length; k++) {
     const size = facts[5 * k];
     if (files.size[which2[k]] !== -1) continue;
@@ -72864,23 +72880,23 @@ function assertSeedMatrix(runs) {
       `the candidate runs differ in more than their seed: ${differs.join(", ")}; compare one candidate's runs (the same code, data, params and image) at a time`
     );
 }
-async function provenanceOf(reader, run2, checkData, where = {}) {
-  const dataChanges = checkData ? await dataChangesOf(reader, run2, where) : void 0;
-  const reproductions = (await reader.reproductionsOf(run2)).filter(
+async function provenanceOf(reader, run3, checkData, where = {}) {
+  const dataChanges = checkData ? await dataChangesOf(reader, run3, where) : void 0;
+  const reproductions = (await reader.reproductionsOf(run3)).filter(
     (r) => r.counts && (r.verdict === "bitwise" || r.verdict === "within-tolerance")
   ).length;
-  const invalidatedBy = describeMarks((await reader.invalidations()).marks.get(runNode(run2.runId)));
+  const invalidatedBy = describeMarks((await reader.invalidations()).marks.get(runNode(run3.runId)));
   return {
-    signed: run2.trust === "verified",
+    signed: run3.trust === "verified",
     ...dataChanges ? { dataValid: dataChanges.length === 0 } : {},
     ...dataChanges?.length ? { dataChanges } : {},
     reproductions,
     ...invalidatedBy.length ? { invalidatedBy } : {}
   };
 }
-async function dataChangesOf(reader, run2, where) {
+async function dataChangesOf(reader, run3, where) {
   const out = [];
-  for (const d of run2.manifest.data) {
+  for (const d of run3.manifest.data) {
     const local = d.location ? resolveDataLocation(d.location, where.repo ?? ".") : void 0;
     const cached = where.cacheDir ? cachedBagPath(where.cacheDir, d.digest) : void 0;
     const path = local ?? (cached && existsSync6(cached) ? cached : void 0);
@@ -72899,7 +72915,7 @@ async function dataChangesOf(reader, run2, where) {
       continue;
     }
     if (pin.digest === d.digest) continue;
-    const recorded = (await reader.payloadManifests(run2.manifest))[d.name];
+    const recorded = (await reader.payloadManifests(run3.manifest))[d.name];
     if (!recorded) {
       out.push({
         name: d.name,
@@ -72920,13 +72936,13 @@ async function dataChangesOf(reader, run2, where) {
 }
 async function baselineOf(reader, policy, baseline) {
   if (baseline && baseline !== "production") {
-    const run2 = await loadRun(reader, baseline);
-    if (policy.provenance?.signed && run2.trust !== "verified")
+    const run3 = await loadRun(reader, baseline);
+    if (policy.provenance?.signed && run3.trust !== "verified")
       throw new CheckFailedError(
         "baseline-not-verified",
-        `baseline run ${baseline} is ${run2.trust}: a decision rests only on records signed by a trusted key or identity (${run2.problems.join("; ")})`
+        `baseline run ${baseline} is ${run3.trust}: a decision rests only on records signed by a trusted key or identity (${run3.problems.join("; ")})`
       );
-    return run2;
+    return run3;
   }
   return await reader.productionRun(policy.model);
 }
@@ -73902,8 +73918,8 @@ function isLink(path) {
 
 // packages/core/src/ledger/git.ts
 import { createHash as createHash9 } from "node:crypto";
-import * as fs17 from "node:fs";
-import { join as join15 } from "node:path";
+import * as fs18 from "node:fs";
+import { join as join16 } from "node:path";
 
 // packages/core/src/ledger/cat-file.ts
 import { spawn } from "node:child_process";
@@ -74078,7 +74094,10 @@ function commitTree(body) {
 }
 
 // packages/core/src/ledger/git-fetch.ts
-import { spawn as spawn2 } from "node:child_process";
+import { execFileSync as execFileSync2, spawn as spawn2 } from "node:child_process";
+import * as fs16 from "node:fs";
+import { hostname } from "node:os";
+import { join as join14 } from "node:path";
 
 // packages/core/src/ledger/receive-pack.ts
 var ZERO = "0".repeat(40);
@@ -74154,21 +74173,43 @@ async function receivePack(o) {
 }
 
 // packages/core/src/ledger/git-fetch.ts
-var REPOSITORY_VARIABLES = /^GIT_(DIR|WORK_TREE|OBJECT_DIRECTORY|ALTERNATE_OBJECT_DIRECTORIES|INDEX_FILE|COMMON_DIR|NAMESPACE|SHALLOW_FILE|REPLACE_REF_BASE|GRAFT_FILE|CONFIG_COUNT|CONFIG_KEY_\d+|CONFIG_VALUE_\d+|CONFIG_PARAMETERS|QUARANTINE_PATH)$/;
-function gitFetch(o) {
-  const { url, authorization } = remoteAuth(o.url, o.token);
+var KEPT_VARIABLES = /^GIT_(SSL_\w+|PROXY_SSL_\w+|HTTP_PROXY_AUTHMETHOD|HTTP_LOW_SPEED_LIMIT|HTTP_LOW_SPEED_TIME|HTTP_USER_AGENT)$/;
+var versions;
+function gitFetchUsable(git) {
+  versions ??= /* @__PURE__ */ new Map();
+  let ok = versions.get(git);
+  if (ok === void 0) {
+    try {
+      const m = /git version (\d+)\.(\d+)/.exec(execFileSync2(git, ["--version"], { encoding: "utf8" }));
+      ok = Boolean(m && (Number(m[1]) > 2 || Number(m[1]) === 2 && Number(m[2]) >= 31));
+    } catch {
+      ok = false;
+    }
+    versions.set(git, ok);
+  }
+  return ok;
+}
+var LOCKED = /\.lock|unable to lock|cannot lock|shallow file has changed/i;
+async function gitFetch(o) {
+  const { url, authorization } = o;
+  const config = [["http.followRedirects", "false"]];
+  if (authorization) config.push([`http.${url}.extraHeader`, `Authorization: ${authorization}`]);
   const env = {
-    ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !REPOSITORY_VARIABLES.test(k))),
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => !k.startsWith("GIT_") || KEPT_VARIABLES.test(k))
+    ),
     GIT_TERMINAL_PROMPT: "0",
     GIT_ASKPASS: "",
     SSH_ASKPASS: "",
-    GIT_NO_REPLACE_OBJECTS: "1"
+    GIT_NO_REPLACE_OBJECTS: "1",
+    GIT_CONFIG_COUNT: String(config.length),
+    ...Object.fromEntries(
+      config.flatMap(([k, v], i) => [
+        [`GIT_CONFIG_KEY_${i}`, k],
+        [`GIT_CONFIG_VALUE_${i}`, v]
+      ])
+    )
   };
-  if (authorization) {
-    env.GIT_CONFIG_COUNT = "1";
-    env.GIT_CONFIG_KEY_0 = `http.${url}.extraHeader`;
-    env.GIT_CONFIG_VALUE_0 = `Authorization: ${authorization}`;
-  }
   const args = [
     "--git-dir",
     o.gitdir,
@@ -74180,45 +74221,113 @@ function gitFetch(o) {
     url,
     `+refs/heads/${o.branch}:refs/remotes/origin/${o.branch}`
   ];
+  return withFetchLock(o.gitdir, async () => {
+    for (let attempt = 0; ; attempt++) {
+      for (const f of ["shallow.lock", "packed-refs.lock", `refs/remotes/origin/${o.branch}.lock`])
+        fs16.rmSync(join14(o.gitdir, f), { force: true });
+      const { code: code2, stderr } = await run(o.git, args, env);
+      if (code2 === 0) return "fetched";
+      if (/couldn't find remote ref/i.test(stderr)) return "no-branch";
+      if (attempt < 2 && LOCKED.test(stderr)) continue;
+      const said = stderr.trim().split("\n").map((l) => l.replace(/^(fatal|error): /, "").trim()).filter(Boolean).slice(-6).join("; ");
+      throw new Error(said || `git fetch exited ${code2}`);
+    }
+  });
+}
+function run(git, args, env) {
   return new Promise((resolve12, reject) => {
-    const child = spawn2(o.git, args, { stdio: ["ignore", "ignore", "pipe"], env });
+    const child = spawn2(git, args, { stdio: ["ignore", "ignore", "pipe"], env });
     let stderr = "";
     child.stderr.on("data", (d) => {
       if (stderr.length < 64 * 1024) stderr += d.toString("utf8");
     });
     child.on("error", reject);
-    child.on("close", (code2) => {
-      if (code2 === 0) resolve12("fetched");
-      else if (/couldn't find remote ref/i.test(stderr)) resolve12("no-branch");
-      else {
-        const said = stderr.trim().split("\n").filter(Boolean).pop() ?? `git fetch exited ${code2}`;
-        reject(new Error(said.replace(/^fatal: /, "")));
-      }
-    });
+    child.on("close", (code2) => resolve12({ code: code2, stderr }));
   });
+}
+var LOCK_STALE_MS = 12e4;
+async function withFetchLock(gitdir, f) {
+  const lock = join14(gitdir, "track-run-fetch.lock");
+  const mine = `${hostname()} ${process.pid}
+`;
+  for (let waited = 0; ; ) {
+    try {
+      fs16.writeFileSync(lock, mine, { flag: "wx" });
+      break;
+    } catch (e) {
+      if (e.code !== "EEXIST") throw e;
+    }
+    let stale = false;
+    try {
+      const [host, pid] = fs16.readFileSync(lock, "utf8").trim().split(" ");
+      const age = Date.now() - fs16.statSync(lock).mtimeMs;
+      stale = age > LOCK_STALE_MS || host === hostname() && !alive(Number(pid));
+    } catch {
+      continue;
+    }
+    if (stale) {
+      fs16.rmSync(lock, { force: true });
+      continue;
+    }
+    const pause = 10 + Math.random() * 40;
+    await new Promise((r) => setTimeout(r, pause));
+    waited += pause;
+    if (waited > LOCK_STALE_MS + 5e3) throw new Error(`another process has held ${lock} for over 2 minutes`);
+  }
+  try {
+    return await f();
+  } finally {
+    try {
+      if (fs16.readFileSync(lock, "utf8") === mine) fs16.rmSync(lock, { force: true });
+    } catch {
+    }
+  }
+}
+function alive(pid) {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === "EPERM";
+  }
 }
 async function remoteTip(o) {
   const { url, authorization } = remoteAuth(o.url, o.token);
+  const base = url.replace(/\/$/, "");
   const res = await o.http.request({
-    url: `${url.replace(/\/$/, "")}/info/refs?service=git-upload-pack`,
+    url: `${base}/info/refs?service=git-upload-pack`,
     method: "GET",
     headers: { "user-agent": "git/track-run", ...authorization ? { authorization } : {} }
   });
   const parts = [];
   if (res.body) for await (const p of res.body) parts.push(p);
   if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
+  const asked = new URL(base);
+  const reached = new URL(res.url || `${base}/info/refs`);
+  if (reached.origin !== asked.origin)
+    throw new Error(
+      `the remote redirects to ${reached.origin}, another host or scheme; if that is where the ledger lives, give its URL`
+    );
+  const type = res.headers?.["content-type"] ?? "";
+  const lines = pktLines(Buffer.concat(parts));
+  if (!type.startsWith("application/x-git-upload-pack-advertisement") || lines[0] !== "# service=git-upload-pack")
+    throw new Error(`the remote did not answer as a git server (content type "${type || "none"}")`);
   const want = `refs/heads/${o.branch}`;
-  for (const line of pktLines(Buffer.concat(parts))) {
+  let tip;
+  for (const line of lines) {
+    if (line.startsWith("ERR ")) throw new Error(`the remote says: ${line.slice(4)}`);
     const m = /^([0-9a-f]{40}) ([^\0]+)/.exec(line);
-    if (m?.[2] === want) return m[1];
+    if (m?.[2] === want) tip = m[1];
   }
-  return void 0;
+  const repo = `${reached.origin}${reached.pathname.replace(/\/info\/refs$/, "")}`;
+  return { ...tip ? { tip } : {}, url: repo };
 }
 
 // packages/core/src/ledger/git-objects.ts
 import { createHash as createHash8 } from "node:crypto";
-import * as fs16 from "node:fs";
-import { join as join14 } from "node:path";
+import * as fs17 from "node:fs";
+import { join as join15 } from "node:path";
 import { deflateSync } from "node:zlib";
 var TYPE_CODE = { commit: 1, tree: 2, blob: 3 };
 var REF_DELTA = 7;
@@ -74305,16 +74414,16 @@ ${o.message}`,
   );
 }
 function writeLoose(gitdir, o) {
-  const dir = join14(gitdir, "objects", o.oid.slice(0, 2));
-  const file = join14(dir, o.oid.slice(2));
-  if (fs16.existsSync(file)) return;
-  fs16.mkdirSync(dir, { recursive: true });
-  const tmp = join14(dir, `.tmp-${process.pid}-${o.oid.slice(2, 12)}`);
-  fs16.writeFileSync(
+  const dir = join15(gitdir, "objects", o.oid.slice(0, 2));
+  const file = join15(dir, o.oid.slice(2));
+  if (fs17.existsSync(file)) return;
+  fs17.mkdirSync(dir, { recursive: true });
+  const tmp = join15(dir, `.tmp-${process.pid}-${o.oid.slice(2, 12)}`);
+  fs17.writeFileSync(
     tmp,
     deflateSync(Buffer.concat([Buffer.from(`${o.type} ${o.body.length}\0`, "latin1"), o.body]), { level: 1 })
   );
-  fs16.renameSync(tmp, file);
+  fs17.renameSync(tmp, file);
 }
 function varint(n, out) {
   while (n >= 128) {
@@ -74538,8 +74647,8 @@ var GitLedger = class {
     this.url = url;
     this.branch = branch;
     this.o = o;
-    this.uri = `git:${url.replace(/\/\/[^@/]*@/, "//")}#${branch}`;
-    this.gitdir = join15(
+    this.uri = `git:${remoteAuth(url).url}#${branch}`;
+    this.gitdir = join16(
       o.cacheDir,
       "ledger-git",
       createHash9("sha256").update(`${url}#${branch}`).digest("hex").slice(0, 24)
@@ -74560,14 +74669,15 @@ var GitLedger = class {
     if (!this.mods) {
       const git = await Promise.resolve().then(() => __toESM(require_isomorphic_git(), 1));
       this.mods = { git: git.default ?? git, http: fetchHttp };
-      if (!fs17.existsSync(join15(this.gitdir, "HEAD"))) {
-        fs17.mkdirSync(this.gitdir, { recursive: true });
-        await this.mods.git.init({ fs: fs17, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
+      if (!fs18.existsSync(join16(this.gitdir, "HEAD"))) {
+        fs18.mkdirSync(this.gitdir, { recursive: true });
+        await this.mods.git.init({ fs: fs18, gitdir: this.gitdir, bare: true, defaultBranch: this.branch });
         await this.mods.git.addRemote({
-          fs: fs17,
+          fs: fs18,
           gitdir: this.gitdir,
           remote: "origin",
-          url: this.url,
+          // Without credentials: the cache repository's config never holds a password.
+          url: remoteAuth(this.url).url,
           force: true
         });
       }
@@ -74577,10 +74687,11 @@ var GitLedger = class {
   /** The branch on origin, with the token (as basic auth, never in the URL) when there is one. */
   remote(http) {
     return {
-      fs: fs17,
+      fs: fs18,
       http,
       gitdir: this.gitdir,
       remote: "origin",
+      url: this.url,
       ref: this.branch,
       remoteRef: this.branch,
       ...this.o.token ? { onAuth: () => ({ username: "x-access-token", password: this.o.token }) } : {}
@@ -74590,20 +74701,21 @@ var GitLedger = class {
   async fetchTip() {
     const { git, http } = await this.lib();
     const bin = this.gitBinary();
-    if (bin) {
+    if (bin && gitFetchUsable(bin)) {
       const token = this.o.token ? { token: this.o.token } : {};
       let fetched;
       try {
-        const tip = await remoteTip({ http, url: this.url, branch: this.branch, ...token });
-        if (!tip) return void 0;
-        const local = await git.resolveRef({ fs: fs17, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` }).catch(() => void 0);
-        if (local === tip) return tip;
+        const remote = await remoteTip({ http, url: this.url, branch: this.branch, ...token });
+        if (!remote.tip) return void 0;
+        const local = await git.resolveRef({ fs: fs18, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` }).catch(() => void 0);
+        if (local === remote.tip) return remote.tip;
+        const { authorization } = remoteAuth(this.url, this.o.token);
         fetched = await gitFetch({
           git: bin,
           gitdir: this.gitdir,
-          url: this.url,
+          url: remote.url,
           branch: this.branch,
-          ...token
+          ...authorization ? { authorization } : {}
         });
       } catch (e) {
         throw new UsageError(
@@ -74613,16 +74725,16 @@ var GitLedger = class {
         );
       }
       if (fetched === "no-branch") return void 0;
-      return git.resolveRef({ fs: fs17, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
+      return git.resolveRef({ fs: fs18, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
     }
     try {
       const last = await git.resolveRef({
-        fs: fs17,
+        fs: fs18,
         gitdir: this.gitdir,
         ref: `refs/remotes/origin/${this.branch}`
       });
       await git.writeRef({
-        fs: fs17,
+        fs: fs18,
         gitdir: this.gitdir,
         ref: `refs/remotes/${this.branch}`,
         value: last,
@@ -74643,7 +74755,7 @@ var GitLedger = class {
       );
     }
     try {
-      return await git.resolveRef({ fs: fs17, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
+      return await git.resolveRef({ fs: fs18, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
     } catch {
       return void 0;
     }
@@ -74653,7 +74765,7 @@ var GitLedger = class {
     const cat = this.catFile();
     if (cat) return cat.read(oid);
     const { git } = await this.lib();
-    const o = await git.readObject({ fs: fs17, gitdir: this.gitdir, oid, format: "content" });
+    const o = await git.readObject({ fs: fs18, gitdir: this.gitdir, oid, format: "content" });
     return { type: o.type, body: Buffer.from(o.object) };
   }
   /** The git binary's reader of the cache repository (one per ledger), or none without a binary. */
@@ -74745,7 +74857,7 @@ var GitLedger = class {
       const unique = [...new Map(objects.map((o) => [o.oid, o])).values()];
       for (const o of unique) writeLoose(this.gitdir, o);
       await git.writeRef({
-        fs: fs17,
+        fs: fs18,
         gitdir: this.gitdir,
         ref: `refs/heads/${this.branch}`,
         value: commit,
@@ -74777,7 +74889,7 @@ var GitLedger = class {
       }
       if (pushed.ok) {
         await git.writeRef({
-          fs: fs17,
+          fs: fs18,
           gitdir: this.gitdir,
           ref: `refs/remotes/origin/${this.branch}`,
           value: commit,
@@ -74878,7 +74990,7 @@ var GitSnapshot = class {
   tree(oid) {
     let t = this.trees.get(oid);
     if (!t) {
-      t = this.cat ? this.object(oid, "tree").then((o) => parseTree(o.body)) : this.git.readTree({ fs: fs17, gitdir: this.gitdir, oid, cache: this.cache }).then((r) => r.tree);
+      t = this.cat ? this.object(oid, "tree").then((o) => parseTree(o.body)) : this.git.readTree({ fs: fs18, gitdir: this.gitdir, oid, cache: this.cache }).then((r) => r.tree);
       this.trees.set(oid, t);
     }
     return t;
@@ -74896,7 +75008,7 @@ var GitSnapshot = class {
   /** The entry at a path of the tip's tree (folders walked one by one, each tree read once). */
   async entry(path) {
     if (!this.tip) return void 0;
-    this.rootTree ??= this.cat ? this.object(this.tip, "commit").then((o) => commitTree(o.body)) : this.git.readCommit({ fs: fs17, gitdir: this.gitdir, oid: this.tip, cache: this.cache }).then((c) => c.commit.tree);
+    this.rootTree ??= this.cat ? this.object(this.tip, "commit").then((o) => commitTree(o.body)) : this.git.readCommit({ fs: fs18, gitdir: this.gitdir, oid: this.tip, cache: this.cache }).then((c) => c.commit.tree);
     let oid = await this.rootTree;
     let found;
     for (const part of path.split("/")) {
@@ -74914,7 +75026,7 @@ var GitSnapshot = class {
     const e = await this.entry(path);
     if (e?.type !== "blob") return void 0;
     if (this.cat) return (await this.object(e.oid, "blob")).body;
-    const { blob } = await this.git.readBlob({ fs: fs17, gitdir: this.gitdir, oid: e.oid, cache: this.cache });
+    const { blob } = await this.git.readBlob({ fs: fs18, gitdir: this.gitdir, oid: e.oid, cache: this.cache });
     return Buffer.from(blob);
   }
   async listRuns() {
@@ -74965,7 +75077,7 @@ var GitSnapshot = class {
   async rawTree(oid) {
     if (this.cat) return (await this.object(oid, "tree")).body;
     const o = await this.git.readObject({
-      fs: fs17,
+      fs: fs18,
       gitdir: this.gitdir,
       oid,
       format: "content",
@@ -75009,7 +75121,7 @@ function parseGitLedgerUri(uri) {
   if (!/^https?:\/\//.test(url) || !branch) {
     throw new UsageError("bad-ledger", `ledger "${uri}" must be git:https://HOST/OWNER/REPO.git#BRANCH`);
   }
-  if (!/^[A-Za-z0-9._/-]+$/.test(branch) || /^[-./]|\/$|\.lock$|\.\.|\/\/|\/\.|@\{/.test(branch))
+  if (!/^[A-Za-z0-9._/-]+$/.test(branch) || branch.startsWith("-") || branch.split("/").some((c) => !c || c.startsWith(".") || c.endsWith(".") || c.endsWith(".lock")) || branch.includes(".."))
     throw new UsageError(
       "bad-ledger",
       `ledger "${uri}": "${branch}" is not a branch name git takes; use letters, digits, ".", "_", "-" and "/" (e.g. #track-run-ledger)`
@@ -75018,12 +75130,12 @@ function parseGitLedgerUri(uri) {
 }
 
 // packages/core/src/ledger/open.ts
-import { join as join16 } from "node:path";
+import { join as join17 } from "node:path";
 function openLedger(uri, git) {
   if (uri.startsWith("dir:") && uri.length > 4) return new DirLedger(uri.slice(4));
   if (uri.startsWith("git:")) {
     const { url, branch } = parseGitLedgerUri(uri);
-    return new GitLedger(url, branch, git ?? { cacheDir: join16(".track-run", "cache") });
+    return new GitLedger(url, branch, git ?? { cacheDir: join17(".track-run", "cache") });
   }
   throw new UsageError(
     "bad-ledger",
@@ -75302,7 +75414,7 @@ function readPublicKey(path) {
 
 // packages/core/src/sign/trust.ts
 var import_yaml2 = __toESM(require_dist6(), 1);
-import * as fs18 from "node:fs";
+import * as fs19 from "node:fs";
 import { dirname as dirname7, resolve as resolve11 } from "node:path";
 function readTrustFile(path) {
   const text = readInputText(path, `trust file "${path}"`, {
@@ -75335,7 +75447,7 @@ function loadTrust(o) {
     identities: []
   };
   const file = o.trust || DEFAULT_TRUST_FILE;
-  if (o.trust || fs18.existsSync(file)) {
+  if (o.trust || fs19.existsSync(file)) {
     const t = readTrustFile(file);
     out.keys.push(...t.keys);
     out.identities.push(...t.identities);
@@ -75357,8 +75469,8 @@ function failStep(e) {
 
 // actions/ledger.ts
 import { homedir } from "node:os";
-import { join as join17 } from "node:path";
-var defaultCacheDir = () => process.env.TRACK_RUN_CACHE ?? join17(homedir(), ".cache", "track-run");
+import { join as join18 } from "node:path";
+var defaultCacheDir = () => process.env.TRACK_RUN_CACHE ?? join18(homedir(), ".cache", "track-run");
 function ledgerOptions(cacheDir = defaultCacheDir()) {
   const token = getInput("github-token");
   return { cacheDir, ...token ? { token } : {} };
@@ -75407,7 +75519,7 @@ function readInputs() {
     ...sha ? { sha } : {}
   };
 }
-async function run() {
+async function run2() {
   const inputs = readInputs();
   const policy = readPolicyFile(inputs.policy, true);
   const store = openLedger(inputs.ledger, ledgerOptions());
@@ -75438,8 +75550,8 @@ async function run() {
   };
   const full = renderReport({ ...report, limit: 1024 * 1024 - 1 });
   await summary.addRaw(full, true).write();
-  const reportFile = join18(process.env.RUNNER_TEMP ?? ".", `track-run-compare-${policy.model}.md`);
-  writeFileSync7(reportFile, `${full}
+  const reportFile = join19(process.env.RUNNER_TEMP ?? ".", `track-run-compare-${policy.model}.md`);
+  writeFileSync8(reportFile, `${full}
 `);
   setOutput("verdict", verdict.pass ? "pass" : "fail");
   setOutput("report", reportFile);
@@ -75487,4 +75599,4 @@ async function run() {
     setFailed(`${policy.model} does not pass the gate: ${failed.map(describeRule).join("; ")}`);
   }
 }
-run().catch(failStep);
+run2().catch(failStep);
