@@ -122,7 +122,7 @@ describe("a git: ledger's fetch", () => {
       if (req.headers.authorization) seen.push(String(req.headers.authorization));
       res.writeHead(301, { location: `${target}${req.url}` }).end();
     });
-    const other = createHttpServer((req, res) => {
+    const other = createHttpServer((_req, res) => {
       res.writeHead(200, { "content-type": "text/html" }).end("<html>please log in</html>");
     });
     await Promise.all([hop, other].map((srv) => new Promise<void>((r) => srv.listen(0, "127.0.0.1", r))));
