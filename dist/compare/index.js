@@ -73309,13 +73309,18 @@ var RunIndex = class _RunIndex {
         if (!f?.op) exact = false;
         if (!f) continue;
         const keys = f.key.startsWith("param.") ? [f.key, PARAMS_BEYOND] : [f.key];
-        const rows = this.db.prepare(
+        const st = this.db.prepare(
           `SELECT run_id, num IS NULL OR key = '${PARAMS_BEYOND}' AS loose FROM vals
-              WHERE key IN (SELECT value FROM json_each(?))${f.op ? ` AND (num IS NULL OR key = '${PARAMS_BEYOND}' OR num ${f.op} ?)` : ""}`
-        ).all(...[JSON.stringify(keys), ...f.op ? [f.num] : []]);
-        if (rows.some((r) => r.loose)) exact = false;
-        const these = new Set(rows.map((r) => r.run_id));
-        ids = ids ? new Set([...ids].filter((id) => these.has(id))) : these;
+            WHERE key IN (SELECT value FROM json_each(?))${f.op ? ` AND (num IS NULL OR key = '${PARAMS_BEYOND}' OR num ${f.op} ?)` : ""}`
+        );
+        st.setReturnArrays(true);
+        const rows = st.all(...[JSON.stringify(keys), ...f.op ? [f.num] : []]);
+        const these = /* @__PURE__ */ new Set();
+        for (const [runId, loose] of rows) {
+          if (loose) exact = false;
+          if (!ids || ids.has(runId)) these.add(runId);
+        }
+        ids = these;
       }
     } catch {
       this.off();
