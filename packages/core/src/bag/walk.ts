@@ -275,6 +275,30 @@ const MANY_UNITS = 16;
  * Whatever happens to the helper (it cannot start, throws, dies), this thread walks what it left.
  */
 function walkOnTwoThreads(base: string, options: WalkOptions, out: WalkResult): void {
+  const { units, order } = planUnits(base, options);
+  const threads: { helper?: Worker } = {};
+  try {
+    const walked = walkUnits(base, units, threads, out);
+    const table = out.files;
+    const { inline, again } = assemble(order, walked, out);
+    if (inline.length >= PARALLEL_STAT_MIN) threads.helper ??= startStatHelper();
+    if (threads.helper && inline.length >= PARALLEL_STAT_MIN) statInParallel(threads.helper, table, inline);
+    else again.push(...inline);
+    // A file gone or unreadable since its folder was read throws here, as on one thread.
+    for (const i of again) {
+      const st = fs.lstatSync(table.abs(i));
+      table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+    }
+  } finally {
+    void threads.helper?.terminate();
+  }
+}
+
+/** The folders at the top read down to the units: the walk's order of files, units and problems there. */
+function planUnits(
+  base: string,
+  options: WalkOptions,
+): { units: string[]; order: Array<string | number | Problem> } {
   const units: string[] = [];
   /** The walk in order: a file's relative path, a unit's number, or a problem. */
   const order: Array<string | number | Problem> = [];
@@ -300,68 +324,69 @@ function walkOnTwoThreads(base: string, options: WalkOptions, out: WalkResult): 
     }
   };
   plan("");
-  let helper: Worker | undefined;
-  try {
-    const walked = new Array<Subtree | undefined>(units.length);
-    const control = new Int32Array(new SharedArrayBuffer(8));
-    const channel = new MessageChannel();
-    const walkHere = (u: number) => {
-      const t: Subtree = { names: [], facts: [], problems: [] };
-      walkSubtree(fs, base, units[u]!, t);
-      walked[u] = t;
-      return t.names.length;
-    };
-    const help = () => {
-      helper = startStatHelper();
-      helper?.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
-        channel.port2,
-      ]);
-    };
-    // Many subtrees: the helper starts at once (it takes a while to start); few, once they prove large.
-    if (units.length >= MANY_UNITS) help();
-    let files = 0;
-    for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
-      files += walkHere(u);
-      if (!helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
-    }
-    if (walked.includes(undefined)) {
-      // The helper's units: told once it is done with them (control[1] = 1), or it is gone.
-      while (Atomics.load(control, 1) === 0 && helper && helper.threadId !== -1)
-        Atomics.wait(control, 1, 0, 200);
-      const m = receiveMessageOnPort(channel.port1)?.message as HelperWalk | undefined;
-      if (m?.units) {
-        out.helperUnits = m.units.length;
-        const names = m.names.split("\0");
-        for (let k = 0, at = 0, p = 0; k < m.units.length; k++) {
-          const [n, np] = [m.counts[2 * k]!, m.counts[2 * k + 1]!];
-          const t: Subtree = {
-            names: names.slice(at, at + n),
-            facts: [],
-            problems: m.problems.slice(p, p + np),
-          };
-          for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]!);
-          walked[m.units[k]!] = t;
-          at += n;
-          p += np;
-        }
-      }
-      // Any unit the helper did not hand back (it failed or died) is walked here.
-      for (let u = 0; u < units.length; u++) if (!walked[u]) walkHere(u);
-    }
-    channel.port1.close();
-    const table = out.files;
-    const { inline, again } = assemble(order, walked as Subtree[], out);
-    if (inline.length >= PARALLEL_STAT_MIN) helper ??= startStatHelper();
-    if (helper && inline.length >= PARALLEL_STAT_MIN) statInParallel(helper, table, inline);
-    else again.push(...inline);
-    // A file gone or unreadable since its folder was read throws here, as on one thread.
-    for (const i of again) {
-      const st = fs.lstatSync(table.abs(i));
-      table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
-    }
-  } finally {
-    void helper?.terminate();
+  return { units, order };
+}
+
+/**
+ * Every unit walked, by this thread and the helper (started in `threads` once the walk proves large,
+ * or at once for many units): each unit's files, facts and problems, by unit number.
+ */
+function walkUnits(
+  base: string,
+  units: readonly string[],
+  threads: { helper?: Worker },
+  out: WalkResult,
+): Subtree[] {
+  const walked = new Array<Subtree | undefined>(units.length);
+  const control = new Int32Array(new SharedArrayBuffer(8));
+  const channel = new MessageChannel();
+  const walkHere = (u: number) => {
+    const t: Subtree = { names: [], facts: [], problems: [] };
+    walkSubtree(fs, base, units[u]!, t);
+    walked[u] = t;
+    return t.names.length;
+  };
+  const help = () => {
+    threads.helper = startStatHelper();
+    threads.helper?.postMessage(
+      { kind: "walk", control: control.buffer, root: base, units, port: channel.port2 },
+      [channel.port2],
+    );
+  };
+  // Many subtrees: the helper starts at once (it takes a while to start); few, once they prove large.
+  if (units.length >= MANY_UNITS) help();
+  let files = 0;
+  for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
+    files += walkHere(u);
+    if (!threads.helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
   }
+  if (walked.includes(undefined)) {
+    // The helper's units: told once it is done with them (control[1] = 1), or it is gone.
+    const helper = threads.helper;
+    while (Atomics.load(control, 1) === 0 && helper && helper.threadId !== -1)
+      Atomics.wait(control, 1, 0, 200);
+    const m = receiveMessageOnPort(channel.port1)?.message as HelperWalk | undefined;
+    if (m?.units) {
+      out.helperUnits = m.units.length;
+      const names = m.names.split("\0");
+      for (let k = 0, at = 0, p = 0; k < m.units.length; k++) {
+        const [n, np] = [m.counts[2 * k]!, m.counts[2 * k + 1]!];
+        const t: Subtree = {
+          names: names.slice(at, at + n),
+          facts: [],
+          problems: m.problems.slice(p, p + np),
+        };
+        for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]!);
+        walked[m.units[k]!] = t;
+        at += n;
+        p += np;
+      }
+    }
+    // Any unit the helper did not hand back (it failed or died) is walked here.
+    for (let u = 0; u < units.length; u++) if (!walked[u]) walkHere(u);
+  }
+  channel.port1.close();
+  return walked as Subtree[];
 }
 
 /**
