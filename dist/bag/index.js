@@ -23290,6 +23290,24 @@ function walkSubtree(fsm, root, rel, into) {
 }
 var MANY_UNITS = 16;
 function walkOnTwoThreads(base, options, out) {
+  const { units, order } = planUnits(base, options);
+  const threads = {};
+  try {
+    const walked = walkUnits(base, units, threads, out);
+    const table = out.files;
+    const { inline, again } = assemble(order, walked, out);
+    if (inline.length >= PARALLEL_STAT_MIN) threads.helper ??= startStatHelper();
+    if (threads.helper && inline.length >= PARALLEL_STAT_MIN) statInParallel(threads.helper, table, inline);
+    else again.push(...inline);
+    for (const i of again) {
+      const st = fs6.lstatSync(table.abs(i));
+      table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
+    }
+  } finally {
+    void threads.helper?.terminate();
+  }
+}
+function planUnits(base, options) {
   const units = [];
   const order = [];
   const plan = (rel) => {
@@ -23314,64 +23332,56 @@ function walkOnTwoThreads(base, options, out) {
     }
   };
   plan("");
-  let helper;
-  try {
-    const walked = new Array(units.length);
-    const control = new Int32Array(new SharedArrayBuffer(8));
-    const channel = new MessageChannel();
-    const walkHere = (u) => {
-      const t = { names: [], facts: [], problems: [] };
-      walkSubtree(fs6, base, units[u], t);
-      walked[u] = t;
-      return t.names.length;
-    };
-    const help = () => {
-      helper = startStatHelper();
-      helper?.postMessage({ kind: "walk", control: control.buffer, root: base, units, port: channel.port2 }, [
-        channel.port2
-      ]);
-    };
-    if (units.length >= MANY_UNITS) help();
-    let files = 0;
-    for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
-      files += walkHere(u);
-      if (!helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
-    }
-    if (walked.includes(void 0)) {
-      while (Atomics.load(control, 1) === 0 && helper && helper.threadId !== -1)
-        Atomics.wait(control, 1, 0, 200);
-      const m = receiveMessageOnPort(channel.port1)?.message;
-      if (m?.units) {
-        out.helperUnits = m.units.length;
-        const names = m.names.split("\0");
-        for (let k = 0, at = 0, p = 0; k < m.units.length; k++) {
-          const [n, np] = [m.counts[2 * k], m.counts[2 * k + 1]];
-          const t = {
-            names: names.slice(at, at + n),
-            facts: [],
-            problems: m.problems.slice(p, p + np)
-          };
-          for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]);
-          walked[m.units[k]] = t;
-          at += n;
-          p += np;
-        }
-      }
-      for (let u = 0; u < units.length; u++) if (!walked[u]) walkHere(u);
-    }
-    channel.port1.close();
-    const table = out.files;
-    const { inline, again } = assemble(order, walked, out);
-    if (inline.length >= PARALLEL_STAT_MIN) helper ??= startStatHelper();
-    if (helper && inline.length >= PARALLEL_STAT_MIN) statInParallel(helper, table, inline);
-    else again.push(...inline);
-    for (const i of again) {
-      const st = fs6.lstatSync(table.abs(i));
-      table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
-    }
-  } finally {
-    void helper?.terminate();
+  return { units, order };
+}
+function walkUnits(base, units, threads, out) {
+  const walked = new Array(units.length);
+  const control = new Int32Array(new SharedArrayBuffer(8));
+  const channel = new MessageChannel();
+  const walkHere = (u) => {
+    const t = { names: [], facts: [], problems: [] };
+    walkSubtree(fs6, base, units[u], t);
+    walked[u] = t;
+    return t.names.length;
+  };
+  const help = () => {
+    threads.helper = startStatHelper();
+    threads.helper?.postMessage(
+      { kind: "walk", control: control.buffer, root: base, units, port: channel.port2 },
+      [channel.port2]
+    );
+  };
+  if (units.length >= MANY_UNITS) help();
+  let files = 0;
+  for (let u = Atomics.add(control, 0, 1); u < units.length; u = Atomics.add(control, 0, 1)) {
+    files += walkHere(u);
+    if (!threads.helper && files >= PARALLEL_STAT_MIN && u + 2 < units.length) help();
   }
+  if (walked.includes(void 0)) {
+    const helper = threads.helper;
+    while (Atomics.load(control, 1) === 0 && helper && helper.threadId !== -1)
+      Atomics.wait(control, 1, 0, 200);
+    const m = receiveMessageOnPort(channel.port1)?.message;
+    if (m?.units) {
+      out.helperUnits = m.units.length;
+      const names = m.names.split("\0");
+      for (let k = 0, at = 0, p = 0; k < m.units.length; k++) {
+        const [n, np] = [m.counts[2 * k], m.counts[2 * k + 1]];
+        const t = {
+          names: names.slice(at, at + n),
+          facts: [],
+          problems: m.problems.slice(p, p + np)
+        };
+        for (let f = 5 * at; f < 5 * (at + n); f++) t.facts.push(m.facts[f]);
+        walked[m.units[k]] = t;
+        at += n;
+        p += np;
+      }
+    }
+    for (let u = 0; u < units.length; u++) if (!walked[u]) walkHere(u);
+  }
+  channel.port1.close();
+  return walked;
 }
 function assemble(order, walked, out) {
   const inline = [];
