@@ -54,29 +54,29 @@ interface Change {
 
 class Conflict extends Error {}
 
+/** Reads an object of the cache repository, which must be of this type (its bytes). */
+type ObjectReader = (oid: string, type: "blob" | "tree" | "commit") => Promise<Buffer>;
+
 /** The tip a write is planned on: paths looked up in the trees' bytes, each tree read once. */
 class TipView {
   private readonly trees = new Map<string, Promise<Buffer>>();
 
   constructor(
-    private readonly object: (oid: string) => Promise<GitObject>,
+    private readonly object: ObjectReader,
     readonly tip: string | undefined,
   ) {}
 
   tree(oid: string): Promise<Buffer> {
     let t = this.trees.get(oid);
     if (!t) {
-      t = this.object(oid).then((o) => {
-        if (o.type !== "tree") throw new Error(`object ${oid} is a ${o.type}, not a tree`);
-        return o.body;
-      });
+      t = this.object(oid, "tree");
       this.trees.set(oid, t);
     }
     return t;
   }
 
   async rootTree(): Promise<string | undefined> {
-    return this.tip ? commitTree((await this.object(this.tip)).body) : undefined;
+    return this.tip ? commitTree(await this.object(this.tip, "commit")) : undefined;
   }
 
   /** The entry at a path of the tip (a file or a folder), or undefined. */
@@ -98,6 +98,8 @@ export class GitLedger implements LedgerStore {
   private mods?: { git: Git; http: Http };
   /** The git binary's reader of the cache repository (null: there is no binary). */
   private cat?: CatFile | null;
+  /** isomorphic-git's cache (pack indexes), where it reads. */
+  private readonly isoCache = {};
 
   constructor(
     private readonly url: string,
@@ -152,82 +154,101 @@ export class GitLedger implements LedgerStore {
 
   /** Fetches the branch; its tip, or undefined when the branch does not exist yet. */
   private async fetchTip(): Promise<string | undefined> {
-    const { git, http } = await this.lib();
+    await this.lib();
     const bin = this.gitBinary();
-    if (bin && gitFetchUsable(bin)) {
-      const token = this.o.token ? { token: this.o.token } : {};
-      let fetched: "fetched" | "no-branch";
-      try {
-        // The remote's tip first (in this process): git is started only when the branch moved.
-        const remote = await remoteTip({ http, url: this.url, branch: this.branch, ...token });
-        if (!remote.tip) return undefined;
-        const local = await git
-          .resolveRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` })
-          .catch(() => undefined);
-        if (local === remote.tip) return remote.tip;
-        const { authorization } = remoteAuth(this.url, this.o.token);
-        fetched = await gitFetch({
-          git: bin,
-          gitdir: this.gitdir,
-          url: remote.url,
-          branch: this.branch,
-          ...(authorization ? { authorization } : {}),
-        });
-      } catch (e) {
-        throw new UsageError(
-          "ledger-unreachable",
-          `ledger ${this.uri} cannot be fetched: ${(e as Error).message}`,
-          { cause: e },
-        );
-      }
-      if (fetched === "no-branch") return undefined;
-      return git.resolveRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
+    let found: boolean;
+    try {
+      found = bin && gitFetchUsable(bin) ? await this.fetchByGit(bin) : await this.fetchByIsomorphicGit();
+    } catch (e) {
+      throw new UsageError(
+        "ledger-unreachable",
+        `ledger ${this.uri} cannot be fetched: ${(e as Error).message}`,
+        {
+          cause: e,
+        },
+      );
     }
+    return found ? this.fetched() : undefined;
+  }
+
+  /** The tip last fetched (refs/remotes/origin/BRANCH), if any. */
+  private async fetched(): Promise<string | undefined> {
+    const { git } = await this.lib();
+    return git
+      .resolveRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` })
+      .catch(() => undefined);
+  }
+
+  /**
+   * The git binary's fetch (git-fetch.ts): the remote's tip asked first, in this process, and git
+   * started only when the branch moved. False when the remote has no such branch.
+   */
+  private async fetchByGit(bin: string): Promise<boolean> {
+    const { http } = await this.lib();
+    const remote = await remoteTip({
+      http,
+      url: this.url,
+      branch: this.branch,
+      ...(this.o.token ? { token: this.o.token } : {}),
+    });
+    if (!remote.tip) return false;
+    if ((await this.fetched()) === remote.tip) return true;
+    const { authorization } = remoteAuth(this.url, this.o.token);
+    const fetched = await gitFetch({
+      git: bin,
+      gitdir: this.gitdir,
+      url: remote.url,
+      branch: this.branch,
+      ...(authorization ? { authorization } : {}),
+    });
+    return fetched === "fetched";
+  }
+
+  /** isomorphic-git's fetch, where there is no usable git binary. False when the remote has no such branch. */
+  private async fetchByIsomorphicGit(): Promise<boolean> {
+    const { git, http } = await this.lib();
     // The fetch tells the remote what this cache holds by the local ref the branch name expands to:
     // refs/heads/BRANCH for a writer, else refs/remotes/BRANCH, kept at the last fetched tip (never
     // refs/heads, which a writer pushes from) so that a fetch brings only what changed.
-    try {
-      const last = await git.resolveRef({
-        fs,
-        gitdir: this.gitdir,
-        ref: `refs/remotes/origin/${this.branch}`,
-      });
-      await git.writeRef({
-        fs,
-        gitdir: this.gitdir,
-        ref: `refs/remotes/${this.branch}`,
-        value: last,
-        force: true,
-      });
-    } catch {}
+    const last = await this.fetched();
+    if (last)
+      await git
+        .writeRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/${this.branch}`, value: last, force: true })
+        .catch(() => undefined);
     try {
       // Shallow: a reader needs the tip's tree only, never the ledger's history.
       await git.fetch({ ...this.remote(http), singleBranch: true, tags: false, depth: 1 });
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (code === "NotFoundError" || /Could not find|couldn't find remote ref/i.test((e as Error).message))
-        return undefined;
-      throw new UsageError(
-        "ledger-unreachable",
-        `ledger ${this.uri} cannot be fetched: ${(e as Error).message}`,
-        { cause: e },
-      );
+        return false;
+      throw e;
     }
-    try {
-      return await git.resolveRef({ fs, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
-    } catch {
-      return undefined;
-    }
+    return true;
   }
 
-  /** An object of the cache repository: read by the git binary where there is one. */
-  private async object(oid: string): Promise<GitObject> {
+  /**
+   * An object of the cache repository, which must be of this type: read by the git binary where
+   * there is one, else by isomorphic-git (its pack indexes kept across reads in `isoCache`).
+   */
+  private readonly object: ObjectReader = async (oid, type) => {
     const cat = this.catFile();
-    if (cat) return cat.read(oid);
-    const { git } = await this.lib();
-    const o = await git.readObject({ fs, gitdir: this.gitdir, oid, format: "content" });
-    return { type: o.type, body: Buffer.from(o.object as Uint8Array) };
-  }
+    let o: GitObject;
+    if (cat) o = await cat.read(oid);
+    else {
+      const { git } = await this.lib();
+      const r = await git.readObject({
+        fs,
+        gitdir: this.gitdir,
+        oid,
+        format: "content",
+        cache: this.isoCache,
+      });
+      o = { type: r.type, body: Buffer.from(r.object as Uint8Array) };
+    }
+    if (o.type !== type) throw new Error(`object ${oid} is a ${o.type}, not a ${type}`);
+    return o.body;
+  };
 
   /** The git binary's reader of the cache repository (one per ledger), or none without a binary. */
   private catFile(): CatFile | undefined {
@@ -296,7 +317,7 @@ export class GitLedger implements LedgerStore {
     let delay = 50 + Math.random() * 50;
     for (let attempt = 0; ; attempt++) {
       const tip = await this.fetchTip();
-      const view = new TipView((oid) => this.object(oid), tip);
+      const view = new TipView(this.object, tip);
       const changes = await plan(view);
       // Every object the commit adds, and nothing else: the pack pushed.
       const objects: NewObject[] = [];
@@ -387,8 +408,8 @@ export class GitLedger implements LedgerStore {
 
   async snapshot(): Promise<LedgerSnapshot> {
     const tip = await this.fetchTip();
-    const { git } = await this.lib();
-    return new GitSnapshot(this.uri, git, this.gitdir, tip, this.catFile());
+    await this.lib();
+    return new GitSnapshot(this.uri, this.object, tip);
   }
 
   async putRun(runId: string, files: Readonly<Record<string, string | Uint8Array>>): Promise<string> {
@@ -444,33 +465,19 @@ export class GitLedger implements LedgerStore {
 class GitSnapshot implements LedgerSnapshot {
   private readonly trees = new Map<string, Promise<TreeEntry[]>>();
   private readonly byName = new Map<string, Map<string, TreeEntry>>();
-  private readonly cache = {};
   private rootTree?: Promise<string | undefined>;
 
   constructor(
     readonly uri: string,
-    private readonly git: Git,
-    private readonly gitdir: string,
+    /** The cache repository's objects (GitLedger's reader: the git binary, or isomorphic-git). */
+    private readonly object: ObjectReader,
     private readonly tip: string | undefined,
-    /** The git binary's reader, where there is one (cat-file.ts); else isomorphic-git reads. */
-    private readonly cat?: CatFile,
   ) {}
-
-  /** An object of the cache repository that must be of this type. */
-  private async object(oid: string, type: string): Promise<GitObject> {
-    const o = await this.cat!.read(oid);
-    if (o.type !== type) throw new Error(`object ${oid} is a ${o.type}, not a ${type}`);
-    return o;
-  }
 
   private tree(oid: string): Promise<TreeEntry[]> {
     let t = this.trees.get(oid);
     if (!t) {
-      t = this.cat
-        ? this.object(oid, "tree").then((o) => parseTree(o.body))
-        : this.git
-            .readTree({ fs, gitdir: this.gitdir, oid, cache: this.cache })
-            .then((r) => r.tree as TreeEntry[]);
+      t = this.object(oid, "tree").then(parseTree);
       this.trees.set(oid, t);
     }
     return t;
@@ -491,11 +498,7 @@ class GitSnapshot implements LedgerSnapshot {
   /** The entry at a path of the tip's tree (folders walked one by one, each tree read once). */
   private async entry(path: string): Promise<TreeEntry | undefined> {
     if (!this.tip) return undefined;
-    this.rootTree ??= this.cat
-      ? this.object(this.tip, "commit").then((o) => commitTree(o.body))
-      : this.git
-          .readCommit({ fs, gitdir: this.gitdir, oid: this.tip, cache: this.cache })
-          .then((c) => c.commit.tree);
+    this.rootTree ??= this.object(this.tip, "commit").then(commitTree);
     let oid = await this.rootTree;
     let found: TreeEntry | undefined;
     for (const part of path.split("/")) {
@@ -514,9 +517,7 @@ class GitSnapshot implements LedgerSnapshot {
   private async read(path: string): Promise<Buffer | undefined> {
     const e = await this.entry(path);
     if (e?.type !== "blob") return undefined;
-    if (this.cat) return (await this.object(e.oid, "blob")).body;
-    const { blob } = await this.git.readBlob({ fs, gitdir: this.gitdir, oid: e.oid, cache: this.cache });
-    return Buffer.from(blob);
+    return this.object(e.oid, "blob");
   }
 
   async listRuns(): Promise<string[]> {
@@ -559,7 +560,10 @@ class GitSnapshot implements LedgerSnapshot {
     if (!runsKey.startsWith("tree:") || now?.type !== "tree") return undefined;
     let changes: EntryChange[];
     try {
-      const [before, after] = await Promise.all([this.rawTree(runsKey.slice(5)), this.rawTree(now.oid)]);
+      const [before, after] = await Promise.all([
+        this.object(runsKey.slice(5), "tree"),
+        this.object(now.oid, "tree"),
+      ]);
       changes = diffTrees(before, after);
     } catch {
       // The earlier tree is not in the cache repository (a fresh clone), or either is not a tree git
@@ -573,20 +577,6 @@ class GitSnapshot implements LedgerSnapshot {
       if (folder || c.before?.mode === "40000") out.set(c.name, folder);
     }
     return out;
-  }
-
-  /** A tree object's bytes. */
-  private async rawTree(oid: string): Promise<Buffer> {
-    if (this.cat) return (await this.object(oid, "tree")).body;
-    const o = await this.git.readObject({
-      fs,
-      gitdir: this.gitdir,
-      oid,
-      format: "content",
-      cache: this.cache,
-    });
-    if (o.type !== "tree") throw new Error(`object ${oid} is a ${o.type}, not a tree`);
-    return Buffer.from(o.object as Uint8Array);
   }
 
   readRunFile(runId: string, name: string): Promise<Buffer | undefined> {
