@@ -1,5 +1,5 @@
-// Objects of the cache repository read by the git binary: one `git cat-file --batch` per snapshot,
-// each object asked for by id and answered in order. isomorphic-git (in JavaScript) reads a packed
+// Objects of the cache repository read by the git binary: one `git cat-file --batch` per ledger (its
+// snapshots and writes share it), each object asked for by id and answered in order. isomorphic-git (in JavaScript) reads a packed
 // object by looking for it loose first, listing the pack folder and inflating it in JavaScript, and
 // parses the whole pack index on the first read: on a ledger of 10,000 runs that is most of a
 // command. Where there is no git binary the snapshot reads with isomorphic-git as before.
@@ -172,31 +172,4 @@ export class CatFile {
     this.child?.stdin?.end();
     this.child = undefined;
   }
-}
-
-export type TreeEntry = { mode: string; path: string; oid: string; type: "blob" | "tree" | "commit" };
-
-/** A tree object's entries: `<mode> <name>\0<20-byte id>` each. */
-export function parseTree(body: Buffer): TreeEntry[] {
-  const out: TreeEntry[] = [];
-  let at = 0;
-  while (at < body.length) {
-    const space = body.indexOf(32, at);
-    const nul = body.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > body.length) throw new Error("a damaged tree object");
-    const mode = body.toString("latin1", at, space);
-    const path = body.toString("utf8", space + 1, nul);
-    const oid = body.toString("hex", nul + 1, nul + 21);
-    const type = mode === "40000" ? "tree" : mode === "160000" ? "commit" : "blob";
-    out.push({ mode: mode.padStart(6, "0"), path, oid, type });
-    at = nul + 21;
-  }
-  return out;
-}
-
-/** A commit object's tree id. */
-export function commitTree(body: Buffer): string {
-  const m = /^tree ([0-9a-f]{40})\n/.exec(body.toString("latin1", 0, 46));
-  if (!m) throw new Error("a damaged commit object");
-  return m[1]!;
 }

@@ -45,17 +45,61 @@ function compareNames(a: Buffer, aDir: boolean, b: Buffer, bDir: boolean): numbe
   return ca - cb;
 }
 
+/** The entry of a tree object's bytes that starts at `at`: where its mode, name and id lie. */
+interface Located {
+  /** The space after the mode; the name follows it. */
+  space: number;
+  /** The NUL after the name; the 20-byte id follows it. */
+  nul: number;
+  /** Where the next entry starts. */
+  end: number;
+  /** A folder ("40000", the one mode that starts with 4). */
+  dir: boolean;
+}
+
+function entryAt(tree: Buffer, at: number): Located {
+  const space = tree.indexOf(32, at);
+  const nul = tree.indexOf(0, space + 1);
+  if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
+  return { space, nul, end: nul + 21, dir: tree[at] === 0x34 };
+}
+
+/** A located entry's mode and id. */
+const entryOf = (tree: Buffer, at: number, e: Located): Entry => ({
+  mode: tree.toString("latin1", at, e.space),
+  oid: tree.toString("hex", e.nul + 1, e.nul + 21),
+});
+
+export type TreeEntry = { mode: string; path: string; oid: string; type: "blob" | "tree" | "commit" };
+
+/** A tree object's entries, each parsed (see findEntry and diffTrees for reads that parse less). */
+export function parseTree(body: Buffer): TreeEntry[] {
+  const out: TreeEntry[] = [];
+  for (let at = 0; at < body.length; ) {
+    const e = entryAt(body, at);
+    const { mode, oid } = entryOf(body, at, e);
+    const type = mode === "40000" ? "tree" : mode === "160000" ? "commit" : "blob";
+    out.push({ mode: mode.padStart(6, "0"), path: body.toString("utf8", e.space + 1, e.nul), oid, type });
+    at = e.end;
+  }
+  return out;
+}
+
+/** A commit object's tree id. */
+export function commitTree(body: Buffer): string {
+  const m = /^tree ([0-9a-f]{40})\n/.exec(body.toString("latin1", 0, 46));
+  if (!m) throw new Error("a damaged commit object");
+  return m[1]!;
+}
+
 /** The entry named `name` in a tree object's bytes, found by scanning them (no entry is parsed but that one). */
 export function findEntry(tree: Buffer, name: string): Entry | undefined {
   const want = Buffer.from(name, "utf8");
-  let at = 0;
-  while (at < tree.length) {
-    const space = tree.indexOf(32, at);
-    const nul = tree.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
-    if (nul - space - 1 === want.length && tree.compare(want, 0, want.length, space + 1, nul) === 0)
-      return { mode: tree.toString("latin1", at, space), oid: tree.toString("hex", nul + 1, nul + 21) };
-    at = nul + 21;
+  for (let at = 0; at < tree.length; ) {
+    const e = entryAt(tree, at);
+    if (e.nul - e.space - 1 === want.length && tree.compare(want, 0, want.length, e.space + 1, e.nul) === 0)
+      return entryOf(tree, at, e);
+    at = e.end;
   }
   return undefined;
 }
@@ -101,20 +145,16 @@ export function treeWith(
   let at = 0;
   let copied = 0;
   while (at < src.length && k < adds.length) {
-    const space = src.indexOf(32, at);
-    const nul = src.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > src.length) throw new Error("a damaged tree object");
-    const name = src.subarray(space + 1, nul);
-    const dir = src[at] === 0x34; // "40000": the one mode that starts with 4
-    const c = compareNames(adds[k]!.name, adds[k]!.dir, name, dir);
+    const e = entryAt(src, at);
+    const c = compareNames(adds[k]!.name, adds[k]!.dir, src.subarray(e.space + 1, e.nul), e.dir);
     if (c > 0) {
-      at = nul + 21;
+      at = e.end;
       continue;
     }
     if (at > copied) steps.push({ copy: [copied, at] });
     entry(adds[k++]!);
     // The same name (of the same kind) is replaced: the old entry is skipped.
-    if (c === 0) at = nul + 21;
+    if (c === 0) at = e.end;
     copied = at;
   }
   if (src.length > copied) steps.push({ copy: [copied, src.length] });
@@ -245,14 +285,12 @@ export function packOf(objects: readonly NewObject[], o: { thin: boolean }): Buf
 function checkOrder(tree: Buffer): void {
   let prev: { name: Buffer; dir: boolean } | undefined;
   for (let at = 0; at < tree.length; ) {
-    const space = tree.indexOf(32, at);
-    const nul = tree.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
-    const cur = { name: tree.subarray(space + 1, nul), dir: tree[at] === 0x34 };
+    const e = entryAt(tree, at);
+    const cur = { name: tree.subarray(e.space + 1, e.nul), dir: e.dir };
     if (prev && (compareNames(prev.name, prev.dir, cur.name, cur.dir) >= 0 || prev.name.equals(cur.name)))
       throw new Error(`a damaged tree object: "${cur.name.toString("utf8")}" out of git's order or twice`);
     prev = cur;
-    at = nul + 21;
+    at = e.end;
   }
 }
 
@@ -274,51 +312,36 @@ export function diffTrees(a: Buffer, b: Buffer): EntryChange[] {
   const out: EntryChange[] = [];
   let i = 0;
   let j = 0;
-  const next = (t: Buffer, at: number) => {
-    const space = t.indexOf(32, at);
-    const nul = t.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > t.length) throw new Error("a damaged tree object");
-    return { space, nul, end: nul + 21 };
-  };
-  const entry = (t: Buffer, at: number, e: { space: number; nul: number }): Entry => ({
-    mode: t.toString("latin1", at, e.space),
-    oid: t.toString("hex", e.nul + 1, e.nul + 21),
-  });
   while (i < a.length || j < b.length) {
     if (i >= a.length) {
-      const y = next(b, j);
-      out.push({ name: b.toString("utf8", y.space + 1, y.nul), after: entry(b, j, y) });
+      const y = entryAt(b, j);
+      out.push({ name: b.toString("utf8", y.space + 1, y.nul), after: entryOf(b, j, y) });
       j = y.end;
       continue;
     }
     if (j >= b.length) {
-      const x = next(a, i);
-      out.push({ name: a.toString("utf8", x.space + 1, x.nul), before: entry(a, i, x) });
+      const x = entryAt(a, i);
+      out.push({ name: a.toString("utf8", x.space + 1, x.nul), before: entryOf(a, i, x) });
       i = x.end;
       continue;
     }
-    const x = next(a, i);
-    const y = next(b, j);
+    const x = entryAt(a, i);
+    const y = entryAt(b, j);
     if (x.end - i === y.end - j && a.compare(b, j, y.end, i, x.end) === 0) {
       i = x.end;
       j = y.end;
       continue;
     }
-    const c = compareNames(
-      a.subarray(x.space + 1, x.nul),
-      a[i] === 0x34,
-      b.subarray(y.space + 1, y.nul),
-      b[j] === 0x34,
-    );
+    const c = compareNames(a.subarray(x.space + 1, x.nul), x.dir, b.subarray(y.space + 1, y.nul), y.dir);
     const name = (c <= 0 ? a : b).toString("utf8", (c <= 0 ? x : y).space + 1, (c <= 0 ? x : y).nul);
     if (c < 0) {
-      out.push({ name, before: entry(a, i, x) });
+      out.push({ name, before: entryOf(a, i, x) });
       i = x.end;
     } else if (c > 0) {
-      out.push({ name, after: entry(b, j, y) });
+      out.push({ name, after: entryOf(b, j, y) });
       j = y.end;
     } else {
-      out.push({ name, before: entry(a, i, x), after: entry(b, j, y) });
+      out.push({ name, before: entryOf(a, i, x), after: entryOf(b, j, y) });
       i = x.end;
       j = y.end;
     }

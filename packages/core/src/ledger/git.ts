@@ -9,10 +9,11 @@ import * as fs from "node:fs";
 import { join } from "node:path";
 import type { HttpClient } from "isomorphic-git";
 import { CheckFailedError, UsageError } from "../errors.js";
-import { CatFile, commitTree, findGit, type GitObject, parseTree, type TreeEntry } from "./cat-file.js";
+import { CatFile, findGit, type GitObject } from "./cat-file.js";
 import { gitFetch, gitFetchUsable, remoteTip } from "./git-fetch.js";
 import {
   commitBody,
+  commitTree,
   diffTrees,
   type Entry,
   type EntryChange,
@@ -20,6 +21,8 @@ import {
   type NewObject,
   objectId,
   packOf,
+  parseTree,
+  type TreeEntry,
   treeWith,
   writeLoose,
 } from "./git-objects.js";

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import * as git from "isomorphic-git";
 import { describe, expect, it } from "vitest";
 import { LedgerReader, openLedger } from "../../src/index.js";
-import { CatFile, commitTree, findGit, parseTree } from "../../src/ledger/cat-file.js";
+import { CatFile, findGit } from "../../src/ledger/cat-file.js";
+import { commitTree, parseTree } from "../../src/ledger/git-objects.js";
 import { gitEnv, tempDir } from "../helpers.js";
 import { ledgerSuite, manifest } from "./ledger-fixtures.js";
 

@@ -5,13 +5,13 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LedgerReader, openLedger } from "../../src/index.js";
-import { parseTree } from "../../src/ledger/cat-file.js";
 import {
   commitBody,
   diffTrees,
   findEntry,
   objectId,
   packOf,
+  parseTree,
   treeWith,
   writeLoose,
 } from "../../src/ledger/git-objects.js";
