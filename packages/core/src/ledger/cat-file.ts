@@ -1,8 +1,9 @@
-// Objects of the cache repository read by the git binary: one `git cat-file --batch` per ledger (its
-// snapshots and writes share it), each object asked for by id and answered in order. isomorphic-git (in JavaScript) reads a packed
-// object by looking for it loose first, listing the pack folder and inflating it in JavaScript, and
-// parses the whole pack index on the first read: on a ledger of 10,000 runs that is most of a
-// command. Where there is no git binary the snapshot reads with isomorphic-git as before.
+// Objects of the cache repository read by the git binary: one `git cat-file --batch` per ledger
+// (its snapshots and writes share it), each object asked for by id and answered in order.
+// isomorphic-git (in JavaScript) reads a packed object by looking for it loose first, listing the
+// pack folder and inflating it in JavaScript, and parses the whole pack index on the first read: on
+// a ledger of 10,000 runs that is most of a command. Where there is no git binary the snapshot
+// reads with isomorphic-git as before.
 import { type ChildProcess, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import { delimiter, join } from "node:path";
