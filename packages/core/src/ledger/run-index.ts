@@ -499,32 +499,40 @@ export class RunIndex {
    * `confirmed` holds each of its run folders' tree oid, and a row with that oid is that run's content.
    */
   isComplete(runsKey: string, trust: Trust): boolean {
-    if (!this.db || !runsKey.startsWith("tree:")) return false;
-    try {
-      const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
-        | { value: string }
-        | undefined;
-      const [key, fp] = row?.value.split("\n") ?? [];
-      return key === runsKey && fp === this.fingerprint(trust);
-    } catch {
-      this.off();
-      return false;
-    }
+    return runsKey.startsWith("tree:") && this.lastListing(trust) === runsKey;
   }
 
   /** The git: runs/ tree the last complete listing under this trust was of, if any. */
   lastListing(trust: Trust): string | undefined {
     if (!this.db) return undefined;
     try {
-      const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
-        | { value: string }
-        | undefined;
-      const [key, fp] = row?.value.split("\n") ?? [];
+      const [key, fp] = this.listingState()?.split("\n") ?? [];
       return key?.startsWith("tree:") && fp === this.fingerprint(trust) ? key : undefined;
     } catch {
       this.off();
       return undefined;
     }
+  }
+
+  /** The state row of the last complete listing: "runs/ key LF trust fingerprint". */
+  private listingState(): string | undefined {
+    return (
+      this.db!.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
+        | { value: string }
+        | undefined
+    )?.value;
+  }
+
+  /** Drops the rows of these runs (gone from runs/) from `tables`. */
+  private dropRuns(
+    ids: readonly string[],
+    tables: ReadonlyArray<"runs" | "links" | "vals" | "confirmed">,
+  ): void {
+    const column = { runs: "run_id", links: "owner", vals: "run_id", confirmed: "run_id" };
+    for (const table of tables)
+      this.db!.prepare(`DELETE FROM ${table} WHERE ${column[table]} IN (SELECT value FROM json_each(?))`).run(
+        JSON.stringify(ids),
+      );
   }
 
   /**
@@ -670,24 +678,15 @@ export class RunIndex {
         // A record found by its content key under a changed folder key: the folder key is taken now.
         const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
         for (const [runId, folder, keyAt] of refreshed) update.run(folder, keyAt, runId);
-        if (complete && "from" in complete) {
-          // Only on the listing it was made from (another process may have listed since).
-          const at = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get() as
-            | { value: string }
-            | undefined;
-          if (at?.value === `${complete.from}\n${complete.fp}`) {
-            const gone = JSON.stringify(
-              [...complete.changes].filter(([, f]) => f === undefined).map(([id]) => id),
-            );
-            for (const [table, column] of [
-              ["runs", "run_id"],
-              ["links", "owner"],
-              ["vals", "run_id"],
-              ["confirmed", "run_id"],
-            ])
-              this.db
-                .prepare(`DELETE FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?))`)
-                .run(gone);
+        // A listing made from an earlier one counts only while the index still holds that one
+        // (another process may have listed since).
+        if (
+          complete &&
+          (!("from" in complete) || this.listingState() === `${complete.from}\n${complete.fp}`)
+        ) {
+          if ("from" in complete) {
+            const gone = [...complete.changes].filter(([, f]) => f === undefined).map(([id]) => id);
+            this.dropRuns(gone, ["runs", "links", "vals", "confirmed"]);
             this.db
               .prepare(
                 "INSERT OR REPLACE INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)",
@@ -695,26 +694,18 @@ export class RunIndex {
               .run(
                 JSON.stringify(Object.fromEntries([...complete.changes].filter(([, f]) => f !== undefined))),
               );
+          } else {
+            // Rows of runs no longer there go (the listing saw every row of this trust).
+            this.dropRuns(
+              [...(this.seen ?? [])].filter((id) => !complete.folders.has(id)),
+              ["runs", "links", "vals"],
+            );
+            // Each run folder's tree oid in this runs/ tree, and the tree itself.
+            this.db.exec("DELETE FROM confirmed");
             this.db
-              .prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)")
-              .run(`${complete.runsKey}\n${complete.fp}`);
+              .prepare("INSERT INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)")
+              .run(JSON.stringify(Object.fromEntries(complete.folders)));
           }
-        } else if (complete) {
-          // Rows of runs no longer there go (the listing saw every row of this trust).
-          const gone = JSON.stringify([...(this.seen ?? [])].filter((id) => !complete.folders.has(id)));
-          for (const [table, column] of [
-            ["runs", "run_id"],
-            ["links", "owner"],
-            ["vals", "run_id"],
-          ])
-            this.db
-              .prepare(`DELETE FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?))`)
-              .run(gone);
-          // Each run folder's tree oid in this runs/ tree, and the tree itself.
-          this.db.exec("DELETE FROM confirmed");
-          this.db
-            .prepare("INSERT INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)")
-            .run(JSON.stringify(Object.fromEntries(complete.folders)));
           this.db
             .prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)")
             .run(`${complete.runsKey}\n${complete.fp}`);
