@@ -4,11 +4,13 @@
 // isomorphic-git never asks for one (it cannot store a thin pack where git reads it), so it stays
 // the fetch of machines without git (or with a git older than 2.31, which cannot be given the
 // token through the environment); git's own fetch completes thin packs as it stores them.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { HttpClient } from "isomorphic-git";
+import { execProgram, NOT_FOUND } from "../util/exec.js";
+import { okBody } from "./http.js";
 import { pktLines, remoteAuth } from "./receive-pack.js";
 
 /**
@@ -91,7 +93,9 @@ export async function gitFetch(o: {
       // With the lock held, a lock file git left is stale (a fetch killed midway): it goes.
       for (const f of ["shallow.lock", "packed-refs.lock", `refs/remotes/origin/${o.branch}.lock`])
         fs.rmSync(join(o.gitdir, f), { force: true });
-      const { code, stderr } = await run(o.git, args, env);
+      const r = await execProgram(o.git, args, { env });
+      if (r === NOT_FOUND) throw new Error(`${o.git} is not there to fetch with`);
+      const { code, stderr } = r;
       if (code === 0) return "fetched";
       if (/couldn't find remote ref/i.test(stderr)) return "no-branch";
       if (attempt < 2 && LOCKED.test(stderr)) continue;
@@ -104,22 +108,6 @@ export async function gitFetch(o: {
         .join("; ");
       throw new Error(said || `git fetch exited ${code}`);
     }
-  });
-}
-
-function run(
-  git: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(git, args, { stdio: ["ignore", "ignore", "pipe"], env });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
-      if (stderr.length < 64 * 1024) stderr += d.toString("utf8");
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stderr }));
   });
 }
 
@@ -195,9 +183,7 @@ export async function remoteTip(o: {
     method: "GET",
     headers: { "user-agent": "git/track-run", ...(authorization ? { authorization } : {}) },
   });
-  const parts: Uint8Array[] = [];
-  if (res.body) for await (const p of res.body) parts.push(p);
-  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
+  const body = await okBody(res);
   const asked = new URL(base);
   const reached = new URL(res.url || `${base}/info/refs`);
   if (reached.origin !== asked.origin)
@@ -205,7 +191,7 @@ export async function remoteTip(o: {
       `the remote redirects to ${reached.origin}, another host or scheme; if that is where the ledger lives, give its URL`,
     );
   const type = res.headers?.["content-type"] ?? "";
-  const lines = pktLines(Buffer.concat(parts));
+  const lines = pktLines(body);
   if (
     !type.startsWith("application/x-git-upload-pack-advertisement") ||
     lines[0] !== "# service=git-upload-pack"

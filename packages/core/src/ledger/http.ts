@@ -14,6 +14,13 @@ async function* chunks(stream: ReadableStream<Uint8Array> | null): AsyncIterable
   for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) yield chunk;
 }
 
+/** A response's body, whole; throws naming the status unless it is 200. */
+export async function okBody(res: GitHttpResponse): Promise<Buffer> {
+  const body = (await collect(res.body)) ?? Buffer.alloc(0);
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
+  return body;
+}
+
 export const fetchHttp: HttpClient = {
   async request(r: GitHttpRequest): Promise<GitHttpResponse> {
     const body = await collect(r.body);

@@ -3,6 +3,7 @@
 // blobs and trees it wrote, and the commit), so the push never walks the ledger's tree: its cost does
 // not grow with the number of runs.
 import type { HttpClient } from "isomorphic-git";
+import { okBody } from "./http.js";
 
 const ZERO = "0".repeat(40);
 
@@ -90,10 +91,8 @@ export async function receivePack(o: {
       yield body;
     })(),
   });
-  const parts: Uint8Array[] = [];
-  if (res.body) for await (const p of res.body) parts.push(p);
-  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
-  const lines = pktLines(Buffer.concat(parts));
+  const answer = await okBody(res);
+  const lines = pktLines(answer);
   const unpack = lines.find((l) => l.startsWith("unpack "));
   if (unpack !== "unpack ok")
     throw new Error(`the remote did not take the pack (${unpack ?? lines.join("; ")})`);
