@@ -127,6 +127,9 @@ export interface WalkOptions {
   noStat?: boolean;
 }
 
+/** A folder's entries in the walk's order (walkSubtree, which the helper runs, keeps its own copy). */
+const byName = (a: fs.Dirent, b: fs.Dirent) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
 /** Synchronous on purpose: for tens of thousands of files one thread of sync stats beats promises. */
 export function walkFiles(root: string, options: WalkOptions = {}): WalkResult {
   const base = resolve(root);
@@ -155,7 +158,7 @@ export function walkFiles(root: string, options: WalkOptions = {}): WalkResult {
       out.unreadable.push({ rel: relDir || ".", code: (e as NodeJS.ErrnoException).code ?? "EIO" });
       return;
     }
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort(byName);
     for (const d of entries) {
       if (!relDir && options.ignore?.includes(d.name)) continue;
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
@@ -311,7 +314,7 @@ function planUnits(
       return;
     }
     if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore!.includes(d.name));
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort(byName);
     const split = entries.filter((d) => d.isDirectory()).length >= 2;
     for (const d of entries) {
       const r = rel ? `${rel}/${d.name}` : d.name;
