@@ -23175,6 +23175,7 @@ var FileTable = class {
     };
   }
 };
+var byName = (a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 function walkFiles(root, options = {}) {
   const base = resolve3(root);
   const out = { files: new FileTable(base), symlinks: [], specials: [], unreadable: [] };
@@ -23197,7 +23198,7 @@ function walkFiles(root, options = {}) {
       out.unreadable.push({ rel: relDir || ".", code: e.code ?? "EIO" });
       return;
     }
-    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    entries.sort(byName);
     for (const d of entries) {
       if (!relDir && options.ignore?.includes(d.name)) continue;
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
@@ -23319,7 +23320,7 @@ function planUnits(base, options) {
       return;
     }
     if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore.includes(d.name));
-    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    entries.sort(byName);
     const split = entries.filter((d) => d.isDirectory()).length >= 2;
     for (const d of entries) {
       const r = rel ? `${rel}/${d.name}` : d.name;

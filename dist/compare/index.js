@@ -69411,7 +69411,7 @@ function buildLineage(records, chains, payloadFiles, options = {}) {
   const dataByFiles = /* @__PURE__ */ new Map();
   for (const r of usable) {
     const m = r.manifest;
-    const run3 = runNode(r.runId);
+    const run2 = runNode(r.runId);
     for (const d of m.data) {
       const x = d;
       const identity = x.payloadIdentity ?? d.digest;
@@ -69420,7 +69420,7 @@ function buildLineage(records, chains, payloadFiles, options = {}) {
       n.digests = pushUnique(n.digests, d.digest);
       n.names = pushUnique(n.names, d.name);
       n.label = `${n.names.join(", ")} ${short(identity)}`;
-      edge(id, run3);
+      edge(id, run2);
       const from = x.fromRun?.runId;
       if (from && known.has(from)) edge(runNode(from), id);
     }
@@ -69430,7 +69430,7 @@ function buildLineage(records, chains, payloadFiles, options = {}) {
       delete n.inBagOnly;
       n.paths = pushUnique(n.paths, o.path);
       n.label = n.paths.join(", ");
-      edge(run3, id);
+      edge(run2, id);
     }
   }
   if (payloadFiles) {
@@ -69453,31 +69453,31 @@ function buildLineage(records, chains, payloadFiles, options = {}) {
   for (const r of usable) {
     const m = r.manifest;
     if (!m.outputs.length) continue;
-    const run3 = runNode(r.runId);
+    const run2 = runNode(r.runId);
     const byFiles = dataByFiles.get(filesKey(m.outputs, false));
-    if (byFiles) edge(run3, byFiles);
+    if (byFiles) edge(run2, byFiles);
     const identities = /* @__PURE__ */ new Set();
     const signed2 = m.outputsIdentity;
     if (signed2) identities.add(signed2);
     if (options.outputsIdentity) identities.add(options.outputsIdentity(m.outputs));
     for (const [, identity] of (options.outputFolderIdentities ?? outputFolderIdentities)(m.outputs))
       identities.add(identity);
-    for (const identity of identities) if (g.nodes.has(dataNode(identity))) edge(run3, dataNode(identity));
+    for (const identity of identities) if (g.nodes.has(dataNode(identity))) edge(run2, dataNode(identity));
   }
   for (const r of usable) {
     const m = r.manifest;
-    const run3 = runNode(r.runId);
+    const run2 = runNode(r.runId);
     const links = m.links ?? {};
     const parents = [...links.parentRuns ?? [], ...links.parentRun ? [links.parentRun] : []];
     for (const p of parents) {
       if (!known.has(p)) continue;
       const viaData = [...g.children.get(runNode(p)) ?? []].some(
-        (c) => g.nodes.get(c)?.kind === "data" && g.children.get(c)?.has(run3)
+        (c) => g.nodes.get(c)?.kind === "data" && g.children.get(c)?.has(run2)
       );
-      if (!viaData) edge(runNode(p), run3);
+      if (!viaData) edge(runNode(p), run2);
     }
-    const of = g.nodes.get(run3)?.reproductionOf;
-    if (of && known.has(of)) edge(runNode(of), run3);
+    const of = g.nodes.get(run2)?.reproductionOf;
+    if (of && known.has(of)) edge(runNode(of), run2);
   }
   for (const [model, chain] of chains) {
     for (const p of chain.promotions) {
@@ -69553,8 +69553,8 @@ function resolveNodes(g, ref) {
     return out;
   }
   if (g.nodes.has(s) && /^(run|data|file|promotion):/.test(s)) return [s];
-  const run3 = runNode(s.replace(/^run:/, ""));
-  if (g.nodes.has(run3)) return [run3];
+  const run2 = runNode(s.replace(/^run:/, ""));
+  if (g.nodes.has(run2)) return [run2];
   if (/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(s.replace(/^run:/, "")))
     throw new UsageError(
       "no-such-run",
@@ -70311,14 +70311,14 @@ var LedgerReader = class _LedgerReader {
     return this.index ? new ProductionAnchors(this.index.path.replace(/\.sqlite$/, ".anchors.json")) : void 0;
   }
   /** The verified reproductions of a run: only signed, trusted records naming its signed manifest count. */
-  async reproductionsOf(run3) {
+  async reproductionsOf(run2) {
     const out = [];
     for (const e of (await this.entries()).values()) {
-      if (e.reproductionOf !== run3.runId) continue;
+      if (e.reproductionOf !== run2.runId) continue;
       const r = await this.find(e.runId);
       const claim = r?.reproduction;
-      if (!r || !claim || claim.of !== run3.runId || !r.manifest) continue;
-      const counts = r.trust === "verified" && claim.trust === "verified" && run3.manifestDigest !== void 0 && claim.ofManifestDigest === run3.manifestDigest;
+      if (!r || !claim || claim.of !== run2.runId || !r.manifest) continue;
+      const counts = r.trust === "verified" && claim.trust === "verified" && run2.manifestDigest !== void 0 && claim.ofManifestDigest === run2.manifestDigest;
       out.push({
         runId: r.runId,
         ...claim.verdict ? { verdict: claim.verdict } : {},
@@ -71210,6 +71210,7 @@ var FileTable = class {
     };
   }
 };
+var byName = (a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
 function walkFiles(root, options = {}) {
   const base = resolve3(root);
   const out = { files: new FileTable(base), symlinks: [], specials: [], unreadable: [] };
@@ -71232,7 +71233,7 @@ function walkFiles(root, options = {}) {
       out.unreadable.push({ rel: relDir || ".", code: e.code ?? "EIO" });
       return;
     }
-    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    entries.sort(byName);
     for (const d of entries) {
       if (!relDir && options.ignore?.includes(d.name)) continue;
       const rel = relDir ? `${relDir}/${d.name}` : d.name;
@@ -71354,7 +71355,7 @@ function planUnits(base, options) {
       return;
     }
     if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore.includes(d.name));
-    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    entries.sort(byName);
     const split = entries.filter((d) => d.isDirectory()).length >= 2;
     for (const d of entries) {
       const r = rel ? `${rel}/${d.name}` : d.name;
@@ -72890,23 +72891,23 @@ function assertSeedMatrix(runs) {
       `the candidate runs differ in more than their seed: ${differs.join(", ")}; compare one candidate's runs (the same code, data, params and image) at a time`
     );
 }
-async function provenanceOf(reader, run3, checkData, where = {}) {
-  const dataChanges = checkData ? await dataChangesOf(reader, run3, where) : void 0;
-  const reproductions = (await reader.reproductionsOf(run3)).filter(
+async function provenanceOf(reader, run2, checkData, where = {}) {
+  const dataChanges = checkData ? await dataChangesOf(reader, run2, where) : void 0;
+  const reproductions = (await reader.reproductionsOf(run2)).filter(
     (r) => r.counts && (r.verdict === "bitwise" || r.verdict === "within-tolerance")
   ).length;
-  const invalidatedBy = describeMarks((await reader.invalidations()).marks.get(runNode(run3.runId)));
+  const invalidatedBy = describeMarks((await reader.invalidations()).marks.get(runNode(run2.runId)));
   return {
-    signed: run3.trust === "verified",
+    signed: run2.trust === "verified",
     ...dataChanges ? { dataValid: dataChanges.length === 0 } : {},
     ...dataChanges?.length ? { dataChanges } : {},
     reproductions,
     ...invalidatedBy.length ? { invalidatedBy } : {}
   };
 }
-async function dataChangesOf(reader, run3, where) {
+async function dataChangesOf(reader, run2, where) {
   const out = [];
-  for (const d of run3.manifest.data) {
+  for (const d of run2.manifest.data) {
     const local = d.location ? resolveDataLocation(d.location, where.repo ?? ".") : void 0;
     const cached = where.cacheDir ? cachedBagPath(where.cacheDir, d.digest) : void 0;
     const path = local ?? (cached && existsSync6(cached) ? cached : void 0);
@@ -72925,7 +72926,7 @@ async function dataChangesOf(reader, run3, where) {
       continue;
     }
     if (pin.digest === d.digest) continue;
-    const recorded = (await reader.payloadManifests(run3.manifest))[d.name];
+    const recorded = (await reader.payloadManifests(run2.manifest))[d.name];
     if (!recorded) {
       out.push({
         name: d.name,
@@ -72946,13 +72947,13 @@ async function dataChangesOf(reader, run3, where) {
 }
 async function baselineOf(reader, policy, baseline) {
   if (baseline && baseline !== "production") {
-    const run3 = await loadRun(reader, baseline);
-    if (policy.provenance?.signed && run3.trust !== "verified")
+    const run2 = await loadRun(reader, baseline);
+    if (policy.provenance?.signed && run2.trust !== "verified")
       throw new CheckFailedError(
         "baseline-not-verified",
-        `baseline run ${baseline} is ${run3.trust}: a decision rests only on records signed by a trusted key or identity (${run3.problems.join("; ")})`
+        `baseline run ${baseline} is ${run2.trust}: a decision rests only on records signed by a trusted key or identity (${run2.problems.join("; ")})`
       );
-    return run3;
+    return run2;
   }
   return await reader.productionRun(policy.model);
 }
@@ -73405,27 +73406,30 @@ var RunIndex = class _RunIndex {
    * `confirmed` holds each of its run folders' tree oid, and a row with that oid is that run's content.
    */
   isComplete(runsKey, trust) {
-    if (!this.db || !runsKey.startsWith("tree:")) return false;
-    try {
-      const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get();
-      const [key, fp] = row?.value.split("\n") ?? [];
-      return key === runsKey && fp === this.fingerprint(trust);
-    } catch {
-      this.off();
-      return false;
-    }
+    return runsKey.startsWith("tree:") && this.lastListing(trust) === runsKey;
   }
   /** The git: runs/ tree the last complete listing under this trust was of, if any. */
   lastListing(trust) {
     if (!this.db) return void 0;
     try {
-      const row = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get();
-      const [key, fp] = row?.value.split("\n") ?? [];
+      const [key, fp] = this.listingState()?.split("\n") ?? [];
       return key?.startsWith("tree:") && fp === this.fingerprint(trust) ? key : void 0;
     } catch {
       this.off();
       return void 0;
     }
+  }
+  /** The state row of the last complete listing: "runs/ key LF trust fingerprint". */
+  listingState() {
+    return this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get()?.value;
+  }
+  /** Drops the rows of these runs (gone from runs/) from `tables`. */
+  dropRuns(ids, tables) {
+    const column = { runs: "run_id", links: "owner", vals: "run_id", confirmed: "run_id" };
+    for (const table of tables)
+      this.db.prepare(`DELETE FROM ${table} WHERE ${column[table]} IN (SELECT value FROM json_each(?))`).run(
+        JSON.stringify(ids)
+      );
   }
   /**
    * A git: run's record when the complete listing of this very runs/ tree confirmed its tree oid and
@@ -73548,38 +73552,24 @@ ${fp}`);
         ).run(JSON.stringify(vals));
         const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
         for (const [runId, folder, keyAt] of refreshed) update.run(folder, keyAt, runId);
-        if (complete && "from" in complete) {
-          const at = this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get();
-          if (at?.value === `${complete.from}
-${complete.fp}`) {
-            const gone = JSON.stringify(
-              [...complete.changes].filter(([, f]) => f === void 0).map(([id]) => id)
-            );
-            for (const [table, column] of [
-              ["runs", "run_id"],
-              ["links", "owner"],
-              ["vals", "run_id"],
-              ["confirmed", "run_id"]
-            ])
-              this.db.prepare(`DELETE FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?))`).run(gone);
+        if (complete && (!("from" in complete) || this.listingState() === `${complete.from}
+${complete.fp}`)) {
+          if ("from" in complete) {
+            const gone = [...complete.changes].filter(([, f]) => f === void 0).map(([id]) => id);
+            this.dropRuns(gone, ["runs", "links", "vals", "confirmed"]);
             this.db.prepare(
               "INSERT OR REPLACE INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)"
             ).run(
               JSON.stringify(Object.fromEntries([...complete.changes].filter(([, f]) => f !== void 0)))
             );
-            this.db.prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)").run(`${complete.runsKey}
-${complete.fp}`);
+          } else {
+            this.dropRuns(
+              [...this.seen ?? []].filter((id) => !complete.folders.has(id)),
+              ["runs", "links", "vals"]
+            );
+            this.db.exec("DELETE FROM confirmed");
+            this.db.prepare("INSERT INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)").run(JSON.stringify(Object.fromEntries(complete.folders)));
           }
-        } else if (complete) {
-          const gone = JSON.stringify([...this.seen ?? []].filter((id) => !complete.folders.has(id)));
-          for (const [table, column] of [
-            ["runs", "run_id"],
-            ["links", "owner"],
-            ["vals", "run_id"]
-          ])
-            this.db.prepare(`DELETE FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?))`).run(gone);
-          this.db.exec("DELETE FROM confirmed");
-          this.db.prepare("INSERT INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)").run(JSON.stringify(Object.fromEntries(complete.folders)));
           this.db.prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)").run(`${complete.runsKey}
 ${complete.fp}`);
         }
@@ -74086,33 +74076,84 @@ var CatFile = class {
     this.child = void 0;
   }
 };
-function parseTree(body) {
-  const out = [];
-  let at = 0;
-  while (at < body.length) {
-    const space = body.indexOf(32, at);
-    const nul = body.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > body.length) throw new Error("a damaged tree object");
-    const mode = body.toString("latin1", at, space);
-    const path = body.toString("utf8", space + 1, nul);
-    const oid = body.toString("hex", nul + 1, nul + 21);
-    const type = mode === "40000" ? "tree" : mode === "160000" ? "commit" : "blob";
-    out.push({ mode: mode.padStart(6, "0"), path, oid, type });
-    at = nul + 21;
-  }
-  return out;
-}
-function commitTree(body) {
-  const m = /^tree ([0-9a-f]{40})\n/.exec(body.toString("latin1", 0, 46));
-  if (!m) throw new Error("a damaged commit object");
-  return m[1];
-}
 
 // packages/core/src/ledger/git-fetch.ts
-import { execFileSync as execFileSync2, spawn as spawn2 } from "node:child_process";
+import { execFileSync as execFileSync2 } from "node:child_process";
 import * as fs16 from "node:fs";
 import { hostname } from "node:os";
 import { join as join14 } from "node:path";
+
+// packages/core/src/util/exec.ts
+import { spawn as spawn2 } from "node:child_process";
+var NOT_FOUND = /* @__PURE__ */ Symbol("not-found");
+function execProgram(program, args, options = {}) {
+  return new Promise((resolve12, reject) => {
+    const child = spawn2(program, args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: [options.input === void 0 ? "ignore" : "pipe", "pipe", "pipe"]
+    });
+    const timer = options.timeoutMs === void 0 ? void 0 : setTimeout(() => child.kill("SIGKILL"), options.timeoutMs);
+    const out = [];
+    const err = [];
+    child.stdout?.on("data", (b) => out.push(b));
+    child.stderr?.on("data", (b) => err.push(b));
+    child.on("error", (e) => {
+      clearTimeout(timer);
+      if (e.code === "ENOENT") resolve12(NOT_FOUND);
+      else reject(e);
+    });
+    child.on("close", (code2) => {
+      clearTimeout(timer);
+      resolve12({
+        code: code2,
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: Buffer.concat(err).toString("utf8")
+      });
+    });
+    if (options.input !== void 0) child.stdin?.end(options.input);
+  });
+}
+
+// packages/core/src/ledger/http.ts
+async function collect(body) {
+  if (!body) return void 0;
+  const parts = [];
+  for await (const part of body) parts.push(part);
+  return Buffer.concat(parts);
+}
+async function* chunks(stream) {
+  if (!stream) return;
+  for await (const chunk of stream) yield chunk;
+}
+async function okBody(res) {
+  const body = await collect(res.body) ?? Buffer.alloc(0);
+  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
+  return body;
+}
+var fetchHttp = {
+  async request(r) {
+    const body = await collect(r.body);
+    const res = await fetch(r.url, {
+      method: r.method ?? "GET",
+      headers: r.headers ?? {},
+      ...body ? { body } : {},
+      redirect: "follow"
+    });
+    const headers = {};
+    res.headers.forEach((v, k) => {
+      headers[k] = v;
+    });
+    return {
+      url: res.url,
+      method: r.method ?? "GET",
+      statusCode: res.status,
+      statusMessage: res.statusText,
+      headers,
+      body: chunks(res.body)
+    };
+  }
+};
 
 // packages/core/src/ledger/receive-pack.ts
 var ZERO = "0".repeat(40);
@@ -74173,10 +74214,8 @@ async function receivePack(o) {
       yield body;
     })()
   });
-  const parts = [];
-  if (res.body) for await (const p of res.body) parts.push(p);
-  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
-  const lines = pktLines(Buffer.concat(parts));
+  const answer = await okBody(res);
+  const lines = pktLines(answer);
   const unpack = lines.find((l) => l.startsWith("unpack "));
   if (unpack !== "unpack ok")
     throw new Error(`the remote did not take the pack (${unpack ?? lines.join("; ")})`);
@@ -74240,24 +74279,15 @@ async function gitFetch(o) {
     for (let attempt = 0; ; attempt++) {
       for (const f of ["shallow.lock", "packed-refs.lock", `refs/remotes/origin/${o.branch}.lock`])
         fs16.rmSync(join14(o.gitdir, f), { force: true });
-      const { code: code2, stderr } = await run(o.git, args, env);
+      const r = await execProgram(o.git, args, { env });
+      if (r === NOT_FOUND) throw new Error(`${o.git} is not there to fetch with`);
+      const { code: code2, stderr } = r;
       if (code2 === 0) return "fetched";
       if (/couldn't find remote ref/i.test(stderr)) return "no-branch";
       if (attempt < 2 && LOCKED.test(stderr)) continue;
       const said = stderr.trim().split("\n").map((l) => l.replace(/^(fatal|error): /, "").trim()).filter(Boolean).slice(-6).join("; ");
       throw new Error(said || `git fetch exited ${code2}`);
     }
-  });
-}
-function run(git, args, env) {
-  return new Promise((resolve12, reject) => {
-    const child = spawn2(git, args, { stdio: ["ignore", "ignore", "pipe"], env });
-    let stderr = "";
-    child.stderr.on("data", (d) => {
-      if (stderr.length < 64 * 1024) stderr += d.toString("utf8");
-    });
-    child.on("error", reject);
-    child.on("close", (code2) => resolve12({ code: code2, stderr }));
   });
 }
 var LOCK_STALE_MS = 12e4;
@@ -74315,9 +74345,7 @@ async function remoteTip(o) {
     method: "GET",
     headers: { "user-agent": "git/track-run", ...authorization ? { authorization } : {} }
   });
-  const parts = [];
-  if (res.body) for await (const p of res.body) parts.push(p);
-  if (res.statusCode !== 200) throw new Error(`HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
+  const body = await okBody(res);
   const asked = new URL(base);
   const reached = new URL(res.url || `${base}/info/refs`);
   if (reached.origin !== asked.origin)
@@ -74325,7 +74353,7 @@ async function remoteTip(o) {
       `the remote redirects to ${reached.origin}, another host or scheme; if that is where the ledger lives, give its URL`
     );
   const type = res.headers?.["content-type"] ?? "";
-  const lines = pktLines(Buffer.concat(parts));
+  const lines = pktLines(body);
   if (!type.startsWith("application/x-git-upload-pack-advertisement") || lines[0] !== "# service=git-upload-pack")
     throw new Error(`the remote did not answer as a git server (content type "${type || "none"}")`);
   const want = `refs/heads/${o.branch}`;
@@ -74357,16 +74385,39 @@ function compareNames(a, aDir, b, bDir) {
   const cb = b.length > n ? b[n] : bDir ? 47 : 0;
   return ca - cb;
 }
+function entryAt(tree, at) {
+  const space = tree.indexOf(32, at);
+  const nul = tree.indexOf(0, space + 1);
+  if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
+  return { space, nul, end: nul + 21, dir: tree[at] === 52 };
+}
+var entryOf = (tree, at, e) => ({
+  mode: tree.toString("latin1", at, e.space),
+  oid: tree.toString("hex", e.nul + 1, e.nul + 21)
+});
+function parseTree(body) {
+  const out = [];
+  for (let at = 0; at < body.length; ) {
+    const e = entryAt(body, at);
+    const { mode, oid } = entryOf(body, at, e);
+    const type = mode === "40000" ? "tree" : mode === "160000" ? "commit" : "blob";
+    out.push({ mode: mode.padStart(6, "0"), path: body.toString("utf8", e.space + 1, e.nul), oid, type });
+    at = e.end;
+  }
+  return out;
+}
+function commitTree(body) {
+  const m = /^tree ([0-9a-f]{40})\n/.exec(body.toString("latin1", 0, 46));
+  if (!m) throw new Error("a damaged commit object");
+  return m[1];
+}
 function findEntry(tree, name) {
   const want = Buffer.from(name, "utf8");
-  let at = 0;
-  while (at < tree.length) {
-    const space = tree.indexOf(32, at);
-    const nul = tree.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
-    if (nul - space - 1 === want.length && tree.compare(want, 0, want.length, space + 1, nul) === 0)
-      return { mode: tree.toString("latin1", at, space), oid: tree.toString("hex", nul + 1, nul + 21) };
-    at = nul + 21;
+  for (let at = 0; at < tree.length; ) {
+    const e = entryAt(tree, at);
+    if (e.nul - e.space - 1 === want.length && tree.compare(want, 0, want.length, e.space + 1, e.nul) === 0)
+      return entryOf(tree, at, e);
+    at = e.end;
   }
   return void 0;
 }
@@ -74395,19 +74446,15 @@ function treeWith(base, set) {
   let at = 0;
   let copied = 0;
   while (at < src.length && k < adds.length) {
-    const space = src.indexOf(32, at);
-    const nul = src.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > src.length) throw new Error("a damaged tree object");
-    const name = src.subarray(space + 1, nul);
-    const dir = src[at] === 52;
-    const c = compareNames(adds[k].name, adds[k].dir, name, dir);
+    const e = entryAt(src, at);
+    const c = compareNames(adds[k].name, adds[k].dir, src.subarray(e.space + 1, e.nul), e.dir);
     if (c > 0) {
-      at = nul + 21;
+      at = e.end;
       continue;
     }
     if (at > copied) steps.push({ copy: [copied, at] });
     entry(adds[k++]);
-    if (c === 0) at = nul + 21;
+    if (c === 0) at = e.end;
     copied = at;
   }
   if (src.length > copied) steps.push({ copy: [copied, src.length] });
@@ -74517,14 +74564,12 @@ function packOf(objects, o) {
 function checkOrder(tree) {
   let prev;
   for (let at = 0; at < tree.length; ) {
-    const space = tree.indexOf(32, at);
-    const nul = tree.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
-    const cur = { name: tree.subarray(space + 1, nul), dir: tree[at] === 52 };
+    const e = entryAt(tree, at);
+    const cur = { name: tree.subarray(e.space + 1, e.nul), dir: e.dir };
     if (prev && (compareNames(prev.name, prev.dir, cur.name, cur.dir) >= 0 || prev.name.equals(cur.name)))
       throw new Error(`a damaged tree object: "${cur.name.toString("utf8")}" out of git's order or twice`);
     prev = cur;
-    at = nul + 21;
+    at = e.end;
   }
 }
 function diffTrees(a, b) {
@@ -74533,92 +74578,42 @@ function diffTrees(a, b) {
   const out = [];
   let i = 0;
   let j = 0;
-  const next = (t, at) => {
-    const space = t.indexOf(32, at);
-    const nul = t.indexOf(0, space + 1);
-    if (space < 0 || nul < 0 || nul + 21 > t.length) throw new Error("a damaged tree object");
-    return { space, nul, end: nul + 21 };
-  };
-  const entry = (t, at, e) => ({
-    mode: t.toString("latin1", at, e.space),
-    oid: t.toString("hex", e.nul + 1, e.nul + 21)
-  });
   while (i < a.length || j < b.length) {
     if (i >= a.length) {
-      const y2 = next(b, j);
-      out.push({ name: b.toString("utf8", y2.space + 1, y2.nul), after: entry(b, j, y2) });
+      const y2 = entryAt(b, j);
+      out.push({ name: b.toString("utf8", y2.space + 1, y2.nul), after: entryOf(b, j, y2) });
       j = y2.end;
       continue;
     }
     if (j >= b.length) {
-      const x2 = next(a, i);
-      out.push({ name: a.toString("utf8", x2.space + 1, x2.nul), before: entry(a, i, x2) });
+      const x2 = entryAt(a, i);
+      out.push({ name: a.toString("utf8", x2.space + 1, x2.nul), before: entryOf(a, i, x2) });
       i = x2.end;
       continue;
     }
-    const x = next(a, i);
-    const y = next(b, j);
+    const x = entryAt(a, i);
+    const y = entryAt(b, j);
     if (x.end - i === y.end - j && a.compare(b, j, y.end, i, x.end) === 0) {
       i = x.end;
       j = y.end;
       continue;
     }
-    const c = compareNames(
-      a.subarray(x.space + 1, x.nul),
-      a[i] === 52,
-      b.subarray(y.space + 1, y.nul),
-      b[j] === 52
-    );
+    const c = compareNames(a.subarray(x.space + 1, x.nul), x.dir, b.subarray(y.space + 1, y.nul), y.dir);
     const name = (c <= 0 ? a : b).toString("utf8", (c <= 0 ? x : y).space + 1, (c <= 0 ? x : y).nul);
     if (c < 0) {
-      out.push({ name, before: entry(a, i, x) });
+      out.push({ name, before: entryOf(a, i, x) });
       i = x.end;
     } else if (c > 0) {
-      out.push({ name, after: entry(b, j, y) });
+      out.push({ name, after: entryOf(b, j, y) });
       j = y.end;
     } else {
-      out.push({ name, before: entry(a, i, x), after: entry(b, j, y) });
+      out.push({ name, before: entryOf(a, i, x), after: entryOf(b, j, y) });
       i = x.end;
       j = y.end;
     }
   }
   return out;
 }
-
-// packages/core/src/ledger/http.ts
-async function collect(body) {
-  if (!body) return void 0;
-  const parts = [];
-  for await (const part of body) parts.push(part);
-  return Buffer.concat(parts);
-}
-async function* chunks(stream) {
-  if (!stream) return;
-  for await (const chunk of stream) yield chunk;
-}
-var fetchHttp = {
-  async request(r) {
-    const body = await collect(r.body);
-    const res = await fetch(r.url, {
-      method: r.method ?? "GET",
-      headers: r.headers ?? {},
-      ...body ? { body } : {},
-      redirect: "follow"
-    });
-    const headers = {};
-    res.headers.forEach((v, k) => {
-      headers[k] = v;
-    });
-    return {
-      url: res.url,
-      method: r.method ?? "GET",
-      statusCode: res.status,
-      statusMessage: res.statusText,
-      headers,
-      body: chunks(res.body)
-    };
-  }
-};
 
 // packages/core/src/ledger/git.ts
 var Conflict = class extends Error {
@@ -74634,16 +74629,13 @@ var TipView = class {
   tree(oid) {
     let t = this.trees.get(oid);
     if (!t) {
-      t = this.object(oid).then((o) => {
-        if (o.type !== "tree") throw new Error(`object ${oid} is a ${o.type}, not a tree`);
-        return o.body;
-      });
+      t = this.object(oid, "tree");
       this.trees.set(oid, t);
     }
     return t;
   }
   async rootTree() {
-    return this.tip ? commitTree((await this.object(this.tip)).body) : void 0;
+    return this.tip ? commitTree(await this.object(this.tip, "commit")) : void 0;
   }
   /** The entry at a path of the tip (a file or a folder), or undefined. */
   async entry(path) {
@@ -74677,6 +74669,8 @@ var GitLedger = class {
   mods;
   /** The git binary's reader of the cache repository (null: there is no binary). */
   cat;
+  /** isomorphic-git's cache (pack indexes), where it reads. */
+  isoCache = {};
   get identity() {
     return this.uri;
   }
@@ -74714,75 +74708,89 @@ var GitLedger = class {
   }
   /** Fetches the branch; its tip, or undefined when the branch does not exist yet. */
   async fetchTip() {
-    const { git, http } = await this.lib();
+    await this.lib();
     const bin = this.gitBinary();
-    if (bin && gitFetchUsable(bin)) {
-      const token = this.o.token ? { token: this.o.token } : {};
-      let fetched;
-      try {
-        const remote = await remoteTip({ http, url: this.url, branch: this.branch, ...token });
-        if (!remote.tip) return void 0;
-        const local = await git.resolveRef({ fs: fs18, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` }).catch(() => void 0);
-        if (local === remote.tip) return remote.tip;
-        const { authorization } = remoteAuth(this.url, this.o.token);
-        fetched = await gitFetch({
-          git: bin,
-          gitdir: this.gitdir,
-          url: remote.url,
-          branch: this.branch,
-          ...authorization ? { authorization } : {}
-        });
-      } catch (e) {
-        throw new UsageError(
-          "ledger-unreachable",
-          `ledger ${this.uri} cannot be fetched: ${e.message}`,
-          { cause: e }
-        );
-      }
-      if (fetched === "no-branch") return void 0;
-      return git.resolveRef({ fs: fs18, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
-    }
+    let found;
     try {
-      const last = await git.resolveRef({
-        fs: fs18,
-        gitdir: this.gitdir,
-        ref: `refs/remotes/origin/${this.branch}`
-      });
-      await git.writeRef({
-        fs: fs18,
-        gitdir: this.gitdir,
-        ref: `refs/remotes/${this.branch}`,
-        value: last,
-        force: true
-      });
-    } catch {
+      found = bin && gitFetchUsable(bin) ? await this.fetchByGit(bin) : await this.fetchByIsomorphicGit();
+    } catch (e) {
+      throw new UsageError(
+        "ledger-unreachable",
+        `ledger ${this.uri} cannot be fetched: ${e.message}`,
+        {
+          cause: e
+        }
+      );
     }
+    return found ? this.fetched() : void 0;
+  }
+  /** The tip last fetched (refs/remotes/origin/BRANCH), if any. */
+  async fetched() {
+    const { git } = await this.lib();
+    return git.resolveRef({ fs: fs18, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` }).catch(() => void 0);
+  }
+  /**
+   * The git binary's fetch (git-fetch.ts): the remote's tip asked first, in this process, and git
+   * started only when the branch moved. False when the remote has no such branch.
+   */
+  async fetchByGit(bin) {
+    const { http } = await this.lib();
+    const remote = await remoteTip({
+      http,
+      url: this.url,
+      branch: this.branch,
+      ...this.o.token ? { token: this.o.token } : {}
+    });
+    if (!remote.tip) return false;
+    if (await this.fetched() === remote.tip) return true;
+    const { authorization } = remoteAuth(this.url, this.o.token);
+    const fetched = await gitFetch({
+      git: bin,
+      gitdir: this.gitdir,
+      url: remote.url,
+      branch: this.branch,
+      ...authorization ? { authorization } : {}
+    });
+    return fetched === "fetched";
+  }
+  /** isomorphic-git's fetch, where there is no usable git binary. False when the remote has no such branch. */
+  async fetchByIsomorphicGit() {
+    const { git, http } = await this.lib();
+    const last = await this.fetched();
+    if (last)
+      await git.writeRef({ fs: fs18, gitdir: this.gitdir, ref: `refs/remotes/${this.branch}`, value: last, force: true }).catch(() => void 0);
     try {
       await git.fetch({ ...this.remote(http), singleBranch: true, tags: false, depth: 1 });
     } catch (e) {
       const code2 = e.code;
       if (code2 === "NotFoundError" || /Could not find|couldn't find remote ref/i.test(e.message))
-        return void 0;
-      throw new UsageError(
-        "ledger-unreachable",
-        `ledger ${this.uri} cannot be fetched: ${e.message}`,
-        { cause: e }
-      );
+        return false;
+      throw e;
     }
-    try {
-      return await git.resolveRef({ fs: fs18, gitdir: this.gitdir, ref: `refs/remotes/origin/${this.branch}` });
-    } catch {
-      return void 0;
-    }
+    return true;
   }
-  /** An object of the cache repository: read by the git binary where there is one. */
-  async object(oid) {
+  /**
+   * An object of the cache repository, which must be of this type: read by the git binary where
+   * there is one, else by isomorphic-git (its pack indexes kept across reads in `isoCache`).
+   */
+  object = async (oid, type) => {
     const cat = this.catFile();
-    if (cat) return cat.read(oid);
-    const { git } = await this.lib();
-    const o = await git.readObject({ fs: fs18, gitdir: this.gitdir, oid, format: "content" });
-    return { type: o.type, body: Buffer.from(o.object) };
-  }
+    let o;
+    if (cat) o = await cat.read(oid);
+    else {
+      const { git } = await this.lib();
+      const r = await git.readObject({
+        fs: fs18,
+        gitdir: this.gitdir,
+        oid,
+        format: "content",
+        cache: this.isoCache
+      });
+      o = { type: r.type, body: Buffer.from(r.object) };
+    }
+    if (o.type !== type) throw new Error(`object ${oid} is a ${o.type}, not a ${type}`);
+    return o.body;
+  };
   /** The git binary's reader of the cache repository (one per ledger), or none without a binary. */
   catFile() {
     if (this.cat === void 0) {
@@ -74846,7 +74854,7 @@ var GitLedger = class {
     let delay = 50 + Math.random() * 50;
     for (let attempt = 0; ; attempt++) {
       const tip = await this.fetchTip();
-      const view = new TipView((oid) => this.object(oid), tip);
+      const view = new TipView(this.object, tip);
       const changes = await plan(view);
       const objects = [];
       let tree;
@@ -74931,8 +74939,8 @@ var GitLedger = class {
   }
   async snapshot() {
     const tip = await this.fetchTip();
-    const { git } = await this.lib();
-    return new GitSnapshot(this.uri, git, this.gitdir, tip, this.catFile());
+    await this.lib();
+    return new GitSnapshot(this.uri, this.object, tip);
   }
   async putRun(runId, files) {
     await this.update(`record run ${runId}`, async (tip) => {
@@ -74980,32 +74988,21 @@ var GitLedger = class {
   }
 };
 var GitSnapshot = class {
-  constructor(uri, git, gitdir, tip, cat) {
+  constructor(uri, object, tip) {
     this.uri = uri;
-    this.git = git;
-    this.gitdir = gitdir;
+    this.object = object;
     this.tip = tip;
-    this.cat = cat;
   }
   uri;
-  git;
-  gitdir;
+  object;
   tip;
-  cat;
   trees = /* @__PURE__ */ new Map();
   byName = /* @__PURE__ */ new Map();
-  cache = {};
   rootTree;
-  /** An object of the cache repository that must be of this type. */
-  async object(oid, type) {
-    const o = await this.cat.read(oid);
-    if (o.type !== type) throw new Error(`object ${oid} is a ${o.type}, not a ${type}`);
-    return o;
-  }
   tree(oid) {
     let t = this.trees.get(oid);
     if (!t) {
-      t = this.cat ? this.object(oid, "tree").then((o) => parseTree(o.body)) : this.git.readTree({ fs: fs18, gitdir: this.gitdir, oid, cache: this.cache }).then((r) => r.tree);
+      t = this.object(oid, "tree").then(parseTree);
       this.trees.set(oid, t);
     }
     return t;
@@ -75023,7 +75020,7 @@ var GitSnapshot = class {
   /** The entry at a path of the tip's tree (folders walked one by one, each tree read once). */
   async entry(path) {
     if (!this.tip) return void 0;
-    this.rootTree ??= this.cat ? this.object(this.tip, "commit").then((o) => commitTree(o.body)) : this.git.readCommit({ fs: fs18, gitdir: this.gitdir, oid: this.tip, cache: this.cache }).then((c) => c.commit.tree);
+    this.rootTree ??= this.object(this.tip, "commit").then(commitTree);
     let oid = await this.rootTree;
     let found;
     for (const part of path.split("/")) {
@@ -75040,9 +75037,7 @@ var GitSnapshot = class {
   async read(path) {
     const e = await this.entry(path);
     if (e?.type !== "blob") return void 0;
-    if (this.cat) return (await this.object(e.oid, "blob")).body;
-    const { blob } = await this.git.readBlob({ fs: fs18, gitdir: this.gitdir, oid: e.oid, cache: this.cache });
-    return Buffer.from(blob);
+    return this.object(e.oid, "blob");
   }
   async listRuns() {
     return (await this.list("runs") ?? []).filter((e) => e.type === "tree" && !e.path.startsWith(".")).map((e) => e.path).sort();
@@ -75075,7 +75070,10 @@ var GitSnapshot = class {
     if (!runsKey.startsWith("tree:") || now?.type !== "tree") return void 0;
     let changes;
     try {
-      const [before, after] = await Promise.all([this.rawTree(runsKey.slice(5)), this.rawTree(now.oid)]);
+      const [before, after] = await Promise.all([
+        this.object(runsKey.slice(5), "tree"),
+        this.object(now.oid, "tree")
+      ]);
       changes = diffTrees(before, after);
     } catch {
       return void 0;
@@ -75087,19 +75085,6 @@ var GitSnapshot = class {
       if (folder || c.before?.mode === "40000") out.set(c.name, folder);
     }
     return out;
-  }
-  /** A tree object's bytes. */
-  async rawTree(oid) {
-    if (this.cat) return (await this.object(oid, "tree")).body;
-    const o = await this.git.readObject({
-      fs: fs18,
-      gitdir: this.gitdir,
-      oid,
-      format: "content",
-      cache: this.cache
-    });
-    if (o.type !== "tree") throw new Error(`object ${oid} is a ${o.type}, not a tree`);
-    return Buffer.from(o.object);
   }
   readRunFile(runId, name) {
     return this.read(`runs/${runId}/${name}`);
@@ -75534,7 +75519,7 @@ function readInputs() {
     ...sha ? { sha } : {}
   };
 }
-async function run2() {
+async function run() {
   const inputs = readInputs();
   const policy = readPolicyFile(inputs.policy, true);
   const store = openLedger(inputs.ledger, ledgerOptions());
@@ -75614,4 +75599,4 @@ async function run2() {
     setFailed(`${policy.model} does not pass the gate: ${failed.map(describeRule).join("; ")}`);
   }
 }
-run2().catch(failStep);
+run().catch(failStep);
