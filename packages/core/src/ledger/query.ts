@@ -303,7 +303,8 @@ export function queryRuns(records: readonly RunRecord[], spec: QuerySpec): Query
       const c = compare(va, vb);
       if (c) return s.descending ? -c : c;
     }
-    return a.runId.localeCompare(b.runId);
+    // Ties by run id, by code unit as every listing orders runs (and without loading a locale).
+    return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
   });
   let rows = (spec.groupBy || spec.limit === undefined ? runs : runs.slice(0, spec.limit)).map((r) =>
     toRow(r, keys),
