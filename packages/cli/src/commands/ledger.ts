@@ -386,8 +386,6 @@ interface LogRow {
   invalidated?: string[];
 }
 
-const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-
 /** How many runs `log` shows unless told otherwise. */
 const LOG_LIMIT = 20;
 
@@ -403,27 +401,31 @@ async function logRows(
 ): Promise<{ rows: LogRow[]; total: number }> {
   const production = new Map<string, string | undefined>();
   const rows: LogRow[] = [];
-  const { describeMarks, describeUncounted, productionWarnings } = await import("@track-run/core/ledger");
+  const { byFinish, describeMarks, describeUncounted, picks, productionWarnings } = await import(
+    "@track-run/core/ledger"
+  );
   const inv = await reader.invalidations();
   for (const r of inv.records) if (!r.counts) out.warn(describeUncounted(r));
   for (const w of productionWarnings(inv, model)) out.warn(`WARNING ${w}`);
   // A damaged record has no model: it is listed under any --model, so damage is never hidden.
   // Newest last: by finishing time (run ids begin with the second a run started), then run id.
-  const picked = [...(await reader.entries()).values()]
-    .filter((e) => !model || !e.model || e.model === model)
-    // ISO times and run ids compare by code unit: no locale (10,000 of them).
-    .sort((a, b) => order(a.finishedAt ?? "", b.finishedAt ?? "") || order(a.runId, b.runId));
+  const listing = await reader.listing();
+  const pick = model ? { modelOrNone: model } : {};
+  const { entries: newest, total } = await listing.newest(pick, limit);
   // Each model's production run is shown too, however old: what is in production is always in the log.
-  for (const m of new Set(picked.flatMap((e) => (e.model ? [e.model] : []))))
+  for (const m of await listing.models(pick))
     try {
       production.set(m, (await reader.production(m)).head?.pointer.runId);
     } catch (e) {
       out.warn((e as Error).message);
       production.set(m, undefined);
     }
-  const inProduction = new Set(production.values());
-  const shown = picked.filter((e, i) => i >= picked.length - limit || inProduction.has(e.runId));
-  for (const e of shown) {
+  const shown = new Map(newest.map((e) => [e.runId, e]));
+  for (const id of production.values()) {
+    const e = id === undefined || shown.has(id) ? undefined : await listing.get(id);
+    if (e && picks(e, pick)) shown.set(id!, e);
+  }
+  for (const e of [...shown.values()].sort(byFinish)) {
     const r = await reader.find(e.runId);
     if (!r) continue;
     // Shown with every control character escaped: one field is never a line of its own.
@@ -447,7 +449,7 @@ async function logRows(
     if (invalidated.length) rows[rows.length - 1]!.invalidated = invalidated;
     if (r.trust === "damaged") out.warn(`run ${r.runId} is damaged (${r.where}): ${r.problems.join("; ")}`);
   }
-  return { rows, total: picked.length };
+  return { rows, total };
 }
 
 async function diffCommand(

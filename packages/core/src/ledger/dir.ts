@@ -11,6 +11,7 @@ import { CheckFailedError, fsInputError, UsageError } from "../errors.js";
 import { processAlive } from "../util/files.js";
 import { folderStatKey, statKey } from "./run-index.js";
 import {
+  type FolderStats,
   type LedgerSnapshot,
   type LedgerStore,
   type ProductionPointer,
@@ -69,6 +70,18 @@ function listPlainDir(path: string): fs.Dirent[] {
   }
 }
 
+/** The names in a folder that is a real folder (not a link) but hidden ones, sorted; [] when missing. */
+function listPlainNames(path: string): string[] {
+  let names: string[];
+  try {
+    if (!fs.lstatSync(path).isDirectory()) return [];
+    names = fs.readdirSync(path);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => !n.startsWith(".")).sort();
+}
+
 /** Leftover of a killed writer: `.<anything>-<pid>-<hex>.(partial|tmp|pending)` whose process is gone. */
 const LEFTOVER = /^\..*-(\d+)-[0-9a-f]{8}\.(partial|tmp|pending)$/;
 export const isDeadLeftover = (name: string): boolean => {
@@ -105,10 +118,7 @@ class DirSnapshot implements LedgerSnapshot {
   }
 
   async listRuns(): Promise<string[]> {
-    return listPlainDir(this.runsFolder())
-      .filter((e) => !e.name.startsWith("."))
-      .map((e) => e.name)
-      .sort();
+    return listPlainNames(this.runsFolder());
   }
 
   async listRunFiles(runId: string): Promise<string[] | undefined> {
@@ -138,17 +148,28 @@ class DirSnapshot implements LedgerSnapshot {
     }
   }
 
-  /** One lstat per run folder. */
-  async runFolderKeys(runIds: readonly string[]): Promise<Map<string, string>> {
+  /** One lstat per run folder, kept as numbers. */
+  async runFolderStats(runIds: readonly string[]): Promise<FolderStats> {
     const dir = `${this.runsFolder()}/`;
-    const out = new Map<string, string>();
-    for (const id of runIds) {
-      let key: string | undefined;
+    const n = runIds.length;
+    const out = {
+      ino: new Float64Array(n).fill(Number.NaN),
+      dev: new Float64Array(n),
+      mode: new Float64Array(n),
+      mtime: new Float64Array(n),
+      ctime: new Float64Array(n),
+    };
+    for (let i = 0; i < n; i++) {
+      let st: fs.Stats | undefined;
       try {
-        const st = fs.lstatSync(dir + id, { throwIfNoEntry: false });
-        key = st && folderStatKey(st);
+        st = fs.lstatSync(dir + runIds[i], { throwIfNoEntry: false });
       } catch {}
-      if (key) out.set(id, key);
+      if (!st?.isDirectory()) continue;
+      out.ino[i] = st.ino;
+      out.dev[i] = st.dev;
+      out.mode[i] = st.mode;
+      out.mtime[i] = st.mtimeMs;
+      out.ctime[i] = st.ctimeMs;
     }
     return out;
   }
@@ -182,10 +203,7 @@ class DirSnapshot implements LedgerSnapshot {
   }
 
   async listFolder(folder: string): Promise<string[]> {
-    return listPlainDir(join(this.root, folder))
-      .filter((e) => !e.name.startsWith("."))
-      .map((e) => e.name)
-      .sort();
+    return listPlainNames(join(this.root, folder));
   }
 
   async readFolderFile(folder: string, name: string): Promise<Buffer | undefined> {

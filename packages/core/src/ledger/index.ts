@@ -90,4 +90,5 @@ export {
 export { LedgerReader, type Reproduction } from "./reader.js";
 export { type RecordTrust, type RunRecord, statementOf, type Trust } from "./records.js";
 export { openRunIndex, RunIndex, runIndexPath, trustFingerprint } from "./run-index.js";
+export { byFinish, type Pick, picks, type RunListing } from "./run-listing.js";
 export type { LedgerSnapshot, LedgerStore, ProductionPointer } from "./types.js";

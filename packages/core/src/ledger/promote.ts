@@ -92,9 +92,8 @@ export async function resolveRuns(
     const production = (await reader.production(model)).head?.pointer.runId;
     // Picked by the listing's columns, then each read whole: a run changed since it was indexed shows now.
     const atCommit: RunRecord[] = [];
-    for (const e of (await reader.entries()).values()) {
-      if (e.model !== model || !e.commit?.startsWith(sha) || e.reproductionOf || e.runId === production)
-        continue;
+    for (const e of await (await reader.listing()).where({ model, commitPrefix: sha, original: true })) {
+      if (e.runId === production) continue;
       const r = await reader.find(e.runId);
       if (r && r.trust !== "damaged" && r.manifest?.model === model) atCommit.push(r);
     }

@@ -12,8 +12,9 @@ import { readLineage } from "./lineage.js";
 import { type ListedRun, type ListingEntry, listedRun, listingEntry } from "./listing.js";
 import { type Filter, indexFilter, indexKey, type SortKey } from "./query.js";
 import { type RunRecord, type SignatureVerdict, sha256Hex, type Trust, verifyRunRecord } from "./records.js";
-import type { RunIndex } from "./run-index.js";
-import type { LedgerSnapshot, LedgerStore } from "./types.js";
+import { folderKeyAt, type RunIndex } from "./run-index.js";
+import { IndexedListing, MapListing, type RunListing } from "./run-listing.js";
+import type { FolderStats, LedgerSnapshot, LedgerStore } from "./types.js";
 import { type Direction, lineageNear } from "./walk.js";
 
 export interface Reproduction {
@@ -28,12 +29,20 @@ export interface Reproduction {
 /** A record a command decides or shows on: not damaged, with its signed manifest. */
 export type LoadedRecord = RunRecord & { manifest: RunManifest };
 
+/** `entries` itself when it holds exactly `ids`, in that order; else undefined. */
+function sameOrder<T>(ids: readonly string[], entries: Map<string, T>): Map<string, T> | undefined {
+  if (entries.size !== ids.length) return undefined;
+  let i = 0;
+  for (const id of entries.keys()) if (id !== ids[i++]) return undefined;
+  return entries;
+}
+
 export class LedgerReader {
   private readonly records = new Map<string, Promise<RunRecord>>();
   private readonly chains = new Map<string, Promise<ProductionChain>>();
   private readonly memo = new Map<string, Promise<SignatureVerdict>>();
   private all?: Promise<ListedRun[]>;
-  private listing?: Promise<Map<string, ListingEntry>>;
+  private list?: Promise<RunListing>;
   private state?: Promise<{ runsKey?: string; complete: boolean }>;
   private graph?: Promise<{ graph: LineageGraph; notes: string[] }>;
   private invalid?: Promise<Invalidations>;
@@ -106,42 +115,84 @@ export class LedgerReader {
 
   /**
    * Every run of the ledger by its columns (model, commit, trust, reproduction, promotion copies), in
-   * run id order: from the local index for each run folder unchanged since it was verified (one stat
-   * per run on a dir: ledger, the tree oid on git:), every other run verified now (damaged ones
-   * included, marked). What a command picks from here it reads whole with find() before it shows or
-   * decides on it.
+   * run id order (run-listing.ts): from the local index for each run folder unchanged since it was
+   * verified (one stat per run on a dir: ledger, the tree oid on git:), every other run verified now
+   * (damaged ones included, marked). What a command picks from here it reads whole with find()
+   * before it shows or decides on it.
    */
-  entries(): Promise<Map<string, ListingEntry>> {
-    this.listing ??= (async () => {
+  listing(): Promise<RunListing> {
+    this.list ??= (async () => {
       // A git: runs/ tree the index last listed whole: the rows it confirmed are the listing.
       const { runsKey, complete } = await this.listingState();
       const whole = runsKey && complete ? this.index?.allEntries(this.trust, runsKey) : undefined;
-      if (whole) return whole;
+      if (whole) return new MapListing(whole);
       const grown = runsKey ? await this.extendedListing(runsKey) : undefined;
-      if (grown) return grown;
+      if (grown) return new MapListing(grown);
       const ids = await this.snapshot.listRuns();
-      // Otherwise each run folder's key against its row (one stat each on dir:, the tree oid on git:).
+      // A dir: ledger's questions are asked of the index (its folder keys compared as numbers).
+      if (this.index && this.snapshot.runFolderStats && !runsKey) {
+        const indexed = await this.indexedListing(ids, await this.snapshot.runFolderStats(ids));
+        if (indexed) return indexed;
+      }
+      // Otherwise each run folder's key against its row (the tree oid on git:, or one stat each).
       const folders =
         this.index && this.snapshot.runFolderKeys ? await this.snapshot.runFolderKeys(ids) : undefined;
-      const fresh = folders ? this.index!.fresh(folders, this.trust) : new Map<string, ListingEntry>();
-      const verified = await this.verifiedEntries(ids.filter((id) => !fresh.has(id)));
-      const out = new Map<string, ListingEntry>();
+      return new MapListing(await this.listedInMemory(ids, folders, runsKey));
+    })();
+    return this.list;
+  }
+
+  /** The listing answered by the index's rows of the runs found fresh, the rest verified now. */
+  private async indexedListing(ids: readonly string[], stats: FolderStats): Promise<RunListing | undefined> {
+    const matched = this.index!.freshRuns(ids, stats, this.trust);
+    if (!matched) return undefined;
+    const { fresh, version } = matched;
+    const verified = await this.verifiedEntries(ids.filter((_, i) => fresh[i] !== 1));
+    this.index!.flush();
+    const folderAt = (i: number) => folderKeyAt(stats, i);
+    return new IndexedListing(
+      ids,
+      fresh,
+      folderAt,
+      verified,
+      this.index!.listingRows(this.trust),
+      version,
+      async () => {
+        const folders = new Map<string, string>();
+        for (const [i, id] of ids.entries()) {
+          const key = folderAt(i);
+          if (key) folders.set(id, key);
+        }
+        return new MapListing(await this.listedInMemory(ids, folders));
+      },
+    );
+  }
+
+  /** Every run's entry in memory: the index's rows whose folder key matches, every other run verified now. */
+  private async listedInMemory(
+    ids: readonly string[],
+    folders: ReadonlyMap<string, string> | undefined,
+    runsKey?: string,
+  ): Promise<Map<string, ListingEntry>> {
+    const fresh = folders ? this.index!.fresh(folders, this.trust) : new Map<string, ListingEntry>();
+    const verified = await this.verifiedEntries(ids.filter((id) => !fresh.has(id)));
+    // Every run fresh (the usual case): the index's rows are the listing as they came.
+    let out = verified.size ? undefined : sameOrder(ids, fresh);
+    if (!out) {
+      out = new Map<string, ListingEntry>();
       for (const id of ids) {
         const e = fresh.get(id) ?? verified.get(id);
         if (e) out.set(id, e);
       }
-      if (runsKey && folders)
-        this.index?.completeListing(
-          runsKey,
-          this.trust,
-          new Map(
-            [...out.keys()].flatMap((id) => (folders.has(id) ? [[id, folders.get(id)!] as const] : [])),
-          ),
-        );
-      this.index?.flush();
-      return out;
-    })();
-    return this.listing;
+    }
+    if (runsKey && folders)
+      this.index?.completeListing(
+        runsKey,
+        this.trust,
+        new Map([...out.keys()].flatMap((id) => (folders.has(id) ? [[id, folders.get(id)!] as const] : []))),
+      );
+    this.index?.flush();
+    return out;
   }
 
   /** These runs verified now, as listing entries (a run whose folder is gone is left out). */
@@ -194,16 +245,16 @@ export class LedgerReader {
    * facts, command line and curve steps), for listings, queries and the lineage graph.
    */
   runs(): Promise<ListedRun[]> {
-    this.all ??= (async () => this.listed([...(await this.entries()).keys()]))();
+    this.all ??= (async () => this.listed((await this.listing()).ids))();
     return this.all;
   }
 
-  /** These runs (of entries()) as a listing holds them, in the order given. */
+  /** These runs (of listing()) as a listing holds them, in the order given. */
   async listed(runIds: readonly string[]): Promise<ListedRun[]> {
-    const entries = await this.entries();
+    const listing = await this.listing();
     const folders = new Map<string, string>();
     for (const id of runIds) {
-      const folder = entries.get(id)?.folder;
+      const folder = listing.folderOf(id);
       if (folder !== undefined && !this.records.has(id)) folders.set(id, folder);
     }
     const fromIndex = this.index?.listed(folders, this.trust);
@@ -240,14 +291,14 @@ export class LedgerReader {
    */
   async producersOf(identities: readonly string[]): Promise<ListedRun[]> {
     if (!this.index) return this.runs();
-    const entries = await this.entries();
+    const listing = await this.listing();
     let ids: Set<string>;
     try {
       ids = new Set(this.index.linksTo(identities.map(dataNode), "out").map((l) => l.run));
     } catch {
       return this.runs();
     }
-    return this.listed([...entries.keys()].filter((id) => ids.has(id)));
+    return this.listed(listing.ids.filter((id) => ids.has(id)));
   }
 
   /**
@@ -259,8 +310,7 @@ export class LedgerReader {
     filters: readonly Filter[],
     o: { sort?: SortKey; limit?: number; whole?: boolean } = {},
   ): Promise<ListedRun[]> {
-    const entries = await this.entries();
-    let ids = [...entries.keys()];
+    let ids = (await this.listing()).ids;
     const narrowed = this.index?.candidates(filters.map(indexFilter));
     if (narrowed) ids = ids.filter((id) => narrowed.ids.has(id));
     // `whole`: nothing but the filters decides (no time window, no lineage, no groups).
@@ -280,7 +330,12 @@ export class LedgerReader {
       c = (async () => {
         const chain = await verifyChain(this.snapshot, model, this.trust, this.memo);
         // The chain against evidence it does not hold: copies beside promoted runs, this machine's anchor.
-        checkPromotionCopies(this.snapshot, model, chain, [...(await this.entries()).values()]);
+        checkPromotionCopies(
+          this.snapshot,
+          model,
+          chain,
+          await (await this.listing()).where({ withCopies: true }),
+        );
         this.anchors()?.check(this.snapshot, model, chain);
         return chain;
       })();
@@ -404,8 +459,7 @@ export class LedgerReader {
   /** The verified reproductions of a run: only signed, trusted records naming its signed manifest count. */
   async reproductionsOf(run: RunRecord): Promise<Reproduction[]> {
     const out: Reproduction[] = [];
-    for (const e of (await this.entries()).values()) {
-      if (e.reproductionOf !== run.runId) continue;
+    for (const e of await (await this.listing()).where({ reproductionOf: run.runId })) {
       // Read whole: a reproduction counts for the gate's reproduced rule.
       const r = await this.find(e.runId);
       const claim = r?.reproduction;

@@ -7,8 +7,10 @@
 // - the folder key (the git tree oid again, or the stat of the dir: folder itself, which changes
 //   when a file is added, removed or renamed in it or the folder is replaced): a listing of the whole
 //   ledger trusts a row's columns and slim record (listing.ts) while it matches, so 10,000 runs list
-//   with one stat each. A file of a dir: folder edited in place shows as it was verified until the run
-//   is shown or decided on (read by its content key) and found damaged.
+//   with one stat each. A dir: row keeps its key's numbers too (f_* columns), which a listing compares
+//   with the folders' stats, and then asks its questions of the rows in SQL (run-listing.ts). A file
+//   of a dir: folder edited in place shows as it was verified until the run is shown or decided on
+//   (read by its content key) and found damaged.
 // Anything else is verified as before and written back. The signed records stay the source of truth:
 // a database that cannot be opened, is not SQLite or has another schema is deleted and rebuilt, and
 // any failure later only turns the index off for the command.
@@ -19,13 +21,14 @@ import { type NodeId, type RunLink, runLinks } from "./graph.js";
 import { type ListedRun, type ListingEntry, listedRun, listingEntry } from "./listing.js";
 import { indexedValues, type indexFilter, PARAMS_BEYOND } from "./query.js";
 import type { PromotionCopy, RunRecord, Trust } from "./records.js";
-import type { LedgerSnapshot } from "./types.js";
+import type { ListingRows, Pick } from "./run-listing.js";
+import type { FolderStats, LedgerSnapshot } from "./types.js";
 
 type Database = import("node:sqlite").DatabaseSync;
 type Statement = import("node:sqlite").StatementSync;
 
 /** The schema of the database; another value means the file is rebuilt. */
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 10;
 /** Bumped whenever verification changes what a record holds: older rows are then re-verified. */
 const VERIFIER_VERSION = 3;
 /** A file modified this close to the row's writing may have changed unseen within a timestamp tick. */
@@ -78,9 +81,30 @@ export function statKey(dir: string): string | undefined {
  * two, in ns>` of the folder itself (one lstat); undefined when it is no folder.
  */
 export function folderStatKey(st: fs.Stats): string | undefined {
-  if (!st.isDirectory()) return undefined;
-  const newest = Math.max(st.mtimeMs, st.ctimeMs);
-  return `dir:${st.ino} ${st.dev} ${st.mode} ${st.mtimeMs} ${st.ctimeMs}@${Math.ceil(newest * 1e6)}`;
+  return st.isDirectory() ? folderKeyOf(st.ino, st.dev, st.mode, st.mtimeMs, st.ctimeMs) : undefined;
+}
+
+/** The folder key of these stats (folderStatKey). */
+function folderKeyOf(ino: number, dev: number, mode: number, mtimeMs: number, ctimeMs: number): string {
+  return `dir:${ino} ${dev} ${mode} ${mtimeMs} ${ctimeMs}@${Math.ceil(Math.max(mtimeMs, ctimeMs) * 1e6)}`;
+}
+
+/** The folder key of the run at position `i` of FolderStats (undefined where there is no folder). */
+export function folderKeyAt(stats: FolderStats, i: number): string | undefined {
+  const ino = stats.ino[i]!;
+  return Number.isNaN(ino)
+    ? undefined
+    : folderKeyOf(ino, stats.dev[i]!, stats.mode[i]!, stats.mtime[i]!, stats.ctime[i]!);
+}
+
+/**
+ * The numbers of a stored dir: folder key (folderKeyOf), as the row's f_* columns: what a listing
+ * compares without reading the key's text. Nulls for any other key (a git tree oid, a smudged key).
+ */
+function folderNumbers(stored: string): Array<number | null> {
+  const m = /^dir:(\d+) (\d+) (\d+) (\S+) (\S+)@\d+$/.exec(stored);
+  const nums = m ? m.slice(1, 6).map(Number) : [];
+  return nums.length === 5 && nums.every(Number.isFinite) ? nums : [null, null, null, null, null];
 }
 
 /** Promotion copies as a column: one line each, "name TAB model TAB seq TAB digest" (names hold neither). */
@@ -99,6 +123,39 @@ function parseCopies(text: string): PromotionCopy[] {
   });
 }
 
+/** A listing entry's columns, in the order entryOf() reads them. */
+const ENTRY_COLUMNS = "run_id, folder, trust, model, commit_sha, repro_of, finished, copies";
+
+function entryOf([runId, folder, trust, model, commit, reproductionOf, finished, copies]: ReadonlyArray<
+  string | null
+>): ListingEntry {
+  const e: ListingEntry = { runId: runId!, trust: trust as ListingEntry["trust"], folder: folder! };
+  if (model !== null) e.model = model!;
+  if (commit !== null) e.commit = commit!;
+  if (reproductionOf !== null) e.reproductionOf = reproductionOf!;
+  if (finished !== null) e.finishedAt = finished!;
+  if (copies !== null) e.promotionCopies = parseCopies(copies!);
+  return e;
+}
+
+/** The rows of trust `fp` a Pick picks, as SQL (each field exactly as picks() reads it). */
+function pickSql(fp: string, p: Pick): { where: string; args: Array<string | number> } {
+  const where = ["fp = ?"];
+  const args: Array<string | number> = [fp];
+  const add = (sql: string, ...values: Array<string | number>) => {
+    where.push(sql);
+    args.push(...values);
+  };
+  if (p.model !== undefined) add("model = ?", p.model);
+  if (p.modelOrNone !== undefined) add("(model IS NULL OR model = ?)", p.modelOrNone);
+  if (p.commitPrefix !== undefined)
+    add("substr(commit_sha, 1, ?) = ?", p.commitPrefix.length, p.commitPrefix);
+  if (p.reproductionOf !== undefined) add("repro_of = ?", p.reproductionOf);
+  if (p.original) add("repro_of IS NULL");
+  if (p.withCopies) add("copies IS NOT NULL");
+  return { where: where.join(" AND "), args };
+}
+
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
 /**
@@ -112,6 +169,14 @@ function racy(key: string, writtenNs: string): boolean {
   const written = Number(writtenNs);
   return !(Number.isFinite(newest) && Number.isFinite(written)) || newest >= written - RACY_NS_NUMBER;
 }
+
+/**
+ * A folder key as its row stores it: smudged ("racy:" before it, which no folder's key equals) when
+ * it was taken within the racy window of `at`, so that no listing takes the row on its stats until
+ * the run is verified and written again. Decided once, at writing: both times are then fixed, and a
+ * listing of 10,000 runs compares each row's key as it is.
+ */
+const storedFolder = (folder: string, at: string): string => (racy(folder, at) ? `racy:${folder}` : folder);
 
 /** A verified record to write, with the time its keys were taken (the racy rule measures from it). */
 type Pending = { runId: string; key: string; folder: string; fp: string; record: RunRecord; at: string };
@@ -127,8 +192,6 @@ export class RunIndex {
     | { folders: ReadonlyMap<string, string> }
     | { from: string; changes: ReadonlyMap<string, string | undefined> }
   );
-  /** The run ids of this trust's rows, as the last listing read them. */
-  private seen?: Set<string>;
   private flushing = false;
   private get: Statement;
   private put: Statement;
@@ -140,7 +203,8 @@ export class RunIndex {
     this.get = db!.prepare("SELECT key, folder, fp, written_ns, record FROM runs WHERE run_id = ?");
     this.put = db!.prepare(
       `INSERT OR REPLACE INTO runs (run_id, key, folder, fp, written_ns, trust, model, commit_sha, repro_of,
-        finished, copies, listed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        finished, copies, listed, record, f_ino, f_dev, f_mode, f_mtime, f_ctime)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
   }
 
@@ -169,10 +233,14 @@ export class RunIndex {
         db.exec("PRAGMA busy_timeout = 5000");
         const version = (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
         if (version === 0) {
+          // The columns a listing reads come before the records: a row's columns after a large one
+          // are read through its overflow pages.
           db.exec(`BEGIN IMMEDIATE;
             CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, key TEXT NOT NULL, folder TEXT NOT NULL,
               fp TEXT NOT NULL, written_ns TEXT NOT NULL, trust TEXT NOT NULL, model TEXT, commit_sha TEXT,
-              repro_of TEXT, finished TEXT, copies TEXT, listed TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+              repro_of TEXT, finished TEXT, copies TEXT, f_ino REAL, f_dev REAL, f_mode REAL, f_mtime REAL,
+              f_ctime REAL, listed TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS runs_finished ON runs (finished, run_id);
             CREATE TABLE IF NOT EXISTS confirmed (run_id TEXT PRIMARY KEY, folder TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS links (owner TEXT NOT NULL, run TEXT NOT NULL, node TEXT NOT NULL,
@@ -276,8 +344,9 @@ export class RunIndex {
 
   /**
    * The listing entries of the runs whose folder key (`folders`, from the snapshot) and trust
-   * fingerprint match their row, outside the racy window: what a listing may take from the index.
-   * The runs left out are to be verified (and are then written back by record()).
+   * fingerprint match their row (a key taken within the racy window was stored smudged): what a
+   * listing may take from the index. The runs left out are to be verified (and are then written
+   * back by record()).
    */
   fresh(
     folders: ReadonlyMap<string, string>,
@@ -286,7 +355,7 @@ export class RunIndex {
   ): Map<string, ListingEntry> {
     return this.entriesWhere(
       trust,
-      (runId, folder, written) => folders.get(runId) === folder && !racy(folder, written),
+      (runId, folder) => folders.get(runId) === folder,
       false,
       o.only ? [...folders.keys()] : undefined,
     );
@@ -298,7 +367,7 @@ export class RunIndex {
    */
   private entriesWhere(
     trust: Trust,
-    take: (runId: string, folder: string, written: string) => boolean,
+    take: (runId: string, folder: string) => boolean,
     confirmed = false,
     only?: readonly string[],
     /** Told how many rows were read (taken or not). */
@@ -309,7 +378,7 @@ export class RunIndex {
     let rows: Array<Array<string | null>>;
     try {
       const st = this.db.prepare(
-        `SELECT run_id, folder, written_ns, trust, model, commit_sha, repro_of, finished, copies FROM runs
+        `SELECT ${ENTRY_COLUMNS} FROM runs
           ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE fp = ?
           ${only ? "AND run_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY run_id`,
       );
@@ -322,22 +391,103 @@ export class RunIndex {
       return out;
     }
     if (read) read.rows = rows.length;
-    // The rows of this trust as the last whole listing read them (flush drops those of runs gone).
-    const seen = only ? undefined : new Set<string>();
-    if (seen) this.seen = seen;
-    for (const [runId, folder, written, trustOf, model, commit, reproductionOf, finished, copies] of rows) {
-      seen?.add(runId!);
-      if (!take(runId!, folder!, written!)) continue;
-      const e: ListingEntry = { runId: runId!, trust: trustOf as ListingEntry["trust"], folder: folder! };
-      if (model !== null) e.model = model!;
-      if (commit !== null) e.commit = commit!;
-      if (reproductionOf !== null) e.reproductionOf = reproductionOf!;
-      if (finished !== null) e.finishedAt = finished!;
-      if (copies !== null) e.promotionCopies = parseCopies(copies!);
+    for (const row of rows) {
+      if (!take(row[0]!, row[1]!)) continue;
       this.counts.hits++;
-      out.set(runId!, e);
+      out.set(row[0]!, entryOf(row));
     }
     return out;
+  }
+
+  /**
+   * Of the run folders `ids` (sorted) with their stats, the positions whose row under this trust
+   * holds the same stats (its folder key's numbers; a key taken within the racy window was stored
+   * smudged, without them), each a hit, and the index's version before they were read (a listing's
+   * rows are answered from the index while it stays so). Undefined when the index is off.
+   */
+  freshRuns(
+    ids: readonly string[],
+    stats: FolderStats,
+    trust: Trust,
+  ): { fresh: Uint8Array; count: number; version: number } | undefined {
+    if (!this.db) return undefined;
+    try {
+      const version = this.version();
+      if (version === undefined) return undefined;
+      const st = this.db.prepare(
+        "SELECT run_id, f_ino, f_dev, f_mode, f_mtime, f_ctime FROM runs WHERE fp = ? ORDER BY run_id",
+      );
+      // Rows as arrays of numbers, merged with the sorted ids: 10,000 of them are read by every listing.
+      st.setReturnArrays(true);
+      const rows = st.all(this.fingerprint(trust)) as unknown as Array<[string, ...Array<number | null>]>;
+      const fresh = new Uint8Array(ids.length);
+      let count = 0;
+      let i = 0;
+      for (const [id, ino, dev, mode, mtime, ctime] of rows) {
+        // (A row whose id sorts otherwise in SQLite than here is only verified again.)
+        while (i < ids.length && ids[i]! < id) i++;
+        if (
+          ids[i] === id &&
+          ino === stats.ino[i] &&
+          dev === stats.dev[i] &&
+          mode === stats.mode[i] &&
+          mtime === stats.mtime[i] &&
+          ctime === stats.ctime[i]
+        ) {
+          fresh[i] = 1;
+          count++;
+        }
+      }
+      this.counts.hits += count;
+      return { fresh, count, version };
+    } catch {
+      this.off();
+      return undefined;
+    }
+  }
+
+  /** SQLite's data_version: it changes when another process writes the index. */
+  version(): number | undefined {
+    try {
+      return (this.db?.prepare("PRAGMA data_version").get() as { data_version: number } | undefined)
+        ?.data_version;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The listing rows of this trust, asked by run-listing.ts (which re-checks each against its runs). */
+  listingRows(trust: Trust): ListingRows {
+    const fp = this.fingerprint(trust);
+    const db = () => {
+      if (!this.db) throw new Error("the index is off");
+      return this.db;
+    };
+    const query = (columns: string, p: Pick, tail = "") => {
+      const { where, args } = pickSql(fp, p);
+      const st = db().prepare(`SELECT ${columns} FROM runs WHERE ${where} ${tail}`);
+      st.setReturnArrays(true);
+      return st.iterate(...args) as unknown as Iterable<Array<string | null>>;
+    };
+    return {
+      version: () => this.version(),
+      *rows(p, order) {
+        const by = order === "id" ? "ORDER BY run_id" : "ORDER BY finished DESC, run_id DESC";
+        for (const row of query(ENTRY_COLUMNS, p, by)) yield entryOf(row);
+      },
+      *ids(p) {
+        for (const [id] of query("run_id", p)) yield id!;
+      },
+      models(p) {
+        return [...query("DISTINCT model", p, "AND model IS NOT NULL")].map(([m]) => m!);
+      },
+      row(runId) {
+        const st = db().prepare(`SELECT ${ENTRY_COLUMNS} FROM runs WHERE fp = ? AND run_id = ?`);
+        st.setReturnArrays(true);
+        const row = st.get(fp, runId) as unknown as Array<string | null> | undefined;
+        return row ? entryOf(row) : undefined;
+      },
+    };
   }
 
   /**
@@ -648,10 +798,11 @@ export class RunIndex {
           for (const [k, v] of indexedValues(listed)) vals.push([runId, k, typeof v === "number" ? v : null]);
           const { document: _raw, ...kept } = record;
           const e = listingEntry(record);
+          const stored = storedFolder(folder, at);
           this.put.run(
             runId,
             key,
-            folder,
+            stored,
             fp,
             at,
             record.trust,
@@ -662,6 +813,7 @@ export class RunIndex {
             e.promotionCopies ? formatCopies(e.promotionCopies) : null,
             JSON.stringify(listed),
             JSON.stringify(kept),
+            ...folderNumbers(stored),
           );
         }
         this.db
@@ -676,8 +828,14 @@ export class RunIndex {
           )
           .run(JSON.stringify(vals));
         // A record found by its content key under a changed folder key: the folder key is taken now.
-        const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
-        for (const [runId, folder, keyAt] of refreshed) update.run(folder, keyAt, runId);
+        const update = this.db.prepare(
+          `UPDATE runs SET folder = ?, written_ns = ?, f_ino = ?, f_dev = ?, f_mode = ?, f_mtime = ?, f_ctime = ?
+            WHERE run_id = ?`,
+        );
+        for (const [runId, folder, keyAt] of refreshed) {
+          const stored = storedFolder(folder, keyAt);
+          update.run(stored, keyAt, ...folderNumbers(stored), runId);
+        }
         // A listing made from an earlier one counts only while the index still holds that one
         // (another process may have listed since).
         if (
@@ -695,16 +853,22 @@ export class RunIndex {
                 JSON.stringify(Object.fromEntries([...complete.changes].filter(([, f]) => f !== undefined))),
               );
           } else {
-            // Rows of runs no longer there go (the listing saw every row of this trust).
+            const folders = JSON.stringify(Object.fromEntries(complete.folders));
+            // Rows of this trust for runs no longer there go.
+            const gone = this.db
+              .prepare(
+                "SELECT run_id FROM runs WHERE fp = ? AND run_id NOT IN (SELECT key FROM json_each(?))",
+              )
+              .all(complete.fp, folders) as Array<{ run_id: string }>;
             this.dropRuns(
-              [...(this.seen ?? [])].filter((id) => !complete.folders.has(id)),
+              gone.map((r) => r.run_id),
               ["runs", "links", "vals"],
             );
             // Each run folder's tree oid in this runs/ tree, and the tree itself.
             this.db.exec("DELETE FROM confirmed");
             this.db
               .prepare("INSERT INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)")
-              .run(JSON.stringify(Object.fromEntries(complete.folders)));
+              .run(folders);
           }
           this.db
             .prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)")

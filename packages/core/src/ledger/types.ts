@@ -65,6 +65,11 @@ export interface LedgerSnapshot {
   /** The folder keys of these run folders (from listRuns()), by run id; folders gone are left out. */
   runFolderKeys?(runIds: readonly string[]): Promise<Map<string, string>>;
   /**
+   * A dir: ledger's folder keys as numbers (one lstat per run, no key text): what a listing of
+   * 10,000 runs compares with the index's rows (run-index.ts freshRuns).
+   */
+  runFolderStats?(runIds: readonly string[]): Promise<FolderStats>;
+  /**
    * The run folders that differ between the runs/ of an earlier `runsKey` and this one: each
    * changed or added run's folder key, undefined for a run gone. Undefined when the earlier runs/
    * cannot be read (then every folder's key is compared instead).
@@ -121,3 +126,15 @@ export function promotionCopyName(model: string, seq: number): string {
 }
 
 export const PROMOTION_COPY = /^promotion-(.+)-(\d{6})\.sigstore\.json$/;
+
+/**
+ * The stats a dir: run folder's key is made of (run-index.ts folderKeyOf), by position in the run ids
+ * they were taken for; NaN where there is no folder.
+ */
+export interface FolderStats {
+  readonly ino: Float64Array;
+  readonly dev: Float64Array;
+  readonly mode: Float64Array;
+  readonly mtime: Float64Array;
+  readonly ctime: Float64Array;
+}

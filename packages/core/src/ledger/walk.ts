@@ -9,6 +9,7 @@ import { ancestors, type LineageGraph, type NodeId, runNode } from "./graph.js";
 import { readLineage } from "./lineage.js";
 import type { LedgerReader } from "./reader.js";
 import type { RunIndex } from "./run-index.js";
+import type { RunListing } from "./run-listing.js";
 
 export type Direction = "up" | "down" | "both";
 
@@ -18,11 +19,7 @@ const HEX = /^(?:sha256:)?([0-9a-fA-F]{64})$/;
  * What `ref` names, by the index: a usable run, or the data nodes of a payload identity or bag
  * digest. Undefined when the index cannot say (a file, a damaged or unknown run, anything else).
  */
-function resolve(
-  index: RunIndex,
-  runs: ReadonlyMap<string, { trust: string }>,
-  ref: string,
-): NodeId[] | undefined {
+async function resolve(index: RunIndex, runs: RunListing, ref: string): Promise<NodeId[] | undefined> {
   const s = ref.trim();
   const hex = HEX.exec(s)?.[1]?.toLowerCase();
   if (hex) {
@@ -33,7 +30,7 @@ function resolve(
     return nodes.size ? [...nodes] : undefined;
   }
   const id = s.replace(/^run:/, "");
-  const e = runs.get(id);
+  const e = await runs.get(id);
   return e && e.trust !== "damaged" ? [runNode(id)] : undefined;
 }
 
@@ -74,12 +71,13 @@ export async function lineageNear(
   refOrRoots: string | readonly NodeId[],
   direction: Direction,
 ): Promise<{ graph: LineageGraph; roots: NodeId[]; notes: string[] } | undefined> {
-  const entries = await reader.entries();
+  const listing = await reader.listing();
   // A ledger with records made before payload identities: only the whole graph links those.
   if (index.hasDataWithoutIdentity()) return undefined;
   const runs = new Set<string>();
   try {
-    const roots = typeof refOrRoots === "string" ? resolve(index, entries, refOrRoots) : [...refOrRoots];
+    const roots =
+      typeof refOrRoots === "string" ? await resolve(index, listing, refOrRoots) : [...refOrRoots];
     if (!roots || roots.some((n) => n.startsWith("file:"))) return undefined;
     if (direction !== "down") walkRuns(index, roots, true, runs);
     if (direction !== "up") walkRuns(index, roots, false, runs);
@@ -90,7 +88,7 @@ export async function lineageNear(
     ))
       runs.add(l.run);
     for (;;) {
-      const records = await reader.listed([...runs].filter((id) => entries.has(id)).sort());
+      const records = await reader.listed([...runs].filter((id) => listing.has(id)).sort());
       const { graph, notes } = await readLineage(reader, records);
       if (roots.some((r) => !graph.nodes.has(r))) return undefined;
       if (direction === "down") return { graph, roots, notes };
@@ -99,7 +97,7 @@ export async function lineageNear(
       const more = index
         .linksTo(files, "out")
         .map((l) => l.run)
-        .filter((id) => !runs.has(id) && entries.has(id));
+        .filter((id) => !runs.has(id) && listing.has(id));
       if (!more.length) return { graph, roots, notes };
       walkRuns(index, more.map(runNode), true, runs);
     }

@@ -2,7 +2,7 @@
 // the records' files; an edit, a damaged database or another trust policy means verifying again; a
 // git: ledger is fetched shallow, and a promotion from a shallow cache lands.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
@@ -10,13 +10,17 @@ import {
   LedgerReader,
   type LedgerSnapshot,
   type LedgerStore,
+  type ListingEntry,
   openLedger,
+  type Pick,
   type Policy,
   promoteRun,
   RunIndex,
+  type RunListing,
   readPrivateKey,
   runIndexPath,
 } from "../../src/index.js";
+import { IndexedListing, MapListing } from "../../src/ledger/run-listing.js";
 import { gitEnv, tempDir } from "../helpers.js";
 import { ledgerSuite, manifest } from "./ledger-fixtures.js";
 
@@ -351,5 +355,128 @@ describe("a git: ledger read from an empty cache", () => {
     expect(
       (await (await LedgerReader.open(store, trust())).production("spam-classifier")).head?.pointer.runId,
     ).toBe("run-3");
+  }, 60_000);
+});
+
+describe("a dir: ledger's listing answered by its index", () => {
+  /** A ledger of two models over three commits, a reproduction and a promotion, its index built. */
+  async function ledger() {
+    const store = openLedger(`dir:${tempDir()}`);
+    const at = (i: number) => `2026-11-30T10:${String(i).padStart(2, "0")}:00.000Z`;
+    const runs = [
+      { id: "run-a", model: "spam", commit: "a".repeat(40), minute: 5 },
+      { id: "run-b", model: "spam", commit: "b".repeat(40), minute: 1 },
+      { id: "run-c", model: "ham", commit: "a".repeat(40), minute: 9 },
+      { id: "run-d", model: "spam", commit: "a".repeat(40), minute: 3, of: "run-a" },
+      { id: "run-e", model: "spam", commit: "c".repeat(40), minute: 7 },
+    ];
+    for (const r of runs) {
+      const m = manifest(r.id, 0.9);
+      await record(store, {
+        ...m,
+        model: r.model,
+        code: { ...m.code, commit: r.commit },
+        timing: { ...m.timing, finishedAt: at(r.minute) },
+        ...(r.of ? { links: { ...m.links, reproductionOf: r.of } } : {}),
+      });
+    }
+    const cache = tempDir();
+    const promoted = await promoteRun({
+      store,
+      policy: { model: "spam", metrics: { accuracy: { direction: "higher", max_regression: 0.5 } } },
+      runId: "run-e",
+      trust: trust(),
+      signing: { key: readPrivateKey(join(suite.keys, "k.key")) },
+      by: { actor: "ci" },
+      index: (await RunIndex.open(cache, store.uri))!,
+    });
+    expect(promoted.promoted).toBe(true);
+    await settle();
+    await read(store, cache);
+    return { store, cache };
+  }
+
+  /** Every question a command asks of a listing, answered. */
+  async function answers(listing: RunListing) {
+    const picks: Pick[] = [
+      {},
+      { model: "spam" },
+      { modelOrNone: "ham" },
+      { model: "spam", commitPrefix: "aaaaaaa", original: true },
+      { reproductionOf: "run-a" },
+      { withCopies: true },
+    ];
+    const ids = (es: ListingEntry[]) => es.map((e) => `${e.runId}:${e.trust}`);
+    const out: unknown[] = [listing.ids, ["run-a", "run-x"].map((id) => listing.has(id))];
+    for (const p of picks) {
+      out.push(ids(await listing.where(p)), await listing.models(p));
+      for (const n of [0, 2, 10]) {
+        const { entries, total } = await listing.newest(p, n);
+        out.push(ids(entries), total);
+      }
+    }
+    for (const id of ["run-c", "run-d", "run-x"]) out.push((await listing.get(id))?.trust);
+    return out;
+  }
+
+  async function both(store: LedgerStore, cache: string) {
+    const index = (await RunIndex.open(cache, store.uri))!;
+    const indexed = await (await LedgerReader.open(store, trust(), { index })).listing();
+    const inMemory = await (await LedgerReader.open(store, trust())).listing();
+    return { index, indexed, inMemory };
+  }
+
+  it("answers every question as the same listing held in memory does, reading no record", async () => {
+    const { store, cache } = await ledger();
+    const { index, indexed, inMemory } = await both(store, cache);
+    expect(indexed).toBeInstanceOf(IndexedListing);
+    expect(inMemory).toBeInstanceOf(MapListing);
+    const got = await answers(indexed);
+    expect(got).toEqual(await answers(inMemory));
+    expect(index.counts).toEqual({ hits: 5, verified: 0 });
+    // What the answers hold, spelled out once.
+    expect(got[0]).toEqual(["run-a", "run-b", "run-c", "run-d", "run-e"]);
+    expect(await indexed.newest({ modelOrNone: "spam" }, 2)).toMatchObject({
+      entries: [{ runId: "run-a" }, { runId: "run-e" }],
+      total: 4,
+    });
+    expect((await indexed.where({ withCopies: true })).map((e) => e.runId)).toEqual(["run-e"]);
+    expect(
+      (await indexed.where({ model: "spam", commitPrefix: "aaaaaaa", original: true })).map((e) => e.runId),
+    ).toEqual(["run-a"]);
+  }, 60_000);
+
+  it("a run read damaged now is answered as damaged, never as the verified row the index still holds", async () => {
+    const { store, cache } = await ledger();
+    // The manifest replaced by a folder: the record cannot be read, so no row is written for it.
+    const manifestPath = join(store.uri.slice(4), "runs", "run-c", "manifest.json");
+    const body = readFileSync(manifestPath);
+    rmSync(manifestPath);
+    mkdirSync(manifestPath);
+    const { index, indexed, inMemory } = await both(store, cache);
+    expect(indexed).toBeInstanceOf(IndexedListing);
+    expect(index.counts.verified).toBe(1);
+    expect(await answers(indexed)).toEqual(await answers(inMemory));
+    expect((await indexed.get("run-c"))?.trust).toBe("damaged");
+    expect((await indexed.newest({}, 1)).entries.map((e) => `${e.runId}:${e.trust}`)).toEqual([
+      "run-c:damaged",
+    ]);
+    expect((await indexed.where({ model: "ham" })).map((e) => `${e.runId}:${e.trust}`)).toEqual([
+      "run-c:damaged",
+    ]);
+    rmSync(manifestPath, { recursive: true });
+    writeFileSync(manifestPath, body);
+  }, 60_000);
+
+  it("another process writing the index under a listing: the ledger is listed again, no run is lost", async () => {
+    const { store, cache } = await ledger();
+    const { indexed, inMemory } = await both(store, cache);
+    expect(indexed).toBeInstanceOf(IndexedListing);
+    // Another process drops two rows (as a command under another trust would replace them).
+    const db = new DatabaseSync(runIndexPath(cache, store.uri));
+    db.prepare("DELETE FROM runs WHERE run_id IN ('run-a', 'run-e')").run();
+    db.close();
+    expect(await answers(indexed)).toEqual(await answers(inMemory));
+    expect((await indexed.where({ withCopies: true })).map((e) => e.runId)).toEqual(["run-e"]);
   }, 60_000);
 });
