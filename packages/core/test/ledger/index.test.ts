@@ -61,6 +61,20 @@ async function read(store: LedgerStore, cache: string, t = trust()) {
   return { runs, reads: c.reads(), listings: c.listings(), counts: index!.counts, reader };
 }
 
+/** Promotes the run to production of `model` through a gate it passes, signed by key k. */
+async function promote(store: LedgerStore, cache: string, model: string, runId: string): Promise<void> {
+  const promoted = await promoteRun({
+    store,
+    policy: { model, metrics: { accuracy: { direction: "higher", max_regression: 0.5 } } },
+    runId,
+    trust: trust(),
+    signing: { key: readPrivateKey(join(suite.keys, "k.key")) },
+    by: { actor: "ci" },
+    index: (await RunIndex.open(cache, store.uri))!,
+  });
+  expect(promoted.promoted).toBe(true);
+}
+
 /** A dir: ledger's files are trusted by their stats only once older than the racy window. */
 const settle = () => new Promise((r) => setTimeout(r, 2100));
 
@@ -289,16 +303,7 @@ describe("this machine's anchors", () => {
     const store = openLedger(`dir:${tempDir()}`);
     await record(store, { ...manifest("run-a", 0.9), model: "constructor" });
     const cache = tempDir();
-    const promoted = await promoteRun({
-      store,
-      policy: { model: "constructor", metrics: { accuracy: { direction: "higher", max_regression: 0.5 } } },
-      runId: "run-a",
-      trust: trust(),
-      signing: { key: readPrivateKey(join(suite.keys, "k.key")) },
-      by: { actor: "ci" },
-      index: (await RunIndex.open(cache, store.uri))!,
-    });
-    expect(promoted.promoted).toBe(true);
+    await promote(store, cache, "constructor", "run-a");
     for (let i = 0; i < 2; i++) {
       const index = (await RunIndex.open(cache, store.uri))!;
       const reader = await LedgerReader.open(store, trust(), { index });
@@ -381,16 +386,7 @@ describe("a dir: ledger's listing answered by its index", () => {
       });
     }
     const cache = tempDir();
-    const promoted = await promoteRun({
-      store,
-      policy: { model: "spam", metrics: { accuracy: { direction: "higher", max_regression: 0.5 } } },
-      runId: "run-e",
-      trust: trust(),
-      signing: { key: readPrivateKey(join(suite.keys, "k.key")) },
-      by: { actor: "ci" },
-      index: (await RunIndex.open(cache, store.uri))!,
-    });
-    expect(promoted.promoted).toBe(true);
+    await promote(store, cache, "spam", "run-e");
     await settle();
     await read(store, cache);
     return { store, cache };
