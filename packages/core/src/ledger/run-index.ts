@@ -28,7 +28,7 @@ type Database = import("node:sqlite").DatabaseSync;
 type Statement = import("node:sqlite").StatementSync;
 
 /** The schema of the database; another value means the file is rebuilt. */
-const SCHEMA_VERSION = 10;
+const SCHEMA_VERSION = 11;
 /** Bumped whenever verification changes what a record holds: older rows are then re-verified. */
 const VERIFIER_VERSION = 3;
 /** A file modified this close to the row's writing may have changed unseen within a timestamp tick. */
@@ -140,7 +140,9 @@ function entryOf([runId, folder, trust, model, commit, reproductionOf, finished,
 
 /** The rows of trust `fp` a Pick picks, as SQL (each field exactly as picks() reads it). */
 function pickSql(fp: string, p: Pick): { where: string; args: Array<string | number> } {
-  const where = ["fp = ?"];
+  // "+fp": a scan of the table, never of an index that holds fp only as part of the key (it would
+  // look up every row).
+  const where = ["+fp = ?"];
   const args: Array<string | number> = [fp];
   const add = (sql: string, ...values: Array<string | number>) => {
     where.push(sql);
@@ -186,7 +188,9 @@ export class RunIndex {
   readonly counts = { hits: 0, verified: 0 };
   private readonly fingerprints = new WeakMap<Trust, string>();
   private pending: Pending[] = [];
-  private refreshed: Array<[string, string, string]> = [];
+  private refreshed: Array<[runId: string, folder: string, at: string, fp: string]> = [];
+  /** Rows of run folders a dir: listing found gone, by run id and trust fingerprint. */
+  private gone: Array<readonly [runId: string, fp: string]> = [];
   /** A listing to record as complete: every run folder's key, or the changes since a complete one. */
   private complete?: { runsKey: string; fp: string } & (
     | { folders: ReadonlyMap<string, string> }
@@ -200,7 +204,9 @@ export class RunIndex {
     readonly path: string,
     private db: Database | undefined,
   ) {
-    this.get = db!.prepare("SELECT key, folder, fp, written_ns, record FROM runs WHERE run_id = ?");
+    this.get = db!.prepare(
+      "SELECT key, folder, fp, written_ns, record FROM runs WHERE run_id = ? AND fp = ?",
+    );
     this.put = db!.prepare(
       `INSERT OR REPLACE INTO runs (run_id, key, folder, fp, written_ns, trust, model, commit_sha, repro_of,
         finished, copies, listed, record, f_ino, f_dev, f_mode, f_mtime, f_ctime)
@@ -233,13 +239,14 @@ export class RunIndex {
         db.exec("PRAGMA busy_timeout = 5000");
         const version = (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
         if (version === 0) {
-          // The columns a listing reads come before the records: a row's columns after a large one
-          // are read through its overflow pages.
+          // A row per run and trust fingerprint (one trust never evicts another's). The columns a
+          // listing reads come before the records: a row's columns after a large one are read
+          // through its overflow pages.
           db.exec(`BEGIN IMMEDIATE;
-            CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, key TEXT NOT NULL, folder TEXT NOT NULL,
+            CREATE TABLE IF NOT EXISTS runs (run_id TEXT NOT NULL, key TEXT NOT NULL, folder TEXT NOT NULL,
               fp TEXT NOT NULL, written_ns TEXT NOT NULL, trust TEXT NOT NULL, model TEXT, commit_sha TEXT,
               repro_of TEXT, finished TEXT, copies TEXT, f_ino REAL, f_dev REAL, f_mode REAL, f_mtime REAL,
-              f_ctime REAL, listed TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
+              f_ctime REAL, listed TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (run_id, fp)) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS runs_finished ON runs (finished, run_id);
             CREATE TABLE IF NOT EXISTS confirmed (run_id TEXT PRIMARY KEY, folder TEXT NOT NULL) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -304,7 +311,7 @@ export class RunIndex {
     const hit = this.lookup(runId, key, fp);
     if (hit) {
       this.counts.hits++;
-      if (hit.folder !== folder) this.queue(() => this.refreshed.push([runId, folder, at]));
+      if (hit.folder !== folder) this.queue(() => this.refreshed.push([runId, folder, at, fp]));
       return hit.record;
     }
     this.counts.verified++;
@@ -328,7 +335,7 @@ export class RunIndex {
     if (!this.db) return undefined;
     let row: { key: string; fp: string; written_ns: string; record: string; folder?: string } | undefined;
     try {
-      row = this.get.get(runId) as typeof row;
+      row = this.get.get(runId, fp) as typeof row;
     } catch {
       this.off();
       return undefined;
@@ -379,7 +386,7 @@ export class RunIndex {
     try {
       const st = this.db.prepare(
         `SELECT ${ENTRY_COLUMNS} FROM runs
-          ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE fp = ?
+          ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE +fp = ?
           ${only ? "AND run_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY run_id`,
       );
       // Rows as arrays: 10,000 of them are read by every listing.
@@ -415,19 +422,21 @@ export class RunIndex {
       const version = this.version();
       if (version === undefined) return undefined;
       const st = this.db.prepare(
-        "SELECT run_id, f_ino, f_dev, f_mode, f_mtime, f_ctime FROM runs WHERE fp = ? ORDER BY run_id",
+        "SELECT run_id, f_ino, f_dev, f_mode, f_mtime, f_ctime FROM runs WHERE +fp = ? ORDER BY run_id",
       );
       // Rows as arrays of numbers, merged with the sorted ids: 10,000 of them are read by every listing.
       st.setReturnArrays(true);
-      const rows = st.all(this.fingerprint(trust)) as unknown as Array<[string, ...Array<number | null>]>;
+      const fp = this.fingerprint(trust);
+      const rows = st.all(fp) as unknown as Array<[string, ...Array<number | null>]>;
       const fresh = new Uint8Array(ids.length);
+      const gone: string[] = [];
       let count = 0;
       let i = 0;
       for (const [id, ino, dev, mode, mtime, ctime] of rows) {
         // (A row whose id sorts otherwise in SQLite than here is only verified again.)
         while (i < ids.length && ids[i]! < id) i++;
-        if (
-          ids[i] === id &&
+        if (ids[i] !== id) gone.push(id);
+        else if (
           ino === stats.ino[i] &&
           dev === stats.dev[i] &&
           mode === stats.mode[i] &&
@@ -439,6 +448,8 @@ export class RunIndex {
         }
       }
       this.counts.hits += count;
+      // The rows of run folders no longer there go at the next flush (a listing's scans skip them).
+      if (gone.length) this.queue(() => this.gone.push(...gone.map((id) => [id, fp] as const)));
       return { fresh, count, version };
     } catch {
       this.off();
@@ -472,7 +483,14 @@ export class RunIndex {
     return {
       version: () => this.version(),
       *rows(p, order) {
-        const by = order === "id" ? "ORDER BY run_id" : "ORDER BY finished DESC, run_id DESC";
+        // Newest first: by the (finished, run_id) index when every row may be picked; a filter's few
+        // rows are sorted (walking the index would look up every row to test the filter).
+        const by =
+          order === "id"
+            ? "ORDER BY run_id"
+            : Object.values(p).every((v) => v === undefined)
+              ? "ORDER BY finished DESC, run_id DESC"
+              : "ORDER BY +finished DESC, +run_id DESC";
         for (const row of query(ENTRY_COLUMNS, p, by)) yield entryOf(row);
       },
       *ids(p) {
@@ -502,9 +520,9 @@ export class RunIndex {
     try {
       rows = this.db
         .prepare(
-          "SELECT run_id, listed, folder, fp FROM runs WHERE run_id IN (SELECT value FROM json_each(?))",
+          "SELECT run_id, listed, folder, fp FROM runs WHERE fp = ? AND run_id IN (SELECT value FROM json_each(?))",
         )
-        .all(JSON.stringify([...folders.keys()])) as typeof rows;
+        .all(fp, JSON.stringify([...folders.keys()])) as typeof rows;
     } catch {
       this.off();
       return out;
@@ -673,6 +691,22 @@ export class RunIndex {
     )?.value;
   }
 
+  /** Drops these rows (their run folders gone), and the links and values of runs left without a row. */
+  private dropGone(gone: ReadonlyArray<readonly [string, string]>): void {
+    this.db!.prepare(
+      "DELETE FROM runs WHERE (run_id, fp) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))",
+    ).run(JSON.stringify(gone));
+    const ids = JSON.stringify(gone.map(([id]) => id));
+    for (const [table, column] of [
+      ["links", "owner"],
+      ["vals", "run_id"],
+    ])
+      this.db!.prepare(
+        `DELETE FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?))
+          AND ${column} NOT IN (SELECT run_id FROM runs)`,
+      ).run(ids);
+  }
+
   /** Drops the rows of these runs (gone from runs/) from `tables`. */
   private dropRuns(
     ids: readonly string[],
@@ -699,10 +733,10 @@ export class RunIndex {
       row = this.db
         .prepare(
           `SELECT c.folder, r.fp, r.record, c.folder = r.folder AS same FROM state s
-            LEFT JOIN confirmed c ON c.run_id = ? LEFT JOIN runs r ON r.run_id = c.run_id
+            LEFT JOIN confirmed c ON c.run_id = ? LEFT JOIN runs r ON r.run_id = c.run_id AND r.fp = ?
             WHERE s.name = 'listing' AND s.value = ?`,
         )
-        .get(runId, `${runsKey}\n${fp}`) as typeof row;
+        .get(runId, fp, `${runsKey}\n${fp}`) as typeof row;
     } catch {
       this.off();
       return undefined;
@@ -779,13 +813,16 @@ export class RunIndex {
     const rows = this.pending;
     const refreshed = this.refreshed;
     const complete = this.complete;
+    const gone = this.gone;
     this.pending = [];
     this.refreshed = [];
     this.complete = undefined;
-    if (!this.db || (!rows.length && !refreshed.length && !complete)) return;
+    this.gone = [];
+    if (!this.db || (!rows.length && !refreshed.length && !complete && !gone.length)) return;
     try {
       this.db.exec("BEGIN IMMEDIATE");
       try {
+        if (gone.length) this.dropGone(gone);
         // Links and values go in as one JSON array each: a first build writes 10,000 runs' worth.
         const links: unknown[] = [];
         const vals: unknown[] = [];
@@ -830,11 +867,11 @@ export class RunIndex {
         // A record found by its content key under a changed folder key: the folder key is taken now.
         const update = this.db.prepare(
           `UPDATE runs SET folder = ?, written_ns = ?, f_ino = ?, f_dev = ?, f_mode = ?, f_mtime = ?, f_ctime = ?
-            WHERE run_id = ?`,
+            WHERE run_id = ? AND fp = ?`,
         );
-        for (const [runId, folder, keyAt] of refreshed) {
+        for (const [runId, folder, keyAt, fp] of refreshed) {
           const stored = storedFolder(folder, keyAt);
-          update.run(stored, keyAt, ...folderNumbers(stored), runId);
+          update.run(stored, keyAt, ...folderNumbers(stored), runId, fp);
         }
         // A listing made from an earlier one counts only while the index still holds that one
         // (another process may have listed since).
@@ -857,7 +894,7 @@ export class RunIndex {
             // Rows of this trust for runs no longer there go.
             const gone = this.db
               .prepare(
-                "SELECT run_id FROM runs WHERE fp = ? AND run_id NOT IN (SELECT key FROM json_each(?))",
+                "SELECT run_id FROM runs WHERE +fp = ? AND run_id NOT IN (SELECT key FROM json_each(?))",
               )
               .all(complete.fp, folders) as Array<{ run_id: string }>;
             this.dropRuns(

@@ -155,13 +155,16 @@ export class IndexedListing implements RunListing {
   }
 
   /**
-   * `fromIndex` while the index is as this listing matched it; else (another process wrote it, or it
-   * failed) `q` of the ledger listed again in memory.
+   * `fromIndex` while the index is as this listing matched it, before and after; else (another
+   * process wrote it, or it failed) `q` of the ledger listed again in memory.
    */
   private async answer<T>(q: (l: RunListing) => Promise<T>, fromIndex: () => T): Promise<T> {
     if (!this.whole && this.index.version() === this.at)
       try {
-        return fromIndex();
+        // Checked again after: another process may have written between the statements (all
+        // synchronous here, so a write in between shows in the version).
+        const answer = fromIndex();
+        if (this.index.version() === this.at) return answer;
       } catch {
         // The index failed under this listing: list in memory.
       }

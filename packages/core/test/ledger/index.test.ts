@@ -20,7 +20,7 @@ import {
   readPrivateKey,
   runIndexPath,
 } from "../../src/index.js";
-import { IndexedListing, MapListing } from "../../src/ledger/run-listing.js";
+import { IndexedListing, type ListingRows, MapListing } from "../../src/ledger/run-listing.js";
 import { gitEnv, tempDir } from "../helpers.js";
 import { ledgerSuite, manifest } from "./ledger-fixtures.js";
 
@@ -136,7 +136,7 @@ describe.each(["dir", "git"] as const)("the index over a %s ledger", (kind) => {
     }
   }, 60_000);
 
-  it("a changed trust policy verifies every record again", async () => {
+  it("a changed trust policy verifies every record again; the first policy's verdicts stay beside its own", async () => {
     const { store } = open();
     await record(store, manifest("run-a", 0.9));
     await settle();
@@ -146,7 +146,7 @@ describe.each(["dir", "git"] as const)("the index over a %s ledger", (kind) => {
     expect(other.counts).toEqual({ hits: 0, verified: 1 });
     expect(other.runs[0]!.trust).toBe("untrusted");
     const back = await read(store, cache);
-    expect(back.counts).toEqual({ hits: 0, verified: 1 });
+    expect(back.counts).toEqual({ hits: 1, verified: 0 });
     expect(back.runs[0]!.trust).toBe("verified");
   }, 60_000);
 });
@@ -463,6 +463,53 @@ describe("a dir: ledger's listing answered by its index", () => {
     rmSync(manifestPath, { recursive: true });
     writeFileSync(manifestPath, body);
   }, 60_000);
+
+  it("one index shared by two trust policies: each keeps its own rows, neither listing loses a run", async () => {
+    const { store, cache } = await ledger();
+    const index = (await RunIndex.open(cache, store.uri))!;
+    const mine = await (await LedgerReader.open(store, trust(), { index })).listing();
+    expect(mine).toBeInstanceOf(IndexedListing);
+    // Another policy lists through the same index: its verdicts (untrusted) are written beside these.
+    const theirs = await (await LedgerReader.open(store, trust("other"), { index })).listing();
+    expect((await theirs.where({})).map((e) => `${e.runId}:${e.trust}`)).toEqual(
+      ["run-a", "run-b", "run-c", "run-d", "run-e"].map((id) => `${id}:untrusted`),
+    );
+    expect((await mine.where({})).map((e) => `${e.runId}:${e.trust}`)).toEqual(
+      ["run-a", "run-b", "run-c", "run-d", "run-e"].map((id) => `${id}:verified`),
+    );
+    expect(index.counts.verified).toBe(5);
+  }, 60_000);
+
+  it("an answer the index changed under while it was read is not taken", async () => {
+    const entry = (runId: string): ListingEntry => ({ runId, trust: "verified", model: "spam" });
+    let version = 1;
+    const rows: ListingRows = {
+      version: () => version,
+      *rows() {
+        yield entry("run-a");
+        version++; // another process commits here
+      },
+      ids: () => ["run-a"],
+      models: () => ["spam"],
+      row: (id) => entry(id),
+    };
+    const listing = new IndexedListing(
+      ["run-a", "run-b"],
+      Uint8Array.of(1, 1),
+      () => "dir:1",
+      new Map(),
+      rows,
+      1,
+      async () =>
+        new MapListing(
+          new Map([
+            ["run-a", entry("run-a")],
+            ["run-b", entry("run-b")],
+          ]),
+        ),
+    );
+    expect((await listing.where({ model: "spam" })).map((e) => e.runId)).toEqual(["run-a", "run-b"]);
+  });
 
   it("another process writing the index under a listing: the ledger is listed again, no run is lost", async () => {
     const { store, cache } = await ledger();
