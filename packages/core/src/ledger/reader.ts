@@ -124,10 +124,17 @@ export class LedgerReader {
     this.list ??= (async () => {
       // A git: runs/ tree the index last listed whole: the rows it confirmed are the listing.
       const { runsKey, complete } = await this.listingState();
-      const whole = runsKey && complete ? this.index?.allEntries(this.trust, runsKey) : undefined;
-      if (whole) return new MapListing(whole);
+      const whole = runsKey && complete ? this.index?.confirmedRuns(this.trust, runsKey) : undefined;
+      if (whole)
+        return this.indexed(
+          whole.ids,
+          new Uint8Array(whole.ids.length).fill(1),
+          whole.folders,
+          new Map(),
+          whole.version,
+        );
       const grown = runsKey ? await this.extendedListing(runsKey) : undefined;
-      if (grown) return new MapListing(grown);
+      if (grown) return grown;
       const ids = await this.snapshot.listRuns();
       // A dir: ledger's questions are asked of the index (its folder keys compared as numbers).
       if (this.index && this.snapshot.runFolderStats && !runsKey) {
@@ -149,7 +156,21 @@ export class LedgerReader {
     const { fresh, version } = matched;
     const verified = await this.verifiedEntries(ids.filter((_, i) => fresh[i] !== 1));
     this.index!.flush();
-    const folderAt = (i: number) => folderKeyAt(stats, i);
+    return this.indexed(ids, fresh, (i) => folderKeyAt(stats, i), verified, version);
+  }
+
+  /**
+   * A listing whose runs `ids` are answered by their index rows where `fresh` (by position; each
+   * row's folder key `folders`) and from `verified` otherwise, while the index stays at `version`.
+   */
+  private indexed(
+    ids: readonly string[],
+    fresh: Uint8Array,
+    folders: readonly string[] | ((i: number) => string | undefined),
+    verified: ReadonlyMap<string, ListingEntry>,
+    version: number,
+  ): RunListing {
+    const folderAt = typeof folders === "function" ? folders : (i: number) => folders[i];
     return new IndexedListing(
       ids,
       fresh,
@@ -158,12 +179,12 @@ export class LedgerReader {
       this.index!.listingRows(this.trust),
       version,
       async () => {
-        const folders = new Map<string, string>();
+        const keys = new Map<string, string>();
         for (const [i, id] of ids.entries()) {
           const key = folderAt(i);
-          if (key) folders.set(id, key);
+          if (key) keys.set(id, key);
         }
-        return new MapListing(await this.listedInMemory(ids, folders));
+        return new MapListing(await this.listedInMemory(ids, keys));
       },
     );
   }
@@ -212,32 +233,37 @@ export class LedgerReader {
    * another writer's commit costs the next reader is the runs it changed, not the ledger's size.
    * Undefined when there is no such listing or the earlier tree is not in the cache repository.
    */
-  private async extendedListing(runsKey: string): Promise<Map<string, ListingEntry> | undefined> {
+  private async extendedListing(runsKey: string): Promise<RunListing | undefined> {
     const last = this.index?.lastListing(this.trust);
     if (!last || last === runsKey || !this.snapshot.runsChangedSince) return undefined;
     const changes = await this.snapshot.runsChangedSince(last);
-    const base = changes && this.index!.allEntries(this.trust, last, changes);
+    const base = changes && this.index!.confirmedRuns(this.trust, last, changes);
     if (!changes || !base) return undefined;
     const present = new Map([...changes].flatMap(([id, f]) => (f ? [[id, f] as const] : [])));
     const fresh = this.index!.fresh(present, this.trust, { only: true });
     const verified = await this.verifiedEntries([...present.keys()].filter((id) => !fresh.has(id)));
     // The runs unchanged and the runs changed, in run id order (a merge of two sorted lists).
-    const ids = [...base.keys()];
     const changed = [...present.keys()].sort();
-    const out = new Map<string, ListingEntry>();
-    for (let i = 0, j = 0; i < ids.length || j < changed.length; ) {
-      if (j >= changed.length || (i < ids.length && ids[i]! < changed[j]!)) {
-        out.set(ids[i]!, base.get(ids[i]!)!);
+    const ids: string[] = [];
+    const folders: string[] = [];
+    const matched: number[] = [];
+    for (let i = 0, j = 0; i < base.ids.length || j < changed.length; ) {
+      if (j >= changed.length || (i < base.ids.length && base.ids[i]! < changed[j]!)) {
+        ids.push(base.ids[i]!);
+        folders.push(base.folders[i]!);
+        matched.push(1);
         i++;
       } else {
         const id = changed[j++]!;
-        const e = fresh.get(id) ?? verified.get(id);
-        if (e) out.set(id, e);
+        if (!fresh.has(id) && !verified.has(id)) continue;
+        ids.push(id);
+        folders.push(present.get(id)!);
+        matched.push(fresh.has(id) ? 1 : 0);
       }
     }
     this.index!.extendListing(last, runsKey, this.trust, changes);
     this.index!.flush();
-    return out;
+    return this.indexed(ids, Uint8Array.from(matched), folders, verified, base.version);
   }
 
   /**

@@ -360,46 +360,26 @@ export class RunIndex {
     trust: Trust,
     o: { only?: boolean } = {},
   ): Map<string, ListingEntry> {
-    return this.entriesWhere(
-      trust,
-      (runId, folder) => folders.get(runId) === folder,
-      false,
-      o.only ? [...folders.keys()] : undefined,
-    );
-  }
-
-  /**
-   * The listing entries of the rows `take` accepts, in run id order (a row that does not parse is
-   * left out): of every run of this trust, or of the runs `only`.
-   */
-  private entriesWhere(
-    trust: Trust,
-    take: (runId: string, folder: string) => boolean,
-    confirmed = false,
-    only?: readonly string[],
-    /** Told how many rows were read (taken or not). */
-    read?: { rows: number },
-  ): Map<string, ListingEntry> {
     const out = new Map<string, ListingEntry>();
     if (!this.db) return out;
     let rows: Array<Array<string | null>>;
     try {
       const st = this.db.prepare(
-        `SELECT ${ENTRY_COLUMNS} FROM runs
-          ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE +fp = ?
-          ${only ? "AND run_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY run_id`,
+        `SELECT ${ENTRY_COLUMNS} FROM runs WHERE +fp = ?
+          ${o.only ? "AND run_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY run_id`,
       );
-      // Rows as arrays: 10,000 of them are read by every listing.
+      // Rows as arrays: 10,000 of them are read by a listing in memory.
       st.setReturnArrays(true);
       const fp = this.fingerprint(trust);
-      rows = (only ? st.all(fp, JSON.stringify(only)) : st.all(fp)) as unknown as Array<Array<string | null>>;
+      rows = (o.only ? st.all(fp, JSON.stringify([...folders.keys()])) : st.all(fp)) as unknown as Array<
+        Array<string | null>
+      >;
     } catch {
       this.off();
       return out;
     }
-    if (read) read.rows = rows.length;
     for (const row of rows) {
-      if (!take(row[0]!, row[1]!)) continue;
+      if (folders.get(row[0]!) !== row[1]) continue;
       this.counts.hits++;
       out.set(row[0]!, entryOf(row));
     }
@@ -755,24 +735,39 @@ export class RunIndex {
   }
 
   /**
-   * The listing of the tree isComplete() vouched for: every confirmed run's row with that content
-   * (but the runs `except`); undefined when a row has changed since (read every folder's key instead).
+   * The runs of the tree isComplete() vouched for, each with its tree oid (but the runs `except`), in
+   * run id order, and the index's version before they were read; undefined when a confirmed run's
+   * row has changed since (read every folder's key instead). Each run's row is then its listing.
    */
-  allEntries(
+  confirmedRuns(
     trust: Trust,
     runsKey: string,
     except?: ReadonlyMap<string, unknown>,
-  ): Map<string, ListingEntry> | undefined {
+  ): { ids: string[]; folders: string[]; version: number } | undefined {
     if (!this.db) return undefined;
+    const version = this.version();
+    if (version === undefined) return undefined;
     // One read transaction: the state, the confirmed runs and their rows as of one moment.
     try {
       this.db.exec("BEGIN");
       try {
         if (!this.isComplete(runsKey, trust)) return undefined;
-        const read = { rows: 0 };
-        const out = this.entriesWhere(trust, (runId) => !except?.has(runId), true, undefined, read);
+        const st = this.db.prepare(
+          "SELECT run_id, folder FROM runs JOIN confirmed USING (run_id, folder) WHERE +fp = ? ORDER BY run_id",
+        );
+        st.setReturnArrays(true);
+        const rows = st.all(this.fingerprint(trust)) as unknown as Array<[string, string]>;
         const n = (this.db.prepare("SELECT count(*) AS n FROM confirmed").get() as { n: number }).n;
-        return n === read.rows ? out : undefined;
+        if (n !== rows.length) return undefined;
+        const ids: string[] = [];
+        const folders: string[] = [];
+        for (const [id, folder] of rows)
+          if (!except?.has(id)) {
+            ids.push(id);
+            folders.push(folder);
+          }
+        this.counts.hits += ids.length;
+        return { ids, folders, version };
       } finally {
         this.db?.exec("COMMIT");
       }

@@ -363,10 +363,10 @@ describe("a git: ledger read from an empty cache", () => {
   }, 60_000);
 });
 
-describe("a dir: ledger's listing answered by its index", () => {
+describe("a listing answered by the index", () => {
   /** A ledger of two models over three commits, a reproduction and a promotion, its index built. */
-  async function ledger() {
-    const store = openLedger(`dir:${tempDir()}`);
+  async function ledger(kind: "dir" | "git" = "dir") {
+    const { store } = suite.open(kind);
     const at = (i: number) => `2026-11-30T10:${String(i).padStart(2, "0")}:00.000Z`;
     const runs = [
       { id: "run-a", model: "spam", commit: "a".repeat(40), minute: 5 },
@@ -422,8 +422,11 @@ describe("a dir: ledger's listing answered by its index", () => {
     return { index, indexed, inMemory };
   }
 
-  it("answers every question as the same listing held in memory does, reading no record", async () => {
-    const { store, cache } = await ledger();
+  it.each([
+    "dir",
+    "git",
+  ] as const)("over a %s ledger answers every question as the same listing held in memory does, reading no record", async (kind) => {
+    const { store, cache } = await ledger(kind);
     const { index, indexed, inMemory } = await both(store, cache);
     expect(indexed).toBeInstanceOf(IndexedListing);
     expect(inMemory).toBeInstanceOf(MapListing);
@@ -511,8 +514,11 @@ describe("a dir: ledger's listing answered by its index", () => {
     expect((await listing.where({ model: "spam" })).map((e) => e.runId)).toEqual(["run-a", "run-b"]);
   });
 
-  it("another process writing the index under a listing: the ledger is listed again, no run is lost", async () => {
-    const { store, cache } = await ledger();
+  it.each([
+    "dir",
+    "git",
+  ] as const)("over a %s ledger, another process writing the index under it: the ledger is listed again, no run is lost", async (kind) => {
+    const { store, cache } = await ledger(kind);
     const { indexed, inMemory } = await both(store, cache);
     expect(indexed).toBeInstanceOf(IndexedListing);
     // Another process drops two rows (as a command under another trust would replace them).
