@@ -40380,7 +40380,7 @@ var require_inflate = __commonJS({
       var hbuf = new utils.Buf8(4);
       var opts;
       var n;
-      var order = (
+      var order2 = (
         /* permutation of code lengths */
         [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
       );
@@ -40833,12 +40833,12 @@ var require_inflate = __commonJS({
                   hold += input[next++] << bits;
                   bits += 8;
                 }
-                state.lens[order[state.have++]] = hold & 7;
+                state.lens[order2[state.have++]] = hold & 7;
                 hold >>>= 3;
                 bits -= 3;
               }
               while (state.have < 19) {
-                state.lens[order[state.have++]] = 0;
+                state.lens[order2[state.have++]] = 0;
               }
               state.lencode = state.lendyn;
               state.lenbits = 7;
@@ -60125,7 +60125,7 @@ var require_lexer = __commonJS({
   "node_modules/yaml/dist/parse/lexer.js"(exports) {
     "use strict";
     var cst = require_cst();
-    function isEmpty(ch) {
+    function isEmpty2(ch) {
       switch (ch) {
         case void 0:
         case " ":
@@ -60203,7 +60203,7 @@ var require_lexer = __commonJS({
         }
         if (ch === "-" || ch === ".") {
           const dt = this.buffer.substr(offset, 3);
-          if ((dt === "---" || dt === "...") && isEmpty(this.buffer[offset + 3]))
+          if ((dt === "---" || dt === "...") && isEmpty2(this.buffer[offset + 3]))
             return -1;
         }
         return offset;
@@ -60302,7 +60302,7 @@ var require_lexer = __commonJS({
           if (!this.atEnd && !this.hasChars(4))
             return this.setNext("line-start");
           const s = this.peek(3);
-          if ((s === "---" || s === "...") && isEmpty(this.charAt(3))) {
+          if ((s === "---" || s === "...") && isEmpty2(this.charAt(3))) {
             yield* this.pushCount(3);
             this.indentValue = 0;
             this.indentNext = 0;
@@ -60310,7 +60310,7 @@ var require_lexer = __commonJS({
           }
         }
         this.indentValue = yield* this.pushSpaces(false);
-        if (this.indentNext > this.indentValue && !isEmpty(this.charAt(1)))
+        if (this.indentNext > this.indentValue && !isEmpty2(this.charAt(1)))
           this.indentNext = this.indentValue;
         return yield* this.parseBlockStart();
       }
@@ -60318,7 +60318,7 @@ var require_lexer = __commonJS({
         const [ch0, ch1] = this.peek(2);
         if (!ch1 && !this.atEnd)
           return this.setNext("block-start");
-        if ((ch0 === "-" || ch0 === "?" || ch0 === ":") && isEmpty(ch1)) {
+        if ((ch0 === "-" || ch0 === "?" || ch0 === ":") && isEmpty2(ch1)) {
           const n = (yield* this.pushCount(1)) + (yield* this.pushSpaces(true));
           this.indentNext = this.indentValue + 1;
           this.indentValue += n;
@@ -60382,7 +60382,7 @@ var require_lexer = __commonJS({
         const line = this.getLine();
         if (line === null)
           return this.setNext("flow");
-        if (indent !== -1 && indent < this.indentNext && line[0] !== "#" || indent === 0 && (line.startsWith("---") || line.startsWith("...")) && isEmpty(line[3])) {
+        if (indent !== -1 && indent < this.indentNext && line[0] !== "#" || indent === 0 && (line.startsWith("---") || line.startsWith("...")) && isEmpty2(line[3])) {
           const atFlowEndMarker = indent === this.indentNext - 1 && this.flowLevel === 1 && (line[0] === "]" || line[0] === "}");
           if (!atFlowEndMarker) {
             this.flowLevel = 0;
@@ -60424,7 +60424,7 @@ var require_lexer = __commonJS({
             return yield* this.parseQuotedScalar();
           case ":": {
             const next = this.charAt(1);
-            if (this.flowKey || isEmpty(next) || next === ",") {
+            if (this.flowKey || isEmpty2(next) || next === ",") {
               this.flowKey = false;
               yield* this.pushCount(1);
               yield* this.pushSpaces(true);
@@ -60487,7 +60487,7 @@ var require_lexer = __commonJS({
           else if (ch !== "-")
             break;
         }
-        return yield* this.pushUntil((ch) => isEmpty(ch) || ch === "#");
+        return yield* this.pushUntil((ch) => isEmpty2(ch) || ch === "#");
       }
       *parseBlockScalar() {
         let nl = this.pos - 1;
@@ -60569,10 +60569,10 @@ var require_lexer = __commonJS({
         while (ch = this.buffer[++i]) {
           if (ch === ":") {
             const next = this.buffer[i + 1];
-            if (isEmpty(next) || inFlow && flowIndicatorChars.has(next))
+            if (isEmpty2(next) || inFlow && flowIndicatorChars.has(next))
               break;
             end = i;
-          } else if (isEmpty(ch)) {
+          } else if (isEmpty2(ch)) {
             let next = this.buffer[i + 1];
             if (ch === "\r") {
               if (next === "\n") {
@@ -60639,7 +60639,7 @@ var require_lexer = __commonJS({
             case ":": {
               const inFlow = this.flowLevel > 0;
               const ch1 = this.charAt(1);
-              if (isEmpty(ch1) || inFlow && flowIndicatorChars.has(ch1)) {
+              if (isEmpty2(ch1) || inFlow && flowIndicatorChars.has(ch1)) {
                 if (!inFlow)
                   this.indentNext = this.indentValue + 1;
                 else if (this.flowKey)
@@ -60658,7 +60658,7 @@ var require_lexer = __commonJS({
         if (this.charAt(1) === "<") {
           let i = this.pos + 2;
           let ch = this.buffer[i];
-          while (!isEmpty(ch) && ch !== ">")
+          while (!isEmpty2(ch) && ch !== ">")
             ch = this.buffer[++i];
           return yield* this.pushToIndex(ch === ">" ? i + 1 : i, false);
         } else {
@@ -69296,19 +69296,19 @@ function formatOxum(bytes, files) {
 // packages/core/src/bag/identity.ts
 var SURROGATE = /[\uD800-\uDFFF]/;
 function identityOf(paths, sums) {
-  const order = paths.map((_, i) => i);
+  const order2 = paths.map((_, i) => i);
   if (paths.some((p) => SURROGATE.test(p))) {
     const keys = paths.map((p) => Buffer.from(p, "utf8"));
-    order.sort((a, b) => Buffer.compare(keys[a], keys[b]));
+    order2.sort((a, b) => Buffer.compare(keys[a], keys[b]));
   } else
-    order.sort((a, b) => {
+    order2.sort((a, b) => {
       const x = paths[a];
       const y = paths[b];
       return x < y ? -1 : x > y ? 1 : 0;
     });
   const hash2 = createHash4("sha256");
   let chunk = "";
-  for (const i of order) {
+  for (const i of order2) {
     chunk += `${sums[i].toLowerCase()}  ${paths[i]}
 `;
     if (chunk.length >= 65536) {
@@ -69904,9 +69904,888 @@ function indexFilter(f) {
   return { key, op: f.op, num: n };
 }
 
+// packages/core/src/ledger/run-index.ts
+import { createHash as createHash5 } from "node:crypto";
+import * as fs6 from "node:fs";
+import { join as join3 } from "node:path";
+var SCHEMA_VERSION = 11;
+var VERIFIER_VERSION = 3;
+var RACY_NS_NUMBER = 2e9;
+function trustFingerprint(trust) {
+  const h = createHash5("sha256");
+  h.update(`track-run-index ${VERIFIER_VERSION}
+`);
+  for (const k of [...trust.keys].map((k2) => `${k2.keyId} ${k2.pem.trim()}`).sort()) h.update(`key ${k}
+`);
+  h.update(`identities ${JSON.stringify(trust.identities ?? [])}
+`);
+  h.update(`root ${JSON.stringify(trust.trustedRoot ?? null)}
+`);
+  return h.digest("hex");
+}
+function runIndexPath(cacheDir, uri) {
+  return join3(
+    cacheDir,
+    "ledger-index",
+    `${createHash5("sha256").update(uri).digest("hex").slice(0, 24)}.sqlite`
+  );
+}
+function statKey(dir) {
+  let st;
+  try {
+    st = fs6.lstatSync(dir, { bigint: true });
+  } catch {
+    return void 0;
+  }
+  if (!st.isDirectory()) return void 0;
+  const h = createHash5("sha256");
+  let newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
+  for (const name of fs6.readdirSync(dir).sort()) {
+    const f = fs6.lstatSync(join3(dir, name), { bigint: true });
+    h.update(`${name}\0${f.mode} ${f.size} ${f.mtimeNs} ${f.ctimeNs} ${f.ino} ${f.dev}
+`);
+    if (f.mtimeNs > newest) newest = f.mtimeNs;
+    if (f.ctimeNs > newest) newest = f.ctimeNs;
+  }
+  return `stat:${h.digest("hex")}@${newest}`;
+}
+function folderStatKey(st) {
+  return st.isDirectory() ? folderKeyOf(st.ino, st.dev, st.mode, st.mtimeMs, st.ctimeMs) : void 0;
+}
+function folderKeyOf(ino, dev, mode, mtimeMs, ctimeMs) {
+  return `dir:${ino} ${dev} ${mode} ${mtimeMs} ${ctimeMs}@${Math.ceil(Math.max(mtimeMs, ctimeMs) * 1e6)}`;
+}
+function folderKeyAt(stats, i) {
+  const ino = stats.ino[i];
+  return Number.isNaN(ino) ? void 0 : folderKeyOf(ino, stats.dev[i], stats.mode[i], stats.mtime[i], stats.ctime[i]);
+}
+function folderNumbers(stored) {
+  const m = /^dir:(\d+) (\d+) (\d+) (\S+) (\S+)@\d+$/.exec(stored);
+  const nums = m ? m.slice(1, 6).map(Number) : [];
+  return nums.length === 5 && nums.every(Number.isFinite) ? nums : [null, null, null, null, null];
+}
+var formatCopies = (copies) => copies.map((c) => [c.name, c.model ?? "", c.seq ?? "", c.digest ?? ""].join("	")).join("\n");
+function parseCopies(text) {
+  return text.split("\n").map((line) => {
+    const [name, model, seq, digest] = line.split("	");
+    return {
+      name: name ?? "",
+      ...model ? { model } : {},
+      ...seq && /^\d+$/.test(seq) ? { seq: Number(seq) } : {},
+      ...digest ? { digest } : {}
+    };
+  });
+}
+var ENTRY_COLUMNS = "run_id, folder, trust, model, commit_sha, repro_of, finished, copies";
+function entryOf([runId, folder, trust, model, commit, reproductionOf, finished, copies]) {
+  const e = { runId, trust, folder };
+  if (model !== null) e.model = model;
+  if (commit !== null) e.commit = commit;
+  if (reproductionOf !== null) e.reproductionOf = reproductionOf;
+  if (finished !== null) e.finishedAt = finished;
+  if (copies !== null) e.promotionCopies = parseCopies(copies);
+  return e;
+}
+function pickSql(fp, p) {
+  const where = ["+fp = ?"];
+  const args = [fp];
+  const add = (sql, ...values) => {
+    where.push(sql);
+    args.push(...values);
+  };
+  if (p.model !== void 0) add("model = ?", p.model);
+  if (p.modelOrNone !== void 0) add("(model IS NULL OR model = ?)", p.modelOrNone);
+  if (p.commitPrefix !== void 0)
+    add("substr(commit_sha, 1, ?) = ?", p.commitPrefix.length, p.commitPrefix);
+  if (p.reproductionOf !== void 0) add("repro_of = ?", p.reproductionOf);
+  if (p.original) add("repro_of IS NULL");
+  if (p.withCopies) add("copies IS NOT NULL");
+  return { where: where.join(" AND "), args };
+}
+var nowNs = () => BigInt(Date.now()) * 1000000n;
+function racy(key, writtenNs) {
+  const at = key.lastIndexOf("@");
+  if (at < 0 || !(key.startsWith("stat:") || key.startsWith("dir:"))) return false;
+  const newest = Number(key.slice(at + 1));
+  const written = Number(writtenNs);
+  return !(Number.isFinite(newest) && Number.isFinite(written)) || newest >= written - RACY_NS_NUMBER;
+}
+var storedFolder = (folder, at) => racy(folder, at) ? `racy:${folder}` : folder;
+var RunIndex = class _RunIndex {
+  constructor(path, db) {
+    this.path = path;
+    this.db = db;
+    this.get = db.prepare(
+      "SELECT key, folder, fp, written_ns, record FROM runs WHERE run_id = ? AND fp = ?"
+    );
+    this.put = db.prepare(
+      `INSERT OR REPLACE INTO runs (run_id, key, folder, fp, written_ns, trust, model, commit_sha, repro_of,
+        finished, copies, listed, record, f_ino, f_dev, f_mode, f_mtime, f_ctime)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+    );
+  }
+  path;
+  db;
+  /** What this process found in the index and what it had to verify. */
+  counts = { hits: 0, verified: 0 };
+  fingerprints = /* @__PURE__ */ new WeakMap();
+  pending = [];
+  refreshed = [];
+  /** Rows of run folders a dir: listing found gone, by run id and trust fingerprint. */
+  gone = [];
+  /** A listing to record as complete: every run folder's key, or the changes since a complete one. */
+  complete;
+  flushing = false;
+  get;
+  put;
+  /**
+   * The index of the ledger `uri` under `cacheDir`, made when missing and rebuilt when unreadable;
+   * undefined when this Node has no node:sqlite or the cache folder cannot be written (commands then
+   * verify every record, as without an index).
+   */
+  static async open(cacheDir, uri) {
+    let sqlite;
+    try {
+      sqlite = await import("node:sqlite");
+    } catch {
+      return void 0;
+    }
+    const path = runIndexPath(cacheDir, uri);
+    try {
+      fs6.mkdirSync(join3(cacheDir, "ledger-index"), { recursive: true });
+    } catch {
+      return void 0;
+    }
+    for (let attempt = 0; attempt < 2; attempt++) {
+      let db;
+      try {
+        db = new sqlite.DatabaseSync(path);
+        db.exec("PRAGMA busy_timeout = 5000");
+        const version = db.prepare("PRAGMA user_version").get().user_version;
+        if (version === 0) {
+          db.exec(`BEGIN IMMEDIATE;
+            CREATE TABLE IF NOT EXISTS runs (run_id TEXT NOT NULL, key TEXT NOT NULL, folder TEXT NOT NULL,
+              fp TEXT NOT NULL, written_ns TEXT NOT NULL, trust TEXT NOT NULL, model TEXT, commit_sha TEXT,
+              repro_of TEXT, finished TEXT, copies TEXT, f_ino REAL, f_dev REAL, f_mode REAL, f_mtime REAL,
+              f_ctime REAL, listed TEXT NOT NULL, record TEXT NOT NULL, PRIMARY KEY (run_id, fp)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS runs_finished ON runs (finished, run_id);
+            CREATE TABLE IF NOT EXISTS confirmed (run_id TEXT PRIMARY KEY, folder TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS links (owner TEXT NOT NULL, run TEXT NOT NULL, node TEXT NOT NULL,
+              dir TEXT NOT NULL, digest TEXT);
+            CREATE INDEX IF NOT EXISTS links_node ON links (node, dir);
+            CREATE INDEX IF NOT EXISTS links_run ON links (run, dir);
+            CREATE INDEX IF NOT EXISTS links_owner ON links (owner);
+            CREATE INDEX IF NOT EXISTS links_digest ON links (digest) WHERE digest IS NOT NULL;
+            CREATE TABLE IF NOT EXISTS vals (run_id TEXT NOT NULL, key TEXT NOT NULL, num REAL);
+            CREATE INDEX IF NOT EXISTS vals_key ON vals (key, num);
+            CREATE INDEX IF NOT EXISTS vals_run ON vals (run_id);
+            PRAGMA user_version = ${SCHEMA_VERSION};
+            COMMIT;`);
+        } else if (version !== SCHEMA_VERSION) throw new Error(`schema version ${version}`);
+        db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
+        return new _RunIndex(path, db);
+      } catch {
+        try {
+          db?.close();
+        } catch {
+        }
+        for (const suffix of ["", "-wal", "-shm", "-journal"]) fs6.rmSync(`${path}${suffix}`, { force: true });
+      }
+    }
+    return void 0;
+  }
+  fingerprint(trust) {
+    let fp = this.fingerprints.get(trust);
+    if (!fp) {
+      fp = trustFingerprint(trust);
+      this.fingerprints.set(trust, fp);
+    }
+    return fp;
+  }
+  /**
+   * The record of one run folder: from the index when its content key and the trust fingerprint
+   * match (and a dir: folder's files were not modified within 2 s of the row's writing), otherwise
+   * from `verify`, remembered for the next command. Undefined when there is no such run folder.
+   */
+  async record(s, runId, trust, verify2) {
+    if (!this.db || !s.runKey) return verify2();
+    let key;
+    let folder;
+    const at = String(nowNs());
+    try {
+      key = await s.runKey(runId);
+      folder = await s.runFolderKey?.(runId) ?? key;
+    } catch {
+      return verify2();
+    }
+    if (key === void 0 || folder === void 0) return void 0;
+    const fp = this.fingerprint(trust);
+    const hit = this.lookup(runId, key, fp);
+    if (hit) {
+      this.counts.hits++;
+      if (hit.folder !== folder) this.queue(() => this.refreshed.push([runId, folder, at, fp]));
+      return hit.record;
+    }
+    this.counts.verified++;
+    const record = await verify2();
+    if (!(record.trust === "damaged" && record.problems.some((p) => p.includes(" cannot be read: "))))
+      this.queue(() => this.pending.push({ runId, key, folder, fp, record, at }));
+    return record;
+  }
+  queue(add) {
+    add();
+    if (!this.flushing) {
+      this.flushing = true;
+      setImmediate(() => this.flush());
+    }
+  }
+  lookup(runId, key, fp) {
+    if (!this.db) return void 0;
+    let row;
+    try {
+      row = this.get.get(runId, fp);
+    } catch {
+      this.off();
+      return void 0;
+    }
+    if (!row || row.key !== key || row.fp !== fp || racy(key, row.written_ns)) return void 0;
+    try {
+      const r = JSON.parse(row.record);
+      return r.runId === runId ? { record: r, folder: row.folder ?? "" } : void 0;
+    } catch {
+      return void 0;
+    }
+  }
+  /**
+   * The listing entries of the runs whose folder key (`folders`, from the snapshot) and trust
+   * fingerprint match their row (a key taken within the racy window was stored smudged): what a
+   * listing may take from the index. The runs left out are to be verified (and are then written
+   * back by record()).
+   */
+  fresh(folders, trust, o = {}) {
+    const out = /* @__PURE__ */ new Map();
+    if (!this.db) return out;
+    let rows;
+    try {
+      const st = this.db.prepare(
+        `SELECT ${ENTRY_COLUMNS} FROM runs WHERE +fp = ?
+          ${o.only ? "AND run_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY run_id`
+      );
+      st.setReturnArrays(true);
+      const fp = this.fingerprint(trust);
+      rows = o.only ? st.all(fp, JSON.stringify([...folders.keys()])) : st.all(fp);
+    } catch {
+      this.off();
+      return out;
+    }
+    for (const row of rows) {
+      if (folders.get(row[0]) !== row[1]) continue;
+      this.counts.hits++;
+      out.set(row[0], entryOf(row));
+    }
+    return out;
+  }
+  /**
+   * Of the run folders `ids` (sorted) with their stats, the positions whose row under this trust
+   * holds the same stats (its folder key's numbers; a key taken within the racy window was stored
+   * smudged, without them), each a hit, and the index's version before they were read (a listing's
+   * rows are answered from the index while it stays so). Undefined when the index is off.
+   */
+  freshRuns(ids, stats, trust) {
+    if (!this.db) return void 0;
+    try {
+      const version = this.version();
+      if (version === void 0) return void 0;
+      const st = this.db.prepare(
+        "SELECT run_id, f_ino, f_dev, f_mode, f_mtime, f_ctime FROM runs WHERE +fp = ? ORDER BY run_id"
+      );
+      st.setReturnArrays(true);
+      const fp = this.fingerprint(trust);
+      const rows = st.all(fp);
+      const fresh = new Uint8Array(ids.length);
+      const gone = [];
+      let count = 0;
+      let i = 0;
+      for (const [id, ino, dev, mode, mtime, ctime] of rows) {
+        while (i < ids.length && ids[i] < id) i++;
+        if (ids[i] !== id) gone.push(id);
+        else if (ino === stats.ino[i] && dev === stats.dev[i] && mode === stats.mode[i] && mtime === stats.mtime[i] && ctime === stats.ctime[i]) {
+          fresh[i] = 1;
+          count++;
+        }
+      }
+      this.counts.hits += count;
+      if (gone.length) this.queue(() => this.gone.push(...gone.map((id) => [id, fp])));
+      return { fresh, count, version };
+    } catch {
+      this.off();
+      return void 0;
+    }
+  }
+  /** SQLite's data_version: it changes when another process writes the index. */
+  version() {
+    try {
+      return this.db?.prepare("PRAGMA data_version").get()?.data_version;
+    } catch {
+      return void 0;
+    }
+  }
+  /** The listing rows of this trust, asked by run-listing.ts (which re-checks each against its runs). */
+  listingRows(trust) {
+    const fp = this.fingerprint(trust);
+    const db = () => {
+      if (!this.db) throw new Error("the index is off");
+      return this.db;
+    };
+    const query = (columns, p, tail = "") => {
+      const { where, args } = pickSql(fp, p);
+      const st = db().prepare(`SELECT ${columns} FROM runs WHERE ${where} ${tail}`);
+      st.setReturnArrays(true);
+      return st.iterate(...args);
+    };
+    return {
+      version: () => this.version(),
+      *rows(p, order2) {
+        const by = order2 === "id" ? "ORDER BY run_id" : Object.values(p).every((v) => v === void 0) ? "ORDER BY finished DESC, run_id DESC" : "ORDER BY +finished DESC, +run_id DESC";
+        for (const row of query(ENTRY_COLUMNS, p, by)) yield entryOf(row);
+      },
+      *ids(p) {
+        for (const [id] of query("run_id", p)) yield id;
+      },
+      models(p) {
+        return [...query("DISTINCT model", p, "AND model IS NOT NULL")].map(([m]) => m);
+      },
+      row(runId) {
+        const st = db().prepare(`SELECT ${ENTRY_COLUMNS} FROM runs WHERE fp = ? AND run_id = ?`);
+        st.setReturnArrays(true);
+        const row = st.get(fp, runId);
+        return row ? entryOf(row) : void 0;
+      }
+    };
+  }
+  /**
+   * The slim records (listing.ts) of these runs, each from the row the listing accepted (the same
+   * folder key and trust; a row rewritten since by another process is left out), by run id.
+   */
+  listed(folders, trust) {
+    const out = /* @__PURE__ */ new Map();
+    if (!this.db || !folders.size) return out;
+    const fp = this.fingerprint(trust);
+    let rows;
+    try {
+      rows = this.db.prepare(
+        "SELECT run_id, listed, folder, fp FROM runs WHERE fp = ? AND run_id IN (SELECT value FROM json_each(?))"
+      ).all(fp, JSON.stringify([...folders.keys()]));
+    } catch {
+      this.off();
+      return out;
+    }
+    for (const row of rows) {
+      if (row.fp !== fp || row.folder !== folders.get(row.run_id)) continue;
+      try {
+        const r = JSON.parse(row.listed);
+        if (r.runId === row.run_id) out.set(row.run_id, r);
+      } catch {
+      }
+    }
+    return out;
+  }
+  /**
+   * The runs a query's filters can match, by the index's values (query.ts indexFilter): a superset,
+   * the filters are then applied to their records; `exact` when it is the very set (every filter a
+   * number compared with numbers only). Undefined when no filter narrows anything.
+   */
+  candidates(filters) {
+    if (!this.db) return void 0;
+    let ids;
+    let exact = filters.length > 0;
+    try {
+      for (const f of filters) {
+        if (!f?.op) exact = false;
+        if (!f) continue;
+        const keys = f.key.startsWith("param.") ? [f.key, PARAMS_BEYOND] : [f.key];
+        const st = this.db.prepare(
+          `SELECT run_id, num IS NULL OR key = '${PARAMS_BEYOND}' AS loose FROM vals
+            WHERE key IN (SELECT value FROM json_each(?))${f.op ? ` AND (num IS NULL OR key = '${PARAMS_BEYOND}' OR num ${f.op} ?)` : ""}`
+        );
+        st.setReturnArrays(true);
+        const rows = st.all(...[JSON.stringify(keys), ...f.op ? [f.num] : []]);
+        const these = /* @__PURE__ */ new Set();
+        for (const [runId, loose] of rows) {
+          if (loose) exact = false;
+          if (!ids || ids.has(runId)) these.add(runId);
+        }
+        ids = these;
+      }
+    } catch {
+      this.off();
+      return void 0;
+    }
+    return ids ? { ids, exact } : void 0;
+  }
+  /**
+   * Of `within`, the runs that can be among the first `limit` sorted by `key`: those whose number is
+   * at least (descending; at most, ascending) the limit-th best, ties kept, and every run whose value
+   * is text. Undefined when fewer than `limit` have a number (runs without one sort last).
+   */
+  topBy(key, descending, limit, within) {
+    if (!this.db) return void 0;
+    const keys = JSON.stringify(key.startsWith("param.") ? [key, PARAMS_BEYOND] : [key]);
+    const ids = JSON.stringify([...within]);
+    try {
+      const edge = this.db.prepare(
+        `SELECT num FROM vals WHERE key = ? AND num IS NOT NULL AND run_id IN (SELECT value FROM json_each(?))
+            ORDER BY num ${descending ? "DESC" : "ASC"} LIMIT 1 OFFSET ?`
+      ).get(key, ids, limit - 1);
+      if (!edge) return void 0;
+      const rows = this.db.prepare(
+        `SELECT DISTINCT run_id FROM vals WHERE key IN (SELECT value FROM json_each(?))
+            AND run_id IN (SELECT value FROM json_each(?))
+            AND (num IS NULL OR key = '${PARAMS_BEYOND}' OR num ${descending ? ">=" : "<="} ?)`
+      ).all(keys, ids, edge.num);
+      return new Set(rows.map((r) => r.run_id));
+    } catch {
+      this.off();
+      return void 0;
+    }
+  }
+  /** The links of these runs in one direction (their parents: in; their children: out). */
+  linksOf(runs, dir) {
+    return this.links("run", runs, dir);
+  }
+  /** The runs linked to these nodes in one direction (readers: in; producers: out). */
+  linksTo(nodes, dir) {
+    return this.links("node", nodes, dir);
+  }
+  /**
+   * Whether a record read a bag without a payload identity (made before identities were recorded):
+   * its data node is the bag digest, which the index's links cannot match to the run that wrote its
+   * files (only the whole graph does, by the files themselves).
+   */
+  hasDataWithoutIdentity() {
+    try {
+      return this.db.prepare(
+        "SELECT 1 FROM links WHERE dir = 'in' AND digest IS NOT NULL AND node = 'data:' || digest LIMIT 1"
+      ).get() !== void 0;
+    } catch {
+      return true;
+    }
+  }
+  /** The data nodes read as a bag of this digest ("sha256:…"). */
+  dataOfDigest(digest) {
+    try {
+      return this.db.prepare("SELECT DISTINCT node FROM links WHERE digest = ?").all(digest).map((r) => r.node);
+    } catch {
+      return [];
+    }
+  }
+  links(column, values, dir) {
+    if (!this.db || !values.length) return [];
+    return this.db.prepare(
+      `SELECT DISTINCT run, node, dir FROM links WHERE ${column} IN (SELECT value FROM json_each(?)) AND dir = ?`
+    ).all(JSON.stringify(values), dir);
+  }
+  /**
+   * Whether the last complete listing was of the git: runs/ tree `runsKey` under this trust: then
+   * `confirmed` holds each of its run folders' tree oid, and a row with that oid is that run's content.
+   */
+  isComplete(runsKey, trust) {
+    return runsKey.startsWith("tree:") && this.lastListing(trust) === runsKey;
+  }
+  /** The git: runs/ tree the last complete listing under this trust was of, if any. */
+  lastListing(trust) {
+    if (!this.db) return void 0;
+    try {
+      const [key, fp] = this.listingState()?.split("\n") ?? [];
+      return key?.startsWith("tree:") && fp === this.fingerprint(trust) ? key : void 0;
+    } catch {
+      this.off();
+      return void 0;
+    }
+  }
+  /** The state row of the last complete listing: "runs/ key LF trust fingerprint". */
+  listingState() {
+    return this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get()?.value;
+  }
+  /** Drops these rows (their run folders gone), and the links and values of runs left without a row. */
+  dropGone(gone) {
+    this.db.prepare(
+      "DELETE FROM runs WHERE (run_id, fp) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?))"
+    ).run(JSON.stringify(gone));
+    const ids = JSON.stringify(gone.map(([id]) => id));
+    for (const [table, column] of [
+      ["links", "owner"],
+      ["vals", "run_id"]
+    ])
+      this.db.prepare(
+        `DELETE FROM ${table} WHERE ${column} IN (SELECT value FROM json_each(?))
+          AND ${column} NOT IN (SELECT run_id FROM runs)`
+      ).run(ids);
+  }
+  /** Drops the rows of these runs (gone from runs/) from `tables`. */
+  dropRuns(ids, tables) {
+    const column = { runs: "run_id", links: "owner", vals: "run_id", confirmed: "run_id" };
+    for (const table of tables)
+      this.db.prepare(`DELETE FROM ${table} WHERE ${column[table]} IN (SELECT value FROM json_each(?))`).run(
+        JSON.stringify(ids)
+      );
+  }
+  /**
+   * A git: run's record when the complete listing of this very runs/ tree confirmed its tree oid and
+   * the row holds that oid's content (content-addressed: the same bytes), without reading the tree.
+   * `{}` when the tree has no such run; undefined when the row cannot vouch (read it as usual).
+   */
+  vouchedRecord(runId, trust, runsKey) {
+    if (!this.db) return void 0;
+    const fp = this.fingerprint(trust);
+    let row;
+    try {
+      row = this.db.prepare(
+        `SELECT c.folder, r.fp, r.record, c.folder = r.folder AS same FROM state s
+            LEFT JOIN confirmed c ON c.run_id = ? LEFT JOIN runs r ON r.run_id = c.run_id AND r.fp = ?
+            WHERE s.name = 'listing' AND s.value = ?`
+      ).get(runId, fp, `${runsKey}
+${fp}`);
+    } catch {
+      this.off();
+      return void 0;
+    }
+    if (!row) return void 0;
+    if (row.folder === null) return {};
+    if (!row.same || row.fp !== fp || !row.record) return void 0;
+    try {
+      const record = JSON.parse(row.record);
+      if (record.runId !== runId) return void 0;
+      this.counts.hits++;
+      return { record };
+    } catch {
+      return void 0;
+    }
+  }
+  /**
+   * The runs of the tree isComplete() vouched for, each with its tree oid (but the runs `except`), in
+   * run id order, and the index's version before they were read; undefined when a confirmed run's
+   * row has changed since (read every folder's key instead). Each run's row is then its listing.
+   */
+  confirmedRuns(trust, runsKey, except) {
+    if (!this.db) return void 0;
+    const version = this.version();
+    if (version === void 0) return void 0;
+    try {
+      this.db.exec("BEGIN");
+      try {
+        if (!this.isComplete(runsKey, trust)) return void 0;
+        const st = this.db.prepare(
+          "SELECT run_id, folder FROM runs JOIN confirmed USING (run_id, folder) WHERE +fp = ? ORDER BY run_id"
+        );
+        st.setReturnArrays(true);
+        const rows = st.all(this.fingerprint(trust));
+        const n = this.db.prepare("SELECT count(*) AS n FROM confirmed").get().n;
+        if (n !== rows.length) return void 0;
+        const ids = [];
+        const folders = [];
+        for (const [id, folder] of rows)
+          if (!except?.has(id)) {
+            ids.push(id);
+            folders.push(folder);
+          }
+        this.counts.hits += ids.length;
+        return { ids, folders, version };
+      } finally {
+        this.db?.exec("COMMIT");
+      }
+    } catch {
+      this.off();
+      return void 0;
+    }
+  }
+  /**
+   * After a listing went over every run folder of the git: runs/ tree `runsKey` (`folders`: each
+   * run's tree oid, every one fresh or verified and queued): rows of runs gone are dropped, each row
+   * whose folder key is that run's is confirmed under `runsKey`, and the count kept, in the same
+   * transaction as the rows.
+   */
+  completeListing(runsKey, trust, folders) {
+    if (runsKey.startsWith("tree:")) this.complete = { runsKey, fp: this.fingerprint(trust), folders };
+  }
+  /**
+   * After a listing of the git: runs/ tree `runsKey` made from the complete listing of `from` and
+   * the run folders that differ between the two trees (`changes`: each changed run's tree oid, or
+   * undefined for a run gone; every changed run fresh or verified and queued): the confirmed runs
+   * are changed by those alone, in the transaction that checks the index still holds `from`'s.
+   */
+  extendListing(from, runsKey, trust, changes) {
+    if (runsKey.startsWith("tree:")) this.complete = { runsKey, fp: this.fingerprint(trust), from, changes };
+  }
+  /** Writes what was verified since the last flush, in one transaction (a busy database skips it). */
+  flush() {
+    this.flushing = false;
+    const rows = this.pending;
+    const refreshed = this.refreshed;
+    const complete = this.complete;
+    const gone = this.gone;
+    this.pending = [];
+    this.refreshed = [];
+    this.complete = void 0;
+    this.gone = [];
+    if (!this.db || !rows.length && !refreshed.length && !complete && !gone.length) return;
+    try {
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        if (gone.length) this.dropGone(gone);
+        const links = [];
+        const vals = [];
+        const ids = JSON.stringify(rows.map((r) => r.runId));
+        this.db.prepare("DELETE FROM links WHERE owner IN (SELECT value FROM json_each(?))").run(ids);
+        this.db.prepare("DELETE FROM vals WHERE run_id IN (SELECT value FROM json_each(?))").run(ids);
+        for (const { runId, key, folder, fp, record, at } of rows) {
+          for (const l of runLinks(record)) links.push([runId, l.run, l.node, l.dir, l.digest ?? null]);
+          const listed2 = listedRun(record);
+          for (const [k, v] of indexedValues(listed2)) vals.push([runId, k, typeof v === "number" ? v : null]);
+          const { document: _raw, ...kept } = record;
+          const e = listingEntry(record);
+          const stored = storedFolder(folder, at);
+          this.put.run(
+            runId,
+            key,
+            stored,
+            fp,
+            at,
+            record.trust,
+            e.model ?? null,
+            e.commit ?? null,
+            e.reproductionOf ?? null,
+            e.finishedAt ?? null,
+            e.promotionCopies ? formatCopies(e.promotionCopies) : null,
+            JSON.stringify(listed2),
+            JSON.stringify(kept),
+            ...folderNumbers(stored)
+          );
+        }
+        this.db.prepare(
+          `INSERT INTO links (owner, run, node, dir, digest) SELECT value ->> 0, value ->> 1, value ->> 2,
+              value ->> 3, value ->> 4 FROM json_each(?)`
+        ).run(JSON.stringify(links));
+        this.db.prepare(
+          "INSERT INTO vals (run_id, key, num) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)"
+        ).run(JSON.stringify(vals));
+        const update = this.db.prepare(
+          `UPDATE runs SET folder = ?, written_ns = ?, f_ino = ?, f_dev = ?, f_mode = ?, f_mtime = ?, f_ctime = ?
+            WHERE run_id = ? AND fp = ?`
+        );
+        for (const [runId, folder, keyAt, fp] of refreshed) {
+          const stored = storedFolder(folder, keyAt);
+          update.run(stored, keyAt, ...folderNumbers(stored), runId, fp);
+        }
+        if (complete && (!("from" in complete) || this.listingState() === `${complete.from}
+${complete.fp}`)) {
+          if ("from" in complete) {
+            const gone2 = [...complete.changes].filter(([, f]) => f === void 0).map(([id]) => id);
+            this.dropRuns(gone2, ["runs", "links", "vals", "confirmed"]);
+            this.db.prepare(
+              "INSERT OR REPLACE INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)"
+            ).run(
+              JSON.stringify(Object.fromEntries([...complete.changes].filter(([, f]) => f !== void 0)))
+            );
+          } else {
+            const folders = JSON.stringify(Object.fromEntries(complete.folders));
+            const gone2 = this.db.prepare(
+              "SELECT run_id FROM runs WHERE +fp = ? AND run_id NOT IN (SELECT key FROM json_each(?))"
+            ).all(complete.fp, folders);
+            this.dropRuns(
+              gone2.map((r) => r.run_id),
+              ["runs", "links", "vals"]
+            );
+            this.db.exec("DELETE FROM confirmed");
+            this.db.prepare("INSERT INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)").run(folders);
+          }
+          this.db.prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)").run(`${complete.runsKey}
+${complete.fp}`);
+        }
+        this.db.exec("COMMIT");
+      } catch (e) {
+        this.db.exec("ROLLBACK");
+        throw e;
+      }
+    } catch {
+    }
+  }
+  off() {
+    try {
+      this.db?.close();
+    } catch {
+    }
+    this.db = void 0;
+  }
+  close() {
+    this.flush();
+    this.off();
+  }
+};
+function openRunIndex(cacheDir, uri) {
+  return cacheDir ? RunIndex.open(cacheDir, uri) : Promise.resolve(void 0);
+}
+
+// packages/core/src/ledger/run-listing.ts
+function picks(e, p) {
+  return (p.model === void 0 || e.model === p.model) && (p.modelOrNone === void 0 || e.model === void 0 || e.model === p.modelOrNone) && (p.commitPrefix === void 0 || e.commit?.startsWith(p.commitPrefix) === true) && (p.reproductionOf === void 0 || e.reproductionOf === p.reproductionOf) && (!p.original || e.reproductionOf === void 0) && (!p.withCopies || Boolean(e.promotionCopies?.length));
+}
+var order = (a, b) => a < b ? -1 : a > b ? 1 : 0;
+var byFinish = (a, b) => order(a.finishedAt ?? "", b.finishedAt ?? "") || order(a.runId, b.runId);
+var MapListing = class {
+  constructor(entries) {
+    this.entries = entries;
+    this.ids = [...entries.keys()];
+  }
+  entries;
+  ids;
+  has(runId) {
+    return this.entries.has(runId);
+  }
+  folderOf(runId) {
+    return this.entries.get(runId)?.folder;
+  }
+  async get(runId) {
+    return this.entries.get(runId);
+  }
+  async where(p) {
+    return [...this.entries.values()].filter((e) => picks(e, p));
+  }
+  async newest(p, n) {
+    const all = (await this.where(p)).sort(byFinish);
+    return { entries: n > 0 ? all.slice(-n) : [], total: all.length };
+  }
+  async models(p) {
+    return [...new Set((await this.where(p)).flatMap((e) => e.model ? [e.model] : []))].sort();
+  }
+};
+var IndexedListing = class {
+  /**
+   * `all`: every run folder, sorted; `fresh`: by position in `all`, 1 where the run's row matched its
+   * folder key (`folderAt`) at index `version`; `verified`: the other runs, verified now (a run in
+   * neither is gone). `materialize` lists the ledger again in memory, for when the index changed
+   * under this listing.
+   */
+  constructor(all, fresh, folderAt, verified, index, at, materialize) {
+    this.all = all;
+    this.fresh = fresh;
+    this.folderAt = folderAt;
+    this.verified = verified;
+    this.index = index;
+    this.at = at;
+    this.materialize = materialize;
+    this.ids = all.filter((id, i) => fresh[i] === 1 || verified.has(id));
+  }
+  all;
+  fresh;
+  folderAt;
+  verified;
+  index;
+  at;
+  materialize;
+  ids;
+  /** The listing in memory, once the index changed under this one. */
+  whole;
+  /** The position of a run in `all` (sorted by code unit), or -1. */
+  position(runId) {
+    let lo = 0;
+    let hi = this.all.length - 1;
+    while (lo <= hi) {
+      const mid = lo + hi >> 1;
+      const id = this.all[mid];
+      if (id === runId) return mid;
+      if (id < runId) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+  isFresh(runId) {
+    const i = this.position(runId);
+    return i >= 0 && this.fresh[i] === 1;
+  }
+  has(runId) {
+    return this.verified.has(runId) || this.isFresh(runId);
+  }
+  folderOf(runId) {
+    const i = this.position(runId);
+    return i >= 0 && this.fresh[i] === 1 ? this.folderAt(i) : void 0;
+  }
+  /**
+   * `fromIndex` while the index is as this listing matched it, before and after; else (another
+   * process wrote it, or it failed) `q` of the ledger listed again in memory.
+   */
+  async answer(q, fromIndex) {
+    if (!this.whole && this.index.version() === this.at)
+      try {
+        const answer = fromIndex();
+        if (this.index.version() === this.at) return answer;
+      } catch {
+      }
+    this.whole ??= this.materialize();
+    return q(await this.whole);
+  }
+  /** The rows of the fresh runs `p` picks, in `order`. */
+  *picked(p, order2) {
+    for (const e of this.index.rows(p, order2)) if (this.isFresh(e.runId) && picks(e, p)) yield e;
+  }
+  get(runId) {
+    return this.answer(
+      (l) => l.get(runId),
+      () => this.verified.get(runId) ?? (this.isFresh(runId) ? this.index.row(runId) : void 0)
+    );
+  }
+  where(p) {
+    return this.answer(
+      (l) => l.where(p),
+      () => {
+        const out = [...this.picked(p, "id"), ...[...this.verified.values()].filter((e) => picks(e, p))];
+        return this.verified.size ? out.sort((a, b) => order(a.runId, b.runId)) : out;
+      }
+    );
+  }
+  newest(p, n) {
+    return this.answer(
+      (l) => l.newest(p, n),
+      () => {
+        const verified = [...this.verified.values()].filter((e) => picks(e, p));
+        const entries = [...verified];
+        if (n > 0)
+          for (const e of this.picked(p, "newest")) {
+            entries.push(e);
+            if (entries.length >= n + verified.length) break;
+          }
+        entries.sort(byFinish);
+        let total = verified.length;
+        if (isEmpty(p)) total = this.ids.length;
+        else for (const id of this.index.ids(p)) if (this.isFresh(id)) total++;
+        return { entries: n > 0 ? entries.slice(-n) : [], total };
+      }
+    );
+  }
+  models(p) {
+    return this.answer(
+      (l) => l.models(p),
+      () => {
+        const models = /* @__PURE__ */ new Set();
+        for (const e of this.verified.values()) if (e.model && picks(e, p)) models.add(e.model);
+        for (const m of this.index.models(p))
+          if (!models.has(m) && this.any({ ...p, model: m })) models.add(m);
+        return [...models].sort();
+      }
+    );
+  }
+  /** Whether a fresh run's row is picked by `p` (the scan stops at the first). */
+  any(p) {
+    for (const _ of this.picked(p, "id")) return true;
+    return false;
+  }
+};
+var isEmpty = (p) => Object.values(p).every((v) => v === void 0);
+
 // packages/core/src/ledger/walk.ts
 var HEX2 = /^(?:sha256:)?([0-9a-fA-F]{64})$/;
-function resolve2(index, runs, ref) {
+async function resolve2(index, runs, ref) {
   const s = ref.trim();
   const hex = HEX2.exec(s)?.[1]?.toLowerCase();
   if (hex) {
@@ -69917,7 +70796,7 @@ function resolve2(index, runs, ref) {
     return nodes.size ? [...nodes] : void 0;
   }
   const id = s.replace(/^run:/, "");
-  const e = runs.get(id);
+  const e = await runs.get(id);
   return e && e.trust !== "damaged" ? [runNode(id)] : void 0;
 }
 function walkRuns(index, start, up, runs) {
@@ -69946,11 +70825,11 @@ function walkRuns(index, start, up, runs) {
   }
 }
 async function lineageNear(reader, index, refOrRoots, direction) {
-  const entries = await reader.entries();
+  const listing = await reader.listing();
   if (index.hasDataWithoutIdentity()) return void 0;
   const runs = /* @__PURE__ */ new Set();
   try {
-    const roots = typeof refOrRoots === "string" ? resolve2(index, entries, refOrRoots) : [...refOrRoots];
+    const roots = typeof refOrRoots === "string" ? await resolve2(index, listing, refOrRoots) : [...refOrRoots];
     if (!roots || roots.some((n) => n.startsWith("file:"))) return void 0;
     if (direction !== "down") walkRuns(index, roots, true, runs);
     if (direction !== "up") walkRuns(index, roots, false, runs);
@@ -69960,12 +70839,12 @@ async function lineageNear(reader, index, refOrRoots, direction) {
     ))
       runs.add(l.run);
     for (; ; ) {
-      const records = await reader.listed([...runs].filter((id) => entries.has(id)).sort());
+      const records = await reader.listed([...runs].filter((id) => listing.has(id)).sort());
       const { graph, notes } = await readLineage(reader, records);
       if (roots.some((r) => !graph.nodes.has(r))) return void 0;
       if (direction === "down") return { graph, roots, notes };
       const files = roots.flatMap((r) => ancestors(graph, r)).filter((n) => n.startsWith("file:"));
-      const more = index.linksTo(files, "out").map((l) => l.run).filter((id) => !runs.has(id) && entries.has(id));
+      const more = index.linksTo(files, "out").map((l) => l.run).filter((id) => !runs.has(id) && listing.has(id));
       if (!more.length) return { graph, roots, notes };
       walkRuns(index, more.map(runNode), true, runs);
     }
@@ -69975,6 +70854,12 @@ async function lineageNear(reader, index, refOrRoots, direction) {
 }
 
 // packages/core/src/ledger/reader.ts
+function sameOrder(ids, entries) {
+  if (entries.size !== ids.length) return void 0;
+  let i = 0;
+  for (const id of entries.keys()) if (id !== ids[i++]) return void 0;
+  return entries;
+}
 var LedgerReader = class _LedgerReader {
   constructor(store, snapshot, trust, index) {
     this.store = store;
@@ -69990,7 +70875,7 @@ var LedgerReader = class _LedgerReader {
   chains = /* @__PURE__ */ new Map();
   memo = /* @__PURE__ */ new Map();
   all;
-  listing;
+  list;
   state;
   graph;
   invalid;
@@ -70053,39 +70938,87 @@ var LedgerReader = class _LedgerReader {
   }
   /**
    * Every run of the ledger by its columns (model, commit, trust, reproduction, promotion copies), in
-   * run id order: from the local index for each run folder unchanged since it was verified (one stat
-   * per run on a dir: ledger, the tree oid on git:), every other run verified now (damaged ones
-   * included, marked). What a command picks from here it reads whole with find() before it shows or
-   * decides on it.
+   * run id order (run-listing.ts): from the local index for each run folder unchanged since it was
+   * verified (one stat per run on a dir: ledger, the tree oid on git:), every other run verified now
+   * (damaged ones included, marked). What a command picks from here it reads whole with find()
+   * before it shows or decides on it.
    */
-  entries() {
-    this.listing ??= (async () => {
+  listing() {
+    this.list ??= (async () => {
       const { runsKey, complete } = await this.listingState();
-      const whole = runsKey && complete ? this.index?.allEntries(this.trust, runsKey) : void 0;
-      if (whole) return whole;
+      const whole = runsKey && complete ? this.index?.confirmedRuns(this.trust, runsKey) : void 0;
+      if (whole)
+        return this.indexed(
+          whole.ids,
+          new Uint8Array(whole.ids.length).fill(1),
+          whole.folders,
+          /* @__PURE__ */ new Map(),
+          whole.version
+        );
       const grown = runsKey ? await this.extendedListing(runsKey) : void 0;
       if (grown) return grown;
       const ids = await this.snapshot.listRuns();
+      if (this.index && this.snapshot.runFolderStats && !runsKey) {
+        const indexed = await this.indexedListing(ids, await this.snapshot.runFolderStats(ids));
+        if (indexed) return indexed;
+      }
       const folders = this.index && this.snapshot.runFolderKeys ? await this.snapshot.runFolderKeys(ids) : void 0;
-      const fresh = folders ? this.index.fresh(folders, this.trust) : /* @__PURE__ */ new Map();
-      const verified = await this.verifiedEntries(ids.filter((id) => !fresh.has(id)));
-      const out = /* @__PURE__ */ new Map();
+      return new MapListing(await this.listedInMemory(ids, folders, runsKey));
+    })();
+    return this.list;
+  }
+  /** The listing answered by the index's rows of the runs found fresh, the rest verified now. */
+  async indexedListing(ids, stats) {
+    const matched = this.index.freshRuns(ids, stats, this.trust);
+    if (!matched) return void 0;
+    const { fresh, version } = matched;
+    const verified = await this.verifiedEntries(ids.filter((_, i) => fresh[i] !== 1));
+    this.index.flush();
+    return this.indexed(ids, fresh, (i) => folderKeyAt(stats, i), verified, version);
+  }
+  /**
+   * A listing whose runs `ids` are answered by their index rows where `fresh` (by position; each
+   * row's folder key `folders`) and from `verified` otherwise, while the index stays at `version`.
+   */
+  indexed(ids, fresh, folders, verified, version) {
+    const folderAt = typeof folders === "function" ? folders : (i) => folders[i];
+    return new IndexedListing(
+      ids,
+      fresh,
+      folderAt,
+      verified,
+      this.index.listingRows(this.trust),
+      version,
+      async () => {
+        const keys = /* @__PURE__ */ new Map();
+        for (const [i, id] of ids.entries()) {
+          const key = folderAt(i);
+          if (key) keys.set(id, key);
+        }
+        return new MapListing(await this.listedInMemory(ids, keys));
+      }
+    );
+  }
+  /** Every run's entry in memory: the index's rows whose folder key matches, every other run verified now. */
+  async listedInMemory(ids, folders, runsKey) {
+    const fresh = folders ? this.index.fresh(folders, this.trust) : /* @__PURE__ */ new Map();
+    const verified = await this.verifiedEntries(ids.filter((id) => !fresh.has(id)));
+    let out = verified.size ? void 0 : sameOrder(ids, fresh);
+    if (!out) {
+      out = /* @__PURE__ */ new Map();
       for (const id of ids) {
         const e = fresh.get(id) ?? verified.get(id);
         if (e) out.set(id, e);
       }
-      if (runsKey && folders)
-        this.index?.completeListing(
-          runsKey,
-          this.trust,
-          new Map(
-            [...out.keys()].flatMap((id) => folders.has(id) ? [[id, folders.get(id)]] : [])
-          )
-        );
-      this.index?.flush();
-      return out;
-    })();
-    return this.listing;
+    }
+    if (runsKey && folders)
+      this.index?.completeListing(
+        runsKey,
+        this.trust,
+        new Map([...out.keys()].flatMap((id) => folders.has(id) ? [[id, folders.get(id)]] : []))
+      );
+    this.index?.flush();
+    return out;
   }
   /** These runs verified now, as listing entries (a run whose folder is gone is left out). */
   async verifiedEntries(ids) {
@@ -70106,42 +71039,47 @@ var LedgerReader = class _LedgerReader {
     const last = this.index?.lastListing(this.trust);
     if (!last || last === runsKey || !this.snapshot.runsChangedSince) return void 0;
     const changes = await this.snapshot.runsChangedSince(last);
-    const base = changes && this.index.allEntries(this.trust, last, changes);
+    const base = changes && this.index.confirmedRuns(this.trust, last, changes);
     if (!changes || !base) return void 0;
     const present = new Map([...changes].flatMap(([id, f]) => f ? [[id, f]] : []));
     const fresh = this.index.fresh(present, this.trust, { only: true });
     const verified = await this.verifiedEntries([...present.keys()].filter((id) => !fresh.has(id)));
-    const ids = [...base.keys()];
     const changed = [...present.keys()].sort();
-    const out = /* @__PURE__ */ new Map();
-    for (let i = 0, j = 0; i < ids.length || j < changed.length; ) {
-      if (j >= changed.length || i < ids.length && ids[i] < changed[j]) {
-        out.set(ids[i], base.get(ids[i]));
+    const ids = [];
+    const folders = [];
+    const matched = [];
+    for (let i = 0, j = 0; i < base.ids.length || j < changed.length; ) {
+      if (j >= changed.length || i < base.ids.length && base.ids[i] < changed[j]) {
+        ids.push(base.ids[i]);
+        folders.push(base.folders[i]);
+        matched.push(1);
         i++;
       } else {
         const id = changed[j++];
-        const e = fresh.get(id) ?? verified.get(id);
-        if (e) out.set(id, e);
+        if (!fresh.has(id) && !verified.has(id)) continue;
+        ids.push(id);
+        folders.push(present.get(id));
+        matched.push(fresh.has(id) ? 1 : 0);
       }
     }
     this.index.extendListing(last, runsKey, this.trust, changes);
     this.index.flush();
-    return out;
+    return this.indexed(ids, Uint8Array.from(matched), folders, verified, base.version);
   }
   /**
    * Every run of the ledger as a listing holds it (listing.ts: the signed manifest without host
    * facts, command line and curve steps), for listings, queries and the lineage graph.
    */
   runs() {
-    this.all ??= (async () => this.listed([...(await this.entries()).keys()]))();
+    this.all ??= (async () => this.listed((await this.listing()).ids))();
     return this.all;
   }
-  /** These runs (of entries()) as a listing holds them, in the order given. */
+  /** These runs (of listing()) as a listing holds them, in the order given. */
   async listed(runIds) {
-    const entries = await this.entries();
+    const listing = await this.listing();
     const folders = /* @__PURE__ */ new Map();
     for (const id of runIds) {
-      const folder = entries.get(id)?.folder;
+      const folder = listing.folderOf(id);
       if (folder !== void 0 && !this.records.has(id)) folders.set(id, folder);
     }
     const fromIndex = this.index?.listed(folders, this.trust);
@@ -70176,14 +71114,14 @@ var LedgerReader = class _LedgerReader {
    */
   async producersOf(identities) {
     if (!this.index) return this.runs();
-    const entries = await this.entries();
+    const listing = await this.listing();
     let ids;
     try {
       ids = new Set(this.index.linksTo(identities.map(dataNode), "out").map((l) => l.run));
     } catch {
       return this.runs();
     }
-    return this.listed([...entries.keys()].filter((id) => ids.has(id)));
+    return this.listed(listing.ids.filter((id) => ids.has(id)));
   }
   /**
    * The runs a query may return, narrowed by the index (a superset: the query still runs on each
@@ -70191,8 +71129,7 @@ var LedgerReader = class _LedgerReader {
    * key, to the runs that can be among those. Every run without an index or anything to narrow by.
    */
   async queryCandidates(filters, o = {}) {
-    const entries = await this.entries();
-    let ids = [...entries.keys()];
+    let ids = (await this.listing()).ids;
     const narrowed = this.index?.candidates(filters.map(indexFilter));
     if (narrowed) ids = ids.filter((id) => narrowed.ids.has(id));
     const exact = filters.length === 0 || narrowed?.exact === true;
@@ -70209,7 +71146,12 @@ var LedgerReader = class _LedgerReader {
     if (!c) {
       c = (async () => {
         const chain = await verifyChain(this.snapshot, model, this.trust, this.memo);
-        checkPromotionCopies(this.snapshot, model, chain, [...(await this.entries()).values()]);
+        checkPromotionCopies(
+          this.snapshot,
+          model,
+          chain,
+          await (await this.listing()).where({ withCopies: true })
+        );
         this.anchors()?.check(this.snapshot, model, chain);
         return chain;
       })();
@@ -70313,8 +71255,7 @@ var LedgerReader = class _LedgerReader {
   /** The verified reproductions of a run: only signed, trusted records naming its signed manifest count. */
   async reproductionsOf(run2) {
     const out = [];
-    for (const e of (await this.entries()).values()) {
-      if (e.reproductionOf !== run2.runId) continue;
+    for (const e of await (await this.listing()).where({ reproductionOf: run2.runId })) {
       const r = await this.find(e.runId);
       const claim = r?.reproduction;
       if (!r || !claim || claim.of !== run2.runId || !r.manifest) continue;
@@ -70479,15 +71420,15 @@ import { existsSync as existsSync6 } from "node:fs";
 
 // packages/core/src/bag/read.ts
 var tarStream = __toESM(require_tar_stream(), 1);
-import { createHash as createHash6 } from "node:crypto";
-import * as fs9 from "node:fs";
-import { join as join5, resolve as resolve4 } from "node:path";
+import { createHash as createHash7 } from "node:crypto";
+import * as fs10 from "node:fs";
+import { join as join6, resolve as resolve4 } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGunzip } from "node:zlib";
 
 // packages/core/src/bag/hash.ts
 import * as crypto3 from "node:crypto";
-import * as fs6 from "node:fs";
+import * as fs7 from "node:fs";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 var CHUNK = 1024 * 1024;
@@ -70734,7 +71675,7 @@ var HashPool = class {
       if (hint < 0) {
         unknown = true;
         try {
-          hint = fs6.lstatSync(this.fullPath(i)).size;
+          hint = fs7.lstatSync(this.fullPath(i)).size;
         } catch {
           hint = 0;
         }
@@ -70855,7 +71796,7 @@ var HashPool = class {
     let read = 0;
     for (let i = start; i < end; i++) {
       const size = this.sizes[i];
-      const r = hashOne(fs6, crypto3, this.mainBuffer, this.fullPath(i), this.algs, this.copyTo?.[i], size);
+      const r = hashOne(fs7, crypto3, this.mainBuffer, this.fullPath(i), this.algs, this.copyTo?.[i], size);
       if (r.ok) {
         for (const a of this.algs) hex.push(r.digests[a]);
         bytes.push(r.bytes);
@@ -70929,13 +71870,13 @@ function digestBytes(alg, data) {
 }
 
 // packages/core/src/bag/stat-cache.ts
-import { createHash as createHash5 } from "node:crypto";
-import * as fs7 from "node:fs";
-import { dirname as dirname3, join as join3 } from "node:path";
+import { createHash as createHash6 } from "node:crypto";
+import * as fs8 from "node:fs";
+import { dirname as dirname3, join as join4 } from "node:path";
 var FORMAT = 3;
 var RACY_MS = 2e3;
 var TreeSignature = class {
-  hash = createHash5("sha256");
+  hash = createHash6("sha256");
   newest = 0;
   /** Lines not yet hashed: one update per 64 KiB rather than one per file. */
   pending = "";
@@ -70966,10 +71907,10 @@ var TreeSignature = class {
 var StatCache = class _StatCache {
   constructor(dir, root) {
     this.root = root;
-    const key = createHash5("sha256").update(root).digest("hex").slice(0, 32);
-    this.tableFile = join3(dir, "stat", `${key}.json`);
-    this.signatureFile = join3(dir, "stat", `${key}.sig.json`);
-    this.textFile = join3(dir, "stat", `${key}.sig.txt`);
+    const key = createHash6("sha256").update(root).digest("hex").slice(0, 32);
+    this.tableFile = join4(dir, "stat", `${key}.json`);
+    this.signatureFile = join4(dir, "stat", `${key}.sig.json`);
+    this.textFile = join4(dir, "stat", `${key}.sig.txt`);
   }
   root;
   entries;
@@ -70986,7 +71927,7 @@ var StatCache = class _StatCache {
   recalled(signature) {
     if (!signature) return void 0;
     try {
-      const s = JSON.parse(fs7.readFileSync(this.signatureFile, "utf8"));
+      const s = JSON.parse(fs8.readFileSync(this.signatureFile, "utf8"));
       return s.format === FORMAT && s.root === this.root && s.signature === signature ? s.result : void 0;
     } catch {
       return void 0;
@@ -70998,7 +71939,7 @@ var StatCache = class _StatCache {
    */
   recalledText(signature) {
     try {
-      const text = fs7.readFileSync(this.textFile, "utf8");
+      const text = fs8.readFileSync(this.textFile, "utf8");
       const eol = text.indexOf("\n");
       return text.slice(0, eol) === signature ? text.slice(eol + 1) : void 0;
     } catch {
@@ -71013,17 +71954,17 @@ var StatCache = class _StatCache {
     if (!signature) return;
     if (text) {
       try {
-        fs7.mkdirSync(dirname3(this.textFile), { recursive: true });
+        fs8.mkdirSync(dirname3(this.textFile), { recursive: true });
         const tmp = `${this.textFile}.${process.pid}.tmp`;
-        const fd = fs7.openSync(tmp, "w");
+        const fd = fs8.openSync(tmp, "w");
         try {
-          fs7.writeSync(fd, `${signature}
+          fs8.writeSync(fd, `${signature}
 `);
-          fs7.writeSync(fd, text);
+          fs8.writeSync(fd, text);
         } finally {
-          fs7.closeSync(fd);
+          fs8.closeSync(fd);
         }
-        fs7.renameSync(tmp, this.textFile);
+        fs8.renameSync(tmp, this.textFile);
       } catch {
         return;
       }
@@ -71040,7 +71981,7 @@ var StatCache = class _StatCache {
     if (!this.entries) {
       this.entries = /* @__PURE__ */ new Map();
       try {
-        const text = fs7.readFileSync(this.tableFile, "utf8");
+        const text = fs8.readFileSync(this.tableFile, "utf8");
         const eol = text.indexOf("\n");
         const header = JSON.parse(text.slice(0, eol));
         if (header.format === FORMAT && header.root === this.root) {
@@ -71101,8 +72042,8 @@ var StatCache = class _StatCache {
     const tmp = `${this.tableFile}.${process.pid}.tmp`;
     let fd = -1;
     try {
-      fs7.mkdirSync(dirname3(this.tableFile), { recursive: true });
-      fd = fs7.openSync(tmp, "w");
+      fs8.mkdirSync(dirname3(this.tableFile), { recursive: true });
+      fd = fs8.openSync(tmp, "w");
       const header = { format: FORMAT, root: this.root, writtenAt: statTakenAt };
       let chunk = `${JSON.stringify(header)}
 `;
@@ -71112,33 +72053,33 @@ var StatCache = class _StatCache {
         const sums = Object.entries(d).map(([a, hex]) => `${a}:${hex}`).join(",");
         chunk += `${present.rel[i]}\0${present.size[i]}\0${present.mtimeMs[i]}\0${present.ctimeMs[i]}\0${present.ino[i]}\0${present.dev[i]}\0${sums}\0`;
         if (chunk.length >= 65536) {
-          fs7.writeSync(fd, chunk);
+          fs8.writeSync(fd, chunk);
           chunk = "";
         }
       }
-      fs7.writeSync(fd, chunk);
-      fs7.closeSync(fd);
+      fs8.writeSync(fd, chunk);
+      fs8.closeSync(fd);
       fd = -1;
-      fs7.renameSync(tmp, this.tableFile);
+      fs8.renameSync(tmp, this.tableFile);
     } catch {
-      if (fd >= 0) fs7.closeSync(fd);
-      fs7.rmSync(tmp, { force: true });
+      if (fd >= 0) fs8.closeSync(fd);
+      fs8.rmSync(tmp, { force: true });
     }
   }
   write(file, body) {
     try {
-      fs7.mkdirSync(dirname3(file), { recursive: true });
+      fs8.mkdirSync(dirname3(file), { recursive: true });
       const tmp = `${file}.${process.pid}.tmp`;
-      fs7.writeFileSync(tmp, JSON.stringify(body));
-      fs7.renameSync(tmp, file);
+      fs8.writeFileSync(tmp, JSON.stringify(body));
+      fs8.renameSync(tmp, file);
     } catch {
     }
   }
 };
 
 // packages/core/src/bag/walk.ts
-import * as fs8 from "node:fs";
-import { join as join4, resolve as resolve3 } from "node:path";
+import * as fs9 from "node:fs";
+import { join as join5, resolve as resolve3 } from "node:path";
 import { MessageChannel, receiveMessageOnPort, Worker as Worker2 } from "node:worker_threads";
 var UNKNOWN = { size: -1, mtimeMs: 0, ctimeMs: 0, ino: 0, dev: 0 };
 var FileTable = class {
@@ -71215,7 +72156,7 @@ function walkFiles(root, options = {}) {
   const base = resolve3(root);
   const out = { files: new FileTable(base), symlinks: [], specials: [], unreadable: [] };
   if (options.parallelStat && !options.followSymlinks) {
-    fs8.statSync(base);
+    fs9.statSync(base);
     walkOnTwoThreads(base, options, out);
     if (options.onFile) for (let i = 0; i < out.files.length; i++) options.onFile(out.files, i);
     return out;
@@ -71228,7 +72169,7 @@ function walkFiles(root, options = {}) {
   const visit = (absDir, relDir, viaLink) => {
     let entries;
     try {
-      entries = fs8.readdirSync(absDir, { withFileTypes: true });
+      entries = fs9.readdirSync(absDir, { withFileTypes: true });
     } catch (e) {
       out.unreadable.push({ rel: relDir || ".", code: e.code ?? "EIO" });
       return;
@@ -71245,7 +72186,7 @@ function walkFiles(root, options = {}) {
           if (!helper && toStat.length === PARALLEL_STAT_MIN) helper = startStatHelper();
         } else {
           const abs = `${absDir}/${d.name}`;
-          const i = files.push(rel, options.noStat ? UNKNOWN : fs8.lstatSync(abs), viaLink ? abs : void 0);
+          const i = files.push(rel, options.noStat ? UNKNOWN : fs9.lstatSync(abs), viaLink ? abs : void 0);
           options.onFile?.(files, i);
         }
       } else if (d.isSymbolicLink()) {
@@ -71256,8 +72197,8 @@ function walkFiles(root, options = {}) {
         let s;
         let target;
         try {
-          target = fs8.realpathSync(join4(absDir, d.name));
-          s = fs8.statSync(target);
+          target = fs9.realpathSync(join5(absDir, d.name));
+          s = fs9.statSync(target);
         } catch {
           out.unreadable.push({ rel, code: "EBROKENLINK" });
           continue;
@@ -71277,14 +72218,14 @@ function walkFiles(root, options = {}) {
     }
   };
   try {
-    const rootStat = fs8.statSync(base);
+    const rootStat = fs9.statSync(base);
     seenDirs.add(`${rootStat.dev}:${rootStat.ino}`);
     visit(base, "", false);
     if (parallel) {
       if (helper) statInParallel(helper, files, toStat);
       else
         for (const i of toStat) {
-          const s = fs8.lstatSync(files.abs(i));
+          const s = fs9.lstatSync(files.abs(i));
           files.set(i, s.size, s.mtimeMs, s.ctimeMs, s.ino, s.dev);
         }
       if (options.onFile) for (let i = 0; i < files.length; i++) options.onFile(files, i);
@@ -71326,17 +72267,17 @@ function walkSubtree(fsm, root, rel, into) {
 }
 var MANY_UNITS = 16;
 function walkOnTwoThreads(base, options, out) {
-  const { units, order } = planUnits(base, options);
+  const { units, order: order2 } = planUnits(base, options);
   const threads = {};
   try {
     const walked = walkUnits(base, units, threads, out);
     const table = out.files;
-    const { inline, again } = assemble(order, walked, out);
+    const { inline, again } = assemble(order2, walked, out);
     if (inline.length >= PARALLEL_STAT_MIN) threads.helper ??= startStatHelper();
     if (threads.helper && inline.length >= PARALLEL_STAT_MIN) statInParallel(threads.helper, table, inline);
     else again.push(...inline);
     for (const i of again) {
-      const st = fs8.lstatSync(table.abs(i));
+      const st = fs9.lstatSync(table.abs(i));
       table.set(i, st.size, st.mtimeMs, st.ctimeMs, st.ino, st.dev);
     }
   } finally {
@@ -71345,13 +72286,13 @@ function walkOnTwoThreads(base, options, out) {
 }
 function planUnits(base, options) {
   const units = [];
-  const order = [];
+  const order2 = [];
   const plan = (rel) => {
     let entries;
     try {
-      entries = fs8.readdirSync(rel ? `${base}/${rel}` : base, { withFileTypes: true });
+      entries = fs9.readdirSync(rel ? `${base}/${rel}` : base, { withFileTypes: true });
     } catch (e) {
-      order.push({ unreadable: rel || ".", code: e.code ?? "EIO" });
+      order2.push({ unreadable: rel || ".", code: e.code ?? "EIO" });
       return;
     }
     if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore.includes(d.name));
@@ -71360,15 +72301,15 @@ function planUnits(base, options) {
     for (const d of entries) {
       const r = rel ? `${rel}/${d.name}` : d.name;
       if (d.isDirectory()) {
-        if (split) order.push(units.push(r) - 1);
+        if (split) order2.push(units.push(r) - 1);
         else plan(r);
-      } else if (d.isFile()) order.push(r);
-      else if (d.isSymbolicLink()) order.push({ symlink: r });
-      else order.push({ special: r });
+      } else if (d.isFile()) order2.push(r);
+      else if (d.isSymbolicLink()) order2.push({ symlink: r });
+      else order2.push({ special: r });
     }
   };
   plan("");
-  return { units, order };
+  return { units, order: order2 };
 }
 function walkUnits(base, units, threads, out) {
   const walked = new Array(units.length);
@@ -71376,7 +72317,7 @@ function walkUnits(base, units, threads, out) {
   const channel = new MessageChannel();
   const walkHere = (u) => {
     const t = { names: [], facts: [], problems: [] };
-    walkSubtree(fs8, base, units[u], t);
+    walkSubtree(fs9, base, units[u], t);
     walked[u] = t;
     return t.names.length;
   };
@@ -71419,7 +72360,7 @@ function walkUnits(base, units, threads, out) {
   channel.port1.close();
   return walked;
 }
-function assemble(order, walked, out) {
+function assemble(order2, walked, out) {
   const inline = [];
   const again = [];
   const report = (p) => {
@@ -71428,7 +72369,7 @@ function assemble(order, walked, out) {
     else out.unreadable.push({ rel: p.unreadable, code: p.code });
   };
   const table = out.files;
-  for (const item of order) {
+  for (const item of order2) {
     if (typeof item === "string") {
       inline.push(table.push(item, UNKNOWN));
       continue;
@@ -71520,7 +72461,7 @@ function statInParallel(helper, files, which2) {
   for (let b = Atomics.add(control, 0, 1); b < blocks; b = Atomics.add(control, 0, 1)) {
     const end = Math.min(which2.length, (b + 1) * STAT_BLOCK);
     for (let k = b * STAT_BLOCK; k < end; k++) {
-      const s = fs8.lstatSync(files.abs(which2[k]));
+      const s = fs9.lstatSync(files.abs(which2[k]));
       files.set(which2[k], s.size, s.mtimeMs, s.ctimeMs, s.ino, s.dev);
     }
     Atomics.add(control, 1, 1);
@@ -71531,7 +72472,7 @@ function statInParallel(helper, files, which2) {
     const size = facts[5 * k];
     if (files.size[which2[k]] !== -1) continue;
     if (size < 0) {
-      const s = fs8.lstatSync(files.abs(which2[k]));
+      const s = fs9.lstatSync(files.abs(which2[k]));
       files.set(which2[k], s.size, s.mtimeMs, s.ctimeMs, s.ino, s.dev);
     } else
       files.set(which2[k], size, facts[5 * k + 1], facts[5 * k + 2], facts[5 * k + 3], facts[5 * k + 4]);
@@ -71542,7 +72483,7 @@ function statInParallel(helper, files, which2) {
 function locateBag(path, label = "bag") {
   let st;
   try {
-    st = fs9.statSync(path);
+    st = fs10.statSync(path);
   } catch (e) {
     throw fsInputError(`${label} "${path}"`, e);
   }
@@ -71550,12 +72491,12 @@ function locateBag(path, label = "bag") {
   if (!st.isFile())
     throw new UsageError("not-a-bag", `${label} "${path}" is neither a folder nor a tar file`);
   const head = Buffer.alloc(512);
-  const fd = fs9.openSync(path, "r");
+  const fd = fs10.openSync(path, "r");
   let n;
   try {
-    n = fs9.readSync(fd, head, 0, 512, 0);
+    n = fs10.readSync(fd, head, 0, 512, 0);
   } finally {
-    fs9.closeSync(fd);
+    fs10.closeSync(fd);
   }
   if (n >= 2 && head[0] === 31 && head[1] === 139) return { kind: "tar", path: resolve4(path), gzip: true };
   if (n >= 262 && head.subarray(257, 262).toString("latin1") === "ustar")
@@ -71568,7 +72509,7 @@ function locateBag(path, label = "bag") {
 function payloadManifestAlgorithms(root) {
   let names;
   try {
-    names = fs9.readdirSync(root);
+    names = fs10.readdirSync(root);
   } catch {
     return [];
   }
@@ -71609,7 +72550,7 @@ var WalkedPayload = class {
   }
 };
 function readDirContents(root, cache, options = {}) {
-  const isBag = fs9.existsSync(join5(root, "bagit.txt"));
+  const isBag = fs10.existsSync(join6(root, "bagit.txt"));
   const preAlgs = isBag && options.prehash && !cache ? payloadManifestAlgorithms(root) : [];
   const pool = preAlgs.length > 0 ? new HashPool(preAlgs, {
     base: resolve4(root),
@@ -71640,12 +72581,12 @@ function readDirContents(root, cache, options = {}) {
   const tagFiles = /* @__PURE__ */ new Map();
   for (let i = 0; i < files.length; i++) {
     const rel = files.rel[i];
-    if (!rel.startsWith("data/")) tagFiles.set(rel, fs9.readFileSync(files.abs(i)));
+    if (!rel.startsWith("data/")) tagFiles.set(rel, fs10.readFileSync(files.abs(i)));
   }
   const payload = new WalkedPayload(index, files, payloadFiles.length);
   let hasPayloadDir = false;
   try {
-    hasPayloadDir = fs9.statSync(join5(root, "data")).isDirectory();
+    hasPayloadDir = fs10.statSync(join6(root, "data")).isDirectory();
   } catch {
     hasPayloadDir = false;
   }
@@ -71659,7 +72600,7 @@ function readDirContents(root, cache, options = {}) {
       if (n >= 0) files.setSize(i, n);
       else {
         try {
-          files.setSize(i, fs9.lstatSync(files.abs(i)).size);
+          files.setSize(i, fs10.lstatSync(files.abs(i)).size);
         } catch {
           files.setSize(i, 0);
         }
@@ -71758,7 +72699,7 @@ async function readTarContents(loc, options = {}) {
   let hasPayloadDir = false;
   let known;
   const extract2 = tarStream.extract();
-  const source = fs9.createReadStream(loc.path, { highWaterMark: 1024 * 1024 });
+  const source = fs10.createReadStream(loc.path, { highWaterMark: 1024 * 1024 });
   const feeding = loc.gzip ? pipeline(source, createGunzip(), extract2) : pipeline(source, extract2);
   feeding.catch(() => void 0);
   try {
@@ -71796,7 +72737,7 @@ async function readTarContents(loc, options = {}) {
         if (path.startsWith("data/")) {
           hasPayloadDir = true;
           const algs = hashing ? known ?? [...ALGORITHMS] : [];
-          const hashes = algs.map((a) => createHash6(a));
+          const hashes = algs.map((a) => createHash7(a));
           let bytes = 0;
           for await (const chunk of entry) {
             for (const x of hashes) x.update(chunk);
@@ -71882,24 +72823,24 @@ function diffPayloadManifests(recorded, current) {
 }
 
 // packages/core/src/bag/materialize.ts
-import { join as join7, resolve as resolve6 } from "node:path";
+import { join as join8, resolve as resolve6 } from "node:path";
 
 // packages/core/src/util/files.ts
 import { randomBytes as randomBytes2 } from "node:crypto";
-import * as fs10 from "node:fs";
-import { basename as basename2, dirname as dirname4, join as join6, resolve as resolve5 } from "node:path";
+import * as fs11 from "node:fs";
+import { basename as basename2, dirname as dirname4, join as join7, resolve as resolve5 } from "node:path";
 var MAX_INPUT_BYTES = 64 * 1024 * 1024;
 function readInputFile(path, what, options = {}) {
   const max = options.maxBytes ?? MAX_INPUT_BYTES;
   const tail = options.fix ? `; ${options.fix}` : "";
   let fd;
   try {
-    fd = fs10.openSync(path, fs10.constants.O_RDONLY | fs10.constants.O_NONBLOCK);
+    fd = fs11.openSync(path, fs11.constants.O_RDONLY | fs11.constants.O_NONBLOCK);
   } catch (e) {
     throw fsInputError(what, e, options.fix);
   }
   try {
-    const st = fs10.fstatSync(fd);
+    const st = fs11.fstatSync(fd);
     if (st.isDirectory())
       throw new UsageError("input-is-directory", `${what} is a folder, a file was expected${tail}`);
     if (!st.isFile())
@@ -71913,7 +72854,7 @@ function readInputFile(path, what, options = {}) {
     let total = 0;
     for (; ; ) {
       const buf = Buffer.allocUnsafe(Math.min(1024 * 1024, max + 1 - total));
-      const n = fs10.readSync(fd, buf, 0, buf.length, null);
+      const n = fs11.readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       chunks2.push(buf.subarray(0, n));
       total += n;
@@ -71925,7 +72866,7 @@ function readInputFile(path, what, options = {}) {
     if (e instanceof UsageError) throw e;
     throw fsInputError(what, e, options.fix);
   } finally {
-    fs10.closeSync(fd);
+    fs11.closeSync(fd);
   }
 }
 function readInputText(path, what, options = {}) {
@@ -71951,12 +72892,12 @@ var PARTIAL = /^\.(.+)\.(\d+)\.[0-9a-f]+\.partial$/;
 function partialSibling(target) {
   const dir = dirname4(target);
   removeDeadPartials(dir);
-  return join6(dir, `.${basename2(target)}.${process.pid}.${randomBytes2(6).toString("hex")}.partial`);
+  return join7(dir, `.${basename2(target)}.${process.pid}.${randomBytes2(6).toString("hex")}.partial`);
 }
 function removeDeadPartials(dir) {
   let names;
   try {
-    names = fs10.readdirSync(dir);
+    names = fs11.readdirSync(dir);
   } catch {
     return [];
   }
@@ -71967,7 +72908,7 @@ function removeDeadPartials(dir) {
     const pid = Number(m[2]);
     if (pid === process.pid || processAlive(pid)) continue;
     try {
-      fs10.rmSync(join6(dir, name), { recursive: true, force: true });
+      fs11.rmSync(join7(dir, name), { recursive: true, force: true });
       removed.push(name);
     } catch {
     }
@@ -71983,10 +72924,10 @@ function rowsOf(payload) {
   return { count: paths.length, path: (i) => paths[i], digest: (i, alg) => digests[i][alg] };
 }
 var NOT_PLAIN = /[\uD800-\uDFFF%\r\n]/;
-function payloadManifest(rows, paths, order, alg) {
+function payloadManifest(rows, paths, order2, alg) {
   const pieces = [];
   let chunk = "";
-  for (const i of order) {
+  for (const i of order2) {
     const digest = rows.digest(i, alg);
     if (!digest) throw new Error(`internal: no ${alg} digest for ${paths[i]}`);
     chunk += `${digest}  ${encodeManifestPath(paths[i])}
@@ -72007,12 +72948,12 @@ function buildTagFiles(input) {
   info2.push(["Payload-Oxum", oxum]);
   files.set("bagit.txt", Buffer.from(formatBagitTxt("1.0")));
   files.set("bag-info.txt", Buffer.from(formatBagInfo(info2)));
-  const order = Array.from({ length: rows.count }, (_, i) => i);
-  const paths = order.map((i) => rows.path(i));
-  order.sort((a, b) => paths[a] < paths[b] ? -1 : paths[a] > paths[b] ? 1 : 0);
+  const order2 = Array.from({ length: rows.count }, (_, i) => i);
+  const paths = order2.map((i) => rows.path(i));
+  order2.sort((a, b) => paths[a] < paths[b] ? -1 : paths[a] > paths[b] ? 1 : 0);
   const plain = !paths.some((p) => NOT_PLAIN.test(p));
   for (const alg of input.algorithms)
-    files.set(`manifest-${alg}.txt`, payloadManifest(rows, paths, order, alg));
+    files.set(`manifest-${alg}.txt`, payloadManifest(rows, paths, order2, alg));
   if (input.fetch && input.fetch.length > 0) files.set("fetch.txt", Buffer.from(formatFetch(input.fetch)));
   const tagNames = [...files.keys()];
   let digest;
@@ -72333,16 +73274,16 @@ function entryCollector(name, kind, version) {
 
 // packages/core/src/bag/materialize.ts
 function cachedBagPath(cacheDir, digest) {
-  return join7(cacheDir, "bags", digest.replace(/^sha256:/, ""));
+  return join8(cacheDir, "bags", digest.replace(/^sha256:/, ""));
 }
 
 // packages/core/src/bag/pin.ts
-import * as fs12 from "node:fs";
-import { join as join9, resolve as resolve8 } from "node:path";
+import * as fs13 from "node:fs";
+import { join as join10, resolve as resolve8 } from "node:path";
 
 // packages/core/src/bag/create.ts
-import * as fs11 from "node:fs";
-import { dirname as dirname5, join as join8, resolve as resolve7 } from "node:path";
+import * as fs12 from "node:fs";
+import { dirname as dirname5, join as join9, resolve as resolve7 } from "node:path";
 var DEFAULT_AGENT = "track-run";
 function baggingDate(o) {
   return o.noDate ? {} : { date: o.date ?? /* @__PURE__ */ new Date() };
@@ -72354,7 +73295,7 @@ function algorithmsOf(o) {
 function scanSource(source, label, followSymlinks, ignore = [], onFile, stat2 = "serial") {
   let st;
   try {
-    st = fs11.statSync(source);
+    st = fs12.statSync(source);
   } catch (e) {
     throw fsInputError(`${label} "${source}"`, e);
   }
@@ -72419,7 +73360,7 @@ function startPayloadHashing(algs, o) {
         jobOf[i] = -1;
         return;
       }
-      jobOf[i] = pool.add(t.readPath(i), t.size[i], o.copyRoot ? join8(o.copyRoot, t.rel[i]) : void 0);
+      jobOf[i] = pool.add(t.readPath(i), t.size[i], o.copyRoot ? join9(o.copyRoot, t.rel[i]) : void 0);
     },
     abort() {
       return pool.close();
@@ -72496,7 +73437,7 @@ async function hashAndTag(files, options, copyRoot) {
 async function createBag(source, out, options = {}) {
   const src = resolve7(source);
   const dest = resolve7(out);
-  if (fs11.existsSync(dest))
+  if (fs12.existsSync(dest))
     throw new UsageError("output-exists", `--out "${out}" already exists; choose a new path or remove it`);
   if (dest === src || dest.startsWith(`${src}/`)) {
     throw new UsageError(
@@ -72505,27 +73446,27 @@ async function createBag(source, out, options = {}) {
     );
   }
   try {
-    fs11.accessSync(dirname5(dest), fs11.constants.W_OK);
+    fs12.accessSync(dirname5(dest), fs12.constants.W_OK);
   } catch (e) {
     throw fsInputError(`the folder of --out "${out}"`, e);
   }
   const { files, warnings } = scanSource(src, "source", Boolean(options.followSymlinks));
   const tmp = tempSibling(dest);
-  fs11.mkdirSync(tmp);
+  fs12.mkdirSync(tmp);
   try {
-    fs11.mkdirSync(join8(tmp, "data"));
+    fs12.mkdirSync(join9(tmp, "data"));
     const dirs = /* @__PURE__ */ new Set();
     for (const rel of files.rel) {
       const i = rel.lastIndexOf("/");
       if (i > 0) dirs.add(rel.slice(0, i));
     }
-    for (const d of [...dirs].sort()) mkdirNoFollow(join8(tmp, "data"), d);
-    const { files: tags, summary: summary2 } = await hashAndTag(files, options, join8(tmp, "data"));
-    for (const [name, body] of tags) writeFileExclusive(join8(tmp, name), body);
-    fs11.renameSync(tmp, dest);
+    for (const d of [...dirs].sort()) mkdirNoFollow(join9(tmp, "data"), d);
+    const { files: tags, summary: summary2 } = await hashAndTag(files, options, join9(tmp, "data"));
+    for (const [name, body] of tags) writeFileExclusive(join9(tmp, name), body);
+    fs12.renameSync(tmp, dest);
     return { ...summary2, path: dest, warnings };
   } catch (e) {
-    fs11.rmSync(tmp, { recursive: true, force: true });
+    fs12.rmSync(tmp, { recursive: true, force: true });
     throw e;
   }
 }
@@ -72545,7 +73486,7 @@ async function pinData(path, options = {}) {
   }
   const root = loc.path;
   const statTakenAt = Date.now();
-  if (fs12.existsSync(join9(root, "bagit.txt"))) {
+  if (fs13.existsSync(join10(root, "bagit.txt"))) {
     if (options.out)
       throw new UsageError("already-a-bag", `data "${path}" is already a bag; --out is for plain folders`);
     const cache2 = options.cacheDir ? { stat: StatCache.open(options.cacheDir, root), statTakenAt } : void 0;
@@ -72705,7 +73646,7 @@ function fromReport(report, source, abs, given) {
 }
 
 // packages/core/src/run/location.ts
-import { isAbsolute as isAbsolute2, join as join10, relative as relative2, resolve as resolve9, sep as sep3 } from "node:path";
+import { isAbsolute as isAbsolute2, join as join11, relative as relative2, resolve as resolve9, sep as sep3 } from "node:path";
 var URL_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
 function resolveDataLocation(location, root) {
   if (URL_FORM.test(location)) return void 0;
@@ -72852,9 +73793,8 @@ async function resolveRuns(reader, model, refs, o = {}) {
     if (!/^[0-9a-f]{7,40}$/.test(sha)) throw new UsageError("usage", `"${ref}" must be commit:SHA (hex)`);
     const production = (await reader.production(model)).head?.pointer.runId;
     const atCommit = [];
-    for (const e of (await reader.entries()).values()) {
-      if (e.model !== model || !e.commit?.startsWith(sha) || e.reproductionOf || e.runId === production)
-        continue;
+    for (const e of await (await reader.listing()).where({ model, commitPrefix: sha, original: true })) {
+      if (e.runId === production) continue;
       const r = await reader.find(e.runId);
       if (r && r.trust !== "damaged" && r.manifest?.model === model) atCommit.push(r);
     }
@@ -73016,588 +73956,6 @@ async function historyOf(reader, policy, chain, verdict, notes) {
 import { randomBytes as randomBytes3 } from "node:crypto";
 import * as fs14 from "node:fs";
 import { dirname as dirname6, join as join12, resolve as resolve10 } from "node:path";
-
-// packages/core/src/ledger/run-index.ts
-import { createHash as createHash7 } from "node:crypto";
-import * as fs13 from "node:fs";
-import { join as join11 } from "node:path";
-var SCHEMA_VERSION = 6;
-var VERIFIER_VERSION = 3;
-var RACY_NS_NUMBER = 2e9;
-function trustFingerprint(trust) {
-  const h = createHash7("sha256");
-  h.update(`track-run-index ${VERIFIER_VERSION}
-`);
-  for (const k of [...trust.keys].map((k2) => `${k2.keyId} ${k2.pem.trim()}`).sort()) h.update(`key ${k}
-`);
-  h.update(`identities ${JSON.stringify(trust.identities ?? [])}
-`);
-  h.update(`root ${JSON.stringify(trust.trustedRoot ?? null)}
-`);
-  return h.digest("hex");
-}
-function runIndexPath(cacheDir, uri) {
-  return join11(
-    cacheDir,
-    "ledger-index",
-    `${createHash7("sha256").update(uri).digest("hex").slice(0, 24)}.sqlite`
-  );
-}
-function statKey(dir) {
-  let st;
-  try {
-    st = fs13.lstatSync(dir, { bigint: true });
-  } catch {
-    return void 0;
-  }
-  if (!st.isDirectory()) return void 0;
-  const h = createHash7("sha256");
-  let newest = st.mtimeNs > st.ctimeNs ? st.mtimeNs : st.ctimeNs;
-  for (const name of fs13.readdirSync(dir).sort()) {
-    const f = fs13.lstatSync(join11(dir, name), { bigint: true });
-    h.update(`${name}\0${f.mode} ${f.size} ${f.mtimeNs} ${f.ctimeNs} ${f.ino} ${f.dev}
-`);
-    if (f.mtimeNs > newest) newest = f.mtimeNs;
-    if (f.ctimeNs > newest) newest = f.ctimeNs;
-  }
-  return `stat:${h.digest("hex")}@${newest}`;
-}
-function folderStatKey(st) {
-  if (!st.isDirectory()) return void 0;
-  const newest = Math.max(st.mtimeMs, st.ctimeMs);
-  return `dir:${st.ino} ${st.dev} ${st.mode} ${st.mtimeMs} ${st.ctimeMs}@${Math.ceil(newest * 1e6)}`;
-}
-var formatCopies = (copies) => copies.map((c) => [c.name, c.model ?? "", c.seq ?? "", c.digest ?? ""].join("	")).join("\n");
-function parseCopies(text) {
-  return text.split("\n").map((line) => {
-    const [name, model, seq, digest] = line.split("	");
-    return {
-      name: name ?? "",
-      ...model ? { model } : {},
-      ...seq && /^\d+$/.test(seq) ? { seq: Number(seq) } : {},
-      ...digest ? { digest } : {}
-    };
-  });
-}
-var nowNs = () => BigInt(Date.now()) * 1000000n;
-function racy(key, writtenNs) {
-  const at = key.lastIndexOf("@");
-  if (at < 0 || !(key.startsWith("stat:") || key.startsWith("dir:"))) return false;
-  const newest = Number(key.slice(at + 1));
-  const written = Number(writtenNs);
-  return !(Number.isFinite(newest) && Number.isFinite(written)) || newest >= written - RACY_NS_NUMBER;
-}
-var RunIndex = class _RunIndex {
-  constructor(path, db) {
-    this.path = path;
-    this.db = db;
-    this.get = db.prepare("SELECT key, folder, fp, written_ns, record FROM runs WHERE run_id = ?");
-    this.put = db.prepare(
-      `INSERT OR REPLACE INTO runs (run_id, key, folder, fp, written_ns, trust, model, commit_sha, repro_of,
-        finished, copies, listed, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-    );
-  }
-  path;
-  db;
-  /** What this process found in the index and what it had to verify. */
-  counts = { hits: 0, verified: 0 };
-  fingerprints = /* @__PURE__ */ new WeakMap();
-  pending = [];
-  refreshed = [];
-  /** A listing to record as complete: every run folder's key, or the changes since a complete one. */
-  complete;
-  /** The run ids of this trust's rows, as the last listing read them. */
-  seen;
-  flushing = false;
-  get;
-  put;
-  /**
-   * The index of the ledger `uri` under `cacheDir`, made when missing and rebuilt when unreadable;
-   * undefined when this Node has no node:sqlite or the cache folder cannot be written (commands then
-   * verify every record, as without an index).
-   */
-  static async open(cacheDir, uri) {
-    let sqlite;
-    try {
-      sqlite = await import("node:sqlite");
-    } catch {
-      return void 0;
-    }
-    const path = runIndexPath(cacheDir, uri);
-    try {
-      fs13.mkdirSync(join11(cacheDir, "ledger-index"), { recursive: true });
-    } catch {
-      return void 0;
-    }
-    for (let attempt = 0; attempt < 2; attempt++) {
-      let db;
-      try {
-        db = new sqlite.DatabaseSync(path);
-        db.exec("PRAGMA busy_timeout = 5000");
-        const version = db.prepare("PRAGMA user_version").get().user_version;
-        if (version === 0) {
-          db.exec(`BEGIN IMMEDIATE;
-            CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, key TEXT NOT NULL, folder TEXT NOT NULL,
-              fp TEXT NOT NULL, written_ns TEXT NOT NULL, trust TEXT NOT NULL, model TEXT, commit_sha TEXT,
-              repro_of TEXT, finished TEXT, copies TEXT, listed TEXT NOT NULL, record TEXT NOT NULL) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS confirmed (run_id TEXT PRIMARY KEY, folder TEXT NOT NULL) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS state (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS links (owner TEXT NOT NULL, run TEXT NOT NULL, node TEXT NOT NULL,
-              dir TEXT NOT NULL, digest TEXT);
-            CREATE INDEX IF NOT EXISTS links_node ON links (node, dir);
-            CREATE INDEX IF NOT EXISTS links_run ON links (run, dir);
-            CREATE INDEX IF NOT EXISTS links_owner ON links (owner);
-            CREATE INDEX IF NOT EXISTS links_digest ON links (digest) WHERE digest IS NOT NULL;
-            CREATE TABLE IF NOT EXISTS vals (run_id TEXT NOT NULL, key TEXT NOT NULL, num REAL);
-            CREATE INDEX IF NOT EXISTS vals_key ON vals (key, num);
-            CREATE INDEX IF NOT EXISTS vals_run ON vals (run_id);
-            PRAGMA user_version = ${SCHEMA_VERSION};
-            COMMIT;`);
-        } else if (version !== SCHEMA_VERSION) throw new Error(`schema version ${version}`);
-        db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
-        return new _RunIndex(path, db);
-      } catch {
-        try {
-          db?.close();
-        } catch {
-        }
-        for (const suffix of ["", "-wal", "-shm", "-journal"]) fs13.rmSync(`${path}${suffix}`, { force: true });
-      }
-    }
-    return void 0;
-  }
-  fingerprint(trust) {
-    let fp = this.fingerprints.get(trust);
-    if (!fp) {
-      fp = trustFingerprint(trust);
-      this.fingerprints.set(trust, fp);
-    }
-    return fp;
-  }
-  /**
-   * The record of one run folder: from the index when its content key and the trust fingerprint
-   * match (and a dir: folder's files were not modified within 2 s of the row's writing), otherwise
-   * from `verify`, remembered for the next command. Undefined when there is no such run folder.
-   */
-  async record(s, runId, trust, verify2) {
-    if (!this.db || !s.runKey) return verify2();
-    let key;
-    let folder;
-    const at = String(nowNs());
-    try {
-      key = await s.runKey(runId);
-      folder = await s.runFolderKey?.(runId) ?? key;
-    } catch {
-      return verify2();
-    }
-    if (key === void 0 || folder === void 0) return void 0;
-    const fp = this.fingerprint(trust);
-    const hit = this.lookup(runId, key, fp);
-    if (hit) {
-      this.counts.hits++;
-      if (hit.folder !== folder) this.queue(() => this.refreshed.push([runId, folder, at]));
-      return hit.record;
-    }
-    this.counts.verified++;
-    const record = await verify2();
-    if (!(record.trust === "damaged" && record.problems.some((p) => p.includes(" cannot be read: "))))
-      this.queue(() => this.pending.push({ runId, key, folder, fp, record, at }));
-    return record;
-  }
-  queue(add) {
-    add();
-    if (!this.flushing) {
-      this.flushing = true;
-      setImmediate(() => this.flush());
-    }
-  }
-  lookup(runId, key, fp) {
-    if (!this.db) return void 0;
-    let row;
-    try {
-      row = this.get.get(runId);
-    } catch {
-      this.off();
-      return void 0;
-    }
-    if (!row || row.key !== key || row.fp !== fp || racy(key, row.written_ns)) return void 0;
-    try {
-      const r = JSON.parse(row.record);
-      return r.runId === runId ? { record: r, folder: row.folder ?? "" } : void 0;
-    } catch {
-      return void 0;
-    }
-  }
-  /**
-   * The listing entries of the runs whose folder key (`folders`, from the snapshot) and trust
-   * fingerprint match their row, outside the racy window: what a listing may take from the index.
-   * The runs left out are to be verified (and are then written back by record()).
-   */
-  fresh(folders, trust, o = {}) {
-    return this.entriesWhere(
-      trust,
-      (runId, folder, written) => folders.get(runId) === folder && !racy(folder, written),
-      false,
-      o.only ? [...folders.keys()] : void 0
-    );
-  }
-  /**
-   * The listing entries of the rows `take` accepts, in run id order (a row that does not parse is
-   * left out): of every run of this trust, or of the runs `only`.
-   */
-  entriesWhere(trust, take, confirmed = false, only, read) {
-    const out = /* @__PURE__ */ new Map();
-    if (!this.db) return out;
-    let rows;
-    try {
-      const st = this.db.prepare(
-        `SELECT run_id, folder, written_ns, trust, model, commit_sha, repro_of, finished, copies FROM runs
-          ${confirmed ? "JOIN confirmed USING (run_id, folder)" : ""} WHERE fp = ?
-          ${only ? "AND run_id IN (SELECT value FROM json_each(?))" : ""} ORDER BY run_id`
-      );
-      st.setReturnArrays(true);
-      const fp = this.fingerprint(trust);
-      rows = only ? st.all(fp, JSON.stringify(only)) : st.all(fp);
-    } catch {
-      this.off();
-      return out;
-    }
-    if (read) read.rows = rows.length;
-    const seen = only ? void 0 : /* @__PURE__ */ new Set();
-    if (seen) this.seen = seen;
-    for (const [runId, folder, written, trustOf, model, commit, reproductionOf, finished, copies] of rows) {
-      seen?.add(runId);
-      if (!take(runId, folder, written)) continue;
-      const e = { runId, trust: trustOf, folder };
-      if (model !== null) e.model = model;
-      if (commit !== null) e.commit = commit;
-      if (reproductionOf !== null) e.reproductionOf = reproductionOf;
-      if (finished !== null) e.finishedAt = finished;
-      if (copies !== null) e.promotionCopies = parseCopies(copies);
-      this.counts.hits++;
-      out.set(runId, e);
-    }
-    return out;
-  }
-  /**
-   * The slim records (listing.ts) of these runs, each from the row the listing accepted (the same
-   * folder key and trust; a row rewritten since by another process is left out), by run id.
-   */
-  listed(folders, trust) {
-    const out = /* @__PURE__ */ new Map();
-    if (!this.db || !folders.size) return out;
-    const fp = this.fingerprint(trust);
-    let rows;
-    try {
-      rows = this.db.prepare(
-        "SELECT run_id, listed, folder, fp FROM runs WHERE run_id IN (SELECT value FROM json_each(?))"
-      ).all(JSON.stringify([...folders.keys()]));
-    } catch {
-      this.off();
-      return out;
-    }
-    for (const row of rows) {
-      if (row.fp !== fp || row.folder !== folders.get(row.run_id)) continue;
-      try {
-        const r = JSON.parse(row.listed);
-        if (r.runId === row.run_id) out.set(row.run_id, r);
-      } catch {
-      }
-    }
-    return out;
-  }
-  /**
-   * The runs a query's filters can match, by the index's values (query.ts indexFilter): a superset,
-   * the filters are then applied to their records; `exact` when it is the very set (every filter a
-   * number compared with numbers only). Undefined when no filter narrows anything.
-   */
-  candidates(filters) {
-    if (!this.db) return void 0;
-    let ids;
-    let exact = filters.length > 0;
-    try {
-      for (const f of filters) {
-        if (!f?.op) exact = false;
-        if (!f) continue;
-        const keys = f.key.startsWith("param.") ? [f.key, PARAMS_BEYOND] : [f.key];
-        const st = this.db.prepare(
-          `SELECT run_id, num IS NULL OR key = '${PARAMS_BEYOND}' AS loose FROM vals
-            WHERE key IN (SELECT value FROM json_each(?))${f.op ? ` AND (num IS NULL OR key = '${PARAMS_BEYOND}' OR num ${f.op} ?)` : ""}`
-        );
-        st.setReturnArrays(true);
-        const rows = st.all(...[JSON.stringify(keys), ...f.op ? [f.num] : []]);
-        const these = /* @__PURE__ */ new Set();
-        for (const [runId, loose] of rows) {
-          if (loose) exact = false;
-          if (!ids || ids.has(runId)) these.add(runId);
-        }
-        ids = these;
-      }
-    } catch {
-      this.off();
-      return void 0;
-    }
-    return ids ? { ids, exact } : void 0;
-  }
-  /**
-   * Of `within`, the runs that can be among the first `limit` sorted by `key`: those whose number is
-   * at least (descending; at most, ascending) the limit-th best, ties kept, and every run whose value
-   * is text. Undefined when fewer than `limit` have a number (runs without one sort last).
-   */
-  topBy(key, descending, limit, within) {
-    if (!this.db) return void 0;
-    const keys = JSON.stringify(key.startsWith("param.") ? [key, PARAMS_BEYOND] : [key]);
-    const ids = JSON.stringify([...within]);
-    try {
-      const edge = this.db.prepare(
-        `SELECT num FROM vals WHERE key = ? AND num IS NOT NULL AND run_id IN (SELECT value FROM json_each(?))
-            ORDER BY num ${descending ? "DESC" : "ASC"} LIMIT 1 OFFSET ?`
-      ).get(key, ids, limit - 1);
-      if (!edge) return void 0;
-      const rows = this.db.prepare(
-        `SELECT DISTINCT run_id FROM vals WHERE key IN (SELECT value FROM json_each(?))
-            AND run_id IN (SELECT value FROM json_each(?))
-            AND (num IS NULL OR key = '${PARAMS_BEYOND}' OR num ${descending ? ">=" : "<="} ?)`
-      ).all(keys, ids, edge.num);
-      return new Set(rows.map((r) => r.run_id));
-    } catch {
-      this.off();
-      return void 0;
-    }
-  }
-  /** The links of these runs in one direction (their parents: in; their children: out). */
-  linksOf(runs, dir) {
-    return this.links("run", runs, dir);
-  }
-  /** The runs linked to these nodes in one direction (readers: in; producers: out). */
-  linksTo(nodes, dir) {
-    return this.links("node", nodes, dir);
-  }
-  /**
-   * Whether a record read a bag without a payload identity (made before identities were recorded):
-   * its data node is the bag digest, which the index's links cannot match to the run that wrote its
-   * files (only the whole graph does, by the files themselves).
-   */
-  hasDataWithoutIdentity() {
-    try {
-      return this.db.prepare(
-        "SELECT 1 FROM links WHERE dir = 'in' AND digest IS NOT NULL AND node = 'data:' || digest LIMIT 1"
-      ).get() !== void 0;
-    } catch {
-      return true;
-    }
-  }
-  /** The data nodes read as a bag of this digest ("sha256:…"). */
-  dataOfDigest(digest) {
-    try {
-      return this.db.prepare("SELECT DISTINCT node FROM links WHERE digest = ?").all(digest).map((r) => r.node);
-    } catch {
-      return [];
-    }
-  }
-  links(column, values, dir) {
-    if (!this.db || !values.length) return [];
-    return this.db.prepare(
-      `SELECT DISTINCT run, node, dir FROM links WHERE ${column} IN (SELECT value FROM json_each(?)) AND dir = ?`
-    ).all(JSON.stringify(values), dir);
-  }
-  /**
-   * Whether the last complete listing was of the git: runs/ tree `runsKey` under this trust: then
-   * `confirmed` holds each of its run folders' tree oid, and a row with that oid is that run's content.
-   */
-  isComplete(runsKey, trust) {
-    return runsKey.startsWith("tree:") && this.lastListing(trust) === runsKey;
-  }
-  /** The git: runs/ tree the last complete listing under this trust was of, if any. */
-  lastListing(trust) {
-    if (!this.db) return void 0;
-    try {
-      const [key, fp] = this.listingState()?.split("\n") ?? [];
-      return key?.startsWith("tree:") && fp === this.fingerprint(trust) ? key : void 0;
-    } catch {
-      this.off();
-      return void 0;
-    }
-  }
-  /** The state row of the last complete listing: "runs/ key LF trust fingerprint". */
-  listingState() {
-    return this.db.prepare("SELECT value FROM state WHERE name = 'listing'").get()?.value;
-  }
-  /** Drops the rows of these runs (gone from runs/) from `tables`. */
-  dropRuns(ids, tables) {
-    const column = { runs: "run_id", links: "owner", vals: "run_id", confirmed: "run_id" };
-    for (const table of tables)
-      this.db.prepare(`DELETE FROM ${table} WHERE ${column[table]} IN (SELECT value FROM json_each(?))`).run(
-        JSON.stringify(ids)
-      );
-  }
-  /**
-   * A git: run's record when the complete listing of this very runs/ tree confirmed its tree oid and
-   * the row holds that oid's content (content-addressed: the same bytes), without reading the tree.
-   * `{}` when the tree has no such run; undefined when the row cannot vouch (read it as usual).
-   */
-  vouchedRecord(runId, trust, runsKey) {
-    if (!this.db) return void 0;
-    const fp = this.fingerprint(trust);
-    let row;
-    try {
-      row = this.db.prepare(
-        `SELECT c.folder, r.fp, r.record, c.folder = r.folder AS same FROM state s
-            LEFT JOIN confirmed c ON c.run_id = ? LEFT JOIN runs r ON r.run_id = c.run_id
-            WHERE s.name = 'listing' AND s.value = ?`
-      ).get(runId, `${runsKey}
-${fp}`);
-    } catch {
-      this.off();
-      return void 0;
-    }
-    if (!row) return void 0;
-    if (row.folder === null) return {};
-    if (!row.same || row.fp !== fp || !row.record) return void 0;
-    try {
-      const record = JSON.parse(row.record);
-      if (record.runId !== runId) return void 0;
-      this.counts.hits++;
-      return { record };
-    } catch {
-      return void 0;
-    }
-  }
-  /**
-   * The listing of the tree isComplete() vouched for: every confirmed run's row with that content
-   * (but the runs `except`); undefined when a row has changed since (read every folder's key instead).
-   */
-  allEntries(trust, runsKey, except) {
-    if (!this.db) return void 0;
-    try {
-      this.db.exec("BEGIN");
-      try {
-        if (!this.isComplete(runsKey, trust)) return void 0;
-        const read = { rows: 0 };
-        const out = this.entriesWhere(trust, (runId) => !except?.has(runId), true, void 0, read);
-        const n = this.db.prepare("SELECT count(*) AS n FROM confirmed").get().n;
-        return n === read.rows ? out : void 0;
-      } finally {
-        this.db?.exec("COMMIT");
-      }
-    } catch {
-      this.off();
-      return void 0;
-    }
-  }
-  /**
-   * After a listing went over every run folder of the git: runs/ tree `runsKey` (`folders`: each
-   * run's tree oid, every one fresh or verified and queued): rows of runs gone are dropped, each row
-   * whose folder key is that run's is confirmed under `runsKey`, and the count kept, in the same
-   * transaction as the rows.
-   */
-  completeListing(runsKey, trust, folders) {
-    if (runsKey.startsWith("tree:")) this.complete = { runsKey, fp: this.fingerprint(trust), folders };
-  }
-  /**
-   * After a listing of the git: runs/ tree `runsKey` made from the complete listing of `from` and
-   * the run folders that differ between the two trees (`changes`: each changed run's tree oid, or
-   * undefined for a run gone; every changed run fresh or verified and queued): the confirmed runs
-   * are changed by those alone, in the transaction that checks the index still holds `from`'s.
-   */
-  extendListing(from, runsKey, trust, changes) {
-    if (runsKey.startsWith("tree:")) this.complete = { runsKey, fp: this.fingerprint(trust), from, changes };
-  }
-  /** Writes what was verified since the last flush, in one transaction (a busy database skips it). */
-  flush() {
-    this.flushing = false;
-    const rows = this.pending;
-    const refreshed = this.refreshed;
-    const complete = this.complete;
-    this.pending = [];
-    this.refreshed = [];
-    this.complete = void 0;
-    if (!this.db || !rows.length && !refreshed.length && !complete) return;
-    try {
-      this.db.exec("BEGIN IMMEDIATE");
-      try {
-        const links = [];
-        const vals = [];
-        const ids = JSON.stringify(rows.map((r) => r.runId));
-        this.db.prepare("DELETE FROM links WHERE owner IN (SELECT value FROM json_each(?))").run(ids);
-        this.db.prepare("DELETE FROM vals WHERE run_id IN (SELECT value FROM json_each(?))").run(ids);
-        for (const { runId, key, folder, fp, record, at } of rows) {
-          for (const l of runLinks(record)) links.push([runId, l.run, l.node, l.dir, l.digest ?? null]);
-          const listed2 = listedRun(record);
-          for (const [k, v] of indexedValues(listed2)) vals.push([runId, k, typeof v === "number" ? v : null]);
-          const { document: _raw, ...kept } = record;
-          const e = listingEntry(record);
-          this.put.run(
-            runId,
-            key,
-            folder,
-            fp,
-            at,
-            record.trust,
-            e.model ?? null,
-            e.commit ?? null,
-            e.reproductionOf ?? null,
-            e.finishedAt ?? null,
-            e.promotionCopies ? formatCopies(e.promotionCopies) : null,
-            JSON.stringify(listed2),
-            JSON.stringify(kept)
-          );
-        }
-        this.db.prepare(
-          `INSERT INTO links (owner, run, node, dir, digest) SELECT value ->> 0, value ->> 1, value ->> 2,
-              value ->> 3, value ->> 4 FROM json_each(?)`
-        ).run(JSON.stringify(links));
-        this.db.prepare(
-          "INSERT INTO vals (run_id, key, num) SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?)"
-        ).run(JSON.stringify(vals));
-        const update = this.db.prepare("UPDATE runs SET folder = ?, written_ns = ? WHERE run_id = ?");
-        for (const [runId, folder, keyAt] of refreshed) update.run(folder, keyAt, runId);
-        if (complete && (!("from" in complete) || this.listingState() === `${complete.from}
-${complete.fp}`)) {
-          if ("from" in complete) {
-            const gone = [...complete.changes].filter(([, f]) => f === void 0).map(([id]) => id);
-            this.dropRuns(gone, ["runs", "links", "vals", "confirmed"]);
-            this.db.prepare(
-              "INSERT OR REPLACE INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)"
-            ).run(
-              JSON.stringify(Object.fromEntries([...complete.changes].filter(([, f]) => f !== void 0)))
-            );
-          } else {
-            this.dropRuns(
-              [...this.seen ?? []].filter((id) => !complete.folders.has(id)),
-              ["runs", "links", "vals"]
-            );
-            this.db.exec("DELETE FROM confirmed");
-            this.db.prepare("INSERT INTO confirmed (run_id, folder) SELECT key, value FROM json_each(?)").run(JSON.stringify(Object.fromEntries(complete.folders)));
-          }
-          this.db.prepare("INSERT OR REPLACE INTO state (name, value) VALUES ('listing', ?)").run(`${complete.runsKey}
-${complete.fp}`);
-        }
-        this.db.exec("COMMIT");
-      } catch (e) {
-        this.db.exec("ROLLBACK");
-        throw e;
-      }
-    } catch {
-    }
-  }
-  off() {
-    try {
-      this.db?.close();
-    } catch {
-    }
-    this.db = void 0;
-  }
-  close() {
-    this.flush();
-    this.off();
-  }
-};
-function openRunIndex(cacheDir, uri) {
-  return cacheDir ? RunIndex.open(cacheDir, uri) : Promise.resolve(void 0);
-}
-
-// packages/core/src/ledger/dir.ts
 var MAX_FILE_BYTES = 256 * 1024 * 1024;
 var UnreadableRecordFile = class extends Error {
 };
@@ -73641,6 +73999,16 @@ function listPlainDir(path) {
     return [];
   }
 }
+function listPlainNames(path) {
+  let names;
+  try {
+    if (!fs14.lstatSync(path).isDirectory()) return [];
+    names = fs14.readdirSync(path);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => !n.startsWith(".")).sort();
+}
 var LEFTOVER = /^\..*-(\d+)-[0-9a-f]{8}\.(partial|tmp|pending)$/;
 var isDeadLeftover = (name) => {
   const m = LEFTOVER.exec(name);
@@ -73673,7 +74041,7 @@ var DirSnapshot = class {
     return dir;
   }
   async listRuns() {
-    return listPlainDir(this.runsFolder()).filter((e) => !e.name.startsWith(".")).map((e) => e.name).sort();
+    return listPlainNames(this.runsFolder());
   }
   async listRunFiles(runId) {
     const dir = join12(this.runsFolder(), runId);
@@ -73698,18 +74066,29 @@ var DirSnapshot = class {
       return void 0;
     }
   }
-  /** One lstat per run folder. */
-  async runFolderKeys(runIds) {
+  /** One lstat per run folder, kept as numbers. */
+  async runFolderStats(runIds) {
     const dir = `${this.runsFolder()}/`;
-    const out = /* @__PURE__ */ new Map();
-    for (const id of runIds) {
-      let key;
+    const n = runIds.length;
+    const out = {
+      ino: new Float64Array(n).fill(Number.NaN),
+      dev: new Float64Array(n),
+      mode: new Float64Array(n),
+      mtime: new Float64Array(n),
+      ctime: new Float64Array(n)
+    };
+    for (let i = 0; i < n; i++) {
+      let st;
       try {
-        const st = fs14.lstatSync(dir + id, { throwIfNoEntry: false });
-        key = st && folderStatKey(st);
+        st = fs14.lstatSync(dir + runIds[i], { throwIfNoEntry: false });
       } catch {
       }
-      if (key) out.set(id, key);
+      if (!st?.isDirectory()) continue;
+      out.ino[i] = st.ino;
+      out.dev[i] = st.dev;
+      out.mode[i] = st.mode;
+      out.mtime[i] = st.mtimeMs;
+      out.ctime[i] = st.ctimeMs;
     }
     return out;
   }
@@ -73735,7 +74114,7 @@ var DirSnapshot = class {
     return listPlainDir(join12(this.root, "models")).filter((e) => e.isDirectory() && !e.name.startsWith(".")).map((e) => e.name).sort();
   }
   async listFolder(folder) {
-    return listPlainDir(join12(this.root, folder)).filter((e) => !e.name.startsWith(".")).map((e) => e.name).sort();
+    return listPlainNames(join12(this.root, folder));
   }
   async readFolderFile(folder, name) {
     return readPlain(join12(this.root, folder, name));
@@ -74391,7 +74770,7 @@ function entryAt(tree, at) {
   if (space < 0 || nul < 0 || nul + 21 > tree.length) throw new Error("a damaged tree object");
   return { space, nul, end: nul + 21, dir: tree[at] === 52 };
 }
-var entryOf = (tree, at, e) => ({
+var entryOf2 = (tree, at, e) => ({
   mode: tree.toString("latin1", at, e.space),
   oid: tree.toString("hex", e.nul + 1, e.nul + 21)
 });
@@ -74399,7 +74778,7 @@ function parseTree(body) {
   const out = [];
   for (let at = 0; at < body.length; ) {
     const e = entryAt(body, at);
-    const { mode, oid } = entryOf(body, at, e);
+    const { mode, oid } = entryOf2(body, at, e);
     const type = mode === "40000" ? "tree" : mode === "160000" ? "commit" : "blob";
     out.push({ mode: mode.padStart(6, "0"), path: body.toString("utf8", e.space + 1, e.nul), oid, type });
     at = e.end;
@@ -74416,7 +74795,7 @@ function findEntry(tree, name) {
   for (let at = 0; at < tree.length; ) {
     const e = entryAt(tree, at);
     if (e.nul - e.space - 1 === want.length && tree.compare(want, 0, want.length, e.space + 1, e.nul) === 0)
-      return entryOf(tree, at, e);
+      return entryOf2(tree, at, e);
     at = e.end;
   }
   return void 0;
@@ -74581,13 +74960,13 @@ function diffTrees(a, b) {
   while (i < a.length || j < b.length) {
     if (i >= a.length) {
       const y2 = entryAt(b, j);
-      out.push({ name: b.toString("utf8", y2.space + 1, y2.nul), after: entryOf(b, j, y2) });
+      out.push({ name: b.toString("utf8", y2.space + 1, y2.nul), after: entryOf2(b, j, y2) });
       j = y2.end;
       continue;
     }
     if (j >= b.length) {
       const x2 = entryAt(a, i);
-      out.push({ name: a.toString("utf8", x2.space + 1, x2.nul), before: entryOf(a, i, x2) });
+      out.push({ name: a.toString("utf8", x2.space + 1, x2.nul), before: entryOf2(a, i, x2) });
       i = x2.end;
       continue;
     }
@@ -74601,13 +74980,13 @@ function diffTrees(a, b) {
     const c = compareNames(a.subarray(x.space + 1, x.nul), x.dir, b.subarray(y.space + 1, y.nul), y.dir);
     const name = (c <= 0 ? a : b).toString("utf8", (c <= 0 ? x : y).space + 1, (c <= 0 ? x : y).nul);
     if (c < 0) {
-      out.push({ name, before: entryOf(a, i, x) });
+      out.push({ name, before: entryOf2(a, i, x) });
       i = x.end;
     } else if (c > 0) {
-      out.push({ name, after: entryOf(b, j, y) });
+      out.push({ name, after: entryOf2(b, j, y) });
       j = y.end;
     } else {
-      out.push({ name, before: entryOf(a, i, x), after: entryOf(b, j, y) });
+      out.push({ name, before: entryOf2(a, i, x), after: entryOf2(b, j, y) });
       i = x.end;
       j = y.end;
     }
