@@ -523,11 +523,20 @@ class GitSnapshot implements LedgerSnapshot {
     return this.object(e.oid, "blob");
   }
 
+  /**
+   * The run folders of runs/ by name: a name written twice (a tree no git would write) is its first
+   * entry, as every path lookup (named) reads it.
+   */
+  private async runFolders(): Promise<TreeEntry[]> {
+    const runs = await this.entry("runs");
+    if (runs?.type !== "tree") return [];
+    return [...(await this.named(runs.oid)).values()].filter(
+      (e) => e.type === "tree" && !e.path.startsWith("."),
+    );
+  }
+
   async listRuns(): Promise<string[]> {
-    return ((await this.list("runs")) ?? [])
-      .filter((e) => e.type === "tree" && !e.path.startsWith("."))
-      .map((e) => e.path)
-      .sort();
+    return (await this.runFolders()).map((e) => e.path).sort();
   }
 
   async listRunFiles(runId: string): Promise<string[] | undefined> {
@@ -553,8 +562,7 @@ class GitSnapshot implements LedgerSnapshot {
 
   async runFolderKeys(_runIds: readonly string[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    for (const e of (await this.list("runs")) ?? [])
-      if (e.type === "tree" && !e.path.startsWith(".")) out.set(e.path, `tree:${e.oid}`);
+    for (const e of await this.runFolders()) out.set(e.path, `tree:${e.oid}`);
     return out;
   }
 

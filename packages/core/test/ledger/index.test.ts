@@ -255,6 +255,42 @@ describe("a git: runs/ tree no git would write", () => {
     ).rejects.toThrow(/damaged tree object.*nothing was written; restore the branch from its history/);
     expect(at("track-run-ledger")).toBe(tipBefore);
   }, 60_000);
+
+  it("naming a run folder twice: every reader reads its first entry, with or without the index", async () => {
+    const { store, bare } = suite.open("git");
+    for (const id of ["run-a", "run-b"]) await record(store, manifest(id, 0.9));
+    const cache = tempDir();
+    expect((await read(store, cache)).runs).toHaveLength(2);
+    const git = (args: string[], input?: Buffer) =>
+      execFileSync("git", ["-C", bare!, ...args], { ...(input ? { input } : {}), env: gitEnv });
+    const runs = git(["cat-file", "tree", "track-run-ledger:runs"]);
+    // run-b named twice: first as run-a's folder (a record of another run: damaged), then as itself.
+    const b = runs.indexOf(Buffer.from("run-b\0"));
+    const entryStart = runs.lastIndexOf(Buffer.from("40000 "), b);
+    const aOid = runs.subarray(
+      runs.indexOf(Buffer.from("run-a\0")) + 6,
+      runs.indexOf(Buffer.from("run-a\0")) + 26,
+    );
+    const twice = Buffer.concat([runs.subarray(0, b + 6), aOid, runs.subarray(entryStart)]);
+    const badRuns = git(["hash-object", "--literally", "-t", "tree", "-w", "--stdin"], twice)
+      .toString()
+      .trim();
+    const root = Buffer.from(git(["cat-file", "tree", "track-run-ledger^{tree}"]));
+    Buffer.from(badRuns, "hex").copy(root, root.indexOf(Buffer.from("runs\0")) + 5);
+    const tree = git(["hash-object", "--literally", "-t", "tree", "-w", "--stdin"], root).toString().trim();
+    const tip = git(["rev-parse", "track-run-ledger"]).toString().trim();
+    const c = git(["commit-tree", tree, "-p", tip, "-m", "run-b twice"]).toString().trim();
+    git(["update-ref", "refs/heads/track-run-ledger", c]);
+    const plain = await (
+      await LedgerReader.open(openLedger(store.uri, { cacheDir: tempDir() }), trust())
+    ).find("run-b");
+    expect(plain?.trust).toBe("damaged");
+    for (let i = 0; i < 2; i++) {
+      const again = await read(store, cache);
+      expect(again.runs.map((r) => `${r.runId}:${r.trust}`)).toEqual(["run-a:verified", "run-b:damaged"]);
+      expect((await again.reader.find("run-b"))?.trust).toBe("damaged");
+    }
+  }, 60_000);
 });
 
 describe("a dir: ledger's racy files", () => {
