@@ -123,6 +123,14 @@ function parseCopies(text: string): PromotionCopy[] {
   });
 }
 
+/**
+ * Rows by their run id in JavaScript's order (code units), as listings order run ids: SQLite's
+ * order (UTF-8 bytes) differs for ids beyond U+FFFF. Rows come nearly sorted: a cheap sort.
+ */
+function byCodeUnit<T extends readonly [string, ...unknown[]]>(rows: T[]): T[] {
+  return rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
 /** A listing entry's columns, in the order entryOf() reads them. */
 const ENTRY_COLUMNS = "run_id, folder, trust, model, commit_sha, repro_of, finished, copies";
 
@@ -407,7 +415,7 @@ export class RunIndex {
       // Rows as arrays of numbers, merged with the sorted ids: 10,000 of them are read by every listing.
       st.setReturnArrays(true);
       const fp = this.fingerprint(trust);
-      const rows = st.all(fp) as unknown as Array<[string, ...Array<number | null>]>;
+      const rows = byCodeUnit(st.all(fp) as unknown as Array<[string, ...Array<number | null>]>);
       const fresh = new Uint8Array(ids.length);
       const gone: string[] = [];
       let count = 0;
@@ -477,7 +485,10 @@ export class RunIndex {
         for (const [id] of query("run_id", p)) yield id!;
       },
       models(p) {
-        return [...query("DISTINCT model", p, "AND model IS NOT NULL")].map(([m]) => m!);
+        return [...query("model, min(run_id)", p, "AND model IS NOT NULL GROUP BY model")].map(([m, id]) => ({
+          model: m!,
+          runId: id!,
+        }));
       },
       row(runId) {
         const st = db().prepare(`SELECT ${ENTRY_COLUMNS} FROM runs WHERE fp = ? AND run_id = ?`);
@@ -756,7 +767,7 @@ export class RunIndex {
           "SELECT run_id, folder FROM runs JOIN confirmed USING (run_id, folder) WHERE +fp = ? ORDER BY run_id",
         );
         st.setReturnArrays(true);
-        const rows = st.all(this.fingerprint(trust)) as unknown as Array<[string, string]>;
+        const rows = byCodeUnit(st.all(this.fingerprint(trust)) as unknown as Array<[string, string]>);
         const n = (this.db.prepare("SELECT count(*) AS n FROM confirmed").get() as { n: number }).n;
         if (n !== rows.length) return undefined;
         const ids: string[] = [];
@@ -819,15 +830,20 @@ export class RunIndex {
       try {
         if (gone.length) this.dropGone(gone);
         // Links and values go in as one JSON array each: a first build writes 10,000 runs' worth.
+        // They are kept per run, not per trust: a damaged record (under one policy it may be damaged,
+        // under another untrusted) leaves them as they are; they only narrow what is then read.
         const links: unknown[] = [];
         const vals: unknown[] = [];
-        const ids = JSON.stringify(rows.map((r) => r.runId));
+        const ids = JSON.stringify(rows.filter((r) => r.record.trust !== "damaged").map((r) => r.runId));
         this.db.prepare("DELETE FROM links WHERE owner IN (SELECT value FROM json_each(?))").run(ids);
         this.db.prepare("DELETE FROM vals WHERE run_id IN (SELECT value FROM json_each(?))").run(ids);
         for (const { runId, key, folder, fp, record, at } of rows) {
-          for (const l of runLinks(record)) links.push([runId, l.run, l.node, l.dir, l.digest ?? null]);
           const listed = listedRun(record);
-          for (const [k, v] of indexedValues(listed)) vals.push([runId, k, typeof v === "number" ? v : null]);
+          if (record.trust !== "damaged") {
+            for (const l of runLinks(record)) links.push([runId, l.run, l.node, l.dir, l.digest ?? null]);
+            for (const [k, v] of indexedValues(listed))
+              vals.push([runId, k, typeof v === "number" ? v : null]);
+          }
           const { document: _raw, ...kept } = record;
           const e = listingEntry(record);
           const stored = storedFolder(folder, at);

@@ -97,8 +97,8 @@ export interface ListingRows {
   rows(p: Pick, order: "id" | "newest"): Iterable<ListingEntry>;
   /** The run ids of the rows `p` picks. */
   ids(p: Pick): Iterable<string>;
-  /** The models of the rows `p` picks. */
-  models(p: Pick): string[];
+  /** The models of the rows `p` picks, each with one run of it (the first by id). */
+  models(p: Pick): Array<{ model: string; runId: string }>;
   /** The entry of one run's row. */
   row(runId: string): ListingEntry | undefined;
 }
@@ -188,8 +188,9 @@ export class IndexedListing implements RunListing {
     return this.answer(
       (l) => l.where(p),
       () => {
+        // In run id order by code unit (SQLite's differs beyond U+FFFF).
         const out = [...this.picked(p, "id"), ...[...this.verified.values()].filter((e) => picks(e, p))];
-        return this.verified.size ? out.sort((a, b) => order(a.runId, b.runId)) : out;
+        return out.sort((a, b) => order(a.runId, b.runId));
       },
     );
   }
@@ -200,10 +201,13 @@ export class IndexedListing implements RunListing {
       () => {
         const verified = [...this.verified.values()].filter((e) => picks(e, p));
         const entries = [...verified];
+        // The newest n, and every run tied with the last of them (SQLite breaks ties in its own order).
+        let last: ListingEntry | undefined;
         if (n > 0)
           for (const e of this.picked(p, "newest")) {
+            if (last && e.finishedAt !== last.finishedAt) break;
             entries.push(e);
-            if (entries.length >= n + verified.length) break;
+            if (!last && entries.length >= n + verified.length) last = e;
           }
         entries.sort(byFinish);
         let total = verified.length;
@@ -220,9 +224,10 @@ export class IndexedListing implements RunListing {
       () => {
         const models = new Set<string>();
         for (const e of this.verified.values()) if (e.model && picks(e, p)) models.add(e.model);
-        // A model of the rows counts once a fresh run has it (rows of runs gone stay behind).
-        for (const m of this.index.models(p))
-          if (!models.has(m) && this.any({ ...p, model: m })) models.add(m);
+        // A model of the rows counts once a fresh run has it: the run given with it, usually; else
+        // one found by a scan of its rows.
+        for (const { model, runId } of this.index.models(p))
+          if (!models.has(model) && (this.isFresh(runId) || this.any({ ...p, model }))) models.add(model);
         return [...models].sort();
       },
     );

@@ -2,7 +2,7 @@
 // the records' files; an edit, a damaged database or another trust policy means verifying again; a
 // git: ledger is fetched shallow, and a promotion from a shallow cache lands.
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { describe, expect, it } from "vitest";
@@ -503,6 +503,23 @@ describe("a listing answered by the index", () => {
     writeFileSync(manifestPath, body);
   }, 60_000);
 
+  it("folder names SQLite orders otherwise (beyond U+FFFF) are listed, found and answered as in memory", async () => {
+    const { store, cache } = await ledger();
+    const runs = join(store.uri.slice(4), "runs");
+    // Copies of a run under names no run id has: damaged, and never hidden.
+    for (const name of ["run-\u{1F600}", "run-\uFF01"])
+      cpSync(join(runs, "run-a"), join(runs, name), { recursive: true });
+    await settle();
+    await read(store, cache);
+    const { indexed, inMemory } = await both(store, cache);
+    expect(indexed).toBeInstanceOf(IndexedListing);
+    expect(await answers(indexed)).toEqual(await answers(inMemory));
+    for (const name of ["run-\u{1F600}", "run-\uFF01"]) {
+      expect(indexed.has(name)).toBe(true);
+      expect((await indexed.get(name))?.trust).toBe("damaged");
+    }
+  }, 60_000);
+
   it("one index shared by two trust policies: each keeps its own rows, neither listing loses a run", async () => {
     const { store, cache } = await ledger();
     const index = (await RunIndex.open(cache, store.uri))!;
@@ -529,7 +546,7 @@ describe("a listing answered by the index", () => {
         version++; // another process commits here
       },
       ids: () => ["run-a"],
-      models: () => ["spam"],
+      models: () => [{ model: "spam", runId: "run-a" }],
       row: (id) => entry(id),
     };
     const listing = new IndexedListing(
