@@ -69976,6 +69976,9 @@ function parseCopies(text) {
     };
   });
 }
+function byCodeUnit(rows) {
+  return rows.sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+}
 var ENTRY_COLUMNS = "run_id, folder, trust, model, commit_sha, repro_of, finished, copies";
 function entryOf([runId, folder, trust, model, commit, reproductionOf, finished, copies]) {
   const e = { runId, trust, folder };
@@ -70202,7 +70205,7 @@ var RunIndex = class _RunIndex {
       );
       st.setReturnArrays(true);
       const fp = this.fingerprint(trust);
-      const rows = st.all(fp);
+      const rows = byCodeUnit(st.all(fp));
       const fresh = new Uint8Array(ids.length);
       const gone = [];
       let count = 0;
@@ -70254,7 +70257,10 @@ var RunIndex = class _RunIndex {
         for (const [id] of query("run_id", p)) yield id;
       },
       models(p) {
-        return [...query("DISTINCT model", p, "AND model IS NOT NULL")].map(([m]) => m);
+        return [...query("model, min(run_id)", p, "AND model IS NOT NULL GROUP BY model")].map(([m, id]) => ({
+          model: m,
+          runId: id
+        }));
       },
       row(runId) {
         const st = db().prepare(`SELECT ${ENTRY_COLUMNS} FROM runs WHERE fp = ? AND run_id = ?`);
@@ -70480,7 +70486,7 @@ ${fp}`);
           "SELECT run_id, folder FROM runs JOIN confirmed USING (run_id, folder) WHERE +fp = ? ORDER BY run_id"
         );
         st.setReturnArrays(true);
-        const rows = st.all(this.fingerprint(trust));
+        const rows = byCodeUnit(st.all(this.fingerprint(trust)));
         const n = this.db.prepare("SELECT count(*) AS n FROM confirmed").get().n;
         if (n !== rows.length) return void 0;
         const ids = [];
@@ -70536,13 +70542,16 @@ ${fp}`);
         if (gone.length) this.dropGone(gone);
         const links = [];
         const vals = [];
-        const ids = JSON.stringify(rows.map((r) => r.runId));
+        const ids = JSON.stringify(rows.filter((r) => r.record.trust !== "damaged").map((r) => r.runId));
         this.db.prepare("DELETE FROM links WHERE owner IN (SELECT value FROM json_each(?))").run(ids);
         this.db.prepare("DELETE FROM vals WHERE run_id IN (SELECT value FROM json_each(?))").run(ids);
         for (const { runId, key, folder, fp, record, at } of rows) {
-          for (const l of runLinks(record)) links.push([runId, l.run, l.node, l.dir, l.digest ?? null]);
           const listed2 = listedRun(record);
-          for (const [k, v] of indexedValues(listed2)) vals.push([runId, k, typeof v === "number" ? v : null]);
+          if (record.trust !== "damaged") {
+            for (const l of runLinks(record)) links.push([runId, l.run, l.node, l.dir, l.digest ?? null]);
+            for (const [k, v] of indexedValues(listed2))
+              vals.push([runId, k, typeof v === "number" ? v : null]);
+          }
           const { document: _raw, ...kept } = record;
           const e = listingEntry(record);
           const stored = storedFolder(folder, at);
@@ -70740,7 +70749,7 @@ var IndexedListing = class {
       (l) => l.where(p),
       () => {
         const out = [...this.picked(p, "id"), ...[...this.verified.values()].filter((e) => picks(e, p))];
-        return this.verified.size ? out.sort((a, b) => order(a.runId, b.runId)) : out;
+        return out.sort((a, b) => order(a.runId, b.runId));
       }
     );
   }
@@ -70750,10 +70759,12 @@ var IndexedListing = class {
       () => {
         const verified = [...this.verified.values()].filter((e) => picks(e, p));
         const entries = [...verified];
+        let last;
         if (n > 0)
           for (const e of this.picked(p, "newest")) {
+            if (last && e.finishedAt !== last.finishedAt) break;
             entries.push(e);
-            if (entries.length >= n + verified.length) break;
+            if (!last && entries.length >= n + verified.length) last = e;
           }
         entries.sort(byFinish);
         let total = verified.length;
@@ -70769,8 +70780,8 @@ var IndexedListing = class {
       () => {
         const models = /* @__PURE__ */ new Set();
         for (const e of this.verified.values()) if (e.model && picks(e, p)) models.add(e.model);
-        for (const m of this.index.models(p))
-          if (!models.has(m) && this.any({ ...p, model: m })) models.add(m);
+        for (const { model, runId } of this.index.models(p))
+          if (!models.has(model) && (this.isFresh(runId) || this.any({ ...p, model }))) models.add(model);
         return [...models].sort();
       }
     );
@@ -75418,8 +75429,19 @@ var GitSnapshot = class {
     if (e?.type !== "blob") return void 0;
     return this.object(e.oid, "blob");
   }
+  /**
+   * The run folders of runs/ by name: a name written twice (a tree no git would write) is its first
+   * entry, as every path lookup (named) reads it.
+   */
+  async runFolders() {
+    const runs = await this.entry("runs");
+    if (runs?.type !== "tree") return [];
+    return [...(await this.named(runs.oid)).values()].filter(
+      (e) => e.type === "tree" && !e.path.startsWith(".")
+    );
+  }
   async listRuns() {
-    return (await this.list("runs") ?? []).filter((e) => e.type === "tree" && !e.path.startsWith(".")).map((e) => e.path).sort();
+    return (await this.runFolders()).map((e) => e.path).sort();
   }
   async listRunFiles(runId) {
     return (await this.list(`runs/${runId}`))?.map((e) => e.path).sort();
@@ -75440,8 +75462,7 @@ var GitSnapshot = class {
   }
   async runFolderKeys(_runIds) {
     const out = /* @__PURE__ */ new Map();
-    for (const e of await this.list("runs") ?? [])
-      if (e.type === "tree" && !e.path.startsWith(".")) out.set(e.path, `tree:${e.oid}`);
+    for (const e of await this.runFolders()) out.set(e.path, `tree:${e.oid}`);
     return out;
   }
   async runsChangedSince(runsKey) {
