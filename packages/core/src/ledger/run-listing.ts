@@ -201,11 +201,12 @@ export class IndexedListing implements RunListing {
       () => {
         const verified = [...this.verified.values()].filter((e) => picks(e, p));
         const entries = [...verified];
-        // The newest n, and every run tied with the last of them (SQLite breaks ties in its own order).
+        // The newest n, and the runs tied with the last of them whose ids SQLite may order otherwise:
+        // beyond ASCII (UTF-8 bytes against code units), which come before ASCII ids either way.
         let last: ListingEntry | undefined;
         if (n > 0)
           for (const e of this.picked(p, "newest")) {
-            if (last && e.finishedAt !== last.finishedAt) break;
+            if (last && (e.finishedAt !== last.finishedAt || ASCII.test(e.runId))) break;
             entries.push(e);
             if (!last && entries.length >= n + verified.length) last = e;
           }
@@ -239,5 +240,7 @@ export class IndexedListing implements RunListing {
     return false;
   }
 }
+
+const ASCII = /^[\x00-\x7f]*$/;
 
 const isEmpty = (p: Pick): boolean => Object.values(p).every((v) => v === undefined);
