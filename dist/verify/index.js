@@ -65736,7 +65736,7 @@ var IndexedListing = class {
         let last;
         if (n > 0)
           for (const e of this.picked(p, "newest")) {
-            if (last && e.finishedAt !== last.finishedAt) break;
+            if (last && (e.finishedAt !== last.finishedAt || ASCII.test(e.runId))) break;
             entries.push(e);
             if (!last && entries.length >= n + verified.length) last = e;
           }
@@ -65766,6 +65766,7 @@ var IndexedListing = class {
     return false;
   }
 };
+var ASCII = /^[\x00-\x7f]*$/;
 var isEmpty = (p) => Object.values(p).every((v) => v === void 0);
 
 // packages/core/src/ledger/walk.ts
