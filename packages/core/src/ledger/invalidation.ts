@@ -16,6 +16,7 @@ import {
   resolveNodes,
   runNode,
 } from "./graph.js";
+import { codeUnitOrder } from "./listing.js";
 import { LedgerReader } from "./reader.js";
 import { checkSignature, type RecordTrust, type SignatureVerdict, type Trust } from "./records.js";
 import type { RunIndex } from "./run-index.js";
@@ -157,7 +158,7 @@ function byTime(a: InvalidationRecord, b: InvalidationRecord): number {
   const ta = a.predicate ? Date.parse(a.predicate.at) : Number.POSITIVE_INFINITY;
   const tb = b.predicate ? Date.parse(b.predicate.at) : Number.POSITIVE_INFINITY;
   if (ta !== tb) return ta < tb ? -1 : 1;
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  return codeUnitOrder(a.name, b.name);
 }
 
 /** Per node, the latest counting record naming it wins: the nodes whose latest record invalidates. */

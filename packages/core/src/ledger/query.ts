@@ -13,7 +13,7 @@
 // A filter is KEY OP VALUE, OP one of = != < <= > >= ~ (contains).
 import type { RunManifest } from "../__generated__/index.js";
 import { UsageError } from "../errors.js";
-import { aggregate, type CurveStats, type ListedRun } from "./listing.js";
+import { aggregate, type CurveStats, codeUnitOrder, type ListedRun } from "./listing.js";
 import type { RunRecord } from "./records.js";
 
 export type Value = number | string | undefined;
@@ -304,7 +304,7 @@ export function queryRuns(records: readonly RunRecord[], spec: QuerySpec): Query
       if (c) return s.descending ? -c : c;
     }
     // Ties by run id, by code unit as every listing orders runs (and without loading a locale).
-    return a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0;
+    return codeUnitOrder(a.runId, b.runId);
   });
   let rows = (spec.groupBy || spec.limit === undefined ? runs : runs.slice(0, spec.limit)).map((r) =>
     toRow(r, keys),

@@ -18,10 +18,10 @@ import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import { join } from "node:path";
 import { type NodeId, type RunLink, runLinks } from "./graph.js";
-import { type ListedRun, type ListingEntry, listedRun, listingEntry } from "./listing.js";
+import { codeUnitOrder, type ListedRun, type ListingEntry, listedRun, listingEntry } from "./listing.js";
 import { indexedValues, type indexFilter, PARAMS_BEYOND } from "./query.js";
 import type { PromotionCopy, RunRecord, Trust } from "./records.js";
-import type { ListingRows, Pick } from "./run-listing.js";
+import { type ListingRows, type Pick, picksAll } from "./run-listing.js";
 import type { FolderStats, LedgerSnapshot } from "./types.js";
 
 type Database = import("node:sqlite").DatabaseSync;
@@ -128,7 +128,7 @@ function parseCopies(text: string): PromotionCopy[] {
  * order (UTF-8 bytes) differs for ids beyond U+FFFF. Rows come nearly sorted: a cheap sort.
  */
 function byCodeUnit<T extends readonly [string, ...unknown[]]>(rows: T[]): T[] {
-  return rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return rows.sort((a, b) => codeUnitOrder(a[0], b[0]));
 }
 
 /** A listing entry's columns, in the order entryOf() reads them. */
@@ -404,7 +404,7 @@ export class RunIndex {
     ids: readonly string[],
     stats: FolderStats,
     trust: Trust,
-  ): { fresh: Uint8Array; count: number; version: number } | undefined {
+  ): { fresh: Uint8Array; version: number } | undefined {
     if (!this.db) return undefined;
     try {
       const version = this.version();
@@ -438,7 +438,7 @@ export class RunIndex {
       this.counts.hits += count;
       // The rows of run folders no longer there go at the next flush (a listing's scans skip them).
       if (gone.length) this.queue(() => this.gone.push(...gone.map((id) => [id, fp] as const)));
-      return { fresh, count, version };
+      return { fresh, version };
     } catch {
       this.off();
       return undefined;
@@ -476,7 +476,7 @@ export class RunIndex {
         const by =
           order === "id"
             ? "ORDER BY run_id"
-            : Object.values(p).every((v) => v === undefined)
+            : picksAll(p)
               ? "ORDER BY finished DESC, run_id DESC"
               : "ORDER BY +finished DESC, +run_id DESC";
         for (const row of query(ENTRY_COLUMNS, p, by)) yield entryOf(row);

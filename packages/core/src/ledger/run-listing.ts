@@ -5,7 +5,7 @@
 //   index row matched its folder key is answered by that row in SQL, each run verified now from
 //   memory. A question the index answers reads the rows it needs, not 10,000 of them.
 // What a command picks from either it reads whole with find() before it shows or decides on it.
-import type { ListingEntry } from "./listing.js";
+import { type ListingEntry, codeUnitOrder as order } from "./listing.js";
 
 /** Which entries a question picks: every field given must hold. */
 export interface Pick {
@@ -33,9 +33,6 @@ export function picks(e: ListingEntry, p: Pick): boolean {
     (!p.withCopies || Boolean(e.promotionCopies?.length))
   );
 }
-
-/** By code unit (ISO times and run ids; no locale over 10,000 of them). */
-const order = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Oldest first: by finishing time (a run without one first), then run id. */
 export const byFinish = (a: ListingEntry, b: ListingEntry): number =>
@@ -212,7 +209,7 @@ export class IndexedListing implements RunListing {
           }
         entries.sort(byFinish);
         let total = verified.length;
-        if (isEmpty(p)) total = this.ids.length;
+        if (picksAll(p)) total = this.ids.length;
         else for (const id of this.index.ids(p)) if (this.isFresh(id)) total++;
         return { entries: n > 0 ? entries.slice(-n) : [], total };
       },
@@ -243,4 +240,5 @@ export class IndexedListing implements RunListing {
 
 const ASCII = /^[\x00-\x7f]*$/;
 
-const isEmpty = (p: Pick): boolean => Object.values(p).every((v) => v === undefined);
+/** Whether `p` picks every run (no field given). */
+export const picksAll = (p: Pick): boolean => Object.values(p).every((v) => v === undefined);
