@@ -39608,7 +39608,7 @@ var require_inflate = __commonJS({
       var hbuf = new utils.Buf8(4);
       var opts;
       var n;
-      var order2 = (
+      var order = (
         /* permutation of code lengths */
         [16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15]
       );
@@ -40061,12 +40061,12 @@ var require_inflate = __commonJS({
                   hold += input[next++] << bits;
                   bits += 8;
                 }
-                state.lens[order2[state.have++]] = hold & 7;
+                state.lens[order[state.have++]] = hold & 7;
                 hold >>>= 3;
                 bits -= 3;
               }
               while (state.have < 19) {
-                state.lens[order2[state.have++]] = 0;
+                state.lens[order[state.have++]] = 0;
               }
               state.lencode = state.lendyn;
               state.lenbits = 7;
@@ -59353,7 +59353,7 @@ var require_lexer = __commonJS({
   "node_modules/yaml/dist/parse/lexer.js"(exports) {
     "use strict";
     var cst = require_cst();
-    function isEmpty2(ch) {
+    function isEmpty(ch) {
       switch (ch) {
         case void 0:
         case " ":
@@ -59431,7 +59431,7 @@ var require_lexer = __commonJS({
         }
         if (ch === "-" || ch === ".") {
           const dt = this.buffer.substr(offset, 3);
-          if ((dt === "---" || dt === "...") && isEmpty2(this.buffer[offset + 3]))
+          if ((dt === "---" || dt === "...") && isEmpty(this.buffer[offset + 3]))
             return -1;
         }
         return offset;
@@ -59530,7 +59530,7 @@ var require_lexer = __commonJS({
           if (!this.atEnd && !this.hasChars(4))
             return this.setNext("line-start");
           const s = this.peek(3);
-          if ((s === "---" || s === "...") && isEmpty2(this.charAt(3))) {
+          if ((s === "---" || s === "...") && isEmpty(this.charAt(3))) {
             yield* this.pushCount(3);
             this.indentValue = 0;
             this.indentNext = 0;
@@ -59538,7 +59538,7 @@ var require_lexer = __commonJS({
           }
         }
         this.indentValue = yield* this.pushSpaces(false);
-        if (this.indentNext > this.indentValue && !isEmpty2(this.charAt(1)))
+        if (this.indentNext > this.indentValue && !isEmpty(this.charAt(1)))
           this.indentNext = this.indentValue;
         return yield* this.parseBlockStart();
       }
@@ -59546,7 +59546,7 @@ var require_lexer = __commonJS({
         const [ch0, ch1] = this.peek(2);
         if (!ch1 && !this.atEnd)
           return this.setNext("block-start");
-        if ((ch0 === "-" || ch0 === "?" || ch0 === ":") && isEmpty2(ch1)) {
+        if ((ch0 === "-" || ch0 === "?" || ch0 === ":") && isEmpty(ch1)) {
           const n = (yield* this.pushCount(1)) + (yield* this.pushSpaces(true));
           this.indentNext = this.indentValue + 1;
           this.indentValue += n;
@@ -59610,7 +59610,7 @@ var require_lexer = __commonJS({
         const line = this.getLine();
         if (line === null)
           return this.setNext("flow");
-        if (indent !== -1 && indent < this.indentNext && line[0] !== "#" || indent === 0 && (line.startsWith("---") || line.startsWith("...")) && isEmpty2(line[3])) {
+        if (indent !== -1 && indent < this.indentNext && line[0] !== "#" || indent === 0 && (line.startsWith("---") || line.startsWith("...")) && isEmpty(line[3])) {
           const atFlowEndMarker = indent === this.indentNext - 1 && this.flowLevel === 1 && (line[0] === "]" || line[0] === "}");
           if (!atFlowEndMarker) {
             this.flowLevel = 0;
@@ -59652,7 +59652,7 @@ var require_lexer = __commonJS({
             return yield* this.parseQuotedScalar();
           case ":": {
             const next = this.charAt(1);
-            if (this.flowKey || isEmpty2(next) || next === ",") {
+            if (this.flowKey || isEmpty(next) || next === ",") {
               this.flowKey = false;
               yield* this.pushCount(1);
               yield* this.pushSpaces(true);
@@ -59715,7 +59715,7 @@ var require_lexer = __commonJS({
           else if (ch !== "-")
             break;
         }
-        return yield* this.pushUntil((ch) => isEmpty2(ch) || ch === "#");
+        return yield* this.pushUntil((ch) => isEmpty(ch) || ch === "#");
       }
       *parseBlockScalar() {
         let nl = this.pos - 1;
@@ -59797,10 +59797,10 @@ var require_lexer = __commonJS({
         while (ch = this.buffer[++i]) {
           if (ch === ":") {
             const next = this.buffer[i + 1];
-            if (isEmpty2(next) || inFlow && flowIndicatorChars.has(next))
+            if (isEmpty(next) || inFlow && flowIndicatorChars.has(next))
               break;
             end = i;
-          } else if (isEmpty2(ch)) {
+          } else if (isEmpty(ch)) {
             let next = this.buffer[i + 1];
             if (ch === "\r") {
               if (next === "\n") {
@@ -59867,7 +59867,7 @@ var require_lexer = __commonJS({
             case ":": {
               const inFlow = this.flowLevel > 0;
               const ch1 = this.charAt(1);
-              if (isEmpty2(ch1) || inFlow && flowIndicatorChars.has(ch1)) {
+              if (isEmpty(ch1) || inFlow && flowIndicatorChars.has(ch1)) {
                 if (!inFlow)
                   this.indentNext = this.indentValue + 1;
                 else if (this.flowKey)
@@ -59886,7 +59886,7 @@ var require_lexer = __commonJS({
         if (this.charAt(1) === "<") {
           let i = this.pos + 2;
           let ch = this.buffer[i];
-          while (!isEmpty2(ch) && ch !== ">")
+          while (!isEmpty(ch) && ch !== ">")
             ch = this.buffer[++i];
           return yield* this.pushToIndex(ch === ">" ? i + 1 : i, false);
         } else {
@@ -64270,19 +64270,19 @@ function formatOxum(bytes, files) {
 // packages/core/src/bag/identity.ts
 var SURROGATE = /[\uD800-\uDFFF]/;
 function identityOf(paths, sums) {
-  const order2 = paths.map((_, i) => i);
+  const order = paths.map((_, i) => i);
   if (paths.some((p) => SURROGATE.test(p))) {
     const keys = paths.map((p) => Buffer.from(p, "utf8"));
-    order2.sort((a, b) => Buffer.compare(keys[a], keys[b]));
+    order.sort((a, b) => Buffer.compare(keys[a], keys[b]));
   } else
-    order2.sort((a, b) => {
+    order.sort((a, b) => {
       const x = paths[a];
       const y = paths[b];
       return x < y ? -1 : x > y ? 1 : 0;
     });
   const hash2 = createHash4("sha256");
   let chunk = "";
-  for (const i of order2) {
+  for (const i of order) {
     chunk += `${sums[i].toLowerCase()}  ${paths[i]}
 `;
     if (chunk.length >= 65536) {
@@ -64543,6 +64543,80 @@ function resolveNodes(g, ref) {
 // packages/core/src/sign/bundle.ts
 var import_bundle4 = __toESM(require_dist2(), 1);
 
+// packages/core/src/ledger/listing.ts
+var curveName = (x) => x.stage ? `${x.stage}/${x.name}` : x.name;
+function aggregate(values) {
+  let min = Number.POSITIVE_INFINITY;
+  let max = Number.NEGATIVE_INFINITY;
+  let sum = 0;
+  for (const v of values) {
+    if (v < min) min = v;
+    if (v > max) max = v;
+    sum += v;
+  }
+  return { min, max, mean: sum / values.length };
+}
+function curveStats(m) {
+  const curves = m.metrics.curves ?? [];
+  if (!curves.length) return void 0;
+  const by = /* @__PURE__ */ new Map();
+  for (const c of curves) {
+    const k = curveName(c);
+    if (!by.has(k)) by.set(k, []);
+    by.get(k).push({ step: c.step ?? 0, value: c.value });
+  }
+  const out = {};
+  for (const [k, xs] of by) {
+    const values = xs.sort((a, b) => a.step - b.step).map((x) => x.value);
+    out[k] = { ...aggregate(values), last: values[values.length - 1], count: values.length };
+  }
+  return out;
+}
+function slimManifest(m) {
+  const { environment, code, invocation, metrics, status } = m;
+  return {
+    ...m,
+    environment: {
+      runtime: environment.runtime,
+      ...environment.image ? { image: environment.image } : {}
+    },
+    code: {
+      kind: code.kind,
+      ...code.commit ? { commit: code.commit } : {},
+      ...code.contentDigest ? { contentDigest: code.contentDigest } : {}
+    },
+    invocation: {
+      ...invocation.params !== void 0 ? { params: invocation.params } : {},
+      ...invocation.seed !== void 0 ? { seed: invocation.seed } : {}
+    },
+    metrics: { final: metrics.final },
+    status: { state: status.state, ...status.exitCode !== void 0 ? { exitCode: status.exitCode } : {} }
+  };
+}
+function listedRun(r) {
+  const { document: _document, ...rest } = r;
+  if (!r.manifest) return { ...rest, listed: true };
+  const stats = curveStats(r.manifest);
+  return {
+    ...rest,
+    manifest: slimManifest(r.manifest),
+    listed: true,
+    ...stats ? { curveStats: stats } : {}
+  };
+}
+var codeUnitOrder = (a, b) => a < b ? -1 : a > b ? 1 : 0;
+function listingEntry(r) {
+  return {
+    runId: r.runId,
+    trust: r.trust,
+    ...r.manifest ? { model: r.manifest.model } : {},
+    ...r.manifest?.code.commit ? { commit: r.manifest.code.commit } : {},
+    ...r.manifest?.links?.reproductionOf ? { reproductionOf: r.manifest.links.reproductionOf } : {},
+    ...r.manifest?.timing.finishedAt ? { finishedAt: r.manifest.timing.finishedAt } : {},
+    ...r.promotionCopies?.length ? { promotionCopies: r.promotionCopies } : {}
+  };
+}
+
 // packages/core/src/ledger/anchor.ts
 import { randomBytes } from "node:crypto";
 import * as fs5 from "node:fs";
@@ -64669,79 +64743,6 @@ async function readLineage(reader, only) {
     }
   }
   return { graph: buildLineage(records, chains, payloadFiles), notes };
-}
-
-// packages/core/src/ledger/listing.ts
-var curveName = (x) => x.stage ? `${x.stage}/${x.name}` : x.name;
-function aggregate(values) {
-  let min = Number.POSITIVE_INFINITY;
-  let max = Number.NEGATIVE_INFINITY;
-  let sum = 0;
-  for (const v of values) {
-    if (v < min) min = v;
-    if (v > max) max = v;
-    sum += v;
-  }
-  return { min, max, mean: sum / values.length };
-}
-function curveStats(m) {
-  const curves = m.metrics.curves ?? [];
-  if (!curves.length) return void 0;
-  const by = /* @__PURE__ */ new Map();
-  for (const c of curves) {
-    const k = curveName(c);
-    if (!by.has(k)) by.set(k, []);
-    by.get(k).push({ step: c.step ?? 0, value: c.value });
-  }
-  const out = {};
-  for (const [k, xs] of by) {
-    const values = xs.sort((a, b) => a.step - b.step).map((x) => x.value);
-    out[k] = { ...aggregate(values), last: values[values.length - 1], count: values.length };
-  }
-  return out;
-}
-function slimManifest(m) {
-  const { environment, code, invocation, metrics, status } = m;
-  return {
-    ...m,
-    environment: {
-      runtime: environment.runtime,
-      ...environment.image ? { image: environment.image } : {}
-    },
-    code: {
-      kind: code.kind,
-      ...code.commit ? { commit: code.commit } : {},
-      ...code.contentDigest ? { contentDigest: code.contentDigest } : {}
-    },
-    invocation: {
-      ...invocation.params !== void 0 ? { params: invocation.params } : {},
-      ...invocation.seed !== void 0 ? { seed: invocation.seed } : {}
-    },
-    metrics: { final: metrics.final },
-    status: { state: status.state, ...status.exitCode !== void 0 ? { exitCode: status.exitCode } : {} }
-  };
-}
-function listedRun(r) {
-  const { document: _document, ...rest } = r;
-  if (!r.manifest) return { ...rest, listed: true };
-  const stats = curveStats(r.manifest);
-  return {
-    ...rest,
-    manifest: slimManifest(r.manifest),
-    listed: true,
-    ...stats ? { curveStats: stats } : {}
-  };
-}
-function listingEntry(r) {
-  return {
-    runId: r.runId,
-    trust: r.trust,
-    ...r.manifest ? { model: r.manifest.model } : {},
-    ...r.manifest?.code.commit ? { commit: r.manifest.code.commit } : {},
-    ...r.manifest?.links?.reproductionOf ? { reproductionOf: r.manifest.links.reproductionOf } : {},
-    ...r.manifest?.timing.finishedAt ? { finishedAt: r.manifest.timing.finishedAt } : {},
-    ...r.promotionCopies?.length ? { promotionCopies: r.promotionCopies } : {}
-  };
 }
 
 // packages/core/src/ledger/query.ts
@@ -64882,6 +64883,166 @@ function indexFilter(f) {
 import { createHash as createHash5 } from "node:crypto";
 import * as fs6 from "node:fs";
 import { join as join3 } from "node:path";
+
+// packages/core/src/ledger/run-listing.ts
+function picks(e, p) {
+  return (p.model === void 0 || e.model === p.model) && (p.modelOrNone === void 0 || e.model === void 0 || e.model === p.modelOrNone) && (p.commitPrefix === void 0 || e.commit?.startsWith(p.commitPrefix) === true) && (p.reproductionOf === void 0 || e.reproductionOf === p.reproductionOf) && (!p.original || e.reproductionOf === void 0) && (!p.withCopies || Boolean(e.promotionCopies?.length));
+}
+var byFinish = (a, b) => codeUnitOrder(a.finishedAt ?? "", b.finishedAt ?? "") || codeUnitOrder(a.runId, b.runId);
+var MapListing = class {
+  constructor(entries) {
+    this.entries = entries;
+    this.ids = [...entries.keys()];
+  }
+  entries;
+  ids;
+  has(runId) {
+    return this.entries.has(runId);
+  }
+  folderOf(runId) {
+    return this.entries.get(runId)?.folder;
+  }
+  async get(runId) {
+    return this.entries.get(runId);
+  }
+  async where(p) {
+    return [...this.entries.values()].filter((e) => picks(e, p));
+  }
+  async newest(p, n) {
+    const all = (await this.where(p)).sort(byFinish);
+    return { entries: n > 0 ? all.slice(-n) : [], total: all.length };
+  }
+  async models(p) {
+    return [...new Set((await this.where(p)).flatMap((e) => e.model ? [e.model] : []))].sort();
+  }
+};
+var IndexedListing = class {
+  /**
+   * `all`: every run folder, sorted; `fresh`: by position in `all`, 1 where the run's row matched its
+   * folder key (`folderAt`) at index `version`; `verified`: the other runs, verified now (a run in
+   * neither is gone). `materialize` lists the ledger again in memory, for when the index changed
+   * under this listing.
+   */
+  constructor(all, fresh, folderAt, verified, index, at, materialize) {
+    this.all = all;
+    this.fresh = fresh;
+    this.folderAt = folderAt;
+    this.verified = verified;
+    this.index = index;
+    this.at = at;
+    this.materialize = materialize;
+    this.ids = all.filter((id, i) => fresh[i] === 1 || verified.has(id));
+  }
+  all;
+  fresh;
+  folderAt;
+  verified;
+  index;
+  at;
+  materialize;
+  ids;
+  /** The listing in memory, once the index changed under this one. */
+  whole;
+  /** The position of a run in `all` (sorted by code unit), or -1. */
+  position(runId) {
+    let lo = 0;
+    let hi = this.all.length - 1;
+    while (lo <= hi) {
+      const mid = lo + hi >> 1;
+      const id = this.all[mid];
+      if (id === runId) return mid;
+      if (id < runId) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return -1;
+  }
+  isFresh(runId) {
+    const i = this.position(runId);
+    return i >= 0 && this.fresh[i] === 1;
+  }
+  has(runId) {
+    return this.verified.has(runId) || this.isFresh(runId);
+  }
+  folderOf(runId) {
+    const i = this.position(runId);
+    return i >= 0 && this.fresh[i] === 1 ? this.folderAt(i) : void 0;
+  }
+  /**
+   * `fromIndex` while the index is as this listing matched it, before and after; else (another
+   * process wrote it, or it failed) `q` of the ledger listed again in memory.
+   */
+  async answer(q, fromIndex) {
+    if (!this.whole && this.index.version() === this.at)
+      try {
+        const answer = fromIndex();
+        if (this.index.version() === this.at) return answer;
+      } catch {
+      }
+    this.whole ??= this.materialize();
+    return q(await this.whole);
+  }
+  /** The rows of the fresh runs `p` picks, in `order`. */
+  *picked(p, order) {
+    for (const e of this.index.rows(p, order)) if (this.isFresh(e.runId) && picks(e, p)) yield e;
+  }
+  get(runId) {
+    return this.answer(
+      (l) => l.get(runId),
+      () => this.verified.get(runId) ?? (this.isFresh(runId) ? this.index.row(runId) : void 0)
+    );
+  }
+  where(p) {
+    return this.answer(
+      (l) => l.where(p),
+      () => {
+        const out = [...this.picked(p, "id"), ...[...this.verified.values()].filter((e) => picks(e, p))];
+        return out.sort((a, b) => codeUnitOrder(a.runId, b.runId));
+      }
+    );
+  }
+  newest(p, n) {
+    return this.answer(
+      (l) => l.newest(p, n),
+      () => {
+        const verified = [...this.verified.values()].filter((e) => picks(e, p));
+        const entries = [...verified];
+        let last;
+        if (n > 0)
+          for (const e of this.picked(p, "newest")) {
+            if (last && (e.finishedAt !== last.finishedAt || ASCII.test(e.runId))) break;
+            entries.push(e);
+            if (!last && entries.length >= n + verified.length) last = e;
+          }
+        entries.sort(byFinish);
+        let total = verified.length;
+        if (picksAll(p)) total = this.ids.length;
+        else for (const id of this.index.ids(p)) if (this.isFresh(id)) total++;
+        return { entries: n > 0 ? entries.slice(-n) : [], total };
+      }
+    );
+  }
+  models(p) {
+    return this.answer(
+      (l) => l.models(p),
+      () => {
+        const models = /* @__PURE__ */ new Set();
+        for (const e of this.verified.values()) if (e.model && picks(e, p)) models.add(e.model);
+        for (const { model, runId } of this.index.models(p))
+          if (!models.has(model) && (this.isFresh(runId) || this.any({ ...p, model }))) models.add(model);
+        return [...models].sort();
+      }
+    );
+  }
+  /** Whether a fresh run's row is picked by `p` (the scan stops at the first). */
+  any(p) {
+    for (const _ of this.picked(p, "id")) return true;
+    return false;
+  }
+};
+var ASCII = /^[\x00-\x7f]*$/;
+var picksAll = (p) => Object.values(p).every((v) => v === void 0);
+
+// packages/core/src/ledger/run-index.ts
 var SCHEMA_VERSION = 11;
 var VERIFIER_VERSION = 3;
 var RACY_NS_NUMBER = 2e9;
@@ -64951,7 +65112,7 @@ function parseCopies(text) {
   });
 }
 function byCodeUnit(rows) {
-  return rows.sort((a, b) => a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+  return rows.sort((a, b) => codeUnitOrder(a[0], b[0]));
 }
 var ENTRY_COLUMNS = "run_id, folder, trust, model, commit_sha, repro_of, finished, copies";
 function entryOf([runId, folder, trust, model, commit, reproductionOf, finished, copies]) {
@@ -65194,7 +65355,7 @@ var RunIndex = class _RunIndex {
       }
       this.counts.hits += count;
       if (gone.length) this.queue(() => this.gone.push(...gone.map((id) => [id, fp])));
-      return { fresh, count, version };
+      return { fresh, version };
     } catch {
       this.off();
       return void 0;
@@ -65223,8 +65384,8 @@ var RunIndex = class _RunIndex {
     };
     return {
       version: () => this.version(),
-      *rows(p, order2) {
-        const by = order2 === "id" ? "ORDER BY run_id" : Object.values(p).every((v) => v === void 0) ? "ORDER BY finished DESC, run_id DESC" : "ORDER BY +finished DESC, +run_id DESC";
+      *rows(p, order) {
+        const by = order === "id" ? "ORDER BY run_id" : picksAll(p) ? "ORDER BY finished DESC, run_id DESC" : "ORDER BY +finished DESC, +run_id DESC";
         for (const row of query(ENTRY_COLUMNS, p, by)) yield entryOf(row);
       },
       *ids(p) {
@@ -65609,165 +65770,6 @@ ${complete.fp}`);
 function openRunIndex(cacheDir, uri) {
   return cacheDir ? RunIndex.open(cacheDir, uri) : Promise.resolve(void 0);
 }
-
-// packages/core/src/ledger/run-listing.ts
-function picks(e, p) {
-  return (p.model === void 0 || e.model === p.model) && (p.modelOrNone === void 0 || e.model === void 0 || e.model === p.modelOrNone) && (p.commitPrefix === void 0 || e.commit?.startsWith(p.commitPrefix) === true) && (p.reproductionOf === void 0 || e.reproductionOf === p.reproductionOf) && (!p.original || e.reproductionOf === void 0) && (!p.withCopies || Boolean(e.promotionCopies?.length));
-}
-var order = (a, b) => a < b ? -1 : a > b ? 1 : 0;
-var byFinish = (a, b) => order(a.finishedAt ?? "", b.finishedAt ?? "") || order(a.runId, b.runId);
-var MapListing = class {
-  constructor(entries) {
-    this.entries = entries;
-    this.ids = [...entries.keys()];
-  }
-  entries;
-  ids;
-  has(runId) {
-    return this.entries.has(runId);
-  }
-  folderOf(runId) {
-    return this.entries.get(runId)?.folder;
-  }
-  async get(runId) {
-    return this.entries.get(runId);
-  }
-  async where(p) {
-    return [...this.entries.values()].filter((e) => picks(e, p));
-  }
-  async newest(p, n) {
-    const all = (await this.where(p)).sort(byFinish);
-    return { entries: n > 0 ? all.slice(-n) : [], total: all.length };
-  }
-  async models(p) {
-    return [...new Set((await this.where(p)).flatMap((e) => e.model ? [e.model] : []))].sort();
-  }
-};
-var IndexedListing = class {
-  /**
-   * `all`: every run folder, sorted; `fresh`: by position in `all`, 1 where the run's row matched its
-   * folder key (`folderAt`) at index `version`; `verified`: the other runs, verified now (a run in
-   * neither is gone). `materialize` lists the ledger again in memory, for when the index changed
-   * under this listing.
-   */
-  constructor(all, fresh, folderAt, verified, index, at, materialize) {
-    this.all = all;
-    this.fresh = fresh;
-    this.folderAt = folderAt;
-    this.verified = verified;
-    this.index = index;
-    this.at = at;
-    this.materialize = materialize;
-    this.ids = all.filter((id, i) => fresh[i] === 1 || verified.has(id));
-  }
-  all;
-  fresh;
-  folderAt;
-  verified;
-  index;
-  at;
-  materialize;
-  ids;
-  /** The listing in memory, once the index changed under this one. */
-  whole;
-  /** The position of a run in `all` (sorted by code unit), or -1. */
-  position(runId) {
-    let lo = 0;
-    let hi = this.all.length - 1;
-    while (lo <= hi) {
-      const mid = lo + hi >> 1;
-      const id = this.all[mid];
-      if (id === runId) return mid;
-      if (id < runId) lo = mid + 1;
-      else hi = mid - 1;
-    }
-    return -1;
-  }
-  isFresh(runId) {
-    const i = this.position(runId);
-    return i >= 0 && this.fresh[i] === 1;
-  }
-  has(runId) {
-    return this.verified.has(runId) || this.isFresh(runId);
-  }
-  folderOf(runId) {
-    const i = this.position(runId);
-    return i >= 0 && this.fresh[i] === 1 ? this.folderAt(i) : void 0;
-  }
-  /**
-   * `fromIndex` while the index is as this listing matched it, before and after; else (another
-   * process wrote it, or it failed) `q` of the ledger listed again in memory.
-   */
-  async answer(q, fromIndex) {
-    if (!this.whole && this.index.version() === this.at)
-      try {
-        const answer = fromIndex();
-        if (this.index.version() === this.at) return answer;
-      } catch {
-      }
-    this.whole ??= this.materialize();
-    return q(await this.whole);
-  }
-  /** The rows of the fresh runs `p` picks, in `order`. */
-  *picked(p, order2) {
-    for (const e of this.index.rows(p, order2)) if (this.isFresh(e.runId) && picks(e, p)) yield e;
-  }
-  get(runId) {
-    return this.answer(
-      (l) => l.get(runId),
-      () => this.verified.get(runId) ?? (this.isFresh(runId) ? this.index.row(runId) : void 0)
-    );
-  }
-  where(p) {
-    return this.answer(
-      (l) => l.where(p),
-      () => {
-        const out = [...this.picked(p, "id"), ...[...this.verified.values()].filter((e) => picks(e, p))];
-        return out.sort((a, b) => order(a.runId, b.runId));
-      }
-    );
-  }
-  newest(p, n) {
-    return this.answer(
-      (l) => l.newest(p, n),
-      () => {
-        const verified = [...this.verified.values()].filter((e) => picks(e, p));
-        const entries = [...verified];
-        let last;
-        if (n > 0)
-          for (const e of this.picked(p, "newest")) {
-            if (last && (e.finishedAt !== last.finishedAt || ASCII.test(e.runId))) break;
-            entries.push(e);
-            if (!last && entries.length >= n + verified.length) last = e;
-          }
-        entries.sort(byFinish);
-        let total = verified.length;
-        if (isEmpty(p)) total = this.ids.length;
-        else for (const id of this.index.ids(p)) if (this.isFresh(id)) total++;
-        return { entries: n > 0 ? entries.slice(-n) : [], total };
-      }
-    );
-  }
-  models(p) {
-    return this.answer(
-      (l) => l.models(p),
-      () => {
-        const models = /* @__PURE__ */ new Set();
-        for (const e of this.verified.values()) if (e.model && picks(e, p)) models.add(e.model);
-        for (const { model, runId } of this.index.models(p))
-          if (!models.has(model) && (this.isFresh(runId) || this.any({ ...p, model }))) models.add(model);
-        return [...models].sort();
-      }
-    );
-  }
-  /** Whether a fresh run's row is picked by `p` (the scan stops at the first). */
-  any(p) {
-    for (const _ of this.picked(p, "id")) return true;
-    return false;
-  }
-};
-var ASCII = /^[\x00-\x7f]*$/;
-var isEmpty = (p) => Object.values(p).every((v) => v === void 0);
 
 // packages/core/src/ledger/walk.ts
 var HEX2 = /^(?:sha256:)?([0-9a-fA-F]{64})$/;
@@ -66334,7 +66336,7 @@ function byTime(a, b) {
   const ta = a.predicate ? Date.parse(a.predicate.at) : Number.POSITIVE_INFINITY;
   const tb = b.predicate ? Date.parse(b.predicate.at) : Number.POSITIVE_INFINITY;
   if (ta !== tb) return ta < tb ? -1 : 1;
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  return codeUnitOrder(a.name, b.name);
 }
 function standingInvalidations(records) {
   const latest = /* @__PURE__ */ new Map();
@@ -67247,12 +67249,12 @@ function walkSubtree(fsm, root, rel, into) {
 }
 var MANY_UNITS = 16;
 function walkOnTwoThreads(base, options, out) {
-  const { units, order: order2 } = planUnits(base, options);
+  const { units, order } = planUnits(base, options);
   const threads = {};
   try {
     const walked = walkUnits(base, units, threads, out);
     const table = out.files;
-    const { inline, again } = assemble(order2, walked, out);
+    const { inline, again } = assemble(order, walked, out);
     if (inline.length >= PARALLEL_STAT_MIN) threads.helper ??= startStatHelper();
     if (threads.helper && inline.length >= PARALLEL_STAT_MIN) statInParallel(threads.helper, table, inline);
     else again.push(...inline);
@@ -67266,13 +67268,13 @@ function walkOnTwoThreads(base, options, out) {
 }
 function planUnits(base, options) {
   const units = [];
-  const order2 = [];
+  const order = [];
   const plan = (rel) => {
     let entries;
     try {
       entries = fs9.readdirSync(rel ? `${base}/${rel}` : base, { withFileTypes: true });
     } catch (e) {
-      order2.push({ unreadable: rel || ".", code: e.code ?? "EIO" });
+      order.push({ unreadable: rel || ".", code: e.code ?? "EIO" });
       return;
     }
     if (!rel && options.ignore) entries = entries.filter((d) => !options.ignore.includes(d.name));
@@ -67281,15 +67283,15 @@ function planUnits(base, options) {
     for (const d of entries) {
       const r = rel ? `${rel}/${d.name}` : d.name;
       if (d.isDirectory()) {
-        if (split) order2.push(units.push(r) - 1);
+        if (split) order.push(units.push(r) - 1);
         else plan(r);
-      } else if (d.isFile()) order2.push(r);
-      else if (d.isSymbolicLink()) order2.push({ symlink: r });
-      else order2.push({ special: r });
+      } else if (d.isFile()) order.push(r);
+      else if (d.isSymbolicLink()) order.push({ symlink: r });
+      else order.push({ special: r });
     }
   };
   plan("");
-  return { units, order: order2 };
+  return { units, order };
 }
 function walkUnits(base, units, threads, out) {
   const walked = new Array(units.length);
@@ -67340,7 +67342,7 @@ function walkUnits(base, units, threads, out) {
   channel.port1.close();
   return walked;
 }
-function assemble(order2, walked, out) {
+function assemble(order, walked, out) {
   const inline = [];
   const again = [];
   const report = (p) => {
@@ -67349,7 +67351,7 @@ function assemble(order2, walked, out) {
     else out.unreadable.push({ rel: p.unreadable, code: p.code });
   };
   const table = out.files;
-  for (const item of order2) {
+  for (const item of order) {
     if (typeof item === "string") {
       inline.push(table.push(item, UNKNOWN));
       continue;
@@ -67904,10 +67906,10 @@ function rowsOf(payload) {
   return { count: paths.length, path: (i) => paths[i], digest: (i, alg) => digests[i][alg] };
 }
 var NOT_PLAIN = /[\uD800-\uDFFF%\r\n]/;
-function payloadManifest(rows, paths, order2, alg) {
+function payloadManifest(rows, paths, order, alg) {
   const pieces = [];
   let chunk = "";
-  for (const i of order2) {
+  for (const i of order) {
     const digest = rows.digest(i, alg);
     if (!digest) throw new Error(`internal: no ${alg} digest for ${paths[i]}`);
     chunk += `${digest}  ${encodeManifestPath(paths[i])}
@@ -67928,12 +67930,12 @@ function buildTagFiles(input) {
   info2.push(["Payload-Oxum", oxum]);
   files.set("bagit.txt", Buffer.from(formatBagitTxt("1.0")));
   files.set("bag-info.txt", Buffer.from(formatBagInfo(info2)));
-  const order2 = Array.from({ length: rows.count }, (_, i) => i);
-  const paths = order2.map((i) => rows.path(i));
-  order2.sort((a, b) => paths[a] < paths[b] ? -1 : paths[a] > paths[b] ? 1 : 0);
+  const order = Array.from({ length: rows.count }, (_, i) => i);
+  const paths = order.map((i) => rows.path(i));
+  order.sort((a, b) => paths[a] < paths[b] ? -1 : paths[a] > paths[b] ? 1 : 0);
   const plain = !paths.some((p) => NOT_PLAIN.test(p));
   for (const alg of input.algorithms)
-    files.set(`manifest-${alg}.txt`, payloadManifest(rows, paths, order2, alg));
+    files.set(`manifest-${alg}.txt`, payloadManifest(rows, paths, order, alg));
   if (input.fetch && input.fetch.length > 0) files.set("fetch.txt", Buffer.from(formatFetch(input.fetch)));
   const tagNames = [...files.keys()];
   let digest;
